@@ -1,0 +1,21 @@
+"""Embedded PostgreSQL (pgserver: real Postgres binaries from a wheel) for zero-setup runs and tests."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pgserver
+
+log = logging.getLogger(__name__)
+
+
+def start_embedded_postgres(data_dir: Path, database: str = "dealgraph") -> str:
+    """Start (or join, pgserver refcounts per data dir) the server and return a URL for `database`."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode="stop")
+    exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+    if "(1 row)" not in exists:
+        server.psql(f'CREATE DATABASE "{database}";')
+    log.info("embedded PostgreSQL running in %s", data_dir)
+    return server.get_uri(database)

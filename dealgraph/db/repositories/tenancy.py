@@ -1,0 +1,95 @@
+"""Tenants, users and API keys: bootstrap (CLI, as the owner role) and per-request authentication."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dealgraph.db.models import ApiKey, Role, Tenant, User
+
+KEY_PREFIX = "dg_"
+_SHOWN_PREFIX_LENGTH = 11
+
+
+def hash_api_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a valid API key speaks for."""
+
+    api_key_id: uuid.UUID
+    user_id: uuid.UUID
+    tenant_id: uuid.UUID
+    role: Role
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key: str
+    api_key: ApiKey
+
+
+async def authenticate(session: AsyncSession, key: str) -> Principal | None:
+    if not key.startswith(KEY_PREFIX):
+        return None
+    row = (
+        await session.execute(text("SELECT * FROM dealgraph_authenticate(:h)"), {"h": hash_api_key(key)})
+    ).first()
+    if row is None:
+        return None
+    return Principal(row.api_key_id, row.user_id, row.tenant_id, Role(row.role))
+
+
+async def create_tenant(session: AsyncSession, name: str, slug: str) -> Tenant:
+    tenant = Tenant(name=name, slug=slug)
+    session.add(tenant)
+    await session.flush()
+    return tenant
+
+
+async def tenant_by_slug(session: AsyncSession, slug: str) -> Tenant | None:
+    return (await session.execute(select(Tenant).where(Tenant.slug == slug))).scalar_one_or_none()
+
+
+async def ensure_user(session: AsyncSession, tenant: Tenant, email: str, role: Role) -> User:
+    user = (
+        await session.execute(select(User).where(User.tenant_id == tenant.id, User.email == email))
+    ).scalar_one_or_none()
+    if user is None:
+        user = User(tenant_id=tenant.id, email=email, display_name=email.split("@")[0], role=role)
+        session.add(user)
+    user.role = role
+    await session.flush()
+    return user
+
+
+async def issue_api_key(session: AsyncSession, user: User, name: str) -> IssuedKey:
+    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    api_key = ApiKey(
+        tenant_id=user.tenant_id,
+        user_id=user.id,
+        name=name,
+        prefix=key[:_SHOWN_PREFIX_LENGTH],
+        key_hash=hash_api_key(key),
+    )
+    session.add(api_key)
+    await session.flush()
+    return IssuedKey(key, api_key)
+
+
+async def revoke_api_key(session: AsyncSession, prefix: str) -> int:
+    """Revoke the live keys shown with this prefix; returns how many were revoked."""
+    result = await session.execute(
+        update(ApiKey)
+        .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+        .values(revoked_at=func.now())
+        .returning(ApiKey.id)
+    )
+    return len(result.all())

@@ -1,0 +1,27 @@
+"""Errors a client is meant to see. Everything else is masked (see `dealgraph.server.errors`)."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    code = "BAD_REQUEST"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Unauthenticated(ApiError):
+    code = "UNAUTHENTICATED"
+
+
+class Forbidden(ApiError):
+    code = "FORBIDDEN"
+
+
+class NotFound(ApiError):
+    code = "NOT_FOUND"
+
+
+class BadUserInput(ApiError):
+    code = "BAD_USER_INPUT"

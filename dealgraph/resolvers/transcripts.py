@@ -1,0 +1,149 @@
+"""Transcripts: ingest (parse, size limit, de-duplication), listing, deletion and full-text search."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, literal_column, select
+from sqlalchemy.orm import defer
+
+from dealgraph.db.models import Deal, Transcript, TranscriptUtterance
+from dealgraph.db.models.transcripts import SEARCH_CONFIG
+from dealgraph.db.session import TenantScope
+from dealgraph.errors import BadUserInput
+from dealgraph.resolvers.pagination import Page, PageRequest, Sort, encode_cursor, keyset_page, offset_after
+from dealgraph.resolvers.validation import Checker, ErrorCode, FieldError, InvalidInput
+from dealgraph.transcripts.formats import TranscriptFormat, TranscriptParseError, parse_transcript
+
+RECENT_FIRST = Sort(key=Transcript.occurred_at, id=Transcript.id, descending=True, name="transcript-recent")
+MAX_SEARCH_QUERY = 500
+_HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=' … '"
+
+
+async def list_transcripts(scope: TenantScope, request: PageRequest, deal_id: uuid.UUID | None) -> Page[Transcript]:
+    query = select(Transcript).options(defer(Transcript.original_text))
+    if deal_id is not None:
+        query = query.where(Transcript.deal_id == deal_id)
+    return await keyset_page(scope, query, RECENT_FIRST, request)
+
+
+async def add_transcript(scope: TenantScope, fields: dict[str, Any], max_bytes: int) -> Transcript:
+    check = Checker()
+    title = check.text(fields.get("title"), "input.title", max_length=300)
+    content: str = fields.get("content") or ""
+    size = len(content.encode())
+    check.check(size <= max_bytes, "input.content", _too_large(size, max_bytes), ErrorCode.TOO_LARGE)
+    check.raise_if_any()
+    try:
+        parsed = parse_transcript(content, fields.get("format"))
+    except TranscriptParseError as error:
+        raise InvalidInput(FieldError("input.content", str(error))) from error
+    async with scope.session() as session:
+        deal_id = fields.get("deal_id")
+        if deal_id is None or await session.get(Deal, deal_id) is None:
+            raise InvalidInput(FieldError("input.dealId", "deal not found", ErrorCode.NOT_FOUND))
+        duplicate = await session.scalar(
+            select(Transcript.id).where(Transcript.deal_id == deal_id, Transcript.content_hash == parsed.content_hash)
+        )
+        if duplicate is not None:
+            raise InvalidInput(
+                FieldError("input.content", f"this transcript was already added to the deal ({duplicate})", ErrorCode.CONFLICT)
+            )
+        transcript = Transcript(
+            tenant_id=scope.tenant_id,
+            deal_id=deal_id,
+            title=title,
+            occurred_at=fields.get("occurred_at") or datetime.now(UTC),
+            source_format=parsed.format.value,
+            original_text=content,
+            participants=list(parsed.participants),
+            content_hash=parsed.content_hash,
+            language=fields.get("language") or parsed.language,
+            utterance_count=len(parsed.utterances),
+        )
+        session.add(transcript)
+        await session.flush()
+        await session.execute(
+            insert(TranscriptUtterance),
+            [
+                {
+                    "tenant_id": scope.tenant_id,
+                    "transcript_id": transcript.id,
+                    "position": u.index,
+                    "speaker": u.speaker,
+                    "start_seconds": u.start,
+                    "end_seconds": u.end,
+                    "text": u.text,
+                }
+                for u in parsed.utterances
+            ],
+        )
+    return transcript
+
+
+def _too_large(size: int, limit: int) -> str:
+    return f"transcript is {size / 1_048_576:.1f} MB; the limit is {limit / 1_048_576:.1f} MB"
+
+
+async def delete_transcript(scope: TenantScope, transcript_id: uuid.UUID | None) -> uuid.UUID:
+    async with scope.session() as session:
+        deleted = (
+            await session.scalar(delete(Transcript).where(Transcript.id == transcript_id).returning(Transcript.id))
+            if transcript_id
+            else None
+        )
+    if deleted is None:
+        raise InvalidInput(FieldError("id", "transcript not found", ErrorCode.NOT_FOUND))
+    return deleted
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRow:
+    transcript: Transcript
+    utterance: TranscriptUtterance
+    rank: float
+    snippet: str
+
+
+async def search_transcripts(
+    scope: TenantScope, text: str, request: PageRequest, deal_id: uuid.UUID | None
+) -> Page[SearchRow]:
+    """Ranked utterance hits; offset cursors, since rank order has no stable key to resume from."""
+    needle = text.strip()
+    if not needle or len(needle) > MAX_SEARCH_QUERY:
+        raise BadUserInput(f"'query' must be 1 to {MAX_SEARCH_QUERY} characters.")
+    tsquery = func.websearch_to_tsquery(literal_column(f"'{SEARCH_CONFIG}'::regconfig"), needle)
+    rank = func.ts_rank_cd(TranscriptUtterance.search_vector, tsquery)
+    snippet = func.ts_headline(
+        literal_column(f"'{SEARCH_CONFIG}'::regconfig"), TranscriptUtterance.text, tsquery, _HEADLINE_OPTIONS
+    )
+    query = (
+        select(Transcript, TranscriptUtterance, rank, snippet)
+        .join(TranscriptUtterance, TranscriptUtterance.transcript_id == Transcript.id)
+        .where(TranscriptUtterance.search_vector.op("@@")(tsquery))
+        .options(defer(Transcript.original_text))
+    )
+    if deal_id is not None:
+        query = query.where(Transcript.deal_id == deal_id)
+    offset = offset_after(request.after, "search")
+    ordered = query.order_by(
+        rank.desc(), Transcript.occurred_at.desc(), TranscriptUtterance.transcript_id, TranscriptUtterance.position
+    )
+    async with scope.session() as session:
+        rows = (await session.execute(ordered.offset(offset).limit(request.first + 1))).all()
+
+    async def count() -> int:
+        async with scope.session() as session:
+            return int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+    kept = rows[: request.first]
+    return Page(
+        items=[SearchRow(t, u, float(r), s) for t, u, r, s in kept],
+        cursors=[encode_cursor("search", offset + i) for i in range(len(kept))],
+        has_next_page=len(rows) > request.first,
+        has_previous_page=offset > 0,
+        count=count,
+    )

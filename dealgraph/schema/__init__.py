@@ -1,0 +1,25 @@
+"""The GraphQL schema: one module per domain, assembled here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import strawberry
+from strawberry.extensions import SchemaExtension
+
+from dealgraph.schema.mutation import Mutation
+from dealgraph.schema.query import Query
+from dealgraph.server.errors import PresentErrors
+
+
+class FreshLoaders(SchemaExtension):
+    """Each operation gets its own DataLoader caches; a WebSocket connection shares one context."""
+
+    def on_operation(self) -> Iterator[None]:
+        context = self.execution_context.context
+        if getattr(context, "principal", None) is not None:
+            context.reset_loaders()
+        yield
+
+
+schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[PresentErrors, FreshLoaders])

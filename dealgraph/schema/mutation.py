@@ -1,0 +1,69 @@
+"""Root mutation: create/update/delete of the deal graph; validation problems come back as `errors`."""
+
+from __future__ import annotations
+
+import strawberry
+from strawberry import relay
+
+from dealgraph.resolvers import accounts, deals, transcripts
+from dealgraph.resolvers.ids import node_uuid
+from dealgraph.schema.accounts import Account, AccountPayload, CreateAccountInput, UpdateAccountInput
+from dealgraph.schema.common import DeletePayload, input_ids, mutate, provided
+from dealgraph.schema.deals import CreateDealInput, Deal, DealPayload, UpdateDealInput
+from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
+from dealgraph.server.context import Context
+
+Info = strawberry.Info[Context, None]
+DEAL_REFERENCES = {"account_id": "Account", "owner_id": "User"}
+
+
+def _deleted(type_name: str):  # type: ignore[no-untyped-def]
+    return lambda pk: strawberry.ID(str(relay.GlobalID(type_name, str(pk))))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation
+    async def create_account(self, info: Info, input: CreateAccountInput) -> AccountPayload:
+        action = accounts.create_account(info.context.tenant, provided(input))
+        return await mutate(AccountPayload, "account", action, Account.from_row)
+
+    @strawberry.mutation
+    async def update_account(self, info: Info, input: UpdateAccountInput) -> AccountPayload:
+        changes = provided(input)
+        account_id = node_uuid(changes.pop("id"), "Account")
+        action = accounts.update_account(info.context.tenant, account_id, changes)
+        return await mutate(AccountPayload, "account", action, Account.from_row)
+
+    @strawberry.mutation(description="Refused (CONFLICT) while the account still has deals.")
+    async def delete_account(self, info: Info, id: relay.GlobalID) -> DeletePayload:
+        action = accounts.delete_account(info.context.tenant, node_uuid(id, "Account"))
+        return await mutate(DeletePayload, "deleted_id", action, _deleted("Account"))
+
+    @strawberry.mutation
+    async def create_deal(self, info: Info, input: CreateDealInput) -> DealPayload:
+        action = deals.create_deal(info.context.tenant, input_ids(provided(input), DEAL_REFERENCES))
+        return await mutate(DealPayload, "deal", action, Deal.from_row)
+
+    @strawberry.mutation
+    async def update_deal(self, info: Info, input: UpdateDealInput) -> DealPayload:
+        changes = input_ids(provided(input), DEAL_REFERENCES)
+        deal_id = node_uuid(changes.pop("id"), "Deal")
+        action = deals.update_deal(info.context.tenant, deal_id, changes)
+        return await mutate(DealPayload, "deal", action, Deal.from_row)
+
+    @strawberry.mutation(description="Also deletes the deal's transcripts.")
+    async def delete_deal(self, info: Info, id: relay.GlobalID) -> DeletePayload:
+        action = deals.delete_deal(info.context.tenant, node_uuid(id, "Deal"))
+        return await mutate(DeletePayload, "deleted_id", action, _deleted("Deal"))
+
+    @strawberry.mutation(description="Parses and stores a transcript; the same content twice on a deal is a CONFLICT.")
+    async def add_transcript(self, info: Info, input: AddTranscriptInput) -> TranscriptPayload:
+        fields = input_ids(provided(input), {"deal_id": "Deal"})
+        action = transcripts.add_transcript(info.context.tenant, fields, info.context.settings.max_transcript_bytes)
+        return await mutate(TranscriptPayload, "transcript", action, Transcript.from_row)
+
+    @strawberry.mutation
+    async def delete_transcript(self, info: Info, id: relay.GlobalID) -> DeletePayload:
+        action = transcripts.delete_transcript(info.context.tenant, node_uuid(id, "Transcript"))
+        return await mutate(DeletePayload, "deleted_id", action, _deleted("Transcript"))

@@ -1,0 +1,115 @@
+"""Root query: the caller, the deal graph and transcript search, all scoped to the caller's tenant."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+import strawberry
+from strawberry import relay
+
+from dealgraph.db import models
+from dealgraph.resolvers import accounts, deals, transcripts
+from dealgraph.resolvers.deals import DealFilter as DealCriteria
+from dealgraph.resolvers.ids import node_uuid
+from dealgraph.resolvers.pagination import page_request
+from dealgraph.schema.accounts import Account
+from dealgraph.schema.common import Connection, SortDirection, UNKNOWN_ID
+from dealgraph.schema.deals import Deal, DealFilter, DealOrder
+from dealgraph.schema.tenancy import Tenant, User, Viewer
+from dealgraph.schema.transcripts import SearchHit, Transcript
+from dealgraph.server.context import Context
+
+Info = strawberry.Info[Context, None]
+
+
+def _page(info: Info, first: int | None, after: str | None) -> deals.PageRequest:
+    return page_request(first, after, info.context.settings.max_page_size)
+
+
+def _optional_id(value: relay.GlobalID | None, type_name: str):  # type: ignore[no-untyped-def]
+    return None if value is None else node_uuid(value, type_name) or UNKNOWN_ID
+
+
+@strawberry.type
+class Query:
+    node: relay.Node | None = relay.node(description="Any object by its global id; null if not visible.")
+
+    @strawberry.field
+    async def viewer(self, info: Info) -> Viewer:
+        principal = info.context.viewer
+        async with info.context.tenant.session() as session:
+            tenant = (await session.execute(select(models.Tenant))).scalar_one()
+        user = await info.context.loaders.user.load(principal.user_id)
+        return Viewer(
+            tenant=Tenant(id=strawberry.ID(str(tenant.id)), name=tenant.name, slug=tenant.slug, created_at=tenant.created_at),
+            user=User.from_row(user),
+            role=principal.role,
+        )
+
+    @strawberry.field(description="Accounts by name.")
+    async def accounts(
+        self, info: Info, first: int | None = None, after: str | None = None, search: str | None = None
+    ) -> Connection[Account]:
+        page = await accounts.list_accounts(info.context.tenant, _page(info, first, after), search)
+        return Connection.of(page, Account.from_row)
+
+    @strawberry.field
+    async def account(self, info: Info, id: relay.GlobalID) -> Account | None:
+        row = await info.context.loaders.account.load(node_uuid(id, "Account") or UNKNOWN_ID)
+        return Account.from_row(row) if row else None
+
+    @strawberry.field(description="Deals, filtered and ordered (default: newest first).")
+    async def deals(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: DealFilter | None = None,
+        order_by: DealOrder | None = None,
+    ) -> Connection[Deal]:
+        where = filter or DealFilter()
+        order = order_by or DealOrder()
+        criteria = DealCriteria(
+            stages=where.stages,
+            account_id=_optional_id(where.account_id, "Account"),
+            owner_id=_optional_id(where.owner_id, "User"),
+            close_date_from=where.close_date_from,
+            close_date_to=where.close_date_to,
+            text=where.text,
+        )
+        sort = deals.deal_sort(order.field, order.direction is SortDirection.DESC)
+        page = await deals.list_deals(info.context.tenant, _page(info, first, after), criteria, sort)
+        return Connection.of(page, Deal.from_row)
+
+    @strawberry.field
+    async def deal(self, info: Info, id: relay.GlobalID) -> Deal | None:
+        row = await info.context.loaders.deal.load(node_uuid(id, "Deal") or UNKNOWN_ID)
+        return Deal.from_row(row) if row else None
+
+    @strawberry.field(description="Transcripts, most recent call first.")
+    async def transcripts(
+        self, info: Info, first: int | None = None, after: str | None = None, deal_id: relay.GlobalID | None = None
+    ) -> Connection[Transcript]:
+        page = await transcripts.list_transcripts(
+            info.context.tenant, _page(info, first, after), _optional_id(deal_id, "Deal")
+        )
+        return Connection.of(page, Transcript.from_row)
+
+    @strawberry.field
+    async def transcript(self, info: Info, id: relay.GlobalID) -> Transcript | None:
+        row = await info.context.loaders.transcript.load(node_uuid(id, "Transcript") or UNKNOWN_ID)
+        return Transcript.from_row(row) if row else None
+
+    @strawberry.field(description="Full-text search over utterances (web-search syntax: \"phrase\", or, -not).")
+    async def search_transcripts(
+        self,
+        info: Info,
+        query: str,
+        first: int | None = None,
+        after: str | None = None,
+        deal_id: relay.GlobalID | None = None,
+    ) -> Connection[SearchHit]:
+        page = await transcripts.search_transcripts(
+            info.context.tenant, query, _page(info, first, after), _optional_id(deal_id, "Deal")
+        )
+        return Connection.of(page, SearchHit.from_row)

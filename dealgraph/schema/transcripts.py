@@ -1,0 +1,119 @@
+"""Transcripts of sales calls, their utterances, and full-text search hits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry import relay
+
+from dealgraph.db import models
+from dealgraph.resolvers.pagination import page_request, slice_page
+from dealgraph.resolvers.transcripts import SearchRow
+from dealgraph.schema.common import Connection, UserError, load_nodes
+from dealgraph.server.context import Context
+from dealgraph.transcripts.formats import TranscriptFormat as TranscriptFormatEnum
+
+if TYPE_CHECKING:
+    from dealgraph.schema.deals import Deal
+
+DealType = Annotated["Deal", strawberry.lazy("dealgraph.schema.deals")]
+TranscriptFormat = strawberry.enum(TranscriptFormatEnum, name="TranscriptFormat")
+MAX_UTTERANCES_PAGE = 1000
+
+
+@strawberry.type
+class Utterance:
+    index: int = strawberry.field(description="Position in the transcript, from 0.")
+    speaker: str
+    start: float | None = strawberry.field(description="Seconds from the start of the call.")
+    end: float | None
+    text: str
+
+    @classmethod
+    def from_row(cls, row: models.TranscriptUtterance) -> Utterance:
+        return cls(index=row.position, speaker=row.speaker, start=row.start_seconds, end=row.end_seconds, text=row.text)
+
+
+@strawberry.type
+class Transcript(relay.Node):
+    id: relay.NodeID[str]
+    title: str
+    occurred_at: datetime
+    source_format: TranscriptFormat  # type: ignore[valid-type]
+    language: str
+    participants: list[str]
+    content_hash: str = strawberry.field(description="SHA-256 of the normalized original text.")
+    utterance_count: int
+    created_at: datetime
+    pk: strawberry.Private[uuid.UUID]
+    deal_pk: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_row(cls, row: models.Transcript) -> Transcript:
+        return cls(
+            id=str(row.id), title=row.title, occurred_at=row.occurred_at,
+            source_format=TranscriptFormatEnum(row.source_format), language=row.language,
+            participants=list(row.participants), content_hash=row.content_hash,
+            utterance_count=row.utterance_count, created_at=row.created_at, pk=row.id, deal_pk=row.deal_id,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info[Context, None], node_ids: Iterable[str], required: bool = False
+    ) -> list[Transcript | None]:
+        return await load_nodes(info.context.loaders.transcript, node_ids, cls.from_row, required=required)
+
+    @strawberry.field
+    async def deal(self, info: strawberry.Info[Context, None]) -> DealType:
+        from dealgraph.schema.deals import Deal
+
+        return Deal.from_row(await info.context.loaders.deal.load(self.deal_pk))
+
+    @strawberry.field(description="The transcript exactly as uploaded.")
+    async def original_text(self, info: strawberry.Info[Context, None]) -> str:
+        return await info.context.loaders.transcript_text.load(self.pk) or ""
+
+    @strawberry.field(description=f"Utterances in call order (up to {MAX_UTTERANCES_PAGE} per page).")
+    async def utterances(
+        self, info: strawberry.Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[Utterance]:
+        rows = await info.context.loaders.utterances_by_transcript.load(self.pk)
+        page = slice_page(rows, page_request(first, after, MAX_UTTERANCES_PAGE), "utterances")
+        return Connection.of(page, Utterance.from_row)
+
+
+@strawberry.type(description="An utterance matching a search, with the matched words in <mark> tags.")
+class SearchHit:
+    transcript: Transcript
+    utterance: Utterance
+    rank: float
+    snippet: str
+
+    @classmethod
+    def from_row(cls, row: SearchRow) -> SearchHit:
+        return cls(
+            transcript=Transcript.from_row(row.transcript), utterance=Utterance.from_row(row.utterance),
+            rank=row.rank, snippet=row.snippet,
+        )
+
+
+@strawberry.input
+class AddTranscriptInput:
+    deal_id: relay.GlobalID
+    title: str
+    content: str = strawberry.field(description="Plain 'Speaker: text' lines, WebVTT, SRT or a JSON list.")
+    format: TranscriptFormat | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Detected from the content when left out."
+    )
+    occurred_at: datetime | None = strawberry.field(default=None, description="Defaults to now.")
+    language: str | None = strawberry.field(default=None, description="ISO 639-1; guessed when left out.")
+
+
+@strawberry.type
+class TranscriptPayload:
+    transcript: Transcript | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)

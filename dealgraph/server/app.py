@@ -1,0 +1,62 @@
+"""The ASGI application: GraphQL (HTTP + graphql-transport-ws) at /graphql and a health check."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from sqlalchemy import text
+
+from dealgraph.config import Settings
+from dealgraph.db import migrate
+from dealgraph.db.embedded import start_embedded_postgres
+from dealgraph.db.session import Database
+from dealgraph.schema import schema
+from dealgraph.server.request_id import RequestIdMiddleware
+from dealgraph.server.view import DealgraphGraphQL
+
+log = logging.getLogger(__name__)
+
+
+def resolve_database_url(settings: Settings) -> str:
+    if settings.database_url:
+        return settings.database_url
+    return start_embedded_postgres(settings.data_dir)
+
+
+def create_app(settings: Settings) -> Starlette:
+    database = Database(resolve_database_url(settings), app_role=settings.app_role, pool_size=settings.db_pool_size)
+    graphql = DealgraphGraphQL(schema, database, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.auto_migrate:
+            await migrate.upgrade(database.engine, settings.app_role)
+        log.info("dealgraph ready: GraphQL at /graphql")
+        try:
+            yield
+        finally:
+            await database.dispose()
+
+    async def health(request: Request) -> JSONResponse:
+        async with database.owner_session() as session:
+            await session.execute(text("SELECT 1"))
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/healthz", health),
+        ],
+        middleware=[Middleware(RequestIdMiddleware)],
+        lifespan=lifespan,
+    )
+    app.state.database = database
+    return app

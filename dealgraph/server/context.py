@@ -1,0 +1,55 @@
+"""What every resolver receives: who is calling, their tenant's database scope, and loaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from dealgraph.config import Settings
+from dealgraph.db.models import Role
+from dealgraph.db.repositories.tenancy import Principal
+from dealgraph.db.session import Database, TenantScope
+from dealgraph.errors import Forbidden, Unauthenticated
+from dealgraph.resolvers.loaders import Loaders
+
+
+@dataclass
+class Context:
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    database: Database
+    settings: Settings
+    request_id: str
+    principal: Principal | None = None
+    connection_params: dict[str, Any] | None = None
+    _loaders: Loaders | None = field(default=None, repr=False)
+
+    @property
+    def viewer(self) -> Principal:
+        if self.principal is None:
+            raise Unauthenticated("Authentication required: send 'Authorization: Bearer <api key>'.")
+        return self.principal
+
+    @property
+    def tenant(self) -> TenantScope:
+        return TenantScope(self.database, self.viewer.tenant_id)
+
+    def require_admin(self) -> Principal:
+        if self.viewer.role is not Role.ADMIN:
+            raise Forbidden("This operation requires the admin role.")
+        return self.viewer
+
+    @property
+    def loaders(self) -> Loaders:
+        if self._loaders is None:
+            self.reset_loaders()
+        assert self._loaders is not None
+        return self._loaders
+
+    def reset_loaders(self) -> None:
+        """Start each operation with empty loader caches (a WebSocket shares one context)."""
+        self._loaders = Loaders(self.tenant)

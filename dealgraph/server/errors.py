@@ -1,0 +1,47 @@
+"""Error presentation: API errors keep their message and gain a `code`; the rest are masked.
+
+A masked error is logged with the request id, and the id is returned to the client, so a support
+ticket can be matched to the log line without leaking internals.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from graphql.error import GraphQLError
+from strawberry.extensions import MaskErrors
+
+from dealgraph.errors import ApiError
+
+log = logging.getLogger("dealgraph.errors")
+
+
+def _with_extensions(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+    return GraphQLError(
+        message=message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        original_error=None,
+        extensions={**(error.extensions or {}), **extensions},
+    )
+
+
+class PresentErrors(MaskErrors):
+    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
+        return [self._present(error) for error in errors]
+
+    def _present(self, error: GraphQLError) -> GraphQLError:
+        original = error.original_error
+        if original is None:  # a syntax or validation error: about the document, safe to show
+            return _with_extensions(error, error.message, {"code": "GRAPHQL_VALIDATION_FAILED"})
+        if isinstance(original, ApiError):
+            return _with_extensions(error, original.message, {"code": original.code})
+        if isinstance(original, GraphQLError):  # e.g. a bad argument value coerced by strawberry
+            return _with_extensions(error, error.message, {"code": "BAD_USER_INPUT"})
+        request_id = getattr(self.execution_context.context, "request_id", None)
+        log.error("unexpected error (request %s) at %s", request_id, error.path, exc_info=original)
+        return _with_extensions(
+            error, "Internal server error.", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
+        )

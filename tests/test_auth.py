@@ -1,0 +1,59 @@
+"""Authentication over HTTP and the masking of unexpected errors."""
+
+from __future__ import annotations
+
+from dealgraph.db.models import Role
+from tests.support import GraphQLClient, TenantFactory
+
+VIEWER = "{ viewer { role tenant { slug } user { email role } } }"
+
+
+async def test_missing_key_is_401_with_graphql_error(gql: GraphQLClient) -> None:
+    response = await gql.raw(VIEWER)
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    body = response.json()
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert body["data"] is None
+
+
+async def test_bad_key_is_401(gql: GraphQLClient) -> None:
+    for header in ("Bearer dg_not-a-real-key", "Bearer ", "Basic abc", "dg_raw"):
+        response = await gql.http.post("/graphql", json={"query": VIEWER}, headers={"Authorization": header})
+        assert response.status_code == 401, header
+        assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_valid_key_resolves_user_role_and_tenant(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    admin = await tenants.create(Role.ADMIN, slug="acme-auth")
+    member = await tenants.add_user(admin, Role.MEMBER)
+    data = await gql(VIEWER, as_=admin)
+    assert data["viewer"] == {
+        "role": "ADMIN",
+        "tenant": {"slug": "acme-auth"},
+        "user": {"email": "admin@acme-auth.example", "role": "ADMIN"},
+    }
+    assert (await gql(VIEWER, as_=member))["viewer"]["role"] == "MEMBER"
+
+
+async def test_revoked_key_is_refused(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    handle = await tenants.create()
+    assert (await gql.raw(VIEWER, as_=handle)).status_code == 200
+    await tenants.revoke(handle)
+    assert (await gql.raw(VIEWER, as_=handle)).status_code == 401
+
+
+async def test_request_id_is_echoed(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    handle = await tenants.create()
+    response = await gql.http.post(
+        "/graphql", json={"query": VIEWER}, headers={**handle.headers, "X-Request-ID": "trace-42"}
+    )
+    assert response.headers["x-request-id"] == "trace-42"
+    generated = await gql.raw(VIEWER, as_=handle)
+    assert len(generated.headers["x-request-id"]) == 32
+
+
+async def test_graphiql_page_needs_no_key(gql: GraphQLClient) -> None:
+    response = await gql.http.get("/graphql", headers={"Accept": "text/html"})
+    assert response.status_code == 200
+    assert "graphiql" in response.text.lower()
