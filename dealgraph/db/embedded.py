@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pgserver
 
+from dealgraph.config import Settings
+
 log = logging.getLogger(__name__)
 
 
@@ -19,3 +21,8 @@ def start_embedded_postgres(data_dir: Path, database: str = "dealgraph") -> str:
         server.psql(f'CREATE DATABASE "{database}";')
     log.info("embedded PostgreSQL running in %s", data_dir)
     return server.get_uri(database)
+
+
+def database_url_for(settings: Settings) -> str:
+    """The configured server, or the embedded one when `DATABASE_URL` is unset."""
+    return settings.database_url or start_embedded_postgres(settings.data_dir)

@@ -6,7 +6,7 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select
+from sqlalchemy import String, delete, exists, func, select
 
 from dealgraph.db.models import Account, Deal
 from dealgraph.db.session import TenantScope
@@ -14,7 +14,7 @@ from dealgraph.resolvers.pagination import Page, PageRequest, Sort, keyset_page
 from dealgraph.resolvers.validation import Checker, ErrorCode, FieldError, InvalidInput
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-NAME_SORT = Sort(key=func.lower(Account.name), id=Account.id, descending=False, name="account-name")
+NAME_SORT = Sort(key=func.lower(Account.name, type_=String), id=Account.id, descending=False, name="account-name")
 
 
 async def list_accounts(scope: TenantScope, request: PageRequest, search: str | None) -> Page[Account]:

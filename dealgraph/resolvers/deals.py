@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Numeric, delete, func, literal, or_, select
+from sqlalchemy import Date, Numeric, String, delete, func, literal, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db.models import Account, Deal, DealStage, User
@@ -33,10 +33,10 @@ class DealOrderField(enum.Enum):
 _SORT_KEYS: dict[DealOrderField, Any] = {
     DealOrderField.CREATED_AT: Deal.created_at,
     DealOrderField.UPDATED_AT: Deal.updated_at,
-    DealOrderField.NAME: func.lower(Deal.name),
+    DealOrderField.NAME: func.lower(Deal.name, type_=String),
     # Deals without an amount or close date sort as the smallest amount / the latest date.
     DealOrderField.AMOUNT: func.coalesce(Deal.amount, literal(-1, Numeric(14, 2))),
-    DealOrderField.CLOSE_DATE: func.coalesce(Deal.close_date, literal("infinity", Date)),
+    DealOrderField.CLOSE_DATE: func.coalesce(Deal.close_date, literal_column("'infinity'::date", Date)),
 }
 
 

@@ -69,5 +69,5 @@ class Loaders:
     async def _load_transcript_texts(self, ids: Sequence[uuid.UUID]) -> list[str | None]:
         query = select(Transcript.id, Transcript.original_text).where(Transcript.id.in_(ids))
         async with self.scope.session() as session:
-            found = dict((await session.execute(query)).tuples().all())
+            found = {row_id: text for row_id, text in (await session.execute(query)).all()}
         return [found.get(i) for i in ids]

@@ -71,11 +71,11 @@ class Sort:
 async def keyset_page(scope: TenantScope, query: Select[Any], sort: Sort, request: PageRequest) -> Page[Any]:
     if request.after is not None:
         value, row_id = _keyset_values(request.after, sort.name)
-        boundary = tuple_(cast(literal(value), sort.key.type), cast(literal(row_id), UUID(as_uuid=False)))
+        boundary = tuple_(cast(literal(value, Text), sort.key.type), cast(literal(row_id, Text), UUID(as_uuid=False)))
         position = tuple_(sort.key, sort.id)
         query = query.where(position < boundary if sort.descending else position > boundary)
     ordering = (sort.key.desc(), sort.id.desc()) if sort.descending else (sort.key.asc(), sort.id.asc())
-    paged = query.add_columns(cast(sort.key, Text), sort.id).order_by(*ordering).limit(request.first + 1)
+    paged = query.add_columns(cast(sort.key, Text).label("cursor_key"), sort.id.label("cursor_id")).order_by(*ordering).limit(request.first + 1)
     async with scope.session() as session:
         rows = (await session.execute(paged)).all()
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from dealgraph.config import Settings
 from dealgraph.db import migrate
-from dealgraph.db.embedded import start_embedded_postgres
+from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.schema import schema
 from dealgraph.server.request_id import RequestIdMiddleware
@@ -24,14 +24,8 @@ from dealgraph.server.view import DealgraphGraphQL
 log = logging.getLogger(__name__)
 
 
-def resolve_database_url(settings: Settings) -> str:
-    if settings.database_url:
-        return settings.database_url
-    return start_embedded_postgres(settings.data_dir)
-
-
 def create_app(settings: Settings) -> Starlette:
-    database = Database(resolve_database_url(settings), app_role=settings.app_role, pool_size=settings.db_pool_size)
+    database = Database(database_url_for(settings), app_role=settings.app_role, pool_size=settings.db_pool_size)
     graphql = DealgraphGraphQL(schema, database, settings)
 
     @asynccontextmanager

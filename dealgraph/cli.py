@@ -1,0 +1,140 @@
+"""`dealgraph` command line: serve, migrate, bootstrap tenants and API keys, print the schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import sys
+from collections.abc import Awaitable, Callable
+
+from dealgraph.config import Settings, get_settings
+from dealgraph.db import migrate
+from dealgraph.db.embedded import database_url_for
+from dealgraph.db.models import Role
+from dealgraph.db.repositories import tenancy
+from dealgraph.db.session import Database
+
+
+def _database(settings: Settings) -> Database:
+    return Database(database_url_for(settings), app_role=settings.app_role, pool_size=1)
+
+
+def _with_database(action: Callable[[Database, argparse.Namespace], Awaitable[int]]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        async def main() -> int:
+            database = _database(get_settings())
+            try:
+                return await action(database, args)
+            finally:
+                await database.dispose()
+
+        return asyncio.run(main())
+
+    return run
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dealgraph.server.app import create_app
+
+    settings = get_settings()
+    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port)
+    return 0
+
+
+async def migrate_command(database: Database, args: argparse.Namespace) -> int:
+    role = get_settings().app_role
+    if args.direction == "upgrade":
+        await migrate.upgrade(database.engine, role, args.revision or "head")
+    else:
+        await migrate.downgrade(database.engine, role, args.revision or "-1")
+    return 0
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:63] or "tenant"
+
+
+async def tenant_create(database: Database, args: argparse.Namespace) -> int:
+    await migrate.upgrade(database.engine, get_settings().app_role)
+    async with database.owner_session() as session:
+        tenant = await tenancy.create_tenant(session, args.name, args.slug or _slug(args.name))
+    print(f"tenant {tenant.slug} created (id {tenant.id})")
+    return 0
+
+
+async def apikey_create(database: Database, args: argparse.Namespace) -> int:
+    async with database.owner_session() as session:
+        tenant = await tenancy.tenant_by_slug(session, args.tenant)
+        if tenant is None:
+            print(f"no tenant with slug {args.tenant!r}", file=sys.stderr)
+            return 1
+        role = Role(args.role)
+        user = await tenancy.ensure_user(session, tenant, args.email or f"{role.value}@{tenant.slug}", role)
+        issued = await tenancy.issue_api_key(session, user, args.name)
+    print(f"API key for {user.email} ({role.value}) in {tenant.slug}; it is shown only this once:")
+    print(issued.key)
+    return 0
+
+
+async def apikey_revoke(database: Database, args: argparse.Namespace) -> int:
+    async with database.owner_session() as session:
+        revoked = await tenancy.revoke_api_key(session, args.prefix)
+    print(f"revoked {revoked} key(s)")
+    return 0 if revoked else 1
+
+
+def print_schema(args: argparse.Namespace) -> int:
+    from dealgraph.schema import schema
+
+    print(schema.as_str())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dealgraph", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve_parser = commands.add_parser("serve", help="run the API server (GraphiQL at /graphql)")
+    serve_parser.add_argument("--host")
+    serve_parser.add_argument("--port", type=int)
+    serve_parser.set_defaults(run=serve)
+
+    migrate_parser = commands.add_parser("migrate", help="apply or roll back database migrations")
+    migrate_parser.add_argument("direction", choices=["upgrade", "downgrade"], nargs="?", default="upgrade")
+    migrate_parser.add_argument("revision", nargs="?", help="default: head for upgrade, -1 for downgrade")
+    migrate_parser.set_defaults(run=_with_database(migrate_command))
+
+    tenant = commands.add_parser("tenant", help="manage tenants").add_subparsers(dest="action", required=True)
+    tenant_create_parser = tenant.add_parser("create", help="create a tenant")
+    tenant_create_parser.add_argument("name")
+    tenant_create_parser.add_argument("--slug")
+    tenant_create_parser.set_defaults(run=_with_database(tenant_create))
+
+    apikey = commands.add_parser("apikey", help="manage API keys").add_subparsers(dest="action", required=True)
+    create = apikey.add_parser("create", help="create a user (if needed) and an API key; prints the key once")
+    create.add_argument("--tenant", required=True, help="tenant slug")
+    create.add_argument("--role", choices=[r.value for r in Role], default=Role.MEMBER.value)
+    create.add_argument("--email", help="default: <role>@<tenant slug>")
+    create.add_argument("--name", default="cli", help="label for the key")
+    create.set_defaults(run=_with_database(apikey_create))
+    revoke = apikey.add_parser("revoke", help="revoke keys by their shown prefix")
+    revoke.add_argument("prefix")
+    revoke.set_defaults(run=_with_database(apikey_revoke))
+
+    schema_parser = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
+    schema_parser.set_defaults(run=print_schema)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
