@@ -1,0 +1,33 @@
+"""Simulated Anthropic Messages API for tests and dev mode: real SDK, real protocol, synthetic content."""
+
+from dealgraph.agents.standin.app import SIMULATED_HEADER, agent_name, create_standin_app, estimate_tokens
+from dealgraph.agents.standin.config import DEFAULT_AGENT, ERROR_TYPES, AgentBehaviour, StandinConfig
+from dealgraph.agents.standin.runner import (
+    DEFAULT_STANDIN_PORT,
+    RunningStandin,
+    run_standin,
+    start_standin_in_thread,
+)
+from dealgraph.agents.standin.synth import SIMULATED_PREFIX, drop_required, synthesize
+from dealgraph.agents.standin.transcript import Utterance, extract_utterances, transcript_of
+
+__all__ = [
+    "DEFAULT_AGENT",
+    "DEFAULT_STANDIN_PORT",
+    "ERROR_TYPES",
+    "SIMULATED_HEADER",
+    "SIMULATED_PREFIX",
+    "AgentBehaviour",
+    "RunningStandin",
+    "StandinConfig",
+    "Utterance",
+    "agent_name",
+    "create_standin_app",
+    "drop_required",
+    "estimate_tokens",
+    "extract_utterances",
+    "run_standin",
+    "start_standin_in_thread",
+    "synthesize",
+    "transcript_of",
+]

@@ -1,0 +1,69 @@
+"""Shrink transcript text for LLM prompts without losing what was said.
+
+Cleaning is deliberately conservative and idempotent: the evidence verifier applies it
+to both the original transcript and the model's quotes, so anything removed here must
+be noise in every context, and a quote copied from cleaned text must clean to itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from dealgraph.transcripts.formats import Utterance
+
+# Lookarounds instead of \b so "uh-huh" (a real "yes") and "I'm" are never split apart.
+_NOT_WORD_BEFORE = r"(?<![\w'’-])"
+_NOT_WORD_AFTER = r"(?![\w'’-])"
+
+# Hesitation sounds carry no meaning anywhere; an attached comma goes with them.
+_HESITATION = re.compile(
+    rf"{_NOT_WORD_BEFORE}(?:u+h*m+|u+h+|e+r+m+|h+m+){_NOT_WORD_AFTER} ?,?", re.IGNORECASE
+)
+# "you know" / "I mean" / "like" are only fillers when set off as a clause of their own;
+# "I'd like, um, two seats" and "do you know, ..." keep their words.
+_LEADING_PHRASE = re.compile(r"(^|[,.;:!?] ?)(?:you know|i mean|like) ?, ?", re.IGNORECASE)
+_TRAILING_PHRASE = re.compile(r", ?(?:you know|i mean)(?= ?[.?!]|$)", re.IGNORECASE)
+# Only function words are de-stuttered: "very very", "no no" and "had had" are meaningful.
+_STUTTER = re.compile(
+    rf"{_NOT_WORD_BEFORE}(i|we|you|they|he|she|it|the|a|an|and|but|so|to|of|in|on|for|with|this|my|our"
+    rf"|your|if|or|what|there|i['’]m|we['’]re|you['’]re|they['’]re|it['’]s)(?: \1)+{_NOT_WORD_AFTER}",
+    re.IGNORECASE,
+)
+
+_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\s+"), " "),
+    (_HESITATION, ""),
+    (_LEADING_PHRASE, r"\1"),
+    (_TRAILING_PHRASE, ""),
+    (_STUTTER, r"\1"),
+    (re.compile(r" (?=[,.;:!?])"), ""),  # space left before punctuation
+    (re.compile(r",(?=[,.;:!?])"), ""),  # comma left before other punctuation
+    (re.compile(r"^[,;:] ?|,$|^ | $"), ""),
+)
+_WORD = re.compile(r"\w")
+
+
+def clean_utterance_text(text: str) -> str:
+    """Remove fillers and stutters; text with no words left (e.g. "Um.") becomes ""."""
+    previous = None
+    while text != previous:  # until a fixpoint, so removing "um" in "I um I" also de-stutters
+        previous = text
+        for pattern, replacement in _RULES:
+            text = pattern.sub(replacement, text)
+    return text if _WORD.search(text) else ""
+
+
+def render_for_prompt(utterances: Sequence[Utterance]) -> str:
+    """One `[index clock] Speaker: text` line per utterance; the index maps model evidence back."""
+    return "\n".join(
+        f"[{u.index} {_clock(u.start)}] {u.speaker}: {clean_utterance_text(u.text)}" for u in utterances
+    )
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"

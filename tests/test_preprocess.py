@@ -1,0 +1,86 @@
+import pytest
+
+from dealgraph.transcripts.formats import Utterance
+from dealgraph.transcripts.preprocess import clean_utterance_text, render_for_prompt
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Um, I I think the the price is, you know, too high.", "I think the price is, too high."),
+        ("So um we we need it by uh Friday.", "So we need it by Friday."),
+        ("Hmm, erm, umm, uhh let's see.", "let's see."),
+        ("We could send it, uh.", "We could send it."),
+        ("I mean, it's fine for now, I mean.", "it's fine for now."),
+        ("Like, we need SSO before Q3.", "we need SSO before Q3."),
+        ("It is expensive, you know.", "It is expensive."),
+        ("Honestly,   the    onboarding\twas rough .", "Honestly, the onboarding was rough."),
+        ("We’re we’re close to signing.", "We’re close to signing."),
+        ("I um I think so", "I think so"),
+        ("Tolerance is 5 mm, hm, no, 5 cm.", "Tolerance is 5 mm, no, 5 cm."),
+    ],
+)
+def test_removes_fillers_and_stutters(text: str, expected: str) -> None:
+    assert clean_utterance_text(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Uh-huh, that works for us.",
+        "I'd like two seats, and I like the roadmap.",
+        "Do you know, roughly, the renewal date?",
+        "I mean it: this is a very very important no no no.",
+        "What it is is a licensing question. I had had enough.",
+        "The umbrella policy covers the hummus plant.",
+        "That that clause is the problem.",
+        "Tolerance is 5 mm, not 5 cm.",
+    ],
+)
+def test_leaves_text_without_fillers_unchanged(text: str) -> None:
+    assert clean_utterance_text(text) == text
+
+
+@pytest.mark.parametrize("text", ["Um.", "Hmm?", "  uh ,  um  ", ""])
+def test_filler_only_text_becomes_empty(text: str) -> None:
+    assert clean_utterance_text(text) == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "you know, like, I mean, we should, um, the the pilot",
+        "Uh, so, you know, I I I'm not sure, like, honestly.",
+        "Okay , um , ok",
+    ],
+)
+def test_cleaning_is_idempotent(text: str) -> None:
+    once = clean_utterance_text(text)
+    assert clean_utterance_text(once) == once
+
+
+def test_render_for_prompt() -> None:
+    utterances = [
+        Utterance(0, "Dana", 5.9, 9.0, "Um, so what's your timeline?"),
+        Utterance(1, "Marcus Lee", 65.0, None, "We we need it live by, uh, October."),
+        Utterance(2, "Marcus Lee", None, None, "Hmm."),
+        Utterance(3, "Dana", 3725.4, None, "Thanks, everyone."),
+    ]
+    assert render_for_prompt(utterances) == (
+        "[0 00:05] Dana: so what's your timeline?\n"
+        "[1 01:05] Marcus Lee: We need it live by, October.\n"
+        "[2 --:--] Marcus Lee: \n"
+        "[3 1:02:05] Dana: Thanks, everyone."
+    )
+
+
+def test_render_keeps_original_indices() -> None:
+    subset = [
+        Utterance(41, "Dana", 600.0, None, "Next steps?"),
+        Utterance(57, "Marcus", 599.99, None, "Pilot."),
+    ]
+    assert render_for_prompt(subset) == "[41 10:00] Dana: Next steps?\n[57 09:59] Marcus: Pilot."
+
+
+def test_render_empty() -> None:
+    assert render_for_prompt([]) == ""
