@@ -43,6 +43,31 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1, description="Upper bound for `first` on connections.")
     log_level: str = Field(default="INFO", description="Python logging level.")
 
+    anthropic_api_key: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_API_KEY", "DEALGRAPH_ANTHROPIC_API_KEY"),
+        description="Claude API key. Unset: `serve` starts the local Messages API stand-in (simulated output).",
+    )
+    anthropic_base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "DEALGRAPH_ANTHROPIC_BASE_URL"),
+        description="Messages API base URL (e.g. a running `dealgraph llm-standin`).",
+    )
+    llm_model: str = Field(default="claude-sonnet-5-5", description="Model the agents use.")
+    llm_max_tokens: int = Field(default=4096, ge=256, le=64000, description="Output token cap per agent call.")
+    llm_temperature: float = Field(default=0.2, ge=0, le=1, description="Sampling temperature of agent calls.")
+    llm_timeout_s: float = Field(default=120.0, gt=0, description="Timeout of one Messages API request.")
+    llm_max_retries: int = Field(default=3, ge=0, description="Retries on 429/5xx/529/connection errors.")
+    llm_concurrency: int = Field(
+        default=8, ge=1, description="Agent runs executing at once across ALL processes (protects the rate limit)."
+    )
+    worker_slots: int = Field(default=8, ge=0, description="Agent runs one process executes at once (0: no worker).")
+    lease_s: float = Field(default=30.0, gt=0, description="A claimed run is re-claimed if its worker is silent this long.")
+    max_run_attempts: int = Field(default=3, ge=1, description="Claims of one run before it fails as WORKER_LOST.")
+    poll_interval_s: float = Field(default=1.0, gt=0, description="Fallback poll for runs (NOTIFY wakes workers at once).")
+    progress_interval_s: float = Field(default=0.25, gt=0, description="Minimum time between progress events of a run.")
+    standin_port: int = Field(default=8787, description="Port of the stand-in `serve` starts without an API key.")
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -18,10 +18,11 @@ import pytest
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
+from dealgraph.agents.standin import RunningStandin, StandinConfig, start_standin_in_thread
 from dealgraph.config import Settings
 from dealgraph.db.embedded import start_embedded_postgres
 from dealgraph.server.app import create_app
-from tests.support import GraphQLClient, TenantFactory
+from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings
 
 
 @pytest.fixture(scope="session")
@@ -50,9 +51,24 @@ async def database_url(server_url: str) -> AsyncIterator[str]:
         await admin.close()
 
 
+@pytest.fixture(scope="session")
+def standin_server() -> Iterator[RunningStandin]:
+    """One local Messages API for the whole run; tests script its behaviour through `standin`."""
+    with start_standin_in_thread(StandinConfig(require_api_key=True)) as server:
+        yield server
+
+
+@pytest.fixture
+async def standin(standin_server: RunningStandin) -> AsyncIterator[StandinControl]:
+    control = StandinControl(standin_server.base_url)
+    await control.reset()
+    yield control
+    await control.reset()
+
+
 @pytest.fixture(scope="module")
-def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, graphiql=True, max_transcript_bytes=64 * 1024)
+def settings(database_url: str, standin_server: RunningStandin) -> Settings:
+    return make_settings(database_url, standin_server.base_url)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import InstrumentedAttribute, defer
 from strawberry.dataloader import DataLoader
 
-from dealgraph.db.models import Account, Deal, Transcript, TranscriptUtterance, User
+from dealgraph.db.models import Account, AgentRun, Analysis, Deal, Transcript, TranscriptUtterance, User
 from dealgraph.db.session import TenantScope
 
 Row = TypeVar("Row")
@@ -40,6 +40,10 @@ class Loaders:
         self.utterances_by_transcript = self._children(
             TranscriptUtterance.transcript_id, TranscriptUtterance.position
         )
+        self.analysis = self._by_id(select(Analysis))
+        self.agent_run = self._by_id(select(AgentRun))
+        self.analyses_by_transcript = self._children(Analysis.transcript_id, Analysis.created_at.desc(), Analysis.id.desc())
+        self.runs_by_analysis = self._children(AgentRun.analysis_id, AgentRun.agent)
 
     def _by_id(self, query: Select[tuple[Row]]) -> DataLoader[uuid.UUID, Row | None]:
         entity: Any = query.column_descriptions[0]["entity"]

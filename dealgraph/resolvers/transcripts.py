@@ -16,7 +16,7 @@ from dealgraph.db.session import TenantScope
 from dealgraph.errors import BadUserInput
 from dealgraph.resolvers.pagination import Page, PageRequest, Sort, encode_cursor, keyset_page, offset_after
 from dealgraph.resolvers.validation import Checker, ErrorCode, FieldError, InvalidInput
-from dealgraph.transcripts.formats import TranscriptFormat, TranscriptParseError, parse_transcript
+from dealgraph.transcripts.formats import TranscriptParseError, TranscriptTooLarge, parse_transcript
 
 RECENT_FIRST = Sort(key=Transcript.occurred_at, id=Transcript.id, descending=True, name="transcript-recent")
 MAX_SEARCH_QUERY = 500
@@ -33,12 +33,12 @@ async def list_transcripts(scope: TenantScope, request: PageRequest, deal_id: uu
 async def add_transcript(scope: TenantScope, fields: dict[str, Any], max_bytes: int) -> Transcript:
     check = Checker()
     title = check.text(fields.get("title"), "input.title", max_length=300)
-    content: str = fields.get("content") or ""
-    size = len(content.encode())
-    check.check(size <= max_bytes, "input.content", _too_large(size, max_bytes), ErrorCode.TOO_LARGE)
     check.raise_if_any()
+    content: str = fields.get("content") or ""
     try:
-        parsed = parse_transcript(content, fields.get("format"))
+        parsed = parse_transcript(content, fields.get("format"), max_bytes=max_bytes)
+    except TranscriptTooLarge as error:
+        raise InvalidInput(FieldError("input.content", str(error), ErrorCode.TOO_LARGE)) from error
     except TranscriptParseError as error:
         raise InvalidInput(FieldError("input.content", str(error))) from error
     async with scope.session() as session:
@@ -82,10 +82,6 @@ async def add_transcript(scope: TenantScope, fields: dict[str, Any], max_bytes: 
             ],
         )
     return transcript
-
-
-def _too_large(size: int, limit: int) -> str:
-    return f"transcript is {size / 1_048_576:.1f} MB; the limit is {limit / 1_048_576:.1f} MB"
 
 
 async def delete_transcript(scope: TenantScope, transcript_id: uuid.UUID | None) -> uuid.UUID:

@@ -9,6 +9,7 @@ from strawberry.extensions import SchemaExtension
 
 from dealgraph.schema.mutation import Mutation
 from dealgraph.schema.query import Query
+from dealgraph.schema.subscription import Subscription
 from dealgraph.server.errors import PresentErrors
 
 
@@ -22,4 +23,6 @@ class FreshLoaders(SchemaExtension):
         yield
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[PresentErrors, FreshLoaders])
+schema = strawberry.Schema(
+    query=Query, mutation=Mutation, subscription=Subscription, extensions=[PresentErrors, FreshLoaders]
+)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import strawberry
 from strawberry import relay
 
-from dealgraph.resolvers import accounts, deals, transcripts
+from dealgraph.agents.kinds import AgentKind as AgentKindEnum
+from dealgraph.resolvers import accounts, analyses, deals, transcripts
 from dealgraph.resolvers.ids import node_uuid
 from dealgraph.schema.accounts import Account, AccountPayload, CreateAccountInput, UpdateAccountInput
+from dealgraph.schema.analyses import AgentKind, AgentRun, AgentRunPayload, Analysis, AnalysisPayload
 from dealgraph.schema.common import DeletePayload, input_ids, mutate, provided
 from dealgraph.schema.deals import CreateDealInput, Deal, DealPayload, UpdateDealInput
 from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
@@ -67,3 +69,33 @@ class Mutation:
     async def delete_transcript(self, info: Info, id: relay.GlobalID) -> DeletePayload:
         action = transcripts.delete_transcript(info.context.tenant, node_uuid(id, "Transcript"))
         return await mutate(DeletePayload, "deleted_id", action, _deleted("Transcript"))
+
+    @strawberry.mutation(
+        description="Queue an analysis and return it at once (status QUEUED); subscribe to analysisEvents for results. "
+        "The same idempotencyKey returns the same analysis instead of starting another."
+    )
+    async def start_analysis(
+        self,
+        info: Info,
+        transcript_id: relay.GlobalID,
+        agents: list[AgentKind] | None = None,  # type: ignore[valid-type]
+        idempotency_key: str | None = None,
+    ) -> AnalysisPayload:
+        action = analyses.start_analysis(
+            info.context.tenant,
+            info.context.viewer.user_id,
+            node_uuid(transcript_id, "Transcript"),
+            [AgentKindEnum(a) for a in agents] if agents is not None else None,
+            idempotency_key,
+        )
+        return await mutate(AnalysisPayload, "analysis", action, Analysis.from_row)
+
+    @strawberry.mutation(description="Stop running agents and cancel queued ones; finished results are kept.")
+    async def cancel_analysis(self, info: Info, id: relay.GlobalID) -> AnalysisPayload:
+        action = analyses.cancel_analysis(info.context.tenant, node_uuid(id, "Analysis"))
+        return await mutate(AnalysisPayload, "analysis", action, Analysis.from_row)
+
+    @strawberry.mutation(description="Queue a failed or cancelled agent of an analysis again.")
+    async def rerun_agent(self, info: Info, analysis_id: relay.GlobalID, agent: AgentKind) -> AgentRunPayload:  # type: ignore[valid-type]
+        action = analyses.rerun_agent(info.context.tenant, node_uuid(analysis_id, "Analysis"), AgentKindEnum(agent))
+        return await mutate(AgentRunPayload, "agent_run", action, AgentRun.from_row)

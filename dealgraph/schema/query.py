@@ -13,6 +13,7 @@ from dealgraph.resolvers.deals import DealFilter as DealCriteria
 from dealgraph.resolvers.ids import node_uuid
 from dealgraph.resolvers.pagination import page_request
 from dealgraph.schema.accounts import Account
+from dealgraph.schema.analyses import Analysis
 from dealgraph.schema.common import Connection, SortDirection, UNKNOWN_ID
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
 from dealgraph.schema.tenancy import Tenant, User, Viewer
@@ -113,3 +114,8 @@ class Query:
             info.context.tenant, query, _page(info, first, after), _optional_id(deal_id, "Deal")
         )
         return Connection.of(page, SearchHit.from_row)
+
+    @strawberry.field
+    async def analysis(self, info: Info, id: relay.GlobalID) -> Analysis | None:
+        row = await info.context.loaders.analysis.load(node_uuid(id, "Analysis") or UNKNOWN_ID)
+        return Analysis.from_row(row) if row else None

@@ -18,9 +18,11 @@ from dealgraph.server.context import Context
 from dealgraph.transcripts.formats import TranscriptFormat as TranscriptFormatEnum
 
 if TYPE_CHECKING:
+    from dealgraph.schema.analyses import Analysis
     from dealgraph.schema.deals import Deal
 
 DealType = Annotated["Deal", strawberry.lazy("dealgraph.schema.deals")]
+AnalysisType = Annotated["Analysis", strawberry.lazy("dealgraph.schema.analyses")]
 TranscriptFormat = strawberry.enum(TranscriptFormatEnum, name="TranscriptFormat")
 MAX_UTTERANCES_PAGE = 1000
 
@@ -84,6 +86,16 @@ class Transcript(relay.Node):
         rows = await info.context.loaders.utterances_by_transcript.load(self.pk)
         page = slice_page(rows, page_request(first, after, MAX_UTTERANCES_PAGE), "utterances")
         return Connection.of(page, Utterance.from_row)
+
+    @strawberry.field(description="Analyses of this transcript, newest first.")
+    async def analyses(
+        self, info: strawberry.Info[Context, None], first: int | None = None, after: str | None = None
+    ) -> Connection[AnalysisType]:
+        from dealgraph.schema.analyses import Analysis
+
+        rows = await info.context.loaders.analyses_by_transcript.load(self.pk)
+        page = slice_page(rows, page_request(first, after, info.context.settings.max_page_size), "transcript-analyses")
+        return Connection.of(page, Analysis.from_row)
 
 
 @strawberry.type(description="An utterance matching a search, with the matched words in <mark> tags.")

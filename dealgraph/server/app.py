@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from sqlalchemy import text
 
+from dealgraph.agents.engine import analysis_engine
 from dealgraph.config import Settings
 from dealgraph.db import migrate
 from dealgraph.db.embedded import database_url_for
@@ -32,9 +33,12 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.auto_migrate:
             await migrate.upgrade(database.engine, settings.app_role)
-        log.info("dealgraph ready: GraphQL at /graphql")
         try:
-            yield
+            async with analysis_engine(database, settings) as engine:
+                graphql.hub = app.state.hub = engine.hub
+                app.state.orchestrator = engine.orchestrator
+                log.info("dealgraph ready: GraphQL at /graphql")
+                yield
         finally:
             await database.dispose()
 

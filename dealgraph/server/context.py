@@ -12,6 +12,7 @@ from starlette.websockets import WebSocket
 from dealgraph.config import Settings
 from dealgraph.db.models import Role
 from dealgraph.db.repositories.tenancy import Principal
+from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.session import Database, TenantScope
 from dealgraph.errors import Forbidden, Unauthenticated
 from dealgraph.resolvers.loaders import Loaders
@@ -23,6 +24,7 @@ class Context:
     response: Response | WebSocket | None
     database: Database
     settings: Settings
+    hub: NotificationHub | None
     request_id: str
     principal: Principal | None = None
     connection_params: dict[str, Any] | None = None

@@ -20,6 +20,7 @@ from strawberry.schema import BaseSchema
 
 from dealgraph.config import Settings
 from dealgraph.db.repositories.tenancy import Principal, authenticate
+from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.session import Database
 from dealgraph.server.context import Context
 from dealgraph.server.request_id import request_id_of
@@ -39,6 +40,7 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         super().__init__(schema, graphql_ide="graphiql" if settings.graphiql else None)
         self.database = database
         self.settings = settings
+        self.hub: NotificationHub | None = None  # set by the app's lifespan once listening
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self._wants_ide(Request(scope)):
@@ -79,6 +81,7 @@ class DealgraphGraphQL(GraphQL[Context, None]):
             response=response,
             database=self.database,
             settings=self.settings,
+            hub=self.hub,
             request_id=request_id_of(request.scope),
             principal=request.scope.get("state", {}).get("principal"),
         )

@@ -60,6 +60,11 @@ class TranscriptParseError(ValueError):
         super().__init__(message if line is None else f"{unit} {line}: {message}")
 
 
+class TranscriptTooLarge(TranscriptParseError):
+    """The input exceeds the configured size limit; it was not parsed at all."""
+
+
+
 class _Draft(NamedTuple):
     speaker: str
     start: float | None
@@ -137,7 +142,7 @@ def parse_transcript(
     if max_bytes is not None:
         size = len(text.encode("utf-8"))
         if size > max_bytes:
-            raise TranscriptParseError(None, _size_message(size, max_bytes))
+            raise TranscriptTooLarge(None, _size_message(size, max_bytes))
     body = _normalize_newlines(text)
     normalized = body.strip()
     if not normalized:

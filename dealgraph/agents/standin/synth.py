@@ -162,9 +162,11 @@ class _Synthesizer:
         return items
 
     def _integer(self, schema: Mapping[str, Any], name: str, anchor: Utterance | None) -> int:
-        low, high = _bounds(schema, integer=True)
         anchor = (anchor or self._pick()) if _words(name) & _INDEX_WORDS else None
-        return min(max(anchor.index, low), high) if anchor is not None else self._rng.randint(low, high)
+        if anchor is not None:  # a real index, limited only by the schema's own bounds (not the default span)
+            return min(max(anchor.index, schema.get("minimum", anchor.index)), schema.get("maximum", anchor.index))
+        low, high = _bounds(schema, integer=True)
+        return self._rng.randint(low, high)
 
     def _number(self, schema: Mapping[str, Any], name: str) -> float:
         low, high = _bounds(schema, integer=False)

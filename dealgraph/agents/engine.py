@@ -1,0 +1,43 @@
+"""The analysis engine of one process: notification hub, Claude client and worker pool.
+
+`serve` runs it inside the API process; `dealgraph worker` runs it alone. Either way the process
+listens for run events (to push them to its subscribers and to cancel its own runs) and, with
+`worker_slots > 0`, executes runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from dealgraph.agents.llm import LlmClient
+from dealgraph.agents.orchestrator import Orchestrator
+from dealgraph.agents.runner import AgentRunner
+from dealgraph.config import Settings
+from dealgraph.db.notifications import NotificationHub
+from dealgraph.db.session import Database
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    hub: NotificationHub
+    orchestrator: Orchestrator | None
+
+
+@asynccontextmanager
+async def analysis_engine(database: Database, settings: Settings) -> AsyncIterator[Engine]:
+    hub = NotificationHub(database.url)
+    await hub.start()
+    llm = LlmClient(settings)
+    orchestrator = None
+    if settings.worker_slots > 0:
+        orchestrator = Orchestrator(database, hub, AgentRunner(database, llm, settings), settings)
+        await orchestrator.start()
+    try:
+        yield Engine(hub, orchestrator)
+    finally:
+        if orchestrator:
+            await orchestrator.stop()
+        await hub.stop()
+        await llm.close()

@@ -1,0 +1,131 @@
+"""The worker pool: claims agent runs from PostgreSQL and executes each in its own task.
+
+Runs of one analysis are separate rows, so they are claimed and executed concurrently, and one
+agent's failure is recorded on its own row only. A worker holds each run by a lease it keeps
+extending; if the process dies the lease expires and any worker re-claims the run. Workers wake on
+NOTIFY (a new run is queued) and also poll, so nothing depends on a notification arriving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import uuid
+from contextlib import suppress
+
+from dealgraph.agents.runner import AgentRunner
+from dealgraph.config import Settings
+from dealgraph.db.notifications import Event, NotificationHub
+from dealgraph.db.repositories import runs
+from dealgraph.db.session import Database
+
+log = logging.getLogger(__name__)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+class Orchestrator:
+    def __init__(self, database: Database, hub: NotificationHub, runner: AgentRunner, settings: Settings) -> None:
+        self.database = database
+        self.hub = hub
+        self.runner = runner
+        self.settings = settings
+        self.worker_id = new_worker_id()
+        self._active: dict[uuid.UUID, asyncio.Task[None]] = {}
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        hub.on_runs_queued(self._wakeup.set)
+
+    async def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._claim_loop(), name="orchestrator-claims"),
+            asyncio.create_task(self._watch_cancellations(), name="orchestrator-cancellations"),
+        ]
+        log.info("worker %s started with %d slots", self.worker_id, self.settings.worker_slots)
+
+    async def stop(self) -> None:
+        for task in [*self._tasks, *self._active.values()]:
+            task.cancel()
+        for task in [*self._tasks, *self._active.values()]:
+            with suppress(asyncio.CancelledError):
+                await task
+        async with self.database.owner_session() as session:
+            released = await runs.release_runs(session, self.worker_id)
+        if released:
+            log.info("worker %s handed %d unfinished runs back to the queue", self.worker_id, released)
+
+    @property
+    def active_runs(self) -> int:
+        return len(self._active)
+
+    async def _claim_loop(self) -> None:
+        while True:
+            self._wakeup.clear()
+            try:
+                await self._claim()
+            except Exception:  # a database hiccup must not end the worker; the next poll retries
+                log.exception("claiming runs failed")
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.poll_interval_s)
+
+    async def _claim(self) -> None:
+        free = self.settings.worker_slots - len(self._active)
+        if free <= 0:
+            return
+        async with self.database.owner_session() as session:
+            await runs.fail_exhausted_runs(session, self.settings.max_run_attempts)
+        async with self.database.owner_session() as session:
+            claimed = await runs.claim_runs(
+                session,
+                worker_id=self.worker_id,
+                limit=free,
+                cluster_cap=self.settings.llm_concurrency,
+                lease_s=self.settings.lease_s,
+                max_attempts=self.settings.max_run_attempts,
+            )
+        if not claimed:
+            return
+        async with self.database.owner_session() as session:
+            await runs.mark_analyses_running(session, (c.run.analysis_id for c in claimed))
+        for item in claimed:
+            self._active[item.run.id] = asyncio.create_task(self._execute(item), name=f"run-{item.run.id}")
+
+    async def _execute(self, claimed: runs.ClaimedRun) -> None:
+        lease = asyncio.create_task(self._keep_lease(claimed))
+        try:
+            outcome = await self.runner.run(claimed)
+            async with self.database.owner_session() as session:
+                await runs.finish_run(session, claimed.run, self.worker_id, outcome)
+        except asyncio.CancelledError:
+            pass  # cancelled by a user (already recorded), or the run was taken over, or shutdown
+        finally:
+            lease.cancel()
+            self._active.pop(claimed.run.id, None)
+            self._wakeup.set()  # a slot is free
+
+    async def _keep_lease(self, claimed: runs.ClaimedRun) -> None:
+        while True:
+            await asyncio.sleep(self.settings.lease_s / 3)
+            async with self.database.owner_session() as session:
+                still_ours = await runs.extend_lease(session, claimed.run.id, self.worker_id, self.settings.lease_s)
+            if not still_ours:
+                self._cancel(claimed.run.id)
+                return
+
+    async def _watch_cancellations(self) -> None:
+        def cancelled_here(event: Event) -> bool:
+            return event.get("kind") == "cancelled"
+
+        async with self.hub.subscribe(cancelled_here) as subscription:
+            while True:
+                event = await subscription.queue.get()
+                if event.get("run"):
+                    self._cancel(uuid.UUID(event["run"]))
+
+    def _cancel(self, run_id: uuid.UUID) -> None:
+        if task := self._active.get(run_id):
+            task.cancel()

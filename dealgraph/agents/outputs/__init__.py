@@ -1,0 +1,56 @@
+"""Pydantic output models of the analysis agents: tool input schemas for Claude, later GraphQL types."""
+
+from dealgraph.agents.outputs.action_items import ActionItem, ActionItemsOutput, Priority
+from dealgraph.agents.outputs.common import (
+    Confidence,
+    Evidence,
+    Sentiment,
+    SupportingEvidence,
+    count_evidence,
+    verify_evidence,
+)
+from dealgraph.agents.outputs.meddpicc import MEDDPICC_ELEMENTS, MeddpiccElement, MeddpiccOutput, MeddpiccStatus
+from dealgraph.agents.outputs.meeting import (
+    CompetitorMention,
+    MeetingOutput,
+    Objection,
+    Risk,
+    Severity,
+    TalkTime,
+    compute_talk_time,
+)
+from dealgraph.agents.outputs.stakeholders import (
+    CommitteeRole,
+    CompanySide,
+    Influence,
+    Stakeholder,
+    StakeholdersOutput,
+)
+
+__all__ = [
+    "MEDDPICC_ELEMENTS",
+    "ActionItem",
+    "ActionItemsOutput",
+    "CommitteeRole",
+    "CompanySide",
+    "CompetitorMention",
+    "Confidence",
+    "Evidence",
+    "Influence",
+    "MeddpiccElement",
+    "MeddpiccOutput",
+    "MeddpiccStatus",
+    "MeetingOutput",
+    "Objection",
+    "Priority",
+    "Risk",
+    "Sentiment",
+    "Severity",
+    "Stakeholder",
+    "StakeholdersOutput",
+    "SupportingEvidence",
+    "TalkTime",
+    "compute_talk_time",
+    "count_evidence",
+    "verify_evidence",
+]

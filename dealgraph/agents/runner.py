@@ -1,0 +1,155 @@
+"""Executes one agent run: prompt, streamed forced tool call, validation, evidence verification.
+
+Failures become a failed `Outcome` with a stable code (the LLM's error code, INVALID_OUTPUT, or
+INTERNAL_ERROR), never an exception: one agent failing must not affect its siblings.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import select
+
+from dealgraph.agents.evidence import EvidenceLocator
+from dealgraph.agents.kinds import AgentKind
+from dealgraph.agents.llm import LlmClient, LlmError, ToolCall, Usage
+from dealgraph.agents.outputs import count_evidence, verify_evidence
+from dealgraph.agents.prompting import AgentRequest, TranscriptForPrompt, build_request, retry_messages
+from dealgraph.agents.registry import AGENTS, AgentDefinition
+from dealgraph.config import Settings
+from dealgraph.db.models import RunStatus, Transcript, TranscriptUtterance
+from dealgraph.db.repositories import runs
+from dealgraph.db.session import Database
+from dealgraph.transcripts.formats import Utterance
+
+log = logging.getLogger(__name__)
+_MAX_LISTED_PROBLEMS = 20
+
+
+class AgentFailure(Exception):
+    """A run that cannot produce a result, for a reason other than the Messages API."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def validation_problems(error: ValidationError) -> list[str]:
+    return [
+        f"{'.'.join(str(part) for part in problem['loc']) or '(root)'}: {problem['msg']}"
+        for problem in error.errors()[:_MAX_LISTED_PROBLEMS]
+    ]
+
+
+class ProgressReporter:
+    """Publishes output-token progress of a run, at most once per `interval` seconds."""
+
+    def __init__(self, database: Database, claimed: runs.ClaimedRun, interval: float) -> None:
+        self.database = database
+        self.claimed = claimed
+        self.interval = interval
+        self._last = 0.0
+
+    async def __call__(self, output_tokens: int) -> None:
+        now = time.monotonic()
+        if now - self._last < self.interval:
+            return
+        self._last = now
+        event = runs.run_event(self.claimed.run, "progress", self.claimed.deal_id, outputTokens=output_tokens)
+        async with self.database.owner_session() as session:
+            await runs.notify(session, [event])
+
+
+class AgentRunner:
+    def __init__(self, database: Database, llm: LlmClient, settings: Settings) -> None:
+        self.database = database
+        self.llm = llm
+        self.settings = settings
+
+    async def run(self, claimed: runs.ClaimedRun) -> runs.Outcome:
+        try:
+            return await self._run(claimed)
+        except LlmError as error:
+            return runs.Outcome(RunStatus.FAILED, error_code=error.code, error_message=error.message)
+        except AgentFailure as error:
+            return runs.Outcome(RunStatus.FAILED, error_code=error.code, error_message=error.message)
+        except Exception:
+            log.exception("agent run %s failed unexpectedly", claimed.run.id)
+            return runs.Outcome(RunStatus.FAILED, error_code="INTERNAL_ERROR", error_message="unexpected error; see the server log")
+
+    async def _run(self, claimed: runs.ClaimedRun) -> runs.Outcome:
+        started = time.monotonic()
+        agent = AGENTS[AgentKind(claimed.run.agent)]
+        transcript = await self._load_transcript(claimed)
+        request = build_request(agent, transcript)
+        progress = ProgressReporter(self.database, claimed, self.settings.progress_interval_s)
+        output, calls = await self._structured_output(agent, request, progress)
+        output = verify_evidence(agent.postprocess(output, transcript.utterances), EvidenceLocator(transcript.utterances))
+        verified, total = count_evidence(output)
+        usage = sum((call.usage for call in calls), Usage())
+        simulated = any(call.simulated for call in calls)
+        metadata: dict[str, Any] = {
+            "model": calls[-1].model,
+            "prompt_version": claimed.run.prompt_version,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cache_read_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+            "latency_ms": round((time.monotonic() - started) * 1000),
+            "attempts": sum(call.requests for call in calls),
+            "simulated": simulated,
+            "evidence_verified": verified,
+            "evidence_total": total,
+        }
+        return runs.Outcome(RunStatus.SUCCEEDED, result=output.model_dump(mode="json"), metadata=metadata, simulated=simulated)
+
+    async def _structured_output(
+        self, agent: AgentDefinition, request: AgentRequest, progress: ProgressReporter
+    ) -> tuple[BaseModel, list[ToolCall]]:
+        """Validate the tool input; on failure retry once, telling the model what was wrong."""
+        first = await self._call(request, request.messages, progress)
+        try:
+            return agent.output_model.model_validate(first.input), [first]
+        except ValidationError as error:
+            problems = validation_problems(error)
+        messages = retry_messages(request, first.tool_use_id, first.input, problems)
+        second = await self._call(request, messages, progress)
+        try:
+            return agent.output_model.model_validate(second.input), [first, second]
+        except ValidationError as error:
+            raise AgentFailure(
+                "INVALID_OUTPUT",
+                "the model's output did not match the schema twice: " + "; ".join(validation_problems(error))
+            ) from error
+
+    async def _call(self, request: AgentRequest, messages: list[dict[str, Any]], progress: ProgressReporter) -> ToolCall:
+        return await self.llm.force_tool(
+            tool_name=request.tool_name,
+            system=request.system,
+            tools=request.tools,
+            messages=messages,
+            model=self.settings.llm_model,
+            max_tokens=self.settings.llm_max_tokens,
+            temperature=self.settings.llm_temperature,
+            on_progress=progress,
+        )
+
+    async def _load_transcript(self, claimed: runs.ClaimedRun) -> TranscriptForPrompt:
+        """Read through the tenant's own scope: the worker never reads across tenants by accident."""
+        async with self.database.tenant_session(claimed.run.tenant_id) as session:
+            transcript = await session.get(Transcript, claimed.transcript_id)
+            rows = (
+                await session.scalars(
+                    select(TranscriptUtterance)
+                    .where(TranscriptUtterance.transcript_id == claimed.transcript_id)
+                    .order_by(TranscriptUtterance.position)
+                )
+            ).all()
+        if transcript is None:
+            raise AgentFailure("TRANSCRIPT_MISSING", "the transcript was deleted")
+        utterances = tuple(Utterance(r.position, r.speaker, r.start_seconds, r.end_seconds, r.text) for r in rows)
+        return TranscriptForPrompt(transcript.title, transcript.occurred_at, utterances)

@@ -1,0 +1,78 @@
+"""Per-server mutable state: each agent's scripted failures, the prompt cache, and the statuses for `/stats`."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from dealgraph.agents.standin.config import AgentBehaviour, StandinConfig
+from dealgraph.agents.standin.usage import PromptCache
+
+
+@dataclass
+class AgentRuntime:
+    """Consumable state derived from an `AgentBehaviour`; rebuilt whenever the behaviour is replaced."""
+
+    behaviour: AgentBehaviour
+    rng: random.Random
+    pending_failures: deque[int]
+    invalid_left: int
+
+    @classmethod
+    def start(cls, behaviour: AgentBehaviour, seed: int, agent: str) -> AgentRuntime:
+        """Seeded per agent, so one agent's traffic never shifts another's random failures."""
+        rng = random.Random(f"{seed}:{agent}")
+        return cls(behaviour, rng, deque(behaviour.failures), behaviour.invalid_output_times)
+
+    def next_failure(self) -> int | None:
+        """The status this request must fail with, if any; consumes a scripted failure."""
+        if self.behaviour.fail_always is not None:
+            return self.behaviour.fail_always
+        if self.pending_failures:
+            return self.pending_failures.popleft()
+        if self.behaviour.failure_rate and self.rng.random() < self.behaviour.failure_rate:
+            return self.behaviour.random_failure_status
+        return None
+
+    def take_invalid(self) -> bool:
+        """Whether this tool call should be malformed; consumes one of `invalid_output_times`."""
+        if self.invalid_left <= 0:
+            return False
+        self.invalid_left -= 1
+        return True
+
+
+@dataclass
+class StandinState:
+    """Everything `/_standin/reset` restores to `initial`, held in one place so nothing is forgotten."""
+
+    initial: StandinConfig
+    config: StandinConfig = field(init=False)
+    runtimes: dict[str, AgentRuntime] = field(init=False)
+    statuses: defaultdict[str, list[int]] = field(init=False)
+    cache: PromptCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.config = self.initial.model_copy(deep=True)
+        self.runtimes = {}
+        self.statuses = defaultdict(list)
+        self.cache = PromptCache()
+
+    def runtime(self, agent: str) -> AgentRuntime:
+        if agent not in self.runtimes:
+            self.runtimes[agent] = AgentRuntime.start(self.config.behaviour_for(agent), self.config.seed, agent)
+        return self.runtimes[agent]
+
+    def replace_behaviour(self, agent: str, behaviour: AgentBehaviour) -> None:
+        self.config.agents[agent] = behaviour
+        self.runtimes.pop(agent, None)
+
+    def stats(self) -> dict[str, Any]:
+        """Per-agent status history, so tests assert on what the SDK actually saw, retries included."""
+        agents = {agent: {"requests": len(statuses), "statuses": statuses} for agent, statuses in self.statuses.items()}
+        return {"agents": agents}

@@ -1,0 +1,187 @@
+"""Reads and validates requests, rejecting what the real API rejects with its `field.path: problem` messages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
+from starlette.requests import Request
+
+from dealgraph.agents.standin.config import DEFAULT_AGENT
+from dealgraph.agents.standin.errors import ApiError
+from dealgraph.agents.standin.transcript import as_blocks
+
+_ModelT = TypeVar("_ModelT", bound=BaseModel)
+
+
+def agent_name(body: object) -> str:
+    """Which `AgentBehaviour` applies; tolerant of malformed bodies so rejected requests are counted too."""
+    if not isinstance(body, Mapping):
+        return DEFAULT_AGENT
+    choice, tools = body.get("tool_choice"), body.get("tools")
+    forced = choice.get("name") if isinstance(choice, Mapping) else None
+    first = tools[0].get("name") if isinstance(tools, list) and tools and isinstance(tools[0], Mapping) else None
+    return next((name for name in (forced, first) if isinstance(name, str)), DEFAULT_AGENT)
+
+
+async def json_body(request: Request) -> object:
+    """`None` for a body that is not JSON, so validation reports it like any other wrong shape."""
+    try:
+        return json.loads(await request.body())
+    except ValueError:
+        return None
+
+
+def check_api_key(request: Request, *, required: bool) -> None:
+    """The SDK sends the key as `Authorization: Bearer …`; raw clients use `x-api-key`. Accept both."""
+    bearer = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+    if required and not (request.headers.get("x-api-key") or bearer):
+        raise ApiError(401, "x-api-key header is required")
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    path = ".".join(str(part) for part in first["loc"])
+    problem = str(first["ctx"]["error"]) if first["type"] == "value_error" else first["msg"]
+    return f"{path}: {problem}" if path else problem
+
+
+def validate_as(model: type[_ModelT], body: object) -> _ModelT:
+    """Any validation failure is a 400 naming the first offending field."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as error:
+        raise ApiError(400, _describe(error)) from None
+
+
+def _to_blocks(value: object) -> object:
+    return as_blocks(value) if isinstance(value, str) else value
+
+
+class ContentBlock(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: StrictStr
+
+    @model_validator(mode="after")
+    def _text_present(self) -> ContentBlock:
+        if self.type == "text" and not (isinstance(text := getattr(self, "text", None), str) and text):
+            raise ValueError("text content blocks must be non-empty")
+        return self
+
+
+class SystemBlock(ContentBlock):
+    type: Literal["text"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["user", "assistant"]
+    content: Annotated[list[ContentBlock], BeforeValidator(_to_blocks)]
+
+
+class Tool(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,128}$")
+    type: StrictStr = "custom"
+    input_schema: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _custom_has_schema(self) -> Tool:
+        if self.type == "custom" and (self.input_schema or {}).get("type") != "object":
+            raise ValueError("input_schema: a JSON schema with type 'object' is required for custom tools")
+        return self
+
+
+class ToolChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["auto", "any", "tool", "none"]
+    name: StrictStr | None = None
+    disable_parallel_tool_use: StrictBool | None = None
+
+
+class PromptRequest(BaseModel):
+    """What count_tokens and messages share: everything that makes up the prompt."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: StrictStr = Field(min_length=1)
+    messages: list[Message] = Field(min_length=1)
+    system: Annotated[list[SystemBlock], BeforeValidator(_to_blocks)] = Field(default_factory=list)
+    tools: list[Tool] = Field(default_factory=list)
+    tool_choice: ToolChoice | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PromptRequest:
+        names = [tool.name for tool in self.tools]
+        if len(set(names)) != len(names):
+            raise ValueError("tools: Tool names must be unique.")
+        choice = self.tool_choice
+        if choice is not None and choice.type in ("any", "tool") and not names:
+            raise ValueError("tool_choice: tool_choice may only be specified while providing tools.")
+        if choice is not None and choice.type == "tool" and choice.name is None:
+            raise ValueError("tool_choice.name: Field required")
+        if choice is not None and choice.type == "tool" and choice.name not in names:
+            raise ValueError(f"tool_choice.name: Tool '{choice.name}' not found in the provided tools.")
+        for position, message in enumerate(self.messages):
+            final_assistant = position == len(self.messages) - 1 and message.role == "assistant"
+            if not message.content and not final_assistant:
+                raise ValueError(
+                    f"messages.{position}: all messages must have non-empty content "
+                    "except for the optional final assistant message"
+                )
+        last = self.messages[-1]
+        prefill = getattr(last.content[-1], "text", "") if last.role == "assistant" and last.content else ""
+        if prefill != prefill.rstrip():
+            raise ValueError("messages: final assistant content cannot end with trailing whitespace")
+        return self
+
+    def called_tool(self) -> Tool | None:
+        """The forced tool, else the first custom tool: a stand-in has no judgement to pick otherwise."""
+        if self.tool_choice is not None and self.tool_choice.type == "none":
+            return None
+        custom = [tool for tool in self.tools if tool.type == "custom"]
+        forced = self.tool_choice.name if self.tool_choice is not None else None
+        return next((tool for tool in custom if tool.name == forced), custom[0] if custom else None)
+
+
+class OutputConfig(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    format: dict[str, Any] | None = None
+
+
+class MessagesRequest(PromptRequest):
+    max_tokens: StrictInt = Field(ge=1)
+    stream: StrictBool = False
+    output_config: OutputConfig | None = None
+
+    def output_schema(self) -> dict[str, Any] | None:
+        """Structured-output requests (`messages.parse`) must get JSON text that fits their schema."""
+        fmt = self.output_config.format if self.output_config is not None else None
+        return fmt.get("schema") if fmt is not None and fmt.get("type") == "json_schema" else None
+
+
+_PromptRequestT = TypeVar("_PromptRequestT", bound=PromptRequest)
+
+
+def parse_prompt(model: type[_PromptRequestT], body: object) -> tuple[_PromptRequestT, Mapping[str, Any]]:
+    """The parsed request for decisions, and the raw body (now known to be well-formed) for content."""
+    if not isinstance(body, Mapping):
+        raise ApiError(400, "The request body must be a JSON object.")
+    return validate_as(model, body), body

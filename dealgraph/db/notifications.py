@@ -1,0 +1,116 @@
+"""PostgreSQL LISTEN/NOTIFY fan-out: how every process learns what any process did.
+
+Each process keeps one dedicated asyncpg connection listening on two channels: run events (state
+changes and progress of agent runs, consumed by GraphQL subscriptions and by workers for
+cancellation) and "runs queued" (wakes workers at once instead of waiting for their poll).
+Notifications sent while the listener was disconnected are lost by PostgreSQL, and a subscriber
+that cannot keep up would lose them too; in both cases its queue receives RESYNC, and it re-reads
+the database. Nothing is lost, only re-read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from typing import Any, Final
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+EVENTS_CHANNEL: Final = "dealgraph_events"
+RUNS_QUEUED_CHANNEL: Final = "dealgraph_runs_queued"
+RESYNC: Final = {"kind": "resync"}
+_QUEUE_LIMIT = 1000
+_RECONNECT_DELAY_S = 0.5
+
+Event = dict[str, Any]
+
+
+class Subscription:
+    def __init__(self, accepts: Callable[[Event], bool]) -> None:
+        self.accepts = accepts
+        self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
+
+    def offer(self, event: Event) -> None:
+        if not (event is RESYNC or self.accepts(event)):
+            return
+        try:
+            self.queue.put_nowait(event)
+        except asyncio.QueueFull:  # a slow consumer re-reads the database instead of losing events
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(RESYNC)
+
+
+class NotificationHub:
+    def __init__(self, database_url: str) -> None:
+        self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self._subscriptions: set[Subscription] = set()
+        self._queued_callbacks: list[Callable[[], None]] = []
+        self._connection: asyncpg.Connection | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._lost = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._connect()
+        self._watchdog = asyncio.create_task(self._reconnect_when_lost(), name="notification-hub")
+
+    async def stop(self) -> None:
+        if self._watchdog:
+            self._watchdog.cancel()
+            with suppress(asyncio.CancelledError):
+                await self._watchdog
+        if self._connection and not self._connection.is_closed():
+            await self._connection.close()
+
+    @asynccontextmanager
+    async def subscribe(self, accepts: Callable[[Event], bool]) -> AsyncIterator[Subscription]:
+        subscription = Subscription(accepts)
+        self._subscriptions.add(subscription)
+        try:
+            yield subscription
+        finally:
+            self._subscriptions.discard(subscription)
+
+    @property
+    def subscriber_count(self) -> int:
+        return len(self._subscriptions)
+
+    def on_runs_queued(self, callback: Callable[[], None]) -> None:
+        self._queued_callbacks.append(callback)
+
+    async def _connect(self) -> None:
+        connection = await asyncpg.connect(self._dsn)
+        await connection.add_listener(EVENTS_CHANNEL, self._on_event)
+        await connection.add_listener(RUNS_QUEUED_CHANNEL, self._on_runs_queued)
+        connection.add_termination_listener(lambda _: self._lost.set())
+        self._connection = connection
+        self._lost.clear()
+
+    def _on_event(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        event = json.loads(payload)
+        for subscription in list(self._subscriptions):
+            subscription.offer(event)
+
+    def _on_runs_queued(self, *_: object) -> None:
+        for callback in self._queued_callbacks:
+            callback()
+
+    async def _reconnect_when_lost(self) -> None:
+        while True:
+            await self._lost.wait()
+            log.warning("notification listener lost its connection; reconnecting")
+            while True:
+                try:
+                    await self._connect()
+                    break
+                except (OSError, asyncpg.PostgresError):
+                    await asyncio.sleep(_RECONNECT_DELAY_S)
+            for subscription in list(self._subscriptions):
+                subscription.offer(RESYNC)
+            self._on_runs_queued()

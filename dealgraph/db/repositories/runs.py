@@ -1,0 +1,349 @@
+"""Durable analysis state and the agent-run job queue.
+
+Every state change is written and announced (pg_notify) in the same transaction, so a NOTIFY is
+never sent for a change that rolled back, and listeners only hear of committed state. Transactions
+that change several runs of one analysis lock the analysis row first (always in that order), which
+serialises completions, cancellation and reruns of the same analysis without deadlocks.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dealgraph.db.models import AgentRun, Analysis, AnalysisStatus, RunStatus, Transcript
+from dealgraph.db.notifications import EVENTS_CHANNEL, RUNS_QUEUED_CHANNEL
+
+TERMINAL = (RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.CANCELLED)
+_CLAIM_LOCK = 0x6465616C  # advisory lock key serialising claims, so the cluster-wide cap is exact
+
+
+def run_event(run: AgentRun, kind: str, deal_id: uuid.UUID, **extra: Any) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "tenant": str(run.tenant_id),
+        "analysis": str(run.analysis_id),
+        "deal": str(deal_id),
+        "run": str(run.id),
+        "agent": run.agent,
+        "seq": run.seq,
+        **extra,
+    }
+
+
+async def notify(session: AsyncSession, events: Iterable[dict[str, Any]], channel: str = EVENTS_CHANNEL) -> None:
+    payloads = [json.dumps(event) for event in events]
+    if payloads:
+        await session.execute(
+            text("SELECT pg_notify(:channel, payload) FROM unnest(CAST(:payloads AS text[])) AS payload"),
+            {"channel": channel, "payloads": payloads},
+        )
+
+
+async def announce_queued(session: AsyncSession) -> None:
+    await session.execute(text("SELECT pg_notify(:c, '')"), {"c": RUNS_QUEUED_CHANNEL})
+
+
+@dataclass(frozen=True, slots=True)
+class StartedAnalysis:
+    analysis: Analysis
+    created: bool
+
+
+async def start_analysis(
+    session: AsyncSession,
+    *,
+    transcript: Transcript,
+    requested_by: uuid.UUID,
+    agents: Sequence[str],
+    prompt_versions: dict[str, str],
+    idempotency_key: str | None,
+) -> StartedAnalysis:
+    values = {
+        "tenant_id": transcript.tenant_id,
+        "transcript_id": transcript.id,
+        "deal_id": transcript.deal_id,
+        "requested_by_id": requested_by,
+        "status": AnalysisStatus.QUEUED,
+        "agents": list(agents),
+        "idempotency_key": idempotency_key,
+    }
+    statement = insert(Analysis).values(values).on_conflict_do_nothing(
+        constraint="uq_analyses_idempotency_key"
+    ).returning(Analysis.id)
+    analysis_id = await session.scalar(statement)
+    if analysis_id is None:  # the idempotency key was used before: that analysis is the answer
+        existing = await session.scalar(select(Analysis).where(Analysis.idempotency_key == idempotency_key))
+        assert existing is not None
+        return StartedAnalysis(existing, created=False)
+    session.add_all(
+        AgentRun(
+            tenant_id=transcript.tenant_id,
+            analysis_id=analysis_id,
+            agent=agent,
+            prompt_version=prompt_versions[agent],
+            status=RunStatus.QUEUED,
+        )
+        for agent in agents
+    )
+    await session.flush()
+    await announce_queued(session)
+    analysis = await session.get(Analysis, analysis_id)
+    assert analysis is not None
+    return StartedAnalysis(analysis, created=True)
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedRun:
+    run: AgentRun
+    deal_id: uuid.UUID
+    transcript_id: uuid.UUID
+
+
+async def claim_runs(
+    session: AsyncSession, *, worker_id: str, limit: int, cluster_cap: int, lease_s: float, max_attempts: int
+) -> list[ClaimedRun]:
+    """Claim queued runs and runs whose worker died (lease expired), within the cluster-wide cap."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
+    busy = await session.scalar(
+        select(func.count()).where(AgentRun.status == RunStatus.RUNNING, AgentRun.lease_expires_at >= func.now())
+    )
+    room = min(limit, cluster_cap - int(busy or 0))
+    if room <= 0:
+        return []
+    lease = timedelta(seconds=lease_s)
+    candidates = (
+        select(AgentRun.id)
+        .where(
+            (AgentRun.status == RunStatus.QUEUED)
+            | ((AgentRun.status == RunStatus.RUNNING) & (AgentRun.lease_expires_at < func.now()))
+        )
+        .where(AgentRun.attempts < max_attempts)
+        .order_by(AgentRun.queued_at)
+        .limit(room)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    claimed = (
+        await session.scalars(
+            update(AgentRun)
+            .where(AgentRun.id.in_(candidates))
+            .values(
+                status=RunStatus.RUNNING,
+                worker_id=worker_id,
+                lease_expires_at=func.now() + lease,
+                attempts=AgentRun.attempts + 1,
+                started_at=func.now(),
+                seq=AgentRun.seq + 1,
+            )
+            .returning(AgentRun)
+        )
+    ).all()
+    if not claimed:
+        return []
+    parents = {
+        row.id: row
+        for row in await session.execute(
+            select(Analysis.id, Analysis.deal_id, Analysis.transcript_id).where(
+                Analysis.id.in_({r.analysis_id for r in claimed})
+            )
+        )
+    }
+    await notify(session, (run_event(r, "started", parents[r.analysis_id].deal_id, attempt=r.attempts) for r in claimed))
+    return [ClaimedRun(r, parents[r.analysis_id].deal_id, parents[r.analysis_id].transcript_id) for r in claimed]
+
+
+async def mark_analyses_running(session: AsyncSession, analysis_ids: Iterable[uuid.UUID]) -> None:
+    """Separate from the claim so a claim never waits on an analysis lock (see module docstring)."""
+    await session.execute(
+        update(Analysis)
+        .where(Analysis.id.in_(set(analysis_ids)), Analysis.status == AnalysisStatus.QUEUED)
+        .values(status=AnalysisStatus.RUNNING, started_at=func.coalesce(Analysis.started_at, func.now()))
+    )
+
+
+async def extend_lease(session: AsyncSession, run_id: uuid.UUID, worker_id: str, lease_s: float) -> bool:
+    """False once the run is no longer this worker's (cancelled, or re-claimed after a stall)."""
+    extended = await session.scalar(
+        update(AgentRun)
+        .where(AgentRun.id == run_id, AgentRun.worker_id == worker_id, AgentRun.status == RunStatus.RUNNING)
+        .values(lease_expires_at=func.now() + timedelta(seconds=lease_s))
+        .returning(AgentRun.id)
+    )
+    return extended is not None
+
+
+async def _lock_analysis(session: AsyncSession, analysis_id: uuid.UUID) -> Analysis | None:
+    return await session.scalar(select(Analysis).where(Analysis.id == analysis_id).with_for_update())
+
+
+def _settled_status(statuses: Sequence[RunStatus]) -> AnalysisStatus:
+    if RunStatus.CANCELLED in statuses:
+        return AnalysisStatus.CANCELLED
+    if all(s is RunStatus.SUCCEEDED for s in statuses):
+        return AnalysisStatus.SUCCEEDED
+    if all(s is RunStatus.FAILED for s in statuses):
+        return AnalysisStatus.FAILED
+    return AnalysisStatus.PARTIAL
+
+
+async def _settle(session: AsyncSession, analysis: Analysis) -> dict[str, Any] | None:
+    """Finish the analysis if none of its runs is left to do; returns the `finished` event then."""
+    statuses = (await session.scalars(select(AgentRun.status).where(AgentRun.analysis_id == analysis.id))).all()
+    if analysis.finished_at is not None or any(s not in TERMINAL for s in statuses):
+        return None
+    analysis.status = _settled_status(statuses)
+    analysis.finished_at = func.now()
+    await session.flush()
+    return {
+        "kind": "finished",
+        "tenant": str(analysis.tenant_id),
+        "analysis": str(analysis.id),
+        "deal": str(analysis.deal_id),
+        "status": analysis.status.value,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: RunStatus
+    result: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    simulated: bool = False
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+async def finish_run(session: AsyncSession, claimed: AgentRun, worker_id: str, outcome: Outcome) -> bool:
+    """Record a run's end; False (and nothing written) if the run is no longer this worker's."""
+    analysis = await _lock_analysis(session, claimed.analysis_id)
+    run = await session.scalar(
+        update(AgentRun)
+        .where(AgentRun.id == claimed.id, AgentRun.worker_id == worker_id, AgentRun.status == RunStatus.RUNNING)
+        .values(
+            status=outcome.status,
+            result=outcome.result,
+            metadata_=outcome.metadata,
+            simulated=outcome.simulated,
+            error_code=outcome.error_code,
+            error_message=outcome.error_message,
+            finished_at=func.now(),
+            lease_expires_at=None,
+            seq=AgentRun.seq + 1,
+        )
+        .returning(AgentRun)
+    )
+    if run is None or analysis is None:
+        return False
+    events = [run_event(run, outcome.status.value, analysis.deal_id)]
+    if finished := await _settle(session, analysis):
+        events.append(finished)
+    await notify(session, events)
+    return True
+
+
+async def fail_exhausted_runs(session: AsyncSession, max_attempts: int) -> int:
+    """Runs whose worker died on every one of their attempts fail, instead of being retried forever."""
+    lost = (
+        await session.scalars(
+            select(AgentRun)
+            .where(
+                AgentRun.status == RunStatus.RUNNING,
+                AgentRun.lease_expires_at < func.now(),
+                AgentRun.attempts >= max_attempts,
+            )
+            .with_for_update(skip_locked=True)
+        )
+    ).all()
+    for run in lost:
+        outcome = Outcome(
+            RunStatus.FAILED,
+            error_code="WORKER_LOST",
+            error_message=f"the worker executing this run stopped responding {run.attempts} times",
+        )
+        await finish_run(session, run, run.worker_id or "", outcome)
+    return len(lost)
+
+
+async def cancel_analysis(session: AsyncSession, analysis_id: uuid.UUID) -> Analysis | None:
+    analysis = await _lock_analysis(session, analysis_id)
+    if analysis is None:
+        return None
+    cancelled = (
+        await session.scalars(
+            update(AgentRun)
+            .where(AgentRun.analysis_id == analysis_id, AgentRun.status.in_([RunStatus.QUEUED, RunStatus.RUNNING]))
+            .values(
+                status=RunStatus.CANCELLED,
+                finished_at=func.now(),
+                lease_expires_at=None,
+                error_code="CANCELLED",
+                error_message="cancelled by a user",
+                seq=AgentRun.seq + 1,
+            )
+            .returning(AgentRun)
+        )
+    ).all()
+    events = [run_event(run, "cancelled", analysis.deal_id) for run in cancelled]
+    if finished := await _settle(session, analysis):
+        events.append(finished)
+    await notify(session, events)
+    return analysis
+
+
+async def rerun_agent(session: AsyncSession, analysis_id: uuid.UUID, agent: str) -> AgentRun | None:
+    """Queue a failed or cancelled run again; None if there is no such run to rerun."""
+    analysis = await _lock_analysis(session, analysis_id)
+    if analysis is None:
+        return None
+    run = await session.scalar(
+        update(AgentRun)
+        .where(
+            AgentRun.analysis_id == analysis_id,
+            AgentRun.agent == agent,
+            AgentRun.status.in_([RunStatus.FAILED, RunStatus.CANCELLED]),
+        )
+        .values(
+            status=RunStatus.QUEUED,
+            attempts=0,
+            queued_at=func.now(),
+            started_at=None,
+            finished_at=None,
+            worker_id=None,
+            error_code=None,
+            error_message=None,
+            result=None,
+            metadata_=None,
+            seq=AgentRun.seq + 1,
+        )
+        .returning(AgentRun)
+    )
+    if run is None:
+        return None
+    analysis.status = AnalysisStatus.RUNNING if analysis.started_at else AnalysisStatus.QUEUED
+    analysis.finished_at = None
+    await notify(session, [run_event(run, "queued", analysis.deal_id)])
+    await announce_queued(session)
+    return run
+
+
+async def release_runs(session: AsyncSession, worker_id: str) -> int:
+    """On graceful shutdown, hand this worker's runs back to the queue instead of waiting out the lease."""
+    released = await session.scalars(
+        update(AgentRun)
+        .where(AgentRun.worker_id == worker_id, AgentRun.status == RunStatus.RUNNING)
+        .values(status=RunStatus.QUEUED, worker_id=None, lease_expires_at=None, attempts=AgentRun.attempts - 1)
+        .returning(AgentRun.id)
+    )
+    count = len(released.all())
+    if count:
+        await announce_queued(session)
+    return count

@@ -1,0 +1,158 @@
+"""Live analysis events for subscriptions: snapshot first, then live, with no gap and no duplicate.
+
+The subscription registers with the process's notification hub BEFORE reading the snapshot, so
+every change committed after the snapshot read is also heard. Every run state change bumps the
+run's `seq`; a live event whose seq the subscriber has already seen (because the snapshot covered
+it) is dropped. Progress events carry the seq of the `running` state they belong to, so stale
+progress after a later state change is dropped too. On RESYNC (lost listener or slow consumer)
+the snapshot is re-read and only what changed is emitted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from dealgraph.db.models import AgentRun, Analysis, Deal
+from dealgraph.db.notifications import RESYNC, Event, NotificationHub
+from dealgraph.db.session import TenantScope
+from dealgraph.errors import NotFound
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """A run entered the state it has in `run` (queued, running, succeeded, failed or cancelled)."""
+
+    run: AgentRun
+
+
+@dataclass(frozen=True, slots=True)
+class RunProgress:
+    analysis_id: uuid.UUID
+    run_id: uuid.UUID
+    agent: str
+    output_tokens: int
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisDone:
+    analysis: Analysis
+
+
+DomainEvent = RunState | RunProgress | AnalysisDone
+
+
+@dataclass(slots=True)
+class Snapshot:
+    analyses: list[Analysis]
+    runs: list[AgentRun]
+
+    @property
+    def finished(self) -> bool:
+        return all(a.finished_at is not None for a in self.analyses)
+
+
+@dataclass(slots=True)
+class _Seen:
+    runs: dict[uuid.UUID, int] = field(default_factory=dict)
+    finished: set[uuid.UUID] = field(default_factory=set)
+
+
+async def analysis_snapshot(scope: TenantScope, analysis_id: uuid.UUID) -> Snapshot:
+    async with scope.session() as session:
+        analysis = await session.get(Analysis, analysis_id)
+        if analysis is None:
+            raise NotFound("Analysis not found.")
+        run_rows = await session.scalars(select(AgentRun).where(AgentRun.analysis_id == analysis_id).order_by(AgentRun.agent))
+        return Snapshot([analysis], list(run_rows))
+
+
+async def deal_snapshot(scope: TenantScope, deal_id: uuid.UUID) -> Snapshot:
+    """Analyses of the deal still in progress (finished ones are history, queried as such)."""
+    async with scope.session() as session:
+        if await session.get(Deal, deal_id) is None:
+            raise NotFound("Deal not found.")
+        open_analyses = list(
+            await session.scalars(
+                select(Analysis).where(Analysis.deal_id == deal_id, Analysis.finished_at.is_(None)).order_by(Analysis.created_at)
+            )
+        )
+        run_rows = await session.scalars(
+            select(AgentRun).where(AgentRun.analysis_id.in_([a.id for a in open_analyses])).order_by(AgentRun.agent)
+        )
+        return Snapshot(open_analyses, list(run_rows))
+
+
+async def stream_events(
+    scope: TenantScope,
+    hub: NotificationHub,
+    *,
+    accepts: Callable[[Event], bool],
+    snapshot: Callable[[], Awaitable[Snapshot]],
+    until_finished: bool,
+) -> AsyncIterator[DomainEvent]:
+    seen = _Seen()
+    tenant = str(scope.tenant_id)
+    async with hub.subscribe(lambda event: event.get("tenant") == tenant and accepts(event)) as subscription:
+        current = await snapshot()
+        for event in _replay(current, seen):
+            yield event
+        if until_finished and current.finished:
+            return
+        while True:
+            raw = await subscription.queue.get()
+            if raw is RESYNC:
+                current = await snapshot()
+                for event in _replay(current, seen):
+                    yield event
+                if until_finished and current.finished:
+                    return
+                continue
+            live = await _interpret(scope, raw, seen)
+            if live is not None:
+                yield live
+            if until_finished and isinstance(live, AnalysisDone):
+                return
+
+
+def _replay(snapshot: Snapshot, seen: _Seen) -> list[DomainEvent]:
+    events: list[DomainEvent] = []
+    for run in snapshot.runs:
+        if run.seq > seen.runs.get(run.id, -1):
+            seen.runs[run.id] = run.seq
+            events.append(RunState(run))
+    for analysis in snapshot.analyses:
+        if analysis.finished_at is not None and analysis.id not in seen.finished:
+            seen.finished.add(analysis.id)
+            events.append(AnalysisDone(analysis))
+    return events
+
+
+async def _interpret(scope: TenantScope, raw: Event, seen: _Seen) -> DomainEvent | None:
+    kind = raw.get("kind")
+    if kind == "finished":
+        analysis_id = uuid.UUID(raw["analysis"])
+        if analysis_id in seen.finished:
+            return None
+        async with scope.session() as session:
+            analysis = await session.get(Analysis, analysis_id)
+        if analysis is None:
+            return None
+        seen.finished.add(analysis_id)
+        return AnalysisDone(analysis)
+    run_id = uuid.UUID(raw["run"])
+    if kind == "progress":
+        if raw["seq"] < seen.runs.get(run_id, -1):
+            return None
+        return RunProgress(uuid.UUID(raw["analysis"]), run_id, raw["agent"], int(raw["outputTokens"]))
+    if raw["seq"] <= seen.runs.get(run_id, -1):
+        return None
+    async with scope.session() as session:
+        run = await session.get(AgentRun, run_id)
+    if run is None or run.seq <= seen.runs.get(run_id, -1):
+        return None
+    seen.runs[run_id] = run.seq  # the row may already be newer than the event: report what it is now
+    return RunState(run)

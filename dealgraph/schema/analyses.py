@@ -1,0 +1,196 @@
+"""Analyses of a transcript and the runs of their agents, with typed results and metadata."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+from strawberry import relay
+
+from dealgraph.agents.kinds import AgentKind as AgentKindEnum
+from dealgraph.db import models
+from dealgraph.schema.agent_results import AgentResult, agent_result
+from dealgraph.schema.common import UserError, load_nodes
+from dealgraph.schema.tenancy import User
+from dealgraph.server.context import Context
+
+if TYPE_CHECKING:
+    from dealgraph.schema.transcripts import Transcript
+
+TranscriptType = Annotated["Transcript", strawberry.lazy("dealgraph.schema.transcripts")]
+AgentKind = strawberry.enum(AgentKindEnum, name="AgentKind")
+AnalysisStatus = strawberry.enum(models.AnalysisStatus, name="AnalysisStatus")
+AgentRunStatus = strawberry.enum(models.RunStatus, name="AgentRunStatus")
+Info = strawberry.Info[Context, None]
+
+
+@strawberry.type(description="Why a run failed: a stable code (e.g. OVERLOADED, INVALID_OUTPUT) and a message.")
+class AgentError:
+    code: str
+    message: str
+
+
+@strawberry.type(description="How a result was produced.")
+class AgentRunMetadata:
+    model: str
+    prompt_version: str
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    latency_ms: int
+    attempts: int = strawberry.field(description="Messages API requests made, retries included.")
+    simulated: bool = strawberry.field(description="True when produced by the local stand-in, not by Claude.")
+    evidence_verified: int
+    evidence_total: int
+
+
+@strawberry.type
+class AgentRun(relay.Node):
+    id: relay.NodeID[str]
+    agent: AgentKind  # type: ignore[valid-type]
+    status: AgentRunStatus  # type: ignore[valid-type]
+    attempts: int = strawberry.field(description="Times a worker claimed this run.")
+    prompt_version: str
+    queued_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    simulated: bool
+    row: strawberry.Private[models.AgentRun]
+
+    @classmethod
+    def from_row(cls, row: models.AgentRun) -> AgentRun:
+        return cls(
+            id=str(row.id), agent=AgentKindEnum(row.agent), status=row.status, attempts=row.attempts,
+            prompt_version=row.prompt_version, queued_at=row.queued_at, started_at=row.started_at,
+            finished_at=row.finished_at, simulated=row.simulated, row=row,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[AgentRun | None]:
+        return await load_nodes(info.context.loaders.agent_run, node_ids, cls.from_row, required=required)
+
+    @strawberry.field
+    def error(self) -> AgentError | None:
+        if self.row.error_code is None:
+            return None
+        return AgentError(code=self.row.error_code, message=self.row.error_message or "")
+
+    @strawberry.field
+    def metadata(self) -> AgentRunMetadata | None:
+        return AgentRunMetadata(**self.row.metadata_) if self.row.metadata_ else None
+
+    @strawberry.field
+    def result(self) -> AgentResult | None:  # type: ignore[valid-type]
+        return agent_result(self.row.agent, self.row.result) if self.row.result is not None else None
+
+    @strawberry.field
+    async def analysis(self, info: Info) -> Analysis:
+        return Analysis.from_row(await info.context.loaders.analysis.load(self.row.analysis_id))
+
+
+@strawberry.type
+class AnalysisTotals:
+    succeeded: int
+    failed: int
+    cancelled: int
+    pending: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+
+    @classmethod
+    def of(cls, runs: list[models.AgentRun]) -> AnalysisTotals:
+        def tokens(key: str) -> int:
+            return sum(int((run.metadata_ or {}).get(key, 0)) for run in runs)
+
+        def count(status: models.RunStatus) -> int:
+            return sum(run.status is status for run in runs)
+
+        return cls(
+            succeeded=count(models.RunStatus.SUCCEEDED),
+            failed=count(models.RunStatus.FAILED),
+            cancelled=count(models.RunStatus.CANCELLED),
+            pending=count(models.RunStatus.QUEUED) + count(models.RunStatus.RUNNING),
+            input_tokens=tokens("input_tokens"),
+            output_tokens=tokens("output_tokens"),
+            cache_read_tokens=tokens("cache_read_tokens"),
+            cache_write_tokens=tokens("cache_write_tokens"),
+        )
+
+
+@strawberry.type
+class Analysis(relay.Node):
+    id: relay.NodeID[str]
+    status: AnalysisStatus  # type: ignore[valid-type]
+    agents: list[AgentKind]  # type: ignore[valid-type]
+    idempotency_key: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    row: strawberry.Private[models.Analysis]
+
+    @classmethod
+    def from_row(cls, row: models.Analysis) -> Analysis:
+        return cls(
+            id=str(row.id), status=row.status, agents=[AgentKindEnum(a) for a in row.agents],
+            idempotency_key=row.idempotency_key, created_at=row.created_at, started_at=row.started_at,
+            finished_at=row.finished_at, row=row,
+        )
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Analysis | None]:
+        return await load_nodes(info.context.loaders.analysis, node_ids, cls.from_row, required=required)
+
+    @strawberry.field
+    async def transcript(self, info: Info) -> TranscriptType:
+        from dealgraph.schema.transcripts import Transcript
+
+        return Transcript.from_row(await info.context.loaders.transcript.load(self.row.transcript_id))
+
+    @strawberry.field
+    async def requested_by(self, info: Info) -> User | None:
+        user = await info.context.loaders.user.load(self.row.requested_by_id) if self.row.requested_by_id else None
+        return User.from_row(user) if user else None
+
+    @strawberry.field(description="One run per requested agent, in agent order.")
+    async def agent_runs(self, info: Info) -> list[AgentRun]:
+        return [AgentRun.from_row(run) for run in await info.context.loaders.runs_by_analysis.load(self.row.id)]
+
+    @strawberry.field
+    async def totals(self, info: Info) -> AnalysisTotals:
+        return AnalysisTotals.of(await info.context.loaders.runs_by_analysis.load(self.row.id))
+
+    @strawberry.field(description="True when any result came from the local stand-in (simulated output).")
+    async def simulated(self, info: Info) -> bool:
+        return any(run.simulated for run in await info.context.loaders.runs_by_analysis.load(self.row.id))
+
+
+@strawberry.type
+class AnalysisPayload:
+    analysis: Analysis | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class AgentRunPayload:
+    agent_run: AgentRun | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+def analysis_global_id(analysis_id: uuid.UUID) -> strawberry.ID:
+    return strawberry.ID(str(relay.GlobalID("Analysis", str(analysis_id))))
+
+
+def run_global_id(run_id: uuid.UUID) -> strawberry.ID:
+    return strawberry.ID(str(relay.GlobalID("AgentRun", str(run_id))))
+
+

@@ -1,0 +1,116 @@
+"""Events pushed by the `analysisEvents` and `dealAnalysisEvents` subscriptions."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+
+from dealgraph.agents.kinds import AgentKind as AgentKindEnum
+from dealgraph.db.models import RunStatus
+from dealgraph.resolvers.analysis_events import AnalysisDone, DomainEvent, RunProgress, RunState
+from dealgraph.schema.agent_results import AgentResult, agent_result
+from dealgraph.schema.analyses import (
+    AgentError,
+    AgentKind,
+    AgentRun,
+    Analysis,
+    AnalysisStatus,
+    analysis_global_id,
+    run_global_id,
+)
+
+
+@strawberry.interface(description="Something happened to one agent run of an analysis.")
+class AgentEvent:
+    analysis_id: strawberry.ID
+    run_id: strawberry.ID
+    agent: AgentKind  # type: ignore[valid-type]
+
+
+@strawberry.type(description="The run is waiting for a worker (new, or rerun).")
+class AgentQueued(AgentEvent):
+    run: AgentRun
+
+
+@strawberry.type(description="A worker started the run (`attempt` > 1: a previous worker was lost).")
+class AgentStarted(AgentEvent):
+    run: AgentRun
+    attempt: int
+
+
+@strawberry.type(description="The model is writing: output tokens so far (estimated from the stream, throttled).")
+class AgentProgress(AgentEvent):
+    output_tokens: int
+
+
+@strawberry.type(description="The agent's result, the moment it is stored.")
+class AgentSucceeded(AgentEvent):
+    run: AgentRun
+    result: AgentResult  # type: ignore[valid-type]
+
+
+@strawberry.type
+class AgentFailed(AgentEvent):
+    run: AgentRun
+    error: AgentError
+
+
+@strawberry.type
+class AgentCancelled(AgentEvent):
+    run: AgentRun
+
+
+@strawberry.type(description="Every run of the analysis has ended; `analysis.totals` sums them up.")
+class AnalysisFinished:
+    analysis_id: strawberry.ID
+    status: AnalysisStatus  # type: ignore[valid-type]
+    analysis: Analysis
+
+
+AnalysisEvent = Annotated[
+    AgentQueued | AgentStarted | AgentProgress | AgentSucceeded | AgentFailed | AgentCancelled | AnalysisFinished,
+    strawberry.union("AnalysisEvent"),
+]
+
+
+def _run_event(state: RunState) -> AgentEvent:
+    row = state.run
+    common = {
+        "analysis_id": analysis_global_id(row.analysis_id),
+        "run_id": run_global_id(row.id),
+        "agent": AgentKindEnum(row.agent),
+    }
+    run = AgentRun.from_row(row)
+    match row.status:
+        case RunStatus.QUEUED:
+            return AgentQueued(**common, run=run)
+        case RunStatus.RUNNING:
+            return AgentStarted(**common, run=run, attempt=row.attempts)
+        case RunStatus.SUCCEEDED:
+            assert row.result is not None
+            return AgentSucceeded(**common, run=run, result=agent_result(row.agent, row.result))
+        case RunStatus.FAILED:
+            return AgentFailed(**common, run=run, error=AgentError(code=row.error_code or "", message=row.error_message or ""))
+        case RunStatus.CANCELLED:
+            return AgentCancelled(**common, run=run)
+    raise AssertionError(row.status)  # pragma: no cover
+
+
+def to_graphql(event: DomainEvent) -> object:
+    match event:
+        case RunState():
+            return _run_event(event)
+        case RunProgress():
+            return AgentProgress(
+                analysis_id=analysis_global_id(event.analysis_id),
+                run_id=run_global_id(event.run_id),
+                agent=AgentKindEnum(event.agent),
+                output_tokens=event.output_tokens,
+            )
+        case AnalysisDone():
+            return AnalysisFinished(
+                analysis_id=analysis_global_id(event.analysis.id),
+                status=event.analysis.status,
+                analysis=Analysis.from_row(event.analysis),
+            )
