@@ -55,7 +55,6 @@ class Settings(BaseSettings):
     )
     llm_model: str = Field(default="claude-sonnet-5-5", description="Model the agents use.")
     llm_max_tokens: int = Field(default=4096, ge=256, le=64000, description="Output token cap per agent call.")
-    llm_temperature: float = Field(default=0.2, ge=0, le=1, description="Sampling temperature of agent calls.")
     llm_timeout_s: float = Field(default=120.0, gt=0, description="Timeout of one Messages API request.")
     llm_max_retries: int = Field(default=3, ge=0, description="Retries on 429/5xx/529/connection errors.")
     llm_concurrency: int = Field(

@@ -118,13 +118,11 @@ class LlmClient:
         messages: Sequence[dict[str, Any]],
         model: str,
         max_tokens: int,
-        temperature: float,
         on_progress: ProgressCallback,
     ) -> ToolCall:
         params = {
             "model": model,
             "max_tokens": max_tokens,
-            "temperature": temperature,
             "system": list(system),
             "tools": list(tools),
             "tool_choice": {"type": "tool", "name": tool_name},

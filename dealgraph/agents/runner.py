@@ -134,7 +134,6 @@ class AgentRunner:
             messages=messages,
             model=self.settings.llm_model,
             max_tokens=self.settings.llm_max_tokens,
-            temperature=self.settings.llm_temperature,
             on_progress=progress,
         )
 

@@ -55,6 +55,10 @@ class Snapshot:
         return all(a.finished_at is not None for a in self.analyses)
 
 
+# Replay in the order things happened: finished runs by completion, then running, then queued.
+_AS_IT_HAPPENED = (AgentRun.finished_at.asc().nulls_last(), AgentRun.started_at.asc().nulls_last(), AgentRun.agent)
+
+
 @dataclass(slots=True)
 class _Seen:
     runs: dict[uuid.UUID, int] = field(default_factory=dict)
@@ -66,7 +70,7 @@ async def analysis_snapshot(scope: TenantScope, analysis_id: uuid.UUID) -> Snaps
         analysis = await session.get(Analysis, analysis_id)
         if analysis is None:
             raise NotFound("Analysis not found.")
-        run_rows = await session.scalars(select(AgentRun).where(AgentRun.analysis_id == analysis_id).order_by(AgentRun.agent))
+        run_rows = await session.scalars(select(AgentRun).where(AgentRun.analysis_id == analysis_id).order_by(*_AS_IT_HAPPENED))
         return Snapshot([analysis], list(run_rows))
 
 
@@ -81,7 +85,7 @@ async def deal_snapshot(scope: TenantScope, deal_id: uuid.UUID) -> Snapshot:
             )
         )
         run_rows = await session.scalars(
-            select(AgentRun).where(AgentRun.analysis_id.in_([a.id for a in open_analyses])).order_by(AgentRun.agent)
+            select(AgentRun).where(AgentRun.analysis_id.in_([a.id for a in open_analyses])).order_by(*_AS_IT_HAPPENED)
         )
         return Snapshot(open_analyses, list(run_rows))
 

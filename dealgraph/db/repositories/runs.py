@@ -203,6 +203,7 @@ async def _settle(session: AsyncSession, analysis: Analysis) -> dict[str, Any] |
     analysis.status = _settled_status(statuses)
     analysis.finished_at = func.now()
     await session.flush()
+    await session.refresh(analysis, ["finished_at"])  # the database clock set it
     return {
         "kind": "finished",
         "tenant": str(analysis.tenant_id),

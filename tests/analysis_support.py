@@ -1,0 +1,87 @@
+"""Shared set-up of the analysis tests: a transcript to analyse and the GraphQL documents."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.support import GraphQLClient, TenantHandle
+from tests.test_deal_graph import create_account, create_deal
+from tests.test_transcripts_api import _add
+
+AGENTS = ("meeting_intelligence", "action_items", "stakeholders", "meddpicc")
+
+DISCOVERY_CALL = """[00:00:04] Alice Chen: Thanks for joining, everyone. Today I want to understand your evaluation process.
+[00:00:15] Bob Martinez: Sure. We have to cut onboarding time by forty percent before the Q3 board meeting.
+[00:00:32] Alice Chen: Who signs off on a purchase of this size?
+[00:00:40] Bob Martinez: Our CFO, Dana Wright, approves anything above fifty thousand dollars.
+[00:01:02] Carol Singh: Security review usually takes three weeks, and legal needs the DPA early.
+[00:01:20] Bob Martinez: We are also looking at Contoso, but their integration story is weak.
+[00:01:41] Alice Chen: I will send the security questionnaire and a draft order form by Friday.
+[00:02:05] Bob Martinez: Great, I will set up a call with Dana next Tuesday.
+"""
+
+EVENT_FIELDS = """
+  __typename
+  ... on AgentEvent { agent analysisId runId }
+  ... on AgentStarted { attempt }
+  ... on AgentProgress { outputTokens }
+  ... on AgentFailed { error { code message } }
+  ... on AgentSucceeded {
+    run { status metadata { simulated attempts evidenceVerified evidenceTotal promptVersion } }
+    result { __typename
+      ... on MeddpiccResult { economicBuyer { status evidence { quote verified speaker start utteranceIndex } } }
+      ... on ActionItemsResult { items { description evidence { verified } } }
+      ... on StakeholdersResult { stakeholders { name } }
+      ... on MeetingIntelligenceResult { summary talkTime { speaker share } }
+    }
+  }
+  ... on AnalysisFinished { status analysis { totals { succeeded failed cancelled pending outputTokens } } }
+"""
+ANALYSIS_EVENTS = f"subscription($id: ID!) {{ analysisEvents(analysisId: $id) {{ {EVENT_FIELDS} }} }}"
+DEAL_EVENTS = f"subscription($id: ID!) {{ dealAnalysisEvents(dealId: $id) {{ {EVENT_FIELDS} }} }}"
+
+START = """
+mutation($t: ID!, $agents: [AgentKind!], $key: String) {
+  startAnalysis(transcriptId: $t, agents: $agents, idempotencyKey: $key) {
+    analysis { id status agents }
+    errors { field message code }
+  }
+}"""
+ANALYSIS = """
+query($id: ID!) {
+  analysis(id: $id) {
+    id status startedAt finishedAt simulated
+    totals { succeeded failed cancelled pending inputTokens outputTokens cacheReadTokens cacheWriteTokens }
+    agentRuns { agent status attempts error { code message }
+      metadata { model promptVersion inputTokens outputTokens latencyMs attempts simulated evidenceVerified evidenceTotal }
+      result { __typename } }
+  }
+}"""
+
+
+async def transcript_for_analysis(gql: GraphQLClient, who: TenantHandle) -> dict[str, str]:
+    account = await create_account(gql, who, "Northwind")
+    deal = await create_deal(gql, who, account["id"], name="Northwind platform")
+    transcript = (await _add(gql, who, deal["id"], title="Discovery", content=DISCOVERY_CALL))["transcript"]
+    return {"deal": deal["id"], "transcript": transcript["id"]}
+
+
+async def start(gql: GraphQLClient, who: TenantHandle, transcript_id: str, **variables: Any) -> dict[str, Any]:
+    payload = (await gql(START, {"t": transcript_id, **variables}, as_=who))["startAnalysis"]
+    assert payload["errors"] == [], payload
+    return payload["analysis"]
+
+
+async def wait_until_finished(gql: GraphQLClient, who: TenantHandle, analysis_id: str, timeout: float = 15) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        analysis = (await gql(ANALYSIS, {"id": analysis_id}, as_=who))["analysis"]
+        if analysis["finishedAt"] is not None:
+            return analysis
+        assert asyncio.get_running_loop().time() < deadline, analysis
+        await asyncio.sleep(0.05)
+
+
+def kinds(events: list[dict[str, Any]], key: str = "analysisEvents") -> list[tuple[str, str | None]]:
+    return [(e[key]["__typename"], e[key].get("agent")) for e in events]

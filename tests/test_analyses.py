@@ -1,0 +1,235 @@
+"""Live analyses end to end: HTTP mutation, WebSocket subscription, real SDK against the stand-in."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from starlette.applications import Starlette
+
+from tests.analysis_support import (
+    AGENTS,
+    ANALYSIS,
+    ANALYSIS_EVENTS,
+    DEAL_EVENTS,
+    START,
+    kinds,
+    start,
+    transcript_for_analysis,
+    wait_until_finished,
+)
+from tests.support import GraphQLClient, StandinControl, TenantFactory, subscribe, websocket
+
+LATENCIES = {"meeting_intelligence": 0.3, "action_items": 0.6, "stakeholders": 0.9, "meddpicc": 1.2}
+
+
+async def test_results_are_pushed_in_completion_order_and_persisted(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    for agent, latency in LATENCIES.items():
+        await standin.behave(agent, latency_s=latency)
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    async with websocket(app, who.api_key) as ws:
+        analysis = await start(gql, who, ids["transcript"])
+        assert analysis["status"] == "QUEUED" and sorted(analysis["agents"]) == sorted(a.upper() for a in AGENTS)
+        events = await (await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})).collect()
+
+    succeeded = [agent for typename, agent in kinds(events) if typename == "AgentSucceeded"]
+    assert succeeded == [a.upper() for a in LATENCIES]  # fastest first, each pushed when it finished
+    assert kinds(events)[-1] == ("AnalysisFinished", None)
+    for agent in succeeded:  # progress was reported before each result
+        position = kinds(events).index(("AgentSucceeded", agent))
+        assert ("AgentProgress", agent) in kinds(events)[:position]
+    state_changes = [k for k in kinds(events) if k[0] != "AgentProgress"]
+    assert len(state_changes) == len(set(state_changes)) == 9  # 4 started, 4 succeeded, finished: none twice
+    finished = events[-1]["analysisEvents"]
+    assert finished["status"] == "SUCCEEDED" and finished["analysis"]["totals"]["succeeded"] == 4
+
+    meddpicc = next(e["analysisEvents"] for e in events if e["analysisEvents"].get("agent") == "MEDDPICC"
+                    and e["analysisEvents"]["__typename"] == "AgentSucceeded")
+    assert meddpicc["run"]["metadata"]["simulated"] is True
+    evidence = meddpicc["result"]["economicBuyer"]["evidence"]
+    assert evidence and all(quote["verified"] and quote["speaker"] for quote in evidence)
+    meeting = next(e["analysisEvents"] for e in events if e["analysisEvents"].get("agent") == "MEETING_INTELLIGENCE"
+                   and e["analysisEvents"]["__typename"] == "AgentSucceeded")
+    assert meeting["result"]["summary"].startswith("[simulated]")
+    assert {t["speaker"] for t in meeting["result"]["talkTime"]} == {"Alice Chen", "Bob Martinez", "Carol Singh"}
+
+    stored = (await gql(ANALYSIS, {"id": analysis["id"]}, as_=who))["analysis"]
+    assert stored["status"] == "SUCCEEDED" and stored["simulated"] is True
+    assert {run["agent"]: run["result"]["__typename"] for run in stored["agentRuns"]} == {
+        "ACTION_ITEMS": "ActionItemsResult",
+        "MEDDPICC": "MeddpiccResult",
+        "MEETING_INTELLIGENCE": "MeetingIntelligenceResult",
+        "STAKEHOLDERS": "StakeholdersResult",
+    }
+    for run in stored["agentRuns"]:
+        metadata = run["metadata"]
+        assert metadata["model"] == "claude-sonnet-5-5" and metadata["promptVersion"].startswith("builtin-")
+        assert metadata["inputTokens"] > 0 and metadata["outputTokens"] > 0 and metadata["attempts"] == 1
+        assert metadata["evidenceVerified"] == metadata["evidenceTotal"] > 0
+    assert stored["totals"]["cacheReadTokens"] > 0  # the transcript block is shared through the prompt cache
+
+
+async def test_late_subscriber_gets_state_then_live_without_duplicates(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    await standin.behave("meeting_intelligence", latency_s=0.05)
+    await standin.behave("meddpicc", latency_s=1.5)
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    analysis = await start(gql, who, ids["transcript"], agents=["MEETING_INTELLIGENCE", "MEDDPICC"])
+    await asyncio.sleep(0.8)  # the fast agent is done, the slow one is running
+    async with websocket(app, who.api_key) as ws:
+        events = await (await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})).collect()
+    seen = kinds(events)
+    assert seen[0] == ("AgentSucceeded", "MEETING_INTELLIGENCE")  # replayed from the database
+    assert seen[1] == ("AgentStarted", "MEDDPICC")
+    assert [k for k in seen if k[0] != "AgentProgress"] == [
+        ("AgentSucceeded", "MEETING_INTELLIGENCE"),
+        ("AgentStarted", "MEDDPICC"),
+        ("AgentSucceeded", "MEDDPICC"),
+        ("AnalysisFinished", None),
+    ]
+
+    async with websocket(app, who.api_key) as ws:  # after the end: the whole state, then complete
+        replay = await (await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})).collect()
+    assert kinds(replay) == [("AgentSucceeded", "MEETING_INTELLIGENCE"), ("AgentSucceeded", "MEDDPICC"), ("AnalysisFinished", None)]
+
+
+async def test_deal_subscription_sees_every_analysis_of_the_deal(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    await standin.behave("action_items", latency_s=0.2)
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    async with websocket(app, who.api_key) as ws:
+        subscription = await subscribe(ws, DEAL_EVENTS, {"id": ids["deal"]})
+        await asyncio.sleep(0.2)  # subscribed before anything starts
+        first = await start(gql, who, ids["transcript"], agents=["ACTION_ITEMS"])
+        second = await start(gql, who, ids["transcript"], agents=["ACTION_ITEMS"])
+        events = []
+        while sum(k == ("AnalysisFinished", None) for k in kinds(events, "dealAnalysisEvents")) < 2:
+            events.append(await subscription.next())
+    statuses = [e["dealAnalysisEvents"]["status"] for e in events if e["dealAnalysisEvents"]["__typename"] == "AnalysisFinished"]
+    assert statuses == ["SUCCEEDED", "SUCCEEDED"]
+    analyses = {e["dealAnalysisEvents"]["analysisId"] for e in events if "analysisId" in e["dealAnalysisEvents"]}
+    assert analyses == {first["id"], second["id"]}
+
+
+async def test_idempotency_key_returns_the_same_analysis(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    first = await start(gql, who, ids["transcript"], key="call-42")
+    again = await start(gql, who, ids["transcript"], key="call-42")
+    assert again["id"] == first["id"]
+    other = await transcript_for_analysis(gql, who)
+    conflict = (await gql(START, {"t": other["transcript"], "key": "call-42"}, as_=who))["startAnalysis"]
+    assert conflict["errors"] == [
+        {"field": "idempotencyKey", "message": "this key was already used for a different analysis request", "code": "CONFLICT"}
+    ]
+    stranger = await tenants.create()  # keys are per tenant
+    theirs = await transcript_for_analysis(gql, stranger)
+    assert (await start(gql, stranger, theirs["transcript"], key="call-42"))["id"] != first["id"]
+    await wait_until_finished(gql, who, first["id"])
+
+
+async def test_start_validation(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    who, stranger = await tenants.create(), await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    empty = (await gql(START, {"t": ids["transcript"], "agents": []}, as_=who))["startAnalysis"]
+    assert empty["errors"][0]["field"] == "agents"
+    foreign = (await gql(START, {"t": ids["transcript"]}, as_=stranger))["startAnalysis"]
+    assert foreign["errors"] == [{"field": "transcriptId", "message": "transcript not found", "code": "NOT_FOUND"}]
+
+
+async def test_cancel_stops_running_agents(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    for agent in AGENTS:
+        await standin.behave(agent, latency_s=5.0)
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    async with websocket(app, who.api_key) as ws:
+        analysis = await start(gql, who, ids["transcript"])
+        subscription = await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})
+        started = set()
+        while len(started) < 4:
+            event = (await subscription.next())["analysisEvents"]
+            if event["__typename"] == "AgentStarted":
+                started.add(event["agent"])
+        cancel = await gql(
+            "mutation($id: ID!) { cancelAnalysis(id: $id) { analysis { status } errors { code } } }", {"id": analysis["id"]}, as_=who
+        )
+        assert cancel["cancelAnalysis"] == {"analysis": {"status": "CANCELLED"}, "errors": []}
+        rest = await subscription.collect(timeout=3)
+    assert sorted(k for k in kinds(rest) if k[0] == "AgentCancelled") == sorted(("AgentCancelled", a.upper()) for a in AGENTS)
+    assert rest[-1]["analysisEvents"]["status"] == "CANCELLED"
+    assert app.state.orchestrator.active_runs == 0  # the workers really stopped
+    await asyncio.sleep(0.3)
+    stored = (await gql(ANALYSIS, {"id": analysis["id"]}, as_=who))["analysis"]
+    assert {run["status"] for run in stored["agentRuns"]} == {"CANCELLED"}
+    again = await gql("mutation($id: ID!) { cancelAnalysis(id: $id) { errors { code } } }", {"id": analysis["id"]}, as_=who)
+    assert again["cancelAnalysis"]["errors"] == [{"code": "CONFLICT"}]
+
+
+async def test_overloaded_once_then_succeeds_on_retry(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    await standin.behave("action_items", failures=[529], retry_after_s=0.05)
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    analysis = await start(gql, who, ids["transcript"], agents=["ACTION_ITEMS"])
+    stored = await wait_until_finished(gql, who, analysis["id"])
+    [run] = stored["agentRuns"]
+    assert run["status"] == "SUCCEEDED" and run["metadata"]["attempts"] == 2
+    assert await standin.statuses("action_items") == [529, 200]
+
+
+async def test_one_agent_failing_for_good_does_not_fail_the_others_and_can_be_rerun(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    await standin.behave("stakeholders", fail_always=500)
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    analysis = await start(gql, who, ids["transcript"])
+    stored = await wait_until_finished(gql, who, analysis["id"])
+    assert stored["status"] == "PARTIAL"
+    by_agent = {run["agent"]: run for run in stored["agentRuns"]}
+    assert by_agent["STAKEHOLDERS"]["status"] == "FAILED"
+    assert by_agent["STAKEHOLDERS"]["error"]["code"] == "API_ERROR"
+    assert await standin.statuses("stakeholders") == [500, 500, 500]  # the request and two retries
+    assert all(by_agent[a]["status"] == "SUCCEEDED" for a in ("MEDDPICC", "ACTION_ITEMS", "MEETING_INTELLIGENCE"))
+    assert stored["totals"] == stored["totals"] | {"succeeded": 3, "failed": 1, "pending": 0}
+
+    refused = await gql(
+        "mutation($a: ID!) { rerunAgent(analysisId: $a, agent: MEDDPICC) { errors { code } } }", {"a": analysis["id"]}, as_=who
+    )
+    assert refused["rerunAgent"]["errors"] == [{"code": "CONFLICT"}]
+    await standin.behave("stakeholders", latency_s=0.05)
+    rerun = await gql(
+        "mutation($a: ID!) { rerunAgent(analysisId: $a, agent: STAKEHOLDERS) { agentRun { status } errors { code } } }",
+        {"a": analysis["id"]},
+        as_=who,
+    )
+    assert rerun["rerunAgent"] == {"agentRun": {"status": "QUEUED"}, "errors": []}
+    assert (await wait_until_finished(gql, who, analysis["id"]))["status"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize(("invalid_times", "status", "attempts"), [(1, "SUCCEEDED", 2), (2, "FAILED", None)])
+async def test_invalid_output_is_retried_once_with_the_validation_error(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl, invalid_times: int, status: str, attempts: int | None
+) -> None:
+    await standin.behave("meddpicc", invalid_output_times=invalid_times)
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    analysis = await start(gql, who, ids["transcript"], agents=["MEDDPICC"])
+    [run] = (await wait_until_finished(gql, who, analysis["id"]))["agentRuns"]
+    assert run["status"] == status
+    if attempts:
+        assert run["metadata"]["attempts"] == attempts
+    else:
+        assert run["error"]["code"] == "INVALID_OUTPUT" and "Field required" in run["error"]["message"]
