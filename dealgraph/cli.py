@@ -1,4 +1,4 @@
-"""`dealgraph` command line: serve, migrate, bootstrap tenants and API keys, print the schema."""
+"""`dealgraph` command line: serve, work, migrate, bootstrap tenants and API keys, run the LLM stand-in."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 import asyncio
 import logging
 import re
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from dealgraph.agents.simulation import with_llm_access
 from dealgraph.config import Settings, get_settings
 from dealgraph.db import migrate
 from dealgraph.db.embedded import database_url_for
@@ -40,9 +42,61 @@ def serve(args: argparse.Namespace) -> int:
 
     from dealgraph.server.app import create_app
 
-    settings = get_settings()
-    uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port)
+    settings, standin = with_llm_access(get_settings())
+    try:
+        uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port)
+    finally:
+        if standin:
+            standin.stop()
     return 0
+
+
+def worker(args: argparse.Namespace) -> int:
+    settings, standin = with_llm_access(get_settings())
+    if settings.worker_slots < 1:
+        print("DEALGRAPH_WORKER_SLOTS must be at least 1 for a worker", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(_work_until_stopped(settings))
+    finally:
+        if standin:
+            standin.stop()
+    return 0
+
+
+async def _work_until_stopped(settings: Settings) -> None:
+    """Execute runs until SIGINT/SIGTERM; unfinished runs are handed back to the queue on the way out."""
+    from dealgraph.agents.engine import analysis_engine
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    database = _database(settings)
+    try:
+        if settings.auto_migrate:
+            await migrate.upgrade(database.engine, settings.app_role)
+        async with analysis_engine(database, settings):
+            await stop.wait()
+    finally:
+        await database.dispose()
+
+
+def llm_standin(args: argparse.Namespace) -> int:
+    from dealgraph.agents.simulation import standin_config
+    from dealgraph.agents.standin import run_standin
+
+    config = standin_config(get_settings().model_copy(update={"standin_latencies": dict(args.latency or [])}))
+    run_standin(config, host=args.host, port=args.port)
+    return 0
+
+
+def _latency(value: str) -> tuple[str, float]:
+    agent, _, seconds = value.partition("=")
+    try:
+        return agent, float(seconds)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected AGENT=SECONDS, got {value!r}") from None
 
 
 async def migrate_command(database: Database, args: argparse.Namespace) -> int:
@@ -124,6 +178,16 @@ def build_parser() -> argparse.ArgumentParser:
     revoke = apikey.add_parser("revoke", help="revoke keys by their shown prefix")
     revoke.add_argument("prefix")
     revoke.set_defaults(run=_with_database(apikey_revoke))
+
+    worker_parser = commands.add_parser("worker", help="execute analysis runs (no HTTP); scale out with more")
+    worker_parser.set_defaults(run=worker)
+
+    standin = commands.add_parser("llm-standin", help="serve the local Anthropic Messages API stand-in (simulated)")
+    standin.add_argument("--host", default="127.0.0.1")
+    standin.add_argument("--port", type=int, default=8787)
+    standin.add_argument("--latency", type=_latency, action="append", metavar="AGENT=SECONDS",
+                         help="simulated response time of an agent, e.g. meddpicc=3 (repeatable)")
+    standin.set_defaults(run=llm_standin)
 
     schema_parser = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     schema_parser.set_defaults(run=print_schema)

@@ -65,7 +65,11 @@ class Settings(BaseSettings):
     max_run_attempts: int = Field(default=3, ge=1, description="Claims of one run before it fails as WORKER_LOST.")
     poll_interval_s: float = Field(default=1.0, gt=0, description="Fallback poll for runs (NOTIFY wakes workers at once).")
     progress_interval_s: float = Field(default=0.25, gt=0, description="Minimum time between progress events of a run.")
-    standin_port: int = Field(default=8787, description="Port of the stand-in `serve` starts without an API key.")
+    standin_port: int = Field(default=0, description="Port of the stand-in `serve` starts without an API key (0: any).")
+    standin_latencies: dict[str, float] = Field(
+        default={"meeting_intelligence": 1.5, "action_items": 2.5, "stakeholders": 3.5, "meddpicc": 4.5},
+        description="Simulated seconds per agent of that auto-started stand-in (JSON object).",
+    )
 
 
 @lru_cache

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -20,8 +21,12 @@ def alembic_config(app_role: str, connection: Connection | None = None) -> Confi
     return config
 
 
+_MIGRATION_LOCK = 0x6D696772  # processes starting together (several `serve`s) migrate one at a time
+
+
 async def upgrade(engine: AsyncEngine, app_role: str, revision: str = "head") -> None:
     async with engine.begin() as conn:
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
         await conn.run_sync(lambda sync: command.upgrade(alembic_config(app_role, sync), revision))
 
 

@@ -1,0 +1,90 @@
+"""Real `dealgraph` processes for the scale-out tests: workers and servers on this machine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class DealgraphProcess:
+    def __init__(self, args: list[str], env: dict[str, str]) -> None:
+        self.log = tempfile.NamedTemporaryFile(prefix="dealgraph-", suffix=".log", delete=False)  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dealgraph.cli", *args],
+            env={**os.environ, **env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def output(self) -> str:
+        with open(self.log.name, encoding="utf-8", errors="replace") as log:
+            return log.read()
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up at all, as when a machine dies."""
+        self.process.kill()
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        os.unlink(self.log.name)
+
+
+def process_env(database_url: str, standin_url: str, **settings: str) -> dict[str, str]:
+    env = {
+        "DATABASE_URL": database_url,
+        "ANTHROPIC_API_KEY": "test-key",
+        "ANTHROPIC_BASE_URL": standin_url,
+        "DEALGRAPH_LEASE_S": "1.0",
+        "DEALGRAPH_POLL_INTERVAL_S": "0.2",
+        "DEALGRAPH_PROGRESS_INTERVAL_S": "0.05",
+        "DEALGRAPH_LOG_LEVEL": "INFO",
+    }
+    return env | {f"DEALGRAPH_{name.upper()}": value for name, value in settings.items()}
+
+
+@contextmanager
+def running(args: list[str], env: dict[str, str]) -> Iterator[DealgraphProcess]:
+    process = DealgraphProcess(args, env)
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+@contextmanager
+def server(env: dict[str, str]) -> Iterator[str]:
+    """A `dealgraph serve` process; yields its base URL once /healthz answers."""
+    port = free_port()
+    with running(["serve", "--port", str(port)], env) as process:
+        base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.process.poll() is None and time.monotonic() < deadline, process.output()
+            time.sleep(0.1)
+        yield base_url
