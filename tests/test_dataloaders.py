@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import pytest
 from sqlalchemy import event
 from starlette.applications import Starlette
 
-from tests.support import GraphQLClient, TenantFactory, TenantHandle
+from dealgraph.agents.standin import RunningStandin
+from dealgraph.config import Settings
+from tests.support import GraphQLClient, TenantFactory, TenantHandle, make_settings
 from tests.test_deal_graph import create_account, create_deal
 from tests.test_transcripts_api import _add
 
@@ -59,3 +62,9 @@ async def test_statement_count_is_independent_of_deal_count(
     assert len(small_statements) == len(large_statements), (small_statements, large_statements)
     # auth, deals page, accounts, transcripts, utterances: each one statement plus its tenant scoping
     assert len(large_statements) == 10, large_statements
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str, standin_server: RunningStandin) -> Settings:
+    """No worker in this module: its background polling would be counted as request statements."""
+    return make_settings(database_url, standin_server.base_url, worker_slots=0)

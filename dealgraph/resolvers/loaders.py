@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, select
@@ -18,6 +19,7 @@ from strawberry.dataloader import DataLoader
 
 from dealgraph.db.models import Account, AgentRun, Analysis, Deal, Transcript, TranscriptUtterance, User
 from dealgraph.db.session import TenantScope
+from dealgraph.resolvers.qualification import load_qualifications
 
 Row = TypeVar("Row")
 
@@ -44,6 +46,7 @@ class Loaders:
         self.agent_run = self._by_id(select(AgentRun))
         self.analyses_by_transcript = self._children(Analysis.transcript_id, Analysis.created_at.desc(), Analysis.id.desc())
         self.runs_by_analysis = self._children(AgentRun.analysis_id, AgentRun.agent)
+        self.qualification = DataLoader(partial(load_qualifications, scope))
 
     def _by_id(self, query: Select[tuple[Row]]) -> DataLoader[uuid.UUID, Row | None]:
         entity: Any = query.column_descriptions[0]["entity"]

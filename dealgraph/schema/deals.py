@@ -16,6 +16,7 @@ from dealgraph.resolvers.deals import DealOrderField as DealOrderFieldEnum
 from dealgraph.resolvers.pagination import page_request, slice_page
 from dealgraph.schema.accounts import Account
 from dealgraph.schema.common import Connection, SortDirection, UserError, load_nodes
+from dealgraph.schema.qualification import DealQualification
 from dealgraph.schema.tenancy import User
 from dealgraph.server.context import Context
 
@@ -73,6 +74,10 @@ class Deal(relay.Node):
         rows = await info.context.loaders.transcripts_by_deal.load(self.pk)
         page = slice_page(rows, page_request(first, after, info.context.settings.max_page_size), "deal-transcripts")
         return Connection.of(page, Transcript.from_row)
+
+    @strawberry.field(description="MEDDPICC rolled up across the deal's analysed calls.")
+    async def qualification(self, info: strawberry.Info[Context, None]) -> DealQualification:
+        return DealQualification.of(await info.context.loaders.qualification.load(self.pk))
 
 
 @strawberry.input
