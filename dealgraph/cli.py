@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dealgraph.agents.simulation import with_llm_access
 from dealgraph.config import Settings, get_settings
 from dealgraph.db import migrate
+from dealgraph.db.bootstrap import prepare_database
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.models import Role
 from dealgraph.db.repositories import tenancy
@@ -74,8 +75,7 @@ async def _work_until_stopped(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     database = _database(settings)
     try:
-        if settings.auto_migrate:
-            await migrate.upgrade(database.engine, settings.app_role)
+        await prepare_database(database, settings, apply_migrations=settings.auto_migrate)
         async with analysis_engine(database, settings):
             await stop.wait()
     finally:
@@ -100,11 +100,13 @@ def _latency(value: str) -> tuple[str, float]:
 
 
 async def migrate_command(database: Database, args: argparse.Namespace) -> int:
-    role = get_settings().app_role
+    settings = get_settings()
     if args.direction == "upgrade":
-        await migrate.upgrade(database.engine, role, args.revision or "head")
+        await migrate.upgrade(database.engine, settings.app_role, args.revision or "head")
+        if args.revision in (None, "head"):
+            await prepare_database(database, settings, apply_migrations=False)
     else:
-        await migrate.downgrade(database.engine, role, args.revision or "-1")
+        await migrate.downgrade(database.engine, settings.app_role, args.revision or "-1")
     return 0
 
 
@@ -113,7 +115,7 @@ def _slug(name: str) -> str:
 
 
 async def tenant_create(database: Database, args: argparse.Namespace) -> int:
-    await migrate.upgrade(database.engine, get_settings().app_role)
+    await prepare_database(database, get_settings(), apply_migrations=True)
     async with database.owner_session() as session:
         tenant = await tenancy.create_tenant(session, args.name, args.slug or _slug(args.name))
     print(f"tenant {tenant.slug} created (id {tenant.id})")

@@ -53,7 +53,11 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("ANTHROPIC_BASE_URL", "DEALGRAPH_ANTHROPIC_BASE_URL"),
         description="Messages API base URL (e.g. a running `dealgraph llm-standin`).",
     )
-    llm_model: str = Field(default="claude-sonnet-5-5", description="Model the agents use.")
+    llm_model: str = Field(default="claude-sonnet-5-5", description="Model of the built-in prompts.")
+    allowed_models: list[str] = Field(
+        default=["claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5"],
+        description="Models a prompt version may use (JSON list); the built-in model is always allowed.",
+    )
     llm_max_tokens: int = Field(default=4096, ge=256, le=64000, description="Output token cap per agent call.")
     llm_timeout_s: float = Field(default=120.0, gt=0, description="Timeout of one Messages API request.")
     llm_max_retries: int = Field(default=3, ge=0, description="Retries on 429/5xx/529/connection errors.")

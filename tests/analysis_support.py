@@ -54,7 +54,8 @@ query($id: ID!) {
     id status startedAt finishedAt simulated
     totals { succeeded failed cancelled pending inputTokens outputTokens cacheReadTokens cacheWriteTokens }
     agentRuns { agent status attempts error { code message }
-      metadata { model promptVersion inputTokens outputTokens latencyMs attempts simulated evidenceVerified evidenceTotal }
+      metadata { model promptVersion promptVersionId inputTokens outputTokens latencyMs attempts simulated evidenceVerified evidenceTotal reusedFromRunId }
+      promptVersion { id version template { isBuiltin } }
       result { __typename } }
   }
 }"""

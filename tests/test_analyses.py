@@ -68,7 +68,9 @@ async def test_results_are_pushed_in_completion_order_and_persisted(
     }
     for run in stored["agentRuns"]:
         metadata = run["metadata"]
-        assert metadata["model"] == "claude-sonnet-5-5" and metadata["promptVersion"].startswith("builtin-")
+        assert metadata["model"] == "claude-sonnet-5-5" and metadata["promptVersion"] == 1
+        assert run["promptVersion"] == {"id": metadata["promptVersionId"], "version": 1, "template": {"isBuiltin": True}}
+        assert metadata["reusedFromRunId"] is None
         assert metadata["inputTokens"] > 0 and metadata["outputTokens"] > 0 and metadata["attempts"] == 1
         assert metadata["evidenceVerified"] == metadata["evidenceTotal"] > 0
     assert stored["totals"]["cacheReadTokens"] > 0  # the transcript block is shared through the prompt cache

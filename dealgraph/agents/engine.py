@@ -22,6 +22,7 @@ from dealgraph.db.session import Database
 @dataclass(frozen=True, slots=True)
 class Engine:
     hub: NotificationHub
+    llm: LlmClient
     orchestrator: Orchestrator | None
 
 
@@ -35,7 +36,7 @@ async def analysis_engine(database: Database, settings: Settings) -> AsyncIterat
         orchestrator = Orchestrator(database, hub, AgentRunner(database, llm, settings), settings)
         await orchestrator.start()
     try:
-        yield Engine(hub, orchestrator)
+        yield Engine(hub, llm, orchestrator)
     finally:
         if orchestrator:
             await orchestrator.stop()

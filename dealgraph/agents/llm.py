@@ -168,6 +168,18 @@ class LlmClient:
             requests=request,
         )
 
+    async def count_tokens(
+        self, *, model: str, system: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], messages: Sequence[dict[str, Any]]
+    ) -> tuple[int, bool]:
+        """Input tokens of a request as the Messages API counts them, and whether the stand-in counted."""
+        try:
+            raw = await self.sdk.messages.with_raw_response.count_tokens(
+                model=model, system=list(system), tools=list(tools), messages=list(messages)
+            )
+        except anthropic.APIError as error:
+            raise _as_llm_error(error) from error
+        return raw.parse().input_tokens, raw.headers.get(SIMULATED_HEADER) == "true"
+
     def _backoff(self, request: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return min(retry_after, _MAX_BACKOFF_S)

@@ -1,11 +1,11 @@
 """What an agent sends to Claude.
 
 Every agent's request starts with the same tools (all four agents' tools; `tool_choice` picks one)
-and the same system blocks, the last of which holds the transcript with `cache_control`. That
-identical prefix lets the agents of one analysis share one prompt-cache entry for the transcript:
-the first call writes it, the others read it. Agent-specific instructions come after, in the user
-turn. The transcript is shown preprocessed (fillers removed) with each line's index, which is how
-evidence quotes map back to the original text.
+and, with the built-in prompts, the same system blocks, the last of which holds the transcript with
+`cache_control`. That identical prefix lets the agents of one analysis share one prompt-cache entry
+for the transcript: the first call writes it, the others read it. The pinned prompt version's
+rendered user template comes after, in the user turn. The transcript is shown preprocessed (fillers
+removed) with each line's index, which is how evidence quotes map back to the original text.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dealgraph.agents.registry import AGENTS, SYSTEM_PROMPT, AgentDefinition
+from dealgraph.agents.registry import AGENTS, AgentDefinition
+from dealgraph.agents.templates import RenderedTemplates
 from dealgraph.transcripts.formats import Utterance
 from dealgraph.transcripts.preprocess import render_for_prompt
 
@@ -30,6 +31,8 @@ class TranscriptForPrompt:
 @dataclass(frozen=True, slots=True)
 class AgentRequest:
     tool_name: str
+    model: str
+    max_tokens: int
     system: list[dict[str, Any]]
     tools: list[dict[str, Any]]
     messages: list[dict[str, Any]]
@@ -42,20 +45,19 @@ def transcript_block(transcript: TranscriptForPrompt) -> str:
     )
 
 
-def build_request(agent: AgentDefinition, transcript: TranscriptForPrompt) -> AgentRequest:
+def build_request(
+    agent: AgentDefinition, transcript: TranscriptForPrompt, prompt: RenderedTemplates, *, model: str, max_tokens: int
+) -> AgentRequest:
     return AgentRequest(
         tool_name=agent.kind.value,
+        model=model,
+        max_tokens=max_tokens,
         system=[
-            {"type": "text", "text": SYSTEM_PROMPT},
+            {"type": "text", "text": prompt.system},
             {"type": "text", "text": transcript_block(transcript), "cache_control": {"type": "ephemeral"}},
         ],
         tools=[definition.tool for definition in AGENTS.values()],
-        messages=[
-            {
-                "role": "user",
-                "content": f"{agent.instructions}\n\nAnswer by calling the `{agent.kind.value}` tool exactly once.",
-            }
-        ],
+        messages=[{"role": "user", "content": prompt.user}],
     )
 
 

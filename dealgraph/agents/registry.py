@@ -1,9 +1,11 @@
-"""The four agents: output model (the forced tool's input schema), instructions, post-processing."""
+"""The four agents: output model (the forced tool's input schema) and post-processing.
+
+What each agent is told lives in prompt versions (see `dealgraph.agents.templates`); the shipped
+instruction files are only the built-in defaults loaded into them.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -46,18 +48,8 @@ class AgentDefinition:
     postprocess: Postprocess = field(default=_unchanged)
 
     @cached_property
-    def instructions(self) -> str:
-        return instruction_text(self.kind.value)
-
-    @cached_property
     def tool(self) -> dict[str, Any]:
         return {"name": self.kind.value, "description": self.description, "input_schema": self.output_model.model_json_schema()}
-
-    @cached_property
-    def prompt_version(self) -> str:
-        """Content address of everything the model is told, so results name the prompt that made them."""
-        material = json.dumps([SYSTEM_PROMPT, self.instructions, self.tool], sort_keys=True)
-        return "builtin-" + hashlib.sha256(material.encode()).hexdigest()[:12]
 
 
 SYSTEM_PROMPT = instruction_text("system")

@@ -11,19 +11,19 @@ import time
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy import select
 
 from dealgraph.agents.evidence import EvidenceLocator
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.llm import LlmClient, LlmError, ToolCall, Usage
 from dealgraph.agents.outputs import count_evidence, verify_evidence
-from dealgraph.agents.prompting import AgentRequest, TranscriptForPrompt, build_request, retry_messages
+from dealgraph.agents.prompting import AgentRequest, retry_messages
 from dealgraph.agents.registry import AGENTS, AgentDefinition
+from dealgraph.agents.inputs import AgentInputs, load_inputs
+from dealgraph.agents.templates import TemplateRenderError
 from dealgraph.config import Settings
-from dealgraph.db.models import RunStatus, Transcript, TranscriptUtterance
+from dealgraph.db.models import RunStatus
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
-from dealgraph.transcripts.formats import Utterance
 
 log = logging.getLogger(__name__)
 _MAX_LISTED_PROBLEMS = 20
@@ -84,8 +84,12 @@ class AgentRunner:
     async def _run(self, claimed: runs.ClaimedRun) -> runs.Outcome:
         started = time.monotonic()
         agent = AGENTS[AgentKind(claimed.run.agent)]
-        transcript = await self._load_transcript(claimed)
-        request = build_request(agent, transcript)
+        inputs = await self._load_inputs(claimed)
+        transcript, version = inputs.transcript, inputs.version
+        try:
+            request = inputs.request(agent)
+        except TemplateRenderError as error:
+            raise AgentFailure("PROMPT_RENDER_FAILED", str(error)) from error
         progress = ProgressReporter(self.database, claimed, self.settings.progress_interval_s)
         output, calls = await self._structured_output(agent, request, progress)
         output = verify_evidence(agent.postprocess(output, transcript.utterances), EvidenceLocator(transcript.utterances))
@@ -94,7 +98,8 @@ class AgentRunner:
         simulated = any(call.simulated for call in calls)
         metadata: dict[str, Any] = {
             "model": calls[-1].model,
-            "prompt_version": claimed.run.prompt_version,
+            "prompt_version_id": str(version.id),
+            "prompt_version": version.version,
             "input_tokens": usage.input_tokens,
             "output_tokens": usage.output_tokens,
             "cache_read_tokens": usage.cache_read_tokens,
@@ -132,23 +137,17 @@ class AgentRunner:
             system=request.system,
             tools=request.tools,
             messages=messages,
-            model=self.settings.llm_model,
-            max_tokens=self.settings.llm_max_tokens,
+            model=request.model,
+            max_tokens=request.max_tokens,
             on_progress=progress,
         )
 
-    async def _load_transcript(self, claimed: runs.ClaimedRun) -> TranscriptForPrompt:
+    async def _load_inputs(self, claimed: runs.ClaimedRun) -> AgentInputs:
         """Read through the tenant's own scope: the worker never reads across tenants by accident."""
         async with self.database.tenant_session(claimed.run.tenant_id) as session:
-            transcript = await session.get(Transcript, claimed.transcript_id)
-            rows = (
-                await session.scalars(
-                    select(TranscriptUtterance)
-                    .where(TranscriptUtterance.transcript_id == claimed.transcript_id)
-                    .order_by(TranscriptUtterance.position)
-                )
-            ).all()
-        if transcript is None:
-            raise AgentFailure("TRANSCRIPT_MISSING", "the transcript was deleted")
-        utterances = tuple(Utterance(r.position, r.speaker, r.start_seconds, r.end_seconds, r.text) for r in rows)
-        return TranscriptForPrompt(transcript.title, transcript.occurred_at, utterances)
+            inputs = await load_inputs(
+                session, transcript_id=claimed.transcript_id, prompt_version_id=claimed.run.prompt_version_id
+            )
+        if inputs is None:
+            raise AgentFailure("INPUT_MISSING", "the transcript, its deal or the prompt version no longer exists")
+        return inputs

@@ -46,3 +46,18 @@ def disable_tenant_rls(table: str, role: str) -> list[str]:
         f"DROP POLICY IF EXISTS tenant_isolation ON {table}",
         f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY",
     ]
+
+
+def enable_shared_rls(table: str, role: str, privileges: str) -> list[str]:
+    """Tenant rows plus global rows (tenant_id NULL): every tenant reads global rows, none can write them."""
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant_isolation ON {table} USING (tenant_id = dealgraph_current_tenant()) "
+        f"WITH CHECK (tenant_id = dealgraph_current_tenant())",
+        f"CREATE POLICY shared_read ON {table} FOR SELECT USING (tenant_id IS NULL)",
+        f'GRANT {privileges} ON {table} TO "{role}"',
+    ]
+
+
+def disable_shared_rls(table: str, role: str) -> list[str]:
+    return [f"DROP POLICY IF EXISTS shared_read ON {table}", *disable_tenant_rls(table, role)]

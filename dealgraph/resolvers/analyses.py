@@ -4,41 +4,45 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.registry import AGENTS
 from dealgraph.db.models import AgentRun, Analysis, Transcript
-from dealgraph.db.repositories import runs
+from dealgraph.db.repositories import prompts, runs
 from dealgraph.db.session import TenantScope
 from dealgraph.resolvers.validation import Checker, ErrorCode, FieldError, InvalidInput
 
 MAX_IDEMPOTENCY_KEY = 200
 
 
-async def start_analysis(
-    scope: TenantScope,
-    requested_by: uuid.UUID,
-    transcript_id: uuid.UUID | None,
-    agents: Sequence[AgentKind] | None,
-    idempotency_key: str | None,
-) -> Analysis:
-    chosen = list(dict.fromkeys(agents)) if agents is not None else list(AgentKind)
+@dataclass(frozen=True, slots=True)
+class AnalysisRequest:
+    transcript_id: uuid.UUID | None
+    agents: Sequence[AgentKind] | None
+    idempotency_key: str | None
+    prompt_label: str
+    force: bool
+
+
+async def start_analysis(scope: TenantScope, requested_by: uuid.UUID, request: AnalysisRequest) -> Analysis:
+    chosen = list(dict.fromkeys(request.agents)) if request.agents is not None else list(AgentKind)
     check = Checker()
     check.check(bool(chosen), "agents", "choose at least one agent")
-    key = check.text(idempotency_key, "idempotencyKey", max_length=MAX_IDEMPOTENCY_KEY, required=False)
+    key = check.text(request.idempotency_key, "idempotencyKey", max_length=MAX_IDEMPOTENCY_KEY, required=False)
     check.raise_if_any()
     async with scope.session() as session:
-        transcript = await session.get(Transcript, transcript_id) if transcript_id else None
+        transcript = await session.get(Transcript, request.transcript_id) if request.transcript_id else None
         if transcript is None:
             raise InvalidInput(FieldError("transcriptId", "transcript not found", ErrorCode.NOT_FOUND))
         started = await runs.start_analysis(
             session,
             transcript=transcript,
             requested_by=requested_by,
-            agents=[agent.value for agent in chosen],
-            prompt_versions={agent.value: AGENTS[agent].prompt_version for agent in chosen},
+            plan=await _plan(session, transcript, chosen, request),
+            prompt_label=request.prompt_label,
             idempotency_key=key,
         )
     same_request = started.analysis.transcript_id == transcript.id and started.analysis.agents == [a.value for a in chosen]
@@ -47,6 +51,24 @@ async def start_analysis(
             FieldError("idempotencyKey", "this key was already used for a different analysis request", ErrorCode.CONFLICT)
         )
     return started.analysis
+
+
+async def _plan(
+    session: AsyncSession, transcript: Transcript, agents: Sequence[AgentKind], request: AnalysisRequest
+) -> list[runs.PlannedRun]:
+    """Pin each agent to the version its label names; reuse an identical earlier result unless forced."""
+    versions = await prompts.resolve_versions(session, [agent.value for agent in agents], request.prompt_label)
+    missing = [agent.value for agent in agents if agent.value not in versions]
+    if missing:
+        raise InvalidInput(
+            FieldError("promptLabel", f"no '{request.prompt_label}' prompt for: {', '.join(missing)}", ErrorCode.NOT_FOUND)
+        )
+    plan = []
+    for agent in agents:
+        version = versions[agent.value]
+        reuse = None if request.force else await prompts.reusable_result(session, agent.value, version.id, transcript.content_hash)
+        plan.append(runs.PlannedRun(agent.value, version.id, reuse))
+    return plan
 
 
 async def cancel_analysis(scope: TenantScope, analysis_id: uuid.UUID | None) -> Analysis:

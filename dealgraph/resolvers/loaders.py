@@ -17,7 +17,19 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import InstrumentedAttribute, defer
 from strawberry.dataloader import DataLoader
 
-from dealgraph.db.models import Account, AgentRun, Analysis, Deal, Transcript, TranscriptUtterance, User
+from dealgraph.db.models import (
+    Account,
+    AgentRun,
+    Analysis,
+    Deal,
+    PromptAudit,
+    PromptLabel,
+    PromptTemplate,
+    PromptVersion,
+    Transcript,
+    TranscriptUtterance,
+    User,
+)
 from dealgraph.db.session import TenantScope
 from dealgraph.resolvers.qualification import load_qualifications
 
@@ -47,6 +59,11 @@ class Loaders:
         self.analyses_by_transcript = self._children(Analysis.transcript_id, Analysis.created_at.desc(), Analysis.id.desc())
         self.runs_by_analysis = self._children(AgentRun.analysis_id, AgentRun.agent)
         self.qualification = DataLoader(partial(load_qualifications, scope))
+        self.prompt_template = self._by_id(select(PromptTemplate))
+        self.prompt_version = self._by_id(select(PromptVersion))
+        self.versions_by_template = self._children(PromptVersion.template_id, PromptVersion.version.desc())
+        self.labels_by_template = self._children(PromptLabel.template_id, PromptLabel.name)
+        self.audit_by_template = self._children(PromptAudit.template_id, PromptAudit.created_at.desc())
 
     def _by_id(self, query: Select[tuple[Row]]) -> DataLoader[uuid.UUID, Row | None]:
         entity: Any = query.column_descriptions[0]["entity"]

@@ -18,9 +18,11 @@ from dealgraph.schema.tenancy import User
 from dealgraph.server.context import Context
 
 if TYPE_CHECKING:
+    from dealgraph.schema.prompts import PromptVersion
     from dealgraph.schema.transcripts import Transcript
 
 TranscriptType = Annotated["Transcript", strawberry.lazy("dealgraph.schema.transcripts")]
+PromptVersionType = Annotated["PromptVersion", strawberry.lazy("dealgraph.schema.prompts")]
 AgentKind = strawberry.enum(AgentKindEnum, name="AgentKind")
 AnalysisStatus = strawberry.enum(models.AnalysisStatus, name="AnalysisStatus")
 AgentRunStatus = strawberry.enum(models.RunStatus, name="AgentRunStatus")
@@ -36,7 +38,8 @@ class AgentError:
 @strawberry.type(description="How a result was produced.")
 class AgentRunMetadata:
     model: str
-    prompt_version: str
+    prompt_version_id: strawberry.ID
+    prompt_version: int = strawberry.field(description="Version number within its template.")
     input_tokens: int
     output_tokens: int
     cache_read_tokens: int
@@ -46,6 +49,17 @@ class AgentRunMetadata:
     simulated: bool = strawberry.field(description="True when produced by the local stand-in, not by Claude.")
     evidence_verified: int
     evidence_total: int
+    reused_from_run_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Set when this result was reused from an identical earlier run (same transcript content, "
+        "prompt version and model) instead of calling the model; tokens, latency and attempts are then 0.",
+    )
+
+    @classmethod
+    def of(cls, stored: dict[str, object]) -> AgentRunMetadata:
+        ids = {"prompt_version_id": "PromptVersion", "reused_from_run_id": "AgentRun"}
+        values = {k: strawberry.ID(str(relay.GlobalID(ids[k], str(v)))) if k in ids and v else v for k, v in stored.items()}
+        return cls(**values)  # type: ignore[arg-type]
 
 
 @strawberry.type
@@ -54,7 +68,6 @@ class AgentRun(relay.Node):
     agent: AgentKind  # type: ignore[valid-type]
     status: AgentRunStatus  # type: ignore[valid-type]
     attempts: int = strawberry.field(description="Times a worker claimed this run.")
-    prompt_version: str
     queued_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -65,7 +78,7 @@ class AgentRun(relay.Node):
     def from_row(cls, row: models.AgentRun) -> AgentRun:
         return cls(
             id=str(row.id), agent=AgentKindEnum(row.agent), status=row.status, attempts=row.attempts,
-            prompt_version=row.prompt_version, queued_at=row.queued_at, started_at=row.started_at,
+            queued_at=row.queued_at, started_at=row.started_at,
             finished_at=row.finished_at, simulated=row.simulated, row=row,
         )
 
@@ -83,7 +96,13 @@ class AgentRun(relay.Node):
 
     @strawberry.field
     def metadata(self) -> AgentRunMetadata | None:
-        return AgentRunMetadata(**self.row.metadata_) if self.row.metadata_ else None
+        return AgentRunMetadata.of(self.row.metadata_) if self.row.metadata_ else None
+
+    @strawberry.field(description="The prompt version this run was pinned to when the analysis started.")
+    async def prompt_version(self, info: Info) -> PromptVersionType:
+        from dealgraph.schema.prompts import PromptVersion
+
+        return PromptVersion.from_row(await info.context.loaders.prompt_version.load(self.row.prompt_version_id))
 
     @strawberry.field
     def result(self) -> AgentResult | None:  # type: ignore[valid-type]
@@ -131,6 +150,7 @@ class Analysis(relay.Node):
     status: AnalysisStatus  # type: ignore[valid-type]
     agents: list[AgentKind]  # type: ignore[valid-type]
     idempotency_key: str | None
+    prompt_label: str
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -140,7 +160,7 @@ class Analysis(relay.Node):
     def from_row(cls, row: models.Analysis) -> Analysis:
         return cls(
             id=str(row.id), status=row.status, agents=[AgentKindEnum(a) for a in row.agents],
-            idempotency_key=row.idempotency_key, created_at=row.created_at, started_at=row.started_at,
+            idempotency_key=row.idempotency_key, prompt_label=row.prompt_label, created_at=row.created_at, started_at=row.started_at,
             finished_at=row.finished_at, row=row,
         )
 

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 from strawberry import relay
 
 from dealgraph.agents.kinds import AgentKind as AgentKindEnum
-from dealgraph.resolvers import accounts, analyses, deals, transcripts
+from dealgraph.resolvers import accounts, analyses, deals, prompts, transcripts
 from dealgraph.resolvers.ids import node_uuid
 from dealgraph.schema.accounts import Account, AccountPayload, CreateAccountInput, UpdateAccountInput
 from dealgraph.schema.analyses import AgentKind, AgentRun, AgentRunPayload, Analysis, AnalysisPayload
 from dealgraph.schema.common import DeletePayload, input_ids, mutate, provided
 from dealgraph.schema.deals import CreateDealInput, Deal, DealPayload, UpdateDealInput
+from dealgraph.schema.prompts import PromptLabel, PromptLabelPayload, PromptVersion, PromptVersionInput, PromptVersionPayload
 from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
 from dealgraph.server.context import Context
 
@@ -80,14 +83,22 @@ class Mutation:
         transcript_id: relay.GlobalID,
         agents: list[AgentKind] | None = None,  # type: ignore[valid-type]
         idempotency_key: str | None = None,
+        prompt_label: Annotated[
+            str, strawberry.argument(description="Which prompt label to run, e.g. 'staging' to try a staged prompt.")
+        ] = "production",
+        force: Annotated[
+            bool,
+            strawberry.argument(description="Run again even if an identical result (same content and prompt version) exists."),
+        ] = False,
     ) -> AnalysisPayload:
-        action = analyses.start_analysis(
-            info.context.tenant,
-            info.context.viewer.user_id,
-            node_uuid(transcript_id, "Transcript"),
-            [AgentKindEnum(a) for a in agents] if agents is not None else None,
-            idempotency_key,
+        request = analyses.AnalysisRequest(
+            transcript_id=node_uuid(transcript_id, "Transcript"),
+            agents=[AgentKindEnum(a) for a in agents] if agents is not None else None,
+            idempotency_key=idempotency_key,
+            prompt_label=prompt_label,
+            force=force,
         )
+        action = analyses.start_analysis(info.context.tenant, info.context.viewer.user_id, request)
         return await mutate(AnalysisPayload, "analysis", action, Analysis.from_row)
 
     @strawberry.mutation(description="Stop running agents and cancel queued ones; finished results are kept.")
@@ -99,3 +110,37 @@ class Mutation:
     async def rerun_agent(self, info: Info, analysis_id: relay.GlobalID, agent: AgentKind) -> AgentRunPayload:  # type: ignore[valid-type]
         action = analyses.rerun_agent(info.context.tenant, node_uuid(analysis_id, "Analysis"), AgentKindEnum(agent))
         return await mutate(AgentRunPayload, "agent_run", action, AgentRun.from_row)
+
+    @strawberry.mutation(description="Admins: save a new, immutable prompt version after validating it.")
+    async def create_prompt_version(self, info: Info, input: PromptVersionInput) -> PromptVersionPayload:
+        admin = info.context.require_admin()
+        request = prompts.NewVersion(
+            template_id=node_uuid(input.template_id, "PromptTemplate") if input.template_id else None,
+            agent=AgentKindEnum(input.agent) if input.agent else None,
+            system_text=input.system_text,
+            user_template=input.user_template,
+            model=input.model,
+            max_tokens=input.max_tokens,
+            temperature=input.temperature,
+            note=input.note,
+            labels=input.labels,
+        )
+        action = prompts.create_version(info.context.tenant, admin.user_id, request, info.context.settings)
+        return await mutate(PromptVersionPayload, "prompt_version", action, PromptVersion.from_row)
+
+    @strawberry.mutation(description="Admins: point a label at a version (publishing with 'production').")
+    async def set_prompt_label(
+        self, info: Info, template_id: relay.GlobalID, label: str, version_id: relay.GlobalID
+    ) -> PromptLabelPayload:
+        admin = info.context.require_admin()
+        action = prompts.set_label(
+            info.context.tenant, admin.user_id, node_uuid(template_id, "PromptTemplate"), label,
+            node_uuid(version_id, "PromptVersion"),
+        )
+        return await mutate(PromptLabelPayload, "label", action, PromptLabel.from_row)
+
+    @strawberry.mutation(description="Admins: move a label back to the version it pointed at before.")
+    async def rollback_prompt(self, info: Info, template_id: relay.GlobalID, label: str) -> PromptLabelPayload:
+        admin = info.context.require_admin()
+        action = prompts.rollback(info.context.tenant, admin.user_id, node_uuid(template_id, "PromptTemplate"), label)
+        return await mutate(PromptLabelPayload, "label", action, PromptLabel.from_row)

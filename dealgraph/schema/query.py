@@ -8,12 +8,13 @@ import strawberry
 from strawberry import relay
 
 from dealgraph.db import models
-from dealgraph.resolvers import accounts, deals, transcripts
+from dealgraph.resolvers import accounts, deals, prompts, transcripts
 from dealgraph.resolvers.deals import DealFilter as DealCriteria
 from dealgraph.resolvers.ids import node_uuid
-from dealgraph.resolvers.pagination import page_request
+from dealgraph.resolvers.pagination import page_request, slice_page
 from dealgraph.schema.accounts import Account
-from dealgraph.schema.analyses import Analysis
+from dealgraph.schema.analyses import AgentKind, Analysis
+from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.common import Connection, SortDirection, UNKNOWN_ID
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
 from dealgraph.schema.tenancy import Tenant, User, Viewer
@@ -119,3 +120,36 @@ class Query:
     async def analysis(self, info: Info, id: relay.GlobalID) -> Analysis | None:
         row = await info.context.loaders.analysis.load(node_uuid(id, "Analysis") or UNKNOWN_ID)
         return Analysis.from_row(row) if row else None
+
+    @strawberry.field(description="Your tenant's prompt templates and the built-in ones, by agent.")
+    async def prompt_templates(
+        self, info: Info, agent: AgentKind | None = None, first: int | None = None, after: str | None = None  # type: ignore[valid-type]
+    ) -> Connection[PromptTemplate]:
+        query = select(models.PromptTemplate).order_by(
+            models.PromptTemplate.agent, models.PromptTemplate.tenant_id.is_(None), models.PromptTemplate.id
+        )
+        if agent is not None:
+            query = query.where(models.PromptTemplate.agent == agent.value)
+        async with info.context.tenant.session() as session:
+            rows = list(await session.scalars(query))
+        page = slice_page(rows, _page(info, first, after), "prompt-templates")
+        return Connection.of(page, PromptTemplate.from_row)
+
+    @strawberry.field
+    async def prompt_template(self, info: Info, id: relay.GlobalID) -> PromptTemplate | None:
+        row = await info.context.loaders.prompt_template.load(node_uuid(id, "PromptTemplate") or UNKNOWN_ID)
+        return PromptTemplate.from_row(row) if row else None
+
+    @strawberry.field(description="Admins: exactly what a run of this version on this transcript would send, with its token count.")
+    async def render_prompt(self, info: Info, version_id: relay.GlobalID, transcript_id: relay.GlobalID) -> RenderedPrompt:
+        info.context.require_admin()
+        assert info.context.llm is not None
+        preview = await prompts.render_preview(
+            info.context.tenant, info.context.llm,
+            node_uuid(version_id, "PromptVersion"), node_uuid(transcript_id, "Transcript"),
+        )
+        system, transcript_block = (block["text"] for block in preview.request.system)
+        return RenderedPrompt(
+            model=preview.request.model, system=system, transcript_block=transcript_block,
+            user=preview.request.messages[0]["content"], input_tokens=preview.input_tokens, simulated=preview.simulated,
+        )

@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from dealgraph.agents.engine import analysis_engine
 from dealgraph.config import Settings
-from dealgraph.db import migrate
+from dealgraph.db.bootstrap import prepare_database
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.schema import schema
@@ -31,11 +31,11 @@ def create_app(settings: Settings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if settings.auto_migrate:
-            await migrate.upgrade(database.engine, settings.app_role)
+        await prepare_database(database, settings, apply_migrations=settings.auto_migrate)
         try:
             async with analysis_engine(database, settings) as engine:
                 graphql.hub = app.state.hub = engine.hub
+                graphql.llm = engine.llm
                 app.state.orchestrator = engine.orchestrator
                 log.info("dealgraph ready: GraphQL at /graphql")
                 yield

@@ -9,6 +9,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from dealgraph.agents.llm import LlmClient
 from dealgraph.config import Settings
 from dealgraph.db.models import Role
 from dealgraph.db.repositories.tenancy import Principal
@@ -25,6 +26,7 @@ class Context:
     database: Database
     settings: Settings
     hub: NotificationHub | None
+    llm: LlmClient | None
     request_id: str
     principal: Principal | None = None
     connection_params: dict[str, Any] | None = None

@@ -18,6 +18,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
 
+from dealgraph.agents.llm import LlmClient
 from dealgraph.config import Settings
 from dealgraph.db.repositories.tenancy import Principal, authenticate
 from dealgraph.db.notifications import NotificationHub
@@ -41,6 +42,7 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         self.database = database
         self.settings = settings
         self.hub: NotificationHub | None = None  # set by the app's lifespan once listening
+        self.llm: LlmClient | None = None  # likewise
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and not self._wants_ide(Request(scope)):
@@ -82,6 +84,7 @@ class DealgraphGraphQL(GraphQL[Context, None]):
             database=self.database,
             settings=self.settings,
             hub=self.hub,
+            llm=self.llm,
             request_id=request_id_of(request.scope),
             principal=request.scope.get("state", {}).get("principal"),
         )

@@ -2,6 +2,7 @@
 
 from dealgraph.db.models.analyses import AgentRun, Analysis, AnalysisStatus, RunStatus
 from dealgraph.db.models.crm import Account, Deal, DealStage
+from dealgraph.db.models.prompts import PromptAudit, PromptLabel, PromptTemplate, PromptVersion
 from dealgraph.db.models.tenancy import ApiKey, Role, Tenant, User
 from dealgraph.db.models.transcripts import Transcript, TranscriptUtterance
 
@@ -13,6 +14,10 @@ __all__ = [
     "ApiKey",
     "Deal",
     "DealStage",
+    "PromptAudit",
+    "PromptLabel",
+    "PromptTemplate",
+    "PromptVersion",
     "Role",
     "RunStatus",
     "Tenant",

@@ -69,6 +69,7 @@ class Analysis(Identified, Timestamped, TenantOwned, Base):
     )
     status: Mapped[AnalysisStatus] = mapped_column(_enum(AnalysisStatus, "analysis_status"))
     agents: Mapped[list[str]] = mapped_column(ARRAY(String(32)))
+    prompt_label: Mapped[str] = mapped_column(String(32))
     idempotency_key: Mapped[str | None] = mapped_column(String(200))
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -90,7 +91,9 @@ class AgentRun(Identified, Timestamped, TenantOwned, Base):
         UUID(as_uuid=True), ForeignKey("analyses.id", ondelete="CASCADE")
     )
     agent: Mapped[str] = mapped_column(String(32))
-    prompt_version: Mapped[str] = mapped_column(String(64))
+    prompt_version_id: Mapped[uuid.UUID] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("prompt_versions.id", ondelete="RESTRICT"), index=True
+    )
     status: Mapped[RunStatus] = mapped_column(_enum(RunStatus, "agent_run_status"))
     seq: Mapped[int] = mapped_column(Integer, server_default="0")
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")

@@ -58,13 +58,46 @@ class StartedAnalysis:
     created: bool
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedRun:
+    """One agent of a new analysis: the prompt version it is pinned to, and a result to reuse, if any."""
+
+    agent: str
+    prompt_version_id: uuid.UUID
+    reuse: AgentRun | None = None
+
+
+def _reused_metadata(source: AgentRun) -> dict[str, Any]:
+    """The original run's provenance; nothing was spent this time, so no tokens, latency or attempts."""
+    spent = {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0, "latency_ms": 0, "attempts": 0}
+    return {**(source.metadata_ or {}), **spent, "reused_from_run_id": str(source.id)}
+
+
+def _new_run(transcript: Transcript, analysis_id: uuid.UUID, planned: PlannedRun) -> AgentRun:
+    run = AgentRun(
+        tenant_id=transcript.tenant_id,
+        analysis_id=analysis_id,
+        agent=planned.agent,
+        prompt_version_id=planned.prompt_version_id,
+        status=RunStatus.QUEUED,
+    )
+    if planned.reuse is not None:
+        run.status = RunStatus.SUCCEEDED
+        run.result = planned.reuse.result
+        run.metadata_ = _reused_metadata(planned.reuse)
+        run.simulated = planned.reuse.simulated
+        run.started_at = run.finished_at = func.now()
+        run.seq = 1
+    return run
+
+
 async def start_analysis(
     session: AsyncSession,
     *,
     transcript: Transcript,
     requested_by: uuid.UUID,
-    agents: Sequence[str],
-    prompt_versions: dict[str, str],
+    plan: Sequence[PlannedRun],
+    prompt_label: str,
     idempotency_key: str | None,
 ) -> StartedAnalysis:
     values = {
@@ -73,7 +106,8 @@ async def start_analysis(
         "deal_id": transcript.deal_id,
         "requested_by_id": requested_by,
         "status": AnalysisStatus.QUEUED,
-        "agents": list(agents),
+        "agents": [planned.agent for planned in plan],
+        "prompt_label": prompt_label,
         "idempotency_key": idempotency_key,
     }
     statement = insert(Analysis).values(values).on_conflict_do_nothing(
@@ -84,20 +118,17 @@ async def start_analysis(
         existing = await session.scalar(select(Analysis).where(Analysis.idempotency_key == idempotency_key))
         assert existing is not None
         return StartedAnalysis(existing, created=False)
-    session.add_all(
-        AgentRun(
-            tenant_id=transcript.tenant_id,
-            analysis_id=analysis_id,
-            agent=agent,
-            prompt_version=prompt_versions[agent],
-            status=RunStatus.QUEUED,
-        )
-        for agent in agents
-    )
+    new_runs = [_new_run(transcript, analysis_id, planned) for planned in plan]
+    session.add_all(new_runs)
     await session.flush()
-    await announce_queued(session)
     analysis = await session.get(Analysis, analysis_id)
     assert analysis is not None
+    events = [run_event(run, "succeeded", transcript.deal_id) for run in new_runs if run.status is RunStatus.SUCCEEDED]
+    if finished := await _settle(session, analysis):
+        events.append(finished)
+    await notify(session, events)
+    if any(run.status is RunStatus.QUEUED for run in new_runs):
+        await announce_queued(session)
     return StartedAnalysis(analysis, created=True)
 
 

@@ -1,7 +1,7 @@
 """analyses and agent runs
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-25 03:51:54.143307
 """
 
@@ -13,8 +13,8 @@ from sqlalchemy.dialects import postgresql
 
 from dealgraph.db import rls
 
-revision = '0002'
-down_revision = '0001'
+revision = '0003'
+down_revision = '0002'
 branch_labels = None
 depends_on = None
 
@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('requested_by_id', sa.UUID(), nullable=True),
     sa.Column('status', sa.Enum('queued', 'running', 'succeeded', 'partial', 'failed', 'cancelled', name='analysis_status'), nullable=False),
     sa.Column('agents', postgresql.ARRAY(sa.String(length=32)), nullable=False),
+    sa.Column('prompt_label', sa.String(length=32), nullable=False),
     sa.Column('idempotency_key', sa.String(length=200), nullable=True),
     sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
@@ -47,7 +48,7 @@ def upgrade() -> None:
     op.create_table('agent_runs',
     sa.Column('analysis_id', sa.UUID(), nullable=False),
     sa.Column('agent', sa.String(length=32), nullable=False),
-    sa.Column('prompt_version', sa.String(length=64), nullable=False),
+    sa.Column('prompt_version_id', sa.UUID(), nullable=False),
     sa.Column('status', sa.Enum('queued', 'running', 'succeeded', 'failed', 'cancelled', name='agent_run_status'), nullable=False),
     sa.Column('seq', sa.Integer(), server_default='0', nullable=False),
     sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
@@ -66,10 +67,12 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('tenant_id', sa.UUID(), nullable=False),
     sa.ForeignKeyConstraint(['analysis_id'], ['analyses.id'], name=op.f('fk_agent_runs_analysis_id_analyses'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['prompt_version_id'], ['prompt_versions.id'], name=op.f('fk_agent_runs_prompt_version_id_prompt_versions'), ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_agent_runs_tenant_id_tenants'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agent_runs')),
     sa.UniqueConstraint('analysis_id', 'agent', name='uq_agent_runs_analysis_agent')
     )
+    op.create_index(op.f('ix_agent_runs_prompt_version_id'), 'agent_runs', ['prompt_version_id'], unique=False)
     op.create_index('ix_agent_runs_claimable', 'agent_runs', ['status', 'queued_at'], unique=False, postgresql_where=sa.text("status IN ('queued', 'running')"))
     role = context.config.attributes["app_role"]
     for table in TABLES:
@@ -83,6 +86,7 @@ def downgrade() -> None:
         for statement in rls.disable_tenant_rls(table, role):
             op.execute(statement)
     op.drop_index('ix_agent_runs_claimable', table_name='agent_runs', postgresql_where=sa.text("status IN ('queued', 'running')"))
+    op.drop_index(op.f('ix_agent_runs_prompt_version_id'), table_name='agent_runs')
     op.drop_table('agent_runs')
     op.drop_index('ix_analyses_transcript_created', table_name='analyses')
     op.drop_index('ix_analyses_deal_created', table_name='analyses')

@@ -1,0 +1,62 @@
+"""Everything one agent call is made of, read from the database: transcript, deal context, prompt version.
+
+Shared by the runner and the `renderPrompt` preview, so a preview shows exactly what a run sends.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dealgraph.agents.prompting import AgentRequest, TranscriptForPrompt, build_request
+from dealgraph.agents.registry import AgentDefinition
+from dealgraph.agents.templates import AccountInfo, DealInfo, PromptContext, render
+from dealgraph.db.models import Account, Deal, PromptTemplate, PromptVersion, Transcript, TranscriptUtterance
+from dealgraph.transcripts.formats import Utterance
+
+
+@dataclass(frozen=True, slots=True)
+class AgentInputs:
+    transcript: TranscriptForPrompt
+    context: PromptContext
+    version: PromptVersion
+
+    def request(self, agent: AgentDefinition) -> AgentRequest:
+        """Raises TemplateRenderError if the version cannot render with this call's values."""
+        rendered = render(self.version.system_text, self.version.user_template, self.context)
+        return build_request(agent, self.transcript, rendered, model=self.version.model, max_tokens=self.version.max_tokens)
+
+
+async def load_inputs(
+    session: AsyncSession, *, transcript_id: uuid.UUID, prompt_version_id: uuid.UUID
+) -> AgentInputs | None:
+    """None when any of them is gone (or, in a tenant transaction, not visible)."""
+    transcript = await session.get(Transcript, transcript_id)
+    version = await session.get(PromptVersion, prompt_version_id)
+    deal = await session.get(Deal, transcript.deal_id) if transcript else None
+    account = await session.get(Account, deal.account_id) if deal else None
+    template = await session.get(PromptTemplate, version.template_id) if version else None
+    if transcript is None or version is None or deal is None or account is None or template is None:
+        return None
+    rows = await session.scalars(
+        select(TranscriptUtterance).where(TranscriptUtterance.transcript_id == transcript_id).order_by(TranscriptUtterance.position)
+    )
+    utterances = tuple(Utterance(r.position, r.speaker, r.start_seconds, r.end_seconds, r.text) for r in rows)
+    context = PromptContext.for_call(
+        utterances,
+        title=transcript.title,
+        occurred_on=transcript.occurred_at.date(),
+        deal=DealInfo(
+            name=deal.name,
+            stage=deal.stage.value,
+            amount=str(deal.amount) if deal.amount is not None else None,
+            currency=deal.currency,
+            close_date=deal.close_date.isoformat() if deal.close_date else None,
+        ),
+        account=AccountInfo(name=account.name, domain=account.domain),
+        agent=template.agent,
+    )
+    return AgentInputs(TranscriptForPrompt(transcript.title, transcript.occurred_at, utterances), context, version)

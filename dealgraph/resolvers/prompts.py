@@ -1,0 +1,173 @@
+"""Editing prompts: versions are validated before anything is saved; labels move, and roll back."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dealgraph.agents.inputs import load_inputs
+from dealgraph.agents.kinds import AgentKind
+from dealgraph.agents.llm import LlmClient
+from dealgraph.agents.prompting import AgentRequest
+from dealgraph.agents.registry import AGENTS
+from dealgraph.agents.templates import TemplateRenderError, content_hash, validate_version
+from dealgraph.config import Settings
+from dealgraph.db.models import PromptLabel, PromptTemplate, PromptVersion
+from dealgraph.db.repositories import prompts
+from dealgraph.db.session import TenantScope
+from dealgraph.errors import BadUserInput, NotFound
+from dealgraph.resolvers.validation import Checker, ErrorCode, FieldError, InvalidInput
+
+LABEL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+NOTE_LIMIT = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    template_id: uuid.UUID | None
+    agent: AgentKind | None
+    system_text: str
+    user_template: str
+    model: str | None
+    max_tokens: int | None
+    temperature: float | None
+    note: str | None
+    labels: list[str]
+
+
+def allowed_models(settings: Settings) -> list[str]:
+    return list(dict.fromkeys([settings.llm_model, *settings.allowed_models]))
+
+
+def _check_label(check: Checker, label: str, field: str) -> None:
+    check.check(bool(LABEL_NAME.match(label)), field, "must be lowercase letters, digits, '-' or '_' (e.g. production)")
+
+
+async def _own_template(session: AsyncSession, template_id: uuid.UUID | None, field: str) -> PromptTemplate:
+    template = await session.get(PromptTemplate, template_id) if template_id else None
+    if template is None:
+        raise InvalidInput(FieldError(field, "prompt template not found", ErrorCode.NOT_FOUND))
+    if template.tenant_id is None:
+        raise InvalidInput(
+            FieldError(field, "built-in templates are read-only; create a version by `agent` to override it", ErrorCode.CONFLICT)
+        )
+    return template
+
+
+async def _template_for(session: AsyncSession, scope: TenantScope, request: NewVersion) -> PromptTemplate:
+    if (request.template_id is None) == (request.agent is None):
+        raise InvalidInput(FieldError("templateId", "give either templateId or agent"))
+    if request.template_id is not None:
+        return await _own_template(session, request.template_id, "templateId")
+    assert request.agent is not None
+    existing = await session.scalar(
+        select(PromptTemplate).where(PromptTemplate.tenant_id == scope.tenant_id, PromptTemplate.agent == request.agent.value)
+    )
+    if existing is not None:
+        return existing
+    template = PromptTemplate(
+        tenant_id=scope.tenant_id,
+        agent=request.agent.value,
+        name=f"{request.agent.value} (tenant override)",
+        description="This tenant's own prompt; its labels take precedence over the built-in template's.",
+    )
+    session.add(template)
+    await session.flush()
+    return template
+
+
+async def create_version(scope: TenantScope, author: uuid.UUID, request: NewVersion, settings: Settings) -> PromptVersion:
+    model = request.model or settings.llm_model
+    max_tokens = request.max_tokens or settings.llm_max_tokens
+    problems = validate_version(
+        system_text=request.system_text,
+        user_template=request.user_template,
+        model=model,
+        max_tokens=max_tokens,
+        temperature=request.temperature,
+        allowed_models=allowed_models(settings),
+    )
+    check = Checker()
+    check.errors.extend(problems)
+    note = check.text(request.note, "note", max_length=NOTE_LIMIT, required=False)
+    for label in request.labels:
+        _check_label(check, label, "labels")
+    check.raise_if_any()
+    async with scope.session() as session:
+        template = await _template_for(session, scope, request)
+        fields = prompts.version_fields(
+            AgentKind(template.agent),
+            system_text=request.system_text,
+            user_template=request.user_template,
+            model=model,
+            max_tokens=max_tokens,
+            temperature=request.temperature,
+        )
+        twin = await session.scalar(
+            select(PromptVersion.version).where(
+                PromptVersion.template_id == template.id, PromptVersion.content_hash == content_hash(**fields)
+            )
+        )
+        if twin is not None:
+            raise InvalidInput(FieldError("userTemplate", f"identical to version {twin}; nothing to save", ErrorCode.CONFLICT))
+        version = await prompts.add_version(session, template, fields, author_id=author, note=note)
+        for label in request.labels:
+            await prompts.move_label(session, template, label, version, actor_id=author, action=prompts.LABEL_SET)
+    return version
+
+
+async def set_label(
+    scope: TenantScope, actor: uuid.UUID, template_id: uuid.UUID | None, label: str, version_id: uuid.UUID | None
+) -> PromptLabel:
+    check = Checker()
+    _check_label(check, label, "label")
+    check.raise_if_any()
+    async with scope.session() as session:
+        template = await _own_template(session, template_id, "templateId")
+        version = await session.get(PromptVersion, version_id) if version_id else None
+        if version is None or version.template_id != template.id:
+            raise InvalidInput(FieldError("versionId", "no such version of this template", ErrorCode.NOT_FOUND))
+        return await prompts.move_label(session, template, label, version, actor_id=actor, action=prompts.LABEL_SET)
+
+
+async def rollback(scope: TenantScope, actor: uuid.UUID, template_id: uuid.UUID | None, label: str) -> PromptLabel:
+    async with scope.session() as session:
+        template = await _own_template(session, template_id, "templateId")
+        current = await session.get(PromptLabel, (template.id, label))
+        if current is None:
+            raise InvalidInput(FieldError("label", f"this template has no '{label}' label", ErrorCode.NOT_FOUND))
+        target = await prompts.rollback_target(session, template.id, label, current.version_id)
+        previous = await session.get(PromptVersion, target) if target else None
+        if previous is None:
+            raise InvalidInput(FieldError("label", f"'{label}' has no earlier version to roll back to", ErrorCode.CONFLICT))
+        return await prompts.move_label(session, template, label, previous, actor_id=actor, action=prompts.ROLLBACK)
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    request: AgentRequest
+    input_tokens: int
+    simulated: bool
+
+
+async def render_preview(scope: TenantScope, llm: LlmClient, version_id: uuid.UUID | None, transcript_id: uuid.UUID | None) -> Preview:
+    async with scope.session() as session:
+        inputs = (
+            await load_inputs(session, transcript_id=transcript_id, prompt_version_id=version_id)
+            if version_id and transcript_id
+            else None
+        )
+    if inputs is None:
+        raise NotFound("Prompt version or transcript not found.")
+    try:
+        request = inputs.request(AGENTS[AgentKind(inputs.context.agent)])
+    except TemplateRenderError as error:
+        raise BadUserInput(str(error)) from error
+    tokens, simulated = await llm.count_tokens(
+        model=request.model, system=request.system, tools=request.tools, messages=request.messages
+    )
+    return Preview(request, tokens, simulated)

@@ -1,0 +1,216 @@
+"""Prompt templates: versions, labels, audit trail, diffs and previews."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from strawberry import relay
+from strawberry.scalars import JSON
+
+from dealgraph.agents.kinds import AgentKind as AgentKindEnum
+from dealgraph.agents.templates import unified_diff
+from dealgraph.db import models
+from dealgraph.errors import BadUserInput
+from dealgraph.resolvers.ids import node_uuid
+from dealgraph.resolvers.pagination import page_request, slice_page
+from dealgraph.schema.analyses import AgentKind
+from dealgraph.schema.common import Connection, UserError, load_nodes
+from dealgraph.schema.tenancy import User
+from dealgraph.server.context import Context
+
+Info = strawberry.Info[Context, None]
+
+
+async def _user(info: Info, user_id: uuid.UUID | None) -> User | None:
+    row = await info.context.loaders.user.load(user_id) if user_id else None
+    return User.from_row(row) if row else None
+
+
+async def _version(info: Info, version_id: uuid.UUID | None) -> PromptVersion | None:
+    row = await info.context.loaders.prompt_version.load(version_id) if version_id else None
+    return PromptVersion.from_row(row) if row else None
+
+
+def diff_fields(version: models.PromptVersion) -> dict[str, Any]:
+    return {
+        "model": version.model,
+        "max_tokens": version.max_tokens,
+        "temperature": version.temperature,
+        "system_text": version.system_text,
+        "user_template": version.user_template,
+    }
+
+
+@strawberry.type(description="An immutable version of a prompt template.")
+class PromptVersion(relay.Node):
+    id: relay.NodeID[str]
+    version: int
+    system_text: str
+    user_template: str
+    model: str
+    max_tokens: int
+    temperature: float | None = strawberry.field(
+        description="Recorded with the version; current models take no sampling parameters, so it is not sent."
+    )
+    output_schema: JSON = strawberry.field(description="The agent's output schema (the tool input schema) at creation.")
+    note: str | None
+    content_hash: str
+    created_at: datetime
+    row: strawberry.Private[models.PromptVersion]
+
+    @classmethod
+    def from_row(cls, row: models.PromptVersion) -> PromptVersion:
+        return cls(
+            id=str(row.id), version=row.version, system_text=row.system_text, user_template=row.user_template,
+            model=row.model, max_tokens=row.max_tokens, temperature=row.temperature, output_schema=row.output_schema,
+            note=row.note, content_hash=row.content_hash, created_at=row.created_at, row=row,
+        )
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str], required: bool = False) -> list[PromptVersion | None]:
+        return await load_nodes(info.context.loaders.prompt_version, node_ids, cls.from_row, required=required)
+
+    @strawberry.field
+    async def author(self, info: Info) -> User | None:
+        return await _user(info, self.row.author_id)
+
+    @strawberry.field
+    async def template(self, info: Info) -> PromptTemplate:
+        return PromptTemplate.from_row(await info.context.loaders.prompt_template.load(self.row.template_id))
+
+
+@strawberry.type(description="A label (e.g. production, staging) and the version it points at.")
+class PromptLabel:
+    name: str
+    updated_at: datetime
+    row: strawberry.Private[models.PromptLabel]
+
+    @classmethod
+    def from_row(cls, row: models.PromptLabel) -> PromptLabel:
+        return cls(name=row.name, updated_at=row.updated_at, row=row)
+
+    @strawberry.field
+    async def version(self, info: Info) -> PromptVersion:
+        version = await _version(info, self.row.version_id)
+        assert version is not None
+        return version
+
+    @strawberry.field
+    async def updated_by(self, info: Info) -> User | None:
+        return await _user(info, self.row.updated_by_id)
+
+
+@strawberry.type(description="One change: a version created, a label moved (from → to), or a rollback.")
+class PromptAuditEntry:
+    action: str = strawberry.field(description="version_created, label_set or rollback.")
+    label: str | None
+    created_at: datetime
+    row: strawberry.Private[models.PromptAudit]
+
+    @classmethod
+    def from_row(cls, row: models.PromptAudit) -> PromptAuditEntry:
+        return cls(action=row.action, label=row.label, created_at=row.created_at, row=row)
+
+    @strawberry.field
+    async def from_version(self, info: Info) -> PromptVersion | None:
+        return await _version(info, self.row.from_version_id)
+
+    @strawberry.field
+    async def to_version(self, info: Info) -> PromptVersion | None:
+        return await _version(info, self.row.to_version_id)
+
+    @strawberry.field(description="Who made the change; null for the built-in defaults loaded at start-up.")
+    async def actor(self, info: Info) -> User | None:
+        return await _user(info, self.row.actor_id)
+
+
+@strawberry.type
+class PromptTemplate(relay.Node):
+    id: relay.NodeID[str]
+    agent: AgentKind  # type: ignore[valid-type]
+    name: str
+    description: str
+    is_builtin: bool = strawberry.field(description="A global default shipped with dealgraph (read-only).")
+    created_at: datetime
+    row: strawberry.Private[models.PromptTemplate]
+
+    @classmethod
+    def from_row(cls, row: models.PromptTemplate) -> PromptTemplate:
+        return cls(
+            id=str(row.id), agent=AgentKindEnum(row.agent), name=row.name, description=row.description,
+            is_builtin=row.tenant_id is None, created_at=row.created_at, row=row,
+        )
+
+    @classmethod
+    async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str], required: bool = False) -> list[PromptTemplate | None]:
+        return await load_nodes(info.context.loaders.prompt_template, node_ids, cls.from_row, required=required)
+
+    @strawberry.field(description="Newest first.")
+    async def versions(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[PromptVersion]:
+        rows = await info.context.loaders.versions_by_template.load(self.row.id)
+        page = slice_page(rows, page_request(first, after, info.context.settings.max_page_size), "prompt-versions")
+        return Connection.of(page, PromptVersion.from_row)
+
+    @strawberry.field
+    async def labels(self, info: Info) -> list[PromptLabel]:
+        return [PromptLabel.from_row(row) for row in await info.context.loaders.labels_by_template.load(self.row.id)]
+
+    @strawberry.field(description="Changes to this template, newest first.")
+    async def audit(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[PromptAuditEntry]:
+        rows = await info.context.loaders.audit_by_template.load(self.row.id)
+        page = slice_page(rows, page_request(first, after, info.context.settings.max_page_size), "prompt-audit")
+        return Connection.of(page, PromptAuditEntry.from_row)
+
+    @strawberry.field(description="Unified diff between two versions of this template (empty when identical).")
+    async def diff(self, info: Info, from_version_id: relay.GlobalID, to_version_id: relay.GlobalID) -> str:
+        versions = []
+        for global_id in (from_version_id, to_version_id):
+            row = await info.context.loaders.prompt_version.load(node_uuid(global_id, "PromptVersion") or uuid.UUID(int=0))
+            if row is None or row.template_id != self.row.id:
+                raise BadUserInput("Both versions must belong to this template.")
+            versions.append(row)
+        old, new = versions
+        return unified_diff(
+            f"{self.row.agent} v{old.version}", diff_fields(old), f"{self.row.agent} v{new.version}", diff_fields(new)
+        )
+
+
+@strawberry.type(description="Exactly what an analysis with this version would send, and its size.")
+class RenderedPrompt:
+    model: str
+    system: str
+    transcript_block: str = strawberry.field(description="Sent as a cached system block after `system`.")
+    user: str
+    input_tokens: int = strawberry.field(description="Counted by the Messages API count_tokens endpoint (tools included).")
+    simulated: bool = strawberry.field(description="True when counted by the local stand-in (an estimate).")
+
+
+@strawberry.type
+class PromptVersionPayload:
+    prompt_version: PromptVersion | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class PromptLabelPayload:
+    label: PromptLabel | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description="Give `templateId` (one of your templates) or `agent` (your override, created if needed).")
+class PromptVersionInput:
+    system_text: str
+    user_template: str = strawberry.field(description="Jinja (sandboxed); see the variables in the README.")
+    template_id: relay.GlobalID | None = None
+    agent: AgentKind | None = None  # type: ignore[valid-type]
+    model: str | None = strawberry.field(default=None, description="Default: the server's model.")
+    max_tokens: int | None = None
+    temperature: float | None = None
+    note: str | None = None
+    labels: list[str] = strawberry.field(
+        default_factory=list, description="Labels to point at the new version at once, e.g. [\"staging\"]."
+    )

@@ -1,0 +1,292 @@
+from dataclasses import replace
+from datetime import date
+
+import pytest
+
+from dealgraph.agents.kinds import AgentKind
+from dealgraph.agents.registry import SYSTEM_PROMPT, instruction_text
+from dealgraph.agents.templates import (
+    PROMPT_VARIABLES,
+    SAMPLE_CONTEXT,
+    AccountInfo,
+    DealInfo,
+    PromptContext,
+    TemplateRenderError,
+    builtin_templates,
+    content_hash,
+    render,
+    unified_diff,
+    validate_version,
+)
+from dealgraph.resolvers.validation import ErrorCode, FieldError
+from dealgraph.transcripts.formats import Utterance
+from dealgraph.transcripts.preprocess import render_for_prompt
+
+MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5")
+VALID = {
+    "system_text": "You analyse sales calls for {{ account.name }}.",
+    "user_template": "Run the {{ agent }} analysis.",
+    "model": MODELS[0],
+    "max_tokens": 4096,
+    "temperature": 0.2,
+}
+SCHEMA = {"type": "object", "properties": {"summary": {"type": "string"}}}
+
+
+def problems(**overrides: object) -> list[FieldError]:
+    return validate_version(**{**VALID, **overrides}, allowed_models=MODELS)  # type: ignore[arg-type]
+
+
+def only_problem(**overrides: object) -> FieldError:
+    [error] = problems(**overrides)
+    assert error.code is ErrorCode.INVALID
+    return error
+
+
+def test_a_valid_version_has_no_problems() -> None:
+    assert problems() == []
+
+
+@pytest.mark.parametrize("text", ["", "  \n\t "])
+def test_blank_system_text(text: str) -> None:
+    assert only_problem(system_text=text) == FieldError("systemText", "must not be blank")
+
+
+def test_syntax_error_names_the_line() -> None:
+    error = only_problem(user_template="Deal:\n\n{{ deal.name }\n")
+    assert (error.field, error.message) == ("userTemplate", "syntax error on line 3: unexpected '}'")
+
+
+def test_unknown_variables_are_listed_sorted_with_the_allowed_ones() -> None:
+    error = only_problem(system_text="{{ trnscript }} {{ deal.name }} {% for p in peeple %}{{ p }}{% endfor %} {{ acount }}")
+    assert error.field == "systemText"
+    assert "unknown variables: acount, peeple, trnscript" in error.message
+    assert "account, agent, deal, meeting, participants, transcript" in error.message
+
+
+def test_misspelled_attribute_is_caught_by_the_trial_render() -> None:
+    error = only_problem(user_template="Deal stage:\n{{ deal.nmae }}")
+    assert error.field == "userTemplate"
+    assert "line 2" in error.message
+    assert "'deal' has no attribute 'nmae'" in error.message
+    assert "close_date" in error.message  # the attributes that do exist
+
+
+def test_template_that_breaks_when_optional_values_are_missing() -> None:
+    error = only_problem(user_template="Closes in {{ deal.close_date.split('-')[0] }}.")
+    assert error.field == "userTemplate"
+    assert "'None' has no attribute 'split'" in error.message
+    assert "deal.close_date" in error.message
+
+
+def test_template_rendering_to_blank_text() -> None:
+    error = only_problem(user_template="{% if deal.stage == 'closed_won' %}Celebrate.{% endif %}")
+    assert error.field == "userTemplate"
+    assert "renders to blank text" in error.message
+
+
+def test_python_errors_raised_while_rendering_are_reported() -> None:
+    error = only_problem(user_template="{{ meeting.utterance_count / 0 }}")
+    assert "ZeroDivisionError" in error.message
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ deal.__class__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ participants.__class__.__base__.__subclasses__() }}",
+        "{{ deal['__class__'] }}",
+        "{{ cycler.__init__.__globals__ }}",
+    ],
+)
+def test_sandbox_blocks_escapes(template: str) -> None:
+    error = only_problem(user_template=template)
+    assert error.field == "userTemplate"
+    assert "unsafe" in error.message
+    with pytest.raises(TemplateRenderError, match="unsafe"):
+        render("system", template, SAMPLE_CONTEXT)
+
+
+def test_unknown_model() -> None:
+    error = only_problem(model="gpt-4o")
+    assert error.field == "model"
+    assert all(model in error.message for model in MODELS)
+
+
+@pytest.mark.parametrize("max_tokens", [255, 64001, 0, -1])
+def test_max_tokens_out_of_range(max_tokens: int) -> None:
+    assert only_problem(max_tokens=max_tokens) == FieldError("maxTokens", "must be between 256 and 64000")
+
+
+@pytest.mark.parametrize("max_tokens", [256, 64000])
+def test_max_tokens_bounds_are_inclusive(max_tokens: int) -> None:
+    assert problems(max_tokens=max_tokens) == []
+
+
+def test_max_tokens_range_is_configurable() -> None:
+    errors = validate_version(**{**VALID, "max_tokens": 4096}, allowed_models=MODELS, max_tokens_range=(1, 1024))  # type: ignore[arg-type]
+    assert errors == [FieldError("maxTokens", "must be between 1 and 1024")]
+
+
+@pytest.mark.parametrize("temperature", [-0.01, 1.01, 2.0, float("nan")])
+def test_temperature_out_of_range(temperature: float) -> None:
+    assert only_problem(temperature=temperature) == FieldError("temperature", "must be between 0 and 1")
+
+
+@pytest.mark.parametrize("temperature", [None, 0.0, 1.0])
+def test_temperature_is_optional_and_inclusive(temperature: float | None) -> None:
+    assert problems(temperature=temperature) == []
+
+
+def test_every_problem_is_reported_at_once() -> None:
+    errors = problems(system_text=" ", user_template="{{ deal.nmae }}", model="nope", max_tokens=10, temperature=3.0)
+    assert [error.field for error in errors] == ["systemText", "userTemplate", "model", "maxTokens", "temperature"]
+
+
+def test_sample_context_provides_exactly_the_documented_variables() -> None:
+    assert set(SAMPLE_CONTEXT.as_variables()) == set(PROMPT_VARIABLES)
+    assert all(description.strip() and "\n" not in description for description in PROMPT_VARIABLES.values())
+
+
+USES_EVERY_VARIABLE = """\
+Call "{{ meeting.title }}" on {{ meeting.date }} ({{ meeting.utterance_count }} turns) for {{ agent }}.
+Account: {{ account.name }}{% if account.domain %} ({{ account.domain }}){% endif %}
+Deal: {{ deal.name }}, {{ deal.stage }}, {{ deal.amount or "no amount" }} {{ deal.currency }}, \
+closes {{ deal.close_date or "unknown" }}
+Participants: {{ participants | join(", ") }}
+{% for name in participants %}- {{ loop.index }}. {{ name | upper }}
+{% endfor %}{{ transcript }}
+"""
+
+
+def test_valid_template_using_every_variable_and_loops_renders() -> None:
+    assert problems(user_template=USES_EVERY_VARIABLE) == []
+    context = PromptContext.for_call(
+        [
+            Utterance(0, "Ana", 5.0, 9.0, "Um, we need SSO."),
+            Utterance(1, "Ben", 9.0, 12.0, "Noted."),
+            Utterance(2, "Ana", 75.0, 80.0, "And a DPA."),
+        ],
+        title="Security review",
+        occurred_on=date(2025, 3, 4),
+        deal=DealInfo(name="Acme expansion", stage="proposal", amount=None, currency="EUR", close_date=None),
+        account=AccountInfo(name="Acme", domain=None),
+        agent="stakeholders",
+    )
+    assert render("System.", USES_EVERY_VARIABLE, context).user == (
+        'Call "Security review" on 2025-03-04 (3 turns) for stakeholders.\n'
+        "Account: Acme\n"
+        "Deal: Acme expansion, proposal, no amount EUR, closes unknown\n"
+        "Participants: Ana, Ben\n"
+        "- 1. ANA\n"
+        "- 2. BEN\n"
+        "[0 00:05] Ana: we need SSO.\n"
+        "[1 00:09] Ben: Noted.\n"
+        "[2 01:15] Ana: And a DPA.\n"
+    )
+
+
+def test_render_returns_both_templates_and_keeps_trailing_newlines() -> None:
+    rendered = render("For {{ account.name }}.\n", "Agent {{ agent }}", SAMPLE_CONTEXT)
+    assert (rendered.system, rendered.user) == ("For Northwind Traders.\n", "Agent meddpicc")
+
+
+def test_sample_transcript_is_what_the_model_is_shown() -> None:
+    assert SAMPLE_CONTEXT.transcript.splitlines()[0] == "[0 00:00] Dana Reyes: Thanks for making time, Raj. what prompted the call?"
+    assert SAMPLE_CONTEXT.meeting.utterance_count == len(SAMPLE_CONTEXT.transcript.splitlines())
+
+
+def test_undefined_values_raise_instead_of_rendering_empty() -> None:
+    with pytest.raises(TemplateRenderError) as caught:
+        render("ok", "{{ missing }}", SAMPLE_CONTEXT)
+    assert caught.value.field == "userTemplate"
+    assert "'missing' is undefined" in caught.value.message
+    with pytest.raises(TemplateRenderError, match="systemText: line 1: 'account' has no attribute 'tier'"):
+        render("{{ account.tier }}", "ok", SAMPLE_CONTEXT)
+
+
+def test_render_reports_syntax_errors_of_stored_versions() -> None:
+    with pytest.raises(TemplateRenderError, match="syntax error on line 1"):
+        render("{% if %}", "ok", SAMPLE_CONTEXT)
+
+
+def hash_of(**overrides: object) -> str:
+    return content_hash(**{**VALID, "output_schema": SCHEMA, **overrides})  # type: ignore[arg-type]
+
+
+def test_content_hash_is_stable() -> None:
+    reordered_schema = {"properties": {"summary": {"type": "string"}}, "type": "object"}
+    assert hash_of() == hash_of(output_schema=reordered_schema)
+    assert hash_of(temperature=1) == hash_of(temperature=1.0)
+    assert len(hash_of()) == 64 and set(hash_of()) <= set("0123456789abcdef")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"system_text": VALID["system_text"] + " "},
+        {"user_template": VALID["user_template"] + "\n"},
+        {"model": MODELS[1]},
+        {"max_tokens": 4097},
+        {"temperature": None},
+        {"temperature": 0.3},
+        {"output_schema": {"type": "object"}},
+    ],
+)
+def test_content_hash_changes_with_any_field(change: dict[str, object]) -> None:
+    assert hash_of(**change) != hash_of()
+
+
+def test_identical_versions_have_no_diff() -> None:
+    assert unified_diff("meddpicc v1", VALID, "meddpicc v2", dict(VALID)) == ""
+
+
+def test_diff_shows_changed_lines_under_version_headers() -> None:
+    before = {**VALID, "system_text": "Line one.\nLine two.\nLine three.", "temperature": None}
+    after = {**before, "system_text": "Line one.\nLine 2.\nLine three.", "max_tokens": 8000, "output_schema": SCHEMA}
+    diff = unified_diff("meddpicc v1", before, "meddpicc v2", after)
+    lines = diff.splitlines()
+    assert lines[:2] == ["--- meddpicc v1", "+++ meddpicc v2"]
+    assert "-max_tokens: 4096" in lines and "+max_tokens: 8000" in lines
+    assert "-Line two." in lines and "+Line 2." in lines
+    assert " Line one." in lines and " === system text ===" in lines
+    assert not any(line.startswith(("-temperature", "+temperature", "-model", "+model")) for line in lines)
+    assert diff.endswith("\n")
+
+
+def test_diff_shows_a_changed_trailing_newline() -> None:
+    diff = unified_diff("v1", VALID, "v2", {**VALID, "user_template": VALID["user_template"] + "\n"})
+    assert "+" in diff.splitlines()[2:]  # the added empty last line
+
+
+def test_diff_shows_temperature_default() -> None:
+    diff = unified_diff("v1", VALID, "v2", {**VALID, "temperature": None})
+    assert "-temperature: 0.2" in diff.splitlines() and "+temperature: model default" in diff.splitlines()
+
+
+@pytest.mark.parametrize("kind", list(AgentKind))
+def test_builtin_templates_validate_and_reproduce_the_shipped_prompt(kind: AgentKind) -> None:
+    system_text, user_template = builtin_templates(kind.value)
+    assert validate_version(
+        system_text=system_text,
+        user_template=user_template,
+        model=MODELS[0],
+        max_tokens=4096,
+        temperature=None,
+        allowed_models=MODELS,
+    ) == []
+    rendered = render(system_text, user_template, replace(SAMPLE_CONTEXT, agent=kind.value))
+    assert rendered.system == SYSTEM_PROMPT == instruction_text("system")
+    assert rendered.user == f"{instruction_text(kind.value)}\n\nAnswer by calling the `{kind.value}` tool exactly once."
+
+
+def test_builtin_templates_reject_unknown_agents() -> None:
+    with pytest.raises(ValueError):
+        builtin_templates("system")
+
+
+def test_transcript_variable_matches_the_prompt_rendering() -> None:
+    utterances = [Utterance(0, "Ana", 3725.0, None, "Uh, fine.")]
+    context = replace(SAMPLE_CONTEXT, transcript=render_for_prompt(utterances))
+    assert render("s", "{{ transcript }}", context).user == "[0 1:02:05] Ana: fine."
