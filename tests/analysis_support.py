@@ -42,8 +42,8 @@ ANALYSIS_EVENTS = f"subscription($id: ID!) {{ analysisEvents(analysisId: $id) {{
 DEAL_EVENTS = f"subscription($id: ID!) {{ dealAnalysisEvents(dealId: $id) {{ {EVENT_FIELDS} }} }}"
 
 START = """
-mutation($t: ID!, $agents: [AgentKind!], $key: String) {
-  startAnalysis(transcriptId: $t, agents: $agents, idempotencyKey: $key) {
+mutation($t: ID!, $agents: [AgentKind!], $key: String, $promptLabel: String! = "production", $force: Boolean! = false) {
+  startAnalysis(transcriptId: $t, agents: $agents, idempotencyKey: $key, promptLabel: $promptLabel, force: $force) {
     analysis { id status agents }
     errors { field message code }
   }

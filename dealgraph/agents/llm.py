@@ -178,7 +178,7 @@ class LlmClient:
             )
         except anthropic.APIError as error:
             raise _as_llm_error(error) from error
-        return raw.parse().input_tokens, raw.headers.get(SIMULATED_HEADER) == "true"
+        return (await raw.parse()).input_tokens, raw.headers.get(SIMULATED_HEADER) == "true"
 
     def _backoff(self, request: int, retry_after: float | None) -> float:
         if retry_after is not None:
