@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import select
 
 import strawberry
@@ -26,6 +28,12 @@ Info = strawberry.Info[Context, None]
 
 def _page(info: Info, first: int | None, after: str | None) -> deals.PageRequest:
     return page_request(first, after, info.context.settings.max_page_size)
+
+
+async def one_node(loader: Any, global_id: relay.GlobalID, node_type: Any) -> Any:
+    """A typed single-object field: the node of that type and id if the caller may see it, else null."""
+    row = await loader.load(node_uuid(global_id, node_type.__name__) or UNKNOWN_ID)
+    return node_type.from_row(row) if row else None
 
 
 def _optional_id(value: relay.GlobalID | None, type_name: str):  # type: ignore[no-untyped-def]
@@ -57,8 +65,7 @@ class Query:
 
     @strawberry.field
     async def account(self, info: Info, id: relay.GlobalID) -> Account | None:
-        row = await info.context.loaders.account.load(node_uuid(id, "Account") or UNKNOWN_ID)
-        return Account.from_row(row) if row else None
+        return await one_node(info.context.loaders.account, id, Account)
 
     @strawberry.field(description="Deals, filtered and ordered (default: newest first).")
     async def deals(
@@ -85,8 +92,7 @@ class Query:
 
     @strawberry.field
     async def deal(self, info: Info, id: relay.GlobalID) -> Deal | None:
-        row = await info.context.loaders.deal.load(node_uuid(id, "Deal") or UNKNOWN_ID)
-        return Deal.from_row(row) if row else None
+        return await one_node(info.context.loaders.deal, id, Deal)
 
     @strawberry.field(description="Transcripts, most recent call first.")
     async def transcripts(
@@ -99,8 +105,7 @@ class Query:
 
     @strawberry.field
     async def transcript(self, info: Info, id: relay.GlobalID) -> Transcript | None:
-        row = await info.context.loaders.transcript.load(node_uuid(id, "Transcript") or UNKNOWN_ID)
-        return Transcript.from_row(row) if row else None
+        return await one_node(info.context.loaders.transcript, id, Transcript)
 
     @strawberry.field(description="Full-text search over utterances (web-search syntax: \"phrase\", or, -not).")
     async def search_transcripts(
@@ -118,8 +123,7 @@ class Query:
 
     @strawberry.field
     async def analysis(self, info: Info, id: relay.GlobalID) -> Analysis | None:
-        row = await info.context.loaders.analysis.load(node_uuid(id, "Analysis") or UNKNOWN_ID)
-        return Analysis.from_row(row) if row else None
+        return await one_node(info.context.loaders.analysis, id, Analysis)
 
     @strawberry.field(description="Your tenant's prompt templates and the built-in ones, by agent.")
     async def prompt_templates(
@@ -137,8 +141,7 @@ class Query:
 
     @strawberry.field
     async def prompt_template(self, info: Info, id: relay.GlobalID) -> PromptTemplate | None:
-        row = await info.context.loaders.prompt_template.load(node_uuid(id, "PromptTemplate") or UNKNOWN_ID)
-        return PromptTemplate.from_row(row) if row else None
+        return await one_node(info.context.loaders.prompt_template, id, PromptTemplate)
 
     @strawberry.field(description="Admins: exactly what a run of this version on this transcript would send, with its token count.")
     async def render_prompt(self, info: Info, version_id: relay.GlobalID, transcript_id: relay.GlobalID) -> RenderedPrompt:

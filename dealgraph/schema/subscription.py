@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, AsyncIterator
+import uuid
+from collections.abc import AsyncGenerator, Awaitable, Callable
 
 import strawberry
 from strawberry import relay
 
-from dealgraph.resolvers.analysis_events import DomainEvent, analysis_snapshot, deal_snapshot, stream_events
+from dealgraph.resolvers.analysis_events import Snapshot, analysis_snapshot, deal_snapshot, stream_events
 from dealgraph.resolvers.ids import node_uuid
 from dealgraph.schema.analysis_events import AnalysisEvent, to_graphql
 from dealgraph.schema.common import UNKNOWN_ID
@@ -16,7 +17,18 @@ from dealgraph.server.context import Context
 Info = strawberry.Info[Context, None]
 
 
-async def _publish(info: Info, events: AsyncIterator[DomainEvent]) -> AsyncGenerator[AnalysisEvent, None]:  # type: ignore[valid-type]
+async def _publish(
+    info: Info, key: str, target: uuid.UUID, snapshot: Callable[[], Awaitable[Snapshot]], *, until_finished: bool
+) -> AsyncGenerator[AnalysisEvent, None]:  # type: ignore[valid-type]
+    """Events whose `key` (analysis or deal) is `target`, snapshot first, as GraphQL objects."""
+    assert info.context.hub is not None
+    events = stream_events(
+        info.context.tenant,
+        info.context.hub,
+        accepts=lambda event: event.get(key) == str(target),
+        snapshot=snapshot,
+        until_finished=until_finished,
+    )
     async for event in events:
         info.context.reset_loaders()  # a long-lived subscription must never serve cached rows
         yield to_graphql(event)
@@ -30,15 +42,7 @@ class Subscription:
     )
     async def analysis_events(self, info: Info, analysis_id: relay.GlobalID) -> AsyncGenerator[AnalysisEvent, None]:  # type: ignore[valid-type]
         scope, target = info.context.tenant, node_uuid(analysis_id, "Analysis") or UNKNOWN_ID
-        assert info.context.hub is not None
-        events = stream_events(
-            scope,
-            info.context.hub,
-            accepts=lambda event: event.get("analysis") == str(target),
-            snapshot=lambda: analysis_snapshot(scope, target),
-            until_finished=True,
-        )
-        async for event in _publish(info, events):
+        async for event in _publish(info, "analysis", target, lambda: analysis_snapshot(scope, target), until_finished=True):
             yield event
 
     @strawberry.subscription(
@@ -46,13 +50,5 @@ class Subscription:
     )
     async def deal_analysis_events(self, info: Info, deal_id: relay.GlobalID) -> AsyncGenerator[AnalysisEvent, None]:  # type: ignore[valid-type]
         scope, target = info.context.tenant, node_uuid(deal_id, "Deal") or UNKNOWN_ID
-        assert info.context.hub is not None
-        events = stream_events(
-            scope,
-            info.context.hub,
-            accepts=lambda event: event.get("deal") == str(target),
-            snapshot=lambda: deal_snapshot(scope, target),
-            until_finished=False,
-        )
-        async for event in _publish(info, events):
+        async for event in _publish(info, "deal", target, lambda: deal_snapshot(scope, target), until_finished=False):
             yield event
