@@ -247,6 +247,7 @@ async def test_identical_results_are_reused_unless_forced(
     reused_analysis = await start(gql, who, ids["transcript"], agents=["MEDDPICC"])
     stored = (await gql(ANALYSIS, {"id": reused_analysis["id"]}, as_=who))["analysis"]
     assert stored["status"] == "SUCCEEDED" and stored["finishedAt"] is not None  # finished in the mutation itself
+    assert stored["startedAt"] == stored["finishedAt"]
     [run] = stored["agentRuns"]
     assert run["metadata"]["reusedFromRunId"] is not None
     assert run["metadata"]["outputTokens"] == 0 and run["metadata"]["attempts"] == 0

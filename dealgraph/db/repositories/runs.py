@@ -161,12 +161,12 @@ async def claim_runs(
         .order_by(AgentRun.queued_at)
         .limit(room)
         .with_for_update(skip_locked=True)
-        .scalar_subquery()
+        .cte("candidates")  # a CTE runs once; an IN-subquery with LIMIT may be rescanned and over-claim
     )
     claimed = (
         await session.scalars(
             update(AgentRun)
-            .where(AgentRun.id.in_(candidates))
+            .where(AgentRun.id.in_(select(candidates.c.id)))
             .values(
                 status=RunStatus.RUNNING,
                 worker_id=worker_id,
@@ -233,8 +233,10 @@ async def _settle(session: AsyncSession, analysis: Analysis) -> dict[str, Any] |
         return None
     analysis.status = _settled_status(statuses)
     analysis.finished_at = func.now()
+    if analysis.started_at is None:  # e.g. every result was reused: it started when it finished
+        analysis.started_at = func.now()
     await session.flush()
-    await session.refresh(analysis, ["finished_at"])  # the database clock set it
+    await session.refresh(analysis, ["started_at", "finished_at"])  # the database clock set them
     return {
         "kind": "finished",
         "tenant": str(analysis.tenant_id),
