@@ -73,8 +73,9 @@ CREATE_DEAL = """mutation($input: CreateDealInput!) {
   createDeal(input: $input) { deal { id } errors { field message } } }"""
 ADD_TRANSCRIPT = """mutation($input: AddTranscriptInput!) {
   addTranscript(input: $input) { transcript { id } errors { field message } } }"""
+# force: every run calls the agents; without it the same transcript would reuse the first results.
 START_ANALYSIS = """mutation($t: ID!) {
-  startAnalysis(transcriptId: $t) { analysis { id } errors { field message } } }"""
+  startAnalysis(transcriptId: $t, force: true) { analysis { id } errors { field message } } }"""
 DEAL_EVENTS = """subscription($deal: ID!) {
   dealAnalysisEvents(dealId: $deal) {
     __typename
