@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
+from starlette.applications import Starlette
+
 from dealgraph.db.models import Role
 from tests.support import GraphQLClient, TenantFactory
 
@@ -57,3 +60,16 @@ async def test_graphiql_page_needs_no_key(gql: GraphQLClient) -> None:
     response = await gql.http.get("/graphql", headers={"Accept": "text/html"})
     assert response.status_code == 200
     assert "graphiql" in response.text.lower()
+
+
+async def test_key_use_is_recorded(gql: GraphQLClient, tenants: TenantFactory, app: Starlette) -> None:
+    handle = await tenants.create()
+    prefix = handle.api_key[:11]
+    query = text("SELECT last_used_at, key_hash FROM api_keys WHERE prefix = :p")
+    async with app.state.database.owner_session() as session:
+        before = (await session.execute(query, {"p": prefix})).one()
+    assert before.last_used_at is None and handle.api_key not in before.key_hash  # only a hash is stored
+    await gql(VIEWER, as_=handle)
+    async with app.state.database.owner_session() as session:
+        after = (await session.execute(query, {"p": prefix})).one()
+    assert after.last_used_at is not None
