@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.support import GraphQLClient, TenantHandle
+from starlette.types import ASGIApp
+
+from tests.support import GraphQLClient, TenantHandle, subscribe, websocket
 from tests.test_deal_graph import create_account, create_deal
 from tests.test_transcripts_api import _add
 
@@ -82,6 +84,16 @@ async def wait_until_finished(gql: GraphQLClient, who: TenantHandle, analysis_id
             return analysis
         assert asyncio.get_running_loop().time() < deadline, analysis
         await asyncio.sleep(0.05)
+
+
+async def analyse_live(
+    app: ASGIApp, gql: GraphQLClient, who: TenantHandle, transcript_id: str, **variables: Any
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Start an analysis over HTTP and collect its analysisEvents over a WebSocket until it completes."""
+    async with websocket(app, who.api_key) as ws:
+        analysis = await start(gql, who, transcript_id, **variables)
+        events = await (await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})).collect()
+    return analysis, events
 
 
 def kinds(events: list[dict[str, Any]], key: str = "analysisEvents") -> list[tuple[str, str | None]]:

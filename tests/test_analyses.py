@@ -13,6 +13,7 @@ from tests.analysis_support import (
     ANALYSIS_EVENTS,
     DEAL_EVENTS,
     START,
+    analyse_live,
     kinds,
     start,
     transcript_for_analysis,
@@ -30,10 +31,8 @@ async def test_results_are_pushed_in_completion_order_and_persisted(
         await standin.behave(agent, latency_s=latency)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
-    async with websocket(app, who.api_key) as ws:
-        analysis = await start(gql, who, ids["transcript"])
-        assert analysis["status"] == "QUEUED" and sorted(analysis["agents"]) == sorted(a.upper() for a in AGENTS)
-        events = await (await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})).collect()
+    analysis, events = await analyse_live(app, gql, who, ids["transcript"])
+    assert analysis["status"] == "QUEUED" and sorted(analysis["agents"]) == sorted(a.upper() for a in AGENTS)
 
     succeeded = [agent for typename, agent in kinds(events) if typename == "AgentSucceeded"]
     assert succeeded == [a.upper() for a in LATENCIES]  # fastest first, each pushed when it finished
@@ -225,12 +224,20 @@ async def test_one_agent_failing_for_good_does_not_fail_the_others_and_can_be_re
 
 @pytest.mark.parametrize(("invalid_times", "status", "attempts"), [(1, "SUCCEEDED", 2), (2, "FAILED", None)])
 async def test_invalid_output_is_retried_once_with_the_validation_error(
-    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl, invalid_times: int, status: str, attempts: int | None
+    app: Starlette,
+    gql: GraphQLClient,
+    tenants: TenantFactory,
+    standin: StandinControl,
+    invalid_times: int,
+    status: str,
+    attempts: int | None,
 ) -> None:
-    await standin.behave("meddpicc", invalid_output_times=invalid_times)
+    await standin.behave("meddpicc", invalid_output_times=invalid_times, latency_s=0.3)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
-    analysis = await start(gql, who, ids["transcript"], agents=["MEDDPICC"])
+    analysis, events = await analyse_live(app, gql, who, ids["transcript"], agents=["MEDDPICC"])
+    progress = [e["analysisEvents"]["outputTokens"] for e in events if e["analysisEvents"]["__typename"] == "AgentProgress"]
+    assert len(progress) > 2 and progress == sorted(progress)  # the retry continues the count, never restarts it
     [run] = (await wait_until_finished(gql, who, analysis["id"]))["agentRuns"]
     assert run["status"] == status
     if attempts:

@@ -7,8 +7,8 @@ from starlette.applications import Starlette
 
 from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
-from tests.analysis_support import AGENTS, ANALYSIS_EVENTS, start, transcript_for_analysis
-from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings, subscribe, websocket
+from tests.analysis_support import AGENTS, analyse_live, transcript_for_analysis
+from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings
 
 
 @pytest.fixture(scope="module")
@@ -23,9 +23,7 @@ async def test_at_most_cap_runs_execute_at_once(
         await standin.behave(agent, latency_s=0.4)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
-    async with websocket(app, who.api_key) as ws:
-        analysis = await start(gql, who, ids["transcript"])
-        events = await (await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})).collect()
+    _, events = await analyse_live(app, gql, who, ids["transcript"])
     running: set[str] = set()
     most = 0
     for event in (e["analysisEvents"] for e in events):

@@ -52,6 +52,7 @@ class ProgressReporter:
         self.database = database
         self.claimed = claimed
         self.interval = interval
+        self.earlier_tokens = 0  # output of previous calls of this run (the validation retry adds to it)
         self._last = 0.0
 
     async def __call__(self, output_tokens: int) -> None:
@@ -59,7 +60,8 @@ class ProgressReporter:
         if now - self._last < self.interval:
             return
         self._last = now
-        event = runs.run_event(self.claimed.run, "progress", self.claimed.deal_id, outputTokens=output_tokens)
+        total = self.earlier_tokens + output_tokens
+        event = runs.run_event(self.claimed.run, "progress", self.claimed.deal_id, outputTokens=total)
         async with self.database.owner_session() as session:
             await runs.notify(session, [event])
 
@@ -73,9 +75,7 @@ class AgentRunner:
     async def run(self, claimed: runs.ClaimedRun) -> runs.Outcome:
         try:
             return await self._run(claimed)
-        except LlmError as error:
-            return runs.Outcome(RunStatus.FAILED, error_code=error.code, error_message=error.message)
-        except AgentFailure as error:
+        except (LlmError, AgentFailure) as error:
             return runs.Outcome(RunStatus.FAILED, error_code=error.code, error_message=error.message)
         except Exception:
             log.exception("agent run %s failed unexpectedly", claimed.run.id)
@@ -122,6 +122,7 @@ class AgentRunner:
         except ValidationError as error:
             problems = validation_problems(error)
         messages = retry_messages(request, first.tool_use_id, first.input, problems)
+        progress.earlier_tokens = first.usage.output_tokens
         second = await self._call(request, messages, progress)
         try:
             return agent.output_model.model_validate(second.input), [first, second]
