@@ -97,20 +97,24 @@ class AgentRunner:
         usage = sum((call.usage for call in calls), Usage())
         simulated = any(call.simulated for call in calls)
         metadata: dict[str, Any] = {
-            "model": calls[-1].model,
             "prompt_version_id": str(version.id),
             "prompt_version": version.version,
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "cache_read_tokens": usage.cache_read_tokens,
-            "cache_write_tokens": usage.cache_write_tokens,
-            "latency_ms": round((time.monotonic() - started) * 1000),
             "attempts": sum(call.requests for call in calls),
-            "simulated": simulated,
             "evidence_verified": verified,
             "evidence_total": total,
         }
-        return runs.Outcome(RunStatus.SUCCEEDED, result=output.model_dump(mode="json"), metadata=metadata, simulated=simulated)
+        return runs.Outcome(
+            RunStatus.SUCCEEDED,
+            result=output.model_dump(mode="json"),
+            metadata=metadata,
+            simulated=simulated,
+            model=calls[-1].model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cache_read_tokens=usage.cache_read_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            latency_ms=round((time.monotonic() - started) * 1000),
+        )
 
     async def _structured_output(
         self, agent: AgentDefinition, request: AgentRequest, progress: ProgressReporter

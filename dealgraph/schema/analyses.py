@@ -56,10 +56,24 @@ class AgentRunMetadata:
     )
 
     @classmethod
-    def of(cls, stored: dict[str, object]) -> AgentRunMetadata:
-        ids = {"prompt_version_id": "PromptVersion", "reused_from_run_id": "AgentRun"}
-        values = {k: strawberry.ID(str(relay.GlobalID(ids[k], str(v)))) if k in ids and v else v for k, v in stored.items()}
-        return cls(**values)  # type: ignore[arg-type]
+    def of(cls, run: models.AgentRun) -> AgentRunMetadata:
+        stored = run.metadata_ or {}
+        reused = stored.get("reused_from_run_id")
+        return cls(
+            model=run.model or "",
+            prompt_version_id=strawberry.ID(str(relay.GlobalID("PromptVersion", str(run.prompt_version_id)))),
+            prompt_version=int(stored["prompt_version"]),
+            input_tokens=run.input_tokens,
+            output_tokens=run.output_tokens,
+            cache_read_tokens=run.cache_read_tokens,
+            cache_write_tokens=run.cache_write_tokens,
+            latency_ms=run.latency_ms or 0,
+            attempts=int(stored["attempts"]),
+            simulated=run.simulated,
+            evidence_verified=int(stored["evidence_verified"]),
+            evidence_total=int(stored["evidence_total"]),
+            reused_from_run_id=strawberry.ID(str(relay.GlobalID("AgentRun", str(reused)))) if reused else None,
+        )
 
 
 @strawberry.type
@@ -96,7 +110,7 @@ class AgentRun(relay.Node):
 
     @strawberry.field
     def metadata(self) -> AgentRunMetadata | None:
-        return AgentRunMetadata.of(self.row.metadata_) if self.row.metadata_ else None
+        return AgentRunMetadata.of(self.row) if self.row.metadata_ else None
 
     @strawberry.field(description="The prompt version this run was pinned to when the analysis started.")
     async def prompt_version(self, info: Info) -> PromptVersionType:
@@ -126,8 +140,8 @@ class AnalysisTotals:
 
     @classmethod
     def of(cls, runs: list[models.AgentRun]) -> AnalysisTotals:
-        def tokens(key: str) -> int:
-            return sum(int((run.metadata_ or {}).get(key, 0)) for run in runs)
+        def tokens(column: str) -> int:
+            return sum(getattr(run, column) for run in runs)
 
         def count(status: models.RunStatus) -> int:
             return sum(run.status is status for run in runs)

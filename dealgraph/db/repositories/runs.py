@@ -68,9 +68,8 @@ class PlannedRun:
 
 
 def _reused_metadata(source: AgentRun) -> dict[str, Any]:
-    """The original run's provenance; nothing was spent this time, so no tokens, latency or attempts."""
-    spent = {"input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0, "cache_write_tokens": 0, "latency_ms": 0, "attempts": 0}
-    return {**(source.metadata_ or {}), **spent, "reused_from_run_id": str(source.id)}
+    """The original run's provenance; no request was made this time (tokens stay 0, latency 0)."""
+    return {**(source.metadata_ or {}), "attempts": 0, "reused_from_run_id": str(source.id)}
 
 
 def _new_run(transcript: Transcript, analysis_id: uuid.UUID, planned: PlannedRun) -> AgentRun:
@@ -85,6 +84,8 @@ def _new_run(transcript: Transcript, analysis_id: uuid.UUID, planned: PlannedRun
         run.status = RunStatus.SUCCEEDED
         run.result = planned.reuse.result
         run.metadata_ = _reused_metadata(planned.reuse)
+        run.model = planned.reuse.model
+        run.latency_ms = 0
         run.simulated = planned.reuse.simulated
         run.started_at = run.finished_at = func.now()
         run.seq = 1
@@ -252,6 +253,12 @@ class Outcome:
     result: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     simulated: bool = False
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    latency_ms: int | None = None
     error_code: str | None = None
     error_message: str | None = None
 
@@ -267,6 +274,12 @@ async def finish_run(session: AsyncSession, claimed: AgentRun, worker_id: str, o
             result=outcome.result,
             metadata_=outcome.metadata,
             simulated=outcome.simulated,
+            model=outcome.model,
+            input_tokens=outcome.input_tokens,
+            output_tokens=outcome.output_tokens,
+            cache_read_tokens=outcome.cache_read_tokens,
+            cache_write_tokens=outcome.cache_write_tokens,
+            latency_ms=outcome.latency_ms,
             error_code=outcome.error_code,
             error_message=outcome.error_message,
             finished_at=func.now(),
@@ -356,6 +369,12 @@ async def rerun_agent(session: AsyncSession, analysis_id: uuid.UUID, agent: str)
             error_message=None,
             result=None,
             metadata_=None,
+            model=None,
+            input_tokens=0,
+            output_tokens=0,
+            cache_read_tokens=0,
+            cache_write_tokens=0,
+            latency_ms=None,
             seq=AgentRun.seq + 1,
         )
         .returning(AgentRun)
