@@ -37,6 +37,7 @@ class Orchestrator:
         self.worker_id = new_worker_id()
         self._active: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wakeup = asyncio.Event()
+        self._next_sweep = 0.0
         self._tasks: list[asyncio.Task[None]] = []
         hub.on_runs_queued(self._wakeup.set)
 
@@ -76,8 +77,7 @@ class Orchestrator:
         free = self.settings.worker_slots - len(self._active)
         if free <= 0:
             return
-        async with self.database.owner_session() as session:
-            await runs.fail_exhausted_runs(session, self.settings.max_run_attempts)
+        await self._sweep_exhausted_runs()
         async with self.database.owner_session() as session:
             claimed = await runs.claim_runs(
                 session,
@@ -93,6 +93,15 @@ class Orchestrator:
             await runs.mark_analyses_running(session, (c.run.analysis_id for c in claimed))
         for item in claimed:
             self._active[item.run.id] = asyncio.create_task(self._execute(item), name=f"run-{item.run.id}")
+
+    async def _sweep_exhausted_runs(self) -> None:
+        """At most once per poll interval: leases expire with time, not with each NOTIFY wake-up."""
+        now = asyncio.get_running_loop().time()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self.settings.poll_interval_s
+        async with self.database.owner_session() as session:
+            await runs.fail_exhausted_runs(session, self.settings.max_run_attempts)
 
     async def _execute(self, claimed: runs.ClaimedRun) -> None:
         lease = asyncio.create_task(self._keep_lease(claimed))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
@@ -13,7 +12,7 @@ from strawberry import relay
 from dealgraph.agents.kinds import AgentKind as AgentKindEnum
 from dealgraph.db import models
 from dealgraph.schema.agent_results import AgentResult, agent_result
-from dealgraph.schema.common import UserError, load_nodes
+from dealgraph.schema.common import UserError, global_id, load_nodes
 from dealgraph.schema.tenancy import User
 from dealgraph.server.context import Context
 
@@ -61,7 +60,7 @@ class AgentRunMetadata:
         reused = stored.get("reused_from_run_id")
         return cls(
             model=run.model or "",
-            prompt_version_id=strawberry.ID(str(relay.GlobalID("PromptVersion", str(run.prompt_version_id)))),
+            prompt_version_id=global_id("PromptVersion", run.prompt_version_id),
             prompt_version=int(stored["prompt_version"]),
             input_tokens=run.input_tokens,
             output_tokens=run.output_tokens,
@@ -72,7 +71,7 @@ class AgentRunMetadata:
             simulated=run.simulated,
             evidence_verified=int(stored["evidence_verified"]),
             evidence_total=int(stored["evidence_total"]),
-            reused_from_run_id=strawberry.ID(str(relay.GlobalID("AgentRun", str(reused)))) if reused else None,
+            reused_from_run_id=global_id("AgentRun", reused) if reused else None,
         )
 
 
@@ -218,13 +217,5 @@ class AnalysisPayload:
 class AgentRunPayload:
     agent_run: AgentRun | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-def analysis_global_id(analysis_id: uuid.UUID) -> strawberry.ID:
-    return strawberry.ID(str(relay.GlobalID("Analysis", str(analysis_id))))
-
-
-def run_global_id(run_id: uuid.UUID) -> strawberry.ID:
-    return strawberry.ID(str(relay.GlobalID("AgentRun", str(run_id))))
 
 

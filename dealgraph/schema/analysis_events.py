@@ -16,9 +16,8 @@ from dealgraph.schema.analyses import (
     AgentRun,
     Analysis,
     AnalysisStatus,
-    analysis_global_id,
-    run_global_id,
 )
+from dealgraph.schema.common import global_id
 
 
 @strawberry.interface(description="Something happened to one agent run of an analysis.")
@@ -77,8 +76,8 @@ AnalysisEvent = Annotated[
 def _run_event(state: RunState) -> AgentEvent:
     row = state.run
     common = {
-        "analysis_id": analysis_global_id(row.analysis_id),
-        "run_id": run_global_id(row.id),
+        "analysis_id": global_id("Analysis", row.analysis_id),
+        "run_id": global_id("AgentRun", row.id),
         "agent": AgentKindEnum(row.agent),
     }
     run = AgentRun.from_row(row)
@@ -103,14 +102,14 @@ def to_graphql(event: DomainEvent) -> object:
             return _run_event(event)
         case RunProgress():
             return AgentProgress(
-                analysis_id=analysis_global_id(event.analysis_id),
-                run_id=run_global_id(event.run_id),
+                analysis_id=global_id("Analysis", event.analysis_id),
+                run_id=global_id("AgentRun", event.run_id),
                 agent=AgentKindEnum(event.agent),
                 output_tokens=event.output_tokens,
             )
         case AnalysisDone():
             return AnalysisFinished(
-                analysis_id=analysis_global_id(event.analysis.id),
+                analysis_id=global_id("Analysis", event.analysis.id),
                 status=event.analysis.status,
                 analysis=Analysis.from_row(event.analysis),
             )

@@ -86,14 +86,18 @@ async def load_nodes(
     return nodes
 
 
-def provided(data: object, renames: dict[str, str] | None = None) -> dict[str, Any]:
+def provided(data: object) -> dict[str, Any]:
     """The input fields the client actually sent (UNSET ones are left out), for partial updates."""
-    renames = renames or {}
     return {
-        renames.get(f.name, f.name): getattr(data, f.name)
+        f.name: getattr(data, f.name)
         for f in dataclasses.fields(data)  # type: ignore[arg-type]
         if getattr(data, f.name) is not strawberry.UNSET
     }
+
+
+def global_id(type_name: str, pk: uuid.UUID | str) -> strawberry.ID:
+    """The Relay global id of a row, for fields that return an id rather than the object."""
+    return strawberry.ID(str(relay.GlobalID(type_name, str(pk))))
 
 
 # An id that names no row: a malformed or foreign global id in an input becomes this, so validation

@@ -12,7 +12,7 @@ from dealgraph.resolvers import accounts, analyses, deals, prompts, transcripts
 from dealgraph.resolvers.ids import node_uuid
 from dealgraph.schema.accounts import Account, AccountPayload, CreateAccountInput, UpdateAccountInput
 from dealgraph.schema.analyses import AgentKind, AgentRun, AgentRunPayload, Analysis, AnalysisPayload
-from dealgraph.schema.common import DeletePayload, input_ids, mutate, provided
+from dealgraph.schema.common import DeletePayload, global_id, input_ids, mutate, provided
 from dealgraph.schema.deals import CreateDealInput, Deal, DealPayload, UpdateDealInput
 from dealgraph.schema.prompts import PromptLabel, PromptLabelPayload, PromptVersion, PromptVersionInput, PromptVersionPayload
 from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
@@ -23,7 +23,7 @@ DEAL_REFERENCES = {"account_id": "Account", "owner_id": "User"}
 
 
 def _deleted(type_name: str):  # type: ignore[no-untyped-def]
-    return lambda pk: strawberry.ID(str(relay.GlobalID(type_name, str(pk))))
+    return lambda pk: global_id(type_name, pk)
 
 
 @strawberry.type

@@ -298,16 +298,18 @@ async def finish_run(session: AsyncSession, claimed: AgentRun, worker_id: str, o
 
 
 async def fail_exhausted_runs(session: AsyncSession, max_attempts: int) -> int:
-    """Runs whose worker died on every one of their attempts fail, instead of being retried forever."""
+    """Runs whose worker died on every one of their attempts fail, instead of being retried forever.
+
+    No row lock here: `finish_run` locks the analysis before the run (the order every writer uses)
+    and only updates a run still held by the worker it was read with, so a race changes nothing.
+    """
     lost = (
         await session.scalars(
-            select(AgentRun)
-            .where(
+            select(AgentRun).where(
                 AgentRun.status == RunStatus.RUNNING,
                 AgentRun.lease_expires_at < func.now(),
                 AgentRun.attempts >= max_attempts,
             )
-            .with_for_update(skip_locked=True)
         )
     ).all()
     for run in lost:
