@@ -4,14 +4,18 @@ subscriber on one server process sees runs executed by another (LISTEN/NOTIFY fa
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from httpx_ws import aconnect_ws
+from sqlalchemy import func, update
 
 from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
+from dealgraph.db.models import AgentRun, RunStatus
+from dealgraph.db.repositories import runs
 from tests.analysis_support import ANALYSIS, ANALYSIS_EVENTS, START, kinds, start, transcript_for_analysis, wait_until_finished
 from tests.processes import process_env, running, server
 from tests.support import GraphQLClient, StandinControl, Subscription, TenantFactory, make_settings, subscribe, websocket
@@ -81,3 +85,24 @@ async def test_subscriber_on_one_server_sees_runs_executed_by_another(
     assert succeeded == ["MEETING_INTELLIGENCE", "ACTION_ITEMS"]
     assert kinds(collected)[-1] == ("AnalysisFinished", None)
     assert (await wait_until_finished(gql, who, analysis_id))["status"] == "SUCCEEDED"
+
+
+async def test_run_whose_workers_keep_dying_fails_as_worker_lost(
+    app: Any, gql: GraphQLClient, tenants: TenantFactory, settings: Settings
+) -> None:
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    analysis = await start(gql, who, ids["transcript"], agents=["MEDDPICC"])
+    database = app.state.database
+    async with database.owner_session() as session:  # as if its last worker died holding it
+        await session.execute(
+            update(AgentRun)
+            .where(AgentRun.status == RunStatus.QUEUED)
+            .values(status=RunStatus.RUNNING, worker_id="ghost", attempts=settings.max_run_attempts,
+                    lease_expires_at=func.now() - timedelta(seconds=1))
+        )
+    async with database.owner_session() as session:
+        assert await runs.fail_exhausted_runs(session, settings.max_run_attempts) == 1
+    stored = await wait_until_finished(gql, who, analysis["id"])
+    [run] = stored["agentRuns"]
+    assert stored["status"] == "FAILED" and run["status"] == "FAILED" and run["error"]["code"] == "WORKER_LOST"
