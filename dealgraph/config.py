@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field
@@ -59,8 +60,21 @@ class Settings(BaseSettings):
         description="Models a prompt version may use (JSON list); the built-in model is always allowed.",
     )
     llm_max_tokens: int = Field(default=4096, ge=256, le=64000, description="Output token cap per agent call.")
-    llm_timeout_s: float = Field(default=120.0, gt=0, description="Timeout of one Messages API request.")
-    llm_max_retries: int = Field(default=3, ge=0, description="Retries on 429/5xx/529/connection errors.")
+    llm_timeout_s: float = Field(
+        default=120.0, gt=0, description="Wall-clock deadline of one Messages API request, streaming included."
+    )
+    llm_max_retries: int = Field(
+        default=3, ge=0, description="Retries on 429/5xx/529, mid-stream errors and dropped connections."
+    )
+    llm_max_retry_after_s: float = Field(
+        default=60.0, ge=0, description="Longest `retry-after` honoured; a longer one fails the run as RATE_LIMITED."
+    )
+    cache_sharing: Literal["parallel", "leader", "prewarm"] = Field(
+        default="leader", description="How the agents of one analysis share the transcript's prompt-cache entry."
+    )
+    cache_wait_s: float = Field(
+        default=10.0, ge=0, description="Longest a run waits for its analysis' cache leader before going alone."
+    )
     llm_concurrency: int = Field(
         default=8, ge=1, description="Agent runs executing at once across ALL processes (protects the rate limit)."
     )

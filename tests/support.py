@@ -150,6 +150,10 @@ class StandinControl:
     async def behave(self, agent: str, **behaviour: Any) -> None:
         await self._request("PUT", f"/_standin/agents/{agent}", behaviour)
 
+    async def release(self, agent: str) -> None:
+        """Let a `held` agent's answer finish."""
+        await self._request("POST", f"/_standin/agents/{agent}/release")
+
     async def reset(self) -> None:
         await self._request("POST", "/_standin/reset")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -21,21 +22,36 @@ from tests.analysis_support import (
 )
 from tests.support import GraphQLClient, StandinControl, TenantFactory, subscribe, websocket
 
-LATENCIES = {"meeting_intelligence": 0.3, "action_items": 0.6, "stakeholders": 0.9, "meddpicc": 1.2}
+COMPLETION_ORDER = ["meeting_intelligence", "action_items", "stakeholders", "meddpicc"]
 
 
 async def test_results_are_pushed_in_completion_order_and_persisted(
     app: Starlette, gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
 ) -> None:
-    for agent, latency in LATENCIES.items():
-        await standin.behave(agent, latency_s=latency)
+    # Every answer is held by the stand-in until the test releases it, one agent at a time, after the previous
+    # agent's result has been pushed: the order is scripted, not timed, so a loaded machine cannot reorder it,
+    # and a server that batched or delayed results would never push the released agent's result in time.
+    for agent in COMPLETION_ORDER:
+        await standin.behave(agent, latency_s=0.05, held=True)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
-    analysis, events = await analyse_live(app, gql, who, ids["transcript"])
+    async with websocket(app, who.api_key) as ws:
+        analysis = await start(gql, who, ids["transcript"])
+        subscription = await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})
+        events: list[dict[str, Any]] = []
+        for agent in COMPLETION_ORDER:
+            await standin.release(agent)
+            while ("AgentSucceeded", agent.upper()) not in kinds(events):
+                event = await subscription.next()
+                assert event is not None, kinds(events)
+                events.append(event)
+            succeeded = [a for typename, a in kinds(events) if typename == "AgentSucceeded"]
+            assert succeeded[-1] == agent.upper(), succeeded  # nothing else finished before it was released
+        events += await subscription.collect()
     assert analysis["status"] == "QUEUED" and sorted(analysis["agents"]) == sorted(a.upper() for a in AGENTS)
 
     succeeded = [agent for typename, agent in kinds(events) if typename == "AgentSucceeded"]
-    assert succeeded == [a.upper() for a in LATENCIES]  # fastest first, each pushed when it finished
+    assert succeeded == [a.upper() for a in COMPLETION_ORDER]  # each pushed when it finished
     assert kinds(events)[-1] == ("AnalysisFinished", None)
     for agent in succeeded:  # progress was reported before each result
         position = kinds(events).index(("AgentSucceeded", agent))

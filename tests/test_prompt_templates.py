@@ -4,7 +4,7 @@ from datetime import date
 import pytest
 
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.registry import SYSTEM_PROMPT, instruction_text
+from dealgraph.agents.registry import SYSTEM_PROMPT, builtin_effort, instruction_text
 from dealgraph.agents.templates import (
     PROMPT_VARIABLES,
     SAMPLE_CONTEXT,
@@ -22,13 +22,13 @@ from dealgraph.resolvers.validation import ErrorCode, FieldError
 from dealgraph.transcripts.formats import Utterance
 from dealgraph.transcripts.preprocess import render_for_prompt
 
-MODELS = ("claude-sonnet-4-5", "claude-haiku-4-5")
+MODELS = ("claude-sonnet-5-5", "claude-haiku-5-5")
 VALID = {
     "system_text": "You analyse sales calls for {{ account.name }}.",
     "user_template": "Run the {{ agent }} analysis.",
     "model": MODELS[0],
     "max_tokens": 4096,
-    "temperature": 0.2,
+    "effort": "medium",
 }
 SCHEMA = {"type": "object", "properties": {"summary": {"type": "string"}}}
 
@@ -114,34 +114,41 @@ def test_unknown_model() -> None:
     assert all(model in error.message for model in MODELS)
 
 
-@pytest.mark.parametrize("max_tokens", [255, 64001, 0, -1])
-def test_max_tokens_out_of_range(max_tokens: int) -> None:
-    assert only_problem(max_tokens=max_tokens) == FieldError("maxTokens", "must be between 256 and 64000")
+@pytest.mark.parametrize("max_tokens", [255, 128_001, 0, -1])
+def test_max_tokens_outside_the_models_output_limit(max_tokens: int) -> None:
+    assert only_problem(max_tokens=max_tokens) == FieldError("maxTokens", "must be between 256 and 128000")
 
 
-@pytest.mark.parametrize("max_tokens", [256, 64000])
+@pytest.mark.parametrize("max_tokens", [256, 128_000])
 def test_max_tokens_bounds_are_inclusive(max_tokens: int) -> None:
     assert problems(max_tokens=max_tokens) == []
 
 
-def test_max_tokens_range_is_configurable() -> None:
-    errors = validate_version(**{**VALID, "max_tokens": 4096}, allowed_models=MODELS, max_tokens_range=(1, 1024))  # type: ignore[arg-type]
-    assert errors == [FieldError("maxTokens", "must be between 1 and 1024")]
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "gpt-5", "claude-sonnet-5-5-latest"])
+def test_unknown_models_are_refused_with_the_usable_ones(model: str) -> None:
+    assert only_problem(model=model) == FieldError(
+        "model", f"unknown or not allowed model '{model}'; use one of: claude-sonnet-5-5, claude-haiku-5-5"
+    )
 
 
-@pytest.mark.parametrize("temperature", [-0.01, 1.01, 2.0, float("nan")])
-def test_temperature_out_of_range(temperature: float) -> None:
-    assert only_problem(temperature=temperature) == FieldError("temperature", "must be between 0 and 1")
+def test_a_known_model_must_also_be_allowed_here() -> None:
+    error = only_problem(model="claude-opus-5-5")
+    assert error.field == "model" and "claude-opus-5-5" in error.message
 
 
-@pytest.mark.parametrize("temperature", [None, 0.0, 1.0])
-def test_temperature_is_optional_and_inclusive(temperature: float | None) -> None:
-    assert problems(temperature=temperature) == []
+@pytest.mark.parametrize("effort", ["minimal", "HIGH", ""])
+def test_effort_outside_the_models_levels(effort: str) -> None:
+    assert only_problem(effort=effort) == FieldError("effort", "must be one of: low, medium, high, xhigh, max")
+
+
+@pytest.mark.parametrize("effort", [None, "low", "max"])
+def test_effort_is_optional(effort: str | None) -> None:
+    assert problems(effort=effort) == []
 
 
 def test_every_problem_is_reported_at_once() -> None:
-    errors = problems(system_text=" ", user_template="{{ deal.nmae }}", model="nope", max_tokens=10, temperature=3.0)
-    assert [error.field for error in errors] == ["systemText", "userTemplate", "model", "maxTokens", "temperature"]
+    errors = problems(system_text=" ", user_template="{{ deal.nmae }}", model="nope", max_tokens=10, effort="extreme")
+    assert [error.field for error in errors] == ["systemText", "userTemplate", "model", "maxTokens", "effort"]
 
 
 def test_sample_context_provides_exactly_the_documented_variables() -> None:
@@ -218,7 +225,6 @@ def hash_of(**overrides: object) -> str:
 def test_content_hash_is_stable() -> None:
     reordered_schema = {"properties": {"summary": {"type": "string"}}, "type": "object"}
     assert hash_of() == hash_of(output_schema=reordered_schema)
-    assert hash_of(temperature=1) == hash_of(temperature=1.0)
     assert len(hash_of()) == 64 and set(hash_of()) <= set("0123456789abcdef")
 
 
@@ -229,8 +235,8 @@ def test_content_hash_is_stable() -> None:
         {"user_template": VALID["user_template"] + "\n"},
         {"model": MODELS[1]},
         {"max_tokens": 4097},
-        {"temperature": None},
-        {"temperature": 0.3},
+        {"effort": None},
+        {"effort": "high"},
         {"output_schema": {"type": "object"}},
     ],
 )
@@ -243,7 +249,7 @@ def test_identical_versions_have_no_diff() -> None:
 
 
 def test_diff_shows_changed_lines_under_version_headers() -> None:
-    before = {**VALID, "system_text": "Line one.\nLine two.\nLine three.", "temperature": None}
+    before = {**VALID, "system_text": "Line one.\nLine two.\nLine three.", "effort": None}
     after = {**before, "system_text": "Line one.\nLine 2.\nLine three.", "max_tokens": 8000, "output_schema": SCHEMA}
     diff = unified_diff("meddpicc v1", before, "meddpicc v2", after)
     lines = diff.splitlines()
@@ -251,7 +257,7 @@ def test_diff_shows_changed_lines_under_version_headers() -> None:
     assert "-max_tokens: 4096" in lines and "+max_tokens: 8000" in lines
     assert "-Line two." in lines and "+Line 2." in lines
     assert " Line one." in lines and " === system text ===" in lines
-    assert not any(line.startswith(("-temperature", "+temperature", "-model", "+model")) for line in lines)
+    assert not any(line.startswith(("-effort", "+effort", "-model", "+model")) for line in lines)
     assert diff.endswith("\n")
 
 
@@ -260,9 +266,9 @@ def test_diff_shows_a_changed_trailing_newline() -> None:
     assert "+" in diff.splitlines()[2:]  # the added empty last line
 
 
-def test_diff_shows_temperature_default() -> None:
-    diff = unified_diff("v1", VALID, "v2", {**VALID, "temperature": None})
-    assert "-temperature: 0.2" in diff.splitlines() and "+temperature: model default" in diff.splitlines()
+def test_diff_shows_effort_and_its_model_default() -> None:
+    diff = unified_diff("v1", VALID, "v2", {**VALID, "effort": None})
+    assert "-effort: medium" in diff.splitlines() and "+effort: model default" in diff.splitlines()
 
 
 @pytest.mark.parametrize("kind", list(AgentKind))
@@ -273,12 +279,13 @@ def test_builtin_templates_validate_and_reproduce_the_shipped_prompt(kind: Agent
         user_template=user_template,
         model=MODELS[0],
         max_tokens=4096,
-        temperature=None,
+        effort=builtin_effort(kind),
         allowed_models=MODELS,
     ) == []
     rendered = render(system_text, user_template, replace(SAMPLE_CONTEXT, agent=kind.value))
     assert rendered.system == SYSTEM_PROMPT == instruction_text("system")
-    assert rendered.user == f"{instruction_text(kind.value)}\n\nAnswer by calling the `{kind.value}` tool exactly once."
+    assert rendered.user == f"{instruction_text(kind.value)}\n\nAnswer with one JSON object in the requested format."
+    assert not instruction_text(kind.value).startswith("---")  # the front matter is not sent
 
 
 def test_builtin_templates_reject_unknown_agents() -> None:

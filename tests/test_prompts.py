@@ -80,11 +80,12 @@ async def test_builtin_templates_are_loaded_once_with_both_labels(
 
 async def test_create_version_validates_everything_and_saves_nothing_on_error(gql: GraphQLClient, tenants: TenantFactory) -> None:
     who = await tenants.create()
-    bad = version_input(systemText="  ", userTemplate="{{ deal.nmae }} {{ secret }} {% if %}", model="gpt-4", maxTokens=10, temperature=3)
+    bad = version_input(systemText="  ", userTemplate="{{ deal.nmae }} {{ secret }} {% if %}", model="gpt-4", maxTokens=10)
     payload = (await gql(CREATE, {"input": bad}, as_=who))["createPromptVersion"]
     assert payload["promptVersion"] is None
-    fields = {e["field"] for e in payload["errors"]}
-    assert fields == {"systemText", "userTemplate", "model", "maxTokens", "temperature"}
+    errors = {e["field"]: e["message"] for e in payload["errors"]}
+    assert set(errors) == {"systemText", "userTemplate", "model", "maxTokens"}
+    assert errors["model"].startswith("unknown or not allowed model 'gpt-4'; use one of: claude-sonnet-5-5")
     unknown = (await gql(CREATE, {"input": version_input(userTemplate="{{ secret }}")}, as_=who))["createPromptVersion"]
     assert "unknown variables: secret" in unknown["errors"][0]["message"]
     syntax = (await gql(CREATE, {"input": version_input(userTemplate="a\nb\n{% if %}")}, as_=who))["createPromptVersion"]

@@ -33,7 +33,7 @@ async def analysis_engine(database: Database, settings: Settings) -> AsyncIterat
     llm = LlmClient(settings)
     orchestrator = None
     if settings.worker_slots > 0:
-        orchestrator = Orchestrator(database, hub, AgentRunner(database, llm, settings), settings)
+        orchestrator = Orchestrator(database, hub, AgentRunner(database, hub, llm, settings), settings)
         await orchestrator.start()
     try:
         yield Engine(hub, llm, orchestrator)

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dealgraph.agents.prompting import AgentRequest, TranscriptForPrompt, build_request
+from dealgraph.agents.claude_models import Effort, capabilities
+from dealgraph.agents.llm import StructuredRequest
+from dealgraph.agents.prompting import TranscriptForPrompt, build_request
 from dealgraph.agents.registry import AgentDefinition
 from dealgraph.agents.templates import AccountInfo, DealInfo, PromptContext, render
 from dealgraph.db.models import Account, Deal, PromptTemplate, PromptVersion, Transcript, TranscriptUtterance
@@ -24,10 +26,22 @@ class AgentInputs:
     context: PromptContext
     version: PromptVersion
 
-    def request(self, agent: AgentDefinition) -> AgentRequest:
+    @property
+    def effort(self) -> Effort:
+        """The version's effort; versions saved before effort existed run at their model's default."""
+        return self.version.effort or capabilities(self.version.model).default_effort
+
+    def request(self, agent: AgentDefinition) -> StructuredRequest:
         """Raises TemplateRenderError if the version cannot render with this call's values."""
         rendered = render(self.version.system_text, self.version.user_template, self.context)
-        return build_request(agent, self.transcript, rendered, model=self.version.model, max_tokens=self.version.max_tokens)
+        return build_request(
+            agent,
+            self.transcript,
+            rendered,
+            model=self.version.model,
+            max_tokens=self.version.max_tokens,
+            effort=self.effort,
+        )
 
 
 async def load_inputs(

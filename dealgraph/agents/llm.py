@@ -1,27 +1,40 @@
-"""The one way agents reach Claude: `anthropic.AsyncAnthropic`, streaming, a forced tool call.
+"""The one way agents reach Claude: `anthropic.AsyncAnthropic`, streaming, structured outputs.
 
-The SDK's own retries are off (`max_retries=0`): retrying here lets a run report how many API
-requests its result took, and honour `retry-after` the same way for every error.
-Streaming lets the caller report progress (output tokens so far) while the model is still writing.
+Each agent asks for its result as JSON outputs (`output_config.format` with a JSON schema generated from
+its pydantic model): the way the current models take a schema-constrained answer. The models we run
+think by default, and a thinking model refuses a forced tool choice with a 400, so no tool is forced.
+
+The SDK's own retries are off (`max_retries=0`): retrying here lets a run report how many API requests
+its result took, honour `retry-after` the same way for every error, and treat an `error` event that
+arrives after a 200 (e.g. `overloaded_error` mid-stream) exactly like the same error before the response.
+Every request has a wall-clock deadline: a stream that keeps trickling bytes never outlives it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anthropic
+import httpx2
 
+from dealgraph.agents.claude_models import Effort
 from dealgraph.agents.standin import SIMULATED_HEADER
 from dealgraph.config import Settings
 
 _CHARS_PER_TOKEN = 4
-_MAX_BACKOFF_S = 20.0
 
 ProgressCallback = Callable[[int], Awaitable[None]]
+StartCallback = Callable[[], Awaitable[None]]
+
+
+async def _nothing() -> None:
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +43,8 @@ class Usage:
     output_tokens: int = 0
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    thinking_tokens: int = 0
+    """Part of `output_tokens` (the API bills thinking as output) spent on reasoning."""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -37,13 +52,38 @@ class Usage:
             self.output_tokens + other.output_tokens,
             self.cache_read_tokens + other.cache_read_tokens,
             self.cache_write_tokens + other.cache_write_tokens,
+            self.thinking_tokens + other.thinking_tokens,
         )
 
 
 @dataclass(frozen=True, slots=True)
-class ToolCall:
-    tool_use_id: str
-    input: object
+class StructuredRequest:
+    """One agent call: a JSON answer constrained by `schema` (already in the structured-outputs subset)."""
+
+    model: str
+    max_tokens: int
+    effort: Effort
+    system: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    schema: dict[str, Any]
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "system": self.system,
+            "messages": self.messages,
+            "output_config": {"effort": self.effort, "format": {"type": "json_schema", "schema": self.schema}},
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """The model's answer: its JSON text and the assistant turn exactly as it must be sent back."""
+
+    text: str
+    content: list[dict[str, Any]] = field(repr=False)
+    """Every block, thinking blocks (with their signatures) included, for a follow-up turn."""
     usage: Usage
     model: str
     stop_reason: str | None
@@ -62,21 +102,33 @@ class LlmError(Exception):
         self.retry_after = retry_after
 
 
-_STATUS_CODES = {400: "BAD_REQUEST", 401: "AUTHENTICATION_FAILED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                 413: "REQUEST_TOO_LARGE", 429: "RATE_LIMITED", 529: "OVERLOADED"}
+_ERROR_TYPES: dict[str, tuple[str, bool]] = {
+    "invalid_request_error": ("BAD_REQUEST", False),
+    "authentication_error": ("AUTHENTICATION_FAILED", False),
+    "billing_error": ("BILLING_ERROR", False),
+    "permission_error": ("PERMISSION_DENIED", False),
+    "not_found_error": ("NOT_FOUND", False),
+    "request_too_large": ("REQUEST_TOO_LARGE", False),
+    "rate_limit_error": ("RATE_LIMITED", True),
+    "api_error": ("API_ERROR", True),
+    "timeout_error": ("TIMEOUT", True),
+    "overloaded_error": ("OVERLOADED", True),
+}
+"""`error.type` → (our code, retryable), from https://platform.claude.com/docs/en/api/errors.
+
+Mapped by type, not status, because an error event inside a 200 stream has only its type."""
+_STATUS_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
+                 403: "permission_error", 404: "not_found_error", 413: "request_too_large",
+                 429: "rate_limit_error", 500: "api_error", 504: "timeout_error", 529: "overloaded_error"}
 
 
-def _as_llm_error(error: anthropic.APIError) -> LlmError:
-    if isinstance(error, anthropic.APITimeoutError):
-        return LlmError("TIMEOUT", "the Messages API did not answer in time", retryable=True)
-    if isinstance(error, anthropic.APIConnectionError):
-        return LlmError("CONNECTION_FAILED", "could not reach the Messages API", retryable=True)
-    if isinstance(error, anthropic.APIStatusError):
-        status = error.status_code
-        code = _STATUS_CODES.get(status, "API_ERROR")
-        retryable = status in (408, 409, 429) or status >= 500
-        return LlmError(code, f"{status}: {_api_message(error)}", retryable=retryable, retry_after=_retry_after(error))
-    return LlmError("API_ERROR", str(error), retryable=True)
+def _error_type(error: anthropic.APIStatusError) -> str:
+    body = error.body if isinstance(error.body, dict) else {}
+    detail = body.get("error") if isinstance(body.get("error"), dict) else {}
+    declared = detail.get("type") if isinstance(detail, dict) else None
+    if isinstance(declared, str) and declared in _ERROR_TYPES:
+        return declared
+    return _STATUS_TYPES.get(error.status_code, "api_error" if error.status_code >= 500 else "invalid_request_error")
 
 
 def _api_message(error: anthropic.APIStatusError) -> str:
@@ -95,8 +147,51 @@ def _retry_after(error: anthropic.APIStatusError) -> float | None:
     return None
 
 
+def as_llm_error(error: Exception) -> LlmError:
+    """Every way a request can fail, as one of our codes; anything unrecognised is not retried."""
+    if isinstance(error, LlmError):
+        return error
+    if isinstance(error, anthropic.APITimeoutError):
+        return LlmError("TIMEOUT", "the Messages API did not answer in time", retryable=True)
+    if isinstance(error, anthropic.APIConnectionError | httpx2.TransportError):
+        # before the response, or the connection dropped mid-stream (httpx2 raises it from the body iterator)
+        return LlmError("CONNECTION_FAILED", f"the connection to the Messages API failed: {error}", retryable=True)
+    if isinstance(error, anthropic.APIStatusError):
+        code, retryable = _ERROR_TYPES[_error_type(error)]
+        where = "mid-stream" if error.status_code == 200 else str(error.status_code)
+        return LlmError(code, f"{where}: {_api_message(error)}", retryable=retryable, retry_after=_retry_after(error))
+    return LlmError("API_ERROR", f"{type(error).__name__}: {error}")
+
+
 def estimate_tokens(characters: int) -> int:
     return characters // _CHARS_PER_TOKEN
+
+
+def _answer(message: anthropic.types.Message, max_tokens: int) -> str:
+    """The JSON text of the answer; thinking blocks never reach results."""
+    if message.stop_reason is None:  # the SDK returns what it has when a stream ends without message_stop
+        raise LlmError("CONNECTION_FAILED", "the response stream ended before the message was complete", retryable=True)
+    if message.stop_reason == "max_tokens":
+        raise LlmError(
+            "OUTPUT_TRUNCATED",
+            f"the model used all {max_tokens} output tokens (thinking included) before finishing its answer; "
+            "raise the prompt version's maxTokens or lower its effort",
+        )
+    if message.stop_reason == "refusal":
+        raise LlmError("REFUSED", "the model declined to analyse this call (stop_reason: refusal)")
+    return "".join(block.text for block in message.content if block.type == "text")
+
+
+def _usage(message: anthropic.types.Message) -> Usage:
+    usage = message.usage
+    details = usage.output_tokens_details
+    return Usage(
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_input_tokens or 0,
+        usage.cache_creation_input_tokens or 0,
+        details.thinking_tokens if details is not None else 0,
+    )
 
 
 class LlmClient:
@@ -109,81 +204,93 @@ class LlmClient:
             max_retries=0,
         )
 
-    async def force_tool(
-        self,
-        *,
-        tool_name: str,
-        system: Sequence[dict[str, Any]],
-        tools: Sequence[dict[str, Any]],
-        messages: Sequence[dict[str, Any]],
-        model: str,
-        max_tokens: int,
-        on_progress: ProgressCallback,
-    ) -> ToolCall:
-        params = {
-            "model": model,
-            "max_tokens": max_tokens,
-            "system": list(system),
-            "tools": list(tools),
-            "tool_choice": {"type": "tool", "name": tool_name},
-            "messages": list(messages),
-        }
-        for request in range(1, self.settings.llm_max_retries + 2):
+    async def complete(
+        self, request: StructuredRequest, *, on_progress: ProgressCallback, on_response_start: StartCallback = _nothing
+    ) -> Completion:
+        """Retries retryable failures (before or during the stream) up to `llm_max_retries` times."""
+        for attempt in range(1, self.settings.llm_max_retries + 2):
             try:
-                return await self._stream(params, tool_name, on_progress, request)
-            except anthropic.APIError as error:
-                failure = _as_llm_error(error)
-            if not failure.retryable or request > self.settings.llm_max_retries:
+                async with asyncio.timeout(self.settings.llm_timeout_s):
+                    return await self._stream(request, on_progress, on_response_start, attempt)
+            except TimeoutError:
+                failure = LlmError(
+                    "TIMEOUT", f"no complete answer within {self.settings.llm_timeout_s:g} s", retryable=True
+                )
+            except (anthropic.APIError, httpx2.TransportError) as error:
+                failure = as_llm_error(error)
+            if not failure.retryable or attempt > self.settings.llm_max_retries:
                 raise failure
-            await asyncio.sleep(self._backoff(request, failure.retry_after))
+            await asyncio.sleep(self._backoff(attempt, failure))
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _stream(
-        self, params: dict[str, Any], tool_name: str, on_progress: ProgressCallback, request: int
-    ) -> ToolCall:
+        self, request: StructuredRequest, on_progress: ProgressCallback, on_response_start: StartCallback, attempt: int
+    ) -> Completion:
         streamed = 0
-        async with self.sdk.messages.stream(**params) as stream:
+        async with self.sdk.messages.stream(**request.params()) as stream:
             async for event in stream:
-                if event.type == "input_json":
-                    streamed += len(event.partial_json)
+                if event.type == "message_start":
+                    await on_response_start()
+                elif event.type == "content_block_delta":
+                    delta = event.delta
+                    streamed += len(getattr(delta, "text", None) or getattr(delta, "thinking", None) or "")
                     await on_progress(estimate_tokens(streamed))
             message = await stream.get_final_message()
             simulated = stream.response.headers.get(SIMULATED_HEADER) == "true"
-        block = next((b for b in message.content if b.type == "tool_use" and b.name == tool_name), None)
-        if block is None:
-            raise LlmError("NO_TOOL_CALL", f"the model did not call {tool_name}")
-        usage = message.usage
-        return ToolCall(
-            tool_use_id=block.id,
-            input=block.input,
-            usage=Usage(
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.cache_read_input_tokens or 0,
-                usage.cache_creation_input_tokens or 0,
-            ),
+        text = _answer(message, request.max_tokens)
+        return Completion(
+            text=text,
+            content=[block.model_dump(mode="json", exclude_none=True) for block in message.content],
+            usage=_usage(message),
             model=message.model,
             stop_reason=message.stop_reason,
             simulated=simulated,
-            requests=request,
+            requests=attempt,
         )
 
-    async def count_tokens(
-        self, *, model: str, system: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]], messages: Sequence[dict[str, Any]]
-    ) -> tuple[int, bool]:
-        """Input tokens of a request as the Messages API counts them, and whether the stand-in counted."""
+    async def prewarm(self, request: StructuredRequest) -> Usage:
+        """Write the prompt cache up to the request's breakpoints without generating anything.
+
+        The documented pre-warm: `max_tokens: 0`, not streamed, and without `output_config.format`
+        (the API refuses `max_tokens: 0` together with either). One attempt: it is only an optimisation.
+        """
         try:
-            raw = await self.sdk.messages.with_raw_response.count_tokens(
-                model=model, system=list(system), tools=list(tools), messages=list(messages)
-            )
+            async with asyncio.timeout(self.settings.llm_timeout_s):
+                message = await self.sdk.messages.create(
+                    model=request.model, max_tokens=0, system=request.system, messages=request.messages
+                )
+        except TimeoutError:
+            raise LlmError("TIMEOUT", "the pre-warm request did not return in time", retryable=True) from None
+        except (anthropic.APIError, httpx2.TransportError) as error:
+            raise as_llm_error(error) from error
+        return _usage(message)
+
+    async def count_tokens(self, request: StructuredRequest) -> tuple[int, bool]:
+        """Input tokens of a request as the Messages API counts them (output format included: the schema
+        is part of the prompt), and whether the stand-in counted."""
+        params = request.params()
+        del params["max_tokens"]  # count_tokens takes everything that makes up the prompt, and only that
+        try:
+            raw = await self.sdk.messages.with_raw_response.count_tokens(**params)
         except anthropic.APIError as error:
-            raise _as_llm_error(error) from error
+            raise as_llm_error(error) from error
         return (await raw.parse()).input_tokens, raw.headers.get(SIMULATED_HEADER) == "true"
 
-    def _backoff(self, request: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, _MAX_BACKOFF_S)
-        return min(0.5 * 2 ** (request - 1), _MAX_BACKOFF_S) * random.uniform(0.8, 1.2)
+    def _backoff(self, attempt: int, failure: LlmError) -> float:
+        """`retry-after` is honoured exactly up to `llm_max_retry_after_s`; beyond it the run fails now,
+        saying when the API will take requests again, instead of holding a worker slot for minutes."""
+        if failure.retry_after is None:
+            return min(0.5 * 2 ** (attempt - 1), 20.0) * random.uniform(0.8, 1.2)
+        cap = self.settings.llm_max_retry_after_s
+        if failure.retry_after > cap:
+            retry_at = datetime.now(UTC) + timedelta(seconds=failure.retry_after)
+            raise LlmError(
+                "RATE_LIMITED",
+                f"{failure.message}; the API asked to retry after {failure.retry_after:g} s "
+                f"(at {retry_at:%Y-%m-%dT%H:%M:%SZ}), longer than DEALGRAPH_LLM_MAX_RETRY_AFTER_S={cap:g}",
+                retry_after=failure.retry_after,
+            )
+        return failure.retry_after
 
     async def close(self) -> None:
         await self.sdk.close()

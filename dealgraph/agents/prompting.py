@@ -1,10 +1,10 @@
 """What an agent sends to Claude.
 
-Every agent's request starts with the same tools (all four agents' tools; `tool_choice` picks one)
-and, with the built-in prompts, the same system blocks, the last of which holds the transcript with
-`cache_control`. That identical prefix lets the agents of one analysis share one prompt-cache entry
-for the transcript: the first call writes it, the others read it. The pinned prompt version's
-rendered user template comes after, in the user turn. The transcript is shown preprocessed (fillers
+With the built-in prompts every agent's request starts with the same system blocks, the last of which
+holds the transcript with `cache_control`, so the agents of one analysis can share one prompt-cache
+entry for the transcript (see `dealgraph.agents.cache_sharing` for when that entry becomes readable).
+The pinned prompt version's rendered user template comes after, in the user turn, and the agent's
+answer is asked for as JSON outputs in its own schema. The transcript is shown preprocessed (fillers
 removed) with each line's index, which is how evidence quotes map back to the original text.
 """
 
@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from dealgraph.agents.registry import AGENTS, AgentDefinition
+from dealgraph.agents.claude_models import Effort
+from dealgraph.agents.llm import StructuredRequest
+from dealgraph.agents.registry import AgentDefinition
 from dealgraph.agents.templates import RenderedTemplates
 from dealgraph.transcripts.formats import Utterance
 from dealgraph.transcripts.preprocess import render_for_prompt
@@ -28,16 +30,6 @@ class TranscriptForPrompt:
     utterances: tuple[Utterance, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class AgentRequest:
-    tool_name: str
-    model: str
-    max_tokens: int
-    system: list[dict[str, Any]]
-    tools: list[dict[str, Any]]
-    messages: list[dict[str, Any]]
-
-
 def transcript_block(transcript: TranscriptForPrompt) -> str:
     return (
         f'<transcript title="{transcript.title}" date="{transcript.occurred_at:%Y-%m-%d}">\n'
@@ -46,37 +38,42 @@ def transcript_block(transcript: TranscriptForPrompt) -> str:
 
 
 def build_request(
-    agent: AgentDefinition, transcript: TranscriptForPrompt, prompt: RenderedTemplates, *, model: str, max_tokens: int
-) -> AgentRequest:
-    return AgentRequest(
-        tool_name=agent.kind.value,
+    agent: AgentDefinition,
+    transcript: TranscriptForPrompt,
+    prompt: RenderedTemplates,
+    *,
+    model: str,
+    max_tokens: int,
+    effort: Effort,
+) -> StructuredRequest:
+    return StructuredRequest(
         model=model,
         max_tokens=max_tokens,
+        effort=effort,
         system=[
             {"type": "text", "text": prompt.system},
             {"type": "text", "text": transcript_block(transcript), "cache_control": {"type": "ephemeral"}},
         ],
-        tools=[definition.tool for definition in AGENTS.values()],
         messages=[{"role": "user", "content": prompt.user}],
+        schema=agent.output_schema,
     )
 
 
-def retry_messages(request: AgentRequest, tool_use_id: str, tool_input: object, problems: Sequence[str]) -> list[dict[str, Any]]:
-    """The conversation for the one retry after invalid output: the model sees its call and what was wrong."""
+def retry_messages(
+    request: StructuredRequest, answer: Sequence[dict[str, Any]], problems: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The conversation for the one retry after invalid output: the model sees its answer and what was wrong.
+
+    The assistant turn goes back exactly as it came, thinking blocks and their signatures included: the
+    API verifies them, and a modified or dropped thinking block is an error on thinking models.
+    """
     listing = "\n".join(f"- {problem}" for problem in problems)
     return [
         *request.messages,
-        {"role": "assistant", "content": [{"type": "tool_use", "id": tool_use_id, "name": request.tool_name, "input": tool_input}]},
+        {"role": "assistant", "content": list(answer)},
         {
             "role": "user",
-            "content": [
-                {
-                    "type": "tool_result",
-                    "tool_use_id": tool_use_id,
-                    "is_error": True,
-                    "content": f"The input does not match the tool's schema:\n{listing}\n"
-                    f"Call `{request.tool_name}` again with the complete, corrected input.",
-                }
-            ],
+            "content": f"Your answer does not satisfy the schema's constraints:\n{listing}\n"
+            "Answer again with the complete, corrected JSON object.",
         },
     ]

@@ -1,7 +1,8 @@
-"""The four agents: output model (the forced tool's input schema) and post-processing.
+"""The four agents: output model (the JSON schema of their structured output) and post-processing.
 
 What each agent is told lives in prompt versions (see `dealgraph.agents.templates`); the shipped
-instruction files are only the built-in defaults loaded into them.
+instruction files are only the built-in defaults loaded into them, with the effort each agent needs
+(chosen, and explained, in the file's front matter).
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from functools import cached_property
 from importlib.resources import files
 from typing import Any
 
+from anthropic import transform_schema
 from pydantic import BaseModel
 
+from dealgraph.agents.claude_models import EFFORTS, Effort
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.outputs import (
     ActionItemsOutput,
@@ -27,8 +30,29 @@ from dealgraph.transcripts.formats import Utterance
 Postprocess = Callable[[Any, Sequence[Utterance]], Any]
 
 
+_FRONT_MATTER = "---\n"
+
+
+def _instruction_file(name: str) -> tuple[dict[str, str], str]:
+    """(front matter, body): `key: value` lines between `---` fences, then the text Claude reads."""
+    raw = files("dealgraph.agents").joinpath("instructions", f"{name}.md").read_text(encoding="utf-8")
+    if not raw.startswith(_FRONT_MATTER):
+        return {}, raw.strip()
+    header, _, body = raw.removeprefix(_FRONT_MATTER).partition(_FRONT_MATTER)
+    fields = dict(line.split(":", 1) for line in header.splitlines() if ":" in line)
+    return {key.strip(): value.strip() for key, value in fields.items()}, body.strip()
+
+
 def instruction_text(name: str) -> str:
-    return files("dealgraph.agents").joinpath("instructions", f"{name}.md").read_text(encoding="utf-8").strip()
+    return _instruction_file(name)[1]
+
+
+def builtin_effort(kind: AgentKind) -> Effort:
+    """The effort the built-in version of this agent runs at; an instruction file without one is a bug."""
+    effort = _instruction_file(kind.value)[0].get("effort")
+    if effort not in EFFORTS:
+        raise ValueError(f"instructions/{kind.value}.md must declare 'effort: <{'|'.join(EFFORTS)}>'")
+    return effort  # type: ignore[return-value]  # checked against EFFORTS just above
 
 
 def _unchanged(output: Any, utterances: Sequence[Utterance]) -> Any:
@@ -48,8 +72,12 @@ class AgentDefinition:
     postprocess: Postprocess = field(default=_unchanged)
 
     @cached_property
-    def tool(self) -> dict[str, Any]:
-        return {"name": self.kind.value, "description": self.description, "input_schema": self.output_model.model_json_schema()}
+    def output_schema(self) -> dict[str, Any]:
+        """The output model in the JSON-schema subset structured outputs accept (the SDK's own transform:
+        unsupported keywords such as minimum/maximum move into descriptions; pydantic still enforces them).
+        The title names the agent, so logs and the stand-in can tell which answer a request asks for."""
+        schema = transform_schema(self.output_model)
+        return {**schema, "title": self.kind.value, "description": self.description}
 
 
 SYSTEM_PROMPT = instruction_text("system")

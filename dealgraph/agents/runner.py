@@ -1,4 +1,4 @@
-"""Executes one agent run: prompt, streamed forced tool call, validation, evidence verification.
+"""Executes one agent run: prompt, streamed structured output, validation, evidence verification.
 
 Failures become a failed `Outcome` with a stable code (the LLM's error code, INVALID_OUTPUT, or
 INTERNAL_ERROR), never an exception: one agent failing must not affect its siblings.
@@ -8,21 +8,25 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from dealgraph.agents.cache_sharing import CacheGate
+from dealgraph.agents.claude_models import UnknownModel
 from dealgraph.agents.evidence import EvidenceLocator
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.llm import LlmClient, LlmError, ToolCall, Usage
+from dealgraph.agents.llm import Completion, LlmClient, LlmError, StructuredRequest, Usage
 from dealgraph.agents.outputs import count_evidence, verify_evidence
-from dealgraph.agents.prompting import AgentRequest, retry_messages
+from dealgraph.agents.prompting import retry_messages
 from dealgraph.agents.registry import AGENTS, AgentDefinition
 from dealgraph.agents.inputs import AgentInputs, load_inputs
 from dealgraph.agents.templates import TemplateRenderError
 from dealgraph.config import Settings
 from dealgraph.db.models import RunStatus
 from dealgraph.db.repositories import runs
+from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.session import Database
 
 log = logging.getLogger(__name__)
@@ -67,10 +71,11 @@ class ProgressReporter:
 
 
 class AgentRunner:
-    def __init__(self, database: Database, llm: LlmClient, settings: Settings) -> None:
+    def __init__(self, database: Database, hub: NotificationHub | None, llm: LlmClient, settings: Settings) -> None:
         self.database = database
         self.llm = llm
         self.settings = settings
+        self.cache_gate = CacheGate(database, hub, llm, settings.cache_sharing, wait_s=settings.cache_wait_s)
 
     async def run(self, claimed: runs.ClaimedRun) -> runs.Outcome:
         try:
@@ -90,16 +95,24 @@ class AgentRunner:
             request = inputs.request(agent)
         except TemplateRenderError as error:
             raise AgentFailure("PROMPT_RENDER_FAILED", str(error)) from error
+        except UnknownModel as error:
+            raise AgentFailure("MODEL_UNKNOWN", str(error)) from error
         progress = ProgressReporter(self.database, claimed, self.settings.progress_interval_s)
-        output, calls = await self._structured_output(agent, request, progress)
+        async with self.cache_gate.turn(claimed.run, request) as (on_response_start, turn):
+            first = await self.llm.complete(request, on_progress=progress, on_response_start=on_response_start)
+        output, calls = await self._validated(agent, request, first, progress)
         output = verify_evidence(agent.postprocess(output, transcript.utterances), EvidenceLocator(transcript.utterances))
         verified, total = count_evidence(output)
         usage = sum((call.usage for call in calls), Usage())
-        simulated = any(call.simulated for call in calls)
         metadata: dict[str, Any] = {
             "prompt_version_id": str(version.id),
             "prompt_version": version.version,
+            "effort": request.effort,
             "attempts": sum(call.requests for call in calls),
+            "thinking_tokens": usage.thinking_tokens,
+            "cache_sharing": self.cache_gate.strategy,
+            "cache_role": turn.role,
+            "cache_wait_ms": turn.waited_ms,
             "evidence_verified": verified,
             "evidence_total": total,
         }
@@ -107,7 +120,7 @@ class AgentRunner:
             RunStatus.SUCCEEDED,
             result=output.model_dump(mode="json"),
             metadata=metadata,
-            simulated=simulated,
+            simulated=any(call.simulated for call in calls),
             model=calls[-1].model,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
@@ -116,36 +129,28 @@ class AgentRunner:
             latency_ms=round((time.monotonic() - started) * 1000),
         )
 
-    async def _structured_output(
-        self, agent: AgentDefinition, request: AgentRequest, progress: ProgressReporter
-    ) -> tuple[BaseModel, list[ToolCall]]:
-        """Validate the tool input; on failure retry once, telling the model what was wrong."""
-        first = await self._call(request, request.messages, progress)
+    async def _validated(
+        self, agent: AgentDefinition, request: StructuredRequest, first: Completion, progress: ProgressReporter
+    ) -> tuple[BaseModel, list[Completion]]:
+        """Validate the answer; on failure retry once, showing the model its answer and what was wrong.
+
+        Structured outputs already hold the answer to the schema's shape; what can still fail are the
+        constraints the API's schema subset cannot express (ranges, lengths), which pydantic enforces.
+        """
         try:
-            return agent.output_model.model_validate(first.input), [first]
+            return agent.output_model.model_validate_json(first.text), [first]
         except ValidationError as error:
             problems = validation_problems(error)
-        messages = retry_messages(request, first.tool_use_id, first.input, problems)
+        retry = replace(request, messages=retry_messages(request, first.content, problems))
         progress.earlier_tokens = first.usage.output_tokens
-        second = await self._call(request, messages, progress)
+        second = await self.llm.complete(retry, on_progress=progress)
         try:
-            return agent.output_model.model_validate(second.input), [first, second]
+            return agent.output_model.model_validate_json(second.text), [first, second]
         except ValidationError as error:
             raise AgentFailure(
                 "INVALID_OUTPUT",
                 "the model's output did not match the schema twice: " + "; ".join(validation_problems(error))
             ) from error
-
-    async def _call(self, request: AgentRequest, messages: list[dict[str, Any]], progress: ProgressReporter) -> ToolCall:
-        return await self.llm.force_tool(
-            tool_name=request.tool_name,
-            system=request.system,
-            tools=request.tools,
-            messages=messages,
-            model=request.model,
-            max_tokens=request.max_tokens,
-            on_progress=progress,
-        )
 
     async def _load_inputs(self, claimed: runs.ClaimedRun) -> AgentInputs:
         """Read through the tenant's own scope: the worker never reads across tenants by accident."""

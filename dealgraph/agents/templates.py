@@ -24,6 +24,7 @@ from jinja2.exceptions import TemplateRuntimeError
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
+from dealgraph.agents.claude_models import EFFORTS, MODELS
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.registry import SYSTEM_PROMPT, instruction_text
 from dealgraph.resolvers.validation import Checker, FieldError
@@ -41,8 +42,8 @@ PROMPT_VARIABLES: Mapping[str, str] = MappingProxyType(
         "deal": "The deal: `deal.name`, `deal.stage`, `deal.amount` (decimal string or none), "
         "`deal.currency` (ISO 4217 code) and `deal.close_date` (ISO date or none).",
         "account": "The buying company: `account.name` and `account.domain` (or none).",
-        "agent": "The agent's key, also the name of the tool it must call: meddpicc, action_items, "
-        "stakeholders or meeting_intelligence.",
+        "agent": "The agent's key, also the title of the JSON schema its answer follows: meddpicc, "
+        "action_items, stakeholders or meeting_intelligence.",
     }
 )
 
@@ -214,24 +215,37 @@ def _describe(error: Exception) -> str:
     return f"line {lines[-1]}: {message}" if lines else message
 
 
+MIN_MAX_TOKENS = 256
+
+
 def validate_version(
     *,
     system_text: str,
     user_template: str,
     model: str,
     max_tokens: int,
-    temperature: float | None,
+    effort: str | None,
     allowed_models: Sequence[str],
-    max_tokens_range: tuple[int, int] = (256, 64000),
 ) -> list[FieldError]:
-    """Every problem of a draft version at once, so an admin fixes them in one round trip."""
+    """Every problem of a draft version at once, so an admin fixes them in one round trip.
+
+    The model must be one this server knows the rules of (`claude_models.MODELS`) as well as allowed
+    here: a version that would make every run fail with the API's 400 or 404 is refused when saved.
+    """
     templates = ((_SYSTEM_TEXT, system_text), (_USER_TEMPLATE, user_template))
     errors = [FieldError(field, problem) for field, source in templates if (problem := _template_problem(field, source))]
     checker = Checker()
-    low, high = max_tokens_range
-    checker.check(model in allowed_models, "model", f"must be one of: {', '.join(allowed_models)}")
-    checker.check(low <= max_tokens <= high, "maxTokens", f"must be between {low} and {high}")
-    checker.check(temperature is None or 0 <= temperature <= 1, "temperature", "must be between 0 and 1")
+    caps = MODELS.get(model)
+    usable = [name for name in allowed_models if name in MODELS]
+    checker.check(
+        caps is not None and model in allowed_models,
+        "model",
+        f"unknown or not allowed model '{model}'; use one of: {', '.join(usable)}",
+    )
+    high = caps.max_output_tokens if caps is not None else max(m.max_output_tokens for m in MODELS.values())
+    checker.check(MIN_MAX_TOKENS <= max_tokens <= high, "maxTokens", f"must be between {MIN_MAX_TOKENS} and {high}")
+    accepted = sorted(caps.efforts if caps is not None else EFFORTS, key=EFFORTS.index)
+    checker.check(effort is None or effort in accepted, "effort", f"must be one of: {', '.join(accepted)}")
     return errors + checker.errors
 
 
@@ -260,7 +274,7 @@ def content_hash(
     user_template: str,
     model: str,
     max_tokens: int,
-    temperature: float | None,
+    effort: str | None,
     output_schema: Mapping[str, Any],
 ) -> str:
     """Identifies a version by everything that shapes the model's answer, so unchanged saves are detectable."""
@@ -270,7 +284,7 @@ def content_hash(
             "user_template": user_template,
             "model": model,
             "max_tokens": max_tokens,
-            "temperature": None if temperature is None else float(temperature),
+            "effort": effort,
             "output_schema": dict(output_schema),
         },
         sort_keys=True,
@@ -283,14 +297,14 @@ def content_hash(
 def version_text(fields: Mapping[str, object]) -> str:
     """One plain-text page per version, laid out so a line diff of two pages reads as a review.
 
-    `fields` needs the keys system_text, user_template, model, max_tokens and temperature; others
+    `fields` needs the keys system_text, user_template, model, max_tokens and effort; others
     (ids, notes, the output schema) are ignored, so a stored version's columns can be passed as is.
     """
-    temperature = fields["temperature"]
+    effort = fields["effort"]
     lines = [
         f"model: {fields['model']}",
         f"max_tokens: {fields['max_tokens']}",
-        f"temperature: {'model default' if temperature is None else temperature}",
+        f"effort: {'model default' if effort is None else effort}",
     ]
     for key, title in (("system_text", "system text"), ("user_template", "user template")):
         lines += ["", f"=== {title} ===", str(fields[key])]
@@ -314,4 +328,4 @@ def unified_diff(
 def builtin_templates(agent: str) -> tuple[str, str]:
     """The shipped prompt as an editable (system_text, user_template), saying what `build_request` says."""
     kind = AgentKind(agent)  # rejects anything that is not an agent before it becomes a file name
-    return SYSTEM_PROMPT, f"{instruction_text(kind.value)}\n\nAnswer by calling the `{{{{ agent }}}}` tool exactly once."
+    return SYSTEM_PROMPT, f"{instruction_text(kind.value)}\n\nAnswer with one JSON object in the requested format."

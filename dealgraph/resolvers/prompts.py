@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.agents.inputs import load_inputs
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.llm import LlmClient
-from dealgraph.agents.prompting import AgentRequest
-from dealgraph.agents.registry import AGENTS
+from dealgraph.agents.claude_models import Effort, UnknownModel
+from dealgraph.agents.llm import LlmClient, StructuredRequest
+from dealgraph.agents.registry import AGENTS, builtin_effort
 from dealgraph.agents.templates import TemplateRenderError, content_hash, validate_version
 from dealgraph.config import Settings
 from dealgraph.db.models import PromptLabel, PromptTemplate, PromptVersion
@@ -34,7 +35,7 @@ class NewVersion:
     user_template: str
     model: str | None
     max_tokens: int | None
-    temperature: float | None
+    effort: str | None
     note: str | None
     labels: list[str]
 
@@ -88,7 +89,7 @@ async def create_version(scope: TenantScope, author: uuid.UUID, request: NewVers
         user_template=request.user_template,
         model=model,
         max_tokens=max_tokens,
-        temperature=request.temperature,
+        effort=request.effort,
         allowed_models=allowed_models(settings),
     )
     check = Checker()
@@ -99,13 +100,14 @@ async def create_version(scope: TenantScope, author: uuid.UUID, request: NewVers
     check.raise_if_any()
     async with scope.session() as session:
         template = await _template_for(session, scope, request)
+        agent = AgentKind(template.agent)
         fields = prompts.version_fields(
-            AgentKind(template.agent),
+            agent,
             system_text=request.system_text,
             user_template=request.user_template,
             model=model,
             max_tokens=max_tokens,
-            temperature=request.temperature,
+            effort=cast(Effort, request.effort) if request.effort else builtin_effort(agent),
         )
         twin = await session.scalar(
             select(PromptVersion.version).where(
@@ -149,7 +151,7 @@ async def rollback(scope: TenantScope, actor: uuid.UUID, template_id: uuid.UUID 
 
 @dataclass(frozen=True, slots=True)
 class Preview:
-    request: AgentRequest
+    request: StructuredRequest
     input_tokens: int
     simulated: bool
 
@@ -165,9 +167,7 @@ async def render_preview(scope: TenantScope, llm: LlmClient, version_id: uuid.UU
         raise NotFound("Prompt version or transcript not found.")
     try:
         request = inputs.request(AGENTS[AgentKind(inputs.context.agent)])
-    except TemplateRenderError as error:
+    except (TemplateRenderError, UnknownModel) as error:
         raise BadUserInput(str(error)) from error
-    tokens, simulated = await llm.count_tokens(
-        model=request.model, system=request.system, tools=request.tools, messages=request.messages
-    )
+    tokens, simulated = await llm.count_tokens(request)
     return Preview(request, tokens, simulated)

@@ -43,6 +43,12 @@ class AgentRunMetadata:
     output_tokens: int
     cache_read_tokens: int
     cache_write_tokens: int
+    thinking_tokens: int = strawberry.field(description="Part of outputTokens the model spent thinking.")
+    effort: str | None = strawberry.field(description="The effort the run was sent with (low … max).")
+    cache_role: str | None = strawberry.field(
+        description="parallel, leader (wrote the transcript's cache entry) or follower (waited for it, then read it)."
+    )
+    cache_wait_ms: int = strawberry.field(description="How long a follower waited for its leader's response to start.")
     latency_ms: int
     attempts: int = strawberry.field(description="Messages API requests made, retries included.")
     simulated: bool = strawberry.field(description="True when produced by the local stand-in, not by Claude.")
@@ -66,6 +72,10 @@ class AgentRunMetadata:
             output_tokens=run.output_tokens,
             cache_read_tokens=run.cache_read_tokens,
             cache_write_tokens=run.cache_write_tokens,
+            thinking_tokens=int(stored.get("thinking_tokens", 0)),
+            effort=stored.get("effort"),
+            cache_role=stored.get("cache_role"),
+            cache_wait_ms=int(stored.get("cache_wait_ms", 0)),
             latency_ms=run.latency_ms or 0,
             attempts=int(stored["attempts"]),
             simulated=run.simulated,

@@ -121,7 +121,7 @@ class Mutation:
             user_template=input.user_template,
             model=input.model,
             max_tokens=input.max_tokens,
-            temperature=input.temperature,
+            effort=input.effort.value if input.effort else None,
             note=input.note,
             labels=input.labels,
         )

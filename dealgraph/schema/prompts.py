@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -39,10 +40,19 @@ def diff_fields(version: models.PromptVersion) -> dict[str, Any]:
     return {
         "model": version.model,
         "max_tokens": version.max_tokens,
-        "temperature": version.temperature,
+        "effort": version.effort,
         "system_text": version.system_text,
         "user_template": version.user_template,
     }
+
+
+@strawberry.enum(description="`output_config.effort`: how much the model thinks and writes, lowest first.")
+class EffortLevel(enum.Enum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    XHIGH = "xhigh"
+    MAX = "max"
 
 
 @strawberry.type(description="An immutable version of a prompt template.")
@@ -53,10 +63,16 @@ class PromptVersion(relay.Node):
     user_template: str
     model: str
     max_tokens: int
-    temperature: float | None = strawberry.field(
-        description="Recorded with the version; current models take no sampling parameters, so it is not sent."
+    effort: EffortLevel | None = strawberry.field(
+        description="Sent as `output_config.effort`. Null: saved before effort existed; runs at the model's default."
     )
-    output_schema: JSON = strawberry.field(description="The agent's output schema (the tool input schema) at creation.")
+    temperature: float | None = strawberry.field(
+        deprecation_reason="Never sent (current models refuse sampling parameters); kept on versions saved before "
+        "`effort` replaced it."
+    )
+    output_schema: JSON = strawberry.field(
+        description="The JSON schema of the agent's structured output (as sent in `output_config.format`) at creation."
+    )
     note: str | None
     content_hash: str
     created_at: datetime
@@ -66,7 +82,8 @@ class PromptVersion(relay.Node):
     def from_row(cls, row: models.PromptVersion) -> PromptVersion:
         return cls(
             id=str(row.id), version=row.version, system_text=row.system_text, user_template=row.user_template,
-            model=row.model, max_tokens=row.max_tokens, temperature=row.temperature, output_schema=row.output_schema,
+            model=row.model, max_tokens=row.max_tokens, effort=EffortLevel(row.effort) if row.effort else None,
+            temperature=row.legacy_temperature, output_schema=row.output_schema,
             note=row.note, content_hash=row.content_hash, created_at=row.created_at, row=row,
         )
 
@@ -185,7 +202,9 @@ class RenderedPrompt:
     system: str
     transcript_block: str = strawberry.field(description="Sent as a cached system block after `system`.")
     user: str
-    input_tokens: int = strawberry.field(description="Counted by the Messages API count_tokens endpoint (tools included).")
+    input_tokens: int = strawberry.field(
+        description="Counted by the Messages API count_tokens endpoint (output format included)."
+    )
     simulated: bool = strawberry.field(description="True when counted by the local stand-in (an estimate).")
 
 
@@ -208,8 +227,8 @@ class PromptVersionInput:
     template_id: relay.GlobalID | None = None
     agent: AgentKind | None = None  # type: ignore[valid-type]
     model: str | None = strawberry.field(default=None, description="Default: the server's model.")
-    max_tokens: int | None = None
-    temperature: float | None = None
+    max_tokens: int | None = strawberry.field(default=None, description="Default: the server's DEALGRAPH_LLM_MAX_TOKENS.")
+    effort: EffortLevel | None = strawberry.field(default=None, description="Default: the agent's built-in effort.")
     note: str | None = None
     labels: list[str] = strawberry.field(
         default_factory=list, description="Labels to point at the new version at once, e.g. [\"staging\"]."

@@ -37,6 +37,7 @@ from dealgraph.agents.standin.requests import (
     parse_prompt,
     validate_as,
 )
+from dealgraph.agents.standin.rules import enforce, thinks
 from dealgraph.agents.standin.sse import SSE_MEDIA_TYPE, sleep_until, stream_events
 from dealgraph.agents.standin.transcript import transcript_of
 from dealgraph.agents.standin.usage import prompt_segments, prompt_tokens
@@ -63,29 +64,56 @@ class _Handlers:
     async def _answer(self, request: Request, body: object, agent: str, started: float) -> Response:
         check_api_key(request, required=self._state.config.require_api_key)
         parsed, prompt = parse_prompt(MessagesRequest, body)
+        caps = enforce(parsed)
         runtime = self._state.runtime(agent)
         failure = runtime.next_failure()
         if failure is not None:
             raise scripted_error(failure, agent, runtime.behaviour)
-        usage = self._state.cache.usage(prompt_segments(prompt))
-        reply = build_reply(parsed, transcript_of(prompt), runtime)
-        latency_s = runtime.behaviour.latency_s
+        usage, write = self._state.cache.plan(prompt_segments(prompt), caps.min_cacheable_tokens)
+        reply = build_reply(parsed, transcript_of(prompt), runtime, thinking=thinks(parsed, caps))
+        behaviour = runtime.behaviour
+        uncached = usage.input_tokens + usage.cache_creation_input_tokens
+        first_token_at = started + behaviour.prefill_s_per_1k_tokens * uncached / 1000
+        done_at = max(first_token_at, started + behaviour.latency_s) if reply.blocks else first_token_at
+
+        def publish() -> None:
+            self._state.cache.publish(write)
+
+        async def before_finish() -> None:
+            await self._state.wait_turn(agent)
+
         if parsed.stream:
             start = message_object(parsed.model, reply, usage, started=True)
-            events = stream_events(start, reply, started, latency_s)
+            events = stream_events(
+                start,
+                reply,
+                first_token_at=first_token_at,
+                done_at=done_at,
+                on_start=publish,
+                before_finish=before_finish,
+                fault=runtime.next_stream_fault(),
+            )
             return StreamingResponse(events, media_type=SSE_MEDIA_TYPE, headers={"cache-control": "no-cache"})
-        await sleep_until(started + latency_s)
+        await sleep_until(first_token_at)
+        publish()
+        await sleep_until(done_at)
+        await before_finish()
         return JSONResponse(message_object(parsed.model, reply, usage, started=False))
 
     async def count_tokens(self, request: Request) -> Response:
         check_api_key(request, required=self._state.config.require_api_key)
-        _, prompt = parse_prompt(PromptRequest, await json_body(request))
+        parsed, prompt = parse_prompt(PromptRequest, await json_body(request))
+        enforce(parsed)
         return JSONResponse({"input_tokens": prompt_tokens(prompt_segments(prompt))})
 
     async def put_agent(self, request: Request) -> Response:
         behaviour = validate_as(AgentBehaviour, await json_body(request))
         self._state.replace_behaviour(request.path_params["name"], behaviour)
         return JSONResponse(behaviour.model_dump())
+
+    async def release(self, request: Request) -> Response:
+        self._state.released[request.path_params["name"]].set()
+        return JSONResponse({"released": request.path_params["name"]})
 
     async def reset(self, request: Request) -> Response:
         self._state.reset()
@@ -102,6 +130,7 @@ def create_standin_app(config: StandinConfig) -> Starlette:
         Route("/v1/messages", handlers.messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", handlers.count_tokens, methods=["POST"]),
         Route("/_standin/agents/{name}", handlers.put_agent, methods=["PUT"]),
+        Route("/_standin/agents/{name}/release", handlers.release, methods=["POST"]),
         Route("/_standin/reset", handlers.reset, methods=["POST"]),
         Route("/_standin/stats", handlers.stats, methods=["GET"]),
     ]

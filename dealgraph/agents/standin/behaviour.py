@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
+from contextlib import suppress
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from dealgraph.agents.standin.config import AgentBehaviour, StandinConfig
 from dealgraph.agents.standin.usage import PromptCache
+
+_HOLD_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -19,12 +23,28 @@ class AgentRuntime:
     rng: random.Random
     pending_failures: deque[int]
     invalid_left: int
+    pending_faults: deque[str]
+    pending_stops: deque[str]
 
     @classmethod
     def start(cls, behaviour: AgentBehaviour, seed: int, agent: str) -> AgentRuntime:
         """Seeded per agent, so one agent's traffic never shifts another's random failures."""
         rng = random.Random(f"{seed}:{agent}")
-        return cls(behaviour, rng, deque(behaviour.failures), behaviour.invalid_output_times)
+        return cls(
+            behaviour,
+            rng,
+            deque(behaviour.failures),
+            behaviour.invalid_output_times,
+            deque(behaviour.stream_faults),
+            deque(behaviour.stops),
+        )
+
+    def next_stream_fault(self) -> str | None:
+        """What this streamed request must do after its 200, if anything: 'drop' or an error type."""
+        return self.pending_faults.popleft() if self.pending_faults else None
+
+    def next_stop(self) -> str | None:
+        return self.pending_stops.popleft() if self.pending_stops else None
 
     def next_failure(self) -> int | None:
         """The status this request must fail with, if any; consumes a scripted failure."""
@@ -53,6 +73,8 @@ class StandinState:
     runtimes: dict[str, AgentRuntime] = field(init=False)
     statuses: defaultdict[str, list[int]] = field(init=False)
     cache: PromptCache = field(init=False)
+    released: defaultdict[str, asyncio.Event] = field(init=False)
+    """Held agents' answers wait on these; `/_standin/agents/{name}/release` sets them."""
 
     def __post_init__(self) -> None:
         self.reset()
@@ -62,6 +84,12 @@ class StandinState:
         self.runtimes = {}
         self.statuses = defaultdict(list)
         self.cache = PromptCache()
+        self.released = defaultdict(asyncio.Event)
+
+    async def wait_turn(self, agent: str) -> None:
+        if self.runtime(agent).behaviour.held:
+            with suppress(TimeoutError):  # a test that never releases must not hang the stand-in forever
+                await asyncio.wait_for(self.released[agent].wait(), _HOLD_TIMEOUT_S)
 
     def runtime(self, agent: str) -> AgentRuntime:
         if agent not in self.runtimes:

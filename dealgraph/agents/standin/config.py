@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ERROR_TYPES: dict[int, str] = {
@@ -10,13 +12,20 @@ ERROR_TYPES: dict[int, str] = {
     402: "billing_error",
     403: "permission_error",
     404: "not_found_error",
+    409: "conflict_error",
     413: "request_too_large",
     429: "rate_limit_error",
     500: "api_error",
     504: "timeout_error",
     529: "overloaded_error",
 }
-"""Status → `error.type` as the real Messages API reports it; scripted failures are limited to these."""
+"""Status → `error.type` as the real Messages API reports it (https://platform.claude.com/docs/en/api/errors);
+scripted failures are limited to these."""
+
+STREAM_FAULTS = frozenset({"drop", *ERROR_TYPES.values()})
+"""What a stream can be scripted to do after its 200: close the connection, or send an `error` event of a type."""
+
+ScriptedStop = Literal["max_tokens", "refusal"]
 
 DEFAULT_AGENT = "default"
 
@@ -50,13 +59,45 @@ class AgentBehaviour(BaseModel):
     invalid_output_times: int = Field(
         default=0,
         ge=0,
-        description="Successful tool calls whose input drops a required property before valid ones follow.",
+        description="Successful answers whose JSON drops a required property before valid ones follow.",
+    )
+    stream_faults: list[str] = Field(
+        default_factory=list,
+        description="Consumed one per streamed request, half-way through its deltas: 'drop' closes the connection, "
+        "an error type (e.g. 'overloaded_error') sends an `error` event after the 200.",
+    )
+    stops: list[ScriptedStop] = Field(
+        default_factory=list,
+        description="Consumed one per successful request: end it with this stop_reason instead of finishing "
+        "(max_tokens: output cut at half; refusal: no content).",
+    )
+    prefill_s_per_1k_tokens: float = Field(
+        default=0.0,
+        ge=0,
+        description="Time to first token per 1,000 input tokens not read from the cache (message_start waits for it); "
+        "a model of prefill cost, so cache sharing shows in latency.",
+    )
+    held: bool = Field(
+        default=False,
+        description="Answers wait, just before finishing, for POST /_standin/agents/{name}/release: tests script "
+        "completion order with it instead of relying on wall-clock gaps.",
+    )
+    thinking_tokens: int = Field(
+        default=24, ge=0, description="Output tokens a thinking request spends thinking (billed as output)."
     )
 
     @field_validator("failures")
     @classmethod
     def _known_failures(cls, value: list[int]) -> list[int]:
         return [_check_status(status) for status in value]
+
+    @field_validator("stream_faults")
+    @classmethod
+    def _known_faults(cls, value: list[str]) -> list[str]:
+        unknown = [fault for fault in value if fault not in STREAM_FAULTS]
+        if unknown:
+            raise ValueError(f"unknown stream faults {unknown}; use 'drop' or an error type")
+        return value
 
     @field_validator("fail_always", "random_failure_status")
     @classmethod
@@ -72,7 +113,8 @@ class StandinConfig(BaseModel):
     default: AgentBehaviour = Field(default_factory=AgentBehaviour)
     agents: dict[str, AgentBehaviour] = Field(
         default_factory=dict,
-        description="Keyed by agent name: the forced tool, else the first tool, else 'default'.",
+        description="Keyed by agent name: the forced tool, else the first tool, else the output schema's title, "
+        "else 'default'.",
     )
     seed: int = Field(default=0, description="Seeds the `failure_rate` RNG so runs are repeatable.")
     require_api_key: bool = Field(

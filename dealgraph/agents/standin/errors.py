@@ -35,13 +35,15 @@ def scripted_error(status: int, agent: str, behaviour: AgentBehaviour) -> ApiErr
     return ApiError(status, message, retry_after_s)
 
 
+def error_body(error_type: str, message: str, request_id: str | None = None) -> dict[str, object]:
+    """The API's error shape (https://platform.claude.com/docs/en/api/errors), also sent as a mid-stream `error` event."""
+    body: dict[str, object] = {"type": "error", "error": {"type": error_type, "message": message}}
+    return body if request_id is None else {**body, "request_id": request_id}
+
+
 def error_response(request: Request, error: ApiError) -> JSONResponse:
     request_id: str = request.state.request_id
-    body = {
-        "type": "error",
-        "error": {"type": ERROR_TYPES.get(error.status, "invalid_request_error"), "message": error.message},
-        "request_id": request_id,
-    }
+    body = error_body(ERROR_TYPES.get(error.status, "invalid_request_error"), error.message, request_id)
     retryable = error.status in _RETRYABLE_STATUSES or error.status >= 500
     headers = {"x-should-retry": "true" if retryable else "false"}
     if error.retry_after_s is not None:

@@ -1,4 +1,10 @@
-"""What the stand-in answers: one synthesized content block, wrapped in the Messages API's Message object."""
+"""What the stand-in answers: content blocks wrapped in the Messages API's Message object.
+
+A thinking request's answer starts with a thinking block (empty text under the default `display:
+"omitted"`, always signed), as on the real models
+(https://platform.claude.com/docs/en/models/opus-5-5/whats-new-opus-5-5: select blocks by type).
+Usage follows the API: thinking is billed as output and broken out in `output_tokens_details`.
+"""
 
 from __future__ import annotations
 
@@ -13,37 +19,58 @@ from dealgraph.agents.standin.behaviour import AgentRuntime
 from dealgraph.agents.standin.config import DEFAULT_AGENT
 from dealgraph.agents.standin.ids import new_id
 from dealgraph.agents.standin.requests import MessagesRequest
-from dealgraph.agents.standin.synth import drop_required, synthesize
+from dealgraph.agents.standin.rules import thinking_signature
+from dealgraph.agents.standin.synth import SIMULATED_PREFIX, drop_required, synthesize
 from dealgraph.agents.standin.transcript import Utterance
 from dealgraph.agents.standin.usage import CHARS_PER_TOKEN, InputUsage, estimate_tokens
 
 
 @dataclass(frozen=True)
-class Reply:
+class Block:
     """One content block, plus the exact text that is streamed to build it."""
 
     block: dict[str, Any]
     payload: str
+
+    def start(self) -> dict[str, Any]:
+        """The block as `content_block_start` announces it, before any delta has filled it in."""
+        match self.block["type"]:
+            case "tool_use":
+                return {**self.block, "input": {}}
+            case "thinking":
+                return {"type": "thinking", "thinking": "", "signature": ""}
+            case _:
+                return {"type": "text", "text": ""}
+
+    def deltas(self, chunk: str) -> dict[str, Any]:
+        match self.block["type"]:
+            case "tool_use":
+                return {"type": "input_json_delta", "partial_json": chunk}
+            case "thinking":
+                return {"type": "thinking_delta", "thinking": chunk}
+            case _:
+                return {"type": "text_delta", "text": chunk}
+
+
+@dataclass(frozen=True)
+class Reply:
+    blocks: tuple[Block, ...]
     stop_reason: str
+    thinking_tokens: int
 
     @property
     def output_tokens(self) -> int:
-        return estimate_tokens(len(self.payload))
+        answer = "".join(block.payload for block in self.blocks if block.block["type"] != "thinking")
+        return self.thinking_tokens + (estimate_tokens(len(answer)) if answer else 0)
 
-    def start_block(self) -> dict[str, Any]:
-        """The block as `content_block_start` announces it, before any delta has filled it in."""
-        return {**self.block, "input": {}} if self.block["type"] == "tool_use" else {"type": "text", "text": ""}
-
-    def delta(self, chunk: str) -> dict[str, Any]:
-        if self.block["type"] == "tool_use":
-            return {"type": "input_json_delta", "partial_json": chunk}
-        return {"type": "text_delta", "text": chunk}
+    def usage(self) -> dict[str, Any]:
+        return {"output_tokens": self.output_tokens, "output_tokens_details": {"thinking_tokens": self.thinking_tokens}}
 
 
 def _explanation(utterances: Sequence[Utterance]) -> str:
     speakers = ", ".join(dict.fromkeys(u.speaker for u in utterances)) or "nobody"
     return (
-        "[simulated] This is simulated output from the dealgraph LLM stand-in; no language model was called "
+        f"{SIMULATED_PREFIX}This is simulated output from the dealgraph LLM stand-in; no language model was called "
         f"and nothing here is real analysis. The prompt carried {len(utterances)} transcript lines "
         f"(speakers: {speakers})."
     )
@@ -55,26 +82,52 @@ def _cut(payload: str, max_tokens: int, natural_stop: str) -> tuple[str, str]:
     return (payload[:limit], "max_tokens") if len(payload) > limit else (payload, natural_stop)
 
 
-def build_reply(request: MessagesRequest, utterances: Sequence[Utterance], runtime: AgentRuntime) -> Reply:
+def _thinking(request: MessagesRequest, utterances: Sequence[Utterance]) -> Block:
+    summarized = request.thinking is not None and request.thinking.display == "summarized"
+    text = f"{SIMULATED_PREFIX}Reading {len(utterances)} transcript lines." if summarized else ""
+    return Block({"type": "thinking", "thinking": text, "signature": thinking_signature(request.model, text)}, text)
+
+
+def _answer(request: MessagesRequest, utterances: Sequence[Utterance], runtime: AgentRuntime) -> tuple[Block, str]:
     """A tool call when a tool applies, else JSON for a structured-output schema, else a plain disclaimer."""
     tool = request.called_tool()
     if tool is None:
         output_schema = request.output_schema()
-        text = (
-            _explanation(utterances)
-            if output_schema is None
-            else json.dumps(synthesize(output_schema, utterances, name=DEFAULT_AGENT))
-        )
-        text, stop_reason = _cut(text, request.max_tokens, "end_turn")
-        return Reply({"type": "text", "text": text}, text, stop_reason)
+        if output_schema is None:
+            text = _explanation(utterances)
+        else:
+            value = synthesize(output_schema, utterances, name=str(output_schema.get("title") or DEFAULT_AGENT))
+            text = json.dumps(drop_required(value, output_schema) if runtime.take_invalid() else value)
+        return Block({"type": "text", "text": text}, text), "end_turn"
     schema = tool.input_schema or {"type": "object"}
     value = synthesize(schema, utterances, name=tool.name)
     if runtime.take_invalid():
         value = drop_required(value, schema)
-    payload, stop_reason = _cut(json.dumps(value), request.max_tokens, "tool_use")
-    partial_input = jiter.from_json(payload.encode(), partial_mode=True)
-    block = {"type": "tool_use", "id": new_id("toolu_"), "name": tool.name, "input": partial_input}
-    return Reply(block, payload, stop_reason)
+    payload = json.dumps(value)
+    block = {"type": "tool_use", "id": new_id("toolu_"), "name": tool.name, "input": value}
+    return Block(block, payload), "tool_use"
+
+
+def build_reply(
+    request: MessagesRequest, utterances: Sequence[Utterance], runtime: AgentRuntime, *, thinking: bool
+) -> Reply:
+    if request.max_tokens == 0:  # a pre-warm: the prompt was processed (and cached), nothing generated
+        return Reply((), "max_tokens", 0)
+    scripted = runtime.next_stop()
+    if scripted == "refusal":  # a pre-output refusal: no content at all
+        return Reply((), "refusal", 0)
+    thought = runtime.behaviour.thinking_tokens if thinking else 0
+    budget = max(0, request.max_tokens - thought)
+    answer, natural_stop = _answer(request, utterances, runtime)
+    payload, stop_reason = _cut(answer.payload, budget, natural_stop)
+    if scripted == "max_tokens":
+        payload, stop_reason = answer.payload[: len(answer.payload) // 2], "max_tokens"
+    if answer.block["type"] == "tool_use":
+        body = {**answer.block, "input": jiter.from_json(payload.encode(), partial_mode=True) if payload else {}}
+    else:
+        body = {"type": "text", "text": payload}
+    blocks = ((_thinking(request, utterances),) if thinking else ()) + ((Block(body, payload),) if payload else ())
+    return Reply(blocks, stop_reason, thought)
 
 
 def message_object(model: str, reply: Reply, usage: InputUsage, *, started: bool) -> dict[str, Any]:
@@ -84,8 +137,8 @@ def message_object(model: str, reply: Reply, usage: InputUsage, *, started: bool
         "type": "message",
         "role": "assistant",
         "model": model,
-        "content": [] if started else [reply.block],
+        "content": [] if started else [block.block for block in reply.blocks],
         "stop_reason": None if started else reply.stop_reason,
         "stop_sequence": None,
-        "usage": {**usage._asdict(), "output_tokens": 1 if started else reply.output_tokens},
+        "usage": {**usage.as_api(), **({"output_tokens": 1} if started else reply.usage())},
     }

@@ -1,4 +1,10 @@
-"""Reads and validates requests, rejecting what the real API rejects with its `field.path: problem` messages."""
+"""Reads and validates requests, rejecting what the real API rejects with its `field.path: problem` messages.
+
+The request shape follows the Messages API reference (https://platform.claude.com/docs/en/api/messages):
+unknown fields are refused (`<field>: Extra inputs are not permitted`, the API's own wording), as are
+ill-typed ones. Rules that depend on the model (thinking, forced tool choice, sampling, prefill, limits)
+live in `rules`.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from pydantic import (
 )
 from starlette.requests import Request
 
+from dealgraph.agents.claude_models import Effort
 from dealgraph.agents.standin.config import DEFAULT_AGENT
 from dealgraph.agents.standin.errors import ApiError
 from dealgraph.agents.standin.transcript import as_blocks
@@ -27,13 +34,18 @@ _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
 
 def agent_name(body: object) -> str:
-    """Which `AgentBehaviour` applies; tolerant of malformed bodies so rejected requests are counted too."""
+    """Which `AgentBehaviour` applies; tolerant of malformed bodies so rejected requests are counted too.
+
+    The forced tool, else the first tool, else the title of the structured-output schema."""
     if not isinstance(body, Mapping):
         return DEFAULT_AGENT
-    choice, tools = body.get("tool_choice"), body.get("tools")
+    choice, tools, output = body.get("tool_choice"), body.get("tools"), body.get("output_config")
     forced = choice.get("name") if isinstance(choice, Mapping) else None
     first = tools[0].get("name") if isinstance(tools, list) and tools and isinstance(tools[0], Mapping) else None
-    return next((name for name in (forced, first) if isinstance(name, str)), DEFAULT_AGENT)
+    fmt = output.get("format") if isinstance(output, Mapping) else None
+    schema = fmt.get("schema") if isinstance(fmt, Mapping) else None
+    title = schema.get("title") if isinstance(schema, Mapping) else None
+    return next((name for name in (forced, first, title) if isinstance(name, str)), DEFAULT_AGENT)
 
 
 async def json_body(request: Request) -> object:
@@ -70,10 +82,20 @@ def _to_blocks(value: object) -> object:
     return as_blocks(value) if isinstance(value, str) else value
 
 
+class CacheControl(BaseModel):
+    """https://platform.claude.com/docs/en/build-with-claude/prompt-caching: ephemeral, 5m (default) or 1h."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["ephemeral"]
+    ttl: Literal["5m", "1h"] = "5m"
+
+
 class ContentBlock(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     type: StrictStr
+    cache_control: CacheControl | None = None
 
     @model_validator(mode="after")
     def _text_present(self) -> ContentBlock:
@@ -99,6 +121,7 @@ class Tool(BaseModel):
     name: str = Field(pattern=r"^[a-zA-Z0-9_-]{1,128}$")
     type: StrictStr = "custom"
     input_schema: dict[str, Any] | None = None
+    cache_control: CacheControl | None = None
 
     @model_validator(mode="after")
     def _custom_has_schema(self) -> Tool:
@@ -114,17 +137,51 @@ class ToolChoice(BaseModel):
     name: StrictStr | None = None
     disable_parallel_tool_use: StrictBool | None = None
 
+    @property
+    def forced(self) -> bool:
+        return self.type in ("any", "tool")
+
+
+class Thinking(BaseModel):
+    """https://platform.claude.com/docs/en/build-with-claude/thinking (SDK `ThinkingConfigParam`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["adaptive", "between_tools", "disabled", "enabled"]
+    budget_tokens: StrictInt | None = Field(default=None, ge=1024)
+    display: Literal["summarized", "omitted"] | None = None
+
+
+class JsonOutputFormat(BaseModel):
+    """https://platform.claude.com/docs/en/build-with-claude/structured-outputs (JSON outputs)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: Literal["json_schema"]
+    schema_: dict[str, Any] = Field(alias="schema")
+
+
+class OutputConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    effort: Effort | None = None
+    format: JsonOutputFormat | None = None
+
 
 class PromptRequest(BaseModel):
-    """What count_tokens and messages share: everything that makes up the prompt."""
+    """What count_tokens accepts: everything that makes up the prompt, and nothing else
+    (https://platform.claude.com/docs/en/api/messages/count_tokens)."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="forbid")
 
     model: StrictStr = Field(min_length=1)
     messages: list[Message] = Field(min_length=1)
     system: Annotated[list[SystemBlock], BeforeValidator(_to_blocks)] = Field(default_factory=list)
     tools: list[Tool] = Field(default_factory=list)
     tool_choice: ToolChoice | None = None
+    thinking: Thinking | None = None
+    output_config: OutputConfig | None = None
+    cache_control: CacheControl | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> PromptRequest:
@@ -132,7 +189,7 @@ class PromptRequest(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError("tools: Tool names must be unique.")
         choice = self.tool_choice
-        if choice is not None and choice.type in ("any", "tool") and not names:
+        if choice is not None and choice.forced and not names:
             raise ValueError("tool_choice: tool_choice may only be specified while providing tools.")
         if choice is not None and choice.type == "tool" and choice.name is None:
             raise ValueError("tool_choice.name: Field required")
@@ -145,10 +202,6 @@ class PromptRequest(BaseModel):
                     f"messages.{position}: all messages must have non-empty content "
                     "except for the optional final assistant message"
                 )
-        last = self.messages[-1]
-        prefill = getattr(last.content[-1], "text", "") if last.role == "assistant" and last.content else ""
-        if prefill != prefill.rstrip():
-            raise ValueError("messages: final assistant content cannot end with trailing whitespace")
         return self
 
     def called_tool(self) -> Tool | None:
@@ -159,22 +212,26 @@ class PromptRequest(BaseModel):
         forced = self.tool_choice.name if self.tool_choice is not None else None
         return next((tool for tool in custom if tool.name == forced), custom[0] if custom else None)
 
+    def output_schema(self) -> dict[str, Any] | None:
+        fmt = self.output_config.format if self.output_config is not None else None
+        return fmt.schema_ if fmt is not None else None
 
-class OutputConfig(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    format: dict[str, Any] | None = None
+    @property
+    def effort(self) -> Effort | None:
+        return self.output_config.effort if self.output_config is not None else None
 
 
 class MessagesRequest(PromptRequest):
-    max_tokens: StrictInt = Field(ge=1)
-    stream: StrictBool = False
-    output_config: OutputConfig | None = None
+    """https://platform.claude.com/docs/en/api/messages: the create-message body."""
 
-    def output_schema(self) -> dict[str, Any] | None:
-        """Structured-output requests (`messages.parse`) must get JSON text that fits their schema."""
-        fmt = self.output_config.format if self.output_config is not None else None
-        return fmt.get("schema") if fmt is not None and fmt.get("type") == "json_schema" else None
+    max_tokens: StrictInt = Field(ge=0)
+    stream: StrictBool = False
+    metadata: dict[str, Any] | None = None
+    stop_sequences: list[StrictStr] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    top_k: StrictInt | None = None
+    service_tier: Literal["auto", "standard_only"] | None = None
 
 
 _PromptRequestT = TypeVar("_PromptRequestT", bound=PromptRequest)

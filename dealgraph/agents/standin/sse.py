@@ -1,4 +1,10 @@
-"""Server-sent events in the Messages API's framing and order, paced so a stream takes the scripted latency."""
+"""Server-sent events in the Messages API's framing and order, paced so a stream takes the scripted latency.
+
+The sequence is https://platform.claude.com/docs/en/build-with-claude/streaming: message_start (input usage),
+per block content_block_start / deltas / content_block_stop (a thinking block ends with its
+signature_delta), message_delta with the final cumulative usage, message_stop. A scripted fault after the
+200 is either an `error` event (the API's shape: `{"type": "error", "error": {...}}`) or a dropped connection.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +12,17 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from dealgraph.agents.standin.reply import Reply
+from dealgraph.agents.standin.errors import error_body
+from dealgraph.agents.standin.reply import Block, Reply
 
 SSE_MEDIA_TYPE = "text/event-stream; charset=utf-8"
+
+
+class DroppedConnection(Exception):
+    """Raised inside a streaming body: the server closes the connection without finishing the response."""
 
 
 async def sleep_until(deadline: float) -> None:
@@ -35,20 +46,61 @@ def _chunks(payload: str) -> list[str]:
     return chunks
 
 
+def _block_events(index: int, block: Block) -> list[tuple[dict[str, Any], bool]]:
+    """(event, is a content delta) pairs for one block; deltas are what the latency is spread over."""
+    events: list[tuple[dict[str, Any], bool]] = [
+        ({"type": "content_block_start", "index": index, "content_block": block.start()}, False)
+    ]
+    events += [({"type": "content_block_delta", "index": index, "delta": block.deltas(c)}, True) for c in _chunks(block.payload)]
+    if block.block["type"] == "thinking":
+        signature = {"type": "signature_delta", "signature": block.block["signature"]}
+        events.append(({"type": "content_block_delta", "index": index, "delta": signature}, False))
+    events.append(({"type": "content_block_stop", "index": index}, False))
+    return events
+
+
 async def stream_events(
-    message: dict[str, Any], reply: Reply, started: float, latency_s: float
+    message: dict[str, Any],
+    reply: Reply,
+    *,
+    first_token_at: float,
+    done_at: float,
+    on_start: Callable[[], None],
+    before_finish: Callable[[], Awaitable[None]],
+    fault: str | None,
 ) -> AsyncIterator[bytes]:
-    """The real event sequence, with deltas spread evenly so the whole stream takes `latency_s`."""
-    chunks = _chunks(reply.payload)
-    step = latency_s / (len(chunks) + 1)
+    """message_start waits for the prefill (`first_token_at`); deltas are spread evenly until `done_at`."""
+    await sleep_until(first_token_at)
+    on_start()
     yield _frame({"type": "message_start", "message": message})
     yield _frame({"type": "ping"})
-    yield _frame({"type": "content_block_start", "index": 0, "content_block": reply.start_block()})
-    for position, chunk in enumerate(chunks, start=1):
-        await sleep_until(started + position * step)
-        yield _frame({"type": "content_block_delta", "index": 0, "delta": reply.delta(chunk)})
-    yield _frame({"type": "content_block_stop", "index": 0})
-    await sleep_until(started + latency_s)
+    events = [event for index, block in enumerate(reply.blocks) for event in _block_events(index, block)]
+    deltas = sum(is_delta for _, is_delta in events)
+    step = (done_at - first_token_at) / (deltas + 1)
+    fault_after = deltas // 2
+    sent = 0
+    for event, is_delta in events:
+        if fault is not None and sent == fault_after:
+            async for frame in _fault(fault):
+                yield frame
+            return
+        if is_delta:
+            sent += 1
+            await sleep_until(first_token_at + sent * step)
+        yield _frame(event)
+    if fault is not None:
+        async for frame in _fault(fault):
+            yield frame
+        return
+    await sleep_until(done_at)
+    await before_finish()
     delta = {"stop_reason": reply.stop_reason, "stop_sequence": None}
-    yield _frame({"type": "message_delta", "delta": delta, "usage": {"output_tokens": reply.output_tokens}})
+    usage = {key: message["usage"][key] for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")}
+    yield _frame({"type": "message_delta", "delta": delta, "usage": {**usage, **reply.usage()}})
     yield _frame({"type": "message_stop"})
+
+
+async def _fault(fault: str) -> AsyncIterator[bytes]:
+    if fault == "drop":
+        raise DroppedConnection("scripted: connection dropped mid-stream")
+    yield _frame(error_body(fault, f"Simulated mid-stream {fault}, scripted in the dealgraph LLM stand-in."))

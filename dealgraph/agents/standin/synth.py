@@ -9,6 +9,7 @@ string starts with "[simulated] " so it can never pass for real analysis. Unsupp
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import random
 import re
@@ -68,9 +69,26 @@ def drop_required(value: dict[str, Any], schema: Mapping[str, Any]) -> dict[str,
     return {key: item for key, item in value.items() if key != required[0]} if required else value
 
 
+_DESCRIBED_CONSTRAINTS = re.compile(r"\{((?:\w+: [^,{}]+)(?:, \w+: [^,{}]+)*)\}$")
+"""What `anthropic.transform_schema` appends to a description for keywords structured outputs cannot
+enforce (`minimum: 0, maximum: 1`, `maxItems: 3`, …): a real model reads and follows them, so does this."""
+
+
+def _described_constraints(description: object) -> dict[str, Any]:
+    match = _DESCRIBED_CONSTRAINTS.search(description) if isinstance(description, str) else None
+    constraints: dict[str, Any] = {}
+    for item in match[1].split(", ") if match else ():
+        key, _, raw = item.partition(": ")
+        try:
+            constraints[key] = json.loads(raw)
+        except ValueError:
+            constraints[key] = raw
+    return constraints
+
+
 def _resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> dict[str, Any]:
     """Inline `$ref` and merge `allOf`, which pydantic emits for nested models and annotated fields."""
-    resolved = dict(schema)
+    resolved = {**_described_constraints(schema.get("description")), **schema}
     ref = resolved.pop("$ref", None)
     if ref is not None:
         target: Any = root

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import time
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from dealgraph.agents.standin.transcript import as_blocks, block_text
@@ -30,13 +32,30 @@ class Segment(NamedTuple):
 
     identity: str
     chars: int
-    breakpoint: bool
+    breakpoint: str | None
+    """The breakpoint's TTL ("5m" or "1h") when the part carries cache_control."""
 
 
 class InputUsage(NamedTuple):
     input_tokens: int
     cache_creation_input_tokens: int
     cache_read_input_tokens: int
+    ephemeral_5m_input_tokens: int = 0
+    ephemeral_1h_input_tokens: int = 0
+
+    def as_api(self) -> dict[str, Any]:
+        """The `usage` fields as the API reports them (https://platform.claude.com/docs/en/build-with-claude/prompt-caching):
+        `input_tokens` is only the part after the last breakpoint, with the TTL breakdown in `cache_creation`."""
+        return {
+            "input_tokens": self.input_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": self.ephemeral_5m_input_tokens,
+                "ephemeral_1h_input_tokens": self.ephemeral_1h_input_tokens,
+            },
+            "service_tier": "standard",
+        }
 
 
 def prompt_segments(body: Mapping[str, Any]) -> list[Segment]:
@@ -44,14 +63,22 @@ def prompt_segments(body: Mapping[str, Any]) -> list[Segment]:
 
     def segment(part: Mapping[str, Any], chars: int) -> Segment:
         identity = json.dumps({k: v for k, v in part.items() if k != "cache_control"}, sort_keys=True)
-        return Segment(identity, chars, bool(part.get("cache_control")))
+        control = part.get("cache_control")
+        return Segment(identity, chars, control.get("ttl", "5m") if isinstance(control, Mapping) else None)
 
     segments = [segment(tool, len(json.dumps(tool))) for tool in body.get("tools", [])]
     segments += [segment(block, len(block_text(block))) for block in as_blocks(body.get("system", []))]
     for message in body["messages"]:
         segments += [segment(block, len(block_text(block))) for block in as_blocks(message["content"])]
-    if body.get("cache_control") and segments:
-        segments[-1] = segments[-1]._replace(breakpoint=True)
+    control = body.get("cache_control")
+    if isinstance(control, Mapping) and segments:  # automatic caching: the last block is the breakpoint
+        segments[-1] = segments[-1]._replace(breakpoint=control.get("ttl", "5m"))
+    output_config = body.get("output_config")
+    fmt = output_config.get("format") if isinstance(output_config, Mapping) else None
+    if fmt is not None:
+        # The schema is prompt (billed as input) but where it sits in the cache key is not documented;
+        # the stand-in bills it after every breakpoint, so it never changes what is cached.
+        segments.append(Segment(json.dumps(fmt, sort_keys=True), len(json.dumps(fmt)), None))
     return segments
 
 
@@ -59,31 +86,77 @@ def prompt_tokens(segments: Sequence[Segment]) -> int:
     return estimate_tokens(sum(part.chars for part in segments))
 
 
+_TTL_S = {"5m": 300.0, "1h": 3600.0}
+
+
+@dataclass
+class _Entry:
+    tokens: int
+    ttl: str
+    visible_at: float | None = None
+    """Set when the response that wrote it starts: before that, no other request can read it."""
+    expires_at: float = 0.0
+
+
+@dataclass
+class CacheWrite:
+    """What one response will make readable once it starts."""
+
+    keys: list[str]
+
+    def __bool__(self) -> bool:
+        return bool(self.keys)
+
+
 class PromptCache:
-    """Bounded memory of cached prefixes, so a repeated prefix is billed as a cache read like the real API."""
+    """Cached prefixes with the API's visibility rules (https://platform.claude.com/docs/en/build-with-claude/prompt-caching):
+    an entry is readable only once the response that wrote it has begun, lives for its TTL (refreshed by every
+    read), and a prefix shorter than the model's minimum cacheable length is silently not cached."""
 
-    def __init__(self) -> None:
-        self._prefixes: OrderedDict[str, None] = OrderedDict()
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._clock = clock
 
-    def usage(self, segments: Sequence[Segment]) -> InputUsage:
-        """Bills the prompt and remembers its breakpoints: the first sighting creates, a repeat reads."""
+    def plan(self, segments: Sequence[Segment], min_tokens: int) -> tuple[InputUsage, CacheWrite]:
+        """Bills the prompt: the longest readable prefix is read, the rest up to the last breakpoint written."""
+        now = self._clock()
         digest = hashlib.sha256()
         chars = 0
-        breakpoints: list[tuple[str, int]] = []
+        breakpoints: list[tuple[str, int, str]] = []
         for part in segments:
             digest.update(part.identity.encode() + b"\x00")
             chars += part.chars
-            if part.breakpoint:
-                breakpoints.append((digest.hexdigest(), chars))
+            if part.breakpoint is not None and _tokens_in(chars) >= min_tokens:
+                breakpoints.append((digest.hexdigest(), _tokens_in(chars), part.breakpoint))
         total = prompt_tokens(segments)
-        if not breakpoints:
-            return InputUsage(total, 0, 0)
-        hit_chars = max((c for key, c in breakpoints if key in self._prefixes), default=0)
-        read = _tokens_in(hit_chars)
-        created = _tokens_in(breakpoints[-1][1]) - read
-        for key, _ in breakpoints:
-            self._prefixes[key] = None
-            self._prefixes.move_to_end(key)
-        while len(self._prefixes) > _CACHE_CAPACITY:
-            self._prefixes.popitem(last=False)
-        return InputUsage(max(1, total - read - created), created, read)
+        readable = [(key, tokens) for key, tokens, _ in breakpoints if self._readable(key, now)]
+        read = max((tokens for _, tokens in readable), default=0)
+        for key, _ in readable:
+            self._entries[key].expires_at = now + _TTL_S[self._entries[key].ttl]
+        writes = [(key, tokens, ttl) for key, tokens, ttl in breakpoints if tokens > read]
+        created = {"5m": 0, "1h": 0}
+        covered = read
+        for key, tokens, ttl in writes:
+            created[ttl] += tokens - covered
+            covered = tokens
+            if key not in self._entries:
+                self._entries[key] = _Entry(tokens, ttl)
+            self._entries.move_to_end(key)
+        while len(self._entries) > _CACHE_CAPACITY:
+            self._entries.popitem(last=False)
+        creation = created["5m"] + created["1h"]
+        usage = InputUsage(max(1, total - read - creation), creation, read, created["5m"], created["1h"])
+        return usage, CacheWrite([key for key, _, _ in writes])
+
+    def publish(self, write: CacheWrite) -> None:
+        """The writing response has started: its entries become readable by every later request."""
+        now = self._clock()
+        for key in write.keys:
+            entry = self._entries.get(key)
+            if entry is not None and entry.visible_at is None:
+                entry.visible_at = now
+                entry.expires_at = now + _TTL_S[entry.ttl]
+
+    def _readable(self, key: str, now: float) -> bool:
+        entry = self._entries.get(key)
+        return entry is not None and entry.visible_at is not None and now < entry.expires_at

@@ -11,10 +11,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, text
+from sqlalchemy import CheckConstraint, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
+from dealgraph.agents.claude_models import EFFORTS, Effort
 from dealgraph.db.base import Base, Identified, Timestamped
 
 
@@ -42,7 +43,10 @@ class PromptTemplate(Identified, Timestamped, Base):
 
 class PromptVersion(Identified, Base):
     __tablename__ = "prompt_versions"
-    __table_args__ = (UniqueConstraint("template_id", "version", name="uq_prompt_versions_template_version"),)
+    __table_args__ = (
+        UniqueConstraint("template_id", "version", name="uq_prompt_versions_template_version"),
+        CheckConstraint(f"effort IN ({', '.join(repr(effort) for effort in EFFORTS)})", name="effort"),
+    )
 
     tenant_id: Mapped[uuid.UUID | None] = _optional_tenant()
     template_id: Mapped[uuid.UUID] = mapped_column(
@@ -53,7 +57,10 @@ class PromptVersion(Identified, Base):
     user_template: Mapped[str] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(100))
     max_tokens: Mapped[int] = mapped_column(Integer)
-    temperature: Mapped[float | None] = mapped_column(Float)
+    effort: Mapped[Effort | None] = mapped_column(String(16))
+    """None for versions saved before effort existed: they run at their model's default effort."""
+    legacy_temperature: Mapped[float | None] = mapped_column(Float)
+    """Recorded by versions saved before effort replaced it; never sent (current models refuse it)."""
     output_schema: Mapped[dict[str, Any]] = mapped_column(JSONB)
     note: Mapped[str | None] = mapped_column(Text)
     author_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL"))

@@ -10,7 +10,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.registry import AGENTS
+from dealgraph.agents.claude_models import Effort
+from dealgraph.agents.registry import AGENTS, builtin_effort
 from dealgraph.agents.templates import builtin_templates, content_hash
 from dealgraph.db.models import AgentRun, Analysis, PromptAudit, PromptLabel, PromptTemplate, PromptVersion, RunStatus, Transcript
 
@@ -23,7 +24,7 @@ _SEED_LOCK = 0x70726F6D  # processes starting together seed the built-ins one at
 
 
 def version_fields(
-    agent: AgentKind, *, system_text: str, user_template: str, model: str, max_tokens: int, temperature: float | None
+    agent: AgentKind, *, system_text: str, user_template: str, model: str, max_tokens: int, effort: Effort | None
 ) -> dict[str, Any]:
     """The content of a version; the agent's output schema is recorded with it, as the code defines it now."""
     return {
@@ -31,8 +32,8 @@ def version_fields(
         "user_template": user_template,
         "model": model,
         "max_tokens": max_tokens,
-        "temperature": temperature,
-        "output_schema": AGENTS[agent].output_model.model_json_schema(),
+        "effort": effort,
+        "output_schema": AGENTS[agent].output_schema,
     }
 
 
@@ -54,7 +55,12 @@ async def ensure_builtin_prompts(session: AsyncSession, *, model: str, max_token
             await session.flush()
         system_text, user_template = builtin_templates(kind.value)
         fields = version_fields(
-            kind, system_text=system_text, user_template=user_template, model=model, max_tokens=max_tokens, temperature=None
+            kind,
+            system_text=system_text,
+            user_template=user_template,
+            model=model,
+            max_tokens=max_tokens,
+            effort=builtin_effort(kind),
         )
         digest = content_hash(**fields)
         if await session.scalar(

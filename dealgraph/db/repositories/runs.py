@@ -402,3 +402,39 @@ async def release_runs(session: AsyncSession, worker_id: str) -> int:
     if count:
         await announce_queued(session)
     return count
+
+
+CACHE_OPEN = "cache_open"
+"""Event kind on the events channel; it carries no tenant, so GraphQL subscriptions never see it."""
+
+
+async def take_cache_lead(session: AsyncSession, analysis_id: uuid.UUID, run_id: uuid.UUID) -> bool:
+    """The first run of an analysis to ask leads (and keeps leading if it is re-claimed after a crash)."""
+    led = await session.scalar(
+        update(Analysis)
+        .where(
+            Analysis.id == analysis_id,
+            Analysis.cache_opened_at.is_(None),
+            (Analysis.cache_leader_run_id.is_(None)) | (Analysis.cache_leader_run_id == run_id),
+        )
+        .values(cache_leader_run_id=run_id)
+        .returning(Analysis.id)
+    )
+    return led is not None
+
+
+async def cache_is_open(session: AsyncSession, analysis_id: uuid.UUID) -> bool:
+    opened = await session.scalar(select(Analysis.cache_opened_at).where(Analysis.id == analysis_id))
+    return opened is not None
+
+
+async def open_cache(session: AsyncSession, analysis_id: uuid.UUID) -> None:
+    """Release the runs waiting for the analysis' cache entry, in every process."""
+    opened = await session.scalar(
+        update(Analysis)
+        .where(Analysis.id == analysis_id, Analysis.cache_opened_at.is_(None))
+        .values(cache_opened_at=func.clock_timestamp())
+        .returning(Analysis.id)
+    )
+    if opened is not None:
+        await notify(session, [{"kind": CACHE_OPEN, "analysis": str(analysis_id)}])
