@@ -157,6 +157,12 @@ class StandinControl:
     async def reset(self) -> None:
         await self._request("POST", "/_standin/reset")
 
+    async def thinking_blocks_received(self, agent: str) -> int:
+        """Thinking blocks the agent's requests sent back (verified by signature, or refused)."""
+        stats = await self._request("GET", "/_standin/stats")
+        received: int = stats["agents"].get(agent, {}).get("thinking_blocks_received", 0)
+        return received
+
     async def statuses(self, agent: str) -> list[int]:
         stats = await self._request("GET", "/_standin/stats")
         return stats["agents"].get(agent, {}).get("statuses", [])

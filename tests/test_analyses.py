@@ -260,3 +260,35 @@ async def test_invalid_output_is_retried_once_with_the_validation_error(
         assert run["metadata"]["attempts"] == attempts
     else:
         assert run["error"]["code"] == "INVALID_OUTPUT" and "Field required" in run["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("scripted", "code", "message"),
+    [
+        ({"stops": ["max_tokens"]}, "OUTPUT_TRUNCATED", "used all 4096 output tokens"),
+        ({"stops": ["refusal"]}, "REFUSED", "declined to analyse this call"),
+    ],
+)
+async def test_truncated_or_refused_answers_fail_the_run_clearly_without_a_retry(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl, scripted: dict[str, Any], code: str, message: str
+) -> None:
+    await standin.behave("meddpicc", **scripted)
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    stored = await wait_until_finished(gql, who, (await start(gql, who, ids["transcript"], agents=["MEDDPICC"]))["id"])
+    [run] = stored["agentRuns"]
+    assert run["status"] == "FAILED" and run["error"]["code"] == code and message in run["error"]["message"]
+    assert await standin.statuses("meddpicc") == [200]  # neither is retried at the same limit
+
+
+async def test_invalid_output_retry_sends_the_thinking_turn_back_and_succeeds(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    """The stand-in signs thinking blocks and refuses a retry turn whose blocks were altered or dropped."""
+    await standin.behave("meddpicc", invalid_output_times=1, latency_s=0.05)
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    stored = await wait_until_finished(gql, who, (await start(gql, who, ids["transcript"], agents=["MEDDPICC"]))["id"])
+    [run] = stored["agentRuns"]
+    assert run["status"] == "SUCCEEDED" and run["metadata"]["attempts"] == 2
+    assert await standin.thinking_blocks_received("meddpicc") == 1

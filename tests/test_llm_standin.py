@@ -80,7 +80,9 @@ TOOL = {
     "description": "Record the structured analysis of a sales call.",
     "input_schema": CallAnalysis.model_json_schema(),
 }
-MODEL = "claude-sonnet-5-5"
+MODEL = "claude-haiku-5-5"
+"""The one model that accepts a forced tool choice, with thinking off (see tests/test_standin_rules.py)."""
+NO_THINKING = {"type": "disabled"}
 
 
 def _request(**overrides: Any) -> dict[str, Any]:
@@ -91,6 +93,7 @@ def _request(**overrides: Any) -> dict[str, Any]:
         "messages": [{"role": "user", "content": f"Transcript:\n{TRANSCRIPT}"}],
         "tools": [TOOL],
         "tool_choice": {"type": "tool", "name": AGENT},
+        "thinking": NO_THINKING,
     }
     return base | overrides
 
@@ -307,7 +310,9 @@ async def test_cached_system_block_is_created_then_read(client: anthropic.AsyncA
 
 
 async def test_text_reply_says_it_is_simulated(client: anthropic.AsyncAnthropic) -> None:
-    message = await client.messages.create(model=MODEL, max_tokens=512, messages=_request()["messages"])
+    message = await client.messages.create(
+        model=MODEL, max_tokens=512, messages=_request()["messages"], thinking=NO_THINKING
+    )
 
     [block] = message.content
     assert block.type == "text" and "simulated output from the dealgraph" in block.text

@@ -64,6 +64,9 @@ class _Handlers:
     async def _answer(self, request: Request, body: object, agent: str, started: float) -> Response:
         check_api_key(request, required=self._state.config.require_api_key)
         parsed, prompt = parse_prompt(MessagesRequest, body)
+        self._state.thinking_blocks_received[agent] += sum(
+            block.type == "thinking" for message in parsed.messages for block in message.content
+        )
         caps = enforce(parsed)
         runtime = self._state.runtime(agent)
         failure = runtime.next_failure()

@@ -72,6 +72,7 @@ class StandinState:
     config: StandinConfig = field(init=False)
     runtimes: dict[str, AgentRuntime] = field(init=False)
     statuses: defaultdict[str, list[int]] = field(init=False)
+    thinking_blocks_received: defaultdict[str, int] = field(init=False)
     cache: PromptCache = field(init=False)
     released: defaultdict[str, asyncio.Event] = field(init=False)
     """Held agents' answers wait on these; `/_standin/agents/{name}/release` sets them."""
@@ -83,6 +84,7 @@ class StandinState:
         self.config = self.initial.model_copy(deep=True)
         self.runtimes = {}
         self.statuses = defaultdict(list)
+        self.thinking_blocks_received = defaultdict(int)
         self.cache = PromptCache()
         self.released = defaultdict(asyncio.Event)
 
@@ -102,5 +104,12 @@ class StandinState:
 
     def stats(self) -> dict[str, Any]:
         """Per-agent status history, so tests assert on what the SDK actually saw, retries included."""
-        agents = {agent: {"requests": len(statuses), "statuses": statuses} for agent, statuses in self.statuses.items()}
+        agents = {
+            agent: {
+                "requests": len(statuses),
+                "statuses": statuses,
+                "thinking_blocks_received": self.thinking_blocks_received[agent],
+            }
+            for agent, statuses in self.statuses.items()
+        }
         return {"agents": agents}

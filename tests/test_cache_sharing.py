@@ -1,0 +1,56 @@
+"""How the agents of one analysis share the transcript's prompt-cache entry, per strategy, end to end:
+the stand-in makes an entry readable only once its writer's response has started, as the API does."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from dealgraph.agents.standin import RunningStandin
+from dealgraph.server.app import create_app
+from tests.analysis_support import AGENTS, start, transcript_for_analysis, wait_until_finished
+from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings
+
+RUNS = """query($id: ID!) { analysis(id: $id) { status agentRuns { agent status error { code message }
+  metadata { cacheReadTokens cacheWriteTokens cacheRole cacheWaitMs effort thinkingTokens } } } }"""
+
+
+@pytest.fixture(params=["parallel", "leader", "prewarm"])
+async def strategy_app(request: pytest.FixtureRequest, database_url: str, standin_server: RunningStandin) -> AsyncIterator[tuple[str, Starlette]]:
+    settings = make_settings(database_url, standin_server.base_url, cache_sharing=request.param)
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield request.param, app
+
+
+async def test_each_strategy_writes_and_reads_the_cache_as_documented(
+    strategy_app: tuple[str, Starlette], standin: StandinControl
+) -> None:
+    strategy, app = strategy_app
+    for agent in AGENTS:  # a real prefill takes time: the leader's response starts after it
+        await standin.behave(agent, latency_s=0.2, prefill_s_per_1k_tokens=0.2)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dealgraph.test") as http:
+        gql, tenants = GraphQLClient(http), TenantFactory(app.state.database)
+        who = await tenants.create()
+        analysis = await start(gql, who, (await transcript_for_analysis(gql, who))["transcript"], force=True)
+        await wait_until_finished(gql, who, analysis["id"])
+        runs = (await gql(RUNS, {"id": analysis["id"]}, as_=who))["analysis"]["agentRuns"]
+    assert [run["status"] for run in runs] == ["SUCCEEDED"] * 4, runs
+    meta = [run["metadata"] for run in runs]
+    writers = [m for m in meta if m["cacheWriteTokens"] > 0]
+    readers = [m for m in meta if m["cacheReadTokens"] > 0]
+    roles = sorted(m["cacheRole"] for m in meta)
+    if strategy == "parallel":  # nobody can read what the others are still writing
+        assert len(writers) == 4 and readers == [] and roles == ["parallel"] * 4
+    elif strategy == "leader":  # the leader writes; the others wait for its response to start, then read
+        assert len(writers) == 1 and len(readers) == 3 and roles == ["follower"] * 3 + ["leader"]
+        assert all(m["cacheWaitMs"] > 0 for m in meta if m["cacheRole"] == "follower")
+    else:  # the pre-warm request writes; every agent reads
+        assert writers == [] and len(readers) == 4 and roles == ["follower"] * 3 + ["leader"]
+    assert all(m["thinkingTokens"] > 0 for m in meta)
+    assert {run["agent"]: run["metadata"]["effort"] for run in runs} == {
+        "MEDDPICC": "high", "ACTION_ITEMS": "medium", "STAKEHOLDERS": "medium", "MEETING_INTELLIGENCE": "medium"
+    }

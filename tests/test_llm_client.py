@@ -1,0 +1,167 @@
+"""The Claude client against the strict stand-in, through the real SDK: what it sends, and every way a call
+can fail after or before the 200 (error events, dropped connections, truncation, refusals, deadlines,
+long retry-after)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from dealgraph.agents.kinds import AgentKind
+from dealgraph.agents.llm import LlmClient, LlmError, StructuredRequest
+from dealgraph.agents.prompting import retry_messages
+from dealgraph.agents.registry import AGENTS
+from dealgraph.agents.standin import RunningStandin
+from dealgraph.config import Settings
+from tests.support import StandinControl
+
+AGENT = AGENTS[AgentKind.MEDDPICC]
+LINES = "\n".join(f"[{n} 00:{n:02d}] Ana Ruiz: Our budget for the pilot is {n} thousand dollars." for n in range(40))
+
+
+def structured(model: str = "claude-sonnet-5-5", max_tokens: int = 4096) -> StructuredRequest:
+    return StructuredRequest(
+        model=model,
+        max_tokens=max_tokens,
+        effort="high",
+        system=[{"type": "text", "text": "Analyse the call."}, {"type": "text", "text": LINES, "cache_control": {"type": "ephemeral"}}],
+        messages=[{"role": "user", "content": "Qualify the deal."}],
+        schema=AGENT.output_schema,
+    )
+
+
+def client(standin_server: RunningStandin, **overrides: Any) -> LlmClient:
+    values: dict[str, Any] = {"anthropic_api_key": "test-key", "anthropic_base_url": standin_server.base_url,
+                              "llm_max_retries": 2, "llm_timeout_s": 10.0}
+    return LlmClient(Settings(**(values | overrides)))
+
+
+async def ignore(_: int) -> None:
+    return None
+
+
+async def complete(llm: LlmClient, request: StructuredRequest | None = None) -> Any:
+    try:
+        return await llm.complete(request or structured(), on_progress=ignore)
+    finally:
+        await llm.close()
+
+
+def test_agents_ask_for_structured_outputs_and_never_force_a_tool() -> None:
+    params = structured().params()
+    assert "tool_choice" not in params and "tools" not in params and "thinking" not in params
+    assert params["output_config"] == {"effort": "high", "format": {"type": "json_schema", "schema": AGENT.output_schema}}
+    assert AGENT.output_schema["additionalProperties"] is False and AGENT.output_schema["title"] == "meddpicc"
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5"])
+async def test_every_model_accepts_the_agents_request(
+    standin_server: RunningStandin, standin: StandinControl, model: str
+) -> None:
+    completion = await complete(client(standin_server), structured(model))
+    AGENT.output_model.model_validate_json(completion.text)
+    assert completion.content[0]["type"] == "thinking" and completion.usage.thinking_tokens > 0
+    assert completion.requests == 1 and completion.simulated
+
+
+@pytest.mark.parametrize("fault", ["overloaded_error", "api_error"])
+async def test_an_error_event_after_the_200_is_retried_like_the_same_error(
+    standin_server: RunningStandin, standin: StandinControl, fault: str
+) -> None:
+    await standin.behave("meddpicc", stream_faults=[fault])
+    completion = await complete(client(standin_server))
+    assert completion.requests == 2
+    assert await standin.statuses("meddpicc") == [200, 200]
+
+
+async def test_a_non_retryable_error_event_fails_at_once(standin_server: RunningStandin, standin: StandinControl) -> None:
+    await standin.behave("meddpicc", stream_faults=["invalid_request_error"])
+    with pytest.raises(LlmError) as caught:
+        await complete(client(standin_server))
+    assert caught.value.code == "BAD_REQUEST" and caught.value.message.startswith("mid-stream:")
+    assert await standin.statuses("meddpicc") == [200]
+
+
+async def test_a_connection_dropped_mid_stream_is_retried(standin_server: RunningStandin, standin: StandinControl) -> None:
+    await standin.behave("meddpicc", stream_faults=["drop"])
+    completion = await complete(client(standin_server))
+    assert completion.requests == 2
+
+
+async def test_dropped_every_time_fails_as_connection_failed(standin_server: RunningStandin, standin: StandinControl) -> None:
+    await standin.behave("meddpicc", stream_faults=["drop", "drop", "drop"])
+    with pytest.raises(LlmError) as caught:
+        await complete(client(standin_server))
+    assert caught.value.code == "CONNECTION_FAILED" and caught.value.retryable
+    assert len(await standin.statuses("meddpicc")) == 3  # the first try and two retries
+
+
+async def test_max_tokens_stop_is_output_truncated_with_the_limit(standin_server: RunningStandin, standin: StandinControl) -> None:
+    await standin.behave("meddpicc", stops=["max_tokens"])
+    with pytest.raises(LlmError) as caught:
+        await complete(client(standin_server), structured(max_tokens=3000))
+    assert caught.value.code == "OUTPUT_TRUNCATED" and "all 3000 output tokens" in caught.value.message
+    assert not caught.value.retryable and len(await standin.statuses("meddpicc")) == 1
+
+
+async def test_refusal_stop_is_refused(standin_server: RunningStandin, standin: StandinControl) -> None:
+    await standin.behave("meddpicc", stops=["refusal"])
+    with pytest.raises(LlmError) as caught:
+        await complete(client(standin_server))
+    assert caught.value.code == "REFUSED" and not caught.value.retryable
+
+
+async def test_every_request_has_a_wall_clock_deadline(standin_server: RunningStandin, standin: StandinControl) -> None:
+    await standin.behave("meddpicc", latency_s=5.0)  # the stream keeps trickling deltas: no read timeout fires
+    with pytest.raises(LlmError) as caught:
+        await complete(client(standin_server, llm_timeout_s=0.5, llm_max_retries=0))
+    assert caught.value.code == "TIMEOUT" and "0.5 s" in caught.value.message
+
+
+async def test_retry_after_within_the_cap_is_honoured(standin_server: RunningStandin, standin: StandinControl) -> None:
+    await standin.behave("meddpicc", failures=[429], retry_after_s=0.2)
+    completion = await complete(client(standin_server))
+    assert completion.requests == 2
+
+
+async def test_retry_after_beyond_the_cap_fails_saying_when_to_retry(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
+    await standin.behave("meddpicc", failures=[429], retry_after_s=120)
+    with pytest.raises(LlmError) as caught:
+        await complete(client(standin_server, llm_max_retry_after_s=30))
+    assert caught.value.code == "RATE_LIMITED" and caught.value.retry_after == 120
+    assert "retry after 120 s (at 20" in caught.value.message and "DEALGRAPH_LLM_MAX_RETRY_AFTER_S=30" in caught.value.message
+    assert len(await standin.statuses("meddpicc")) == 1  # it did not sleep and try again
+
+
+async def test_thinking_blocks_go_back_intact_in_the_retry_turn(standin_server: RunningStandin, standin: StandinControl) -> None:
+    llm = client(standin_server)
+    try:
+        first = await llm.complete(structured(), on_progress=ignore)
+        retry = replace(structured(), messages=retry_messages(structured(), first.content, ["x: too long"]))
+        assert retry.messages[1] == {"role": "assistant", "content": first.content}
+        second = await llm.complete(retry, on_progress=ignore)  # the stand-in verifies every signature
+        assert second.requests == 1
+        tampered = json.loads(json.dumps(first.content))
+        tampered[0]["thinking"] = "edited"
+        bad = replace(structured(), messages=retry_messages(structured(), tampered, ["x: too long"]))
+        with pytest.raises(LlmError) as caught:
+            await llm.complete(bad, on_progress=ignore)
+        assert caught.value.code == "BAD_REQUEST" and "Invalid `signature`" in caught.value.message
+    finally:
+        await llm.close()
+
+
+async def test_prewarm_writes_the_cache_the_agents_then_read(standin_server: RunningStandin, standin: StandinControl) -> None:
+    llm = client(standin_server)
+    try:
+        warm = await llm.prewarm(structured())
+        completion = await llm.complete(structured(), on_progress=ignore)
+    finally:
+        await llm.close()
+    assert warm.cache_write_tokens > 0 and warm.output_tokens == 0
+    assert completion.usage.cache_read_tokens == warm.cache_write_tokens

@@ -1,0 +1,263 @@
+"""One test per rule: the stand-in refuses what the real Messages API refuses, with its status, `error.type`
+and message shape. Each rule's source is cited in `dealgraph/agents/standin/rules.py`; requests go through
+the real `anthropic` SDK."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+
+from dealgraph.agents.standin import AgentBehaviour, RunningStandin, StandinConfig, start_standin_in_thread
+
+SCHEMA = {
+    "type": "object",
+    "title": "probe",
+    "properties": {"summary": {"type": "string"}},
+    "required": ["summary"],
+    "additionalProperties": False,
+}
+TOOL = {"name": "record", "description": "Record it.", "input_schema": SCHEMA}
+TRANSCRIPT = "[0 00:01] Ana Ruiz: Our budget is fifty thousand.\n[1 00:09] Ben Kim: Legal reviews every contract."
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[RunningStandin]:
+    with start_standin_in_thread(StandinConfig(default=AgentBehaviour(latency_s=0.01))) as running:
+        yield running
+
+
+@pytest.fixture
+async def client(standin: RunningStandin) -> AsyncIterator[anthropic.AsyncAnthropic]:
+    httpx.post(f"{standin.base_url}/_standin/reset").raise_for_status()
+    async with anthropic.AsyncAnthropic(base_url=standin.base_url, api_key="test-key", max_retries=0) as sdk:
+        yield sdk
+
+
+def request(model: str = "claude-sonnet-5-5", **overrides: Any) -> dict[str, Any]:
+    return {
+        "model": model,
+        "max_tokens": 1024,
+        "messages": [{"role": "user", "content": TRANSCRIPT}],
+        "output_config": {"effort": "medium", "format": {"type": "json_schema", "schema": SCHEMA}},
+    } | overrides
+
+
+async def refused(client: anthropic.AsyncAnthropic, status: int = 400, **body: Any) -> anthropic.APIStatusError:
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        await client.messages.create(**body)
+    error = caught.value
+    assert error.status_code == status
+    expected_type = {400: "invalid_request_error", 404: "not_found_error"}[status]
+    assert error.type == expected_type and isinstance(error.body, dict)
+    assert error.body["type"] == "error" and error.body["request_id"].startswith("req_")
+    return error
+
+
+def message_of(error: anthropic.APIStatusError) -> str:
+    assert isinstance(error.body, dict)
+    return str(error.body["error"]["message"])
+
+
+async def test_the_agents_request_shape_is_accepted_and_thinks(client: anthropic.AsyncAnthropic) -> None:
+    message = await client.messages.create(**request())
+    assert [block.type for block in message.content] == ["thinking", "text"]
+    assert message.content[0].thinking == "" and message.content[0].signature  # display "omitted" by default
+    assert message.usage.output_tokens_details is not None and message.usage.output_tokens_details.thinking_tokens > 0
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-5-5", "claude-opus-5-5"])
+@pytest.mark.parametrize("choice", [{"type": "tool", "name": "record"}, {"type": "any"}])
+async def test_forced_tool_choice_is_refused_by_models_that_think(
+    client: anthropic.AsyncAnthropic, model: str, choice: dict[str, str]
+) -> None:
+    error = await refused(client, **request(model, tools=[TOOL], tool_choice=choice, output_config=anthropic.omit))
+    assert message_of(error).startswith("tool_choice: forced tool use")
+
+
+async def test_forced_tool_choice_needs_thinking_off_where_it_can_be_turned_off(client: anthropic.AsyncAnthropic) -> None:
+    forced = {"tools": [TOOL], "tool_choice": {"type": "tool", "name": "record"}, "output_config": anthropic.omit}
+    error = await refused(client, **request("claude-haiku-5-5", **forced))
+    assert "when thinking is enabled" in message_of(error)
+    message = await client.messages.create(**request("claude-haiku-5-5", thinking={"type": "disabled"}, **forced))
+    assert [block.type for block in message.content] == ["tool_use"] and message.stop_reason == "tool_use"
+
+
+async def test_auto_tool_choice_is_accepted_while_thinking(client: anthropic.AsyncAnthropic) -> None:
+    message = await client.messages.create(
+        **request(tools=[TOOL], tool_choice={"type": "auto"}, output_config=anthropic.omit)
+    )
+    assert [block.type for block in message.content] == ["thinking", "tool_use"]
+
+
+@pytest.mark.parametrize(
+    ("model", "thinking", "message"),
+    [
+        ("claude-sonnet-5-5", {"type": "disabled"}, '"thinking.type.disabled" is not supported for this model. '
+         'Use "thinking.type.between_tools"'),
+        ("claude-opus-5-5", {"type": "disabled"}, '"thinking.type.disabled" is not supported for this model. '
+         'Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.'),
+        ("claude-opus-5-5", {"type": "enabled", "budget_tokens": 2048}, '"thinking.type.enabled" is not supported'),
+        ("claude-sonnet-5-5", {"type": "enabled", "budget_tokens": 2048}, '"thinking.type.enabled" is not supported'),
+        ("claude-haiku-5-5", {"type": "enabled", "budget_tokens": 2048}, '"thinking.type.enabled" is not supported'),
+        ("claude-opus-5-5", {"type": "between_tools"}, '"thinking.type.between_tools" is not supported'),
+    ],
+)
+async def test_thinking_types_a_model_refuses(
+    client: anthropic.AsyncAnthropic, model: str, thinking: dict[str, Any], message: str
+) -> None:
+    error = await refused(client, **request(model, thinking=thinking))
+    assert message_of(error).startswith(message)
+
+
+@pytest.mark.parametrize(("model", "thinking"), [("claude-sonnet-5-5", "between_tools"), ("claude-haiku-5-5", "disabled")])
+@pytest.mark.parametrize("effort", ["xhigh", "max"])
+async def test_thinking_off_is_refused_at_the_highest_efforts(
+    client: anthropic.AsyncAnthropic, model: str, thinking: str, effort: str
+) -> None:
+    output = {"effort": effort, "format": {"type": "json_schema", "schema": SCHEMA}}
+    error = await refused(client, **request(model, thinking={"type": thinking}, output_config=output))
+    assert f'"{thinking}" is only available at effort low, medium or high' in message_of(error)
+    await client.messages.create(**request(model, thinking={"type": thinking}))  # medium is fine
+
+
+@pytest.mark.parametrize("parameter", [{"temperature": 0.2}, {"top_p": 0.9}, {"top_k": 5}])
+@pytest.mark.parametrize("model", ["claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5"])
+async def test_sampling_parameters_are_refused(
+    client: anthropic.AsyncAnthropic, model: str, parameter: dict[str, float]
+) -> None:
+    # the SDK itself no longer takes them; a raw client could still send them
+    error = await refused(client, **request(model), extra_body=parameter)
+    [name] = parameter
+    assert message_of(error).startswith(f"{name}: sampling parameters are not supported")
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5"])
+async def test_assistant_prefill_is_refused(client: anthropic.AsyncAnthropic, model: str) -> None:
+    messages = [{"role": "user", "content": TRANSCRIPT}, {"role": "assistant", "content": '{"summary": "'}]
+    error = await refused(client, **request(model, messages=messages))
+    assert message_of(error).startswith("messages: assistant message prefill is not supported")
+
+
+async def test_unknown_model_is_not_found(client: anthropic.AsyncAnthropic) -> None:
+    error = await refused(client, 404, **request("claude-sonnet-4-0"))
+    assert isinstance(error, anthropic.NotFoundError) and message_of(error) == "model: claude-sonnet-4-0"
+
+
+async def test_unknown_top_level_field_is_refused(client: anthropic.AsyncAnthropic) -> None:
+    error = await refused(client, **request(), extra_body={"output_format": {"type": "json_schema", "schema": SCHEMA}})
+    assert message_of(error) == "output_format: Extra inputs are not permitted"
+
+
+async def test_max_tokens_above_the_model_limit(client: anthropic.AsyncAnthropic) -> None:
+    error = await refused(client, **request(max_tokens=128_001, stream=True))
+    assert message_of(error) == (
+        "max_tokens: 128001 > 128000, which is the maximum allowed number of output tokens for claude-sonnet-5-5"
+    )
+
+
+async def test_more_than_four_cache_breakpoints(client: anthropic.AsyncAnthropic) -> None:
+    system = [{"type": "text", "text": f"part {n}", "cache_control": {"type": "ephemeral"}} for n in range(5)]
+    error = await refused(client, **request(system=system))
+    assert message_of(error) == "A maximum of 4 blocks with cache_control may be provided. Found 5."
+
+
+async def test_unknown_effort_is_refused(client: anthropic.AsyncAnthropic) -> None:
+    output = {"effort": "extreme", "format": {"type": "json_schema", "schema": SCHEMA}}
+    error = await refused(client, **request(output_config=output))
+    assert message_of(error).startswith("output_config.effort:")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "conflict"),
+    [
+        ({"stream": True, "output_config": anthropic.omit}, "stream"),
+        ({}, "output_config.format"),
+    ],
+)
+async def test_prewarm_max_tokens_zero_conflicts(
+    client: anthropic.AsyncAnthropic, overrides: dict[str, Any], conflict: str
+) -> None:
+    error = await refused(client, **request(max_tokens=0, **overrides))
+    assert message_of(error) == f"max_tokens: 0 (cache pre-warming) cannot be combined with {conflict}"
+
+
+async def test_prewarm_writes_the_cache_and_returns_no_content(client: anthropic.AsyncAnthropic) -> None:
+    system = [{"type": "text", "text": TRANSCRIPT * 200, "cache_control": {"type": "ephemeral"}}]
+    warm = await client.messages.create(**request(max_tokens=0, system=system, output_config=anthropic.omit))
+    assert warm.content == [] and warm.stop_reason == "max_tokens" and warm.usage.cache_creation_input_tokens > 0
+    hit = await client.messages.create(**request(system=system))
+    assert hit.usage.cache_read_input_tokens == warm.usage.cache_creation_input_tokens
+
+
+async def test_modified_thinking_block_is_refused(client: anthropic.AsyncAnthropic) -> None:
+    first = await client.messages.create(**request())
+    turn = [block.model_dump(exclude_none=True) for block in first.content]
+    follow_up = {"role": "user", "content": "Add more detail."}
+    intact = await client.messages.create(**request(messages=[*request()["messages"], {"role": "assistant", "content": turn}, follow_up]))
+    assert intact.stop_reason == "end_turn"
+    turn[0] = {**turn[0], "thinking": "I was edited."}
+    error = await refused(client, **request(messages=[*request()["messages"], {"role": "assistant", "content": turn}, follow_up]))
+    assert message_of(error) == "messages.1.content.0: Invalid `signature` in `thinking` block"
+
+
+async def test_thinking_blocks_are_tied_to_their_model(client: anthropic.AsyncAnthropic) -> None:
+    first = await client.messages.create(**request("claude-haiku-5-5"))
+    turn = [block.model_dump(exclude_none=True) for block in first.content]
+    messages = [*request()["messages"], {"role": "assistant", "content": turn}, {"role": "user", "content": "More."}]
+    error = await refused(client, **request("claude-sonnet-5-5", messages=messages))
+    assert "Invalid `signature`" in message_of(error)
+
+
+async def test_count_tokens_follows_the_same_rules(client: anthropic.AsyncAnthropic) -> None:
+    with pytest.raises(anthropic.NotFoundError):
+        await client.messages.count_tokens(model="claude-nope", messages=request()["messages"])
+    with pytest.raises(anthropic.BadRequestError, match="max_tokens: Extra inputs are not permitted"):
+        await client.messages.count_tokens(model="claude-sonnet-5-5", messages=request()["messages"], extra_body={"max_tokens": 1})
+    counted = await client.messages.count_tokens(
+        model="claude-sonnet-5-5", messages=request()["messages"], output_config=request()["output_config"]
+    )
+    assert counted.input_tokens > 0
+
+
+async def test_usage_is_reported_as_the_api_reports_it(client: anthropic.AsyncAnthropic) -> None:
+    system = [{"type": "text", "text": TRANSCRIPT * 200, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    async with client.messages.stream(**request(system=system)) as stream:
+        events = [event async for event in stream]
+        final = await stream.get_final_message()
+        headers = stream.response.headers
+    start = next(event for event in events if event.type == "message_start")
+    assert start.message.usage.cache_creation_input_tokens == final.usage.cache_creation_input_tokens > 0
+    assert final.usage.cache_creation is not None
+    assert final.usage.cache_creation.ephemeral_1h_input_tokens == final.usage.cache_creation_input_tokens
+    assert final.usage.cache_creation.ephemeral_5m_input_tokens == 0
+    delta = next(event for event in events if event.type == "message_delta")
+    assert delta.usage.output_tokens == final.usage.output_tokens  # cumulative, final in message_delta
+    assert delta.usage.output_tokens_details is not None
+    assert [e.delta.type for e in events if e.type == "content_block_delta" and e.index == 0] == ["signature_delta"]
+    for kind in ("requests", "tokens", "input-tokens", "output-tokens"):
+        assert int(headers[f"anthropic-ratelimit-{kind}-remaining"]) <= int(headers[f"anthropic-ratelimit-{kind}-limit"])
+        assert headers[f"anthropic-ratelimit-{kind}-reset"].endswith("Z")
+
+
+async def test_cache_entry_is_readable_only_once_its_writer_started(
+    standin: RunningStandin, client: anthropic.AsyncAnthropic
+) -> None:
+    """Concurrent requests each write; a request after the writer's response began reads."""
+    httpx.put(f"{standin.base_url}/_standin/agents/probe", json={"latency_s": 0.3, "prefill_s_per_1k_tokens": 0.05}).raise_for_status()
+    system = [{"type": "text", "text": TRANSCRIPT * 200, "cache_control": {"type": "ephemeral"}}]
+    together = await asyncio.gather(*(client.messages.create(**request(system=system)) for _ in range(3)))
+    assert all(m.usage.cache_creation_input_tokens > 0 and m.usage.cache_read_input_tokens == 0 for m in together)
+    later = await client.messages.create(**request(system=system))
+    assert later.usage.cache_read_input_tokens > 0 and later.usage.cache_creation_input_tokens == 0
+
+
+async def test_prompts_below_the_minimum_cacheable_length_are_not_cached(client: anthropic.AsyncAnthropic) -> None:
+    system = [{"type": "text", "text": "A short playbook.", "cache_control": {"type": "ephemeral"}}]
+    first = await client.messages.create(**request(system=system))
+    second = await client.messages.create(**request(system=system))
+    assert first.usage.cache_creation_input_tokens == second.usage.cache_read_input_tokens == 0
