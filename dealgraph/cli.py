@@ -52,6 +52,26 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def llm_check(args: argparse.Namespace) -> int:
+    from dealgraph.agents.check import check_agents
+
+    configured = get_settings()
+    settings, standin = with_llm_access(configured, quiet=True)
+    if standin is not None:
+        print(f"No ANTHROPIC_API_KEY: checking against the local stand-in at {standin.base_url} (simulated; "
+              "it enforces the documented API rules, it is not Claude).")
+    else:
+        print(f"Checking against the Messages API at {settings.anthropic_base_url or 'https://api.anthropic.com'}.")
+    try:
+        results = asyncio.run(check_agents(settings))
+    finally:
+        if standin:
+            standin.stop()
+    for result in results:
+        print(result.line())
+    return 0 if all(result.accepted for result in results) else 1
+
+
 def worker(args: argparse.Namespace) -> int:
     settings, standin = with_llm_access(get_settings())
     if settings.worker_slots < 1:
@@ -190,6 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
     standin.add_argument("--latency", type=_latency, action="append", metavar="AGENT=SECONDS",
                          help="simulated response time of an agent, e.g. meddpicc=3 (repeatable)")
     standin.set_defaults(run=llm_standin)
+
+    llm = commands.add_parser("llm", help="check the Claude configuration").add_subparsers(dest="action", required=True)
+    llm_check_parser = llm.add_parser(
+        "check", help="send each agent's smallest real request; print accepted or the API's exact error"
+    )
+    llm_check_parser.set_defaults(run=llm_check)
 
     schema_parser = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     schema_parser.set_defaults(run=print_schema)

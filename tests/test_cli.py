@@ -41,3 +41,26 @@ def test_unknown_tenant_and_schema_output(database_url: str) -> None:
     assert missing.returncode == 1 and "no tenant with slug 'nobody'" in missing.stderr
     sdl = dealgraph(database_url, "schema")
     assert sdl.returncode == 0 and "type Query {" in sdl.stdout and "searchTranscripts(" in sdl.stdout
+
+
+def llm_check(**env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")}
+    return subprocess.run(
+        [sys.executable, "-m", "dealgraph.cli", "llm", "check"], env=clean | env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_llm_check_without_a_key_runs_against_the_stand_in_and_says_so() -> None:
+    checked = llm_check()
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "No ANTHROPIC_API_KEY: checking against the local stand-in" in checked.stdout
+    lines = [line for line in checked.stdout.splitlines() if "json_schema" in line]
+    assert [line.split()[0] for line in lines] == ["meddpicc", "action_items", "stakeholders", "meeting_intelligence"]
+    assert all("claude-sonnet-5-5" in line and "accepted: stop_reason=" in line for line in lines)
+    assert "effort=high" in lines[0] and "effort=medium" in lines[1]
+
+
+def test_llm_check_prints_the_apis_exact_error() -> None:
+    checked = llm_check(DEALGRAPH_LLM_MODEL="claude-sonnet-4-0")
+    assert checked.returncode == 1
+    assert checked.stdout.count("REJECTED: NOT_FOUND 404: model: claude-sonnet-4-0") == 4

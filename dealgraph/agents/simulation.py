@@ -23,10 +23,12 @@ def standin_config(settings: Settings) -> StandinConfig:
     )
 
 
-def with_llm_access(settings: Settings) -> tuple[Settings, RunningStandin | None]:
-    """The settings to run with: unchanged with a key or base URL, else pointed at a fresh stand-in."""
+def with_llm_access(settings: Settings, *, quiet: bool = False) -> tuple[Settings, RunningStandin | None]:
+    """The settings to run with: unchanged with a key or base URL, else pointed at a fresh stand-in
+    (announced with a loud banner unless the caller says so itself)."""
     if settings.anthropic_api_key or settings.anthropic_base_url:
         return settings, None
     standin = start_standin_in_thread(standin_config(settings), port=settings.standin_port)
-    log.warning(BANNER, standin.base_url)
+    if not quiet:
+        log.warning(BANNER, standin.base_url)
     return settings.model_copy(update={"anthropic_base_url": standin.base_url}), standin

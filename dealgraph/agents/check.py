@@ -1,0 +1,67 @@
+"""`dealgraph llm check`: does the Messages API accept what each agent will send?
+
+One small real request per agent configuration (the effective model, effort and JSON output schema of the
+built-in prompt versions), so a key, model or account problem shows up in seconds with the API's own error
+instead of as failed analyses. Without a key it runs against the stand-in, which enforces the documented
+rules (see `dealgraph.agents.standin.rules`), and says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+from dealgraph.agents.kinds import AgentKind
+from dealgraph.agents.llm import LlmClient, StructuredRequest, as_llm_error
+from dealgraph.agents.registry import AGENTS, builtin_effort
+from dealgraph.config import Settings
+
+_CHECK_MAX_TOKENS = 1024
+"""Enough for a short thinking pass and a small JSON object; the check only needs the API to accept."""
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    agent: str
+    model: str
+    effort: str
+    accepted: bool
+    detail: str
+
+    def line(self) -> str:
+        verdict = "accepted" if self.accepted else "REJECTED"
+        return f"{self.agent:<22} {self.model:<20} effort={self.effort:<7} json_schema  {verdict}: {self.detail}"
+
+
+def check_request(settings: Settings, kind: AgentKind) -> StructuredRequest:
+    agent = AGENTS[kind]
+    return StructuredRequest(
+        model=settings.llm_model,
+        max_tokens=_CHECK_MAX_TOKENS,
+        effort=builtin_effort(kind),
+        system=[{"type": "text", "text": "You check API access for a sales-call analysis service.",
+                 "cache_control": {"type": "ephemeral"}}],
+        messages=[{"role": "user", "content": "[0 00:01] Ana Ruiz: We will decide next week.\n"
+                   "Answer with the smallest JSON object the output format allows."}],
+        schema=agent.output_schema,
+    )
+
+
+async def check_agents(settings: Settings) -> list[CheckResult]:
+    llm = LlmClient(settings)
+    results: list[CheckResult] = []
+    try:
+        for kind in AgentKind:
+            request = check_request(settings, kind)
+            try:
+                message = await llm.sdk.messages.create(**request.params())
+            except Exception as error:  # noqa: BLE001 - every failure is reported, as the API put it
+                failure = as_llm_error(error)
+                results.append(CheckResult(kind.value, request.model, request.effort, False, f"{failure.code} {failure.message}"))
+                continue
+            usage = message.usage
+            detail = f"stop_reason={message.stop_reason}, {usage.input_tokens} in / {usage.output_tokens} out tokens"
+            results.append(CheckResult(kind.value, request.model, request.effort, True, detail))
+    finally:
+        await llm.close()
+    return results
