@@ -16,4 +16,4 @@ test: $(VENV)/.installed
 	$(VENV)/bin/pytest -q
 
 bench: $(VENV)/.installed
-	$(VENV)/bin/python bench/analysis_latency.py
+	$(VENV)/bin/python -m bench.analysis_latency

@@ -3,19 +3,20 @@
 The earlier system ran the four agents one after another and answered once all were done (3-8 s per
 agent). dealgraph runs them in parallel and pushes each result over a GraphQL subscription the moment
 it is stored. This bench measures what a client actually perceives, end to end through the real
-stack: uvicorn serving the real app on a free 127.0.0.1 port (its lifespan applies migrations and
-starts the worker pool), a fresh PostgreSQL database, real HTTP for `startAnalysis` and a real
+stack: `dealgraph serve` in its own process on a free 127.0.0.1 port (it applies migrations and
+runs the worker pool), a fresh PostgreSQL database, real HTTP for `startAnalysis` and a real
 WebSocket (graphql-transport-ws) for `dealAnalysisEvents`.
 
-Agent outputs are simulated by the local Messages API stand-in, whose per-agent latency is the old
-system's latency scaled down (`--scale`, default 0.1). The subscription is opened once, before any
+Agent outputs are simulated by the local Messages API stand-in, running as `dealgraph llm-standin` in a
+process of its own (never inside the server), whose per-agent latency is the old system's latency
+scaled down (`--scale`, default 0.1). The subscription is opened once, before any
 analysis starts, so every pushed event is timed live; the uncounted warm-up run also proves it is
 registered. Every figure is measured from just before the mutation is sent until the client
 receives the event: the first `AgentSucceeded`, each agent's result, and `AnalysisFinished`.
 Workers must pick runs up through LISTEN/NOTIFY (the fallback poll is 1 s), so the overhead shown is
 that of the real path.
 
-Run from the repository root: `.venv/bin/python bench/analysis_latency.py [--runs N] [--scale S]`.
+Run from the repository root: `.venv/bin/python -m bench.analysis_latency [--runs N] [--scale S]`.
 Uses TEST_DATABASE_URL / DATABASE_URL when set, else an embedded PostgreSQL in a temporary directory.
 """
 
@@ -23,38 +24,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import platform
-import socket
 import statistics
-import tempfile
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import asyncpg
 import httpx
-import pgserver
-import uvicorn
-from httpx_ws import AsyncWebSocketSession, aconnect_ws
-from sqlalchemy.engine import make_url
-from starlette.applications import Starlette
 
-from dealgraph.agents.standin import AgentBehaviour, StandinConfig, start_standin_in_thread
-from dealgraph.config import Settings
-from dealgraph.db.embedded import start_embedded_postgres
-from dealgraph.db.models import Role
-from dealgraph.db.repositories import tenancy
-from dealgraph.db.session import Database
-from dealgraph.server.app import create_app
+from bench.support import (
+    Subscription,
+    create_api_key,
+    create_transcript,
+    execute,
+    fresh_database,
+    postgres_server,
+    script_agents,
+    server_process,
+    standin_process,
+    subscription,
+)
 
 OLD_SYSTEM_SECONDS = {"meeting_intelligence": 3.0, "action_items": 5.0, "stakeholders": 6.5, "meddpicc": 8.0}
 """Per-agent latency of the earlier, sequential system; the stand-in answers in these times x `--scale`."""
-EVENT_TIMEOUT_S = 30.0
 LABEL_WIDTH = 50
 
 TRANSCRIPT = """[00:00:04] Alice Chen: Thanks for joining, everyone. Today I want to understand your evaluation process.
@@ -67,12 +58,6 @@ TRANSCRIPT = """[00:00:04] Alice Chen: Thanks for joining, everyone. Today I wan
 [00:02:05] Bob Martinez: Great, I will set up a call with Dana next Tuesday.
 """
 
-CREATE_ACCOUNT = """mutation($input: CreateAccountInput!) {
-  createAccount(input: $input) { account { id } errors { field message } } }"""
-CREATE_DEAL = """mutation($input: CreateDealInput!) {
-  createDeal(input: $input) { deal { id } errors { field message } } }"""
-ADD_TRANSCRIPT = """mutation($input: AddTranscriptInput!) {
-  addTranscript(input: $input) { transcript { id } errors { field message } } }"""
 # force: every run calls the agents; without it the same transcript would reuse the first results.
 START_ANALYSIS = """mutation($t: ID!) {
   startAnalysis(transcriptId: $t, force: true) { analysis { id } errors { field message } } }"""
@@ -103,12 +88,6 @@ class RunTiming:
 
 
 @dataclass(frozen=True)
-class BenchDatabase:
-    url: str
-    version: str
-
-
-@dataclass(frozen=True)
 class BenchResult:
     timings: list[RunTiming]
     db_version: str
@@ -128,161 +107,11 @@ def scaled_latencies(scale: float) -> dict[str, float]:
     return {agent: seconds * scale for agent, seconds in OLD_SYSTEM_SECONDS.items()}
 
 
-def configured_database_url() -> tuple[str, str] | None:
-    """(URL, the variable it came from), if the environment names a PostgreSQL server."""
-    for variable in ("TEST_DATABASE_URL", "DATABASE_URL"):
-        if url := os.environ.get(variable):
-            return url, variable
-    return None
-
-
-@contextmanager
-def postgres_server() -> Iterator[tuple[str, str]]:
-    """(URL of a maintenance database, where the server comes from); an embedded one is stopped at the end."""
-    configured = configured_database_url()
-    if configured:
-        yield configured
-        return
-    with tempfile.TemporaryDirectory(prefix="dealgraph-bench-pg-") as data_dir:
-        path = Path(data_dir)
-        url = start_embedded_postgres(path, database="postgres")
-        try:
-            yield url, "embedded pgserver in a temporary directory"
-        finally:
-            pgserver.get_server(path).cleanup()
-
-
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-@asynccontextmanager
-async def fresh_database(server_url: str) -> AsyncIterator[BenchDatabase]:
-    """A new, empty database on the server, dropped at the end."""
-    name = f"dealgraph_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        version = await admin.fetchval("SHOW server_version")
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield BenchDatabase(make_url(server_url).set(database=name).render_as_string(hide_password=False), version)
-        finally:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-def bench_settings(database_url: str, standin_url: str) -> Settings:
-    """Parallel enough for all four agents; a 1 s poll, so a run only starts promptly through NOTIFY."""
-    return Settings(
-        database_url=database_url,
-        anthropic_api_key="bench-key",
-        anthropic_base_url=standin_url,
-        graphiql=False,
-        worker_slots=8,
-        llm_concurrency=8,
-        progress_interval_s=0.05,
-        poll_interval_s=1.0,
-        lease_s=30.0,
-    )
-
-
-@asynccontextmanager
-async def serving(app: Starlette) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn in this event loop on a free port; yields the base URL once started."""
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("uvicorn stopped before it started serving")
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
-
-
-async def create_api_key(database: Database) -> str:
-    slug = f"bench-{uuid.uuid4().hex[:8]}"
-    async with database.owner_session() as session:
-        tenant = await tenancy.create_tenant(session, "Latency Bench", slug)
-        user = await tenancy.ensure_user(session, tenant, f"admin@{slug}.example", Role.ADMIN)
-        issued = await tenancy.issue_api_key(session, user, "bench")
-    return issued.key
-
-
-async def execute(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    """Run a mutation; returns its payload's object, failing loudly on any error."""
-    response = await http.post("/graphql", json={"query": query, "variables": variables})
-    body = response.json()
-    if response.status_code != 200 or body.get("errors"):
-        raise RuntimeError(f"GraphQL request failed: {body}")
-    (payload,) = body["data"].values()
-    if payload["errors"]:
-        raise RuntimeError(f"mutation refused: {payload['errors']}")
-    return payload
-
-
-async def create_transcript(http: httpx.AsyncClient) -> tuple[str, str]:
-    """(deal id, transcript id) of a discovery call to analyse."""
-    account = await execute(http, CREATE_ACCOUNT, {"input": {"name": "Northwind"}})
-    deal_input = {"accountId": account["account"]["id"], "name": "Northwind platform"}
-    deal = await execute(http, CREATE_DEAL, {"input": deal_input})
-    transcript_input = {
-        "dealId": deal["deal"]["id"],
-        "title": "Discovery call",
-        "occurredAt": "2026-11-02T15:00:00Z",
-        "content": TRANSCRIPT,
-    }
-    transcript = await execute(http, ADD_TRANSCRIPT, {"input": transcript_input})
-    return deal["deal"]["id"], transcript["transcript"]["id"]
-
-
 async def start_analysis(http: httpx.AsyncClient, transcript_id: str) -> str:
     return (await execute(http, START_ANALYSIS, {"t": transcript_id}))["analysis"]["id"]
 
 
-class DealEvents:
-    """The `dealAnalysisEvents` subscription of one deal on an acknowledged graphql-transport-ws socket."""
-
-    OPERATION_ID = "deal-events"
-
-    def __init__(self, ws: AsyncWebSocketSession) -> None:
-        self._ws = ws
-
-    async def subscribe(self, deal_id: str) -> None:
-        payload = {"query": DEAL_EVENTS, "variables": {"deal": deal_id}}
-        await self._ws.send_json({"id": self.OPERATION_ID, "type": "subscribe", "payload": payload})
-
-    async def next(self) -> dict[str, Any]:
-        while True:
-            message = await self._ws.receive_json(timeout=EVENT_TIMEOUT_S)
-            if message.get("id") != self.OPERATION_ID:
-                continue
-            if message["type"] != "next" or message["payload"].get("errors"):
-                raise RuntimeError(f"subscription failed: {message}")
-            return message["payload"]["data"]["dealAnalysisEvents"]
-
-
-@asynccontextmanager
-async def deal_events(http: httpx.AsyncClient, api_key: str, deal_id: str) -> AsyncIterator[DealEvents]:
-    async with aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws:
-        await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {api_key}"}})
-        ack = await ws.receive_json(timeout=EVENT_TIMEOUT_S)
-        if ack.get("type") != "connection_ack":
-            raise RuntimeError(f"WebSocket not acknowledged: {ack}")
-        events = DealEvents(ws)
-        await events.subscribe(deal_id)
-        yield events
-
-
-async def measure_run(http: httpx.AsyncClient, events: DealEvents, transcript_id: str) -> RunTiming:
+async def measure_run(http: httpx.AsyncClient, events: Subscription, transcript_id: str) -> RunTiming:
     """Start one analysis and time, at the client, each agent's pushed result and the end of the analysis.
 
     The mutation runs as a task so that events are read (and timed) even before its response arrives.
@@ -307,15 +136,17 @@ async def measure_run(http: httpx.AsyncClient, events: DealEvents, transcript_id
                 return RunTiming(agents, elapsed)
 
 
-async def run_bench(server_url: str, standin_url: str, runs: int) -> BenchResult:
-    async with fresh_database(server_url) as database:
-        app = create_app(bench_settings(database.url, standin_url))
-        async with serving(app) as base_url:
-            api_key = await create_api_key(app.state.database)
+async def run_bench(server_url: str, latencies: dict[str, float], runs: int) -> BenchResult:
+    async with fresh_database(server_url) as database, standin_process() as standin:
+        await script_agents(standin, {agent: {"latency_s": seconds} for agent, seconds in latencies.items()})
+        # 1 s poll: a run only starts promptly through NOTIFY
+        settings = {"worker_slots": "8", "llm_concurrency": "8", "progress_interval_s": "0.05", "poll_interval_s": "1.0"}
+        async with server_process(database.url, standin.base_url, **settings) as server:
+            api_key = await create_api_key(database.url, "Latency Bench")
             headers = {"Authorization": f"Bearer {api_key}"}
-            async with httpx.AsyncClient(base_url=base_url, headers=headers, trust_env=False) as http:
-                deal_id, transcript_id = await create_transcript(http)
-                async with deal_events(http, api_key, deal_id) as events:
+            async with httpx.AsyncClient(base_url=server.base_url, headers=headers, trust_env=False) as http:
+                deal_id, transcript_id = await create_transcript(http, TRANSCRIPT)
+                async with subscription(http, api_key, DEAL_EVENTS, {"deal": deal_id}) as events:
                     await measure_run(http, events, transcript_id)  # warm-up (not counted): pools, first-use paths
                     timings = [await measure_run(http, events, transcript_id) for _ in range(runs)]
     return BenchResult(timings, database.version)
@@ -340,9 +171,10 @@ def heading(title: str, *columns: str) -> None:
 
 def print_setup(result: BenchResult, db_source: str) -> None:
     print(f"dealgraph analysis latency: {len(result.timings)} runs (+1 warm-up not counted), 4 agents in parallel")
-    print("Agent outputs are SIMULATED by the local Messages API stand-in (no model is called).")
+    print("Agent outputs are SIMULATED by the local Messages API stand-in (no model is called), which runs")
+    print("as `dealgraph llm-standin` in its own process; `dealgraph serve` runs in another.")
     print(f"PostgreSQL {result.db_version} ({db_source}); Python {platform.python_version()}")
-    print("Real HTTP (startAnalysis) + WebSocket (dealAnalysisEvents, graphql-transport-ws) to uvicorn;")
+    print("Real HTTP (startAnalysis) + WebSocket (dealAnalysisEvents, graphql-transport-ws) to the server;")
     print("times run from just before the mutation is sent until the client receives the event.")
 
 
@@ -383,9 +215,8 @@ def print_report(result: BenchResult, latencies: dict[str, float], scale: float,
 def main() -> None:
     args = parse_args()
     latencies = scaled_latencies(args.scale)
-    standin_config = StandinConfig(agents={agent: AgentBehaviour(latency_s=s) for agent, s in latencies.items()})
-    with postgres_server() as (server_url, db_source), start_standin_in_thread(standin_config) as standin:
-        result = asyncio.run(run_bench(server_url, standin.base_url, args.runs))
+    with postgres_server() as (server_url, db_source):
+        result = asyncio.run(run_bench(server_url, latencies, args.runs))
     print_report(result, latencies, args.scale, db_source)
 
 

@@ -31,10 +31,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
-from dealgraph.agents.llm import LlmClient, LlmError, StructuredRequest
+from dealgraph.agents.llm import LlmClient, LlmError, StructuredRequest, Usage
 from dealgraph.db.models import AgentRun
 from dealgraph.db.notifications import RESYNC, Event, NotificationHub
 from dealgraph.db.repositories import runs
@@ -52,10 +52,12 @@ async def _nothing() -> None:
 
 @dataclass
 class Turn:
-    """How one run took part, for its metadata: `role` and how long it waited for the leader."""
+    """How one run took part, for its metadata: `role`, how long it waited for the leader, and what the
+    pre-warm request cost (billed to the leader's run, so analysis totals are the whole bill)."""
 
     role: str = "parallel"
     waited_ms: int = 0
+    prewarm_usage: Usage = field(default_factory=Usage)
 
 
 class CacheGate:
@@ -92,7 +94,7 @@ class CacheGate:
 
         try:
             if self.strategy == "prewarm":
-                await self._prewarm(request)
+                turn.prewarm_usage = await self._prewarm(request)
                 await open_gate()
                 yield _nothing, turn
             else:
@@ -101,12 +103,13 @@ class CacheGate:
             with suppress(Exception):  # followers fall back to their timeout if this fails too
                 await asyncio.shield(open_gate())
 
-    async def _prewarm(self, request: StructuredRequest) -> None:
+    async def _prewarm(self, request: StructuredRequest) -> Usage:
         """A failed pre-warm only costs the sharing, never the run: the agents then write their own entries."""
         try:
-            await self.llm.prewarm(request)
+            return await self.llm.prewarm(request)
         except LlmError as error:
             log.warning("cache pre-warm failed (%s); agents proceed without a shared entry", error.code)
+            return Usage()
 
     async def _wait_until_open(self, run: AgentRun) -> None:
         if self.hub is None:

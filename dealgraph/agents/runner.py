@@ -103,7 +103,7 @@ class AgentRunner:
         output, calls = await self._validated(agent, request, first, progress)
         output = verify_evidence(agent.postprocess(output, transcript.utterances), EvidenceLocator(transcript.utterances))
         verified, total = count_evidence(output)
-        usage = sum((call.usage for call in calls), Usage())
+        usage = sum((call.usage for call in calls), turn.prewarm_usage)
         metadata: dict[str, Any] = {
             "prompt_version_id": str(version.id),
             "prompt_version": version.version,

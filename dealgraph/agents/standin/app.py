@@ -77,7 +77,7 @@ class _Handlers:
         behaviour = runtime.behaviour
         uncached = usage.input_tokens + usage.cache_creation_input_tokens
         first_token_at = started + behaviour.prefill_s_per_1k_tokens * uncached / 1000
-        done_at = max(first_token_at, started + behaviour.latency_s) if reply.blocks else first_token_at
+        done_at = first_token_at + behaviour.latency_s if reply.blocks else first_token_at
 
         def publish() -> None:
             self._state.cache.publish(write)
