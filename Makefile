@@ -8,7 +8,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: run test bench
+.PHONY: run test bench bench-read
 run: $(VENV)/.installed
 	$(VENV)/bin/dealgraph serve
 
@@ -17,3 +17,7 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python bench/analysis_latency.py
+
+# dealgraph vs PostGraphile 5, same data; installs PostGraphile/autocannon from npm into ~/.cache/dealgraph-bench.
+bench-read: $(VENV)/.installed
+	$(VENV)/bin/python bench/read_throughput.py $(BENCH_ARGS)

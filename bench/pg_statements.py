@@ -32,10 +32,14 @@ class Kind(enum.StrEnum):
     """What a statement is for: only DATA carries the request's rows; the rest is overhead."""
 
     DATA = "data"
-    TRANSACTION = "BEGIN/COMMIT/ROLLBACK"
-    SCOPE = "set_config (role, tenant)"
+    TRANSACTION = "begin/commit"
+    """BEGIN, COMMIT, ROLLBACK (also those of the pre-ping)."""
+    SCOPE = "set_config"
+    """Role and tenant of a transaction."""
     PING = "pre-ping"
-    SESSION = "connection setup"
+    """The pool's liveness probe (`;` or SELECT 1)."""
+    SESSION = "conn-setup"
+    """Once per new connection: dialect checks, type introspection."""
 
 
 _TRANSACTION = re.compile(r"^\s*(BEGIN|COMMIT|ROLLBACK|START\s+TRANSACTION|END)\b", re.IGNORECASE)

@@ -24,11 +24,11 @@ DEALGRAPH_DEAL_GRAPH = f"""query DealGraph {{
 
 # Same rows and order: deals by amount (all seeded amounts are distinct), transcripts newest call first.
 POSTGRAPHILE_DEAL_GRAPH = f"""query DealGraph {{
-  allDeals(first: {DEALS}, orderBy: [AMOUNT_DESC, ID_DESC]) {{
+  allDeals(first: {DEALS}, orderBy: [AMOUNT_DESC, PRIMARY_KEY_DESC]) {{
     edges {{ node {{
       name amount
       accountByAccountId {{ name }}
-      transcriptsByDealId(first: {TRANSCRIPTS_PER_DEAL}, orderBy: [OCCURRED_AT_DESC, ID_DESC]) {{
+      transcriptsByDealId(first: {TRANSCRIPTS_PER_DEAL}, orderBy: [OCCURRED_AT_DESC, PRIMARY_KEY_DESC]) {{
         edges {{ node {{ title occurredAt }} }}
       }}
     }} }}
