@@ -47,7 +47,7 @@ _PING = re.compile(r"^\s*(;|SELECT\s+1\s*;?)\s*$", re.IGNORECASE)
 # What drivers run once per new connection: SQLAlchemy's dialect checks, asyncpg's type introspection.
 _SESSION = re.compile(
     r"^\s*(SHOW\s|SET\s|select\s+pg_catalog\.version\(\)|select\s+current_schema\(\)|LISTEN\s|UNLISTEN\s)"
-    r"|pg_catalog\.pg_type|typeinfo_tree|current_setting\('jit'\)",
+    r"|pg_catalog\.pg_type|typeinfo_tree|current_setting\('jit'\)|set_config\('jit'",
     re.IGNORECASE,
 )
 
