@@ -8,7 +8,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: run test bench
+.PHONY: run test bench bench-read bench-cache
 run: $(VENV)/.installed
 	$(VENV)/bin/dealgraph serve
 
@@ -17,3 +17,11 @@ test: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m bench.analysis_latency
+
+# dealgraph vs PostGraphile 5, same data; installs PostGraphile/autocannon from npm into ~/.cache/dealgraph-bench.
+bench-read: $(VENV)/.installed
+	$(VENV)/bin/python -m bench.read_throughput $(BENCH_ARGS)
+
+# prompt-cache sharing strategies: first result, total latency, input-token cost (stand-in in its own process)
+bench-cache: $(VENV)/.installed
+	$(VENV)/bin/python -m bench.cache_sharing $(BENCH_ARGS)

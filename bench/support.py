@@ -44,10 +44,18 @@ def configured_database_url() -> tuple[str, str] | None:
     return None
 
 
+LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
 @contextmanager
-def postgres_server() -> Iterator[tuple[str, str]]:
-    """(URL of a maintenance database, where the server comes from); an embedded one is stopped at the end."""
-    configured = configured_database_url()
+def postgres_server(choice: str = "auto") -> Iterator[tuple[str, str]]:
+    """(URL of a maintenance database, where the server comes from); an embedded one is stopped at the end.
+
+    `auto`: TEST_DATABASE_URL / DATABASE_URL when set, else embedded; `local`: 127.0.0.1:5432; `embedded`."""
+    if choice == "local":
+        yield LOCAL_SERVER, "local server 127.0.0.1:5432"
+        return
+    configured = configured_database_url() if choice == "auto" else None
     if configured:
         yield configured
         return
