@@ -6,6 +6,11 @@ cancellation) and "runs queued" (wakes workers at once instead of waiting for th
 Notifications sent while the listener was disconnected are lost by PostgreSQL, and a subscriber
 that cannot keep up would lose them too; in both cases its queue receives RESYNC, and it re-reads
 the database. Nothing is lost, only re-read.
+
+Fan-out cost per event is independent of how many subscribers the process holds: subscriptions that
+name a topic (an analysis, a deal) are indexed by it, so an event reaches only the subscriptions of
+its analysis and deal, and rows an event refers to are read once per process (`shared_reads`) for
+all of them. Each subscriber's queue is bounded: one that falls behind is resynced, not buffered.
 """
 
 from __future__ import annotations
@@ -15,25 +20,32 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from collections import Counter
 from typing import Any, Final
 
 import asyncpg
 from sqlalchemy.engine import make_url
+
+from dealgraph.db.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL: Final = "dealgraph_events"
 RUNS_QUEUED_CHANNEL: Final = "dealgraph_runs_queued"
 RESYNC: Final = {"kind": "resync"}
-_QUEUE_LIMIT = 1000
+_QUEUE_LIMIT = 256
+"""Events a subscriber may have pending; beyond that it re-reads the database (RESYNC) instead."""
 _RECONNECT_DELAY_S = 0.5
 
 Event = dict[str, Any]
+Topic = tuple[str, str]
+"""(event field, value): the subscription only hears events whose field has that value."""
 
 
 class Subscription:
-    def __init__(self, accepts: Callable[[Event], bool]) -> None:
+    def __init__(self, accepts: Callable[[Event], bool], topic: Topic | None = None) -> None:
         self.accepts = accepts
+        self.topic = topic
         self.queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=_QUEUE_LIMIT)
 
     def offer(self, event: Event) -> None:
@@ -51,6 +63,10 @@ class NotificationHub:
     def __init__(self, database_url: str) -> None:
         self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._subscriptions: set[Subscription] = set()
+        self._untopical: set[Subscription] = set()
+        self._by_topic: dict[Topic, set[Subscription]] = {}
+        self._topic_fields: Counter[str] = Counter()
+        self.shared_reads = SingleFlight()
         self._queued_callbacks: list[Callable[[], None]] = []
         self._connection: asyncpg.Connection | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -69,13 +85,42 @@ class NotificationHub:
             await self._connection.close()
 
     @asynccontextmanager
-    async def subscribe(self, accepts: Callable[[Event], bool]) -> AsyncIterator[Subscription]:
-        subscription = Subscription(accepts)
-        self._subscriptions.add(subscription)
+    async def subscribe(self, accepts: Callable[[Event], bool], topic: Topic | None = None) -> AsyncIterator[Subscription]:
+        subscription = Subscription(accepts, topic)
+        self._add(subscription)
         try:
             yield subscription
         finally:
-            self._subscriptions.discard(subscription)
+            self._remove(subscription)
+
+    def _add(self, subscription: Subscription) -> None:
+        self._subscriptions.add(subscription)
+        if subscription.topic is None:
+            self._untopical.add(subscription)
+            return
+        self._by_topic.setdefault(subscription.topic, set()).add(subscription)
+        self._topic_fields[subscription.topic[0]] += 1
+
+    def _remove(self, subscription: Subscription) -> None:
+        self._subscriptions.discard(subscription)
+        if subscription.topic is None:
+            self._untopical.discard(subscription)
+            return
+        subscribers = self._by_topic.get(subscription.topic)
+        if subscribers is not None and subscription in subscribers:
+            subscribers.discard(subscription)
+            if not subscribers:
+                del self._by_topic[subscription.topic]
+            self._topic_fields[subscription.topic[0]] -= 1
+            if not self._topic_fields[subscription.topic[0]]:
+                del self._topic_fields[subscription.topic[0]]
+
+    def _recipients(self, event: Event) -> list[Subscription]:
+        recipients = list(self._untopical)
+        for field in self._topic_fields:
+            if (value := event.get(field)) is not None:
+                recipients.extend(self._by_topic.get((field, str(value)), ()))
+        return recipients
 
     @property
     def subscriber_count(self) -> int:
@@ -94,7 +139,7 @@ class NotificationHub:
 
     def _on_event(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
         event = json.loads(payload)
-        for subscription in list(self._subscriptions):
+        for subscription in self._recipients(event):
             subscription.offer(event)
 
     def _on_runs_queued(self, *_: object) -> None:

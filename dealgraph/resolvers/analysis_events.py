@@ -6,6 +6,11 @@ run's `seq`; a live event whose seq the subscriber has already seen (because the
 it) is dropped. Progress events carry the seq of the `running` state they belong to, so stale
 progress after a later state change is dropped too. On RESYNC (lost listener or slow consumer)
 the snapshot is re-read and only what changed is emitted.
+
+Authorisation happens once, at subscribe time: the snapshot is read in the subscriber's tenant
+scope, and the hub only hands it events of its own tenant. A live event's row is read once per
+process (the hub's `shared_reads`, keyed by tenant, row and seq) and the same read-only row is
+given to every subscriber, so M subscribers cost one transaction per event, not M.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from dealgraph.db.models import AgentRun, Analysis, Deal
-from dealgraph.db.notifications import RESYNC, Event, NotificationHub
+from dealgraph.db.notifications import RESYNC, Event, NotificationHub, Topic
+from dealgraph.db.single_flight import SingleFlight
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import NotFound
 
@@ -40,6 +46,8 @@ class RunProgress:
 @dataclass(frozen=True, slots=True)
 class AnalysisDone:
     analysis: Analysis
+    runs: tuple[AgentRun, ...]
+    """Every run of the analysis, by agent: its totals, read with it once for all subscribers."""
 
 
 DomainEvent = RunState | RunProgress | AnalysisDone
@@ -94,13 +102,19 @@ async def stream_events(
     scope: TenantScope,
     hub: NotificationHub,
     *,
-    accepts: Callable[[Event], bool],
+    topic: Topic,
     snapshot: Callable[[], Awaitable[Snapshot]],
     until_finished: bool,
 ) -> AsyncIterator[DomainEvent]:
+    """Events of `topic` (("analysis", id) or ("deal", id)) of the scope's tenant, snapshot first."""
     seen = _Seen()
     tenant = str(scope.tenant_id)
-    async with hub.subscribe(lambda event: event.get("tenant") == tenant and accepts(event)) as subscription:
+    field, value = topic
+
+    def accepts(event: Event) -> bool:
+        return event.get("tenant") == tenant and event.get(field) == value
+
+    async with hub.subscribe(accepts, topic) as subscription:
         current = await snapshot()
         for event in _replay(current, seen):
             yield event
@@ -115,7 +129,7 @@ async def stream_events(
                 if until_finished and current.finished:
                     return
                 continue
-            live = await _interpret(scope, raw, seen)
+            live = await _interpret(scope, hub.shared_reads, raw, seen)
             if live is not None:
                 yield live
             if until_finished and isinstance(live, AnalysisDone):
@@ -131,22 +145,39 @@ def _replay(snapshot: Snapshot, seen: _Seen) -> list[DomainEvent]:
     for analysis in snapshot.analyses:
         if analysis.finished_at is not None and analysis.id not in seen.finished:
             seen.finished.add(analysis.id)
-            events.append(AnalysisDone(analysis))
+            runs = sorted((run for run in snapshot.runs if run.analysis_id == analysis.id), key=lambda run: run.agent)
+            events.append(AnalysisDone(analysis, tuple(runs)))
     return events
 
 
-async def _interpret(scope: TenantScope, raw: Event, seen: _Seen) -> DomainEvent | None:
+async def _finished_analysis(scope: TenantScope, analysis_id: uuid.UUID) -> AnalysisDone | None:
+    async with scope.session() as session:
+        analysis = await session.get(Analysis, analysis_id)
+        if analysis is None:
+            return None
+        runs = await session.scalars(select(AgentRun).where(AgentRun.analysis_id == analysis_id).order_by(AgentRun.agent))
+        return AnalysisDone(analysis, tuple(runs))
+
+
+async def _run(scope: TenantScope, run_id: uuid.UUID) -> AgentRun | None:
+    async with scope.session() as session:
+        return await session.get(AgentRun, run_id)
+
+
+async def _interpret(scope: TenantScope, reads: SingleFlight, raw: Event, seen: _Seen) -> DomainEvent | None:
+    tenant = scope.tenant_id
     kind = raw.get("kind")
     if kind == "finished":
         analysis_id = uuid.UUID(raw["analysis"])
         if analysis_id in seen.finished:
             return None
-        async with scope.session() as session:
-            analysis = await session.get(Analysis, analysis_id)
-        if analysis is None:
+        done: AnalysisDone | None = await reads.get(
+            ("finished", tenant, analysis_id), lambda: _finished_analysis(scope, analysis_id)
+        )
+        if done is None:
             return None
         seen.finished.add(analysis_id)
-        return AnalysisDone(analysis)
+        return done
     run_id = uuid.UUID(raw["run"])
     if kind == "progress":
         if raw["seq"] < seen.runs.get(run_id, -1):
@@ -154,8 +185,7 @@ async def _interpret(scope: TenantScope, raw: Event, seen: _Seen) -> DomainEvent
         return RunProgress(uuid.UUID(raw["analysis"]), run_id, raw["agent"], int(raw["outputTokens"]))
     if raw["seq"] <= seen.runs.get(run_id, -1):
         return None
-    async with scope.session() as session:
-        run = await session.get(AgentRun, run_id)
+    run: AgentRun | None = await reads.get(("run", tenant, run_id, raw["seq"]), lambda: _run(scope, run_id))
     if run is None or run.seq <= seen.runs.get(run_id, -1):
         return None
     seen.runs[run_id] = run.seq  # the row may already be newer than the event: report what it is now

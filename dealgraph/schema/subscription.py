@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 import strawberry
 from strawberry import relay
 
-from dealgraph.resolvers.analysis_events import Snapshot, analysis_snapshot, deal_snapshot, stream_events
+from dealgraph.resolvers.analysis_events import AnalysisDone, Snapshot, analysis_snapshot, deal_snapshot, stream_events
 from dealgraph.resolvers.ids import node_uuid
 from dealgraph.schema.analysis_events import AnalysisEvent, to_graphql
 from dealgraph.schema.common import UNKNOWN_ID
@@ -25,12 +25,14 @@ async def _publish(
     events = stream_events(
         info.context.tenant,
         info.context.hub,
-        accepts=lambda event: event.get(key) == str(target),
+        topic=(key, str(target)),
         snapshot=snapshot,
         until_finished=until_finished,
     )
     async for event in events:
         info.context.reset_loaders()  # a long-lived subscription must never serve cached rows
+        if isinstance(event, AnalysisDone):  # its totals were read once for every subscriber: no read each
+            info.context.loaders.runs_by_analysis.prime(event.analysis.id, list(event.runs))
         yield to_graphql(event)
 
 

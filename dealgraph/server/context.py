@@ -50,10 +50,12 @@ class Context:
     @property
     def loaders(self) -> Loaders:
         if self._loaders is None:
-            self.reset_loaders()
-        assert self._loaders is not None
+            self._loaders = Loaders(self.tenant)
         return self._loaders
 
     def reset_loaders(self) -> None:
-        """Start each operation with empty loader caches (a WebSocket shares one context)."""
-        self._loaders = Loaders(self.tenant)
+        """Start each operation with empty loader caches (a WebSocket shares one context).
+
+        Built on first use, not here: a subscription resets per event, and most events (progress)
+        never load anything, so building them eagerly cost more than the fan-out itself."""
+        self._loaders = None
