@@ -46,8 +46,9 @@ EXPECTED = ["AgentStarted", "AgentSucceeded", "AnalysisFinished"]
 
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
-    """A lease long enough that hundreds of handshakes on the test's one loop never look like a dead worker."""
-    return make_settings(database_url, standin_server.base_url, lease_s=60.0)
+    """A lease long enough that hundreds of handshakes on the test's one loop never look like a dead worker;
+    progress at the default pace (the other modules speed it up), so result events are what is fanned out."""
+    return make_settings(database_url, standin_server.base_url, lease_s=60.0, progress_interval_s=0.25)
 
 
 @contextmanager
