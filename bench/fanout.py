@@ -1,0 +1,220 @@
+"""Fan-out of one analysis' live events to N WebSocket subscribers of one `dealgraph serve` process.
+
+`dealgraph serve` and `dealgraph llm-standin` run as separate processes (bench/support.py); this
+process is only the client, holding N real WebSockets (graphql-transport-ws) over TCP. One
+ACTION_ITEMS analysis is started and its answer held by the stand-in until every subscriber has its
+snapshot (AgentStarted); then the answer is released and the bench times, per subscriber, when the
+result (AgentSucceeded) and the end (AnalysisFinished) arrive, against the run's and the analysis'
+`finished_at` as written by PostgreSQL (same machine, same clock). It also counts events delivered
+against expected, subscription errors, and the server's RSS before, with, and after the subscribers.
+
+Run from the repository root: `.venv/bin/python -m bench.fanout [--subscribers N]`.
+Uses TEST_DATABASE_URL / DATABASE_URL when set, else an embedded PostgreSQL in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import statistics
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from httpx_ws import aconnect_ws
+from strawberry import relay
+
+from bench.analysis_latency import TRANSCRIPT
+from bench.support import (
+    EVENT_TIMEOUT_S,
+    Process,
+    asyncpg_dsn,
+    create_api_key,
+    create_transcript,
+    execute,
+    fresh_database,
+    postgres_server,
+    script_agents,
+    server_process,
+    standin_process,
+)
+
+AGENT = "action_items"
+START = """mutation($t: ID!) { startAnalysis(transcriptId: $t, agents: [ACTION_ITEMS], force: true) {
+  analysis { id } errors { field message } } }"""
+EVENTS = """subscription($id: ID!) { analysisEvents(analysisId: $id) {
+  __typename
+  ... on AgentEvent { agent }
+  ... on AgentSucceeded { result { ... on ActionItemsResult { items { description owner } } } }
+  ... on AnalysisFinished { status analysis { totals { succeeded } } }
+} }"""
+EXPECTED = ("AgentStarted", "AgentSucceeded", "AnalysisFinished")
+_CONNECTING_AT_ONCE = 50
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+@dataclass
+class Subscriber:
+    state_events: list[str] = field(default_factory=list)
+    received: dict[str, float] = field(default_factory=dict)
+    """Wall-clock time (time.time()) each state event arrived."""
+    error: str | None = None
+
+
+async def subscribe_one(
+    http: httpx.AsyncClient, api_key: str, analysis_id: str, me: Subscriber,
+    connecting: asyncio.Semaphore, ready: asyncio.Queue[None], leave: asyncio.Event,
+) -> None:
+    try:
+        async with connecting:
+            ws_context = aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"])
+            ws = await ws_context.__aenter__()
+        try:
+            await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {api_key}"}})
+            if (ack := await ws.receive_json(timeout=EVENT_TIMEOUT_S))["type"] != "connection_ack":
+                raise RuntimeError(ack)
+            await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"id": analysis_id}}})
+            while True:
+                message = await ws.receive_json(timeout=3 * EVENT_TIMEOUT_S)
+                if message["type"] == "complete":
+                    break
+                if message["type"] != "next" or message["payload"].get("errors"):
+                    raise RuntimeError(str(message)[:300])
+                event = message["payload"]["data"]["analysisEvents"]
+                if event["__typename"] == "AgentProgress":
+                    continue
+                me.state_events.append(event["__typename"])
+                me.received[event["__typename"]] = time.time()
+                if len(me.state_events) == 1:
+                    ready.put_nowait(None)
+            await leave.wait()
+        finally:
+            await ws_context.__aexit__(None, None, None)
+    except Exception as error:  # counted and reported, never hidden
+        me.error = f"{type(error).__name__}: {error}"[:300]
+        ready.put_nowait(None)
+
+
+async def wait_until_running(db: asyncpg.Connection, analysis_id: uuid.UUID) -> None:
+    for _ in range(1200):
+        if await db.fetchval("SELECT status::text FROM agent_runs WHERE analysis_id = $1", analysis_id) in ("running", "RUNNING"):
+            return
+        await asyncio.sleep(0.05)
+    raise RuntimeError("the run never started")
+
+
+def decode_id(global_id: str) -> uuid.UUID:
+    return uuid.UUID(relay.GlobalID.from_id(global_id).node_id)
+
+
+@dataclass
+class Figures:
+    subscribers: int
+    ready_s: float
+    rss_before: float
+    rss_with: float
+    rss_after: float
+    result_delays: list[float]
+    finish_delays: list[float]
+    delivered: int
+    errors: list[str]
+
+
+async def measure(server: Process, standin: Process, database_url: str, subscribers: int) -> Figures:
+    api_key = await create_api_key(database_url, "Fan-out Bench")
+    headers = {"Authorization": f"Bearer {api_key}"}
+    db = await asyncpg.connect(asyncpg_dsn(database_url))
+    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+    async with httpx.AsyncClient(base_url=server.base_url, headers=headers, trust_env=False, limits=limits) as http:
+        _, transcript_id = await create_transcript(http, TRANSCRIPT)
+        await script_agents(standin, {AGENT: {"latency_s": 0.05, "held": True}})
+        analysis = (await execute(http, START, {"t": transcript_id}))["analysis"]["id"]
+        analysis_id = decode_id(analysis)
+        await wait_until_running(db, analysis_id)
+        await asyncio.sleep(1.0)
+        rss_before = rss_mb(server.popen.pid)
+        everyone = [Subscriber() for _ in range(subscribers)]
+        connecting, ready, leave = asyncio.Semaphore(_CONNECTING_AT_ONCE), asyncio.Queue[None](), asyncio.Event()
+        began = time.monotonic()
+        tasks = [asyncio.create_task(subscribe_one(http, api_key, analysis, me, connecting, ready, leave)) for me in everyone]
+        for _ in range(subscribers):
+            await asyncio.wait_for(ready.get(), 3 * EVENT_TIMEOUT_S)
+        ready_s = time.monotonic() - began
+        rss_with = rss_mb(server.popen.pid)
+        async with httpx.AsyncClient(base_url=standin.base_url, trust_env=False) as control:
+            (await control.post(f"/_standin/agents/{AGENT}/release")).raise_for_status()
+        deadline = time.monotonic() + 3 * EVENT_TIMEOUT_S
+        while any(me.error is None and "AnalysisFinished" not in me.received for me in everyone):
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.1)
+        leave.set()
+        await asyncio.gather(*tasks)
+        await asyncio.sleep(3.0)  # the server closes and releases every subscription
+        rss_after = rss_mb(server.popen.pid)
+    run_finished: datetime = await db.fetchval("SELECT finished_at FROM agent_runs WHERE analysis_id = $1", analysis_id)
+    analysis_finished: datetime = await db.fetchval("SELECT finished_at FROM analyses WHERE id = $1", analysis_id)
+    await db.close()
+    done = [me for me in everyone if me.error is None]
+    return Figures(
+        subscribers, ready_s, rss_before, rss_with, rss_after,
+        [me.received["AgentSucceeded"] - run_finished.timestamp() for me in done if "AgentSucceeded" in me.received],
+        [me.received["AnalysisFinished"] - analysis_finished.timestamp() for me in done if "AnalysisFinished" in me.received],
+        sum(len([e for e in me.state_events if e in EXPECTED]) for me in everyone),
+        [me.error for me in everyone if me.error],
+    )
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def report(figures: Figures, db_version: str, source: str) -> None:
+    print(f"dealgraph fan-out: {figures.subscribers} WebSocket subscribers on one analysis, one `dealgraph serve`")
+    print(f"PostgreSQL {db_version} ({source}); Python {platform.python_version()}; stand-in in its own process;")
+    print("the bench (all client sockets) shares this machine's cores with the server and PostgreSQL.")
+    print(f"  subscribers connected and snapshotted in     {figures.ready_s:8.1f} s")
+    for label, delays in (("result (AgentSucceeded) after run finished_at", figures.result_delays),
+                          ("AnalysisFinished after analysis finished_at", figures.finish_delays)):
+        print(f"  {label:<45} p50 {percentile(delays, 0.5) * 1000:7.0f} ms   p99 {percentile(delays, 0.99) * 1000:7.0f} ms"
+              f"   max {max(delays, default=float('nan')) * 1000:7.0f} ms   (n={len(delays)})")
+    expected = figures.subscribers * len(EXPECTED)
+    print(f"  state events delivered / expected            {figures.delivered} / {expected}")
+    print(f"  subscriptions that failed                    {len(figures.errors)}")
+    for error in sorted(set(figures.errors))[:5]:
+        print(f"    {error}")
+    print(f"  server RSS before / with / after subscribers {figures.rss_before:.0f} / {figures.rss_with:.0f} / "
+          f"{figures.rss_after:.0f} MB")
+
+
+async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
+    async with fresh_database(server_url) as database, standin_process() as standin:
+        async with server_process(database.url, standin.base_url, worker_slots="4", lease_s="120") as server:
+            figures = await measure(server, standin, database.url, args.subscribers)
+    report(figures, database.version, source)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--database", choices=["auto", "local", "embedded"], default="auto")
+    args = parser.parse_args()
+    with postgres_server(args.database) as (server_url, source):
+        asyncio.run(run(args, server_url, source))
+
+
+if __name__ == "__main__":
+    main()
