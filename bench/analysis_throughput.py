@@ -1,0 +1,125 @@
+"""Orchestration cost: analyses completed per second, server CPU per agent run, overhead over the slowest agent.
+
+`dealgraph serve` (API and worker pool) and `dealgraph llm-standin` run as separate processes
+(bench/support.py); agents are scripted at ~zero latency, so what is measured is dealgraph's own cost
+of claiming, starting, recording and announcing runs. For each batch size, that many analyses (4
+agents each) are started at once over HTTP; the rate is analyses / (last analysis `finished_at` -
+first `created_at`), both written by PostgreSQL. Server CPU is read from /proc for the server's
+process tree over the batch and divided by the agent runs executed. The single-analysis overhead is
+`finished_at - created_at` minus the slowest scripted agent, one analysis at a time (p50).
+
+Run from the repository root: `.venv/bin/python -m bench.analysis_throughput [--batches 50 200]`.
+Uses TEST_DATABASE_URL / DATABASE_URL when set, else an embedded PostgreSQL in a temporary directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import statistics
+import time
+import uuid
+
+import asyncpg
+import httpx
+
+from bench.analysis_latency import TRANSCRIPT
+from bench.fanout import decode_id
+from bench.proc_cpu import tree_cpu
+from bench.support import (
+    asyncpg_dsn,
+    create_api_key,
+    create_transcript,
+    execute,
+    fresh_database,
+    postgres_server,
+    script_agents,
+    server_process,
+    standin_process,
+)
+
+AGENTS = ("meeting_intelligence", "action_items", "stakeholders", "meddpicc")
+AGENT_LATENCY_S = 0.01
+START = """mutation($t: ID!) { startAnalysis(transcriptId: $t, force: true) { analysis { id } errors { field message } } }"""
+_FINISH_TIMEOUT_S = 600.0
+
+
+async def wait_finished(db: asyncpg.Connection, ids: list[uuid.UUID]) -> None:
+    deadline = time.monotonic() + _FINISH_TIMEOUT_S
+    while await db.fetchval("SELECT count(*) FROM analyses WHERE id = ANY($1) AND finished_at IS NULL", ids):
+        if time.monotonic() > deadline:
+            raise RuntimeError("analyses did not finish in time")
+        await asyncio.sleep(0.05)
+
+
+async def start_many(http: httpx.AsyncClient, transcript_id: str, count: int) -> list[uuid.UUID]:
+    started = await asyncio.gather(*(execute(http, START, {"t": transcript_id}) for _ in range(count)))
+    return [decode_id(payload["analysis"]["id"]) for payload in started]
+
+
+async def batch(http: httpx.AsyncClient, db: asyncpg.Connection, server_pid: int, transcript_id: str, count: int) -> str:
+    cpu_before = tree_cpu(server_pid)
+    ids = await start_many(http, transcript_id, count)
+    await wait_finished(db, ids)
+    cpu = tree_cpu(server_pid) - cpu_before
+    first, last, failed = await db.fetchrow(
+        "SELECT min(created_at), max(finished_at), count(*) FILTER (WHERE status::text NOT IN ('succeeded', 'SUCCEEDED'))"
+        " FROM analyses WHERE id = ANY($1)", ids,
+    )
+    runs = await db.fetchval("SELECT count(*) FROM agent_runs WHERE analysis_id = ANY($1)", ids)
+    span = (last - first).total_seconds()
+    return (f"  {count:4d} analyses at once: {count / span:6.1f} analyses/s ({span:.2f} s), "
+            f"server CPU {cpu * 1000 / runs:6.1f} ms per agent run ({cpu * 1000 / count:6.1f} ms per analysis), "
+            f"{failed} not succeeded")
+
+
+async def single_overhead(http: httpx.AsyncClient, db: asyncpg.Connection, transcript_id: str, runs: int) -> str:
+    overheads = []
+    for _ in range(runs):
+        [analysis_id] = await start_many(http, transcript_id, 1)
+        await wait_finished(db, [analysis_id])
+        span = await db.fetchval("SELECT extract(epoch FROM finished_at - created_at) FROM analyses WHERE id = $1", analysis_id)
+        overheads.append(float(span) - AGENT_LATENCY_S)
+    return (f"  one analysis at a time ({runs} runs): overhead over the slowest agent p50 "
+            f"{statistics.median(overheads) * 1000:.0f} ms (min {min(overheads) * 1000:.0f}, max {max(overheads) * 1000:.0f})")
+
+
+async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
+    lines = []
+    async with fresh_database(server_url) as database, standin_process() as standin:
+        await script_agents(standin, {agent: {"latency_s": AGENT_LATENCY_S} for agent in AGENTS})
+        settings = {"worker_slots": str(args.slots), "llm_concurrency": str(args.slots), "poll_interval_s": "1.0"}
+        async with server_process(database.url, standin.base_url, **settings) as server:
+            api_key = await create_api_key(database.url, "Throughput Bench")
+            db = await asyncpg.connect(asyncpg_dsn(database.url))
+            limits = httpx.Limits(max_connections=50)
+            headers = {"Authorization": f"Bearer {api_key}"}
+            async with httpx.AsyncClient(base_url=server.base_url, headers=headers, trust_env=False,
+                                         limits=limits, timeout=120) as http:
+                _, transcript_id = await create_transcript(http, TRANSCRIPT)
+                lines.append(await single_overhead(http, db, transcript_id, 3))  # warm-up, not reported
+                lines.clear()
+                lines.append(await single_overhead(http, db, transcript_id, args.single_runs))
+                for count in args.batches:
+                    lines.append(await batch(http, db, server.popen.pid, transcript_id, count))
+            await db.close()
+    print(f"dealgraph orchestration throughput: 4 agents per analysis, each scripted at {AGENT_LATENCY_S * 1000:.0f} ms")
+    print(f"PostgreSQL {database.version} ({source}); Python {platform.python_version()}; worker slots {args.slots}")
+    print("`dealgraph serve` and `dealgraph llm-standin` in separate processes; this process is only the client.")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batches", type=int, nargs="+", default=[50, 200])
+    parser.add_argument("--single-runs", type=int, default=20)
+    parser.add_argument("--slots", type=int, default=32, help="worker slots and cluster-wide LLM concurrency")
+    parser.add_argument("--database", choices=["auto", "local", "embedded"], default="auto")
+    args = parser.parse_args()
+    with postgres_server(args.database) as (server_url, source):
+        asyncio.run(run(args, server_url, source))
+
+
+if __name__ == "__main__":
+    main()
