@@ -8,7 +8,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: run test bench bench-read bench-cache
+.PHONY: run test bench bench-read bench-cache bench-live
 run: $(VENV)/.installed
 	$(VENV)/bin/dealgraph serve
 
@@ -25,3 +25,9 @@ bench-read: $(VENV)/.installed
 # prompt-cache sharing strategies: first result, total latency, input-token cost (stand-in in its own process)
 bench-cache: $(VENV)/.installed
 	$(VENV)/bin/python -m bench.cache_sharing $(BENCH_ARGS)
+
+# live path at scale: fan-out to N subscribers, orchestration throughput, the NOTIFY commit ceiling
+bench-live: $(VENV)/.installed
+	$(VENV)/bin/python -m bench.fanout $(BENCH_ARGS)
+	$(VENV)/bin/python -m bench.analysis_throughput $(BENCH_ARGS)
+	$(VENV)/bin/python -m bench.notify_rate $(BENCH_ARGS)
