@@ -8,7 +8,7 @@ result (AgentSucceeded) and the end (AnalysisFinished) arrive, against the run's
 `finished_at` as written by PostgreSQL (same machine, same clock). It also counts events delivered
 against expected, subscription errors, and the server's RSS before, with, and after the subscribers.
 
-Run from the repository root: `.venv/bin/python -m bench.fanout [--subscribers N]`.
+Run from the repository root: `.venv/bin/python -m bench.fanout [--subscribers N] [--rounds R]`.
 Uses TEST_DATABASE_URL / DATABASE_URL when set, else an embedded PostgreSQL in a temporary directory.
 """
 
@@ -132,41 +132,36 @@ class Figures:
     errors: list[str]
 
 
-async def measure(server: Process, standin: Process, database_url: str, subscribers: int) -> Figures:
-    api_key = await create_api_key(database_url, "Fan-out Bench")
-    headers = {"Authorization": f"Bearer {api_key}"}
-    db = await asyncpg.connect(asyncpg_dsn(database_url))
-    limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
-    async with httpx.AsyncClient(base_url=server.base_url, headers=headers, trust_env=False, limits=limits) as http:
-        _, transcript_id = await create_transcript(http, TRANSCRIPT)
-        await script_agents(standin, {AGENT: {"latency_s": 0.05, "held": True}})
-        analysis = (await execute(http, START, {"t": transcript_id}))["analysis"]["id"]
-        analysis_id = decode_id(analysis)
-        await wait_until_running(db, analysis_id)
-        await asyncio.sleep(1.0)
-        rss_before = rss_mb(server.popen.pid)
-        everyone = [Subscriber() for _ in range(subscribers)]
-        connecting, ready, leave = asyncio.Semaphore(_CONNECTING_AT_ONCE), asyncio.Queue[None](), asyncio.Event()
-        began = time.monotonic()
-        tasks = [asyncio.create_task(subscribe_one(http, api_key, analysis, me, connecting, ready, leave)) for me in everyone]
-        for _ in range(subscribers):
-            await asyncio.wait_for(ready.get(), 3 * EVENT_TIMEOUT_S)
-        ready_s = time.monotonic() - began
-        rss_with = rss_mb(server.popen.pid)
-        async with httpx.AsyncClient(base_url=standin.base_url, trust_env=False) as control:
-            (await control.post(f"/_standin/agents/{AGENT}/release")).raise_for_status()
-        deadline = time.monotonic() + 3 * EVENT_TIMEOUT_S
-        while any(me.error is None and "AnalysisFinished" not in me.received for me in everyone):
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.1)
-        leave.set()
-        await asyncio.gather(*tasks)
-        await asyncio.sleep(3.0)  # the server closes and releases every subscription
-        rss_after = rss_mb(server.popen.pid)
+async def measure(server: Process, standin: Process, http: httpx.AsyncClient, db: asyncpg.Connection,
+                  api_key: str, transcript_id: str, subscribers: int) -> Figures:
+    """One round: a new analysis, N subscribers, the release, every event, and the subscribers leaving."""
+    await script_agents(standin, {AGENT: {"latency_s": 0.05, "held": True}})
+    analysis = (await execute(http, START, {"t": transcript_id}))["analysis"]["id"]
+    analysis_id = decode_id(analysis)
+    await wait_until_running(db, analysis_id)
+    await asyncio.sleep(1.0)
+    rss_before = rss_mb(server.popen.pid)
+    everyone = [Subscriber() for _ in range(subscribers)]
+    connecting, ready, leave = asyncio.Semaphore(_CONNECTING_AT_ONCE), asyncio.Queue[None](), asyncio.Event()
+    began = time.monotonic()
+    tasks = [asyncio.create_task(subscribe_one(http, api_key, analysis, me, connecting, ready, leave)) for me in everyone]
+    for _ in range(subscribers):
+        await asyncio.wait_for(ready.get(), 3 * EVENT_TIMEOUT_S)
+    ready_s = time.monotonic() - began
+    rss_with = rss_mb(server.popen.pid)
+    async with httpx.AsyncClient(base_url=standin.base_url, trust_env=False) as control:
+        (await control.post(f"/_standin/agents/{AGENT}/release")).raise_for_status()
+    deadline = time.monotonic() + 3 * EVENT_TIMEOUT_S
+    while any(me.error is None and "AnalysisFinished" not in me.received for me in everyone):
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.1)
+    leave.set()
+    await asyncio.gather(*tasks)
+    await asyncio.sleep(3.0)  # the server closes and releases every subscription
+    rss_after = rss_mb(server.popen.pid)
     run_finished: datetime = await db.fetchval("SELECT finished_at FROM agent_runs WHERE analysis_id = $1", analysis_id)
     analysis_finished: datetime = await db.fetchval("SELECT finished_at FROM analyses WHERE id = $1", analysis_id)
-    await db.close()
     done = [me for me in everyone if me.error is None]
     return Figures(
         subscribers, ready_s, rss_before, rss_with, rss_after,
@@ -182,10 +177,8 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
-def report(figures: Figures, db_version: str, source: str) -> None:
-    print(f"dealgraph fan-out: {figures.subscribers} WebSocket subscribers on one analysis, one `dealgraph serve`")
-    print(f"PostgreSQL {db_version} ({source}); Python {platform.python_version()}; stand-in in its own process;")
-    print("the bench (all client sockets) shares this machine's cores with the server and PostgreSQL.")
+def report(number: int, figures: Figures) -> None:
+    print(f"round {number}:")
     print(f"  subscribers connected and snapshotted in     {figures.ready_s:8.1f} s")
     for label, delays in (("result (AgentSucceeded) after run finished_at", figures.result_delays),
                           ("AnalysisFinished after analysis finished_at", figures.finish_delays)):
@@ -203,13 +196,27 @@ def report(figures: Figures, db_version: str, source: str) -> None:
 async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
     async with fresh_database(server_url) as database, standin_process() as standin:
         async with server_process(database.url, standin.base_url, worker_slots="4", lease_s="120") as server:
-            figures = await measure(server, standin, database.url, args.subscribers)
-    report(figures, database.version, source)
+            api_key = await create_api_key(database.url, "Fan-out Bench")
+            db = await asyncpg.connect(asyncpg_dsn(database.url))
+            limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)
+            headers = {"Authorization": f"Bearer {api_key}"}
+            async with httpx.AsyncClient(base_url=server.base_url, headers=headers, trust_env=False, limits=limits) as http:
+                _, transcript_id = await create_transcript(http, TRANSCRIPT)
+                rounds = [await measure(server, standin, http, db, api_key, transcript_id, args.subscribers)
+                          for _ in range(args.rounds)]
+            await db.close()
+    print(f"dealgraph fan-out: {args.subscribers} WebSocket subscribers on one analysis, one `dealgraph serve`, "
+          f"{args.rounds} rounds (a new analysis and new subscribers each)")
+    print(f"PostgreSQL {database.version} ({source}); Python {platform.python_version()}; stand-in in its own process;")
+    print("the bench (all client sockets) shares this machine's cores with the server and PostgreSQL.")
+    for number, figures in enumerate(rounds, 1):
+        report(number, figures)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--subscribers", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=2, help="rounds on the same server: does memory come back?")
     parser.add_argument("--database", choices=["auto", "local", "embedded"], default="auto")
     args = parser.parse_args()
     with postgres_server(args.database) as (server_url, source):

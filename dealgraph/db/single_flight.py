@@ -14,7 +14,8 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 
-_DEFAULT_CAPACITY = 4096
+_DEFAULT_CAPACITY = 512
+"""Values kept after their read: enough for subscribers a burst behind; a miss only costs another read."""
 
 
 class SingleFlight:
