@@ -54,6 +54,7 @@ class Orchestrator:
         for task in [*self._tasks, *self._active.values()]:
             with suppress(asyncio.CancelledError):
                 await task
+        await self.runner.close()
         async with self.database.owner_session() as session:
             released = await runs.release_runs(session, self.worker_id)
         if released:

@@ -19,6 +19,7 @@ from dealgraph.agents.evidence import EvidenceLocator
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.llm import Completion, LlmClient, LlmError, StructuredRequest, Usage
 from dealgraph.agents.outputs import count_evidence, verify_evidence
+from dealgraph.agents.progress import ProgressPublisher
 from dealgraph.agents.prompting import retry_messages
 from dealgraph.agents.registry import AGENTS, AgentDefinition
 from dealgraph.agents.inputs import AgentInputs, load_inputs
@@ -52,8 +53,8 @@ def validation_problems(error: ValidationError) -> list[str]:
 class ProgressReporter:
     """Publishes output-token progress of a run, at most once per `interval` seconds."""
 
-    def __init__(self, database: Database, claimed: runs.ClaimedRun, interval: float) -> None:
-        self.database = database
+    def __init__(self, publisher: ProgressPublisher, claimed: runs.ClaimedRun, interval: float) -> None:
+        self.publisher = publisher
         self.claimed = claimed
         self.interval = interval
         self.earlier_tokens = 0  # output of previous calls of this run (the validation retry adds to it)
@@ -65,9 +66,7 @@ class ProgressReporter:
             return
         self._last = now
         total = self.earlier_tokens + output_tokens
-        event = runs.run_event(self.claimed.run, "progress", self.claimed.deal_id, outputTokens=total)
-        async with self.database.owner_session() as session:
-            await runs.notify(session, [event])
+        self.publisher.publish(runs.run_event(self.claimed.run, "progress", self.claimed.deal_id, outputTokens=total))
 
 
 class AgentRunner:
@@ -76,6 +75,10 @@ class AgentRunner:
         self.llm = llm
         self.settings = settings
         self.cache_gate = CacheGate(database, hub, llm, settings.cache_sharing, wait_s=settings.cache_wait_s)
+        self.progress = ProgressPublisher(database)
+
+    async def close(self) -> None:
+        await self.progress.close()
 
     async def run(self, claimed: runs.ClaimedRun) -> runs.Outcome:
         try:
@@ -97,10 +100,11 @@ class AgentRunner:
             raise AgentFailure("PROMPT_RENDER_FAILED", str(error)) from error
         except UnknownModel as error:
             raise AgentFailure("MODEL_UNKNOWN", str(error)) from error
-        progress = ProgressReporter(self.database, claimed, self.settings.progress_interval_s)
+        progress = ProgressReporter(self.progress, claimed, self.settings.progress_interval_s)
         async with self.cache_gate.turn(claimed.run, request) as (on_response_start, turn):
             first = await self.llm.complete(request, on_progress=progress, on_response_start=on_response_start)
         output, calls = await self._validated(agent, request, first, progress)
+        await self.progress.sent(str(claimed.run.id))  # the result must not overtake the run's progress
         output = verify_evidence(agent.postprocess(output, transcript.utterances), EvidenceLocator(transcript.utterances))
         verified, total = count_evidence(output)
         usage = sum((call.usage for call in calls), turn.prewarm_usage)

@@ -1,0 +1,66 @@
+"""Run progress is announced in shared transactions, off the model stream's path, and in order."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import event
+from starlette.applications import Starlette
+
+from dealgraph.agents.progress import ProgressPublisher
+from dealgraph.db.notifications import NotificationHub
+from dealgraph.db.session import Database
+
+
+@contextmanager
+def counting_notify_statements(database: Database) -> Iterator[list[int]]:
+    """pg_notify statements the process sends while the block runs (the worker's idle polling sends none)."""
+    sent = [0]
+
+    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        sent[0] += "pg_notify" in statement
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", on_execute)
+    try:
+        yield sent
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", on_execute)
+
+
+def _progress(analysis: str, run: str, tokens: int) -> dict[str, object]:
+    return {"kind": "progress", "analysis": analysis, "run": run, "outputTokens": tokens}
+
+
+async def test_progress_of_many_runs_costs_one_statement_and_keeps_the_latest(app: Starlette) -> None:
+    hub: NotificationHub = app.state.hub
+    publisher = ProgressPublisher(app.state.database)
+    analysis = str(uuid.uuid4())
+    run_ids = [str(uuid.uuid4()) for _ in range(20)]
+    async with hub.subscribe(lambda _: True, ("analysis", analysis)) as heard:
+        with counting_notify_statements(app.state.database) as sent:
+            for tokens in (10, 20):  # the stream reports twice before anything is sent: only 20 counts
+                for run in run_ids:
+                    publisher.publish(_progress(analysis, run, tokens))
+            await asyncio.gather(*(publisher.sent(run) for run in run_ids))
+        for _ in range(200):
+            if heard.queue.qsize() >= len(run_ids):
+                break
+            await asyncio.sleep(0.02)
+        events = [heard.queue.get_nowait() for _ in range(heard.queue.qsize())]
+    await publisher.close()
+    assert sent[0] == 1
+    assert sorted(e["run"] for e in events) == sorted(run_ids)
+    assert {e["outputTokens"] for e in events} == {20}
+
+
+async def test_a_run_waits_only_for_its_own_pending_progress(app: Starlette) -> None:
+    publisher = ProgressPublisher(app.state.database)
+    await asyncio.wait_for(publisher.sent(str(uuid.uuid4())), 1)  # nothing pending: returns at once
+    run = str(uuid.uuid4())
+    publisher.publish(_progress(str(uuid.uuid4()), run, 5))
+    await asyncio.wait_for(publisher.sent(run), 30)
+    await publisher.close()
