@@ -40,7 +40,6 @@ from bench.support import (
 )
 
 AGENTS = ("meeting_intelligence", "action_items", "stakeholders", "meddpicc")
-AGENT_LATENCY_S = 0.01
 START = """mutation($t: ID!) { startAnalysis(transcriptId: $t, force: true) { analysis { id } errors { field message } } }"""
 _FINISH_TIMEOUT_S = 600.0
 
@@ -74,13 +73,14 @@ async def batch(http: httpx.AsyncClient, db: asyncpg.Connection, server_pid: int
             f"{failed} not succeeded")
 
 
-async def single_overhead(http: httpx.AsyncClient, db: asyncpg.Connection, transcript_id: str, runs: int) -> str:
+async def single_overhead(http: httpx.AsyncClient, db: asyncpg.Connection, transcript_id: str, runs: int,
+                          agent_latency_s: float) -> str:
     overheads = []
     for _ in range(runs):
         [analysis_id] = await start_many(http, transcript_id, 1)
         await wait_finished(db, [analysis_id])
         span = await db.fetchval("SELECT extract(epoch FROM finished_at - created_at) FROM analyses WHERE id = $1", analysis_id)
-        overheads.append(float(span) - AGENT_LATENCY_S)
+        overheads.append(float(span) - agent_latency_s)
     return (f"  one analysis at a time ({runs} runs): overhead over the slowest agent p50 "
             f"{statistics.median(overheads) * 1000:.0f} ms (min {min(overheads) * 1000:.0f}, max {max(overheads) * 1000:.0f})")
 
@@ -88,8 +88,9 @@ async def single_overhead(http: httpx.AsyncClient, db: asyncpg.Connection, trans
 async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
     lines = []
     async with fresh_database(server_url) as database, standin_process() as standin:
-        await script_agents(standin, {agent: {"latency_s": AGENT_LATENCY_S} for agent in AGENTS})
-        settings = {"worker_slots": str(args.slots), "llm_concurrency": str(args.slots), "poll_interval_s": "1.0"}
+        await script_agents(standin, {agent: {"latency_s": args.agent_latency} for agent in AGENTS})
+        settings = {"worker_slots": str(args.slots), "llm_concurrency": str(args.slots), "poll_interval_s": "1.0",
+                    "progress_interval_s": str(args.progress_interval)}
         async with server_process(database.url, standin.base_url, **settings) as server:
             api_key = await create_api_key(database.url, "Throughput Bench")
             db = await asyncpg.connect(asyncpg_dsn(database.url))
@@ -98,13 +99,14 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
             async with httpx.AsyncClient(base_url=server.base_url, headers=headers, trust_env=False,
                                          limits=limits, timeout=120) as http:
                 _, transcript_id = await create_transcript(http, TRANSCRIPT)
-                lines.append(await single_overhead(http, db, transcript_id, 3))  # warm-up, not reported
-                lines.clear()
-                lines.append(await single_overhead(http, db, transcript_id, args.single_runs))
+                await single_overhead(http, db, transcript_id, 3, args.agent_latency)  # warm-up, not reported
+                if args.single_runs:
+                    lines.append(await single_overhead(http, db, transcript_id, args.single_runs, args.agent_latency))
                 for count in args.batches:
                     lines.append(await batch(http, db, server.popen.pid, transcript_id, count))
             await db.close()
-    print(f"dealgraph orchestration throughput: 4 agents per analysis, each scripted at {AGENT_LATENCY_S * 1000:.0f} ms")
+    print(f"dealgraph orchestration throughput: 4 agents per analysis, each scripted at {args.agent_latency * 1000:.0f} ms, "
+          f"progress every {args.progress_interval:g} s")
     print(f"PostgreSQL {database.version} ({source}); Python {platform.python_version()}; worker slots {args.slots}")
     print("`dealgraph serve` and `dealgraph llm-standin` in separate processes; this process is only the client.")
     print("\n".join(lines))
@@ -115,6 +117,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[50, 200])
     parser.add_argument("--single-runs", type=int, default=20)
     parser.add_argument("--slots", type=int, default=32, help="worker slots and cluster-wide LLM concurrency")
+    parser.add_argument("--agent-latency", type=float, default=0.01, help="seconds the stand-in takes per agent")
+    parser.add_argument("--progress-interval", type=float, default=0.25, help="DEALGRAPH_PROGRESS_INTERVAL_S")
     parser.add_argument("--database", choices=["auto", "local", "embedded"], default="auto")
     args = parser.parse_args()
     with postgres_server(args.database) as (server_url, source):
