@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     max_run_attempts: int = Field(default=3, ge=1, description="Claims of one run before it fails as WORKER_LOST.")
     poll_interval_s: float = Field(default=1.0, gt=0, description="Fallback poll for runs (NOTIFY wakes workers at once).")
     progress_interval_s: float = Field(default=0.25, gt=0, description="Minimum time between progress events of a run.")
+    # --- live path transport (issue 10) ---
+    event_transport: Literal["postgres", "redis"] = Field(
+        default="postgres",
+        description="How run events reach every process: PostgreSQL LISTEN/NOTIFY, or Redis pub/sub (published after commit).",
+    )
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis for `event_transport=redis`.")
+    # --- end live path transport ---
     standin_port: int = Field(default=0, description="Port of the stand-in `serve` starts without an API key (0: any).")
     standin_latencies: dict[str, float] = Field(
         default={"meeting_intelligence": 1.5, "action_items": 2.5, "stakeholders": 3.5, "meddpicc": 4.5},

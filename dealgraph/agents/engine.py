@@ -15,7 +15,9 @@ from dealgraph.agents.llm import LlmClient
 from dealgraph.agents.orchestrator import Orchestrator
 from dealgraph.agents.runner import AgentRunner
 from dealgraph.config import Settings
+from dealgraph.db import redis_events
 from dealgraph.db.notifications import NotificationHub
+from dealgraph.db.redis_events import RedisEvents
 from dealgraph.db.session import Database
 
 
@@ -28,8 +30,10 @@ class Engine:
 
 @asynccontextmanager
 async def analysis_engine(database: Database, settings: Settings) -> AsyncIterator[Engine]:
-    hub = NotificationHub(database.url)
+    events = RedisEvents(settings.redis_url, database.url) if settings.event_transport == "redis" else None
+    hub = NotificationHub(database.url, events)
     await hub.start()
+    redis_events.activate(events)
     llm = LlmClient(settings)
     orchestrator = None
     if settings.worker_slots > 0:
@@ -40,5 +44,6 @@ async def analysis_engine(database: Database, settings: Settings) -> AsyncIterat
     finally:
         if orchestrator:
             await orchestrator.stop()
+        redis_events.activate(None)
         await hub.stop()
         await llm.close()

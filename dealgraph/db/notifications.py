@@ -26,6 +26,7 @@ from typing import Any, Final
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from dealgraph.db.redis_events import RedisEvents
 from dealgraph.db.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,9 @@ class Subscription:
 
 
 class NotificationHub:
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, events: RedisEvents | None = None) -> None:
+        self._events = events
+        """Run events over Redis instead of this LISTEN connection (which then only wakes workers)."""
         self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._subscriptions: set[Subscription] = set()
         self._untopical: set[Subscription] = set()
@@ -75,8 +78,12 @@ class NotificationHub:
     async def start(self) -> None:
         await self._connect()
         self._watchdog = asyncio.create_task(self._reconnect_when_lost(), name="notification-hub")
+        if self._events is not None:
+            await self._events.start(self._dispatch, self._resync_all)
 
     async def stop(self) -> None:
+        if self._events is not None:
+            await self._events.stop()
         if self._watchdog:
             self._watchdog.cancel()
             with suppress(asyncio.CancelledError):
@@ -131,13 +138,17 @@ class NotificationHub:
 
     async def _connect(self) -> None:
         connection = await asyncpg.connect(self._dsn)
-        await connection.add_listener(EVENTS_CHANNEL, self._on_event)
+        if self._events is None:
+            await connection.add_listener(EVENTS_CHANNEL, self._on_event)
         await connection.add_listener(RUNS_QUEUED_CHANNEL, self._on_runs_queued)
         connection.add_termination_listener(lambda _: self._lost.set())
         self._connection = connection
         self._lost.clear()
 
     def _on_event(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        self._dispatch(payload)
+
+    def _dispatch(self, payload: str) -> None:
         event = json.loads(payload)
         for subscription in self._recipients(event):
             subscription.offer(event)
@@ -156,6 +167,10 @@ class NotificationHub:
                     break
                 except (OSError, asyncpg.PostgresError):
                     await asyncio.sleep(_RECONNECT_DELAY_S)
-            for subscription in list(self._subscriptions):
-                subscription.offer(RESYNC)
+            if self._events is None:
+                self._resync_all()
             self._on_runs_queued()
+
+    def _resync_all(self) -> None:
+        for subscription in list(self._subscriptions):
+            subscription.offer(RESYNC)
