@@ -99,13 +99,13 @@ async def test_live_analysis_events_travel_through_redis_not_notify(
     heard_on_redis: list[dict[str, Any]], heard_on_postgres: list[str],
 ) -> None:
     await standin.behave("action_items", latency_s=0.1)
-    await standin.behave("stakeholders", latency_s=0.3)
+    await standin.behave("stakeholders", latency_s=0.1)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
     analysis, events = await analyse_live(app, gql, who, ids["transcript"], agents=["ACTION_ITEMS", "STAKEHOLDERS"])
     state = [k for k in kinds(events) if k[0] != "AgentProgress"]
-    assert state[-3:-1] == [("AgentSucceeded", "ACTION_ITEMS"), ("AgentSucceeded", "STAKEHOLDERS")]
-    assert state[-1] == ("AnalysisFinished", None)
+    assert sorted(agent for typename, agent in state if typename == "AgentSucceeded") == ["ACTION_ITEMS", "STAKEHOLDERS"]
+    assert state[-1] == ("AnalysisFinished", None) and len(state) == len(set(state))
     mine = [e for e in heard_on_redis if e.get("analysis") and e.get("tenant") == str(who.tenant_id)]
     assert {e["kind"] for e in mine} >= {"started", "succeeded", "finished"}
     assert heard_on_postgres == []  # nothing on NOTIFY: the database only commits

@@ -15,7 +15,7 @@ from dealgraph.agents.llm import LlmClient
 from dealgraph.agents.orchestrator import Orchestrator
 from dealgraph.agents.runner import AgentRunner
 from dealgraph.config import Settings
-from dealgraph.db import redis_events
+from dealgraph.db import event_transport
 from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.redis_events import RedisEvents
 from dealgraph.db.session import Database
@@ -33,7 +33,7 @@ async def analysis_engine(database: Database, settings: Settings) -> AsyncIterat
     events = RedisEvents(settings.redis_url, database.url) if settings.event_transport == "redis" else None
     hub = NotificationHub(database.url, events)
     await hub.start()
-    redis_events.activate(events)
+    event_transport.activate(events)
     llm = LlmClient(settings)
     orchestrator = None
     if settings.worker_slots > 0:
@@ -44,6 +44,6 @@ async def analysis_engine(database: Database, settings: Settings) -> AsyncIterat
     finally:
         if orchestrator:
             await orchestrator.stop()
-        redis_events.activate(None)
+        event_transport.activate(None)
         await hub.stop()
         await llm.close()

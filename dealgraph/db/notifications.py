@@ -26,7 +26,7 @@ from typing import Any, Final
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from dealgraph.db.redis_events import RedisEvents
+from dealgraph.db.event_transport import EventTransport
 from dealgraph.db.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
@@ -61,9 +61,9 @@ class Subscription:
 
 
 class NotificationHub:
-    def __init__(self, database_url: str, events: RedisEvents | None = None) -> None:
+    def __init__(self, database_url: str, events: EventTransport | None = None) -> None:
         self._events = events
-        """Run events over Redis instead of this LISTEN connection (which then only wakes workers)."""
+        """A broker carries run events instead of this LISTEN connection (which then only wakes workers)."""
         self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._subscriptions: set[Subscription] = set()
         self._untopical: set[Subscription] = set()

@@ -1,5 +1,7 @@
 """Run events over Redis pub/sub instead of PostgreSQL NOTIFY (DEALGRAPH_EVENT_TRANSPORT=redis).
 
+An `EventTransport` (event_transport.py).
+
 Why: every NOTIFY-ing commit takes PostgreSQL's cluster-wide notify lock, and every process needs a
 LISTEN connection to the primary. With Redis the database only commits; events are published after
 the commit (never for a change that rolled back), in commit order, by one sender per process, and
@@ -32,6 +34,8 @@ _RECONNECT_DELAY_S = 0.5
 
 
 class RedisEvents:
+    """The Redis `EventTransport`."""
+
     def __init__(self, redis_url: str, database_url: str) -> None:
         self.channel = f"dealgraph_events:{make_url(database_url).database}"
         self._client = redis.Redis.from_url(redis_url, client_name=self.channel)  # named: CLIENT LIST shows whose
@@ -113,16 +117,3 @@ def _hand_over_on_commit(session: Session) -> None:
 def _drop_on_rollback(session: Session, _previous: object) -> None:
     session.info.pop(_PENDING, None)
     session.info.pop("dealgraph_redis_sink", None)
-
-
-_active: RedisEvents | None = None
-
-
-def active() -> RedisEvents | None:
-    """The process's Redis event transport, or None: events then go through PostgreSQL NOTIFY."""
-    return _active
-
-
-def activate(events: RedisEvents | None) -> None:
-    global _active
-    _active = events

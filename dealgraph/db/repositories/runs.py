@@ -19,7 +19,7 @@ from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dealgraph.db import redis_events
+from dealgraph.db import event_transport
 from dealgraph.db.models import AgentRun, Analysis, AnalysisStatus, RunStatus, Transcript
 from dealgraph.db.notifications import EVENTS_CHANNEL, RUNS_QUEUED_CHANNEL
 
@@ -42,7 +42,7 @@ def run_event(run: AgentRun, kind: str, deal_id: uuid.UUID, **extra: Any) -> dic
 
 async def notify(session: AsyncSession, events: Iterable[dict[str, Any]], channel: str = EVENTS_CHANNEL) -> None:
     payloads = [json.dumps(event) for event in events]
-    if payloads and channel == EVENTS_CHANNEL and (broker := redis_events.active()) is not None:
+    if payloads and channel == EVENTS_CHANNEL and (broker := event_transport.active()) is not None:
         broker.publish_after_commit(session.sync_session, payloads)
     elif payloads:
         await session.execute(
