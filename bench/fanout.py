@@ -20,6 +20,7 @@ import platform
 import statistics
 import time
 import uuid
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -55,7 +56,7 @@ EVENTS = """subscription($id: ID!) { analysisEvents(analysisId: $id) {
   ... on AnalysisFinished { status analysis { totals { succeeded } } }
 } }"""
 EXPECTED = ("AgentStarted", "AgentSucceeded", "AnalysisFinished")
-_CONNECTING_AT_ONCE = 50
+_CONNECTING_AT_ONCE = 10
 
 
 def rss_mb(pid: int) -> float:
@@ -78,12 +79,13 @@ async def subscribe_one(
     connecting: asyncio.Semaphore, ready: asyncio.Queue[None], leave: asyncio.Event,
 ) -> None:
     try:
-        async with connecting:
-            ws_context = aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"])
-            ws = await ws_context.__aenter__()
-        try:
-            await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {api_key}"}})
-            if (ack := await ws.receive_json(timeout=EVENT_TIMEOUT_S))["type"] != "connection_ack":
+        async with AsyncExitStack() as connection:
+            async with connecting:  # held until acknowledged: a client address may hold few unacknowledged sockets
+                ws = await connection.enter_async_context(
+                    aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]))
+                await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {api_key}"}})
+                ack = await ws.receive_json(timeout=EVENT_TIMEOUT_S)
+            if ack["type"] != "connection_ack":
                 raise RuntimeError(ack)
             await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"id": analysis_id}}})
             while True:
@@ -100,8 +102,6 @@ async def subscribe_one(
                 if len(me.state_events) == 1:
                     ready.put_nowait(None)
             await leave.wait()
-        finally:
-            await ws_context.__aexit__(None, None, None)
     except Exception as error:  # counted and reported, never hidden
         me.error = f"{type(error).__name__}: {error}"[:300]
         ready.put_nowait(None)

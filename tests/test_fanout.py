@@ -11,7 +11,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AsyncExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -79,14 +79,16 @@ async def _held_running_analysis(gql: GraphQLClient, who: TenantHandle, standin:
     raise AssertionError(f"the run never started: {run}")
 
 
-_CONNECTING = asyncio.Semaphore(50)
-"""Connections set up at once: hundreds of handshakes in one loop would only queue behind each other."""
+_CONNECTING = asyncio.Semaphore(10)
+"""Handshakes at once: hundreds in one loop would only queue behind each other, and one client address
+may hold only so many sockets before `connection_init` is acknowledged."""
 
 
 async def _subscriber(app: Starlette, who: TenantHandle, analysis_id: str, ready: asyncio.Queue[None]) -> list[dict[str, Any]]:
     """Subscribe, signal once the snapshot arrived, then collect every event until the server completes."""
-    async with open_websocket(app, {"authorization": f"Bearer {who.api_key}"}) as ws:
+    async with AsyncExitStack() as connection:
         async with _CONNECTING:
+            ws = await connection.enter_async_context(open_websocket(app, {"authorization": f"Bearer {who.api_key}"}))
             assert (await asyncio.wait_for(ws.receive_json(), 120))["type"] == "connection_ack"
             subscription = await subscribe(ws, LEAN_EVENTS, {"id": analysis_id})
             first = await subscription.next(timeout=120)
