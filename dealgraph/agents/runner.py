@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from dealgraph.agents.evidence import EvidenceLocator
 from dealgraph.agents.kinds import AgentKind
+from dealgraph.agents.lease import is_outage
 from dealgraph.agents.llm import LlmClient, LlmError, ToolCall, Usage
 from dealgraph.agents.outputs import count_evidence, verify_evidence
 from dealgraph.agents.prompting import AgentRequest, retry_messages
@@ -62,8 +63,12 @@ class ProgressReporter:
         self._last = now
         total = self.earlier_tokens + output_tokens
         event = runs.run_event(self.claimed.run, "progress", self.claimed.deal_id, outputTokens=total)
-        async with self.database.owner_session() as session:
-            await runs.notify(session, [event])
+        try:
+            async with self.database.owner_session() as session:
+                await runs.notify(session, [event])
+        except Exception as error:  # progress is only a display: a database outage must not fail the run
+            if not is_outage(error):
+                raise
 
 
 class AgentRunner:
