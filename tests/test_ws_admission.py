@@ -67,3 +67,11 @@ async def test_unauthenticated_sockets_are_capped_per_address(
                 assert await is_open(admitted)
         async with raw_socket(app) as after_close:  # closed sockets free their place
             assert await is_open(after_close)
+
+
+async def test_legacy_graphql_ws_protocol_is_refused(app: Starlette) -> None:
+    """The legacy protocol has no init timeout and no revocation: only graphql-transport-ws is served."""
+    async with httpx.AsyncClient(transport=ASGIWebSocketTransport(app=app), base_url="http://dealgraph.test") as client:
+        async with aconnect_ws("/graphql", client, subprotocols=["graphql-ws"]) as ws:
+            close, _ = await closed(ws, timeout=10)
+    assert close.code == 4406
