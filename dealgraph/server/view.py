@@ -54,7 +54,7 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         )
         self.database = database
         self.settings = settings
-        self.live_sockets = LiveSockets()
+        self.live_sockets = LiveSockets(database)
         self.pending_sockets = PendingSockets(settings.ws_max_pending_per_address)
         self.hub: NotificationHub | None = None  # set by the app's lifespan once listening
         self.llm: LlmClient | None = None  # likewise

@@ -96,7 +96,3 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if socket.application_state is WebSocketState.CONNECTED:
             with suppress(RuntimeError, OSError):  # the client may have gone in the meantime
                 await self.websocket.close(REVOKED_CODE, REVOKED_REASON)
-
-    async def recheck(self) -> None:
-        if not self._revoked and not await self._still_authorised():
-            await self.revoke()
