@@ -9,11 +9,12 @@ from contextlib import asynccontextmanager
 import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
 
 from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
 from tests.analysis_support import AGENTS, start, transcript_for_analysis, wait_until_finished
-from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings
+from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings, subscribe, websocket
 
 THINKING_S = 3.0  # each agent's scripted latency
 LEASE_S = 15.0  # longer than the outage: the worker may keep its runs throughout
@@ -68,3 +69,17 @@ async def test_results_finished_during_an_outage_are_recorded_without_calling_cl
     assert finished["status"] == "SUCCEEDED", finished
     assert {run["agent"]: run["attempts"] for run in finished["agentRuns"]} == {a.upper(): 1 for a in AGENTS}
     assert await requests_per_agent(standin) == {agent: [200] for agent in AGENTS}  # each agent billed once
+
+
+async def test_websocket_operation_during_an_outage_gets_an_error_and_the_socket_stays(
+    app: Starlette, tenants: TenantFactory, server_url: str, database_url: str
+) -> None:
+    who = await tenants.create()
+    async with websocket(app, who.api_key) as ws:
+        async with database_outage(server_url, database_url):
+            await ws.send_json({"id": "down", "type": "subscribe", "payload": {"query": "{ viewer { role } }"}})
+            refused = await asyncio.wait_for(ws.receive_json(), 10)
+        assert (refused["id"], refused["type"]) == ("down", "error")
+        assert refused["payload"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        answered = await (await subscribe(ws, "{ viewer { role } }", {})).next()
+        assert answered == {"viewer": {"role": "ADMIN"}}

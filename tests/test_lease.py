@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from dealgraph.agents.lease import RunLease, is_outage, record_outcome
+from dealgraph.agents.lease import RunLease, record_outcome
+from dealgraph.db.outage import is_outage
 from dealgraph.db.models import AgentRun, RunStatus
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database

@@ -14,8 +14,7 @@ import logging
 import uuid
 from collections.abc import Callable
 
-from sqlalchemy.exc import DBAPIError, InterfaceError
-
+from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
 
@@ -23,22 +22,6 @@ log = logging.getLogger(__name__)
 
 _FIRST_RETRY_S = 0.1
 _MAX_RETRY_S = 2.0
-# SQLSTATE classes of an unreachable database: connection exception, insufficient resources (too many
-# connections), operator intervention (shutdown, cannot connect now); and "database not accepting connections".
-_OUTAGE_SQLSTATE_CLASSES = ("08", "53", "57")
-_NOT_ACCEPTING_CONNECTIONS = "55000"
-
-
-def is_outage(error: BaseException) -> bool:
-    """True for errors that say the database could not be reached, not that the statement was wrong."""
-    if isinstance(error, OSError):  # e.g. connection refused while the server restarts
-        return True
-    if not isinstance(error, DBAPIError):
-        return False
-    if error.connection_invalidated or isinstance(error, InterfaceError):
-        return True
-    sqlstate = getattr(error.orig, "sqlstate", None) or ""
-    return sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES or sqlstate == _NOT_ACCEPTING_CONNECTIONS
 
 
 class RunLease:

@@ -14,7 +14,6 @@ from pydantic import BaseModel, ValidationError
 
 from dealgraph.agents.evidence import EvidenceLocator
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.lease import is_outage
 from dealgraph.agents.llm import LlmClient, LlmError, ToolCall, Usage
 from dealgraph.agents.outputs import count_evidence, verify_evidence
 from dealgraph.agents.prompting import AgentRequest, retry_messages
@@ -23,6 +22,7 @@ from dealgraph.agents.inputs import AgentInputs, load_inputs
 from dealgraph.agents.templates import TemplateRenderError
 from dealgraph.config import Settings
 from dealgraph.db.models import RunStatus
+from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
 

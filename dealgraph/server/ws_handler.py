@@ -5,7 +5,8 @@
 - An acknowledged socket is registered under its API key, so a revoke closes it (4403) and cancels
   its operations (subscriptions end) wherever it is held.
 - Every new operation re-authenticates the socket's key first: a revoke whose notification never
-  arrived still stops the next query, mutation or subscription.
+  arrived still stops the next query, mutation or subscription. While the database cannot be
+  reached that operation gets an error (SERVICE_UNAVAILABLE) and the socket stays open.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from __future__ import annotations
 from contextlib import suppress
 from typing import Protocol, cast
 
+from graphql import GraphQLError
 from starlette.websockets import WebSocket, WebSocketState
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
 
+from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories.tenancy import Principal
 from dealgraph.server.context import Context
 from dealgraph.server.ws_admission import PendingSockets
@@ -25,6 +28,9 @@ from dealgraph.server.ws_registry import LiveSockets
 REVOKED_CODE, REVOKED_REASON = 4403, "API key revoked"
 TOO_MANY_PENDING_CODE = 1013  # "try again later"
 TOO_MANY_PENDING_REASON = "Too many WebSockets without connection_init from this address"
+UNAVAILABLE = GraphQLError(
+    "The database cannot be reached; try the operation again shortly.", extensions={"code": "SERVICE_UNAVAILABLE"}
+)
 
 
 class WebSocketPolicy(Protocol):
@@ -71,16 +77,21 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self._policy.live_sockets.add(self.context.principal.api_key_id, self)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        if self._revoked:
-            return
-        if self.connection_acknowledged and not await self._still_authorised():
-            await self.revoke()
+        if self._revoked or (self.connection_acknowledged and not await self._may_operate(message["id"])):
             return
         await super().handle_subscribe(message)
 
-    async def _still_authorised(self) -> bool:
-        principal = await self._policy.reauthenticate(self.context)
+    async def _may_operate(self, operation_id: str) -> bool:
+        """Re-authenticate the socket's key before an operation; a revoked key closes the socket."""
+        try:
+            principal = await self._policy.reauthenticate(self.context)
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            await self.send_message({"id": operation_id, "type": "error", "payload": [UNAVAILABLE.formatted]})
+            return False
         if principal is None:
+            await self.revoke()
             return False
         self.context.principal = principal  # a changed role applies from this operation on
         return True
