@@ -24,10 +24,10 @@ REVOCATION_DEADLINE_S = 1.0  # what the issue asks for; a NOTIFY round trip take
 ACCOUNTS = "{ accounts(first: 50) { edges { node { name } } } }"
 
 
-async def closed(ws: AsyncWebSocketSession, timeout: float) -> tuple[WebSocketDisconnect, float]:
-    """Wait for the server to close `ws` (skipping messages); returns the close and the seconds it took."""
+async def closed(ws: AsyncWebSocketSession, timeout: float, since: float | None = None) -> tuple[WebSocketDisconnect, float]:
+    """Wait for the server to close `ws` (skipping messages); returns the close and the seconds since `since`."""
     loop = asyncio.get_running_loop()
-    started = loop.time()
+    started = loop.time() if since is None else since
     try:
         while True:
             await asyncio.wait_for(ws.receive_json(), max(0.0, started + timeout - loop.time()))
@@ -67,8 +67,9 @@ async def test_revoke_closes_the_keys_sockets_and_ends_their_subscriptions(
         await subscribe(ws, DEAL_EVENTS, {"id": deal_id})
         await wait_for(lambda: hub.subscriber_count == before + 1)
 
+        revoking = asyncio.get_running_loop().time()
         await tenants.revoke(who)
-        close, took = await closed(ws, timeout=10)
+        close, took = await closed(ws, timeout=10, since=revoking)
         assert (close.code, close.reason) == (4403, "API key revoked")
         assert took < REVOCATION_DEADLINE_S, f"closed after {took:.2f}s"
         await wait_for(lambda: hub.subscriber_count == before)  # the subscription ended with the socket
@@ -127,9 +128,10 @@ async def test_deleting_the_user_closes_its_sockets(app: Starlette, gql: GraphQL
     who = await tenants.create()
     leaving = await tenants.add_user(who, Role.MEMBER)
     async with websocket(app, leaving.api_key) as ws:
+        deleting = asyncio.get_running_loop().time()
         async with app.state.database.owner_session() as session:
             await session.execute(text("DELETE FROM users WHERE id = :u"), {"u": leaving.user_id})
-        close, took = await closed(ws, timeout=10)
+        close, took = await closed(ws, timeout=10, since=deleting)
     assert close.code == 4403
     assert took < REVOCATION_DEADLINE_S, f"closed after {took:.2f}s"
 
@@ -163,8 +165,9 @@ async def test_revoke_on_one_server_closes_the_socket_on_another(
                 assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "connection_ack"
                 await subscribe(ws, DEAL_EVENTS, {"id": deal_id})
                 assert (await client_b.post("/graphql", json={"query": ACCOUNTS}, headers=who.headers)).status_code == 200
+                revoking = asyncio.get_running_loop().time()
                 await tenants.revoke(who)  # any process's database session: here the test's
-                close, took = await closed(ws, timeout=10)
+                close, took = await closed(ws, timeout=10, since=revoking)
                 assert (await client_b.post("/graphql", json={"query": ACCOUNTS}, headers=who.headers)).status_code == 401
     assert close.code == 4403
     assert took < REVOCATION_DEADLINE_S, f"closed after {took:.2f}s"
