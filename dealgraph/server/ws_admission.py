@@ -28,6 +28,3 @@ class PendingSockets:
         self._counts[address] -= 1
         if self._counts[address] <= 0:
             del self._counts[address]
-
-    def pending(self, address: str) -> int:
-        return self._counts[address]
