@@ -45,7 +45,7 @@ class DealgraphGraphQL(GraphQL[Context, None]):
     graphql_transport_ws_handler_class = DealgraphTransportWSHandler
 
     def __init__(self, schema: BaseSchema, database: Database, settings: Settings) -> None:
-        # Only graphql-transport-ws: the legacy graphql-ws protocol has no init timeout to enforce.
+        # Only graphql-transport-ws: the legacy graphql-ws handler has no init timeout and no revocation.
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
