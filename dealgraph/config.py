@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1, description="Upper bound for `first` on connections.")
     log_level: str = Field(default="INFO", description="Python logging level.")
 
+    # WebSockets: how long and how many unauthenticated sockets a client may hold.
+    ws_init_timeout_s: float = Field(
+        default=5.0, gt=0, description="A WebSocket that sends no `connection_init` this long is closed (4408)."
+    )
+    ws_max_pending_per_address: int = Field(
+        default=20, ge=1, description="WebSockets one client address may hold before `connection_init`; more are closed (1013)."
+    )
+
     anthropic_api_key: str | None = Field(
         default=None,
         validation_alias=AliasChoices("ANTHROPIC_API_KEY", "DEALGRAPH_ANTHROPIC_API_KEY"),

@@ -25,6 +25,7 @@ from dealgraph.agents.inputs import AgentInputs, load_inputs
 from dealgraph.agents.templates import TemplateRenderError
 from dealgraph.config import Settings
 from dealgraph.db.models import RunStatus
+from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories import runs
 from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.session import Database
@@ -66,8 +67,12 @@ class ProgressReporter:
         self._last = now
         total = self.earlier_tokens + output_tokens
         event = runs.run_event(self.claimed.run, "progress", self.claimed.deal_id, outputTokens=total)
-        async with self.database.owner_session() as session:
-            await runs.notify(session, [event])
+        try:
+            async with self.database.owner_session() as session:
+                await runs.notify(session, [event])
+        except Exception as error:  # progress is only a display: a database outage must not fail the run
+            if not is_outage(error):
+                raise
 
 
 class AgentRunner:

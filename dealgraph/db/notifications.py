@@ -1,11 +1,13 @@
 """PostgreSQL LISTEN/NOTIFY fan-out: how every process learns what any process did.
 
-Each process keeps one dedicated asyncpg connection listening on two channels: run events (state
+Each process keeps one dedicated asyncpg connection listening on three channels: run events (state
 changes and progress of agent runs, consumed by GraphQL subscriptions and by workers for
-cancellation) and "runs queued" (wakes workers at once instead of waiting for their poll).
+cancellation), "runs queued" (wakes workers at once instead of waiting for their poll) and "keys
+revoked" (sent by a trigger; closes the WebSockets of a revoked or deleted API key).
 Notifications sent while the listener was disconnected are lost by PostgreSQL, and a subscriber
 that cannot keep up would lose them too; in both cases its queue receives RESYNC, and it re-reads
-the database. Nothing is lost, only re-read.
+the database. Nothing is lost, only re-read. Key-revocation listeners get RESYNC after a reconnect
+too, and re-check every key they hold.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL: Final = "dealgraph_events"
 RUNS_QUEUED_CHANNEL: Final = "dealgraph_runs_queued"
+KEYS_REVOKED_CHANNEL: Final = "dealgraph_keys_revoked"  # sent by the 0004 migration's trigger
 RESYNC: Final = {"kind": "resync"}
 _QUEUE_LIMIT = 1000
 _RECONNECT_DELAY_S = 0.5
@@ -52,6 +55,7 @@ class NotificationHub:
         self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._subscriptions: set[Subscription] = set()
         self._queued_callbacks: list[Callable[[], None]] = []
+        self._revoked_callbacks: list[Callable[[Event], None]] = []
         self._connection: asyncpg.Connection | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
@@ -84,10 +88,15 @@ class NotificationHub:
     def on_runs_queued(self, callback: Callable[[], None]) -> None:
         self._queued_callbacks.append(callback)
 
+    def on_keys_revoked(self, callback: Callable[[Event], None]) -> None:
+        """`callback` gets `{"apiKey", "user", "tenant"}` of each revoked key, or RESYNC after a reconnect."""
+        self._revoked_callbacks.append(callback)
+
     async def _connect(self) -> None:
         connection = await asyncpg.connect(self._dsn)
         await connection.add_listener(EVENTS_CHANNEL, self._on_event)
         await connection.add_listener(RUNS_QUEUED_CHANNEL, self._on_runs_queued)
+        await connection.add_listener(KEYS_REVOKED_CHANNEL, self._on_keys_revoked)
         connection.add_termination_listener(lambda _: self._lost.set())
         self._connection = connection
         self._lost.clear()
@@ -100,6 +109,13 @@ class NotificationHub:
     def _on_runs_queued(self, *_: object) -> None:
         for callback in self._queued_callbacks:
             callback()
+
+    def _on_keys_revoked(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        self._announce_revoked(json.loads(payload))
+
+    def _announce_revoked(self, event: Event) -> None:
+        for callback in self._revoked_callbacks:
+            callback(event)
 
     async def _reconnect_when_lost(self) -> None:
         while True:
@@ -114,3 +130,4 @@ class NotificationHub:
             for subscription in list(self._subscriptions):
                 subscription.offer(RESYNC)
             self._on_runs_queued()
+            self._announce_revoked(RESYNC)

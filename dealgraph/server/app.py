@@ -35,6 +35,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             async with analysis_engine(database, settings) as engine:
                 graphql.hub = app.state.hub = engine.hub
+                engine.hub.on_keys_revoked(graphql.live_sockets.keys_revoked)
                 graphql.llm = engine.llm
                 app.state.orchestrator = engine.orchestrator
                 log.info("dealgraph ready: GraphQL at /graphql")

@@ -8,6 +8,7 @@ so no resolver ever runs unauthenticated. WebSocket clients authenticate in `con
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -17,6 +18,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.schema import BaseSchema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from dealgraph.agents.llm import LlmClient
 from dealgraph.config import Settings
@@ -25,6 +27,9 @@ from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.session import Database
 from dealgraph.server.context import Context
 from dealgraph.server.request_id import request_id_of
+from dealgraph.server.ws_admission import PendingSockets
+from dealgraph.server.ws_handler import DealgraphTransportWSHandler
+from dealgraph.server.ws_registry import LiveSockets
 
 UNAUTHENTICATED_MESSAGE = "Missing or invalid API key: send 'Authorization: Bearer <api key>'."
 
@@ -37,10 +42,20 @@ def bearer_token(value: object) -> str | None:
 
 
 class DealgraphGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = DealgraphTransportWSHandler
+
     def __init__(self, schema: BaseSchema, database: Database, settings: Settings) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if settings.graphiql else None)
+        # Only graphql-transport-ws: the legacy graphql-ws handler has no init timeout and no revocation.
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
+        )
         self.database = database
         self.settings = settings
+        self.live_sockets = LiveSockets(database)
+        self.pending_sockets = PendingSockets(settings.ws_max_pending_per_address)
         self.hub: NotificationHub | None = None  # set by the app's lifespan once listening
         self.llm: LlmClient | None = None  # likewise
 
@@ -90,9 +105,13 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         )
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
-        params = context.connection_params or {}
-        principal = await self._authenticate(bearer_token(params.get("authorization") or params.get("Authorization")))
+        principal = await self.reauthenticate(context)
         if principal is None:
             raise ConnectionRejectionError({"message": UNAUTHENTICATED_MESSAGE, "code": "UNAUTHENTICATED"})
         context.principal = principal
         return None
+
+    async def reauthenticate(self, context: Context) -> Principal | None:
+        """The principal of the key in the socket's `connection_init`, as the database sees it now."""
+        params = context.connection_params or {}
+        return await self._authenticate(bearer_token(params.get("authorization") or params.get("Authorization")))
