@@ -1,7 +1,7 @@
 """announce revoked and deleted API keys (NOTIFY dealgraph_keys_revoked)
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 
 A trigger rather than application code, so no revoke path (CLI, a future mutation, a manual UPDATE,
 deleting a user or tenant, which cascades to the keys) can forget to tell the servers holding
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
