@@ -65,4 +65,5 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.database = database
+    app.state.graphql = graphql
     return app

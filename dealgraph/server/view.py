@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, cast
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -61,12 +62,12 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         if scope["type"] != "http" or self._wants_ide(Request(scope)):
             await super().__call__(scope, receive, send)
             return
-        principal = await self._authenticate(bearer_token(Request(scope).headers.get("authorization")))
-        if principal is None:
-            await self._unauthenticated()(scope, receive, send)
-            return
-        scope.setdefault("state", {})["principal"] = principal
         try:
+            principal = await self._authenticate(bearer_token(Request(scope).headers.get("authorization")))
+            if principal is None:
+                await self._unauthenticated()(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal
             async with self.operations.hold(principal.tenant_id):
                 await super().__call__(scope, receive, send)
         except TooManyRequests as busy:
@@ -83,8 +84,11 @@ class DealgraphGraphQL(GraphQL[Context, None]):
     async def _authenticate(self, token: str | None) -> Principal | None:
         if token is None:
             return None
-        async with self.database.tenant_session(None) as session:
-            return await authenticate(session, token)
+        try:
+            async with self.database.tenant_session(None) as session:
+                return await authenticate(session, token)
+        except PoolTimeout:
+            raise TooManyRequests("The server is busy (no free database connection); retry shortly.") from None
 
     @staticmethod
     def _unauthenticated() -> Response:
