@@ -59,10 +59,10 @@ class Settings(BaseSettings):
         description="Most fields an operation's response could hold (list sizes multiplied; see README).",
     )
     tenant_concurrency: int = Field(
-        default=4, ge=1, description="GraphQL HTTP operations one tenant runs at once in one process."
+        default=2, ge=1, description="GraphQL HTTP operations one tenant runs at once in one process."
     )
     tenant_connections: int = Field(
-        default=5, ge=1, description="Pooled database connections one tenant's requests hold at once per process."
+        default=2, ge=1, description="Pooled database connections one tenant's requests hold at once per process."
     )
     tenant_queue_s: float = Field(
         default=5.0, ge=0, description="How long an operation over the tenant cap waits before 429 TOO_MANY_REQUESTS."

@@ -29,7 +29,7 @@ def async_url(url: str) -> str:
 
 class Database:
     def __init__(
-        self, url: str, *, app_role: str, pool_size: int = 10, pool_timeout_s: float = 30.0, tenant_connections: int = 5
+        self, url: str, *, app_role: str, pool_size: int = 10, pool_timeout_s: float = 30.0, tenant_connections: int = 2
     ) -> None:
         self.url = url
         self.app_role = app_role
