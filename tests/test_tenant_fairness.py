@@ -8,6 +8,7 @@ import time
 import uuid
 
 from sqlalchemy import insert, select
+from starlette.applications import Starlette
 
 from dealgraph.db import models
 from dealgraph.db.session import Database
@@ -33,7 +34,7 @@ async def fill(database: Database, tenant_id: uuid.UUID) -> None:
 
 
 async def test_tiny_query_stays_fast_while_another_tenant_sends_worst_allowed_queries(
-    app, gql: GraphQLClient, tenants: TenantFactory  # type: ignore[no-untyped-def]
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory
 ) -> None:
     heavy, light = await tenants.create(), await tenants.create()
     await fill(app.state.database, heavy.tenant_id)
@@ -41,6 +42,8 @@ async def test_tiny_query_stays_fast_while_another_tenant_sends_worst_allowed_qu
     one = await gql(WORST_ALLOWED, as_=heavy)  # allowed by every limit
     alone = time.monotonic() - started
     assert len(one["accounts"]["edges"]) == ACCOUNTS
+    one_more = (await gql.raw(WORST_ALLOWED.replace("first: 40", "first: 41"), as_=heavy)).json()
+    assert one_more["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"  # so it is the worst allowed
 
     flood = [asyncio.create_task(gql.raw(WORST_ALLOWED, as_=heavy)) for _ in range(10)]
     await asyncio.sleep(0.2)
