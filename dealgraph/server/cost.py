@@ -65,12 +65,12 @@ class QueryCostLimiter(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         # A rule made per operation, because a connection's size may come from the variables.
-        rule = _cost_rule(self, self.execution_context.variables or {})
+        rule = cost_rule(self, self.execution_context.variables or {})
         self.execution_context.validation_rules = (*self.execution_context.validation_rules, rule)
         yield
 
 
-def _cost_rule(limiter: QueryCostLimiter, variables: Mapping[str, Any]) -> type[ValidationRule]:
+def cost_rule(limiter: QueryCostLimiter, variables: Mapping[str, Any]) -> type[ValidationRule]:
     class QueryCostRule(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
