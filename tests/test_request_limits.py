@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +13,7 @@ from starlette.applications import Starlette
 
 from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
-from tests.support import GraphQLClient, TenantFactory, make_settings
+from tests.support import GraphQLClient, TenantFactory, make_settings, websocket
 
 BODY_LIMIT = 64 * 1024
 
@@ -91,7 +92,7 @@ async def test_too_many_aliases(gql: GraphQLClient, tenants: TenantFactory, sett
     limit = settings.max_query_aliases
     allowed = "{ " + " ".join(f"a{i}: viewer {{ role }}" for i in range(limit)) + " }"
     assert len((await gql(allowed, as_=who))) == limit
-    error = refusal((await gql.raw(allowed.replace("{ a0", f"{{ extra: viewer {{ role }} a0"), as_=who)).json())
+    error = refusal((await gql.raw(allowed.replace("{ a0", "{ extra: viewer { role } a0"), as_=who)).json())
     assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     assert f"Allowed: {limit}" in error["message"] and "DEALGRAPH_MAX_QUERY_ALIASES" in error["message"]
 
@@ -159,3 +160,17 @@ async def test_exhausted_pool_is_429_not_a_server_error(app: Starlette, gql: Gra
     assert response.status_code == 429, response.text
     assert response.json()["errors"][0]["extensions"]["code"] == "TOO_MANY_REQUESTS"
     assert (await gql("{ viewer { role } }", as_=who))["viewer"]["role"] == "ADMIN"
+
+
+async def test_exhausted_pool_inside_a_resolver_is_too_many_requests(app: Starlette, tenants: TenantFactory) -> None:
+    """Over a WebSocket the key is checked at connection_init, so the pool runs dry in the resolver."""
+    who = await tenants.create()
+    engine = app.state.database.engine
+    async with websocket(app, who.api_key) as ws:
+        async with engine.connect() as first, engine.connect() as second:
+            await first.execute(text("SELECT 1"))
+            await second.execute(text("SELECT 1"))
+            await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": "{ accounts { edges { node { id } } } }"}})
+            message = await asyncio.wait_for(ws.receive_json(), 10)
+    assert message["type"] == "next", message
+    assert [e["extensions"]["code"] for e in message["payload"]["errors"]] == ["TOO_MANY_REQUESTS"]
