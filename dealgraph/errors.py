@@ -35,3 +35,7 @@ class TooManyRequests(ApiError):
     def __init__(self, message: str, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+    @classmethod
+    def pool_exhausted(cls) -> TooManyRequests:
+        return cls("The server is busy (no free database connection); retry shortly.")

@@ -13,8 +13,8 @@ from dealgraph.resolvers.ids import node_uuid
 from dealgraph.schema.accounts import Account, AccountPayload, CreateAccountInput, UpdateAccountInput
 from dealgraph.schema.analyses import AgentKind, AgentRun, AgentRunPayload, Analysis, AnalysisPayload
 from dealgraph.schema.common import DeletePayload, global_id, input_ids, mutate, provided
-from dealgraph.schema.permissions import AdminForUnpublishedPrompts, IsAdmin
 from dealgraph.schema.deals import CreateDealInput, Deal, DealPayload, UpdateDealInput
+from dealgraph.schema.permissions import AdminForUnpublishedPrompts, IsAdmin
 from dealgraph.schema.prompts import PromptLabel, PromptLabelPayload, PromptVersion, PromptVersionInput, PromptVersionPayload
 from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
 from dealgraph.server.context import Context

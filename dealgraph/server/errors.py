@@ -38,7 +38,7 @@ class PresentErrors(MaskErrors):
         if original is None:  # about the document (syntax, validation, limits): safe to show
             return _with_extensions(error, error.message, {"code": _document_error_code(error)})
         if isinstance(original, PoolTimeout):  # every pooled connection busy: load, not a bug
-            original = TooManyRequests("The server is busy (no free database connection); retry shortly.")
+            original = TooManyRequests.pool_exhausted()
         if isinstance(original, ApiError):
             return _with_extensions(error, original.message, {"code": original.code})
         if isinstance(original, GraphQLError):  # e.g. a bad argument value coerced by strawberry

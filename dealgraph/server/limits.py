@@ -12,8 +12,8 @@ import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from graphql import GraphQLError, GraphQLSyntaxError, ValidationContext, ValidationRule
 import strawberry
+from graphql import GraphQLError, GraphQLSyntaxError, ValidationContext, ValidationRule
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
 from strawberry.extensions.add_validation_rules import AddValidationRules
 

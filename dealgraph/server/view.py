@@ -24,9 +24,9 @@ from dealgraph.agents.llm import LlmClient
 from dealgraph.config import Settings
 from dealgraph.db.repositories.tenancy import Principal, authenticate
 from dealgraph.db.tenant_slots import TenantSlots
-from dealgraph.errors import TooManyRequests
 from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.session import Database
+from dealgraph.errors import TooManyRequests
 from dealgraph.server.context import Context
 from dealgraph.server.negotiation import GRAPHQL_RESPONSE, JSON, is_request_error, response_media_type
 from dealgraph.server.request_id import request_id_of
@@ -88,7 +88,7 @@ class DealgraphGraphQL(GraphQL[Context, None]):
             async with self.database.tenant_session(None) as session:
                 return await authenticate(session, token)
         except PoolTimeout:
-            raise TooManyRequests("The server is busy (no free database connection); retry shortly.") from None
+            raise TooManyRequests.pool_exhausted() from None
 
     @staticmethod
     def _unauthenticated() -> Response:
