@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         description="Role each tenant transaction switches to; it never bypasses row-level security.",
     )
     db_pool_size: int = Field(default=10, ge=1, description="Connections kept per process.")
+    db_pool_timeout_s: float = Field(
+        default=10.0, gt=0, description="Wait for a free pooled connection before TOO_MANY_REQUESTS."
+    )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
     port: int = Field(default=8000, description="Port `serve` binds to.")
     graphiql: bool = Field(default=True, description="Serve the GraphiQL IDE on GET /graphql.")
@@ -50,6 +53,28 @@ class Settings(BaseSettings):
     )
     ws_max_pending_per_address: int = Field(
         default=20, ge=1, description="WebSockets one client address may hold before `connection_init`; more are closed (1013)."
+    )
+
+    # Request limits: refused before any resolver runs (see dealgraph/server/limits.py).
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024,
+        description="Largest HTTP request body (query plus variables); above it: 413 PAYLOAD_TOO_LARGE.",
+    )
+    max_query_tokens: int = Field(default=2000, ge=100, description="Most lexical tokens in one GraphQL document.")
+    max_query_depth: int = Field(default=10, ge=2, description="Deepest field nesting of an operation.")
+    max_query_aliases: int = Field(default=30, ge=0, description="Most aliased fields in one document.")
+    max_query_cost: int = Field(
+        default=25000, ge=1,
+        description="Most fields an operation's response could hold (list sizes multiplied; see README).",
+    )
+    tenant_concurrency: int = Field(
+        default=2, ge=1, description="GraphQL HTTP operations one tenant runs at once in one process."
+    )
+    tenant_connections: int = Field(
+        default=2, ge=1, description="Pooled database connections one tenant's requests hold at once per process."
+    )
+    tenant_queue_s: float = Field(
+        default=5.0, ge=0, description="How long an operation over the tenant cap waits before 429 TOO_MANY_REQUESTS."
     )
 
     anthropic_api_key: str | None = Field(

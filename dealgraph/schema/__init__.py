@@ -11,6 +11,7 @@ from dealgraph.schema.mutation import Mutation
 from dealgraph.schema.query import Query
 from dealgraph.schema.subscription import Subscription
 from dealgraph.server.errors import PresentErrors
+from dealgraph.server.http_subscriptions import SubscriptionsOverWebSocketOnly
 
 
 class FreshLoaders(SchemaExtension):
@@ -24,5 +25,8 @@ class FreshLoaders(SchemaExtension):
 
 
 schema = strawberry.Schema(
-    query=Query, mutation=Mutation, subscription=Subscription, extensions=[PresentErrors, FreshLoaders]
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    extensions=[SubscriptionsOverWebSocketOnly, PresentErrors, FreshLoaders],
 )

@@ -19,6 +19,8 @@ from dealgraph.db.bootstrap import prepare_database
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.schema import schema
+from dealgraph.server.body_limit import BodyLimitMiddleware
+from dealgraph.server.limits import with_limits
 from dealgraph.server.request_id import RequestIdMiddleware
 from dealgraph.server.view import DealgraphGraphQL
 
@@ -26,8 +28,14 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> Starlette:
-    database = Database(database_url_for(settings), app_role=settings.app_role, pool_size=settings.db_pool_size)
-    graphql = DealgraphGraphQL(schema, database, settings)
+    database = Database(
+        database_url_for(settings),
+        app_role=settings.app_role,
+        pool_size=settings.db_pool_size,
+        pool_timeout_s=settings.db_pool_timeout_s,
+        tenant_connections=settings.tenant_connections,
+    )
+    graphql = DealgraphGraphQL(with_limits(schema, settings), database, settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -54,8 +62,9 @@ def create_app(settings: Settings) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/healthz", health),
         ],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
         lifespan=lifespan,
     )
     app.state.database = database
+    app.state.graphql = graphql
     return app

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import logging
 
-from graphql.error import GraphQLError
+from graphql.error import GraphQLError, GraphQLSyntaxError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import MaskErrors
 
-from dealgraph.errors import ApiError
+from dealgraph.errors import ApiError, TooManyRequests
 
 log = logging.getLogger("dealgraph.errors")
 
@@ -34,8 +35,10 @@ class PresentErrors(MaskErrors):
 
     def _present(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        if original is None:  # a syntax or validation error: about the document, safe to show
-            return _with_extensions(error, error.message, {"code": "GRAPHQL_VALIDATION_FAILED"})
+        if original is None:  # about the document (syntax, validation, limits): safe to show
+            return _with_extensions(error, error.message, {"code": _document_error_code(error)})
+        if isinstance(original, PoolTimeout):  # every pooled connection busy: load, not a bug
+            original = TooManyRequests.pool_exhausted()
         if isinstance(original, ApiError):
             return _with_extensions(error, original.message, {"code": original.code})
         if isinstance(original, GraphQLError):  # e.g. a bad argument value coerced by strawberry
@@ -45,3 +48,11 @@ class PresentErrors(MaskErrors):
         return _with_extensions(
             error, "Internal server error.", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
         )
+
+
+def _document_error_code(error: GraphQLError) -> str:
+    """A code set by a limit wins; otherwise parse failures and validation failures differ."""
+    code = (error.extensions or {}).get("code")
+    if isinstance(code, str):
+        return code
+    return "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"

@@ -21,6 +21,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Connec
 
 from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories.tenancy import Principal
+from dealgraph.errors import TooManyRequests
 from dealgraph.server.context import Context
 from dealgraph.server.ws_admission import PendingSockets
 from dealgraph.server.ws_registry import LiveSockets
@@ -85,6 +86,10 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         """Re-authenticate the socket's key before an operation; a revoked key closes the socket."""
         try:
             principal = await self._policy.reauthenticate(self.context)
+        except TooManyRequests as busy:  # no free connection: this operation is refused, the socket stays
+            refusal = GraphQLError(busy.message, extensions={"code": busy.code})
+            await self.send_message({"id": operation_id, "type": "error", "payload": [refusal.formatted]})
+            return False
         except Exception as error:
             if not is_outage(error):
                 raise
