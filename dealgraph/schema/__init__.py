@@ -9,8 +9,10 @@ from strawberry.extensions import SchemaExtension
 
 from dealgraph.schema.mutation import Mutation
 from dealgraph.schema.query import Query
+from dealgraph.schema.scalars import SCALAR_OVERRIDES
 from dealgraph.schema.subscription import Subscription
 from dealgraph.server.errors import PresentErrors
+from dealgraph.server.text_guard import RejectUnstorableText
 
 
 class FreshLoaders(SchemaExtension):
@@ -24,5 +26,9 @@ class FreshLoaders(SchemaExtension):
 
 
 schema = strawberry.Schema(
-    query=Query, mutation=Mutation, subscription=Subscription, extensions=[PresentErrors, FreshLoaders]
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    extensions=[PresentErrors, FreshLoaders, RejectUnstorableText],
+    scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
 )

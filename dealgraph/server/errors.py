@@ -10,6 +10,7 @@ import logging
 
 from graphql.error import GraphQLError
 from strawberry.extensions import MaskErrors
+from strawberry.relay.types import GlobalIDValueError
 
 from dealgraph.errors import ApiError
 
@@ -40,6 +41,8 @@ class PresentErrors(MaskErrors):
             return _with_extensions(error, original.message, {"code": original.code})
         if isinstance(original, GraphQLError):  # e.g. a bad argument value coerced by strawberry
             return _with_extensions(error, error.message, {"code": "BAD_USER_INPUT"})
+        if isinstance(original, GlobalIDValueError):  # e.g. node(id:) naming a type that is not a Node
+            return _with_extensions(error, f"Invalid global id: {original}", {"code": "BAD_USER_INPUT"})
         request_id = getattr(self.execution_context.context, "request_id", None)
         log.error("unexpected error (request %s) at %s", request_id, error.path, exc_info=original)
         return _with_extensions(

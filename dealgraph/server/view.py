@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from cross_web import HTTPException
 from strawberry.schema import BaseSchema
 
 from dealgraph.agents.llm import LlmClient
@@ -52,6 +53,13 @@ class DealgraphGraphQL(GraphQL[Context, None]):
                 return
             scope.setdefault("state", {})["principal"] = principal
         await super().__call__(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """Invalid UTF-8 and absurdly nested JSON are the client's fault too: 400, not a crash."""
+        try:
+            return self.decode_json(data)
+        except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise HTTPException(400, "Unable to parse request body as JSON") from error
 
     def _wants_ide(self, request: Request) -> bool:
         return (
