@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 import platformdirs
 from pydantic import AliasChoices, Field
@@ -42,6 +43,9 @@ class Settings(BaseSettings):
     )
     max_page_size: int = Field(default=100, ge=1, description="Upper bound for `first` on connections.")
     log_level: str = Field(default="INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or as JSON objects (request id, tenant id, operation, duration)."
+    )
 
     anthropic_api_key: str | None = Field(
         default=None,

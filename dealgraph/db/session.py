@@ -30,7 +30,8 @@ class Database:
         self.url = url
         self.app_role = app_role
         self.engine: AsyncEngine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
+            hide_parameters=True,  # parameters are customer content (transcripts, prompts): keep them out of logs
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
