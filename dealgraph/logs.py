@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -89,5 +88,3 @@ def configure_logging(level: str, fmt: LogFormat) -> None:
     verbose = root.level <= logging.DEBUG
     for name in CHATTY_LIBRARIES:
         logging.getLogger(name).setLevel(logging.NOTSET if verbose else logging.WARNING)
-    # platformdirs warns on every start in containers without a login session; the fallback is fine.
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
