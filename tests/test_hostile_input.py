@@ -183,11 +183,19 @@ async def test_node_with_the_id_of_a_non_node_type(http: httpx.AsyncClient, worl
     assert type_name in message
 
 
+UNPARSABLE = "Unable to parse request body as JSON"
+
+
 @pytest.mark.parametrize(
-    "body",
-    [b'{"query": "{ viewer { role } }", "operationName": "\xff\xfe"}', b'{"query": "{ viewer { role } }", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"],
-    ids=["invalid-utf8", "nested-100k"],
+    ("body", "message"),
+    [
+        (b'{"query": "{ viewer { role } }", "operationName": "\xff\xfe"}', UNPARSABLE),
+        (b'{"query": "{ viewer { role } }", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", UNPARSABLE),
+        (b'"{ viewer { role } }"', "The request body must be a JSON object"),
+        (b"null", "The request body must be a JSON object"),
+    ],
+    ids=["invalid-utf8", "nested-100k", "bare-string", "null"],
 )
-async def test_undecodable_body_is_a_400(http: httpx.AsyncClient, world: dict[str, Any], body: bytes) -> None:
+async def test_undecodable_body_is_a_400(http: httpx.AsyncClient, world: dict[str, Any], body: bytes, message: str) -> None:
     response = await http.post("/graphql", content=body, headers={**world["who"].headers, "content-type": "application/json"})
-    assert response.status_code == 400 and "Unable to parse request body as JSON" in response.text
+    assert (response.status_code, response.text) == (400, message)

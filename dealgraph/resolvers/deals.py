@@ -89,7 +89,8 @@ async def _validated(session: AsyncSession, changes: dict[str, Any], *, creating
             check.check(amount <= MAX_AMOUNT, "input.amount", f"must be at most {MAX_AMOUNT}")
             # Only quantize what fits the column: a huge value would exceed the decimal context's precision.
             in_range = 0 <= amount <= MAX_AMOUNT
-            check.check(not in_range or amount == amount.quantize(Decimal("0.01")), "input.amount", "must have at most 2 decimals")
+            whole_cents = not in_range or amount == amount.quantize(Decimal("0.01"))
+            check.check(whole_cents, "input.amount", "must have at most 2 decimals")
         cleaned["amount"] = amount
     if "currency" in changes:
         currency = (changes["currency"] or "").strip().upper()

@@ -36,7 +36,9 @@ async def add_transcript(scope: TenantScope, fields: dict[str, Any], max_bytes: 
     check = Checker()
     title = check.text(fields.get("title"), "input.title", max_length=300)
     language = fields.get("language")
-    check.check(language is None or bool(_LANGUAGE.fullmatch(language)), "input.language", "must be a language code like 'en' or 'pt-BR'")
+    check.check(
+        language is None or bool(_LANGUAGE.fullmatch(language)), "input.language", "must be a language code like 'en' or 'pt-BR'"
+    )
     check.raise_if_any()
     content: str = fields.get("content") or ""
     try:

@@ -1,9 +1,10 @@
 """Refuse text PostgreSQL cannot store (NUL) or UTF-8 cannot encode (lone surrogates) before execution.
 
-GraphQL's built-in `String` scalar is reserved, so it cannot be replaced by a stricter one; instead
-this extension checks every string the operation carries (variables and literal arguments, names
-included) once, before any resolver runs. Without it such a string reaches the driver and fails
-there as an internal error, possibly after other writes of the same request.
+GraphQL's built-in `String` scalar is reserved (graphql-core refuses a replacement), so instead this
+extension checks every string an operation carries (variables, literal arguments, variable defaults)
+once, before any resolver runs. Without it such a string reaches the driver and fails there as an
+internal error, possibly after other writes of the same request. Subscriptions take only ids, which
+fail to decode on their own.
 """
 
 from __future__ import annotations
@@ -12,9 +13,19 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import ExecutionResult, GraphQLError
-from graphql import ArgumentNode, DocumentNode, ListValueNode, ObjectValueNode, StringValueNode, ValueNode, Visitor, visit
-from graphql.language import VariableDefinitionNode
+from graphql import (
+    ArgumentNode,
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    ListValueNode,
+    ObjectValueNode,
+    StringValueNode,
+    ValueNode,
+    VariableDefinitionNode,
+    Visitor,
+    visit,
+)
 from strawberry.extensions import SchemaExtension
 
 from dealgraph.errors import BadUserInput
@@ -23,7 +34,7 @@ from dealgraph.errors import BadUserInput
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
-def unstorable_reason(text: str) -> str | None:
+def _reason(text: str) -> str | None:
     match = _UNSTORABLE.search(text)
     if match is None:
         return None
@@ -32,7 +43,7 @@ def unstorable_reason(text: str) -> str | None:
 
 def _value_problems(value: Any, path: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, str):
-        if reason := unstorable_reason(value):
+        if reason := _reason(value):
             yield path, reason
     elif isinstance(value, dict):
         for key, item in value.items():
@@ -66,7 +77,7 @@ class _LiteralCollector(Visitor):
             self.problems.extend(_literal_problems(node.default_value, f"${node.variable.name.value}"))
 
 
-def text_problems(document: DocumentNode | None, variables: dict[str, Any] | None) -> list[tuple[str, str]]:
+def _problems(document: DocumentNode | None, variables: dict[str, Any] | None) -> list[tuple[str, str]]:
     """(where, why) for every string the operation must not carry; `where` is `$var.field` or `arg.field`."""
     problems = [p for name, value in (variables or {}).items() for p in _value_problems(value, f"${name}")]
     if document is not None:
@@ -80,7 +91,7 @@ class RejectUnstorableText(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         """A result set here replaces execution (strawberry's short-circuit), and still gets its error code."""
         context = self.execution_context
-        if problems := text_problems(context.graphql_document, context.variables):
+        if problems := _problems(context.graphql_document, context.variables):
             refusal = BadUserInput(
                 "Text must not contain NUL characters or unpaired surrogates: "
                 + "; ".join(f"'{where}' contains {why}" for where, why in problems)

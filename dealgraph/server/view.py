@@ -55,11 +55,14 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         await super().__call__(scope, receive, send)
 
     def parse_json(self, data: str | bytes) -> Any:
-        """Invalid UTF-8 and absurdly nested JSON are the client's fault too: 400, not a crash."""
+        """Invalid UTF-8, absurdly nested JSON and bare scalars are the client's fault too: 400, not a crash."""
         try:
-            return self.decode_json(data)
+            decoded = self.decode_json(data)
         except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             raise HTTPException(400, "Unable to parse request body as JSON") from error
+        if not isinstance(decoded, dict | list):  # strawberry would call .get() on it
+            raise HTTPException(400, "The request body must be a JSON object")
+        return decoded
 
     def _wants_ide(self, request: Request) -> bool:
         return (

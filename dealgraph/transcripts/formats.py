@@ -200,7 +200,8 @@ def _parse_timestamp(raw: str, line: int) -> float:
         raise TranscriptParseError(line, f"bad timestamp {raw!r}")
     value = float(int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds))
     if value > MAX_TIMESTAMP_SECONDS:
-        raise TranscriptParseError(line, f"timestamp {raw!r} is more than {MAX_TIMESTAMP_SECONDS // 3600} hours into the call")
+        hours = MAX_TIMESTAMP_SECONDS // 3600
+        raise TranscriptParseError(line, f"timestamp {raw!r} is more than {hours} hours into the call")
     return value + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
 
 
