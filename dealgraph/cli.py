@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import re
 import signal
 import sys
@@ -18,6 +17,11 @@ from dealgraph.db.embedded import database_url_for
 from dealgraph.db.models import Role
 from dealgraph.db.repositories import tenancy
 from dealgraph.db.session import Database
+from dealgraph.logs import configure_logging
+
+# Commands that keep running and narrate what they do; the others answer in a line or two, so their
+# logs stay at WARNING (failures still show) unless DEALGRAPH_LOG_LEVEL is set explicitly.
+LONG_RUNNING = frozenset({"serve", "worker", "llm-standin", "migrate"})
 
 
 def _database(settings: Settings) -> Database:
@@ -45,7 +49,9 @@ def serve(args: argparse.Namespace) -> int:
 
     settings, standin = with_llm_access(get_settings())
     try:
-        uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port)
+        uvicorn.run(  # log_config=None: uvicorn's lines go through our handler (format, request context)
+            create_app(settings), host=args.host or settings.host, port=args.port or settings.port, log_config=None
+        )
     finally:
         if standin:
             standin.stop()
@@ -224,7 +230,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    explicit = "log_level" in settings.model_fields_set
+    level = settings.log_level if explicit or args.command in LONG_RUNNING else "WARNING"
+    configure_logging(level, settings.log_format)
     return int(args.run(args))
 
 

@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     )
     max_page_size: int = Field(default=100, ge=1, description="Upper bound for `first` on connections.")
     log_level: str = Field(default="INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or as JSON objects (request id, tenant id, operation, duration)."
+    )
 
     # WebSockets: how long and how many unauthenticated sockets a client may hold.
     ws_init_timeout_s: float = Field(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.support import GraphQLClient, TenantHandle
 
@@ -64,3 +65,21 @@ def test_llm_check_prints_the_apis_exact_error() -> None:
     checked = llm_check(DEALGRAPH_LLM_MODEL="claude-sonnet-4-0")
     assert checked.returncode == 1
     assert checked.stdout.count("REJECTED: NOT_FOUND 404: model: claude-sonnet-4-0") == 4
+
+
+def test_one_line_answers_come_without_log_noise(tmp_path: Path) -> None:
+    """On the embedded PostgreSQL (initdb, pg_ctl, migrations) and without XDG_RUNTIME_DIR, as on a fresh box."""
+    hidden = ("DATABASE_URL", "TEST_DATABASE_URL", "XDG_RUNTIME_DIR", "DEALGRAPH_LOG_LEVEL")
+    env = {k: v for k, v in os.environ.items() if k not in hidden} | {"DEALGRAPH_DATA_DIR": str(tmp_path / "pg")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "dealgraph.cli", *args], env=env, capture_output=True, text=True, timeout=180)
+
+    created = run("tenant", "create", "Quiet Corp")
+    assert created.returncode == 0 and created.stdout.startswith("tenant quiet-corp created"), created.stderr
+    assert created.stderr == ""
+    issued = run("apikey", "create", "--tenant", "quiet-corp")
+    assert issued.returncode == 0 and issued.stdout.splitlines()[-1].startswith("dg_"), issued.stderr
+    assert issued.stderr == ""
+    missing = run("apikey", "create", "--tenant", "nobody")
+    assert missing.returncode == 1 and missing.stderr == "no tenant with slug 'nobody'\n"

@@ -34,7 +34,12 @@ class Database:
         self.url = url
         self.app_role = app_role
         self.engine: AsyncEngine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_timeout=pool_timeout_s
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_timeout=pool_timeout_s,
+            hide_parameters=True,  # parameters are customer content (transcripts, prompts): keep them out of logs
         )
         # Request code reaches the pool through TenantScope, which holds one of these per session.
         self.tenant_connections = TenantSlots(

@@ -1,4 +1,4 @@
-"""The ASGI application: GraphQL (HTTP + graphql-transport-ws) at /graphql and a health check."""
+"""The ASGI application: GraphQL (HTTP + graphql-transport-ws) at /graphql, health and readiness checks."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from sqlalchemy import text
 
 from dealgraph.agents.engine import analysis_engine
 from dealgraph.config import Settings
@@ -20,6 +17,7 @@ from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.schema import schema
 from dealgraph.server.body_limit import BodyLimitMiddleware
+from dealgraph.server.health import health_routes
 from dealgraph.server.limits import with_limits
 from dealgraph.server.request_id import RequestIdMiddleware
 from dealgraph.server.view import DealgraphGraphQL
@@ -47,20 +45,19 @@ def create_app(settings: Settings) -> Starlette:
                 graphql.llm = engine.llm
                 app.state.orchestrator = engine.orchestrator
                 log.info("dealgraph ready: GraphQL at /graphql")
-                yield
+                app.state.ready = True
+                try:
+                    yield
+                finally:
+                    app.state.ready = False  # draining: load balancers stop sending new requests
         finally:
             await database.dispose()
-
-    async def health(request: Request) -> JSONResponse:
-        async with database.owner_session() as session:
-            await session.execute(text("SELECT 1"))
-        return JSONResponse({"status": "ok"})
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            Route("/healthz", health),
+            *health_routes(database),
         ],
         middleware=[Middleware(RequestIdMiddleware), Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
         lifespan=lifespan,

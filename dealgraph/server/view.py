@@ -19,6 +19,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
+from cross_web import HTTPException
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
@@ -87,6 +88,16 @@ class DealgraphGraphQL(GraphQL[Context, None]):
                 await super().__call__(scope, receive, send)
         except TooManyRequests as busy:
             await self._too_many_requests(busy)(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """Invalid UTF-8, absurdly nested JSON and bare scalars are the client's fault too: 400, not a crash."""
+        try:
+            decoded = self.decode_json(data)
+        except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise HTTPException(400, "Unable to parse request body as JSON") from error
+        if not isinstance(decoded, dict | list):  # strawberry would call .get() on it
+            raise HTTPException(400, "The request body must be a JSON object")
+        return decoded
 
     def _wants_ide(self, request: Request) -> bool:
         return (
