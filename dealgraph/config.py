@@ -95,7 +95,12 @@ class Settings(BaseSettings):
         default=["claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5"],
         description="Models a prompt version may use (JSON list); the built-in model is always allowed.",
     )
-    llm_max_tokens: int = Field(default=4096, ge=256, le=64000, description="Output token cap per agent call.")
+    llm_max_tokens: int = Field(
+        default=16000,
+        ge=256,
+        le=128_000,
+        description="Output token cap per agent call of the built-in versions; thinking counts towards it.",
+    )
     llm_timeout_s: float = Field(
         default=120.0, gt=0, description="Wall-clock deadline of one Messages API request, streaming included."
     )
@@ -105,8 +110,10 @@ class Settings(BaseSettings):
     llm_max_retry_after_s: float = Field(
         default=60.0, ge=0, description="Longest `retry-after` honoured; a longer one fails the run as RATE_LIMITED."
     )
-    cache_sharing: Literal["parallel", "leader", "prewarm"] = Field(
-        default="leader", description="How the agents of one analysis share the transcript's prompt-cache entry."
+    cache_sharing: Literal["parallel", "leader"] = Field(
+        default="parallel",
+        description="parallel: each agent its own schema, all start at once; leader: one shared schema, the others "
+        "start when the first one's response starts and read its cache entry of the transcript.",
     )
     cache_wait_s: float = Field(
         default=10.0, ge=0, description="Longest a run waits for its analysis' cache leader before going alone."

@@ -45,7 +45,8 @@ def test_unknown_tenant_and_schema_output(database_url: str) -> None:
 
 
 def llm_check(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")}
+    hidden = {f"{prefix}ANTHROPIC_{name}" for prefix in ("", "DEALGRAPH_") for name in ("API_KEY", "BASE_URL")}
+    clean = {k: v for k, v in os.environ.items() if k not in hidden}  # never a billed call from a test
     return subprocess.run(
         [sys.executable, "-m", "dealgraph.cli", "llm", "check"], env=clean | env, capture_output=True, text=True, timeout=60
     )

@@ -11,12 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+from datetime import UTC, datetime
+
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.llm import LlmClient, StructuredRequest, as_llm_error
+from dealgraph.agents.prompting import TranscriptForPrompt, build_request
 from dealgraph.agents.registry import AGENTS, builtin_effort
+from dealgraph.agents.templates import RenderedTemplates
 from dealgraph.config import Settings
+from dealgraph.transcripts.formats import Utterance
 
-_CHECK_MAX_TOKENS = 1024
+_CHECK_MAX_TOKENS = 8192
 """Enough for a short thinking pass and a small JSON object; the check only needs the API to accept."""
 
 
@@ -33,17 +38,26 @@ class CheckResult:
         return f"{self.agent:<22} {self.model:<20} effort={self.effort:<7} json_schema  {verdict}: {self.detail}"
 
 
+_CALL = TranscriptForPrompt(
+    "API check", datetime(2026, 1, 5, tzinfo=UTC), (Utterance(0, "Ana Ruiz", 1.0, None, "We will decide next week."),)
+)
+_PROMPT = RenderedTemplates(
+    system="You check API access for a sales-call analysis service.",
+    user="Answer with the smallest JSON object the output format allows.",
+)
+
+
 def check_request(settings: Settings, kind: AgentKind) -> StructuredRequest:
-    agent = AGENTS[kind]
-    return StructuredRequest(
+    """The request shape a run sends (system blocks, cached transcript, output schema of the configured
+    cache sharing), with the built-in model and effort, around a one-line call."""
+    return build_request(
+        AGENTS[kind],
+        _CALL,
+        _PROMPT,
         model=settings.llm_model,
         max_tokens=_CHECK_MAX_TOKENS,
         effort=builtin_effort(kind),
-        system=[{"type": "text", "text": "You check API access for a sales-call analysis service.",
-                 "cache_control": {"type": "ephemeral"}}],
-        messages=[{"role": "user", "content": "[0 00:01] Ana Ruiz: We will decide next week.\n"
-                   "Answer with the smallest JSON object the output format allows."}],
-        schema=agent.output_schema,
+        shared_schema=settings.cache_sharing == "leader",
     )
 
 

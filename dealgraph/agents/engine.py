@@ -7,16 +7,20 @@ listens for run events (to push them to its subscribers and to cancel its own ru
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from dealgraph.agents.claude_models import MODELS
 from dealgraph.agents.llm import LlmClient
 from dealgraph.agents.orchestrator import Orchestrator
 from dealgraph.agents.runner import AgentRunner
 from dealgraph.config import Settings
 from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.session import Database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +32,11 @@ class Engine:
 
 @asynccontextmanager
 async def analysis_engine(database: Database, settings: Settings) -> AsyncIterator[Engine]:
+    if settings.llm_model not in MODELS:
+        log.error(
+            "DEALGRAPH_LLM_MODEL=%s is not a known model (%s): every run of the built-in prompts will fail "
+            "with MODEL_UNKNOWN", settings.llm_model, ", ".join(MODELS),
+        )
     hub = NotificationHub(database.url)
     await hub.start()
     llm = LlmClient(settings)

@@ -128,6 +128,7 @@ class Mutation:
             model=input.model,
             max_tokens=input.max_tokens,
             effort=input.effort.value if input.effort else None,
+            temperature=input.temperature,
             note=input.note,
             labels=input.labels,
         )
