@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from dealgraph.agents.check import AgentConfiguration, CheckResult
 from dealgraph.agents.simulation import with_llm_access
 from dealgraph.config import Settings, get_settings
 from dealgraph.db import migrate
@@ -58,6 +59,26 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _configurations(settings: Settings) -> tuple[list[AgentConfiguration], str]:
+    """The production versions' configurations from the database, or the built-ins when it has none yet."""
+    from dealgraph.agents.check import builtin_configurations
+    from dealgraph.agents.kinds import AgentKind
+    from dealgraph.db.repositories import prompts
+
+    database = _database(settings)
+    try:
+        async with database.owner_session() as session:
+            rows = await prompts.production_configurations(session)
+    except Exception as error:  # noqa: BLE001 - no database yet: check what a fresh install would send
+        return builtin_configurations(settings), f"built-in prompt versions (database not readable: {type(error).__name__})"
+    finally:
+        await database.dispose()
+    if not rows:
+        return builtin_configurations(settings), "built-in prompt versions (none in the database yet)"
+    configurations = [AgentConfiguration(AgentKind(agent), model, effort) for agent, model, effort in rows]  # type: ignore[arg-type]
+    return configurations, "every production prompt version in the database"
+
+
 def llm_check(args: argparse.Namespace) -> int:
     from dealgraph.agents.check import check_agents
 
@@ -68,8 +89,13 @@ def llm_check(args: argparse.Namespace) -> int:
               "it enforces the documented API rules, it is not Claude).")
     else:
         print(f"Checking against the Messages API at {settings.anthropic_base_url or 'https://api.anthropic.com'}.")
+    async def check() -> list[CheckResult]:
+        configurations, source = await _configurations(settings)
+        print(f"Configurations: {source}; cache sharing: {settings.cache_sharing}.")
+        return await check_agents(settings, configurations)
+
     try:
-        results = asyncio.run(check_agents(settings))
+        results = asyncio.run(check())
     finally:
         if standin:
             standin.stop()

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import GraphQLClient, TenantHandle
+from tests.support import GraphQLClient, TenantFactory, TenantHandle
 
 VIEWER = "{ viewer { role user { email } tenant { slug } } }"
 
@@ -60,6 +60,26 @@ def test_llm_check_without_a_key_runs_against_the_stand_in_and_says_so() -> None
     assert [line.split()[0] for line in lines] == ["meddpicc", "action_items", "stakeholders", "meeting_intelligence"]
     assert all("claude-sonnet-5-5" in line and "accepted: stop_reason=" in line for line in lines)
     assert "effort=high" in lines[0] and "effort=medium" in lines[1]
+
+
+async def test_llm_check_sends_every_production_configuration(
+    database_url: str, gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    """A tenant's production override (another model and effort) is checked too, not only the built-ins."""
+    admin = await tenants.create()
+    created = await gql(
+        """mutation($input: PromptVersionInput!) { createPromptVersion(input: $input) { errors { field message } } }""",
+        {"input": {"agent": "MEDDPICC", "systemText": "Qualify the deal.", "userTemplate": "Run {{ agent }}.",
+                   "model": "claude-haiku-5-5", "effort": "LOW", "labels": ["production"]}},
+        as_=admin,
+    )
+    assert created["createPromptVersion"]["errors"] == []
+    checked = llm_check(DATABASE_URL=database_url)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Configurations: every production prompt version in the database" in checked.stdout
+    meddpicc = [line for line in checked.stdout.splitlines() if line.startswith("meddpicc ")]
+    assert any("claude-haiku-5-5" in line and "effort=low" in line and "accepted" in line for line in meddpicc)
+    assert any("claude-sonnet-5-5" in line and "effort=high" in line for line in meddpicc)  # the built-in
 
 
 def test_llm_check_prints_the_apis_exact_error() -> None:

@@ -1,18 +1,19 @@
 """`dealgraph llm check`: does the Messages API accept what each agent will send?
 
-One small real request per agent configuration (the effective model, effort and JSON output schema of the
-built-in prompt versions), so a key, model or account problem shows up in seconds with the API's own error
-instead of as failed analyses. Without a key it runs against the stand-in, which enforces the documented
-rules (see `dealgraph.agents.standin.rules`), and says so.
+One small real request per agent configuration (the model and effort of every `production` prompt version,
+built-in or a tenant's override, in the output schema of the configured cache sharing), so a key, model or
+account problem shows up in seconds with the API's own error instead of as failed analyses. Without a key
+it runs against the stand-in, which enforces the documented rules (see `dealgraph.agents.standin.rules`),
+and says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-
-
 from datetime import UTC, datetime
 
+from dealgraph.agents.claude_models import MODELS, Effort
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.llm import LlmClient, StructuredRequest, as_llm_error
 from dealgraph.agents.prompting import TranscriptForPrompt, build_request
@@ -47,26 +48,42 @@ _PROMPT = RenderedTemplates(
 )
 
 
-def check_request(settings: Settings, kind: AgentKind) -> StructuredRequest:
+@dataclass(frozen=True, slots=True)
+class AgentConfiguration:
+    """What one agent's runs send: its model and effort (None: the model's default)."""
+
+    agent: AgentKind
+    model: str
+    effort: Effort | None
+
+
+def builtin_configurations(settings: Settings) -> list[AgentConfiguration]:
+    return [AgentConfiguration(kind, settings.llm_model, builtin_effort(kind)) for kind in AgentKind]
+
+
+def check_request(settings: Settings, configuration: AgentConfiguration) -> StructuredRequest:
     """The request shape a run sends (system blocks, cached transcript, output schema of the configured
-    cache sharing), with the built-in model and effort, around a one-line call."""
+    cache sharing), with the configuration's model and effort, around a one-line call."""
+    caps = MODELS.get(configuration.model)
+    effort = configuration.effort or (caps.default_effort if caps else "high")
     return build_request(
-        AGENTS[kind],
+        AGENTS[configuration.agent],
         _CALL,
         _PROMPT,
-        model=settings.llm_model,
+        model=configuration.model,
         max_tokens=_CHECK_MAX_TOKENS,
-        effort=builtin_effort(kind),
+        effort=effort,
         shared_schema=settings.cache_sharing == "leader",
     )
 
 
-async def check_agents(settings: Settings) -> list[CheckResult]:
+async def check_agents(settings: Settings, configurations: Sequence[AgentConfiguration]) -> list[CheckResult]:
     llm = LlmClient(settings)
     results: list[CheckResult] = []
     try:
-        for kind in AgentKind:
-            request = check_request(settings, kind)
+        for configuration in configurations:
+            kind = configuration.agent
+            request = check_request(settings, configuration)
             try:
                 message = await llm.sdk.messages.create(**request.params())
             except Exception as error:  # noqa: BLE001 - every failure is reported, as the API put it
