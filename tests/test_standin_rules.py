@@ -15,6 +15,7 @@ import pytest
 
 from dealgraph.agents.claude_models import MODELS
 from dealgraph.agents.standin import AgentBehaviour, RunningStandin, StandinConfig, start_standin_in_thread
+from dealgraph.agents.standin.usage import PromptCache, Segment
 
 SCHEMA = {
     "type": "object",
@@ -298,3 +299,25 @@ async def test_prompts_below_the_minimum_cacheable_length_are_not_cached(client:
     first = await client.messages.create(**request(system=system))
     second = await client.messages.create(**request(system=system))
     assert first.usage.cache_creation_input_tokens == second.usage.cache_read_input_tokens == 0
+
+
+def test_cache_entries_live_for_their_ttl_and_renew() -> None:
+    """5-minute entries expire unless read (a read refreshes them); an expired prefix is written afresh."""
+    now = [0.0]
+    cache = PromptCache(clock=lambda: now[0])
+    segments = [Segment("transcript " * 400, 4000, "5m"), Segment("question", 8, None)]
+
+    def bill() -> tuple[int, int]:
+        usage, write = cache.plan(segments, min_tokens=512)
+        cache.publish(write)
+        return usage.cache_creation_input_tokens, usage.cache_read_input_tokens
+
+    written, _ = bill()
+    now[0] = 299.0
+    assert bill() == (0, written)  # read just before expiry: refreshed for another 5 minutes
+    now[0] = 598.0
+    assert bill() == (0, written)
+    now[0] = 598.0 + 301.0
+    assert bill() == (written, 0)  # expired: written again
+    now[0] += 1.0
+    assert bill() == (0, written)  # and readable again
