@@ -1,10 +1,11 @@
 """Prompt-cache sharing strategies side by side: first-result latency, total latency and input-token cost.
 
-A cache entry is readable only once the response that writes it has started, so four agents started at
-once each write the transcript to the cache (`parallel`). `leader` starts one agent and releases the
-others when its response starts; `prewarm` sends a `max_tokens: 0` request first (see
-`dealgraph/agents/cache_sharing.py`). This bench runs the same long call through each strategy, in
-alternating rounds, against one `dealgraph serve` process at a time and the stand-in in a process of its own.
+A cache entry is readable only once the response that writes it has started, and the output format is part
+of the cached prefix, so `parallel` (each agent its own schema, all at once) writes the transcript four
+times; `leader` (one shared schema) starts one agent and releases the others when its response starts (see
+`dealgraph/agents/cache_sharing.py`; a `max_tokens: 0` pre-warm cannot carry the format, so it is not a
+strategy). This bench runs the same long call through each, in alternating rounds, against one
+`dealgraph serve` process at a time and the stand-in in a process of its own.
 
 What is real here: the server, its orchestration and database work, the requests and their order, and the
 token accounting of the Messages API (what is written to and read from the cache, by the API's rules).
@@ -43,7 +44,7 @@ from bench.support import (
     subscription,
 )
 
-STRATEGIES = ("parallel", "leader", "prewarm")
+STRATEGIES = ("parallel", "leader")
 OLD_SYSTEM_SECONDS = {"meeting_intelligence": 3.0, "action_items": 5.0, "stakeholders": 6.5, "meddpicc": 8.0}
 PRICE_PER_MTOK = {"input": 2.00, "cache_write_5m": 2.50, "cache_read": 0.10}
 """Claude Sonnet 5.5 (https://platform.claude.com/docs/en/models/sonnet-5-5/migration-guide: cache reads $0.10)."""
@@ -146,6 +147,7 @@ async def bench(args: argparse.Namespace, server_url: str) -> tuple[dict[str, li
         agent: {"latency_s": seconds * args.scale, "prefill_s_per_1k_tokens": args.prefill_ms_per_1k / 1000}
         for agent, seconds in OLD_SYSTEM_SECONDS.items()
     }
+    behaviours["default"] = {"latency_s": 0.0, "prefill_s_per_1k_tokens": args.prefill_ms_per_1k / 1000}
     results: dict[str, list[Run]] = defaultdict(list)
     async with fresh_database(server_url) as database, standin_process() as standin:
         await script_agents(standin, behaviours)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from dealgraph.agents.check import AgentConfiguration, CheckResult
 from dealgraph.agents.simulation import with_llm_access
 from dealgraph.config import Settings, get_settings
 from dealgraph.db import migrate
@@ -18,6 +18,11 @@ from dealgraph.db.embedded import database_url_for
 from dealgraph.db.models import Role
 from dealgraph.db.repositories import tenancy
 from dealgraph.db.session import Database
+from dealgraph.logs import configure_logging
+
+# Commands that keep running and narrate what they do; the others answer in a line or two, so their
+# logs stay at WARNING (failures still show) unless DEALGRAPH_LOG_LEVEL is set explicitly.
+LONG_RUNNING = frozenset({"serve", "worker", "llm-standin", "migrate"})
 
 
 def _database(settings: Settings) -> Database:
@@ -45,11 +50,33 @@ def serve(args: argparse.Namespace) -> int:
 
     settings, standin = with_llm_access(get_settings())
     try:
-        uvicorn.run(create_app(settings), host=args.host or settings.host, port=args.port or settings.port)
+        uvicorn.run(  # log_config=None: uvicorn's lines go through our handler (format, request context)
+            create_app(settings), host=args.host or settings.host, port=args.port or settings.port, log_config=None
+        )
     finally:
         if standin:
             standin.stop()
     return 0
+
+
+async def _configurations(settings: Settings) -> tuple[list[AgentConfiguration], str]:
+    """The production versions' configurations from the database, or the built-ins when it has none yet."""
+    from dealgraph.agents.check import builtin_configurations
+    from dealgraph.agents.kinds import AgentKind
+    from dealgraph.db.repositories import prompts
+
+    database = _database(settings)
+    try:
+        async with database.owner_session() as session:
+            rows = await prompts.production_configurations(session)
+    except Exception as error:  # noqa: BLE001 - no database yet: check what a fresh install would send
+        return builtin_configurations(settings), f"built-in prompt versions (database not readable: {type(error).__name__})"
+    finally:
+        await database.dispose()
+    if not rows:
+        return builtin_configurations(settings), "built-in prompt versions (none in the database yet)"
+    configurations = [AgentConfiguration(AgentKind(agent), model, effort) for agent, model, effort in rows]  # type: ignore[arg-type]
+    return configurations, "every production prompt version in the database"
 
 
 def llm_check(args: argparse.Namespace) -> int:
@@ -62,8 +89,13 @@ def llm_check(args: argparse.Namespace) -> int:
               "it enforces the documented API rules, it is not Claude).")
     else:
         print(f"Checking against the Messages API at {settings.anthropic_base_url or 'https://api.anthropic.com'}.")
+    async def check() -> list[CheckResult]:
+        configurations, source = await _configurations(settings)
+        print(f"Configurations: {source}; cache sharing: {settings.cache_sharing}.")
+        return await check_agents(settings, configurations)
+
     try:
-        results = asyncio.run(check_agents(settings))
+        results = asyncio.run(check())
     finally:
         if standin:
             standin.stop()
@@ -224,7 +256,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = get_settings()
+    explicit = "log_level" in settings.model_fields_set
+    level = settings.log_level if explicit or args.command in LONG_RUNNING else "WARNING"
+    configure_logging(level, settings.log_format)
     return int(args.run(args))
 
 

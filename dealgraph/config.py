@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         description="Role each tenant transaction switches to; it never bypasses row-level security.",
     )
     db_pool_size: int = Field(default=10, ge=1, description="Connections kept per process.")
+    db_pool_timeout_s: float = Field(
+        default=10.0, gt=0, description="Wait for a free pooled connection before TOO_MANY_REQUESTS."
+    )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
     port: int = Field(default=8000, description="Port `serve` binds to.")
     graphiql: bool = Field(default=True, description="Serve the GraphiQL IDE on GET /graphql.")
@@ -43,6 +46,39 @@ class Settings(BaseSettings):
     )
     max_page_size: int = Field(default=100, ge=1, description="Upper bound for `first` on connections.")
     log_level: str = Field(default="INFO", description="Python logging level.")
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or as JSON objects (request id, tenant id, operation, duration)."
+    )
+
+    # WebSockets: how long and how many unauthenticated sockets a client may hold.
+    ws_init_timeout_s: float = Field(
+        default=5.0, gt=0, description="A WebSocket that sends no `connection_init` this long is closed (4408)."
+    )
+    ws_max_pending_per_address: int = Field(
+        default=20, ge=1, description="WebSockets one client address may hold before `connection_init`; more are closed (1013)."
+    )
+
+    # Request limits: refused before any resolver runs (see dealgraph/server/limits.py).
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024,
+        description="Largest HTTP request body (query plus variables); above it: 413 PAYLOAD_TOO_LARGE.",
+    )
+    max_query_tokens: int = Field(default=2000, ge=100, description="Most lexical tokens in one GraphQL document.")
+    max_query_depth: int = Field(default=10, ge=2, description="Deepest field nesting of an operation.")
+    max_query_aliases: int = Field(default=30, ge=0, description="Most aliased fields in one document.")
+    max_query_cost: int = Field(
+        default=25000, ge=1,
+        description="Most fields an operation's response could hold (list sizes multiplied; see README).",
+    )
+    tenant_concurrency: int = Field(
+        default=2, ge=1, description="GraphQL HTTP operations one tenant runs at once in one process."
+    )
+    tenant_connections: int = Field(
+        default=2, ge=1, description="Pooled database connections one tenant's requests hold at once per process."
+    )
+    tenant_queue_s: float = Field(
+        default=5.0, ge=0, description="How long an operation over the tenant cap waits before 429 TOO_MANY_REQUESTS."
+    )
 
     anthropic_api_key: str | None = Field(
         default=None,
@@ -59,7 +95,12 @@ class Settings(BaseSettings):
         default=["claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5"],
         description="Models a prompt version may use (JSON list); the built-in model is always allowed.",
     )
-    llm_max_tokens: int = Field(default=4096, ge=256, le=64000, description="Output token cap per agent call.")
+    llm_max_tokens: int = Field(
+        default=16000,
+        ge=256,
+        le=128_000,
+        description="Output token cap per agent call of the built-in versions; thinking counts towards it.",
+    )
     llm_timeout_s: float = Field(
         default=120.0, gt=0, description="Wall-clock deadline of one Messages API request, streaming included."
     )
@@ -69,8 +110,10 @@ class Settings(BaseSettings):
     llm_max_retry_after_s: float = Field(
         default=60.0, ge=0, description="Longest `retry-after` honoured; a longer one fails the run as RATE_LIMITED."
     )
-    cache_sharing: Literal["parallel", "leader", "prewarm"] = Field(
-        default="leader", description="How the agents of one analysis share the transcript's prompt-cache entry."
+    cache_sharing: Literal["parallel", "leader"] = Field(
+        default="parallel",
+        description="parallel: each agent its own schema, all start at once; leader: one shared schema, the others "
+        "start when the first one's response starts and read its cache entry of the transcript.",
     )
     cache_wait_s: float = Field(
         default=10.0, ge=0, description="Longest a run waits for its analysis' cache leader before going alone."

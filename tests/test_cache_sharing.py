@@ -1,5 +1,6 @@
-"""How the agents of one analysis share the transcript's prompt-cache entry, per strategy, end to end:
-the stand-in makes an entry readable only once its writer's response has started, as the API does."""
+"""How the agents of one analysis share the transcript's prompt-cache entry, per strategy, end to end: the
+stand-in makes an entry readable only once its writer's response has started, and keys it by the output
+format too, as the API does."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ RUNS = """query($id: ID!) { analysis(id: $id) { status agentRuns { agent status 
   metadata { cacheReadTokens cacheWriteTokens cacheRole cacheWaitMs effort thinkingTokens } } } }"""
 
 
-@pytest.fixture(params=["parallel", "leader", "prewarm"])
+@pytest.fixture(params=["parallel", "leader"])
 async def strategy_app(request: pytest.FixtureRequest, database_url: str, standin_server: RunningStandin) -> AsyncIterator[tuple[str, Starlette]]:
     settings = make_settings(database_url, standin_server.base_url, cache_sharing=request.param)
     app = create_app(settings)
@@ -31,7 +32,7 @@ async def test_each_strategy_writes_and_reads_the_cache_as_documented(
 ) -> None:
     strategy, app = strategy_app
     for agent in AGENTS:  # a real prefill takes time: the leader's response starts after it
-        await standin.behave(agent, latency_s=0.2, prefill_s_per_1k_tokens=0.2)
+        await standin.behave(agent, latency_s=0.1, prefill_s_per_1k_tokens=0.2)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dealgraph.test") as http:
         gql, tenants = GraphQLClient(http), TenantFactory(app.state.database)
         who = await tenants.create()
@@ -43,15 +44,33 @@ async def test_each_strategy_writes_and_reads_the_cache_as_documented(
     writers = [m for m in meta if m["cacheWriteTokens"] > 0]
     readers = [m for m in meta if m["cacheReadTokens"] > 0]
     roles = sorted(m["cacheRole"] for m in meta)
-    if strategy == "parallel":  # nobody can read what the others are still writing
+    if strategy == "parallel":  # four schemas, four prefixes: every agent writes its own entry
         assert len(writers) == 4 and readers == [] and roles == ["parallel"] * 4
-    elif strategy == "leader":  # the leader writes; the others wait for its response to start, then read
+    else:  # one shared schema: the leader writes, the others wait for its response to start, then read
         assert len(writers) == 1 and len(readers) == 3 and roles == ["follower"] * 3 + ["leader"]
-        assert all(m["cacheWaitMs"] > 0 for m in meta if m["cacheRole"] == "follower")
-    else:  # the pre-warm request writes (billed to the leader's run); every agent reads
-        assert len(readers) == 4 and roles == ["follower"] * 3 + ["leader"]
         assert [m["cacheRole"] for m in writers] == ["leader"]
     assert all(m["thinkingTokens"] > 0 for m in meta)
     assert {run["agent"]: run["metadata"]["effort"] for run in runs} == {
         "MEDDPICC": "high", "ACTION_ITEMS": "medium", "STAKEHOLDERS": "medium", "MEETING_INTELLIGENCE": "medium"
     }
+
+
+async def test_a_failing_leader_releases_its_followers_at_once(
+    database_url: str, standin_server: RunningStandin, standin: StandinControl
+) -> None:
+    """Whichever agent leads, the failing one opens the gate on its way out: nobody waits out the 30 s."""
+    await standin.behave("meddpicc", fail_always=400)
+    await standin.behave("action_items", latency_s=0.05)
+    app = create_app(make_settings(database_url, standin_server.base_url, cache_sharing="leader", cache_wait_s=30))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://dealgraph.test"
+    ) as http:
+        gql, tenants = GraphQLClient(http), TenantFactory(app.state.database)
+        who = await tenants.create()
+        transcript = (await transcript_for_analysis(gql, who))["transcript"]
+        analysis = await start(gql, who, transcript, agents=["MEDDPICC", "ACTION_ITEMS"], force=True)
+        await wait_until_finished(gql, who, analysis["id"], timeout=20)
+        runs = (await gql(RUNS, {"id": analysis["id"]}, as_=who))["analysis"]["agentRuns"]
+    by_agent = {run["agent"]: run for run in runs}
+    assert by_agent["MEDDPICC"]["status"] == "FAILED" and by_agent["ACTION_ITEMS"]["status"] == "SUCCEEDED"
+    assert by_agent["ACTION_ITEMS"]["metadata"]["cacheWaitMs"] < 10_000

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
-from tests.support import GraphQLClient, TenantHandle
+from tests.support import GraphQLClient, TenantFactory, TenantHandle
 
 VIEWER = "{ viewer { role user { email } tenant { slug } } }"
 
@@ -44,7 +45,8 @@ def test_unknown_tenant_and_schema_output(database_url: str) -> None:
 
 
 def llm_check(**env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")}
+    hidden = {f"{prefix}ANTHROPIC_{name}" for prefix in ("", "DEALGRAPH_") for name in ("API_KEY", "BASE_URL")}
+    clean = {k: v for k, v in os.environ.items() if k not in hidden}  # never a billed call from a test
     return subprocess.run(
         [sys.executable, "-m", "dealgraph.cli", "llm", "check"], env=clean | env, capture_output=True, text=True, timeout=60
     )
@@ -60,7 +62,45 @@ def test_llm_check_without_a_key_runs_against_the_stand_in_and_says_so() -> None
     assert "effort=high" in lines[0] and "effort=medium" in lines[1]
 
 
+async def test_llm_check_sends_every_production_configuration(
+    database_url: str, gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    """A tenant's production override (another model and effort) is checked too, not only the built-ins."""
+    admin = await tenants.create()
+    created = await gql(
+        """mutation($input: PromptVersionInput!) { createPromptVersion(input: $input) { errors { field message } } }""",
+        {"input": {"agent": "MEDDPICC", "systemText": "Qualify the deal.", "userTemplate": "Run {{ agent }}.",
+                   "model": "claude-haiku-5-5", "effort": "LOW", "labels": ["production"]}},
+        as_=admin,
+    )
+    assert created["createPromptVersion"]["errors"] == []
+    checked = llm_check(DATABASE_URL=database_url)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "Configurations: every production prompt version in the database" in checked.stdout
+    meddpicc = [line for line in checked.stdout.splitlines() if line.startswith("meddpicc ")]
+    assert any("claude-haiku-5-5" in line and "effort=low" in line and "accepted" in line for line in meddpicc)
+    assert any("claude-sonnet-5-5" in line and "effort=high" in line for line in meddpicc)  # the built-in
+
+
 def test_llm_check_prints_the_apis_exact_error() -> None:
     checked = llm_check(DEALGRAPH_LLM_MODEL="claude-sonnet-4-0")
     assert checked.returncode == 1
     assert checked.stdout.count("REJECTED: NOT_FOUND 404: model: claude-sonnet-4-0") == 4
+
+
+def test_one_line_answers_come_without_log_noise(tmp_path: Path) -> None:
+    """On the embedded PostgreSQL (initdb, pg_ctl, migrations) and without XDG_RUNTIME_DIR, as on a fresh box."""
+    hidden = ("DATABASE_URL", "TEST_DATABASE_URL", "XDG_RUNTIME_DIR", "DEALGRAPH_LOG_LEVEL")
+    env = {k: v for k, v in os.environ.items() if k not in hidden} | {"DEALGRAPH_DATA_DIR": str(tmp_path / "pg")}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "dealgraph.cli", *args], env=env, capture_output=True, text=True, timeout=180)
+
+    created = run("tenant", "create", "Quiet Corp")
+    assert created.returncode == 0 and created.stdout.startswith("tenant quiet-corp created"), created.stderr
+    assert created.stderr == ""
+    issued = run("apikey", "create", "--tenant", "quiet-corp")
+    assert issued.returncode == 0 and issued.stdout.splitlines()[-1].startswith("dg_"), issued.stderr
+    assert issued.stderr == ""
+    missing = run("apikey", "create", "--tenant", "nobody")
+    assert missing.returncode == 1 and missing.stderr == "no tenant with slug 'nobody'\n"

@@ -1,7 +1,8 @@
 """One full analysis against the real Claude API. Skipped unless ANTHROPIC_API_KEY is set (CI has none).
 
-Run it with `ANTHROPIC_API_KEY=sk-ant-… .venv/bin/pytest -m live`; it sends the four agents' requests for one
-short call once (about 4 × 3k input and 4 × 1–2k output tokens on the default model: a few US cents).
+Run it with `ANTHROPIC_API_KEY=sk-ant-… .venv/bin/pytest -m live`; it analyses one short call twice (once per
+cache-sharing strategy), four agents each: about 8 × 3k input and 8 × 2–5k output tokens (thinking included)
+on the default model, roughly 0.3 US dollars at Sonnet 5.5's list prices.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ pytestmark = [
 ]
 
 
-async def test_one_analysis_on_the_real_api(database_url: str) -> None:
+@pytest.mark.parametrize("cache_sharing", ["parallel", "leader"])
+async def test_one_analysis_on_the_real_api(database_url: str, cache_sharing: str) -> None:
     settings = make_settings(database_url, "", anthropic_api_key=os.environ["ANTHROPIC_API_KEY"],
-                             anthropic_base_url=os.environ.get("ANTHROPIC_BASE_URL") or None, llm_timeout_s=300.0)
+                             anthropic_base_url=os.environ.get("ANTHROPIC_BASE_URL") or None, llm_timeout_s=300.0,
+                             cache_sharing=cache_sharing)
     app = create_app(settings)
     async with app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dealgraph.test") as http:
@@ -34,4 +37,6 @@ async def test_one_analysis_on_the_real_api(database_url: str) -> None:
     runs = stored["agentRuns"]
     assert stored["status"] == "SUCCEEDED", [(run["agent"], run["error"]) for run in runs]
     assert all(run["metadata"]["simulated"] is False for run in runs)
-    assert stored["totals"]["cacheReadTokens"] > 0  # the followers read the leader's cache entry
+    assert stored["totals"]["cacheWriteTokens"] > 0  # the transcript went into the prompt cache
+    if cache_sharing == "leader":  # one shared schema: the followers read the leader's entry
+        assert stored["totals"]["cacheReadTokens"] > 0

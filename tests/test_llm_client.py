@@ -13,7 +13,7 @@ import pytest
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.llm import LlmClient, LlmError, StructuredRequest
 from dealgraph.agents.prompting import retry_messages
-from dealgraph.agents.registry import AGENTS
+from dealgraph.agents.registry import AGENTS, SHARED_OUTPUT_SCHEMA
 from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
 from tests.support import StandinControl
@@ -156,12 +156,25 @@ async def test_thinking_blocks_go_back_intact_in_the_retry_turn(standin_server: 
         await llm.close()
 
 
-async def test_prewarm_writes_the_cache_the_agents_then_read(standin_server: RunningStandin, standin: StandinControl) -> None:
-    llm = client(standin_server)
-    try:
-        warm = await llm.prewarm(structured())
-        completion = await llm.complete(structured(), on_progress=ignore)
-    finally:
-        await llm.close()
-    assert warm.cache_write_tokens > 0 and warm.output_tokens == 0
-    assert completion.usage.cache_read_tokens == warm.cache_write_tokens
+async def test_failed_attempts_are_billed_too(standin_server: RunningStandin, standin: StandinControl) -> None:
+    """A stream that broke after message_start was billed for its input (here: writing the cache entry that
+    the retry then reads); a truncated answer for all its output."""
+    await standin.behave("meddpicc", stream_faults=["overloaded_error"])
+    completion = await complete(client(standin_server))
+    assert completion.requests == 2
+    assert completion.usage.cache_write_tokens > 0 and completion.usage.cache_read_tokens > 0
+    await standin.behave("meddpicc", stops=["max_tokens"])
+    with pytest.raises(LlmError) as caught:
+        await complete(client(standin_server))
+    assert caught.value.code == "OUTPUT_TRUNCATED" and caught.value.usage.output_tokens > 0
+
+
+async def test_a_shared_schema_answer_is_under_the_agents_key(standin_server: RunningStandin, standin: StandinControl) -> None:
+    request = replace(structured(), schema=SHARED_OUTPUT_SCHEMA, answer_key="meddpicc",
+                      messages=[{"role": "user", "content": "Put your answer under the `meddpicc` key of the JSON object "
+                                 "and set every other key to null."}])
+    completion = await complete(client(standin_server), request)
+    answer = json.loads(completion.text)
+    assert set(answer) == {kind.value for kind in AgentKind}
+    assert answer["meddpicc"] is not None and [key for key, value in answer.items() if value is not None] == ["meddpicc"]
+    assert await standin.statuses("meddpicc") == [200]  # the stand-in tells the agent by the instruction

@@ -86,6 +86,9 @@ async def test_create_version_validates_everything_and_saves_nothing_on_error(gq
     errors = {e["field"]: e["message"] for e in payload["errors"]}
     assert set(errors) == {"systemText", "userTemplate", "model", "maxTokens"}
     assert errors["model"].startswith("unknown or not allowed model 'gpt-4'; use one of: claude-sonnet-5-5")
+    legacy = (await gql(CREATE, {"input": version_input(temperature=0.2)}, as_=who))["createPromptVersion"]
+    assert legacy["errors"] == [{"field": "temperature", "code": "INVALID", "message":
+                                 "is no longer supported: current models refuse sampling parameters; set effort instead"}]
     unknown = (await gql(CREATE, {"input": version_input(userTemplate="{{ secret }}")}, as_=who))["createPromptVersion"]
     assert "unknown variables: secret" in unknown["errors"][0]["message"]
     syntax = (await gql(CREATE, {"input": version_input(userTemplate="a\nb\n{% if %}")}, as_=who))["createPromptVersion"]

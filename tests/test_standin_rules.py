@@ -5,6 +5,7 @@ the real `anthropic` SDK."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -12,7 +13,9 @@ import anthropic
 import httpx
 import pytest
 
+from dealgraph.agents.claude_models import MODELS
 from dealgraph.agents.standin import AgentBehaviour, RunningStandin, StandinConfig, start_standin_in_thread
+from dealgraph.agents.standin.usage import PromptCache, Segment
 
 SCHEMA = {
     "type": "object",
@@ -41,7 +44,7 @@ async def client(standin: RunningStandin) -> AsyncIterator[anthropic.AsyncAnthro
 def request(model: str = "claude-sonnet-5-5", **overrides: Any) -> dict[str, Any]:
     return {
         "model": model,
-        "max_tokens": 1024,
+        "max_tokens": 4096,
         "messages": [{"role": "user", "content": TRANSCRIPT}],
         "output_config": {"effort": "medium", "format": {"type": "json_schema", "schema": SCHEMA}},
     } | overrides
@@ -188,10 +191,43 @@ async def test_prewarm_max_tokens_zero_conflicts(
 
 async def test_prewarm_writes_the_cache_and_returns_no_content(client: anthropic.AsyncAnthropic) -> None:
     system = [{"type": "text", "text": TRANSCRIPT * 200, "cache_control": {"type": "ephemeral"}}]
-    warm = await client.messages.create(**request(max_tokens=0, system=system, output_config=anthropic.omit))
+    plain = {"system": system, "output_config": anthropic.omit}
+    warm = await client.messages.create(**request(max_tokens=0, **plain))
     assert warm.content == [] and warm.stop_reason == "max_tokens" and warm.usage.cache_creation_input_tokens > 0
-    hit = await client.messages.create(**request(system=system))
+    hit = await client.messages.create(**request(**plain))
     assert hit.usage.cache_read_input_tokens == warm.usage.cache_creation_input_tokens
+
+
+async def test_the_output_format_is_part_of_the_cached_prefix(client: anthropic.AsyncAnthropic) -> None:
+    """Structured outputs add a system prompt for the format: a request with another format (or none, like a
+    max_tokens 0 pre-warm) cannot read the entry."""
+    system = [{"type": "text", "text": TRANSCRIPT * 200, "cache_control": {"type": "ephemeral"}}]
+    await client.messages.create(**request(max_tokens=0, system=system, output_config=anthropic.omit))
+    first = await client.messages.create(**request(system=system))
+    assert first.usage.cache_read_input_tokens == 0 and first.usage.cache_creation_input_tokens > 0
+    other = {"effort": "medium", "format": {"type": "json_schema", "schema": {**SCHEMA, "title": "other"}}}
+    second = await client.messages.create(**request(system=system, output_config=other))
+    assert second.usage.cache_read_input_tokens == 0
+    again = await client.messages.create(**request(system=system))
+    assert again.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+
+
+async def test_structured_outputs_only_where_the_model_supports_them(
+    client: anthropic.AsyncAnthropic, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    legacy = dataclasses.replace(MODELS["claude-haiku-5-5"], model="claude-legacy-test", structured_outputs=False)
+    monkeypatch.setitem(MODELS, legacy.model, legacy)
+    error = await refused(client, **request(legacy.model))
+    assert message_of(error) == "output_config.format: structured outputs are not supported for claude-legacy-test"
+
+
+async def test_unknown_fields_on_sent_back_blocks_are_refused(client: anthropic.AsyncAnthropic) -> None:
+    first = await client.messages.create(**request())
+    turn = [block.model_dump(exclude_none=True) for block in first.content]
+    turn[-1] = {**turn[-1], "parsed_output": {"summary": "x"}}
+    messages = [*request()["messages"], {"role": "assistant", "content": turn}, {"role": "user", "content": "More."}]
+    error = await refused(client, **request(messages=messages))
+    assert message_of(error).endswith("text.parsed_output: Extra inputs are not permitted")
 
 
 async def test_modified_thinking_block_is_refused(client: anthropic.AsyncAnthropic) -> None:
@@ -247,9 +283,11 @@ async def test_usage_is_reported_as_the_api_reports_it(client: anthropic.AsyncAn
 async def test_cache_entry_is_readable_only_once_its_writer_started(
     standin: RunningStandin, client: anthropic.AsyncAnthropic
 ) -> None:
-    """Concurrent requests each write; a request after the writer's response began reads."""
-    httpx.put(f"{standin.base_url}/_standin/agents/probe", json={"latency_s": 0.3, "prefill_s_per_1k_tokens": 0.05}).raise_for_status()
-    system = [{"type": "text", "text": TRANSCRIPT * 200, "cache_control": {"type": "ephemeral"}}]
+    """Concurrent requests each write; a request after the writer's response began reads. A prefill of about
+    a second keeps every concurrent request inside the window however loaded the machine is."""
+    behaviour = {"latency_s": 0.05, "prefill_s_per_1k_tokens": 1.0}
+    httpx.put(f"{standin.base_url}/_standin/agents/probe", json=behaviour).raise_for_status()
+    system = [{"type": "text", "text": TRANSCRIPT * 40, "cache_control": {"type": "ephemeral"}}]
     together = await asyncio.gather(*(client.messages.create(**request(system=system)) for _ in range(3)))
     assert all(m.usage.cache_creation_input_tokens > 0 and m.usage.cache_read_input_tokens == 0 for m in together)
     later = await client.messages.create(**request(system=system))
@@ -261,3 +299,25 @@ async def test_prompts_below_the_minimum_cacheable_length_are_not_cached(client:
     first = await client.messages.create(**request(system=system))
     second = await client.messages.create(**request(system=system))
     assert first.usage.cache_creation_input_tokens == second.usage.cache_read_input_tokens == 0
+
+
+def test_cache_entries_live_for_their_ttl_and_renew() -> None:
+    """5-minute entries expire unless read (a read refreshes them); an expired prefix is written afresh."""
+    now = [0.0]
+    cache = PromptCache(clock=lambda: now[0])
+    segments = [Segment("transcript " * 400, 4000, "5m"), Segment("question", 8, None)]
+
+    def bill() -> tuple[int, int]:
+        usage, write = cache.plan(segments, min_tokens=512)
+        cache.publish(write)
+        return usage.cache_creation_input_tokens, usage.cache_read_input_tokens
+
+    written, _ = bill()
+    now[0] = 299.0
+    assert bill() == (0, written)  # read just before expiry: refreshed for another 5 minutes
+    now[0] = 598.0
+    assert bill() == (0, written)
+    now[0] = 598.0 + 301.0
+    assert bill() == (written, 0)  # expired: written again
+    now[0] += 1.0
+    assert bill() == (0, written)  # and readable again

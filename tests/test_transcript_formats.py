@@ -253,7 +253,9 @@ class TestJson:
         [
             ({"start": "4.5"}, "start must be a number of seconds or null, got string"),
             ({"end": True}, "end must be a number of seconds or null, got boolean"),
-            ({"start": -1}, "start must be a non-negative finite number, got -1"),
+            ({"start": -1}, "start must be between 0 and 86400 seconds, got -1"),
+            ({"end": 3.6e23}, "end must be between 0 and 86400 seconds, got 3.6e+23"),
+            ({"speaker": "S" * 201}, "speaker must be at most 200 characters"),
             ({"speaker": ""}, "speaker must be a non-empty string, got string"),
             ({"speaker": None}, "speaker must be a non-empty string, got null"),
             ({"text": ["a"]}, "text must be a string, got array"),
@@ -362,3 +364,32 @@ class TestLimitsAndMetadata:
         assert isinstance(parsed, ParsedTranscript)
         with pytest.raises(AttributeError):
             parsed.language = "de"  # type: ignore[misc]
+
+
+class TestAbsurdInput:
+    """Values no call has are refused with the line that holds them, in every format alike."""
+
+    HUGE = "100000000000000000000:00:00"  # 3.6e23 seconds
+
+    @pytest.mark.parametrize(
+        ("text", "line"),
+        [
+            (f"Ann: hello\n[{HUGE}] Bob: hi", 2),
+            (f"WEBVTT\n\n00:00:01.000 --> {HUGE}.000\nAnn: hello", 3),
+            (f"1\n00:00:01,000 --> 00:00:02,000\nAnn: hello\n\n2\n{HUGE},000 --> {HUGE},500\nBob: hi", 6),
+        ],
+    )
+    def test_timestamps_beyond_a_day(self, text: str, line: int) -> None:
+        error = error_of(text)
+        assert error.line == line and "more than 24 hours into the call" in error.message
+
+    def test_a_day_is_still_a_call(self) -> None:
+        assert parse_transcript("[24:00:00] Ann: still here").utterances[0].start == 86400.0
+
+    def test_deeply_nested_json(self) -> None:
+        error = error_of('[{"speaker": ' + "[" * 100_000 + "]" * 100_000 + "}]")
+        assert str(error) == "invalid JSON: nested too deeply"
+
+    def test_overlong_voice_name(self) -> None:
+        error = error_of(f"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\n<v {'N' * 201}>hello")
+        assert error.line == 4 and "longer than 200 characters" in error.message

@@ -1,26 +1,28 @@
 """Sharing one prompt-cache entry for the transcript between the agents of an analysis.
 
-A cache entry becomes readable only once the first response that writes it has begun
-(https://platform.claude.com/docs/en/build-with-claude/prompt-caching, concurrent requests): four agents
-fired at once each pay for writing the transcript to the cache, and none reads it. Strategies
-(`DEALGRAPH_CACHE_SHARING`):
+Two facts from the docs decide what is possible. A cache entry becomes readable only once the first
+response that writes it has begun (https://platform.claude.com/docs/en/build-with-claude/prompt-caching,
+concurrent requests), so four agents started at once each write the transcript. And structured outputs
+add a system prompt for the output format, so changing `output_config.format` invalidates the cache
+(https://platform.claude.com/docs/en/build-with-claude/structured-outputs): agents with four different
+schemas never read each other's entry, and a `max_tokens: 0` pre-warm (which may not carry a format)
+writes an entry no agent request can read. Strategies (`DEALGRAPH_CACHE_SHARING`):
 
-- `parallel`: every agent starts at once. Fastest first request; the transcript is written four times.
-- `leader`: the first run of an analysis to start leads; the others wait until the leader's response
-  starts streaming (its `message_start`), then read the entry it wrote. Costs the followers the
-  leader's time to first token.
-- `prewarm`: the leader first sends a `max_tokens: 0` request (the documented pre-warm: the API writes the
-  cache at the breakpoint and returns at once), then every agent starts, the leader included.
+- `parallel` (default): every agent asks in its own schema and starts at once. No waiting; the
+  transcript is written to the cache once per agent.
+- `leader`: every agent asks in one shared schema (`registry.SHARED_OUTPUT_SCHEMA`, each answering under
+  its own key), so the prompts are identical up to the transcript. The first run of an analysis to start
+  leads; the others wait until its response starts streaming, then read the entry it wrote. Costs the
+  followers the leader's time to first token and a larger output grammar.
 
 Runs of one analysis may execute in different processes, so the gate lives in the analysis row and is
-opened with a NOTIFY; a follower never waits longer than `DEALGRAPH_CACHE_WAIT_S` (the leader's process
-may have died), and a leader that fails opens the gate on its way out. `bench/cache_sharing.py` measures
-first-result latency, total latency and input-token cost of each strategy.
+opened with a NOTIFY. A follower never waits longer than `DEALGRAPH_CACHE_WAIT_S`; a leader that fails,
+is cancelled or dies hands the lead to the next run that asks. `bench/cache_sharing.py` measures both.
 
 Example:
-    gate = CacheGate(database, hub, llm, "leader", wait_s=10)
-    async with gate.turn(run, request) as (on_response_start, turn):
-        completion = await llm.complete(request, on_progress=..., on_response_start=on_response_start)
+    gate = CacheGate(database, hub, "leader", wait_s=10)
+    async with gate.turn(run) as turn:
+        completion = await llm.complete(request, on_progress=..., on_response_start=turn.response_started)
     metadata["cache_role"] = turn.role
 """
 
@@ -29,12 +31,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Literal
 
-from dealgraph.agents.llm import LlmClient, LlmError, StructuredRequest, Usage
+from dealgraph.agents.llm import StartCallback, no_callback
 from dealgraph.db.models import AgentRun
 from dealgraph.db.notifications import RESYNC, Event, NotificationHub
 from dealgraph.db.repositories import runs
@@ -42,74 +44,65 @@ from dealgraph.db.session import Database
 
 log = logging.getLogger(__name__)
 
-CacheSharing = Literal["parallel", "leader", "prewarm"]
-OnResponseStart = Callable[[], Awaitable[None]]
-
-
-async def _nothing() -> None:
-    return None
+CacheSharing = Literal["parallel", "leader"]
+CacheRole = Literal["parallel", "leader", "follower"]
 
 
 @dataclass
 class Turn:
-    """How one run took part, for its metadata: `role`, how long it waited for the leader, and what the
-    pre-warm request cost (billed to the leader's run, so analysis totals are the whole bill)."""
+    """How one run took part, for its metadata, and the callback that releases the followers."""
 
-    role: str = "parallel"
+    role: CacheRole = "parallel"
     waited_ms: int = 0
-    prewarm_usage: Usage = field(default_factory=Usage)
+    response_started: StartCallback = field(default=no_callback)
 
 
 class CacheGate:
-    def __init__(
-        self, database: Database, hub: NotificationHub | None, llm: LlmClient, strategy: CacheSharing, *, wait_s: float
-    ) -> None:
+    def __init__(self, database: Database, hub: NotificationHub | None, strategy: CacheSharing, *, wait_s: float) -> None:
         self.database = database
         self.hub = hub
-        self.llm = llm
         self.strategy = strategy
         self.wait_s = wait_s
 
+    @property
+    def shares_schema(self) -> bool:
+        """Whether the agents must ask in the shared schema: the only way their prompts can share a cache entry."""
+        return self.strategy == "leader"
+
     @asynccontextmanager
-    async def turn(self, run: AgentRun, request: StructuredRequest) -> AsyncIterator[tuple[OnResponseStart, Turn]]:
-        """Yields the callback to pass as `on_response_start`, once this run may send its request."""
-        turn = Turn()
+    async def turn(self, run: AgentRun) -> AsyncIterator[Turn]:
+        """Yields once this run may send its request; a leader's gate opens however its turn ends."""
         if self.strategy == "parallel":
-            yield _nothing, turn
+            yield Turn()
             return
-        async with self.database.owner_session() as session:
-            leads = await runs.take_cache_lead(session, run.analysis_id, run.id)
-        if not leads:
-            turn.role = "follower"
-            started = time.monotonic()
-            await self._wait_until_open(run)
-            turn.waited_ms = round((time.monotonic() - started) * 1000)
-            yield _nothing, turn
-            return
-        turn.role = "leader"
+        opened = False
 
         async def open_gate() -> None:
+            """Never fails the run: sharing is an optimisation, and followers stop waiting on their own."""
+            nonlocal opened
+            if opened:
+                return
+            try:
+                async with self.database.owner_session() as session:
+                    await runs.open_cache(session, run.analysis_id)
+                opened = True
+            except Exception:  # noqa: BLE001 - logged; the run goes on without releasing its followers early
+                log.warning("could not open the cache gate of analysis %s", run.analysis_id, exc_info=True)
+
+        leads = False
+        try:
             async with self.database.owner_session() as session:
-                await runs.open_cache(session, run.analysis_id)
-
-        try:
-            if self.strategy == "prewarm":
-                turn.prewarm_usage = await self._prewarm(request)
-                await open_gate()
-                yield _nothing, turn
-            else:
-                yield open_gate, turn
+                leads = await runs.take_cache_lead(session, run.analysis_id, run.id)
+            if not leads:
+                started = time.monotonic()
+                await self._wait_until_open(run)
+                yield Turn("follower", round((time.monotonic() - started) * 1000))
+                return
+            yield Turn("leader", response_started=open_gate)
         finally:
-            with suppress(Exception):  # followers fall back to their timeout if this fails too
-                await asyncio.shield(open_gate())
-
-    async def _prewarm(self, request: StructuredRequest) -> Usage:
-        """A failed pre-warm only costs the sharing, never the run: the agents then write their own entries."""
-        try:
-            return await self.llm.prewarm(request)
-        except LlmError as error:
-            log.warning("cache pre-warm failed (%s); agents proceed without a shared entry", error.code)
-            return Usage()
+            if leads:
+                with suppress(asyncio.CancelledError):
+                    await asyncio.shield(open_gate())
 
     async def _wait_until_open(self, run: AgentRun) -> None:
         if self.hub is None:

@@ -1,22 +1,28 @@
 """`dealgraph llm check`: does the Messages API accept what each agent will send?
 
-One small real request per agent configuration (the effective model, effort and JSON output schema of the
-built-in prompt versions), so a key, model or account problem shows up in seconds with the API's own error
-instead of as failed analyses. Without a key it runs against the stand-in, which enforces the documented
-rules (see `dealgraph.agents.standin.rules`), and says so.
+One small real request per agent configuration (the model and effort of every `production` prompt version,
+built-in or a tenant's override, in the output schema of the configured cache sharing), so a key, model or
+account problem shows up in seconds with the API's own error instead of as failed analyses. Without a key
+it runs against the stand-in, which enforces the documented rules (see `dealgraph.agents.standin.rules`),
+and says so.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-
+from dealgraph.agents.claude_models import MODELS, Effort
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.llm import LlmClient, StructuredRequest, as_llm_error
+from dealgraph.agents.prompting import TranscriptForPrompt, build_request
 from dealgraph.agents.registry import AGENTS, builtin_effort
+from dealgraph.agents.templates import RenderedTemplates
 from dealgraph.config import Settings
+from dealgraph.transcripts.formats import Utterance
 
-_CHECK_MAX_TOKENS = 1024
+_CHECK_MAX_TOKENS = 8192
 """Enough for a short thinking pass and a small JSON object; the check only needs the API to accept."""
 
 
@@ -33,26 +39,51 @@ class CheckResult:
         return f"{self.agent:<22} {self.model:<20} effort={self.effort:<7} json_schema  {verdict}: {self.detail}"
 
 
-def check_request(settings: Settings, kind: AgentKind) -> StructuredRequest:
-    agent = AGENTS[kind]
-    return StructuredRequest(
-        model=settings.llm_model,
+_CALL = TranscriptForPrompt(
+    "API check", datetime(2026, 1, 5, tzinfo=UTC), (Utterance(0, "Ana Ruiz", 1.0, None, "We will decide next week."),)
+)
+_PROMPT = RenderedTemplates(
+    system="You check API access for a sales-call analysis service.",
+    user="Answer with the smallest JSON object the output format allows.",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfiguration:
+    """What one agent's runs send: its model and effort (None: the model's default)."""
+
+    agent: AgentKind
+    model: str
+    effort: Effort | None
+
+
+def builtin_configurations(settings: Settings) -> list[AgentConfiguration]:
+    return [AgentConfiguration(kind, settings.llm_model, builtin_effort(kind)) for kind in AgentKind]
+
+
+def check_request(settings: Settings, configuration: AgentConfiguration) -> StructuredRequest:
+    """The request shape a run sends (system blocks, cached transcript, output schema of the configured
+    cache sharing), with the configuration's model and effort, around a one-line call."""
+    caps = MODELS.get(configuration.model)
+    effort = configuration.effort or (caps.default_effort if caps else "high")
+    return build_request(
+        AGENTS[configuration.agent],
+        _CALL,
+        _PROMPT,
+        model=configuration.model,
         max_tokens=_CHECK_MAX_TOKENS,
-        effort=builtin_effort(kind),
-        system=[{"type": "text", "text": "You check API access for a sales-call analysis service.",
-                 "cache_control": {"type": "ephemeral"}}],
-        messages=[{"role": "user", "content": "[0 00:01] Ana Ruiz: We will decide next week.\n"
-                   "Answer with the smallest JSON object the output format allows."}],
-        schema=agent.output_schema,
+        effort=effort,
+        shared_schema=settings.cache_sharing == "leader",
     )
 
 
-async def check_agents(settings: Settings) -> list[CheckResult]:
+async def check_agents(settings: Settings, configurations: Sequence[AgentConfiguration]) -> list[CheckResult]:
     llm = LlmClient(settings)
     results: list[CheckResult] = []
     try:
-        for kind in AgentKind:
-            request = check_request(settings, kind)
+        for configuration in configurations:
+            kind = configuration.agent
+            request = check_request(settings, configuration)
             try:
                 message = await llm.sdk.messages.create(**request.params())
             except Exception as error:  # noqa: BLE001 - every failure is reported, as the API put it

@@ -7,10 +7,12 @@ listens for run events (to push them to its subscribers and to cancel its own ru
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from dealgraph.agents.claude_models import MODELS
 from dealgraph.agents.llm import LlmClient
 from dealgraph.agents.orchestrator import Orchestrator
 from dealgraph.agents.runner import AgentRunner
@@ -19,6 +21,8 @@ from dealgraph.db import event_transport
 from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.redis_events import RedisEvents
 from dealgraph.db.session import Database
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,11 @@ class Engine:
 
 @asynccontextmanager
 async def analysis_engine(database: Database, settings: Settings) -> AsyncIterator[Engine]:
+    if settings.llm_model not in MODELS:
+        log.error(
+            "DEALGRAPH_LLM_MODEL=%s is not a known model (%s): every run of the built-in prompts will fail "
+            "with MODEL_UNKNOWN", settings.llm_model, ", ".join(MODELS),
+        )
     events = RedisEvents(settings.redis_url, database.url) if settings.event_transport == "redis" else None
     hub = NotificationHub(database.url, events)
     await hub.start()

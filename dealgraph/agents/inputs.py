@@ -31,7 +31,7 @@ class AgentInputs:
         """The version's effort; versions saved before effort existed run at their model's default."""
         return self.version.effort or capabilities(self.version.model).default_effort
 
-    def request(self, agent: AgentDefinition) -> StructuredRequest:
+    def request(self, agent: AgentDefinition, *, shared_schema: bool = False) -> StructuredRequest:
         """Raises TemplateRenderError if the version cannot render with this call's values."""
         rendered = render(self.version.system_text, self.version.user_template, self.context)
         return build_request(
@@ -41,6 +41,7 @@ class AgentInputs:
             model=self.version.model,
             max_tokens=self.version.max_tokens,
             effort=self.effort,
+            shared_schema=shared_schema,
         )
 
 

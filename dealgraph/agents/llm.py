@@ -16,7 +16,7 @@ import asyncio
 import json
 import random
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,7 +33,7 @@ ProgressCallback = Callable[[int], Awaitable[None]]
 StartCallback = Callable[[], Awaitable[None]]
 
 
-async def _nothing() -> None:
+async def no_callback() -> None:
     return None
 
 
@@ -47,13 +47,8 @@ class Usage:
     """Part of `output_tokens` (the API bills thinking as output) spent on reasoning."""
 
     def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.cache_read_tokens + other.cache_read_tokens,
-            self.cache_write_tokens + other.cache_write_tokens,
-            self.thinking_tokens + other.thinking_tokens,
-        )
+        return Usage(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +61,8 @@ class StructuredRequest:
     system: list[dict[str, Any]]
     messages: list[dict[str, Any]]
     schema: dict[str, Any]
+    answer_key: str | None = None
+    """Set when `schema` is the shared schema of all agents: this agent's answer is under this key."""
 
     def params(self) -> dict[str, Any]:
         return {
@@ -92,14 +89,30 @@ class Completion:
 
 
 class LlmError(Exception):
-    """A Messages API failure, with a stable code clients can act on."""
+    """A Messages API failure, with a stable code clients can act on, and what it was billed."""
 
-    def __init__(self, code: str, message: str, *, retryable: bool = False, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        usage: Usage | None = None,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.retryable = retryable
         self.retry_after = retry_after
+        self.usage = usage or Usage()
+        """Tokens of the failed request(s): a truncated answer or a broken stream is still billed."""
+
+    def billed(self, usage: Usage) -> LlmError:
+        """The same failure, also accounting for `usage` spent before it."""
+        return LlmError(
+            self.code, self.message, retryable=self.retryable, retry_after=self.retry_after, usage=self.usage + usage
+        )
 
 
 _ERROR_TYPES: dict[str, tuple[str, bool]] = {
@@ -108,6 +121,7 @@ _ERROR_TYPES: dict[str, tuple[str, bool]] = {
     "billing_error": ("BILLING_ERROR", False),
     "permission_error": ("PERMISSION_DENIED", False),
     "not_found_error": ("NOT_FOUND", False),
+    "conflict_error": ("CONFLICT", True),
     "request_too_large": ("REQUEST_TOO_LARGE", False),
     "rate_limit_error": ("RATE_LIMITED", True),
     "api_error": ("API_ERROR", True),
@@ -118,23 +132,22 @@ _ERROR_TYPES: dict[str, tuple[str, bool]] = {
 
 Mapped by type, not status, because an error event inside a 200 stream has only its type."""
 _STATUS_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
-                 403: "permission_error", 404: "not_found_error", 413: "request_too_large",
-                 429: "rate_limit_error", 500: "api_error", 504: "timeout_error", 529: "overloaded_error"}
+                 403: "permission_error", 404: "not_found_error", 408: "timeout_error", 409: "conflict_error",
+                 413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 504: "timeout_error",
+                 529: "overloaded_error"}
+
+
+def _error_detail(error: anthropic.APIStatusError) -> dict[str, Any]:
+    body = error.body if isinstance(error.body, dict) else {}
+    detail = body.get("error")
+    return detail if isinstance(detail, dict) else {}
 
 
 def _error_type(error: anthropic.APIStatusError) -> str:
-    body = error.body if isinstance(error.body, dict) else {}
-    detail = body.get("error") if isinstance(body.get("error"), dict) else {}
-    declared = detail.get("type") if isinstance(detail, dict) else None
+    declared = _error_detail(error).get("type")
     if isinstance(declared, str) and declared in _ERROR_TYPES:
         return declared
     return _STATUS_TYPES.get(error.status_code, "api_error" if error.status_code >= 500 else "invalid_request_error")
-
-
-def _api_message(error: anthropic.APIStatusError) -> str:
-    body = error.body if isinstance(error.body, dict) else {}
-    detail = body.get("error", {}) if isinstance(body.get("error"), dict) else {}
-    return str(detail.get("message") or error.message)
 
 
 def _retry_after(error: anthropic.APIStatusError) -> float | None:
@@ -145,6 +158,12 @@ def _retry_after(error: anthropic.APIStatusError) -> float | None:
         except (KeyError, ValueError):
             continue
     return None
+
+
+def _retryable(error: anthropic.APIStatusError, by_type: bool) -> bool:
+    """The API's own `x-should-retry` header wins when present (the SDK treats it as authoritative)."""
+    header = error.response.headers.get("x-should-retry") if error.status_code != 200 else None
+    return header == "true" if header in ("true", "false") else by_type
 
 
 def as_llm_error(error: Exception) -> LlmError:
@@ -159,26 +178,36 @@ def as_llm_error(error: Exception) -> LlmError:
     if isinstance(error, anthropic.APIStatusError):
         code, retryable = _ERROR_TYPES[_error_type(error)]
         where = "mid-stream" if error.status_code == 200 else str(error.status_code)
-        return LlmError(code, f"{where}: {_api_message(error)}", retryable=retryable, retry_after=_retry_after(error))
+        message = str(_error_detail(error).get("message") or error.message)
+        return LlmError(
+            code, f"{where}: {message}", retryable=_retryable(error, retryable), retry_after=_retry_after(error)
+        )
     return LlmError("API_ERROR", f"{type(error).__name__}: {error}")
 
 
-def estimate_tokens(characters: int) -> int:
+def progress_tokens(characters: int) -> int:
+    """Output tokens so far, estimated from streamed characters, for progress events only."""
     return characters // _CHARS_PER_TOKEN
 
 
 def _answer(message: anthropic.types.Message, max_tokens: int) -> str:
     """The JSON text of the answer; thinking blocks never reach results."""
+    usage = _usage(message)
     if message.stop_reason is None:  # the SDK returns what it has when a stream ends without message_stop
-        raise LlmError("CONNECTION_FAILED", "the response stream ended before the message was complete", retryable=True)
+        raise LlmError(
+            "CONNECTION_FAILED", "the response stream ended before the message was complete", retryable=True, usage=usage
+        )
     if message.stop_reason == "max_tokens":
         raise LlmError(
             "OUTPUT_TRUNCATED",
             f"the model used all {max_tokens} output tokens (thinking included) before finishing its answer; "
             "raise the prompt version's maxTokens or lower its effort",
+            usage=usage,
         )
+    if message.stop_reason == "model_context_window_exceeded":
+        raise LlmError("CONTEXT_TOO_LONG", "the call does not fit the model's context window", usage=usage)
     if message.stop_reason == "refusal":
-        raise LlmError("REFUSED", "the model declined to analyse this call (stop_reason: refusal)")
+        raise LlmError("REFUSED", "the model declined to analyse this call (stop_reason: refusal)", usage=usage)
     return "".join(block.text for block in message.content if block.type == "text")
 
 
@@ -194,6 +223,15 @@ def _usage(message: anthropic.types.Message) -> Usage:
     )
 
 
+def _partial_usage(stream: Any) -> Usage:
+    """What a broken stream had been billed so far (message_start's input, the deltas' output), if anything."""
+    try:
+        snapshot = stream.current_message_snapshot
+    except (AssertionError, AttributeError, RuntimeError):  # nothing arrived before the failure
+        return Usage()
+    return _usage(snapshot)
+
+
 class LlmClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -205,19 +243,29 @@ class LlmClient:
         )
 
     async def complete(
-        self, request: StructuredRequest, *, on_progress: ProgressCallback, on_response_start: StartCallback = _nothing
+        self,
+        request: StructuredRequest,
+        *,
+        on_progress: ProgressCallback,
+        on_response_start: StartCallback = no_callback,
     ) -> Completion:
-        """Retries retryable failures (before or during the stream) up to `llm_max_retries` times."""
+        """Retries retryable failures (before or during the stream) up to `llm_max_retries` times.
+
+        The completion's usage includes what failed attempts were billed, so run totals are the whole bill."""
+        spent = Usage()
         for attempt in range(1, self.settings.llm_max_retries + 2):
             try:
                 async with asyncio.timeout(self.settings.llm_timeout_s):
-                    return await self._stream(request, on_progress, on_response_start, attempt)
+                    completion = await self._stream(request, on_progress, on_response_start, attempt)
+                return replace(completion, usage=completion.usage + spent)
             except TimeoutError:
                 failure = LlmError(
                     "TIMEOUT", f"no complete answer within {self.settings.llm_timeout_s:g} s", retryable=True
                 )
-            except (anthropic.APIError, httpx2.TransportError) as error:
-                failure = as_llm_error(error)
+            except LlmError as error:
+                failure = error
+            failure = failure.billed(spent)  # every attempt so far, this one included
+            spent = failure.usage
             if not failure.retryable or attempt > self.settings.llm_max_retries:
                 raise failure
             await asyncio.sleep(self._backoff(attempt, failure))
@@ -227,19 +275,24 @@ class LlmClient:
         self, request: StructuredRequest, on_progress: ProgressCallback, on_response_start: StartCallback, attempt: int
     ) -> Completion:
         streamed = 0
-        async with self.sdk.messages.stream(**request.params()) as stream:
-            async for event in stream:
-                if event.type == "message_start":
-                    await on_response_start()
-                elif event.type == "content_block_delta":
-                    delta = event.delta
-                    streamed += len(getattr(delta, "text", None) or getattr(delta, "thinking", None) or "")
-                    await on_progress(estimate_tokens(streamed))
-            message = await stream.get_final_message()
-            simulated = stream.response.headers.get(SIMULATED_HEADER) == "true"
-        text = _answer(message, request.max_tokens)
+        try:
+            async with self.sdk.messages.stream(**request.params()) as stream:
+                try:
+                    async for event in stream:
+                        if event.type == "message_start":
+                            await on_response_start()
+                        elif event.type == "content_block_delta":
+                            delta = event.delta
+                            streamed += len(getattr(delta, "text", None) or getattr(delta, "thinking", None) or "")
+                            await on_progress(progress_tokens(streamed))
+                    message = await stream.get_final_message()
+                except (anthropic.APIError, httpx2.TransportError) as error:  # after the 200: bill what streamed
+                    raise as_llm_error(error).billed(_partial_usage(stream)) from error
+                simulated = stream.response.headers.get(SIMULATED_HEADER) == "true"
+        except (anthropic.APIError, httpx2.TransportError) as error:
+            raise as_llm_error(error) from error
         return Completion(
-            text=text,
+            text=_answer(message, request.max_tokens),
             content=[block.model_dump(mode="json", exclude_none=True) for block in message.content],
             usage=_usage(message),
             model=message.model,
@@ -248,23 +301,6 @@ class LlmClient:
             requests=attempt,
         )
 
-    async def prewarm(self, request: StructuredRequest) -> Usage:
-        """Write the prompt cache up to the request's breakpoints without generating anything.
-
-        The documented pre-warm: `max_tokens: 0`, not streamed, and without `output_config.format`
-        (the API refuses `max_tokens: 0` together with either). One attempt: it is only an optimisation.
-        """
-        try:
-            async with asyncio.timeout(self.settings.llm_timeout_s):
-                message = await self.sdk.messages.create(
-                    model=request.model, max_tokens=0, system=request.system, messages=request.messages
-                )
-        except TimeoutError:
-            raise LlmError("TIMEOUT", "the pre-warm request did not return in time", retryable=True) from None
-        except (anthropic.APIError, httpx2.TransportError) as error:
-            raise as_llm_error(error) from error
-        return _usage(message)
-
     async def count_tokens(self, request: StructuredRequest) -> tuple[int, bool]:
         """Input tokens of a request as the Messages API counts them (output format included: the schema
         is part of the prompt), and whether the stand-in counted."""
@@ -272,9 +308,10 @@ class LlmClient:
         del params["max_tokens"]  # count_tokens takes everything that makes up the prompt, and only that
         try:
             raw = await self.sdk.messages.with_raw_response.count_tokens(**params)
-        except anthropic.APIError as error:
+            counted = await raw.parse()
+        except (anthropic.APIError, httpx2.TransportError) as error:
             raise as_llm_error(error) from error
-        return (await raw.parse()).input_tokens, raw.headers.get(SIMULATED_HEADER) == "true"
+        return counted.input_tokens, raw.headers.get(SIMULATED_HEADER) == "true"
 
     def _backoff(self, attempt: int, failure: LlmError) -> float:
         """`retry-after` is honoured exactly up to `llm_max_retry_after_s`; beyond it the run fails now,
@@ -285,10 +322,11 @@ class LlmClient:
         if failure.retry_after > cap:
             retry_at = datetime.now(UTC) + timedelta(seconds=failure.retry_after)
             raise LlmError(
-                "RATE_LIMITED",
+                failure.code,
                 f"{failure.message}; the API asked to retry after {failure.retry_after:g} s "
                 f"(at {retry_at:%Y-%m-%dT%H:%M:%SZ}), longer than DEALGRAPH_LLM_MAX_RETRY_AFTER_S={cap:g}",
                 retry_after=failure.retry_after,
+                usage=failure.usage,
             )
         return failure.retry_after
 

@@ -2,8 +2,9 @@
 
 Runs of one analysis are separate rows, so they are claimed and executed concurrently, and one
 agent's failure is recorded on its own row only. A worker holds each run by a lease it keeps
-extending; if the process dies the lease expires and any worker re-claims the run. Workers wake on
-NOTIFY (a new run is queued) and also poll, so nothing depends on a notification arriving.
+extending; if the process dies the lease expires and any worker re-claims the run. Through a short
+database outage it keeps the lease and retries writing a finished result (see `lease`). Workers
+wake on NOTIFY (a new run is queued) and also poll, so nothing depends on a notification arriving.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import socket
 import uuid
 from contextlib import suppress
 
+from dealgraph.agents.lease import RunLease, record_outcome
 from dealgraph.agents.runner import AgentRunner
 from dealgraph.config import Settings
 from dealgraph.db.notifications import Event, NotificationHub
@@ -79,6 +81,7 @@ class Orchestrator:
         if free <= 0:
             return
         await self._sweep_exhausted_runs()
+        claimed_at = asyncio.get_running_loop().time()
         async with self.database.owner_session() as session:
             claimed = await runs.claim_runs(
                 session,
@@ -93,7 +96,7 @@ class Orchestrator:
         async with self.database.owner_session() as session:
             await runs.mark_analyses_running(session, (c.run.analysis_id for c in claimed))
         for item in claimed:
-            self._active[item.run.id] = asyncio.create_task(self._execute(item), name=f"run-{item.run.id}")
+            self._active[item.run.id] = asyncio.create_task(self._execute(item, claimed_at), name=f"run-{item.run.id}")
 
     async def _sweep_exhausted_runs(self) -> None:
         """At most once per poll interval: leases expire with time, not with each NOTIFY wake-up."""
@@ -104,27 +107,19 @@ class Orchestrator:
         async with self.database.owner_session() as session:
             await runs.fail_exhausted_runs(session, self.settings.max_run_attempts)
 
-    async def _execute(self, claimed: runs.ClaimedRun) -> None:
-        lease = asyncio.create_task(self._keep_lease(claimed))
+    async def _execute(self, claimed: runs.ClaimedRun, claimed_at: float) -> None:
+        run_id = claimed.run.id
+        lease = RunLease(self.database, run_id, self.worker_id, self.settings.lease_s, claimed_at)
+        keeper = asyncio.create_task(lease.keep(on_lost=lambda: self._cancel(run_id)))
         try:
             outcome = await self.runner.run(claimed)
-            async with self.database.owner_session() as session:
-                await runs.finish_run(session, claimed.run, self.worker_id, outcome)
+            await record_outcome(self.database, claimed, lease, outcome)
         except asyncio.CancelledError:
             pass  # cancelled by a user (already recorded), or the run was taken over, or shutdown
         finally:
-            lease.cancel()
-            self._active.pop(claimed.run.id, None)
+            keeper.cancel()
+            self._active.pop(run_id, None)
             self._wakeup.set()  # a slot is free
-
-    async def _keep_lease(self, claimed: runs.ClaimedRun) -> None:
-        while True:
-            await asyncio.sleep(self.settings.lease_s / 3)
-            async with self.database.owner_session() as session:
-                still_ours = await runs.extend_lease(session, claimed.run.id, self.worker_id, self.settings.lease_s)
-            if not still_ours:
-                self._cancel(claimed.run.id)
-                return
 
     async def _watch_cancellations(self) -> None:
         def cancelled_here(event: Event) -> bool:

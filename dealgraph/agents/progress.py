@@ -14,6 +14,7 @@ import logging
 from contextlib import suppress
 from typing import Any
 
+from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
 
@@ -67,8 +68,11 @@ class ProgressPublisher:
             try:
                 async with self.database.owner_session() as session:
                     await runs.notify(session, batch.events.values())
-            except Exception:  # progress is advisory: a lost batch is not worth failing a run over
-                log.exception("publishing run progress failed")
+            except Exception as error:  # progress is only a display: a lost batch must not fail a run
+                if is_outage(error):
+                    log.warning("run progress not published: the database is unavailable")
+                else:
+                    log.exception("publishing run progress failed")
             finally:
                 self._in_flight = None
                 batch.sent.set_result(None)

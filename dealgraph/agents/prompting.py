@@ -17,7 +17,7 @@ from typing import Any
 
 from dealgraph.agents.claude_models import Effort
 from dealgraph.agents.llm import StructuredRequest
-from dealgraph.agents.registry import AgentDefinition
+from dealgraph.agents.registry import SHARED_OUTPUT_SCHEMA, AgentDefinition
 from dealgraph.agents.templates import RenderedTemplates
 from dealgraph.transcripts.formats import Utterance
 from dealgraph.transcripts.preprocess import render_for_prompt
@@ -45,7 +45,12 @@ def build_request(
     model: str,
     max_tokens: int,
     effort: Effort,
+    shared_schema: bool = False,
 ) -> StructuredRequest:
+    """`shared_schema`: ask for the answer in the schema all agents share (see `registry.SHARED_OUTPUT_SCHEMA`),
+    so the agents' prompts are identical up to the transcript and can share its cache entry."""
+    key = agent.kind.value if shared_schema else None
+    user = prompt.user if key is None else f"{prompt.user}\n\n{_answer_under(key)}"
     return StructuredRequest(
         model=model,
         max_tokens=max_tokens,
@@ -54,9 +59,14 @@ def build_request(
             {"type": "text", "text": prompt.system},
             {"type": "text", "text": transcript_block(transcript), "cache_control": {"type": "ephemeral"}},
         ],
-        messages=[{"role": "user", "content": prompt.user}],
-        schema=agent.output_schema,
+        messages=[{"role": "user", "content": user}],
+        schema=SHARED_OUTPUT_SCHEMA if shared_schema else agent.output_schema,
+        answer_key=key,
     )
+
+
+def _answer_under(key: str) -> str:
+    return f"Put your answer under the `{key}` key of the JSON object and set every other key to null."
 
 
 def retry_messages(
@@ -68,12 +78,13 @@ def retry_messages(
     API verifies them, and a modified or dropped thinking block is an error on thinking models.
     """
     listing = "\n".join(f"- {problem}" for problem in problems)
+    where = "" if request.answer_key is None else f" {_answer_under(request.answer_key)}"
     return [
         *request.messages,
         {"role": "assistant", "content": list(answer)},
         {
             "role": "user",
             "content": f"Your answer does not satisfy the schema's constraints:\n{listing}\n"
-            "Answer again with the complete, corrected JSON object.",
+            f"Answer again with the complete, corrected JSON object.{where}",
         },
     ]

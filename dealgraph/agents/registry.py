@@ -14,7 +14,7 @@ from importlib.resources import files
 from typing import Any
 
 from anthropic import transform_schema
-from pydantic import BaseModel
+from pydantic import BaseModel, create_model
 
 from dealgraph.agents.claude_models import EFFORTS, Effort
 from dealgraph.agents.kinds import AgentKind
@@ -72,6 +72,11 @@ class AgentDefinition:
     postprocess: Postprocess = field(default=_unchanged)
 
     @cached_property
+    def shared_answer_model(self) -> type[BaseModel]:
+        """This agent's answer inside the shared output schema: its own key, the other agents' keys ignored."""
+        return create_model(f"{self.output_model.__name__}Shared", **{self.kind.value: (self.output_model, ...)})
+
+    @cached_property
     def output_schema(self) -> dict[str, Any]:
         """The output model in the JSON-schema subset structured outputs accept (the SDK's own transform:
         unsupported keywords such as minimum/maximum move into descriptions; pydantic still enforces them).
@@ -108,3 +113,33 @@ AGENTS: dict[AgentKind, AgentDefinition] = {
         ),
     )
 }
+
+
+def _shared_output_schema() -> dict[str, Any]:
+    """One output schema for all four agents: each answers under its own key and sets the others to null.
+
+    Structured outputs add a system prompt describing the output format, and changing the format
+    invalidates the prompt cache (https://platform.claude.com/docs/en/build-with-claude/structured-outputs,
+    prompt modification and token costs). Agents with four different schemas can therefore never read each
+    other's cache entry for the transcript; with this byte-identical one they can (`leader` cache sharing).
+    """
+    defs: dict[str, Any] = {}
+    properties: dict[str, Any] = {}
+    for kind, agent in AGENTS.items():
+        schema = dict(agent.output_schema)
+        for name, definition in schema.pop("$defs", {}).items():
+            if defs.setdefault(name, definition) != definition:
+                raise ValueError(f"output models define '{name}' differently; rename one")
+        properties[kind.value] = {"anyOf": [schema, {"type": "null"}]}
+    return {
+        "type": "object",
+        "title": "analysis",
+        "description": "The answer of one agent under its key; every other key null.",
+        "properties": properties,
+        "required": list(properties),
+        "additionalProperties": False,
+        "$defs": defs,
+    }
+
+
+SHARED_OUTPUT_SCHEMA = _shared_output_schema()

@@ -37,10 +37,11 @@ _MAX_LISTED_PROBLEMS = 20
 class AgentFailure(Exception):
     """A run that cannot produce a result, for a reason other than the Messages API."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, usage: Usage | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.usage = usage or Usage()
 
 
 def validation_problems(error: ValidationError) -> list[str]:
@@ -74,7 +75,7 @@ class AgentRunner:
         self.database = database
         self.llm = llm
         self.settings = settings
-        self.cache_gate = CacheGate(database, hub, llm, settings.cache_sharing, wait_s=settings.cache_wait_s)
+        self.cache_gate = CacheGate(database, hub, settings.cache_sharing, wait_s=settings.cache_wait_s)
         self.progress = ProgressPublisher(database)
 
     async def close(self) -> None:
@@ -83,8 +84,16 @@ class AgentRunner:
     async def run(self, claimed: runs.ClaimedRun) -> runs.Outcome:
         try:
             return await self._run(claimed)
-        except (LlmError, AgentFailure) as error:
-            return runs.Outcome(RunStatus.FAILED, error_code=error.code, error_message=error.message)
+        except (LlmError, AgentFailure) as error:  # a failed run still records what its requests were billed
+            return runs.Outcome(
+                RunStatus.FAILED,
+                error_code=error.code,
+                error_message=error.message,
+                input_tokens=error.usage.input_tokens,
+                output_tokens=error.usage.output_tokens,
+                cache_read_tokens=error.usage.cache_read_tokens,
+                cache_write_tokens=error.usage.cache_write_tokens,
+            )
         except Exception:
             log.exception("agent run %s failed unexpectedly", claimed.run.id)
             return runs.Outcome(RunStatus.FAILED, error_code="INTERNAL_ERROR", error_message="unexpected error; see the server log")
@@ -95,19 +104,19 @@ class AgentRunner:
         inputs = await self._load_inputs(claimed)
         transcript, version = inputs.transcript, inputs.version
         try:
-            request = inputs.request(agent)
+            request = inputs.request(agent, shared_schema=self.cache_gate.shares_schema)
         except TemplateRenderError as error:
             raise AgentFailure("PROMPT_RENDER_FAILED", str(error)) from error
         except UnknownModel as error:
             raise AgentFailure("MODEL_UNKNOWN", str(error)) from error
         progress = ProgressReporter(self.progress, claimed, self.settings.progress_interval_s)
-        async with self.cache_gate.turn(claimed.run, request) as (on_response_start, turn):
-            first = await self.llm.complete(request, on_progress=progress, on_response_start=on_response_start)
+        async with self.cache_gate.turn(claimed.run) as turn:
+            first = await self.llm.complete(request, on_progress=progress, on_response_start=turn.response_started)
         output, calls = await self._validated(agent, request, first, progress)
         await self.progress.sent(str(claimed.run.id))  # the result must not overtake the run's progress
         output = verify_evidence(agent.postprocess(output, transcript.utterances), EvidenceLocator(transcript.utterances))
         verified, total = count_evidence(output)
-        usage = sum((call.usage for call in calls), turn.prewarm_usage)
+        usage = sum((call.usage for call in calls), Usage())
         metadata: dict[str, Any] = {
             "prompt_version_id": str(version.id),
             "prompt_version": version.version,
@@ -142,18 +151,22 @@ class AgentRunner:
         constraints the API's schema subset cannot express (ranges, lengths), which pydantic enforces.
         """
         try:
-            return agent.output_model.model_validate_json(first.text), [first]
+            return _parse(agent, request, first.text), [first]
         except ValidationError as error:
             problems = validation_problems(error)
         retry = replace(request, messages=retry_messages(request, first.content, problems))
         progress.earlier_tokens = first.usage.output_tokens
-        second = await self.llm.complete(retry, on_progress=progress)
         try:
-            return agent.output_model.model_validate_json(second.text), [first, second]
+            second = await self.llm.complete(retry, on_progress=progress)
+        except LlmError as error:
+            raise error.billed(first.usage) from error
+        try:
+            return _parse(agent, request, second.text), [first, second]
         except ValidationError as error:
             raise AgentFailure(
                 "INVALID_OUTPUT",
-                "the model's output did not match the schema twice: " + "; ".join(validation_problems(error))
+                "the model's output did not match the schema twice: " + "; ".join(validation_problems(error)),
+                usage=first.usage + second.usage,
             ) from error
 
     async def _load_inputs(self, claimed: runs.ClaimedRun) -> AgentInputs:
@@ -165,3 +178,12 @@ class AgentRunner:
         if inputs is None:
             raise AgentFailure("INPUT_MISSING", "the transcript, its deal or the prompt version no longer exists")
         return inputs
+
+
+def _parse(agent: AgentDefinition, request: StructuredRequest, text: str) -> BaseModel:
+    """The agent's output from the answer's JSON: the whole object, or its key of the shared schema."""
+    if request.answer_key is None:
+        return agent.output_model.model_validate_json(text)
+    shared = agent.shared_answer_model.model_validate_json(text)
+    output: BaseModel = getattr(shared, request.answer_key)
+    return output

@@ -242,6 +242,11 @@ def validate_version(
         "model",
         f"unknown or not allowed model '{model}'; use one of: {', '.join(usable)}",
     )
+    checker.check(
+        caps is None or caps.structured_outputs,
+        "model",
+        f"'{model}' does not support structured outputs, which the agents' answers need",
+    )
     high = caps.max_output_tokens if caps is not None else max(m.max_output_tokens for m in MODELS.values())
     checker.check(MIN_MAX_TOKENS <= max_tokens <= high, "maxTokens", f"must be between {MIN_MAX_TOKENS} and {high}")
     accepted = sorted(caps.efforts if caps is not None else EFFORTS, key=EFFORTS.index)

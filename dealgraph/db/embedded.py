@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 
-import pgserver
+with warnings.catch_warnings():
+    # pgserver asks platformdirs for a runtime dir at import; without a login session (containers, CI)
+    # platformdirs warns and falls back to /tmp, which is fine: not worth a line on every command.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    import pgserver
 
 from dealgraph.config import Settings
 

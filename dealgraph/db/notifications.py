@@ -1,11 +1,13 @@
 """PostgreSQL LISTEN/NOTIFY fan-out: how every process learns what any process did.
 
-Each process keeps one dedicated asyncpg connection listening on two channels: run events (state
+Each process keeps one dedicated asyncpg connection listening on three channels: run events (state
 changes and progress of agent runs, consumed by GraphQL subscriptions and by workers for
-cancellation) and "runs queued" (wakes workers at once instead of waiting for their poll).
+cancellation), "runs queued" (wakes workers at once instead of waiting for their poll) and "keys
+revoked" (sent by a trigger; closes the WebSockets of a revoked or deleted API key).
 Notifications sent while the listener was disconnected are lost by PostgreSQL, and a subscriber
 that cannot keep up would lose them too; in both cases its queue receives RESYNC, and it re-reads
-the database. Nothing is lost, only re-read.
+the database. Nothing is lost, only re-read. Key-revocation listeners get RESYNC after a reconnect
+too, and re-check every key they hold.
 
 Fan-out cost per event is independent of how many subscribers the process holds: subscriptions that
 name a topic (an analysis, a deal) are indexed by it, so an event reaches only the subscriptions of
@@ -33,6 +35,7 @@ log = logging.getLogger(__name__)
 
 EVENTS_CHANNEL: Final = "dealgraph_events"
 RUNS_QUEUED_CHANNEL: Final = "dealgraph_runs_queued"
+KEYS_REVOKED_CHANNEL: Final = "dealgraph_keys_revoked"  # sent by the 0004 migration's trigger
 RESYNC: Final = {"kind": "resync"}
 _QUEUE_LIMIT = 256
 """Events a subscriber may have pending; beyond that it re-reads the database (RESYNC) instead."""
@@ -71,6 +74,7 @@ class NotificationHub:
         self._topic_fields: Counter[str] = Counter()
         self.shared_reads = SingleFlight()
         self._queued_callbacks: list[Callable[[], None]] = []
+        self._revoked_callbacks: list[Callable[[Event], None]] = []
         self._connection: asyncpg.Connection | None = None
         self._watchdog: asyncio.Task[None] | None = None
         self._lost = asyncio.Event()
@@ -136,11 +140,16 @@ class NotificationHub:
     def on_runs_queued(self, callback: Callable[[], None]) -> None:
         self._queued_callbacks.append(callback)
 
+    def on_keys_revoked(self, callback: Callable[[Event], None]) -> None:
+        """`callback` gets `{"apiKey", "user", "tenant"}` of each revoked key, or RESYNC after a reconnect."""
+        self._revoked_callbacks.append(callback)
+
     async def _connect(self) -> None:
         connection = await asyncpg.connect(self._dsn)
         if self._events is None:
             await connection.add_listener(EVENTS_CHANNEL, self._on_event)
         await connection.add_listener(RUNS_QUEUED_CHANNEL, self._on_runs_queued)
+        await connection.add_listener(KEYS_REVOKED_CHANNEL, self._on_keys_revoked)
         connection.add_termination_listener(lambda _: self._lost.set())
         self._connection = connection
         self._lost.clear()
@@ -157,6 +166,13 @@ class NotificationHub:
         for callback in self._queued_callbacks:
             callback()
 
+    def _on_keys_revoked(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        self._announce_revoked(json.loads(payload))
+
+    def _announce_revoked(self, event: Event) -> None:
+        for callback in self._revoked_callbacks:
+            callback(event)
+
     async def _reconnect_when_lost(self) -> None:
         while True:
             await self._lost.wait()
@@ -170,6 +186,7 @@ class NotificationHub:
             if self._events is None:
                 self._resync_all()
             self._on_runs_queued()
+            self._announce_revoked(RESYNC)
 
     def _resync_all(self) -> None:
         for subscription in list(self._subscriptions):

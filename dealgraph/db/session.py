@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from dealgraph.db.tenant_slots import TenantSlots
 
 _SCOPE_SQL = text("SELECT set_config('role', :role, true), set_config('app.tenant_id', :tenant, true)")
 
@@ -26,11 +28,22 @@ def async_url(url: str) -> str:
 
 
 class Database:
-    def __init__(self, url: str, *, app_role: str, pool_size: int = 10) -> None:
+    def __init__(
+        self, url: str, *, app_role: str, pool_size: int = 10, pool_timeout_s: float = 30.0, tenant_connections: int = 2
+    ) -> None:
         self.url = url
         self.app_role = app_role
         self.engine: AsyncEngine = create_async_engine(
-            async_url(url), pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+            async_url(url),
+            pool_size=pool_size,
+            max_overflow=pool_size,
+            pool_pre_ping=True,
+            pool_timeout=pool_timeout_s,
+            hide_parameters=True,  # parameters are customer content (transcripts, prompts): keep them out of logs
+        )
+        # Request code reaches the pool through TenantScope, which holds one of these per session.
+        self.tenant_connections = TenantSlots(
+            tenant_connections, pool_timeout_s, "database connections (DEALGRAPH_TENANT_CONNECTIONS)"
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
@@ -58,5 +71,8 @@ class TenantScope:
     database: Database
     tenant_id: uuid.UUID
 
-    def session(self) -> AbstractAsyncContextManager[AsyncSession]:
-        return self.database.tenant_session(self.tenant_id)
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A tenant transaction, within the tenant's share of the connection pool."""
+        async with self.database.tenant_connections.hold(self.tenant_id), self.database.tenant_session(self.tenant_id) as session:
+            yield session

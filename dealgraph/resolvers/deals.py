@@ -83,12 +83,14 @@ async def _validated(session: AsyncSession, changes: dict[str, Any], *, creating
         check.check(changes["stage"] is not None, "input.stage", "must not be null")
         cleaned["stage"] = changes["stage"]
     if "amount" in changes:
-        amount = changes["amount"]
-        check.check(amount is None or amount.is_finite(), "input.amount", "must be a number")
-        if amount is not None and amount.is_finite():
+        amount = changes["amount"]  # finite, at most 28 digits: the Decimal scalar refused anything else
+        if amount is not None:
             check.check(amount >= 0, "input.amount", "must not be negative")
             check.check(amount <= MAX_AMOUNT, "input.amount", f"must be at most {MAX_AMOUNT}")
-            check.check(amount == amount.quantize(Decimal("0.01")), "input.amount", "must have at most 2 decimals")
+            # Only quantize what fits the column: a huge value would exceed the decimal context's precision.
+            in_range = 0 <= amount <= MAX_AMOUNT
+            whole_cents = not in_range or amount == amount.quantize(Decimal("0.01"))
+            check.check(whole_cents, "input.amount", "must have at most 2 decimals")
         cleaned["amount"] = amount
     if "currency" in changes:
         currency = (changes["currency"] or "").strip().upper()

@@ -36,6 +36,8 @@ class NewVersion:
     model: str | None
     max_tokens: int | None
     effort: str | None
+    temperature: float | None
+    """Deprecated input, refused when set: old clients learn why instead of having it silently ignored."""
     note: str | None
     labels: list[str]
 
@@ -94,6 +96,11 @@ async def create_version(scope: TenantScope, author: uuid.UUID, request: NewVers
     )
     check = Checker()
     check.errors.extend(problems)
+    check.check(
+        request.temperature is None,
+        "temperature",
+        "is no longer supported: current models refuse sampling parameters; set effort instead",
+    )
     note = check.text(request.note, "note", max_length=NOTE_LIMIT, required=False)
     for label in request.labels:
         _check_label(check, label, "labels")

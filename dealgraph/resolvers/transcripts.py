@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +21,7 @@ from dealgraph.transcripts.formats import TranscriptParseError, TranscriptTooLar
 
 RECENT_FIRST = Sort(key=Transcript.occurred_at, id=Transcript.id, descending=True, name="transcript-recent")
 MAX_SEARCH_QUERY = 500
+_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,4})?")  # 'en', 'pt-BR': fits the 8-character column
 _HEADLINE_OPTIONS = "StartSel=<mark>, StopSel=</mark>, MaxWords=35, MinWords=12, MaxFragments=2, FragmentDelimiter=' … '"
 
 
@@ -33,6 +35,10 @@ async def list_transcripts(scope: TenantScope, request: PageRequest, deal_id: uu
 async def add_transcript(scope: TenantScope, fields: dict[str, Any], max_bytes: int) -> Transcript:
     check = Checker()
     title = check.text(fields.get("title"), "input.title", max_length=300)
+    language = fields.get("language")
+    check.check(
+        language is None or bool(_LANGUAGE.fullmatch(language)), "input.language", "must be a language code like 'en' or 'pt-BR'"
+    )
     check.raise_if_any()
     content: str = fields.get("content") or ""
     try:
@@ -61,7 +67,7 @@ async def add_transcript(scope: TenantScope, fields: dict[str, Any], max_bytes: 
             original_text=content,
             participants=list(parsed.participants),
             content_hash=parsed.content_hash,
-            language=fields.get("language") or parsed.language,
+            language=language or parsed.language,
             utterance_count=len(parsed.utterances),
         )
         session.add(transcript)

@@ -14,6 +14,7 @@ from dealgraph.schema.accounts import Account, AccountPayload, CreateAccountInpu
 from dealgraph.schema.analyses import AgentKind, AgentRun, AgentRunPayload, Analysis, AnalysisPayload
 from dealgraph.schema.common import DeletePayload, global_id, input_ids, mutate, provided
 from dealgraph.schema.deals import CreateDealInput, Deal, DealPayload, UpdateDealInput
+from dealgraph.schema.permissions import AdminForUnpublishedPrompts, IsAdmin
 from dealgraph.schema.prompts import PromptLabel, PromptLabelPayload, PromptVersion, PromptVersionInput, PromptVersionPayload
 from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
 from dealgraph.server.context import Context
@@ -75,7 +76,8 @@ class Mutation:
 
     @strawberry.mutation(
         description="Queue an analysis and return it at once (status QUEUED); subscribe to analysisEvents for results. "
-        "The same idempotencyKey returns the same analysis instead of starting another."
+        "The same idempotencyKey returns the same analysis instead of starting another.",
+        permission_classes=[AdminForUnpublishedPrompts],
     )
     async def start_analysis(
         self,
@@ -84,7 +86,10 @@ class Mutation:
         agents: list[AgentKind] | None = None,  # type: ignore[valid-type]
         idempotency_key: str | None = None,
         prompt_label: Annotated[
-            str, strawberry.argument(description="Which prompt label to run, e.g. 'staging' to try a staged prompt.")
+            str,
+            strawberry.argument(
+                description="Which prompt label to run; labels other than 'production' (e.g. 'staging') are for admins."
+            ),
         ] = "production",
         force: Annotated[
             bool,
@@ -111,9 +116,10 @@ class Mutation:
         action = analyses.rerun_agent(info.context.tenant, node_uuid(analysis_id, "Analysis"), AgentKindEnum(agent))
         return await mutate(AgentRunPayload, "agent_run", action, AgentRun.from_row)
 
-    @strawberry.mutation(description="Admins: save a new, immutable prompt version after validating it.")
+    @strawberry.mutation(
+        description="Admins: save a new, immutable prompt version after validating it.", permission_classes=[IsAdmin]
+    )
     async def create_prompt_version(self, info: Info, input: PromptVersionInput) -> PromptVersionPayload:
-        admin = info.context.require_admin()
         request = prompts.NewVersion(
             template_id=node_uuid(input.template_id, "PromptTemplate") if input.template_id else None,
             agent=AgentKindEnum(input.agent) if input.agent else None,
@@ -122,25 +128,28 @@ class Mutation:
             model=input.model,
             max_tokens=input.max_tokens,
             effort=input.effort.value if input.effort else None,
+            temperature=input.temperature,
             note=input.note,
             labels=input.labels,
         )
-        action = prompts.create_version(info.context.tenant, admin.user_id, request, info.context.settings)
+        action = prompts.create_version(info.context.tenant, info.context.viewer.user_id, request, info.context.settings)
         return await mutate(PromptVersionPayload, "prompt_version", action, PromptVersion.from_row)
 
-    @strawberry.mutation(description="Admins: point a label at a version (publishing with 'production').")
+    @strawberry.mutation(
+        description="Admins: point a label at a version (publishing with 'production').", permission_classes=[IsAdmin]
+    )
     async def set_prompt_label(
         self, info: Info, template_id: relay.GlobalID, label: str, version_id: relay.GlobalID
     ) -> PromptLabelPayload:
-        admin = info.context.require_admin()
         action = prompts.set_label(
-            info.context.tenant, admin.user_id, node_uuid(template_id, "PromptTemplate"), label,
+            info.context.tenant, info.context.viewer.user_id, node_uuid(template_id, "PromptTemplate"), label,
             node_uuid(version_id, "PromptVersion"),
         )
         return await mutate(PromptLabelPayload, "label", action, PromptLabel.from_row)
 
-    @strawberry.mutation(description="Admins: move a label back to the version it pointed at before.")
+    @strawberry.mutation(
+        description="Admins: move a label back to the version it pointed at before.", permission_classes=[IsAdmin]
+    )
     async def rollback_prompt(self, info: Info, template_id: relay.GlobalID, label: str) -> PromptLabelPayload:
-        admin = info.context.require_admin()
-        action = prompts.rollback(info.context.tenant, admin.user_id, node_uuid(template_id, "PromptTemplate"), label)
+        action = prompts.rollback(info.context.tenant, info.context.viewer.user_id, node_uuid(template_id, "PromptTemplate"), label)
         return await mutate(PromptLabelPayload, "label", action, PromptLabel.from_row)

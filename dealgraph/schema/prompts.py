@@ -229,6 +229,11 @@ class PromptVersionInput:
     model: str | None = strawberry.field(default=None, description="Default: the server's model.")
     max_tokens: int | None = strawberry.field(default=None, description="Default: the server's DEALGRAPH_LLM_MAX_TOKENS.")
     effort: EffortLevel | None = strawberry.field(default=None, description="Default: the agent's built-in effort.")
+    temperature: float | None = strawberry.field(
+        default=None,
+        deprecation_reason="Current models refuse sampling parameters; a value is refused with a field error. "
+        "Use effort.",
+    )
     note: str | None = None
     labels: list[str] = strawberry.field(
         default_factory=list, description="Labels to point at the new version at once, e.g. [\"staging\"]."

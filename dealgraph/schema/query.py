@@ -16,6 +16,7 @@ from dealgraph.resolvers.ids import node_uuid
 from dealgraph.resolvers.pagination import page_request, slice_page
 from dealgraph.schema.accounts import Account
 from dealgraph.schema.analyses import AgentKind, Analysis
+from dealgraph.schema.permissions import IsAdmin
 from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.common import Connection, SortDirection, UNKNOWN_ID
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
@@ -143,9 +144,11 @@ class Query:
     async def prompt_template(self, info: Info, id: relay.GlobalID) -> PromptTemplate | None:
         return await one_node(info.context.loaders.prompt_template, id, PromptTemplate)
 
-    @strawberry.field(description="Admins: exactly what a run of this version on this transcript would send, with its token count.")
+    @strawberry.field(
+        description="Admins: exactly what a run of this version on this transcript would send, with its token count.",
+        permission_classes=[IsAdmin],
+    )
     async def render_prompt(self, info: Info, version_id: relay.GlobalID, transcript_id: relay.GlobalID) -> RenderedPrompt:
-        info.context.require_admin()
         assert info.context.llm is not None
         preview = await prompts.render_preview(
             info.context.tenant, info.context.llm,

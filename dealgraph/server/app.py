@@ -1,4 +1,4 @@
-"""The ASGI application: GraphQL (HTTP + graphql-transport-ws) at /graphql and a health check."""
+"""The ASGI application: GraphQL (HTTP + graphql-transport-ws) at /graphql, health and readiness checks."""
 
 from __future__ import annotations
 
@@ -8,10 +8,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
-from sqlalchemy import text
 
 from dealgraph.agents.engine import analysis_engine
 from dealgraph.config import Settings
@@ -19,6 +16,9 @@ from dealgraph.db.bootstrap import prepare_database
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.schema import schema
+from dealgraph.server.body_limit import BodyLimitMiddleware
+from dealgraph.server.health import health_routes
+from dealgraph.server.limits import with_limits
 from dealgraph.server.request_id import RequestIdMiddleware
 from dealgraph.server.view import DealgraphGraphQL
 
@@ -26,8 +26,14 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings) -> Starlette:
-    database = Database(database_url_for(settings), app_role=settings.app_role, pool_size=settings.db_pool_size)
-    graphql = DealgraphGraphQL(schema, database, settings)
+    database = Database(
+        database_url_for(settings),
+        app_role=settings.app_role,
+        pool_size=settings.db_pool_size,
+        pool_timeout_s=settings.db_pool_timeout_s,
+        tenant_connections=settings.tenant_connections,
+    )
+    graphql = DealgraphGraphQL(with_limits(schema, settings), database, settings)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -35,26 +41,27 @@ def create_app(settings: Settings) -> Starlette:
         try:
             async with analysis_engine(database, settings) as engine:
                 graphql.hub = app.state.hub = engine.hub
+                engine.hub.on_keys_revoked(graphql.live_sockets.keys_revoked)
                 graphql.llm = engine.llm
                 app.state.orchestrator = engine.orchestrator
                 log.info("dealgraph ready: GraphQL at /graphql")
-                yield
+                app.state.ready = True
+                try:
+                    yield
+                finally:
+                    app.state.ready = False  # draining: load balancers stop sending new requests
         finally:
             await database.dispose()
-
-    async def health(request: Request) -> JSONResponse:
-        async with database.owner_session() as session:
-            await session.execute(text("SELECT 1"))
-        return JSONResponse({"status": "ok"})
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            Route("/healthz", health),
+            *health_routes(database),
         ],
-        middleware=[Middleware(RequestIdMiddleware)],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
         lifespan=lifespan,
     )
     app.state.database = database
+    app.state.graphql = graphql
     return app

@@ -11,11 +11,10 @@ from starlette.websockets import WebSocket
 
 from dealgraph.agents.llm import LlmClient
 from dealgraph.config import Settings
-from dealgraph.db.models import Role
 from dealgraph.db.repositories.tenancy import Principal
 from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.session import Database, TenantScope
-from dealgraph.errors import Forbidden, Unauthenticated
+from dealgraph.errors import Unauthenticated
 from dealgraph.resolvers.loaders import Loaders
 
 
@@ -41,11 +40,6 @@ class Context:
     @property
     def tenant(self) -> TenantScope:
         return TenantScope(self.database, self.viewer.tenant_id)
-
-    def require_admin(self) -> Principal:
-        if self.viewer.role is not Role.ADMIN:
-            raise Forbidden("This operation requires the admin role.")
-        return self.viewer
 
     @property
     def loaders(self) -> Loaders:

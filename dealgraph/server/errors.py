@@ -1,17 +1,20 @@
 """Error presentation: API errors keep their message and gain a `code`; the rest are masked.
 
-A masked error is logged with the request id, and the id is returned to the client, so a support
-ticket can be matched to the log line without leaking internals.
+A masked error is logged once, with the request id, and the id is returned to the client, so a
+support ticket can be matched to the log line without leaking internals. Client mistakes are only
+logged at DEBUG: they are the client's to fix, and an ERROR with a traceback would bury real faults.
 """
 
 from __future__ import annotations
 
 import logging
 
-from graphql.error import GraphQLError
+from graphql.error import GraphQLError, GraphQLSyntaxError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import MaskErrors
+from strawberry.relay.types import GlobalIDValueError
 
-from dealgraph.errors import ApiError
+from dealgraph.errors import ApiError, TooManyRequests
 
 log = logging.getLogger("dealgraph.errors")
 
@@ -30,18 +33,35 @@ def _with_extensions(error: GraphQLError, message: str, extensions: dict[str, ob
 
 class PresentErrors(MaskErrors):
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        return [self._present(error) for error in errors]
+        presented = [self._present(error) for error in errors]
+        for error in presented:
+            code = (error.extensions or {}).get("code")
+            if code != "INTERNAL_SERVER_ERROR":  # internal ones were logged at ERROR by _present
+                log.debug("client error %s at %s: %s", code, error.path, error.message)
+        return presented
 
     def _present(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
-        if original is None:  # a syntax or validation error: about the document, safe to show
-            return _with_extensions(error, error.message, {"code": "GRAPHQL_VALIDATION_FAILED"})
+        if original is None:  # about the document (syntax, validation, limits): safe to show
+            return _with_extensions(error, error.message, {"code": _document_error_code(error)})
+        if isinstance(original, PoolTimeout):  # every pooled connection busy: load, not a bug
+            original = TooManyRequests.pool_exhausted()
         if isinstance(original, ApiError):
             return _with_extensions(error, original.message, {"code": original.code})
         if isinstance(original, GraphQLError):  # e.g. a bad argument value coerced by strawberry
             return _with_extensions(error, error.message, {"code": "BAD_USER_INPUT"})
+        if isinstance(original, GlobalIDValueError):  # e.g. node(id:) naming a type that is not a Node
+            return _with_extensions(error, f"Invalid global id: {original}", {"code": "BAD_USER_INPUT"})
         request_id = getattr(self.execution_context.context, "request_id", None)
         log.error("unexpected error (request %s) at %s", request_id, error.path, exc_info=original)
         return _with_extensions(
             error, "Internal server error.", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
         )
+
+
+def _document_error_code(error: GraphQLError) -> str:
+    """A code set by a limit wins; otherwise parse failures and validation failures differ."""
+    code = (error.extensions or {}).get("code")
+    if isinstance(code, str):
+        return code
+    return "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"

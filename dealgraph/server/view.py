@@ -8,23 +8,34 @@ so no resolver ever runs unauthenticated. WebSocket clients authenticate in `con
 from __future__ import annotations
 
 import json
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
+from cross_web import HTTPException
 from strawberry.schema import BaseSchema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from dealgraph.agents.llm import LlmClient
 from dealgraph.config import Settings
 from dealgraph.db.repositories.tenancy import Principal, authenticate
+from dealgraph.db.tenant_slots import TenantSlots
 from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.session import Database
+from dealgraph.errors import TooManyRequests
 from dealgraph.server.context import Context
+from dealgraph.server.negotiation import GRAPHQL_RESPONSE, JSON, is_request_error, response_media_type
 from dealgraph.server.request_id import request_id_of
+from dealgraph.server.ws_admission import PendingSockets
+from dealgraph.server.ws_handler import DealgraphTransportWSHandler
+from dealgraph.server.ws_registry import LiveSockets
 
 UNAUTHENTICATED_MESSAGE = "Missing or invalid API key: send 'Authorization: Bearer <api key>'."
 
@@ -36,22 +47,57 @@ def bearer_token(value: object) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+def error_response(status: int, message: str, code: str, headers: dict[str, str]) -> Response:
+    """A GraphQL-shaped refusal for requests stopped before GraphQL runs."""
+    body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
+    return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
 class DealgraphGraphQL(GraphQL[Context, None]):
+    graphql_transport_ws_handler_class = DealgraphTransportWSHandler
+
     def __init__(self, schema: BaseSchema, database: Database, settings: Settings) -> None:
-        super().__init__(schema, graphql_ide="graphiql" if settings.graphiql else None)
+        # Only graphql-transport-ws: the legacy graphql-ws handler has no init timeout and no revocation.
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if settings.graphiql else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
+        )
         self.database = database
         self.settings = settings
+        self.live_sockets = LiveSockets(database)
+        self.pending_sockets = PendingSockets(settings.ws_max_pending_per_address)
+        self.operations = TenantSlots(
+            settings.tenant_concurrency, settings.tenant_queue_s, "concurrent operations (DEALGRAPH_TENANT_CONCURRENCY)"
+        )
         self.hub: NotificationHub | None = None  # set by the app's lifespan once listening
         self.llm: LlmClient | None = None  # likewise
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not self._wants_ide(Request(scope)):
+        if scope["type"] != "http" or self._wants_ide(Request(scope)):
+            await super().__call__(scope, receive, send)
+            return
+        try:
             principal = await self._authenticate(bearer_token(Request(scope).headers.get("authorization")))
             if principal is None:
                 await self._unauthenticated()(scope, receive, send)
                 return
             scope.setdefault("state", {})["principal"] = principal
-        await super().__call__(scope, receive, send)
+            async with self.operations.hold(principal.tenant_id):
+                await super().__call__(scope, receive, send)
+        except TooManyRequests as busy:
+            await self._too_many_requests(busy)(scope, receive, send)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """Invalid UTF-8, absurdly nested JSON and bare scalars are the client's fault too: 400, not a crash."""
+        try:
+            decoded = self.decode_json(data)
+        except (ValueError, RecursionError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            raise HTTPException(400, "Unable to parse request body as JSON") from error
+        if not isinstance(decoded, dict | list):  # strawberry would call .get() on it
+            raise HTTPException(400, "The request body must be a JSON object")
+        return decoded
 
     def _wants_ide(self, request: Request) -> bool:
         return (
@@ -64,18 +110,37 @@ class DealgraphGraphQL(GraphQL[Context, None]):
     async def _authenticate(self, token: str | None) -> Principal | None:
         if token is None:
             return None
-        async with self.database.tenant_session(None) as session:
-            return await authenticate(session, token)
+        try:
+            async with self.database.tenant_session(None) as session:
+                return await authenticate(session, token)
+        except PoolTimeout:
+            raise TooManyRequests.pool_exhausted() from None
 
     @staticmethod
     def _unauthenticated() -> Response:
-        body = {"data": None, "errors": [{"message": UNAUTHENTICATED_MESSAGE, "extensions": {"code": "UNAUTHENTICATED"}}]}
-        return Response(
-            json.dumps(body),
-            status_code=401,
-            media_type="application/json",
-            headers={"WWW-Authenticate": 'Bearer realm="dealgraph"'},
+        return error_response(
+            401, UNAUTHENTICATED_MESSAGE, "UNAUTHENTICATED", {"WWW-Authenticate": 'Bearer realm="dealgraph"'}
         )
+
+    @staticmethod
+    def _too_many_requests(busy: TooManyRequests) -> Response:
+        return error_response(429, busy.message, busy.code, {"Retry-After": str(busy.retry_after_s)})
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        sub_response.media_type = response_media_type(request.headers.get("accept"))
+        return sub_response
+
+    def create_response(
+        self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
+    ) -> Response:
+        media_type = sub_response.media_type or JSON
+        if media_type == GRAPHQL_RESPONSE and isinstance(response_data, dict) and is_request_error(dict(response_data)):
+            response_data = cast(GraphQLHTTPResponse, {k: v for k, v in response_data.items() if k != "data"})
+            sub_response.status_code = 400
+        response = super().create_response(response_data, sub_response)
+        response.headers["content-type"] = f"{media_type}; charset=utf-8"
+        return response
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         return Context(
@@ -90,9 +155,13 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         )
 
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
-        params = context.connection_params or {}
-        principal = await self._authenticate(bearer_token(params.get("authorization") or params.get("Authorization")))
+        principal = await self.reauthenticate(context)
         if principal is None:
             raise ConnectionRejectionError({"message": UNAUTHENTICATED_MESSAGE, "code": "UNAUTHENTICATED"})
         context.principal = principal
         return None
+
+    async def reauthenticate(self, context: Context) -> Principal | None:
+        """The principal of the key in the socket's `connection_init`, as the database sees it now."""
+        params = context.connection_params or {}
+        return await self._authenticate(bearer_token(params.get("authorization") or params.get("Authorization")))

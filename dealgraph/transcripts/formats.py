@@ -90,6 +90,9 @@ _NAME_PARTICLES = frozenset("de da del della der den di du la le van von bin al 
 _VOICE_TAG = re.compile(r"<v(?:\.[^\s>]*)?(?:[ \t]+([^>]*))?>", re.IGNORECASE)
 _MARKUP_TAG = re.compile(r"<[^>]*>")
 _UNKNOWN_SPEAKER = "Unknown"
+# A call is not a day long: larger times are export bugs (or attacks), not calls to store and prompt with.
+MAX_TIMESTAMP_SECONDS = 24 * 3600
+MAX_SPEAKER_LENGTH = 200  # the width of the participants column
 _EXPECTED_TIMING = "expected cue timing 'start --> end'"
 
 _JSON_FIELDS = ("speaker", "start", "end", "text")
@@ -196,6 +199,9 @@ def _parse_timestamp(raw: str, line: int) -> float:
     if int(seconds) >= 60 or (hours is not None and int(minutes) >= 60):
         raise TranscriptParseError(line, f"bad timestamp {raw!r}")
     value = float(int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds))
+    if value > MAX_TIMESTAMP_SECONDS:
+        hours = MAX_TIMESTAMP_SECONDS // 3600
+        raise TranscriptParseError(line, f"timestamp {raw!r} is more than {hours} hours into the call")
     return value + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
 
 
@@ -302,7 +308,10 @@ def _cue_turns(lines: list[tuple[int, str]], start: float, end: float) -> list[_
             add(speaker, text)
         for name, text in zip(pieces[1::2], pieces[2::2], strict=True):
             voiced = True
-            add(" ".join((name or "").split()) or _UNKNOWN_SPEAKER, _strip_markup(text))
+            speaker = " ".join((name or "").split()) or _UNKNOWN_SPEAKER
+            if len(speaker) > MAX_SPEAKER_LENGTH:
+                raise TranscriptParseError(line_no, f"speaker name longer than {MAX_SPEAKER_LENGTH} characters")
+            add(speaker, _strip_markup(text))
     return [_Draft(speaker or _UNKNOWN_SPEAKER, start, end, " ".join(texts)) for speaker, texts in turns]
 
 
@@ -350,6 +359,8 @@ def _parse_json(body: str) -> list[_Draft]:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
         raise TranscriptParseError(exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise TranscriptParseError(None, "invalid JSON: nested too deeply") from None
     if not isinstance(data, list):
         raise TranscriptParseError(None, f"expected a JSON list of utterance objects, got {_json_type(data)}")
     return [_json_draft(number, item) for number, item in enumerate(data, 1)]
@@ -366,6 +377,8 @@ def _json_draft(number: int, item: Any) -> _Draft:
     speaker, text = item["speaker"], item["text"]
     if not isinstance(speaker, str) or not speaker.strip():
         raise fail(f"speaker must be a non-empty string, got {_json_type(speaker)}")
+    if len(" ".join(speaker.split())) > MAX_SPEAKER_LENGTH:
+        raise fail(f"speaker must be at most {MAX_SPEAKER_LENGTH} characters")
     if not isinstance(text, str):
         raise fail(f"text must be a string, got {_json_type(text)}")
     start, end = (_json_seconds(item[field], field, fail) for field in ("start", "end"))
@@ -379,8 +392,8 @@ def _json_seconds(value: Any, field: str, fail: Callable[[str], TranscriptParseE
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise fail(f"{field} must be a number of seconds or null, got {_json_type(value)}")
-    if not math.isfinite(value) or value < 0:
-        raise fail(f"{field} must be a non-negative finite number, got {value}")
+    if not math.isfinite(value) or not 0 <= value <= MAX_TIMESTAMP_SECONDS:
+        raise fail(f"{field} must be between 0 and {MAX_TIMESTAMP_SECONDS} seconds, got {value}")
     return float(value)
 
 

@@ -84,7 +84,10 @@ class AgentBehaviour(BaseModel):
         "completion order with it instead of relying on wall-clock gaps.",
     )
     thinking_tokens: int = Field(
-        default=24, ge=0, description="Output tokens a thinking request spends thinking (billed as output)."
+        default=1024,
+        ge=0,
+        description="Output tokens a thinking request spends thinking at effort medium (billed as output, counted "
+        "towards max_tokens); low thinks a quarter of it, high 3x, xhigh 6x, max 10x.",
     )
 
     @field_validator("failures")

@@ -18,9 +18,15 @@ import jiter
 from dealgraph.agents.standin.behaviour import AgentRuntime
 from dealgraph.agents.standin.config import DEFAULT_AGENT
 from dealgraph.agents.standin.ids import new_id
-from dealgraph.agents.standin.requests import MessagesRequest
+from dealgraph.agents.standin.requests import MessagesRequest, answer_key
 from dealgraph.agents.standin.rules import thinking_signature
-from dealgraph.agents.standin.synth import SIMULATED_PREFIX, drop_required, synthesize
+from dealgraph.agents.standin.synth import (
+    SIMULATED_PREFIX,
+    drop_required,
+    property_schema,
+    synthesize,
+    synthesize_property,
+)
 from dealgraph.agents.standin.transcript import Utterance
 from dealgraph.agents.standin.usage import CHARS_PER_TOKEN, InputUsage, estimate_tokens
 
@@ -88,6 +94,21 @@ def _thinking(request: MessagesRequest, utterances: Sequence[Utterance]) -> Bloc
     return Block({"type": "thinking", "thinking": text, "signature": thinking_signature(request.model, text)}, text)
 
 
+def _structured(
+    request: MessagesRequest, schema: dict[str, Any], utterances: Sequence[Utterance], runtime: AgentRuntime
+) -> Any:
+    """JSON in the requested schema; for a schema several agents share, only the key the instructions name
+    is filled (as a model following them would) and every other key is null."""
+    key = answer_key(request.model_dump(mode="json", by_alias=True), schema)
+    if key is None:
+        value = synthesize(schema, utterances, name=str(schema.get("title") or DEFAULT_AGENT))
+        return drop_required(value, schema) if runtime.take_invalid() else value
+    answer = synthesize_property(schema, key, utterances)
+    if runtime.take_invalid():
+        answer = drop_required(answer, property_schema(schema, key))
+    return {name: answer if name == key else None for name in schema["properties"]}
+
+
 def _answer(request: MessagesRequest, utterances: Sequence[Utterance], runtime: AgentRuntime) -> tuple[Block, str]:
     """A tool call when a tool applies, else JSON for a structured-output schema, else a plain disclaimer."""
     tool = request.called_tool()
@@ -96,8 +117,7 @@ def _answer(request: MessagesRequest, utterances: Sequence[Utterance], runtime: 
         if output_schema is None:
             text = _explanation(utterances)
         else:
-            value = synthesize(output_schema, utterances, name=str(output_schema.get("title") or DEFAULT_AGENT))
-            text = json.dumps(drop_required(value, output_schema) if runtime.take_invalid() else value)
+            text = json.dumps(_structured(request, output_schema, utterances, runtime))
         return Block({"type": "text", "text": text}, text), "end_turn"
     schema = tool.input_schema or {"type": "object"}
     value = synthesize(schema, utterances, name=tool.name)
@@ -116,7 +136,7 @@ def build_reply(
     scripted = runtime.next_stop()
     if scripted == "refusal":  # a pre-output refusal: no content at all
         return Reply((), "refusal", 0)
-    thought = runtime.behaviour.thinking_tokens if thinking else 0
+    thought = min(thinking_tokens(runtime.behaviour.thinking_tokens, request.effort), request.max_tokens) if thinking else 0
     budget = max(0, request.max_tokens - thought)
     answer, natural_stop = _answer(request, utterances, runtime)
     payload, stop_reason = _cut(answer.payload, budget, natural_stop)
@@ -130,6 +150,14 @@ def build_reply(
     return Reply(blocks, stop_reason, thought)
 
 
+_EFFORT_THINKING = {"low": 0.25, "medium": 1.0, "high": 3.0, "xhigh": 6.0, "max": 10.0}
+"""How much more a request thinks at each effort than at medium: higher effort spends more of `max_tokens`."""
+
+
+def thinking_tokens(at_medium: int, effort: str | None) -> int:
+    return round(at_medium * _EFFORT_THINKING[effort or "high"])
+
+
 def message_object(model: str, reply: Reply, usage: InputUsage, *, started: bool) -> dict[str, Any]:
     """The Message object; `started` is its message_start form: no content, no stop reason yet."""
     return {
@@ -140,5 +168,6 @@ def message_object(model: str, reply: Reply, usage: InputUsage, *, started: bool
         "content": [] if started else [block.block for block in reply.blocks],
         "stop_reason": None if started else reply.stop_reason,
         "stop_sequence": None,
+        "stop_details": None if started or reply.stop_reason != "refusal" else {"type": "refusal"},
         "usage": {**usage.as_api(), **({"output_tokens": 1} if started else reply.usage())},
     }

@@ -9,6 +9,7 @@ live in `rules`.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from dealgraph.agents.claude_models import Effort
 from dealgraph.agents.standin.config import DEFAULT_AGENT
 from dealgraph.agents.standin.errors import ApiError
-from dealgraph.agents.standin.transcript import as_blocks
+from dealgraph.agents.standin.transcript import as_blocks, block_text
 
 _ModelT = TypeVar("_ModelT", bound=BaseModel)
 
@@ -45,7 +46,28 @@ def agent_name(body: object) -> str:
     fmt = output.get("format") if isinstance(output, Mapping) else None
     schema = fmt.get("schema") if isinstance(fmt, Mapping) else None
     title = schema.get("title") if isinstance(schema, Mapping) else None
-    return next((name for name in (forced, first, title) if isinstance(name, str)), DEFAULT_AGENT)
+    keyed = answer_key(body, schema)
+    return next((name for name in (forced, first, keyed, title) if isinstance(name, str)), DEFAULT_AGENT)
+
+
+_ANSWER_UNDER = re.compile(r"under the `(\w+)` key")
+
+
+def answer_key(body: Mapping[str, Any], schema: object) -> str | None:
+    """The property of a schema shared by several agents that this request's instructions ask to fill
+    ("… under the `meddpicc` key …", as dealgraph's prompts say), read from the last user turn."""
+    properties = schema.get("properties") if isinstance(schema, Mapping) else None
+    messages = body.get("messages")
+    if not isinstance(properties, Mapping) or not isinstance(messages, list) or not messages:
+        return None
+    last = messages[-1]
+    content = last.get("content") if isinstance(last, Mapping) else None
+    blocks = as_blocks(content) if isinstance(content, str | list) else []
+    for block in blocks:
+        for key in _ANSWER_UNDER.findall(block_text(block)) if isinstance(block, Mapping) else ():
+            if key in properties:
+                return str(key)
+    return None
 
 
 async def json_body(request: Request) -> object:
@@ -91,6 +113,16 @@ class CacheControl(BaseModel):
     ttl: Literal["5m", "1h"] = "5m"
 
 
+_BLOCK_FIELDS: dict[str, frozenset[str]] = {
+    "text": frozenset({"text", "citations"}),
+    "thinking": frozenset({"thinking", "signature"}),
+    "redacted_thinking": frozenset({"data"}),
+    "tool_use": frozenset({"id", "name", "input", "caller"}),
+    "tool_result": frozenset({"tool_use_id", "content", "is_error"}),
+}
+"""Fields each block type takes (besides type and cache_control); others are refused like the API does."""
+
+
 class ContentBlock(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -98,7 +130,11 @@ class ContentBlock(BaseModel):
     cache_control: CacheControl | None = None
 
     @model_validator(mode="after")
-    def _text_present(self) -> ContentBlock:
+    def _well_formed(self) -> ContentBlock:
+        allowed = _BLOCK_FIELDS.get(self.type)
+        unknown = sorted(set(self.model_extra or {}) - allowed) if allowed is not None else []
+        if unknown:
+            raise ValueError(f"{self.type}.{unknown[0]}: Extra inputs are not permitted")
         if self.type == "text" and not (isinstance(text := getattr(self, "text", None), str) and text):
             raise ValueError("text content blocks must be non-empty")
         return self

@@ -64,6 +64,10 @@ def _problems(request: PromptRequest, caps: ModelCapabilities) -> Iterator[str]:
             f"{'by this model' if not caps.forced_tool_choice else 'when thinking is enabled'}; "
             "use tool_choice 'auto' or structured outputs (output_config.format)"
         )
+    # JSON outputs only on models that support structured outputs
+    # (https://platform.claude.com/docs/en/build-with-claude/structured-outputs).
+    if request.output_schema() is not None and not caps.structured_outputs:
+        yield f"output_config.format: structured outputs are not supported for {caps.model}"
     # Assistant prefill returns an error (https://platform.claude.com/docs/en/models/sonnet-5-5/migration-guide; haiku-5-5/whats-new).
     if request.messages[-1].role == "assistant" and not caps.assistant_prefill:
         yield (

@@ -63,6 +63,19 @@ def synthesize(schema: Mapping[str, Any], utterances: Sequence[Utterance], *, na
     return _Synthesizer(schema, utterances, random.Random(seed)).value(schema, name, None, 0)
 
 
+def property_schema(root: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A property's schema, its null alternative removed and `$ref`s still resolvable against `root`."""
+    schema = _resolve(root["properties"][key], root)
+    variants = [v for v in schema.get("anyOf", []) if _resolve(v, root).get("type") != "null"]
+    chosen = _resolve(variants[0], root) if variants else schema
+    return {**chosen, "$defs": root.get("$defs", {})}
+
+
+def synthesize_property(root: Mapping[str, Any], key: str, utterances: Sequence[Utterance]) -> Any:
+    """A value for one property of `root` (never null), as `synthesize` would give for a schema of its own."""
+    return synthesize(property_schema(root, key), utterances, name=key)
+
+
 def drop_required(value: dict[str, Any], schema: Mapping[str, Any]) -> dict[str, Any]:
     """The malformed output a real model sometimes returns: the first required property is missing."""
     required = [key for key in _resolve(schema, schema).get("required", []) if key in value]

@@ -67,18 +67,19 @@ def prompt_segments(body: Mapping[str, Any]) -> list[Segment]:
         return Segment(identity, chars, control.get("ttl", "5m") if isinstance(control, Mapping) else None)
 
     segments = [segment(tool, len(json.dumps(tool))) for tool in body.get("tools", [])]
+    output_config = body.get("output_config")
+    fmt = output_config.get("format") if isinstance(output_config, Mapping) else None
+    if fmt is not None:
+        # Structured outputs add a system prompt for the format, and changing the format invalidates the
+        # cache (https://platform.claude.com/docs/en/build-with-claude/structured-outputs): it is part of
+        # the prefix, ahead of the system blocks.
+        segments.append(Segment(json.dumps(fmt, sort_keys=True), len(json.dumps(fmt)), None))
     segments += [segment(block, len(block_text(block))) for block in as_blocks(body.get("system", []))]
     for message in body["messages"]:
         segments += [segment(block, len(block_text(block))) for block in as_blocks(message["content"])]
     control = body.get("cache_control")
     if isinstance(control, Mapping) and segments:  # automatic caching: the last block is the breakpoint
         segments[-1] = segments[-1]._replace(breakpoint=control.get("ttl", "5m"))
-    output_config = body.get("output_config")
-    fmt = output_config.get("format") if isinstance(output_config, Mapping) else None
-    if fmt is not None:
-        # The schema is prompt (billed as input) but where it sits in the cache key is not documented;
-        # the stand-in bills it after every breakpoint, so it never changes what is cached.
-        segments.append(Segment(json.dumps(fmt, sort_keys=True), len(json.dumps(fmt)), None))
     return segments
 
 
@@ -139,7 +140,8 @@ class PromptCache:
         for key, tokens, ttl in writes:
             created[ttl] += tokens - covered
             covered = tokens
-            if key not in self._entries:
+            entry = self._entries.get(key)
+            if entry is None or (entry.visible_at is not None and now >= entry.expires_at):  # new, or expired
                 self._entries[key] = _Entry(tokens, ttl)
             self._entries.move_to_end(key)
         while len(self._entries) > _CACHE_CAPACITY:

@@ -182,3 +182,17 @@ async def reusable_result(session: AsyncSession, agent: str, prompt_version_id: 
         .order_by(AgentRun.finished_at.desc())
         .limit(1)
     )
+
+
+async def production_configurations(session: AsyncSession) -> list[tuple[str, str, str | None]]:
+    """Distinct (agent, model, effort) of every `production` version, built-in and tenant overrides alike:
+    what analyses would send. Read as the owner (across tenants) by `dealgraph llm check`."""
+    rows = await session.execute(
+        select(PromptTemplate.agent, PromptVersion.model, PromptVersion.effort)
+        .join(PromptLabel, PromptLabel.template_id == PromptTemplate.id)
+        .join(PromptVersion, PromptVersion.id == PromptLabel.version_id)
+        .where(PromptLabel.name == PRODUCTION)
+        .distinct()
+        .order_by(PromptTemplate.agent, PromptVersion.model, PromptVersion.effort)
+    )
+    return [(agent, model, effort) for agent, model, effort in rows]

@@ -412,13 +412,24 @@ CACHE_OPEN = "cache_open"
 
 
 async def take_cache_lead(session: AsyncSession, analysis_id: uuid.UUID, run_id: uuid.UUID) -> bool:
-    """The first run of an analysis to ask leads (and keeps leading if it is re-claimed after a crash)."""
+    """The first run of an analysis to ask leads. The lead passes on when its run is no longer running
+    under a live lease (it failed, was cancelled, or its worker died), so no later run waits for a dead
+    leader; a re-claimed leader keeps it."""
+    leader_gone = ~(
+        select(AgentRun.id)
+        .where(
+            AgentRun.id == Analysis.cache_leader_run_id,
+            AgentRun.status == RunStatus.RUNNING,
+            AgentRun.lease_expires_at >= func.now(),
+        )
+        .exists()
+    )
     led = await session.scalar(
         update(Analysis)
         .where(
             Analysis.id == analysis_id,
             Analysis.cache_opened_at.is_(None),
-            (Analysis.cache_leader_run_id.is_(None)) | (Analysis.cache_leader_run_id == run_id),
+            Analysis.cache_leader_run_id.is_(None) | (Analysis.cache_leader_run_id == run_id) | leader_gone,
         )
         .values(cache_leader_run_id=run_id)
         .returning(Analysis.id)

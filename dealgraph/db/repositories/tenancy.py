@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, text, update
@@ -93,3 +94,8 @@ async def revoke_api_key(session: AsyncSession, prefix: str) -> int:
         .returning(ApiKey.id)
     )
     return len(result.all())
+
+
+async def live_api_key_ids(session: AsyncSession, ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `ids` neither revoked nor deleted (an owner session sees every tenant's keys)."""
+    return set(await session.scalars(select(ApiKey.id).where(ApiKey.id.in_(ids), ApiKey.revoked_at.is_(None))))

@@ -1,0 +1,65 @@
+"""Bounded `Decimal` and `DateTime` scalars: values no column or arithmetic can hold are refused at coercion.
+
+Strawberry's defaults accept anything Python can parse ("1e309", 35 digits, year 1), which then
+crashes deep inside a resolver or the driver. Refusing them while the request is coerced makes them
+`BAD_USER_INPUT` errors naming the variable and field, for every argument of these types at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+
+from strawberry.exceptions import StrawberryInputCoercionError
+from strawberry.schema.types.base_scalars import DateTimeDefinition, DecimalDefinition
+from strawberry.types.scalar import ScalarDefinition, scalar
+
+# What Python's default decimal context (28 digits) computes exactly; NUMERIC columns are far narrower.
+MAX_DECIMAL_DIGITS = 28
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2999, 12, 31, tzinfo=dt.UTC)
+
+
+def _parse_decimal(value: object) -> decimal.Decimal:
+    parsed = DecimalDefinition.parse_value(value)  # type: ignore[misc]
+    assert isinstance(parsed, decimal.Decimal)
+    if not parsed.is_finite():
+        raise StrawberryInputCoercionError(f'Value cannot represent a Decimal: "{value}". Expected a finite number.')
+    digits = len(parsed.as_tuple().digits)
+    if digits > MAX_DECIMAL_DIGITS or not -MAX_DECIMAL_DIGITS <= parsed.adjusted() < MAX_DECIMAL_DIGITS:
+        raise StrawberryInputCoercionError(
+            f'Value cannot represent a Decimal: "{value}". Expected at most {MAX_DECIMAL_DIGITS} significant '
+            f"digits and a magnitude below 1e{MAX_DECIMAL_DIGITS}."
+        )
+    return parsed
+
+
+def _parse_datetime(value: object) -> dt.datetime:
+    parsed = DateTimeDefinition.parse_value(value)  # type: ignore[misc]
+    assert isinstance(parsed, dt.datetime)
+    comparable = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+    try:
+        in_range = EARLIEST <= comparable <= LATEST
+    except OverflowError:  # an offset pushing the instant past year 1 or 9999
+        in_range = False
+    if not in_range:
+        raise StrawberryInputCoercionError(
+            f'Value cannot represent a DateTime: "{value}". Expected a date between '
+            f"{EARLIEST.year} and {LATEST.year}."
+        )
+    return parsed
+
+
+BoundedDecimal: ScalarDefinition = scalar(  # type: ignore[assignment]
+    name="Decimal",
+    description=f"Decimal number as a string (or number), finite, at most {MAX_DECIMAL_DIGITS} significant digits.",
+    serialize=str,
+    parse_value=_parse_decimal,
+)
+BoundedDateTime: ScalarDefinition = scalar(  # type: ignore[assignment]
+    name="DateTime",
+    description=f"Date with time (ISO 8601), between the years {EARLIEST.year} and {LATEST.year}.",
+    serialize=DateTimeDefinition.serialize,
+    parse_value=_parse_datetime,
+)
+SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {decimal.Decimal: BoundedDecimal, dt.datetime: BoundedDateTime}

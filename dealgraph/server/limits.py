@@ -1,0 +1,108 @@
+"""Per-request complexity limits, refused before any resolver runs.
+
+Strawberry's own extensions do the counting (tokens while parsing, depth and aliases while
+validating); these wrappers only give their refusals the QUERY_TOO_COMPLEX code and name the
+setting, so a client can tell "too big" from "wrong" and an operator knows which knob it is.
+The HTTP body limit lives in `dealgraph.server.body_limit` (it must act before parsing JSON).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError, GraphQLSyntaxError, ValidationContext, ValidationRule
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter, SchemaExtension
+from strawberry.extensions.add_validation_rules import AddValidationRules
+
+from dealgraph.config import Settings
+from dealgraph.resolvers.pagination import DEFAULT_PAGE_SIZE
+from dealgraph.server.cost import QUERY_TOO_COMPLEX, QueryCostLimiter
+
+
+def too_complex(error: GraphQLError, setting: str) -> GraphQLError:
+    return GraphQLError(
+        f"Query too complex: {error.message.removeprefix('Syntax Error: ')} ({setting}).",
+        error.nodes,
+        error.source,
+        error.positions,
+        extensions={**(error.extensions or {}), "code": QUERY_TOO_COMPLEX},
+    )
+
+
+class _ReportingAs:
+    """A validation context whose reported errors are re-coded; everything else is the real one."""
+
+    def __init__(self, context: ValidationContext, setting: str) -> None:
+        self._context = context
+        self._setting = setting
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._context, name)
+
+    def report_error(self, error: GraphQLError) -> None:
+        self._context.report_error(too_complex(error, self._setting))
+
+
+def _recoded(rule: type[ValidationRule], setting: str) -> type[ValidationRule]:
+    class Recoded(rule):  # type: ignore[valid-type, misc]
+        def __init__(self, context: ValidationContext) -> None:
+            super().__init__(_ReportingAs(context, setting))  # type: ignore[arg-type]
+
+    return Recoded
+
+
+def recoded(extension: AddValidationRules, setting: str) -> AddValidationRules:
+    extension.validation_rules = [_recoded(rule, setting) for rule in extension.validation_rules]
+    return extension
+
+
+class TokenLimiter(MaxTokensLimiter):
+    """`MaxTokensLimiter` whose refusal (a syntax error from the parser) reads as QUERY_TOO_COMPLEX."""
+
+    def __init__(self, max_token_count: int, setting: str) -> None:
+        super().__init__(max_token_count)
+        self.setting = setting
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        # Strawberry hands the parser's own error object on to the result: re-code it in place.
+        marker = f"more than {self.max_token_count} tokens"
+        for error in self.execution_context.pre_execution_errors or ():
+            if isinstance(error, GraphQLSyntaxError) and marker in error.message:
+                recoded_error = too_complex(error, self.setting)
+                error.message, error.extensions = recoded_error.message, recoded_error.extensions
+
+
+def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
+    """Factories (one fresh extension per operation), configured from the settings."""
+    return [
+        lambda: TokenLimiter(settings.max_query_tokens, f"DEALGRAPH_MAX_QUERY_TOKENS={settings.max_query_tokens}"),
+        lambda: recoded(
+            QueryDepthLimiter(max_depth=settings.max_query_depth),
+            f"DEALGRAPH_MAX_QUERY_DEPTH={settings.max_query_depth}",
+        ),
+        lambda: recoded(
+            MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+            f"DEALGRAPH_MAX_QUERY_ALIASES={settings.max_query_aliases}",
+        ),
+        lambda: QueryCostLimiter(
+            settings.max_query_cost,
+            DEFAULT_PAGE_SIZE,
+            settings.max_page_size,
+            f"DEALGRAPH_MAX_QUERY_COST={settings.max_query_cost}",
+        ),
+    ]
+
+
+def with_limits(schema: strawberry.Schema, settings: Settings) -> strawberry.Schema:
+    """The schema with the settings' limits in front of its own extensions (which see their refusals).
+
+    Strawberry converts types once per class (a second Schema over the same Query fails), so each
+    app gets a shallow copy that shares the converted types and has its own extension list.
+    """
+    limited = copy.copy(schema)
+    limited.extensions = (*limit_extensions(settings), *schema.extensions)
+    return limited

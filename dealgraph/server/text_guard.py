@@ -1,0 +1,101 @@
+"""Refuse text PostgreSQL cannot store (NUL) or UTF-8 cannot encode (lone surrogates) before execution.
+
+GraphQL's built-in `String` scalar is reserved (graphql-core refuses a replacement), so instead this
+extension checks every string an operation carries (variables, literal arguments, variable defaults)
+once, before any resolver runs. Without it such a string reaches the driver and fails there as an
+internal error, possibly after other writes of the same request. Subscriptions take only ids, which
+fail to decode on their own.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import (
+    ArgumentNode,
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    ListValueNode,
+    ObjectValueNode,
+    StringValueNode,
+    ValueNode,
+    VariableDefinitionNode,
+    Visitor,
+    visit,
+)
+from strawberry.extensions import SchemaExtension
+
+from dealgraph.errors import BadUserInput
+
+# Python keeps a surrogate only when it is unpaired (json.loads joins valid pairs into one character).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _reason(text: str) -> str | None:
+    match = _UNSTORABLE.search(text)
+    if match is None:
+        return None
+    return "a NUL character (\\u0000)" if match[0] == "\x00" else "an unpaired UTF-16 surrogate"
+
+
+def _value_problems(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(value, str):
+        if reason := _reason(value):
+            yield path, reason
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _value_problems(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _value_problems(item, f"{path}[{index}]")
+
+
+def _literal_problems(node: ValueNode, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, StringValueNode):
+        yield from _value_problems(node.value, path)
+    elif isinstance(node, ObjectValueNode):
+        for field in node.fields:
+            yield from _literal_problems(field.value, f"{path}.{field.name.value}")
+    elif isinstance(node, ListValueNode):
+        for index, item in enumerate(node.values):
+            yield from _literal_problems(item, f"{path}[{index}]")
+
+
+class _LiteralCollector(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.problems: list[tuple[str, str]] = []
+
+    def enter_argument(self, node: ArgumentNode, *_: object) -> None:
+        self.problems.extend(_literal_problems(node.value, node.name.value))
+
+    def enter_variable_definition(self, node: VariableDefinitionNode, *_: object) -> None:
+        if node.default_value is not None:
+            self.problems.extend(_literal_problems(node.default_value, f"${node.variable.name.value}"))
+
+
+def _problems(document: DocumentNode | None, variables: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """(where, why) for every string the operation must not carry; `where` is `$var.field` or `arg.field`."""
+    problems = [p for name, value in (variables or {}).items() for p in _value_problems(value, f"${name}")]
+    if document is not None:
+        collector = _LiteralCollector()
+        visit(document, collector)
+        problems.extend(collector.problems)
+    return problems
+
+
+class RejectUnstorableText(SchemaExtension):
+    def on_execute(self) -> Iterator[None]:
+        """A result set here replaces execution (strawberry's short-circuit), and still gets its error code."""
+        context = self.execution_context
+        if problems := _problems(context.graphql_document, context.variables):
+            refusal = BadUserInput(
+                "Text must not contain NUL characters or unpaired surrogates: "
+                + "; ".join(f"'{where}' contains {why}" for where, why in problems)
+                + "."
+            )
+            context.result = ExecutionResult(data=None, errors=[GraphQLError(refusal.message, original_error=refusal)])
+        yield

@@ -1,0 +1,85 @@
+"""A short database outage while agents are thinking: results are kept, and no agent is billed twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+
+from dealgraph.agents.standin import RunningStandin
+from dealgraph.config import Settings
+from tests.analysis_support import AGENTS, start, transcript_for_analysis, wait_until_finished
+from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings, subscribe, websocket
+
+THINKING_S = 3.0  # each agent's scripted latency
+LEASE_S = 15.0  # longer than the outage: the worker may keep its runs throughout
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str, standin_server: RunningStandin) -> Settings:
+    return make_settings(database_url, standin_server.base_url, lease_s=LEASE_S)
+
+
+@asynccontextmanager
+async def database_outage(server_url: str, database_url: str) -> AsyncIterator[None]:
+    """Drop every connection to the test database and refuse new ones until the block ends."""
+    name = make_url(database_url).database
+    admin = await asyncpg.connect(make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False))
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            terminated = await admin.fetchval(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = $1 AND pid <> pg_backend_pid()) AS t", name
+            )
+            assert terminated > 0  # the app's pooled and listening connections
+            yield
+        finally:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    finally:
+        await admin.close()
+
+
+async def requests_per_agent(standin: StandinControl) -> dict[str, list[int]]:
+    return {agent: await standin.statuses(agent) for agent in AGENTS}
+
+
+async def test_results_finished_during_an_outage_are_recorded_without_calling_claude_again(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl, server_url: str, database_url: str
+) -> None:
+    for agent in AGENTS:
+        await standin.behave(agent, latency_s=THINKING_S)
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    analysis = await start(gql, who, ids["transcript"])
+
+    deadline = asyncio.get_running_loop().time() + 20
+    while not all((await requests_per_agent(standin)).values()):  # every agent's Claude call is under way
+        assert asyncio.get_running_loop().time() < deadline, await requests_per_agent(standin)
+        await asyncio.sleep(0.05)
+    async with database_outage(server_url, database_url):
+        await asyncio.sleep(THINKING_S + 1.5)  # every answer arrives while the database is unreachable
+
+    finished = await wait_until_finished(gql, who, analysis["id"], timeout=30)
+    assert finished["status"] == "SUCCEEDED", finished
+    assert {run["agent"]: run["attempts"] for run in finished["agentRuns"]} == {a.upper(): 1 for a in AGENTS}
+    assert await requests_per_agent(standin) == {agent: [200] for agent in AGENTS}  # each agent billed once
+
+
+async def test_websocket_operation_during_an_outage_gets_an_error_and_the_socket_stays(
+    app: Starlette, tenants: TenantFactory, server_url: str, database_url: str
+) -> None:
+    who = await tenants.create()
+    async with websocket(app, who.api_key) as ws:
+        async with database_outage(server_url, database_url):
+            await ws.send_json({"id": "down", "type": "subscribe", "payload": {"query": "{ viewer { role } }"}})
+            refused = await asyncio.wait_for(ws.receive_json(), 10)
+        assert (refused["id"], refused["type"]) == ("down", "error")
+        assert refused["payload"][0]["extensions"]["code"] == "SERVICE_UNAVAILABLE"
+        answered = await (await subscribe(ws, "{ viewer { role } }", {})).next()
+        assert answered == {"viewer": {"role": "ADMIN"}}

@@ -1,0 +1,180 @@
+"""Request limits: each is refused before execution, with a code naming the class and the limit."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from starlette.applications import Starlette
+
+from dealgraph.agents.standin import RunningStandin
+from dealgraph.config import Settings
+from tests.support import GraphQLClient, TenantFactory, make_settings, websocket
+
+BODY_LIMIT = 64 * 1024
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str, standin_server: RunningStandin) -> Settings:
+    return make_settings(
+        database_url, standin_server.base_url,
+        max_body_bytes=BODY_LIMIT, tenant_concurrency=1, tenant_queue_s=0.3, tenant_connections=1,
+        db_pool_size=1, db_pool_timeout_s=0.5,
+    )
+
+
+def refusal(body: dict[str, Any]) -> dict[str, Any]:
+    """The single error of a request refused before execution."""
+    assert body["data"] is None and len(body["errors"]) == 1, body
+    error = body["errors"][0]
+    assert "path" not in error, error
+    return error
+
+
+async def test_declared_body_over_the_limit_is_413(http: httpx.AsyncClient, tenants: TenantFactory) -> None:
+    who = await tenants.create()
+    padding = "x" * BODY_LIMIT
+    response = await http.post("/graphql", json={"query": "{ viewer { role } }", "variables": {"p": padding}}, headers=who.headers)
+    assert response.status_code == 413
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE" and str(BODY_LIMIT) in error["message"]
+    assert "DEALGRAPH_MAX_BODY_BYTES" in error["message"]
+
+
+async def test_streamed_body_is_counted_and_refused_before_parsing(http: httpx.AsyncClient, tenants: TenantFactory) -> None:
+    """No Content-Length, and not JSON at all: a 413 (not a 400) shows nothing parsed it."""
+    who = await tenants.create()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b"{" * 8192
+
+    response = await http.post("/graphql", content=chunks(), headers=who.headers | {"content-type": "application/json"})
+    assert response.status_code == 413 and response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+async def test_body_under_the_limit_is_served(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    who = await tenants.create()
+    data = await gql("{ viewer { role } }", {"p": "x" * (BODY_LIMIT // 2)}, as_=who)
+    assert data["viewer"]["role"] == "ADMIN"
+
+
+async def test_too_many_tokens(gql: GraphQLClient, tenants: TenantFactory, settings: Settings) -> None:
+    who = await tenants.create()
+    query = "{ viewer { " + "role " * settings.max_query_tokens + "} }"
+    error = refusal((await gql.raw(query, as_=who)).json())
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert f"more than {settings.max_query_tokens} tokens" in error["message"] and "DEALGRAPH_MAX_QUERY_TOKENS" in error["message"]
+
+
+def nested_deals(hops: int) -> str:
+    inner = "id"
+    for _ in range(hops):
+        inner = f"account {{ deals(first: 1) {{ edges {{ node {{ {inner} }} }} }} }}"
+    return f"{{ deals(first: 1) {{ edges {{ node {{ {inner} }} }} }} }}"
+
+
+async def test_too_deep(gql: GraphQLClient, tenants: TenantFactory, settings: Settings) -> None:
+    who = await tenants.create()
+    assert "errors" not in (await gql.raw(nested_deals(1), as_=who)).json()  # depth 7: fine
+    error = refusal((await gql.raw(nested_deals(3), as_=who)).json())
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert f"maximum operation depth of {settings.max_query_depth}" in error["message"]
+    assert "DEALGRAPH_MAX_QUERY_DEPTH" in error["message"]
+
+
+async def test_too_many_aliases(gql: GraphQLClient, tenants: TenantFactory, settings: Settings) -> None:
+    who = await tenants.create()
+    limit = settings.max_query_aliases
+    allowed = "{ " + " ".join(f"a{i}: viewer {{ role }}" for i in range(limit)) + " }"
+    assert len((await gql(allowed, as_=who))) == limit
+    error = refusal((await gql.raw(allowed.replace("{ a0", "{ extra: viewer { role } a0"), as_=who)).json())
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert f"Allowed: {limit}" in error["message"] and "DEALGRAPH_MAX_QUERY_ALIASES" in error["message"]
+
+
+ACCOUNTS_AND_DEALS = """
+query($accounts: Int, $deals: Int) {
+  accounts(first: $accounts) { edges { node { id name deals(first: $deals) { edges { node { id name } } } } } }
+}"""
+
+
+async def test_too_costly(gql: GraphQLClient, tenants: TenantFactory, settings: Settings) -> None:
+    """Each part is within the page-size cap; the product is not."""
+    who = await tenants.create()
+    error = refusal((await gql.raw(ACCOUNTS_AND_DEALS, {"accounts": 100, "deals": 100}, as_=who)).json())
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert f"limit of {settings.max_query_cost}" in error["message"] and "DEALGRAPH_MAX_QUERY_COST" in error["message"]
+    assert error["extensions"]["cost"] > settings.max_query_cost
+    literal = "{ accounts(first: 100) { edges { node { deals(first: 100) { edges { node { id } } } } } } }"
+    assert refusal((await gql.raw(literal, as_=who)).json())["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert (await gql(ACCOUNTS_AND_DEALS, {"accounts": 100, "deals": 10}, as_=who))["accounts"]["edges"] == []
+
+
+async def test_unbounded_lists_count_at_the_page_size_cap(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    """`agentRuns` has no `first`: it counts as DEALGRAPH_MAX_PAGE_SIZE items."""
+    who = await tenants.create()
+    query = "{ transcripts(first: 100) { edges { node { analyses(first: 100) { edges { node { agentRuns { id status } } } } } } } }"
+    assert refusal((await gql.raw(query, as_=who)).json())["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+
+
+async def test_parse_and_validation_failures_have_their_own_codes(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    who = await tenants.create()
+    assert refusal((await gql.raw("{ viewer { role ", as_=who)).json())["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    assert refusal((await gql.raw("{ viewer { nope } }", as_=who)).json())["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+
+
+async def test_over_the_tenant_operation_cap_is_429(app: Starlette, gql: GraphQLClient, tenants: TenantFactory) -> None:
+    busy, other = await tenants.create(), await tenants.create()
+    async with app.state.graphql.operations.hold(busy.tenant_id):  # the tenant's only slot is taken
+        response = await gql.raw("{ viewer { role } }", as_=busy)
+        assert response.status_code == 429 and int(response.headers["retry-after"]) >= 1
+        error = response.json()["errors"][0]
+        assert error["extensions"]["code"] == "TOO_MANY_REQUESTS" and "DEALGRAPH_TENANT_CONCURRENCY" in error["message"]
+        assert (await gql("{ viewer { role } }", as_=other))["viewer"]["role"] == "ADMIN"
+    assert (await gql("{ viewer { role } }", as_=busy))["viewer"]["role"] == "ADMIN"
+
+
+async def test_over_the_tenant_connection_cap_is_too_many_requests(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    busy, other = await tenants.create(), await tenants.create()
+    async with app.state.database.tenant_connections.hold(busy.tenant_id):
+        body = (await gql.raw("{ accounts { edges { node { id } } } }", as_=busy)).json()
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["TOO_MANY_REQUESTS"], body
+        assert "DEALGRAPH_TENANT_CONNECTIONS" in body["errors"][0]["message"]
+        assert (await gql("{ accounts { edges { node { id } } } }", as_=other))["accounts"]["edges"] == []
+
+
+async def test_exhausted_pool_is_429_not_a_server_error(app: Starlette, gql: GraphQLClient, tenants: TenantFactory) -> None:
+    who = await tenants.create()
+    engine = app.state.database.engine
+    async with engine.connect() as first, engine.connect() as second:  # pool_size 1 + overflow 1: all taken
+        await first.execute(text("SELECT 1"))
+        await second.execute(text("SELECT 1"))
+        response = await gql.raw("{ viewer { role } }", as_=who)
+    assert response.status_code == 429, response.text
+    assert response.json()["errors"][0]["extensions"]["code"] == "TOO_MANY_REQUESTS"
+    assert (await gql("{ viewer { role } }", as_=who))["viewer"]["role"] == "ADMIN"
+
+
+async def test_exhausted_pool_on_a_websocket_operation_is_too_many_requests(app: Starlette, tenants: TenantFactory) -> None:
+    """Every WebSocket operation re-checks its key first: with the pool dry, that operation is refused
+    with TOO_MANY_REQUESTS (never INTERNAL_SERVER_ERROR) and the socket stays open."""
+    who = await tenants.create()
+    engine = app.state.database.engine
+    async with websocket(app, who.api_key) as ws:
+        async with engine.connect() as first, engine.connect() as second:
+            await first.execute(text("SELECT 1"))
+            await second.execute(text("SELECT 1"))
+            await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": "{ accounts { edges { node { id } } } }"}})
+            message = await asyncio.wait_for(ws.receive_json(), 10)
+        assert message["type"] == "error", message
+        assert [e["extensions"]["code"] for e in message["payload"]] == ["TOO_MANY_REQUESTS"]
+        await ws.send_json({"id": "2", "type": "subscribe", "payload": {"query": "{ accounts { edges { node { id } } } }"}})
+        answer = await asyncio.wait_for(ws.receive_json(), 10)
+    assert answer["type"] == "next" and not answer["payload"].get("errors"), answer  # the socket stayed usable
