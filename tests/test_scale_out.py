@@ -82,7 +82,7 @@ async def test_subscriber_on_one_server_sees_runs_executed_by_another(
                                     "payload": {"query": ANALYSIS_EVENTS, "variables": {"id": analysis_id}}})
                 collected = await Subscription(ws, "remote").collect(timeout=20)
     succeeded = [agent for typename, agent in kinds(collected) if typename == "AgentSucceeded"]
-    assert succeeded == ["MEETING_INTELLIGENCE", "ACTION_ITEMS"]
+    assert sorted(succeeded) == ["ACTION_ITEMS", "MEETING_INTELLIGENCE"]  # each once; their order is timing, not the point
     assert kinds(collected)[-1] == ("AnalysisFinished", None)
     assert (await wait_until_finished(gql, who, analysis_id))["status"] == "SUCCEEDED"
 
