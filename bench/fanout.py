@@ -103,6 +103,8 @@ async def subscribe_one(
                     ready.put_nowait(None)
             await leave.wait()
     except Exception as error:  # counted and reported, never hidden
+        while isinstance(error, BaseExceptionGroup) and len(error.exceptions) == 1:
+            error = error.exceptions[0]  # the transport's task groups wrap the actual failure
         me.error = f"{type(error).__name__}: {error}"[:300]
         ready.put_nowait(None)
 
