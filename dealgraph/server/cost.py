@@ -33,6 +33,7 @@ from graphql import (
     is_list_type,
 )
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.schema import validate_document
 
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 _MAX_NESTING = 64  # deeper documents are refused by the depth limit; this only bounds recursion
@@ -65,8 +66,15 @@ class QueryCostLimiter(SchemaExtension):
 
     def on_validate(self) -> Iterator[None]:
         # A rule made per operation, because a connection's size may come from the variables.
-        rule = cost_rule(self, self.execution_context.variables or {})
-        self.execution_context.validation_rules = (*self.execution_context.validation_rules, rule)
+        context = self.execution_context
+        rule = cost_rule(self, context.variables or {})
+        if context.pre_execution_errors is None:  # validation is still to run: the rule joins it
+            context.validation_rules = (*context.validation_rules, rule)
+        elif not context.pre_execution_errors:
+            # An extension before this one validated already (strawberry's ValidationCache, keyed by
+            # document and rules only): the variable-dependent cost is checked alone, never cached.
+            assert context.graphql_document is not None
+            context.pre_execution_errors = validate_document(context.schema._schema, context.graphql_document, (rule,))
         yield
 
 
