@@ -58,15 +58,15 @@ async def test_deal_graph_query_statement_count(gql: GraphQLClient, proxy: Count
     data, statements = await statements_of(gql, proxy, seeded, DEALGRAPH_DEAL_GRAPH)
     shape = DealGraphShape.of_dealgraph(data)
     assert (len(shape.deals), shape.accounts, shape.transcripts) == (DEALS, DEALS, DEALS * TRANSCRIPTS_PER_DEAL)
-    # Today: 4 transactions (authentication, deals page, accounts loader, transcripts loader), each
-    # scoped (BEGIN set_config … COMMIT), no pre-ping: 4 data statements of 16.
-    assert by_kind(statements) == {Kind.DATA: 4, Kind.SCOPE: 4, Kind.TRANSACTION: 8}, statements
-    assert len(statements) == 16
+    # Today: 2 transactions, each scoped (BEGIN set_config … COMMIT), no pre-ping: authentication, and
+    # the operation's (deals page, accounts loader, transcripts loader): 4 data statements of 10.
+    assert by_kind(statements) == {Kind.DATA: 4, Kind.SCOPE: 2, Kind.TRANSACTION: 4}, statements
+    assert len(statements) == 10
 
 
 async def test_viewer_query_statement_count(gql: GraphQLClient, proxy: CountingProxy, seeded: TenantHandle) -> None:
     data, statements = await statements_of(gql, proxy, seeded, DEALGRAPH_TRIVIAL)
     assert data == {"viewer": {"role": "ADMIN"}}
-    # Today: 3 transactions (authentication, tenant, user loader) of 4 statements each.
-    assert by_kind(statements) == {Kind.DATA: 3, Kind.SCOPE: 3, Kind.TRANSACTION: 6}, statements
-    assert len(statements) == 12
+    # Today: 2 transactions: authentication, and the operation's (tenant, user loader).
+    assert by_kind(statements) == {Kind.DATA: 3, Kind.SCOPE: 2, Kind.TRANSACTION: 4}, statements
+    assert len(statements) == 9
