@@ -58,15 +58,16 @@ async def test_deal_graph_query_statement_count(gql: GraphQLClient, proxy: Count
     data, statements = await statements_of(gql, proxy, seeded, DEALGRAPH_DEAL_GRAPH)
     shape = DealGraphShape.of_dealgraph(data)
     assert (len(shape.deals), shape.accounts, shape.transcripts) == (DEALS, DEALS, DEALS * TRANSCRIPTS_PER_DEAL)
-    # Today: 2 transactions, each scoped (BEGIN set_config … COMMIT), no pre-ping: authentication, and
-    # the operation's (deals page, accounts loader, transcripts loader): 4 data statements of 10.
-    assert by_kind(statements) == {Kind.DATA: 4, Kind.SCOPE: 2, Kind.TRANSACTION: 4}, statements
-    assert len(statements) == 10
+    # Today: the key's principal is cached (DEALGRAPH_AUTH_CACHE_S) and the operation has one
+    # transaction (BEGIN set_config … COMMIT, no pre-ping) shared by the deals page, the accounts loader
+    # and the transcripts loader: 3 data statements of 6.
+    assert by_kind(statements) == {Kind.DATA: 3, Kind.SCOPE: 1, Kind.TRANSACTION: 2}, statements
+    assert len(statements) == 6
 
 
 async def test_viewer_query_statement_count(gql: GraphQLClient, proxy: CountingProxy, seeded: TenantHandle) -> None:
     data, statements = await statements_of(gql, proxy, seeded, DEALGRAPH_TRIVIAL)
     assert data == {"viewer": {"role": "ADMIN"}}
-    # Today: 2 transactions: authentication, and the operation's (tenant, user loader).
-    assert by_kind(statements) == {Kind.DATA: 3, Kind.SCOPE: 2, Kind.TRANSACTION: 4}, statements
-    assert len(statements) == 9
+    # Today: principal cached, one transaction: tenant, user loader.
+    assert by_kind(statements) == {Kind.DATA: 2, Kind.SCOPE: 1, Kind.TRANSACTION: 2}, statements
+    assert len(statements) == 5
