@@ -50,7 +50,8 @@ def serve(args: argparse.Namespace) -> int:
     settings, standin = with_llm_access(get_settings())
     try:
         uvicorn.run(  # log_config=None: uvicorn's lines go through our handler (format, request context)
-            create_app(settings), host=args.host or settings.host, port=args.port or settings.port, log_config=None
+            create_app(settings), host=args.host or settings.host, port=args.port or settings.port, log_config=None,
+            access_log=settings.access_log,  # off by default: a log line per request costs the hot path
         )
     finally:
         if standin:

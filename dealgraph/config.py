@@ -86,6 +86,9 @@ class Settings(BaseSettings):
         description="Seconds a verified API key's principal is reused per process (0: ask the database each "
         "HTTP request); a revoked key is dropped at once through the keys-revoked notification.",
     )
+    access_log: bool = Field(
+        default=False, description="`serve` logs a line per HTTP request (uvicorn's access log, in the log format)."
+    )
 
     anthropic_api_key: str | None = Field(
         default=None,
