@@ -114,10 +114,13 @@ class OperationTransaction:
         self._lock = asyncio.Lock()
         self._stack: AsyncExitStack | None = None
         self._session: AsyncSession | None = None
+        self._closed = False
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with self._lock:
+            if self._closed:  # e.g. a DataLoader batch still pending when a cancelled operation ended
+                raise RuntimeError("the operation's transaction has ended")
             if self._session is None:
                 stack = AsyncExitStack()
                 try:
@@ -131,9 +134,9 @@ class OperationTransaction:
 
     async def close(self, error: BaseException | None = None) -> None:
         """Commit (or, after `error`, roll back) and give the connection and the tenant's slot back."""
-        stack, self._stack, self._session = self._stack, None, None
-        if stack is not None:
-            async with self._lock:
+        async with self._lock:
+            stack, self._stack, self._session, self._closed = self._stack, None, None, True
+            if stack is not None:
                 await stack.__aexit__(type(error) if error else None, error, error.__traceback__ if error else None)
 
 
