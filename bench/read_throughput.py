@@ -88,6 +88,7 @@ def parse_args() -> argparse.Namespace:
                         help="auto: DATABASE_URL if set, else embedded; local: 127.0.0.1:5432")
     parser.add_argument("--loadgen", choices=["auto", "autocannon", "python"], default="auto")
     parser.add_argument("--no-postgraphile", action="store_true", help="measure dealgraph alone")
+    parser.add_argument("--workers", type=int, default=1, help="`dealgraph serve --workers N` (default 1)")
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "dealgraph-bench",
                         help="where PostGraphile, Node 22 and autocannon are installed from npm")
     args = parser.parse_args()
@@ -274,7 +275,7 @@ async def running(name: str, command: list[str], env: dict[str, str], port: int,
         await server.stop()
 
 
-def dealgraph(database_url: str, api_key: str, log_dir: Path) -> Any:
+def dealgraph(database_url: str, api_key: str, log_dir: Path, workers: int = 1) -> Any:
     """`dealgraph serve` as shipped: no worker slots, and a dummy key + base URL so no stand-in starts."""
     port = free_port()
     executable = Path(sys.executable).parent / "dealgraph"
@@ -286,7 +287,7 @@ def dealgraph(database_url: str, api_key: str, log_dir: Path) -> Any:
         "DEALGRAPH_GRAPHIQL": "false",
     }
     queries = {"deal-graph": DEALGRAPH_DEAL_GRAPH, "trivial": DEALGRAPH_TRIVIAL}
-    command = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port)]
+    command = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     return running("dealgraph", command, env, port, {"Authorization": f"Bearer {api_key}"}, queries, log_dir)
 
 
@@ -429,7 +430,7 @@ async def throughput(db: BenchDatabase, tools: PostGraphile | None, autocannon: 
                      args: argparse.Namespace, log_dir: Path) -> list[Round]:
     sampler = BackendCpuSampler(db.postmaster, db.name) if db.postmaster else None
     async with AsyncExitStack() as stack:
-        servers = [await stack.enter_async_context(dealgraph(db.url, db.api_key, log_dir))]
+        servers = [await stack.enter_async_context(dealgraph(db.url, db.api_key, log_dir, args.workers))]
         if tools:
             servers.append(await stack.enter_async_context(
                 postgraphile(tools, db.url, db.tenant_id, Settings().app_role, log_dir)))
@@ -535,7 +536,8 @@ def print_setup(db: BenchDatabase, source: str, size: DatasetSize, tools: PostGr
         print(f"PostGraphile NOT measured ({why_not}): dealgraph's figures alone")
     print(f"load: {loadgen}, {args.connections} connections, {args.rounds} rounds x {args.duration} s per server "
           f"and query, alternating servers, {args.warmup} s warm-up each (not counted)")
-    print("dealgraph: `dealgraph serve` (DEALGRAPH_WORKER_SLOTS=0, dummy ANTHROPIC_API_KEY/BASE_URL: no worker, no stand-in)")
+    print(f"dealgraph: `dealgraph serve --workers {args.workers}` (DEALGRAPH_WORKER_SLOTS=0, dummy ANTHROPIC_API_KEY/BASE_URL: "
+          "no worker, no stand-in)")
 
 
 async def run(args: argparse.Namespace, server_url: str, source: str) -> None:

@@ -49,10 +49,17 @@ def serve(args: argparse.Namespace) -> int:
     from dealgraph.server.app import create_app
 
     settings, standin = with_llm_access(get_settings())
+    host, port = args.host or settings.host, args.port or settings.port
     try:
-        uvicorn.run(  # log_config=None: uvicorn's lines go through our handler (format, request context)
-            create_app(settings), host=args.host or settings.host, port=args.port or settings.port, log_config=None
-        )
+        if args.workers > 1:
+            from dealgraph.server.workers import serve_workers
+
+            serve_workers(settings, host, port, args.workers)
+        else:
+            uvicorn.run(  # log_config=None: uvicorn's lines go through our handler (format, request context)
+                create_app(settings), host=host, port=port, log_config=None,
+                access_log=settings.access_log,  # off by default: a log line per request costs the hot path
+            )
     finally:
         if standin:
             standin.stop()
@@ -209,6 +216,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="run the API server (GraphiQL at /graphql)")
     serve_parser.add_argument("--host")
     serve_parser.add_argument("--port", type=int)
+    serve_parser.add_argument(
+        "--workers", type=int, default=1, help="API processes sharing the port (default 1; up to one per core pays)"
+    )
     serve_parser.set_defaults(run=serve)
 
     migrate_parser = commands.add_parser("migrate", help="apply or roll back database migrations")

@@ -80,6 +80,16 @@ class Settings(BaseSettings):
         default=5.0, ge=0, description="How long an operation over the tenant cap waits before 429 TOO_MANY_REQUESTS."
     )
 
+    # Request path speed (issue 9).
+    auth_cache_s: float = Field(
+        default=30.0, ge=0,
+        description="Seconds a verified API key's principal is reused per process (0: ask the database each "
+        "HTTP request); a revoked key is dropped at once through the keys-revoked notification.",
+    )
+    access_log: bool = Field(
+        default=False, description="`serve` logs a line per HTTP request (uvicorn's access log, in the log format)."
+    )
+
     anthropic_api_key: str | None = Field(
         default=None,
         validation_alias=AliasChoices("ANTHROPIC_API_KEY", "DEALGRAPH_ANTHROPIC_API_KEY"),

@@ -73,10 +73,10 @@ def running(args: list[str], env: dict[str, str]) -> Iterator[DealgraphProcess]:
 
 
 @contextmanager
-def server(env: dict[str, str]) -> Iterator[str]:
-    """A `dealgraph serve` process; yields its base URL once /healthz answers."""
+def serving(env: dict[str, str], *options: str) -> Iterator[tuple[str, DealgraphProcess]]:
+    """A `dealgraph serve` process; yields its base URL (once /healthz answers) and the process."""
     port = free_port()
-    with running(["serve", "--port", str(port)], env) as process:
+    with running(["serve", "--port", str(port), *options], env) as process:
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
         while True:
@@ -87,4 +87,11 @@ def server(env: dict[str, str]) -> Iterator[str]:
                 pass
             assert process.process.poll() is None and time.monotonic() < deadline, process.output()
             time.sleep(0.1)
+        yield base_url, process
+
+
+@contextmanager
+def server(env: dict[str, str]) -> Iterator[str]:
+    """A `dealgraph serve` process; yields its base URL once /healthz answers."""
+    with serving(env) as (base_url, _):
         yield base_url

@@ -183,3 +183,20 @@ def make_settings(database_url: str, standin_url: str, **overrides: object) -> S
         "progress_interval_s": 0.05,
     }
     return Settings(**(values | overrides))  # type: ignore[arg-type]
+
+
+# ---- revocation under the principal cache (DEALGRAPH_AUTH_CACHE_S)
+REFUSAL_DEADLINE_S = 10.0
+"""A revoke reaches a process's principal cache with a NOTIFY (milliseconds); generous for a loaded machine."""
+VIEWER_ROLE = "{ viewer { role } }"
+
+
+async def refused_within(client: httpx.AsyncClient, who: TenantHandle, deadline_s: float) -> float:
+    """Seconds until `who`'s key gets 401 over HTTP; fails if it is still accepted after `deadline_s`."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    while (response := await client.post("/graphql", json={"query": VIEWER_ROLE}, headers=who.headers)).status_code != 401:
+        assert response.status_code == 200, response.text
+        assert loop.time() - started < deadline_s, "revoked key still accepted"
+        await asyncio.sleep(0.02)
+    return loop.time() - started

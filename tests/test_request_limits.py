@@ -10,9 +10,12 @@ import httpx
 import pytest
 from sqlalchemy import text
 from starlette.applications import Starlette
+from strawberry.extensions.parser_cache import _get_parse_cache
+from strawberry.extensions.validation_cache import _get_validate_cache
 
 from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
+from dealgraph.server.limits import DOCUMENT_CACHE_SIZE
 from tests.support import GraphQLClient, TenantFactory, make_settings, websocket
 
 BODY_LIMIT = 64 * 1024
@@ -115,6 +118,19 @@ async def test_too_costly(gql: GraphQLClient, tenants: TenantFactory, settings: 
     assert (await gql(ACCOUNTS_AND_DEALS, {"accounts": 100, "deals": 10}, as_=who))["accounts"]["edges"] == []
 
 
+async def test_cached_validation_still_costs_each_requests_variables(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    """Parse and validation are cached per document; the cost depends on the variables and is not."""
+    who = await tenants.create()
+    validations = _get_validate_cache(DOCUMENT_CACHE_SIZE)
+    parses = _get_parse_cache(DOCUMENT_CACHE_SIZE)
+    for _ in range(2):
+        hits = validations.cache_info().hits, parses.cache_info().hits
+        assert (await gql(ACCOUNTS_AND_DEALS, {"accounts": 100, "deals": 10}, as_=who))["accounts"]["edges"] == []
+        refused = refusal((await gql.raw(ACCOUNTS_AND_DEALS, {"accounts": 100, "deals": 100}, as_=who)).json())
+        assert refused["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert validations.cache_info().hits >= hits[0] + 2 and parses.cache_info().hits >= hits[1] + 2
+
+
 async def test_unbounded_lists_count_at_the_page_size_cap(gql: GraphQLClient, tenants: TenantFactory) -> None:
     """`agentRuns` has no `first`: it counts as DEALGRAPH_MAX_PAGE_SIZE items."""
     who = await tenants.create()
@@ -153,9 +169,8 @@ async def test_over_the_tenant_connection_cap_is_too_many_requests(
 async def test_exhausted_pool_is_429_not_a_server_error(app: Starlette, gql: GraphQLClient, tenants: TenantFactory) -> None:
     who = await tenants.create()
     engine = app.state.database.engine
-    async with engine.connect() as first, engine.connect() as second:  # pool_size 1 + overflow 1: all taken
-        await first.execute(text("SELECT 1"))
-        await second.execute(text("SELECT 1"))
+    async with engine.connect() as only:  # pool_size 1, no overflow: all taken
+        await only.execute(text("SELECT 1"))
         response = await gql.raw("{ viewer { role } }", as_=who)
     assert response.status_code == 429, response.text
     assert response.json()["errors"][0]["extensions"]["code"] == "TOO_MANY_REQUESTS"
@@ -168,9 +183,8 @@ async def test_exhausted_pool_on_a_websocket_operation_is_too_many_requests(app:
     who = await tenants.create()
     engine = app.state.database.engine
     async with websocket(app, who.api_key) as ws:
-        async with engine.connect() as first, engine.connect() as second:
-            await first.execute(text("SELECT 1"))
-            await second.execute(text("SELECT 1"))
+        async with engine.connect() as only:
+            await only.execute(text("SELECT 1"))
             await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": "{ accounts { edges { node { id } } } }"}})
             message = await asyncio.wait_for(ws.receive_json(), 10)
         assert message["type"] == "error", message

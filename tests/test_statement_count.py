@@ -2,7 +2,7 @@
 
 Counted on the wire (bench/pg_statements.py: a proxy between the app and PostgreSQL), so BEGIN,
 COMMIT and SQLAlchemy's pre-ping are counted too, whichever layer issues them. The figures document
-today's request path (one transaction per loader, each with a pre-ping); work that lowers them must
+today's request path; work that lowers them must
 lower these numbers with it, and nothing can raise them unnoticed. `bench/read_throughput.py` prints
 the same split under load.
 """
@@ -58,15 +58,16 @@ async def test_deal_graph_query_statement_count(gql: GraphQLClient, proxy: Count
     data, statements = await statements_of(gql, proxy, seeded, DEALGRAPH_DEAL_GRAPH)
     shape = DealGraphShape.of_dealgraph(data)
     assert (len(shape.deals), shape.accounts, shape.transcripts) == (DEALS, DEALS, DEALS * TRANSCRIPTS_PER_DEAL)
-    # Today: 4 transactions (authentication, deals page, accounts loader, transcripts loader), each
-    # pre-pinged (BEGIN ; ROLLBACK) and scoped (BEGIN set_config … COMMIT): 4 data statements of 28.
-    assert by_kind(statements) == {Kind.DATA: 4, Kind.SCOPE: 4, Kind.PING: 4, Kind.TRANSACTION: 16}, statements
-    assert len(statements) == 28
+    # Today: the key's principal is cached (DEALGRAPH_AUTH_CACHE_S) and the operation has one
+    # transaction (BEGIN set_config … COMMIT, no pre-ping) shared by the deals page, the accounts loader
+    # and the transcripts loader: 3 data statements of 6.
+    assert by_kind(statements) == {Kind.DATA: 3, Kind.SCOPE: 1, Kind.TRANSACTION: 2}, statements
+    assert len(statements) == 6
 
 
 async def test_viewer_query_statement_count(gql: GraphQLClient, proxy: CountingProxy, seeded: TenantHandle) -> None:
     data, statements = await statements_of(gql, proxy, seeded, DEALGRAPH_TRIVIAL)
     assert data == {"viewer": {"role": "ADMIN"}}
-    # Today: 3 transactions (authentication, tenant, user loader) of 7 statements each.
-    assert by_kind(statements) == {Kind.DATA: 3, Kind.SCOPE: 3, Kind.PING: 3, Kind.TRANSACTION: 12}, statements
-    assert len(statements) == 21
+    # Today: none. The principal is cached and the role comes with it; the viewer's tenant and user are
+    # read only when asked for, so no transaction is opened.
+    assert statements == []

@@ -16,6 +16,7 @@ from dealgraph.schema.subscription import Subscription
 from dealgraph.server.errors import PresentErrors
 from dealgraph.server.http_subscriptions import SubscriptionsOverWebSocketOnly
 from dealgraph.server.operation_log import OperationLog
+from dealgraph.server.operation_transaction import SharedTransaction
 from dealgraph.server.text_guard import RejectUnstorableText
 
 
@@ -41,6 +42,8 @@ schema = DealgraphSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    extensions=[SubscriptionsOverWebSocketOnly, PresentErrors, FreshLoaders, RejectUnstorableText, OperationLog],
+    extensions=[
+        SubscriptionsOverWebSocketOnly, PresentErrors, FreshLoaders, RejectUnstorableText, OperationLog, SharedTransaction,
+    ],
     scalar_overrides=SCALAR_OVERRIDES,  # type: ignore[arg-type]
 )

@@ -20,7 +20,7 @@ from dealgraph.schema.permissions import IsAdmin
 from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.common import Connection, SortDirection, UNKNOWN_ID
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
-from dealgraph.schema.tenancy import Tenant, User, Viewer
+from dealgraph.schema.tenancy import Viewer
 from dealgraph.schema.transcripts import SearchHit, Transcript
 from dealgraph.server.context import Context
 
@@ -46,16 +46,8 @@ class Query:
     node: relay.Node | None = relay.node(description="Any object by its global id; null if not visible.")
 
     @strawberry.field
-    async def viewer(self, info: Info) -> Viewer:
-        principal = info.context.viewer
-        async with info.context.tenant.session() as session:
-            tenant = (await session.execute(select(models.Tenant))).scalar_one()
-        user = await info.context.loaders.user.load(principal.user_id)
-        return Viewer(
-            tenant=Tenant(id=strawberry.ID(str(tenant.id)), name=tenant.name, slug=tenant.slug, created_at=tenant.created_at),
-            user=User.from_row(user),
-            role=principal.role,
-        )
+    def viewer(self, info: Info) -> Viewer:
+        return Viewer(role=info.context.viewer.role)
 
     @strawberry.field(description="Accounts by name.")
     async def accounts(

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 import strawberry
+from sqlalchemy import select
 from strawberry import relay
 
 from dealgraph.db import models
@@ -45,6 +46,16 @@ class Tenant:
 
 @strawberry.type(description="The caller, as identified by their API key.")
 class Viewer:
-    tenant: Tenant
-    user: User
+    """`role` comes with the key; the tenant and user are read only when asked for."""
+
     role: Role  # type: ignore[valid-type]
+
+    @strawberry.field
+    async def tenant(self, info: strawberry.Info[Context, None]) -> Tenant:
+        async with info.context.tenant.session() as session:
+            row = (await session.execute(select(models.Tenant))).scalar_one()
+        return Tenant(id=strawberry.ID(str(row.id)), name=row.name, slug=row.slug, created_at=row.created_at)
+
+    @strawberry.field
+    async def user(self, info: strawberry.Info[Context, None]) -> User:
+        return User.from_row(await info.context.loaders.user.load(info.context.viewer.user_id))

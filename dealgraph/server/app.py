@@ -42,6 +42,7 @@ def create_app(settings: Settings) -> Starlette:
             async with analysis_engine(database, settings) as engine:
                 graphql.hub = app.state.hub = engine.hub
                 engine.hub.on_keys_revoked(graphql.live_sockets.keys_revoked)
+                graphql.principals.listen_to(engine.hub)
                 graphql.llm = engine.llm
                 app.state.orchestrator = engine.orchestrator
                 log.info("dealgraph ready: GraphQL at /graphql")

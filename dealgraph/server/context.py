@@ -13,7 +13,7 @@ from dealgraph.agents.llm import LlmClient
 from dealgraph.config import Settings
 from dealgraph.db.repositories.tenancy import Principal
 from dealgraph.db.notifications import NotificationHub
-from dealgraph.db.session import Database, TenantScope
+from dealgraph.db.session import Database, OperationTransaction, TenantScope
 from dealgraph.errors import Unauthenticated
 from dealgraph.resolvers.loaders import Loaders
 
@@ -30,6 +30,7 @@ class Context:
     principal: Principal | None = None
     connection_params: dict[str, Any] | None = None
     _loaders: Loaders | None = field(default=None, repr=False)
+    _transaction: OperationTransaction | None = field(default=None, repr=False)
 
     @property
     def viewer(self) -> Principal:
@@ -39,7 +40,12 @@ class Context:
 
     @property
     def tenant(self) -> TenantScope:
-        return TenantScope(self.database, self.viewer.tenant_id)
+        return TenantScope(self.database, self.viewer.tenant_id, self._transaction)
+
+    def share_transaction(self, transaction: OperationTransaction) -> None:
+        """From now on every resolver and loader of this (HTTP query) operation uses `transaction`."""
+        self._transaction = transaction
+        self.reset_loaders()
 
     @property
     def loaders(self) -> Loaders:

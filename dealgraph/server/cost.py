@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -64,36 +65,53 @@ class QueryCostLimiter(SchemaExtension):
         self.setting = setting
 
     def on_validate(self) -> Iterator[None]:
-        # A rule made per operation, because a connection's size may come from the variables.
-        rule = cost_rule(self, self.execution_context.variables or {})
-        self.execution_context.validation_rules = (*self.execution_context.validation_rules, rule)
+        # Computed per operation, because a connection's size may come from the variables.
+        context = self.execution_context
+        variables = context.variables or {}
+        if context.pre_execution_errors is None:  # validation is still to run: the check joins it
+            context.validation_rules = (*context.validation_rules, cost_rule(self, variables))
+        elif not context.pre_execution_errors:
+            # An extension before this one validated already (strawberry's ValidationCache, keyed by
+            # document and rules only): the variable-dependent cost is checked alone, never cached.
+            assert context.graphql_document is not None
+            context.pre_execution_errors = cost_errors(context.schema._schema, context.graphql_document, variables, self)
         yield
 
 
+def cost_errors(
+    schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any], limiter: QueryCostLimiter
+) -> list[GraphQLError]:
+    """One error per operation of `document` whose response could exceed the limit."""
+    fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+    errors: list[GraphQLError] = []
+    for operation in document.definitions:
+        if not isinstance(operation, OperationDefinitionNode):
+            continue
+        root = schema.get_root_type(operation.operation)
+        if root is None:
+            continue
+        total = _Costing(schema, fragments, _variable_values(operation, variables), limiter).of(operation.selection_set, root, None, 0)
+        if total > limiter.max_cost:
+            errors.append(
+                GraphQLError(
+                    f"Query too complex: its response could hold {total} fields, over the limit of "
+                    f"{limiter.max_cost} ({limiter.setting}). Ask for smaller pages (`first`) or fewer "
+                    "nested lists.",
+                    operation,
+                    extensions={"code": QUERY_TOO_COMPLEX, "cost": total, "maxCost": limiter.max_cost},
+                )
+            )
+    return errors
+
+
 def cost_rule(limiter: QueryCostLimiter, variables: Mapping[str, Any]) -> type[ValidationRule]:
+    """`cost_errors` as a validation rule, for when it runs with the rest of validation."""
+
     class QueryCostRule(ValidationRule):
         def __init__(self, context: ValidationContext) -> None:
             super().__init__(context)
-            document = context.document
-            fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
-            for operation in document.definitions:
-                if not isinstance(operation, OperationDefinitionNode):
-                    continue
-                root = context.schema.get_root_type(operation.operation)
-                if root is None:
-                    continue
-                cost = _Costing(context.schema, fragments, _variable_values(operation, variables), limiter)
-                total = cost.of(operation.selection_set, root, None, 0)
-                if total > limiter.max_cost:
-                    context.report_error(
-                        GraphQLError(
-                            f"Query too complex: its response could hold {total} fields, over the limit of "
-                            f"{limiter.max_cost} ({limiter.setting}). Ask for smaller pages (`first`) or fewer "
-                            "nested lists.",
-                            operation,
-                            extensions={"code": QUERY_TOO_COMPLEX, "cost": total, "maxCost": limiter.max_cost},
-                        )
-                    )
+            for error in cost_errors(context.schema, context.document, variables, limiter):
+                context.report_error(error)
 
     return QueryCostRule
 

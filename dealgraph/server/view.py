@@ -25,12 +25,13 @@ from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
 from dealgraph.agents.llm import LlmClient
 from dealgraph.config import Settings
-from dealgraph.db.repositories.tenancy import Principal, authenticate
+from dealgraph.db.repositories.tenancy import KEY_PREFIX, Principal, authenticate, hash_api_key
 from dealgraph.db.tenant_slots import TenantSlots
 from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.session import Database
 from dealgraph.errors import TooManyRequests
 from dealgraph.server.context import Context
+from dealgraph.server.principal_cache import PrincipalCache
 from dealgraph.server.negotiation import GRAPHQL_RESPONSE, JSON, is_request_error, response_media_type
 from dealgraph.server.request_id import request_id_of
 from dealgraph.server.ws_admission import PendingSockets
@@ -67,6 +68,7 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         self.database = database
         self.settings = settings
         self.live_sockets = LiveSockets(database)
+        self.principals = PrincipalCache(settings.auth_cache_s)
         self.pending_sockets = PendingSockets(settings.ws_max_pending_per_address)
         self.operations = TenantSlots(
             settings.tenant_concurrency, settings.tenant_queue_s, "concurrent operations (DEALGRAPH_TENANT_CONCURRENCY)"
@@ -79,7 +81,7 @@ class DealgraphGraphQL(GraphQL[Context, None]):
             await super().__call__(scope, receive, send)
             return
         try:
-            principal = await self._authenticate(bearer_token(Request(scope).headers.get("authorization")))
+            principal = await self._authenticate_http(bearer_token(Request(scope).headers.get("authorization")))
             if principal is None:
                 await self._unauthenticated()(scope, receive, send)
                 return
@@ -106,6 +108,12 @@ class DealgraphGraphQL(GraphQL[Context, None]):
             and "query" not in request.query_params
             and "text/html" in request.headers.get("accept", "")
         )
+
+    async def _authenticate_http(self, token: str | None) -> Principal | None:
+        """HTTP requests go through the principal cache (WebSocket operations always ask the database)."""
+        if token is None or not token.startswith(KEY_PREFIX):
+            return None
+        return await self.principals.principal(hash_api_key(token), lambda: self._authenticate(token))
 
     async def _authenticate(self, token: str | None) -> Principal | None:
         if token is None:
