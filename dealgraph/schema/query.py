@@ -21,7 +21,9 @@ from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.common import Connection, SortDirection, UNKNOWN_ID
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
 from dealgraph.schema.tenancy import Tenant, User, Viewer
-from dealgraph.schema.transcripts import SearchHit, Transcript
+from dealgraph.db.repositories.vectors import vectors_available
+from dealgraph.schema.transcripts import SearchHit, SearchMode, Transcript
+from dealgraph.search import service as search_service
 from dealgraph.server.context import Context
 
 Info = strawberry.Info[Context, None]
@@ -108,7 +110,10 @@ class Query:
     async def transcript(self, info: Info, id: relay.GlobalID) -> Transcript | None:
         return await one_node(info.context.loaders.transcript, id, Transcript)
 
-    @strawberry.field(description="Full-text search over utterances (web-search syntax: \"phrase\", or, -not).")
+    @strawberry.field(
+        description="Search utterances: KEYWORD (web-search syntax: \"phrase\", or, -not), SEMANTIC or HYBRID. "
+        "Without `mode`: HYBRID where the server has pgvector, KEYWORD elsewhere."
+    )
     async def search_transcripts(
         self,
         info: Info,
@@ -116,9 +121,14 @@ class Query:
         first: int | None = None,
         after: str | None = None,
         deal_id: relay.GlobalID | None = None,
+        mode: SearchMode | None = None,  # type: ignore[valid-type]
     ) -> Connection[SearchHit]:
-        page = await transcripts.search_transcripts(
-            info.context.tenant, query, _page(info, first, after), _optional_id(deal_id, "Deal")
+        chosen = mode or (
+            SearchMode.HYBRID if await vectors_available(info.context.database) else SearchMode.KEYWORD  # type: ignore[attr-defined]
+        )
+        page = await search_service.search(
+            info.context.tenant, info.context.settings.embedding_model, query, chosen,
+            _page(info, first, after), _optional_id(deal_id, "Deal"),
         )
         return Connection.of(page, SearchHit.from_row)
 
