@@ -1,0 +1,174 @@
+"""Semantic and hybrid search on pgvector: each mode through GraphQL, tenant isolation of the nearest
+neighbours, and the embedding queue's durability (a dead worker's job completes elsewhere).
+
+Runs on an embedded PostgreSQL in both CI passes (see tests/vector_support.py); the background worker
+is off here and tests drive `EmbeddingWorker` by hand, so nothing waits on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select, text, update
+from starlette.applications import Starlette
+from strawberry.relay import GlobalID
+
+from dealgraph.agents.standin import RunningStandin
+from dealgraph.config import Settings
+from dealgraph.db.models import SearchJob
+from dealgraph.db.repositories import search_jobs
+from dealgraph.search.worker import EmbeddingWorker
+from tests.support import GraphQLClient, TenantFactory, make_settings
+from tests.vector_support import drain, pgvector_server_url, seed_calls
+
+SEARCH = """
+query($q: String!, $mode: SearchMode, $deal: ID, $first: Int, $after: String) {
+  searchTranscripts(query: $q, mode: $mode, dealId: $deal, first: $first, after: $after) {
+    totalCount
+    pageInfo { hasNextPage endCursor }
+    edges { node { rank snippet matchedBy similarity transcript { title } utterance { index speaker start text } } }
+  }
+}"""
+STATUS = "query($id: ID!) { transcript(id: $id) { searchStatus } }"
+
+
+@pytest.fixture(scope="module")
+def server_url(server_url: str) -> Iterator[str]:
+    yield from pgvector_server_url(server_url)
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str, standin_server: RunningStandin) -> Settings:
+    return make_settings(database_url, standin_server.base_url, embedding_worker=False)
+
+
+def _worker(app: Starlette, settings: Settings, **overrides: object) -> EmbeddingWorker:
+    return EmbeddingWorker(app.state.database, settings.model_copy(update=overrides))
+
+
+async def _search(gql: GraphQLClient, who: object, q: str, **variables: object) -> list[dict]:
+    data = await gql(SEARCH, {"q": q, **variables}, as_=who)  # type: ignore[arg-type]
+    return [edge["node"] for edge in data["searchTranscripts"]["edges"]]
+
+
+async def test_add_transcript_is_pending_until_the_worker_embeds_it(
+    gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings
+) -> None:
+    who = await tenants.create()
+    seeded = await seed_calls(gql, who, {"fb1"})
+    transcript_id = seeded["calls"]["fb1"]["id"]
+    assert (await gql(STATUS, {"id": transcript_id}, as_=who))["transcript"]["searchStatus"] == "PENDING"
+    assert await _search(gql, who, "who raised security concerns?", mode="SEMANTIC") == []  # nothing embedded yet
+    assert await drain(_worker(app, settings)) >= 1
+    assert (await gql(STATUS, {"id": transcript_id}, as_=who))["transcript"]["searchStatus"] == "READY"
+
+
+async def test_each_mode_through_graphql(gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings) -> None:
+    who = await tenants.create()
+    await seed_calls(gql, who, {"fb1", "nw2"})
+    await drain(_worker(app, settings))
+
+    keyword = await _search(gql, who, "infosec", mode="KEYWORD")
+    assert [h["utterance"]["index"] for h in keyword] == [1] and keyword[0]["matchedBy"] == ["KEYWORD"]
+    assert "<mark>infosec</mark>" in keyword[0]["snippet"] and keyword[0]["similarity"] is None
+
+    semantic = await _search(gql, who, "our infosec team needs to review everything first", mode="SEMANTIC", first=5)
+    assert len(semantic) == 5 and all(h["matchedBy"] == ["SEMANTIC"] for h in semantic)
+    assert all(-1.0 <= h["similarity"] <= 1.0 for h in semantic)
+    assert [h["rank"] for h in semantic] == sorted((h["rank"] for h in semantic), reverse=True)
+    assert semantic[0]["transcript"]["title"] == "Fabrikam security review"
+
+    hybrid = await _search(gql, who, "infosec review", mode="HYBRID", first=10)
+    top = hybrid[0]
+    assert top["utterance"] == {"index": 1, "speaker": "Priya Raman", "start": 40.0, "text": top["utterance"]["text"]}
+    assert sorted(top["matchedBy"]) == ["KEYWORD", "SEMANTIC"]  # found by both, so fused first
+    assert any(h["matchedBy"] == ["SEMANTIC"] for h in hybrid)  # and meaning-only hits follow
+    default = await _search(gql, who, "infosec review", first=10)  # no mode: HYBRID where pgvector is
+    assert default == hybrid
+
+
+async def test_hybrid_pages_and_filters_by_deal(gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings) -> None:
+    who = await tenants.create()
+    seeded = await seed_calls(gql, who, {"fb1", "gx1"})
+    await drain(_worker(app, settings))
+    first = await gql(SEARCH, {"q": "security", "mode": "HYBRID", "first": 3}, as_=who)
+    page = first["searchTranscripts"]
+    assert page["pageInfo"]["hasNextPage"] and len(page["edges"]) == 3
+    rest = await gql(SEARCH, {"q": "security", "mode": "HYBRID", "first": 3, "after": page["pageInfo"]["endCursor"]}, as_=who)
+    seen = {(e["node"]["transcript"]["title"], e["node"]["utterance"]["index"]) for e in page["edges"]}
+    assert seen.isdisjoint({(e["node"]["transcript"]["title"], e["node"]["utterance"]["index"]) for e in rest["searchTranscripts"]["edges"]})
+    globex = await _search(gql, who, "security", mode="HYBRID", deal=seeded["deals"]["Globex analytics"], first=50)
+    assert globex and {h["transcript"]["title"] for h in globex} == {"Globex product demo"}
+
+
+async def test_another_tenants_nearest_neighbour_is_never_returned(
+    gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings
+) -> None:
+    owner, stranger = await tenants.create(), await tenants.create()
+    await seed_calls(gql, owner, {"fb1"})
+    await seed_calls(gql, stranger, {"gx1"})
+    await drain(_worker(app, settings))
+    exact = "Our infosec team will need to review everything before we can move forward."
+    # The stranger's own best match is far weaker than the owner's identical sentence, yet never the owner's.
+    hits = await _search(gql, stranger, exact, mode="SEMANTIC", first=100)
+    assert hits and {h["transcript"]["title"] for h in hits} == {"Globex product demo"}
+    hybrid = await _search(gql, stranger, exact, mode="HYBRID", first=100)
+    assert {h["transcript"]["title"] for h in hybrid} == {"Globex product demo"}
+    owner_hits = await _search(gql, owner, exact, mode="SEMANTIC", first=1)
+    assert owner_hits[0]["similarity"] > hits[0]["similarity"]
+
+
+async def test_a_dead_workers_job_completes_elsewhere(
+    gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings
+) -> None:
+    who = await tenants.create()
+    seeded = await seed_calls(gql, who, {"nw1"})
+    database = app.state.database
+    async with database.owner_session() as session:
+        dead = await search_jobs.claim(session, worker_id="dead-worker", lease_s=0.5, max_attempts=3)
+    assert dead is not None  # claimed, then the worker "dies": it never finishes
+    assert dead.transcript_id == uuid.UUID(GlobalID.from_id(seeded["calls"]["nw1"]["id"]).node_id)
+    survivor = _worker(app, settings)
+    async with database.owner_session() as session:  # while the lease runs, nobody else may take it
+        assert await session.scalar(select(SearchJob.status).where(SearchJob.transcript_id == dead.transcript_id)) == "running"
+    for _ in range(100):  # the lease is 0.5 s; wait for the database clock to pass it (generous bound)
+        async with database.owner_session() as session:
+            expired = await session.scalar(
+                select(SearchJob.lease_expires_at < text("now()")).where(SearchJob.transcript_id == dead.transcript_id)
+            )
+        if expired:
+            break
+        await asyncio.sleep(0.1)
+    await drain(survivor)
+    async with database.owner_session() as session:
+        job = await session.get(SearchJob, dead.transcript_id)
+        assert job is not None and job.status == "ready" and job.attempts == 2 and job.worker_id == survivor.worker_id
+        windows = await session.scalar(text("SELECT count(*) FROM transcript_windows WHERE transcript_id = :t"), {"t": dead.transcript_id})
+        utterances = await session.scalar(text("SELECT utterance_count FROM transcripts WHERE id = :t"), {"t": dead.transcript_id})
+        assert windows == utterances
+        # The dead worker waking up late cannot overwrite the survivor's result (writes are fenced on worker_id).
+        assert not await search_jobs.finish(session, dead, "dead-worker", "some-other-model")
+
+
+async def test_a_failing_job_is_retried_then_marked_failed(
+    gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings
+) -> None:
+    class Broken:
+        model_id, dimensions = "broken", 3
+
+        def embed(self, texts: object) -> object:
+            raise RuntimeError("model file is corrupt")
+
+    who = await tenants.create()
+    seeded = await seed_calls(gql, who, {"gx2"})
+    worker = EmbeddingWorker(app.state.database, settings, embedder=Broken())  # type: ignore[arg-type]
+    assert await drain(worker) == settings.embedding_max_attempts
+    assert (await gql(STATUS, {"id": seeded["calls"]["gx2"]["id"]}, as_=who))["transcript"]["searchStatus"] == "FAILED"
+    async with app.state.database.owner_session() as session:  # a healthy re-run (reembed) recovers it
+        await session.execute(update(SearchJob).where(SearchJob.status == "failed").values(model="stale"))
+        assert await search_jobs.requeue_stale(session, "wordllama-l2_supercat-256", 100) >= 1
+    await drain(_worker(app, settings))
+    assert (await gql(STATUS, {"id": seeded["calls"]["gx2"]["id"]}, as_=who))["transcript"]["searchStatus"] == "READY"
