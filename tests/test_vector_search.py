@@ -21,6 +21,7 @@ from dealgraph.config import Settings
 from dealgraph.db.models import SearchJob
 from dealgraph.db.repositories import search_jobs
 from dealgraph.search.worker import EmbeddingWorker
+from dealgraph.server.app import create_app
 from tests.support import GraphQLClient, TenantFactory, make_settings
 from tests.vector_support import drain, pgvector_server_url, seed_calls
 
@@ -42,7 +43,7 @@ def server_url(server_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
-    return make_settings(database_url, standin_server.base_url, embedding_worker=False)
+    return make_settings(database_url, standin_server.base_url)  # background worker off: tests drive it
 
 
 def _worker(app: Starlette, settings: Settings, **overrides: object) -> EmbeddingWorker:
@@ -172,3 +173,17 @@ async def test_a_failing_job_is_retried_then_marked_failed(
         assert await search_jobs.requeue_stale(session, "wordllama-l2_supercat-256", 100) >= 1
     await drain(_worker(app, settings))
     assert (await gql(STATUS, {"id": seeded["calls"]["gx2"]["id"]}, as_=who))["transcript"]["searchStatus"] == "READY"
+
+
+async def test_serve_embeds_in_the_background(gql: GraphQLClient, tenants: TenantFactory, settings: Settings) -> None:
+    """addTranscript only queues; the worker that `serve` runs picks the job up on its own."""
+    background = create_app(settings.model_copy(update={"embedding_worker": True, "embedding_poll_s": 0.1, "auto_migrate": False}))
+    who = await tenants.create()
+    transcript_id = (await seed_calls(gql, who, {"in1"}))["calls"]["in1"]["id"]
+    async with background.router.lifespan_context(background):
+        for _ in range(600):  # generous: up to 60 s on a loaded machine
+            status = (await gql(STATUS, {"id": transcript_id}, as_=who))["transcript"]["searchStatus"]
+            if status == "READY":
+                break
+            await asyncio.sleep(0.1)
+    assert status == "READY"
