@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, delete, func, insert, literal_column, select
+from sqlalchemy import Select, Text, cast, delete, func, insert, literal_column, select
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import defer
 
 from dealgraph.db.models import Deal, Transcript, TranscriptUtterance
@@ -111,22 +112,27 @@ def search_text(text: str) -> str:
     return needle
 
 
-def tsquery_of(needle: str) -> Any:
-    return func.websearch_to_tsquery(literal_column(f"'{SEARCH_CONFIG}'::regconfig"), needle)
+def tsquery_of(needle: str, any_word: bool = False) -> Any:
+    """Web-search syntax (every word must match), or, for hybrid ranking, any of the words: a question
+    in a manager's words rarely shares all its words with the utterance that answers it."""
+    config = literal_column(f"'{SEARCH_CONFIG}'::regconfig")
+    if any_word:
+        return cast(func.replace(cast(func.plainto_tsquery(config, needle), Text), "&", "|"), TSQUERY)
+    return func.websearch_to_tsquery(config, needle)
 
 
-def headline(needle: str) -> Any:
+def headline(needle: str, any_word: bool = False) -> Any:
     """The utterance with matched words in <mark> tags (its opening words when nothing matched)."""
     return func.ts_headline(
-        literal_column(f"'{SEARCH_CONFIG}'::regconfig"), TranscriptUtterance.text, tsquery_of(needle), _HEADLINE_OPTIONS
+        literal_column(f"'{SEARCH_CONFIG}'::regconfig"), TranscriptUtterance.text, tsquery_of(needle, any_word), _HEADLINE_OPTIONS
     )
 
 
-def keyword_query(needle: str, deal_id: uuid.UUID | None) -> tuple[Select[Any], Any, Any]:
+def keyword_query(needle: str, deal_id: uuid.UUID | None, any_word: bool = False) -> tuple[Select[Any], Any, Any]:
     """Utterances matching `needle` with their full-text rank and snippet, unordered."""
-    tsquery = tsquery_of(needle)
+    tsquery = tsquery_of(needle, any_word)
     rank = func.ts_rank_cd(TranscriptUtterance.search_vector, tsquery)
-    snippet = headline(needle)
+    snippet = headline(needle, any_word)
     query = (
         select(Transcript, TranscriptUtterance, rank, snippet)
         .join(TranscriptUtterance, TranscriptUtterance.transcript_id == Transcript.id)

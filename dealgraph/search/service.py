@@ -52,7 +52,7 @@ async def search(
         neighbours = await vectors.nearest(session, query_vector, embedder.model_id, depth, deal_id=deal_id)
         rankings = {"semantic": [(n.transcript_id, n.position) for n in neighbours]}
         if mode is SearchMode.HYBRID:
-            matches, rank, _ = keyword_query(needle, deal_id)
+            matches, rank, _ = keyword_query(needle, deal_id, any_word=True)
             ranked = matches.with_only_columns(TranscriptUtterance.transcript_id, TranscriptUtterance.position).order_by(
                 rank.desc(), Transcript.occurred_at.desc(), TranscriptUtterance.transcript_id, TranscriptUtterance.position
             )
@@ -62,7 +62,7 @@ async def search(
         rows = {
             (u.transcript_id, u.position): (t, u, snippet)
             for t, u, snippet in await session.execute(
-                select(Transcript, TranscriptUtterance, headline(needle))
+                select(Transcript, TranscriptUtterance, headline(needle, any_word=True))
                 .join(TranscriptUtterance, TranscriptUtterance.transcript_id == Transcript.id)
                 .where(tuple_(TranscriptUtterance.transcript_id, TranscriptUtterance.position).in_([f.key for f in page]))
                 .options(defer(Transcript.original_text))
