@@ -23,6 +23,7 @@ from dealgraph.db.repositories import search_jobs
 from dealgraph.search.worker import EmbeddingWorker
 from dealgraph.server.app import create_app
 from tests.support import GraphQLClient, TenantFactory, make_settings
+from tests.test_cli import dealgraph
 from tests.vector_support import drain, pgvector_server_url, seed_calls
 
 SEARCH = """
@@ -187,3 +188,20 @@ async def test_serve_embeds_in_the_background(gql: GraphQLClient, tenants: Tenan
                 break
             await asyncio.sleep(0.1)
     assert status == "READY"
+
+
+async def test_reembed_cli_brings_outdated_transcripts_to_the_current_model(
+    gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings, database_url: str
+) -> None:
+    who = await tenants.create()
+    transcript_id = (await seed_calls(gql, who, {"gx1"}))["calls"]["gx1"]["id"]
+    await drain(_worker(app, settings))
+    async with app.state.database.owner_session() as session:  # as if embedded by an earlier model
+        await session.execute(update(SearchJob).values(model="an-earlier-model"))
+    assert (await gql(STATUS, {"id": transcript_id}, as_=who))["transcript"]["searchStatus"] == "OUTDATED"
+    done = dealgraph(database_url, "reembed")
+    assert done.returncode == 0, done.stderr
+    assert "re-embedded" in done.stdout and not done.stdout.startswith("re-embedded 0 ")
+    assert (await gql(STATUS, {"id": transcript_id}, as_=who))["transcript"]["searchStatus"] == "READY"
+    again = dealgraph(database_url, "reembed")  # nothing left: a rerun (or a resumed run) does no work twice
+    assert again.returncode == 0 and "re-embedded 0 transcript(s)" in again.stdout
