@@ -205,3 +205,51 @@ async def test_reembed_cli_brings_outdated_transcripts_to_the_current_model(
     assert (await gql(STATUS, {"id": transcript_id}, as_=who))["transcript"]["searchStatus"] == "READY"
     again = dealgraph(database_url, "reembed")  # nothing left: a rerun (or a resumed run) does no work twice
     assert again.returncode == 0 and "re-embedded 0 transcript(s)" in again.stdout
+
+
+FILTERED = """
+query($q: String!, $mode: SearchMode, $account: ID, $speaker: String, $from: DateTime, $to: DateTime) {
+  searchTranscripts(query: $q, mode: $mode, accountId: $account, speaker: $speaker, occurredFrom: $from, occurredTo: $to, first: 100) {
+    edges { node { transcript { title } utterance { speaker } } }
+  }
+}"""
+
+
+@pytest.mark.parametrize("mode", ["KEYWORD", "SEMANTIC", "HYBRID"])
+async def test_filters_by_account_speaker_and_date_in_every_mode(
+    gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings, mode: str
+) -> None:
+    who = await tenants.create()
+    await seed_calls(gql, who, {"nw1", "nw2", "fb1", "fb2"})
+    await drain(_worker(app, settings))
+    accounts = await gql("{ accounts(first: 10) { edges { node { id name } } } }", as_=who)
+    fabrikam = next(e["node"]["id"] for e in accounts["accounts"]["edges"] if e["node"]["name"] == "Fabrikam Health")
+
+    async def titles_and_speakers(**variables: object) -> set[tuple[str, str]]:
+        data = await gql(FILTERED, {"q": "review or price or team or budget", "mode": mode, **variables}, as_=who)
+        return {(e["node"]["transcript"]["title"], e["node"]["utterance"]["speaker"]) for e in data["searchTranscripts"]["edges"]}
+
+    everything = await titles_and_speakers()
+    assert {title for title, _ in everything} >= {"Northwind pricing follow-up", "Fabrikam security review"}
+    by_account = await titles_and_speakers(account=fabrikam)
+    assert by_account and {title for title, _ in by_account} <= {"Fabrikam security review", "Fabrikam procurement and legal"}
+    by_speaker = await titles_and_speakers(speaker="linda MOORE")
+    assert by_speaker and {speaker for _, speaker in by_speaker} == {"Linda Moore"}
+    september = await titles_and_speakers(**{"from": "2026-09-01T00:00:00Z", "to": "2026-09-12T00:00:00Z"})
+    assert september and {title for title, _ in september} <= {"Northwind discovery call", "Fabrikam procurement and legal"}
+
+
+async def test_deal_moments_answer_from_that_deals_calls_only(
+    gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings
+) -> None:
+    who = await tenants.create()
+    seeded = await seed_calls(gql, who, {"nw1", "nw2", "gx2"})
+    await drain(_worker(app, settings))
+    moments = await gql(
+        "query($d: ID!) { deal(id: $d) { moments(query: \"where did they push back on price?\", first: 5) {"
+        " edges { node { matchedBy transcript { title } utterance { index speaker start } } } } } }",
+        {"d": seeded["deals"]["Northwind rollout"]}, as_=who,
+    )
+    hits = [e["node"] for e in moments["deal"]["moments"]["edges"]]
+    assert len(hits) == 5 and {h["transcript"]["title"] for h in hits} <= {"Northwind discovery call", "Northwind pricing follow-up"}
+    assert all(h["utterance"]["start"] is not None and h["matchedBy"] for h in hits)

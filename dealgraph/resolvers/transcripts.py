@@ -18,6 +18,7 @@ from dealgraph.db.repositories import search_jobs
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import BadUserInput
 from dealgraph.resolvers.pagination import Page, PageRequest, Sort, encode_cursor, keyset_page, offset_after
+from dealgraph.search.filters import SearchFilters
 from dealgraph.resolvers.validation import Checker, ErrorCode, FieldError, InvalidInput
 from dealgraph.transcripts.formats import TranscriptParseError, TranscriptTooLarge, parse_transcript
 
@@ -128,7 +129,7 @@ def headline(needle: str, any_word: bool = False) -> Any:
     )
 
 
-def keyword_query(needle: str, deal_id: uuid.UUID | None, any_word: bool = False) -> tuple[Select[Any], Any, Any]:
+def keyword_query(needle: str, filters: SearchFilters, any_word: bool = False) -> tuple[Select[Any], Any, Any]:
     """Utterances matching `needle` with their full-text rank and snippet, unordered."""
     tsquery = tsquery_of(needle, any_word)
     rank = func.ts_rank_cd(TranscriptUtterance.search_vector, tsquery)
@@ -139,9 +140,7 @@ def keyword_query(needle: str, deal_id: uuid.UUID | None, any_word: bool = False
         .where(TranscriptUtterance.search_vector.op("@@")(tsquery))
         .options(defer(Transcript.original_text))
     )
-    if deal_id is not None:
-        query = query.where(Transcript.deal_id == deal_id)
-    return query, rank, snippet
+    return filters.apply(query), rank, snippet
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,10 +154,10 @@ class SearchRow:
 
 
 async def search_transcripts(
-    scope: TenantScope, text: str, request: PageRequest, deal_id: uuid.UUID | None
+    scope: TenantScope, text: str, request: PageRequest, filters: SearchFilters
 ) -> Page[SearchRow]:
     """Ranked utterance hits; offset cursors, since rank order has no stable key to resume from."""
-    query, rank, _ = keyword_query(search_text(text), deal_id)
+    query, rank, _ = keyword_query(search_text(text), filters)
     offset = offset_after(request.after, "search")
     ordered = query.order_by(
         rank.desc(), Transcript.occurred_at.desc(), TranscriptUtterance.transcript_id, TranscriptUtterance.position

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -21,9 +22,9 @@ from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.common import Connection, SortDirection, UNKNOWN_ID
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
 from dealgraph.schema.tenancy import Tenant, User, Viewer
-from dealgraph.db.repositories.vectors import vectors_available
 from dealgraph.schema.transcripts import SearchHit, SearchMode, Transcript
 from dealgraph.search import service as search_service
+from dealgraph.search.filters import SearchFilters
 from dealgraph.server.context import Context
 
 Info = strawberry.Info[Context, None]
@@ -112,7 +113,8 @@ class Query:
 
     @strawberry.field(
         description="Search utterances: KEYWORD (web-search syntax: \"phrase\", or, -not), SEMANTIC or HYBRID. "
-        "Without `mode`: HYBRID where the server has pgvector, KEYWORD elsewhere."
+        "Without `mode`: HYBRID where the server has pgvector, KEYWORD elsewhere. Filters combine (AND): "
+        "`speaker` matches exactly (any case), `occurredFrom` is inclusive and `occurredTo` exclusive."
     )
     async def search_transcripts(
         self,
@@ -122,14 +124,16 @@ class Query:
         after: str | None = None,
         deal_id: relay.GlobalID | None = None,
         mode: SearchMode | None = None,  # type: ignore[valid-type]
+        account_id: relay.GlobalID | None = None,
+        speaker: str | None = None,
+        occurred_from: datetime | None = None,
+        occurred_to: datetime | None = None,
     ) -> Connection[SearchHit]:
-        chosen = mode or (
-            SearchMode.HYBRID if await vectors_available(info.context.database) else SearchMode.KEYWORD  # type: ignore[attr-defined]
+        filters = SearchFilters(
+            deal_id=_optional_id(deal_id, "Deal"), account_id=_optional_id(account_id, "Account"), speaker=speaker,
+            occurred_from=occurred_from, occurred_to=occurred_to,
         )
-        page = await search_service.search(
-            info.context.tenant, info.context.settings.embedding_model, query, chosen,
-            _page(info, first, after), _optional_id(deal_id, "Deal"),
-        )
+        page = await search_service.search_with_default(info.context, query, mode, _page(info, first, after), filters)
         return Connection.of(page, SearchHit.from_row)
 
     @strawberry.field

@@ -21,7 +21,9 @@ from dealgraph.errors import BadUserInput
 from dealgraph.resolvers.pagination import Page, PageRequest, encode_cursor, offset_after
 from dealgraph.resolvers.transcripts import SearchRow, headline, keyword_query, search_text, search_transcripts
 from dealgraph.search.embedders import EmbedderName, get_embedder
+from dealgraph.search.filters import SearchFilters
 from dealgraph.search.fusion import reciprocal_rank_fusion
+from dealgraph.server.context import Context
 
 MIN_CANDIDATES, MAX_CANDIDATES = 50, 500
 PGVECTOR_REQUIRED = (
@@ -37,10 +39,10 @@ class SearchMode(enum.Enum):
 
 
 async def search(
-    scope: TenantScope, model: EmbedderName, text: str, mode: SearchMode, request: PageRequest, deal_id: uuid.UUID | None
+    scope: TenantScope, model: EmbedderName, text: str, mode: SearchMode, request: PageRequest, filters: SearchFilters
 ) -> Page[SearchRow]:
     if mode is SearchMode.KEYWORD:
-        return await search_transcripts(scope, text, request, deal_id)
+        return await search_transcripts(scope, text, request, filters)
     needle = search_text(text)
     if not await vectors.vectors_available(scope.database):
         raise BadUserInput(PGVECTOR_REQUIRED)
@@ -49,10 +51,10 @@ async def search(
     depth = min(MAX_CANDIDATES, max(MIN_CANDIDATES, offset + request.first + 1))
     query_vector = (await asyncio.to_thread(embedder.embed, [needle]))[0]
     async with scope.session() as session:
-        neighbours = await vectors.nearest(session, query_vector, embedder.model_id, depth, deal_id=deal_id)
+        neighbours = await vectors.nearest(session, query_vector, embedder.model_id, depth, filters)
         rankings = {"semantic": [(n.transcript_id, n.position) for n in neighbours]}
         if mode is SearchMode.HYBRID:
-            matches, rank, _ = keyword_query(needle, deal_id, any_word=True)
+            matches, rank, _ = keyword_query(needle, filters, any_word=True)
             ranked = matches.with_only_columns(TranscriptUtterance.transcript_id, TranscriptUtterance.position).order_by(
                 rank.desc(), Transcript.occurred_at.desc(), TranscriptUtterance.transcript_id, TranscriptUtterance.position
             )
@@ -85,6 +87,15 @@ async def search(
         has_previous_page=offset > 0,
         count=count,
     )
+
+
+async def search_with_default(
+    context: Context, text: str, mode: SearchMode | None, request: PageRequest, filters: SearchFilters
+) -> Page[SearchRow]:
+    """The GraphQL entry: no mode means HYBRID where the server stores vectors, KEYWORD where it cannot."""
+    if mode is None:
+        mode = SearchMode.HYBRID if await vectors.vectors_available(context.database) else SearchMode.KEYWORD
+    return await search(context.tenant, context.settings.embedding_model, text, mode, request, filters)
 
 
 async def search_status(scope: TenantScope, transcript_id: uuid.UUID, model: EmbedderName) -> str:

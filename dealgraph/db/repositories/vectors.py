@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db.session import Database
+from dealgraph.search.filters import SearchFilters
 from dealgraph.search.windows import Window
 
 _available: WeakKeyDictionary[Database, bool] = WeakKeyDictionary()
@@ -64,25 +65,26 @@ class Neighbour:
 
 
 async def nearest(
-    session: AsyncSession, query: np.ndarray, model: str, limit: int, *, deal_id: uuid.UUID | None = None
+    session: AsyncSession, query: np.ndarray, model: str, limit: int, filters: SearchFilters
 ) -> list[Neighbour]:
     """Windows nearest to `query` by cosine, best first.
 
     Across the tenant the HNSW index answers (approximate; ef_search is raised so the tenant and model
-    filters, applied after the index scan, still leave `limit` rows). Within one deal the scan is exact:
-    a deal has few windows, and an index scan filtered down to them could return too few.
+    filters, applied after the index scan, still leave `limit` rows). With filters (a deal, an account,
+    a speaker, dates) the scan is exact: an index scan filtered afterwards could return too few.
     """
     dims = int(query.shape[0])
     distance = f"(w.embedding::vector({dims}) <=> CAST(:q AS vector({dims})))"
-    deal_join, order = ("", distance) if deal_id is None else (
-        "JOIN transcripts t ON t.id = w.transcript_id AND t.deal_id = :deal", f"{distance} + 0"  # + 0: no index
+    narrowing, params = filters.sql()
+    join, where, order = ("", "", distance) if not filters.narrowed else (
+        "JOIN transcripts t ON t.id = w.transcript_id", f"AND {narrowing}", f"{distance} + 0"  # + 0: no index scan
     )
     await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, 4 * limit))}"))
     rows = await session.execute(
         text(
-            f"SELECT w.transcript_id, w.position, 1 - {distance} AS similarity FROM transcript_windows w {deal_join} "
-            f"WHERE w.model = :m ORDER BY {order} LIMIT :limit"
+            f"SELECT w.transcript_id, w.position, 1 - {distance} AS similarity FROM transcript_windows w {join} "
+            f"WHERE w.model = :m {where} ORDER BY {order} LIMIT :limit"
         ),
-        {"q": vector_literal(query), "m": model, "limit": limit, "deal": deal_id},
+        {"q": vector_literal(query), "m": model, "limit": limit, **params},
     )
     return [Neighbour(t, p, float(s)) for t, p, s in rows]
