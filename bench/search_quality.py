@@ -88,7 +88,7 @@ async def _scale_up(app: Any, tenant_id: uuid.UUID, utterances: int) -> None:
         async with database.owner_session() as session:
             await session.execute(text(
                 "INSERT INTO transcripts (id, tenant_id, deal_id, title, occurred_at, source_format, original_text, participants, "
-                "content_hash, language, utterance_count) VALUES (:id, :t, :d, 'synthetic', now(), 'PLAIN', '', '{}', :h, 'en', 100)"
+                "content_hash, language, utterance_count) VALUES (:id, :t, :d, 'synthetic', now(), 'plain', '', '{}', :h, 'en', 100)"
             ), transcripts)
             await session.execute(text(
                 "INSERT INTO transcript_utterances (transcript_id, tenant_id, position, speaker, start_seconds, text) "
