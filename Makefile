@@ -8,7 +8,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: run test bench bench-read bench-cache
+.PHONY: run test bench bench-read bench-cache bench-search
 run: $(VENV)/.installed
 	$(VENV)/bin/dealgraph serve
 
@@ -25,3 +25,7 @@ bench-read: $(VENV)/.installed
 # prompt-cache sharing strategies: first result, total latency, input-token cost (stand-in in its own process)
 bench-cache: $(VENV)/.installed
 	$(VENV)/bin/python -m bench.cache_sharing $(BENCH_ARGS)
+
+# transcript search: recall@5 and MRR per mode on the labelled set; BENCH_ARGS='--scale 100000' adds p50/p99
+bench-search: $(VENV)/.installed
+	$(VENV)/bin/python -m bench.search_quality $(BENCH_ARGS)

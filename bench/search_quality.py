@@ -134,7 +134,7 @@ async def main(scale: int, rounds: int) -> None:
                     print(f"ingest: {utterances / (time.perf_counter() - started):.0f} utterances/s embedded and stored "
                           f"(queue claim, embed, write; {len(CALLS)} calls)")
                     print(f"\n{len(QUERIES)} paraphrase queries, {utterances} utterances\n")
-                    print(f"| mode | recall@5 | MRR |\n|---|---|---|")
+                    print("| mode | recall@5 | MRR |\n|---|---|---|")
                     for mode, (recall, mrr) in (await quality(http)).items():
                         print(f"| {mode} | {recall:.3f} | {mrr:.3f} |")
                     if scale:
