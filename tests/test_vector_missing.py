@@ -20,6 +20,7 @@ from dealgraph.config import Settings
 from dealgraph.db import migrate
 from dealgraph.server.app import create_app
 from tests.support import GraphQLClient, TenantFactory
+from tests.test_cli import dealgraph
 from tests.vector_support import seed_calls
 
 SEARCH = "query($q: String!, $mode: SearchMode) { searchTranscripts(query: $q, mode: $mode) { totalCount edges { node { matchedBy } } } }"
@@ -61,3 +62,8 @@ async def test_startup_logs_that_semantic_search_needs_pgvector(settings: Settin
         async with second.router.lifespan_context(second):
             pass
     assert any("need the pgvector extension" in record.getMessage() for record in caplog.records)
+
+
+def test_reembed_says_pgvector_is_required(app: Starlette, database_url: str) -> None:
+    refused = dealgraph(database_url, "reembed")
+    assert refused.returncode == 1 and "pgvector" in refused.stderr
