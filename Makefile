@@ -8,7 +8,7 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: run test bench bench-read bench-cache bench-live
+.PHONY: run test bench bench-read bench-cache bench-live bench-search
 run: $(VENV)/.installed
 	$(VENV)/bin/dealgraph serve
 
@@ -31,3 +31,7 @@ bench-live: $(VENV)/.installed
 	$(VENV)/bin/python -m bench.fanout $(BENCH_ARGS)
 	$(VENV)/bin/python -m bench.analysis_throughput $(BENCH_ARGS)
 	$(VENV)/bin/python -m bench.notify_rate $(BENCH_ARGS)
+
+# transcript search: recall@5 and MRR per mode on the labelled set; BENCH_ARGS='--scale 100000' adds p50/p99
+bench-search: $(VENV)/.installed
+	$(VENV)/bin/python -m bench.search_quality $(BENCH_ARGS)

@@ -202,6 +202,19 @@ async def apikey_revoke(database: Database, args: argparse.Namespace) -> int:
     return 0 if revoked else 1
 
 
+async def reembed_command(database: Database, args: argparse.Namespace) -> int:
+    from dealgraph.search.reembed import reembed
+
+    await prepare_database(database, get_settings(), apply_migrations=True)
+    try:
+        done = await reembed(database, get_settings())
+    except RuntimeError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"re-embedded {done} transcript(s)")
+    return 0
+
+
 def print_schema(args: argparse.Namespace) -> int:
     from dealgraph.schema import schema
 
@@ -258,6 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="send each agent's smallest real request; print accepted or the API's exact error"
     )
     llm_check_parser.set_defaults(run=llm_check)
+
+    reembed_parser = commands.add_parser("reembed", help="embed transcripts not yet embedded with the configured model (resumable)")
+    reembed_parser.set_defaults(run=_with_database(reembed_command))
 
     schema_parser = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
     schema_parser.set_defaults(run=print_schema)

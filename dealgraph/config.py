@@ -149,6 +149,16 @@ class Settings(BaseSettings):
         description="Simulated seconds per agent of that auto-started stand-in (JSON object).",
     )
 
+    # Semantic search (issue 11): local embeddings of utterance windows, stored with pgvector.
+    embedding_model: Literal["wordllama", "minilm"] = Field(
+        default="wordllama", description="Local embedder; minilm needs the 'minilm' extra and a CPU torch."
+    )
+    embedding_neighbours: int = Field(default=1, ge=0, le=5, description="Utterances either side embedded with each one.")
+    embedding_worker: bool = Field(default=True, description="`serve` embeds queued transcripts in the background.")
+    embedding_poll_s: float = Field(default=1.0, gt=0, description="How often an idle embedding worker polls the queue.")
+    embedding_lease_s: float = Field(default=60.0, gt=0, description="An embedding job is re-claimed if its worker is gone this long.")
+    embedding_max_attempts: int = Field(default=3, ge=1, description="Claims of one embedding job before it is marked failed.")
+
 
 @lru_cache
 def get_settings() -> Settings:

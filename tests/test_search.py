@@ -8,7 +8,7 @@ from tests.test_transcripts_api import _add
 
 SEARCH = """
 query($q: String!, $first: Int, $after: String, $deal: ID) {
-  searchTranscripts(query: $q, first: $first, after: $after, dealId: $deal) {
+  searchTranscripts(query: $q, first: $first, after: $after, dealId: $deal, mode: KEYWORD) {
     totalCount
     pageInfo { hasNextPage endCursor }
     edges { node { rank snippet transcript { title } utterance { index speaker start text } } }

@@ -8,14 +8,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, literal_column, select
+from sqlalchemy import Select, Text, cast, delete, func, insert, literal_column, select
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import defer
 
 from dealgraph.db.models import Deal, Transcript, TranscriptUtterance
 from dealgraph.db.models.transcripts import SEARCH_CONFIG
+from dealgraph.db.repositories import search_jobs
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import BadUserInput
 from dealgraph.resolvers.pagination import Page, PageRequest, Sort, encode_cursor, keyset_page, offset_after
+from dealgraph.search.filters import SearchFilters
 from dealgraph.resolvers.validation import Checker, ErrorCode, FieldError, InvalidInput
 from dealgraph.transcripts.formats import TranscriptParseError, TranscriptTooLarge, parse_transcript
 
@@ -72,6 +75,7 @@ async def add_transcript(scope: TenantScope, fields: dict[str, Any], max_bytes: 
         )
         session.add(transcript)
         await session.flush()
+        await search_jobs.enqueue(session, scope.tenant_id, [transcript.id])  # embedded off the request path
         await session.execute(
             insert(TranscriptUtterance),
             [
@@ -102,34 +106,58 @@ async def delete_transcript(scope: TenantScope, transcript_id: uuid.UUID | None)
     return deleted
 
 
-@dataclass(frozen=True, slots=True)
-class SearchRow:
-    transcript: Transcript
-    utterance: TranscriptUtterance
-    rank: float
-    snippet: str
-
-
-async def search_transcripts(
-    scope: TenantScope, text: str, request: PageRequest, deal_id: uuid.UUID | None
-) -> Page[SearchRow]:
-    """Ranked utterance hits; offset cursors, since rank order has no stable key to resume from."""
+def search_text(text: str) -> str:
     needle = text.strip()
     if not needle or len(needle) > MAX_SEARCH_QUERY:
         raise BadUserInput(f"'query' must be 1 to {MAX_SEARCH_QUERY} characters.")
-    tsquery = func.websearch_to_tsquery(literal_column(f"'{SEARCH_CONFIG}'::regconfig"), needle)
-    rank = func.ts_rank_cd(TranscriptUtterance.search_vector, tsquery)
-    snippet = func.ts_headline(
-        literal_column(f"'{SEARCH_CONFIG}'::regconfig"), TranscriptUtterance.text, tsquery, _HEADLINE_OPTIONS
+    return needle
+
+
+def tsquery_of(needle: str, any_word: bool = False) -> Any:
+    """Web-search syntax (every word must match), or, for hybrid ranking, any of the words: a question
+    in a manager's words rarely shares all its words with the utterance that answers it."""
+    config = literal_column(f"'{SEARCH_CONFIG}'::regconfig")
+    if any_word:
+        return cast(func.replace(cast(func.plainto_tsquery(config, needle), Text), "&", "|"), TSQUERY)
+    return func.websearch_to_tsquery(config, needle)
+
+
+def headline(needle: str, any_word: bool = False) -> Any:
+    """The utterance with matched words in <mark> tags (its opening words when nothing matched)."""
+    return func.ts_headline(
+        literal_column(f"'{SEARCH_CONFIG}'::regconfig"), TranscriptUtterance.text, tsquery_of(needle, any_word), _HEADLINE_OPTIONS
     )
+
+
+def keyword_query(needle: str, filters: SearchFilters, any_word: bool = False) -> tuple[Select[Any], Any, Any]:
+    """Utterances matching `needle` with their full-text rank and snippet, unordered."""
+    tsquery = tsquery_of(needle, any_word)
+    rank = func.ts_rank_cd(TranscriptUtterance.search_vector, tsquery)
+    snippet = headline(needle, any_word)
     query = (
         select(Transcript, TranscriptUtterance, rank, snippet)
         .join(TranscriptUtterance, TranscriptUtterance.transcript_id == Transcript.id)
         .where(TranscriptUtterance.search_vector.op("@@")(tsquery))
         .options(defer(Transcript.original_text))
     )
-    if deal_id is not None:
-        query = query.where(Transcript.deal_id == deal_id)
+    return filters.apply(query), rank, snippet
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRow:
+    transcript: Transcript
+    utterance: TranscriptUtterance
+    rank: float
+    snippet: str
+    matched_by: tuple[str, ...] = ("keyword",)
+    similarity: float | None = None
+
+
+async def search_transcripts(
+    scope: TenantScope, text: str, request: PageRequest, filters: SearchFilters
+) -> Page[SearchRow]:
+    """Ranked utterance hits; offset cursors, since rank order has no stable key to resume from."""
+    query, rank, _ = keyword_query(search_text(text), filters)
     offset = offset_after(request.after, "search")
     ordered = query.order_by(
         rank.desc(), Transcript.occurred_at.desc(), TranscriptUtterance.transcript_id, TranscriptUtterance.position

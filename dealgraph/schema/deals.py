@@ -18,12 +18,15 @@ from dealgraph.schema.accounts import Account
 from dealgraph.schema.common import Connection, SortDirection, UserError, load_nodes
 from dealgraph.schema.qualification import DealQualification
 from dealgraph.schema.tenancy import User
+from dealgraph.search.filters import SearchFilters
+from dealgraph.search.service import search_with_default
 from dealgraph.server.context import Context
 
 if TYPE_CHECKING:
-    from dealgraph.schema.transcripts import Transcript
+    from dealgraph.schema.transcripts import SearchHit, Transcript
 
 TranscriptType = Annotated["Transcript", strawberry.lazy("dealgraph.schema.transcripts")]
+SearchHitType = Annotated["SearchHit", strawberry.lazy("dealgraph.schema.transcripts")]
 DealStage = strawberry.enum(models.DealStage, name="DealStage")
 DealOrderField = strawberry.enum(DealOrderFieldEnum, name="DealOrderField")
 
@@ -74,6 +77,19 @@ class Deal(relay.Node):
         rows = await info.context.loaders.transcripts_by_deal.load(self.pk)
         page = slice_page(rows, page_request(first, after, info.context.settings.max_page_size), "deal-transcripts")
         return Connection.of(page, Transcript.from_row)
+
+    @strawberry.field(
+        description="The moments across this deal's calls that best answer `query` (\"ask the deal\"): HYBRID search "
+        "where the server has pgvector, KEYWORD elsewhere."
+    )
+    async def moments(
+        self, info: strawberry.Info[Context, None], query: str, first: int | None = None, after: str | None = None
+    ) -> Connection[SearchHitType]:
+        from dealgraph.schema.transcripts import SearchHit
+
+        request = page_request(first, after, info.context.settings.max_page_size)
+        page = await search_with_default(info.context, query, None, request, SearchFilters(deal_id=self.pk))
+        return Connection.of(page, SearchHit.from_row)
 
     @strawberry.field(description="MEDDPICC rolled up across the deal's analysed calls.")
     async def qualification(self, info: strawberry.Info[Context, None]) -> DealQualification:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -21,7 +22,9 @@ from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.common import Connection, SortDirection, UNKNOWN_ID
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
 from dealgraph.schema.tenancy import Viewer
-from dealgraph.schema.transcripts import SearchHit, Transcript
+from dealgraph.schema.transcripts import SearchHit, SearchMode, Transcript
+from dealgraph.search import service as search_service
+from dealgraph.search.filters import SearchFilters
 from dealgraph.server.context import Context
 
 Info = strawberry.Info[Context, None]
@@ -100,7 +103,11 @@ class Query:
     async def transcript(self, info: Info, id: relay.GlobalID) -> Transcript | None:
         return await one_node(info.context.loaders.transcript, id, Transcript)
 
-    @strawberry.field(description="Full-text search over utterances (web-search syntax: \"phrase\", or, -not).")
+    @strawberry.field(
+        description="Search utterances: KEYWORD (web-search syntax: \"phrase\", or, -not), SEMANTIC or HYBRID. "
+        "Without `mode`: HYBRID where the server has pgvector, KEYWORD elsewhere. Filters combine (AND): "
+        "`speaker` matches exactly (any case), `occurredFrom` is inclusive and `occurredTo` exclusive."
+    )
     async def search_transcripts(
         self,
         info: Info,
@@ -108,10 +115,17 @@ class Query:
         first: int | None = None,
         after: str | None = None,
         deal_id: relay.GlobalID | None = None,
+        mode: SearchMode | None = None,  # type: ignore[valid-type]
+        account_id: relay.GlobalID | None = None,
+        speaker: str | None = None,
+        occurred_from: datetime | None = None,
+        occurred_to: datetime | None = None,
     ) -> Connection[SearchHit]:
-        page = await transcripts.search_transcripts(
-            info.context.tenant, query, _page(info, first, after), _optional_id(deal_id, "Deal")
+        filters = SearchFilters(
+            deal_id=_optional_id(deal_id, "Deal"), account_id=_optional_id(account_id, "Account"), speaker=speaker,
+            occurred_from=occurred_from, occurred_to=occurred_to,
         )
+        page = await search_service.search_with_default(info.context, query, mode, _page(info, first, after), filters)
         return Connection.of(page, SearchHit.from_row)
 
     @strawberry.field

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -14,6 +15,7 @@ from dealgraph.db import models
 from dealgraph.resolvers.pagination import page_request, slice_page
 from dealgraph.resolvers.transcripts import SearchRow
 from dealgraph.schema.common import Connection, UserError, load_nodes
+from dealgraph.search import service as search_service
 from dealgraph.server.context import Context
 from dealgraph.transcripts.formats import TranscriptFormat as TranscriptFormatEnum
 
@@ -25,6 +27,25 @@ DealType = Annotated["Deal", strawberry.lazy("dealgraph.schema.deals")]
 AnalysisType = Annotated["Analysis", strawberry.lazy("dealgraph.schema.analyses")]
 TranscriptFormat = strawberry.enum(TranscriptFormatEnum, name="TranscriptFormat")
 MAX_UTTERANCES_PAGE = 1000
+SearchMode = strawberry.enum(
+    search_service.SearchMode, name="SearchMode",
+    description="KEYWORD: full-text; SEMANTIC: nearest utterance windows by meaning; HYBRID: both, by reciprocal rank fusion.",
+)
+
+
+@strawberry.enum(description="Whether a transcript can be found by semantic search yet.")
+class SearchStatus(enum.Enum):
+    PENDING = "PENDING"
+    READY = "READY"
+    OUTDATED = "OUTDATED"
+    FAILED = "FAILED"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+@strawberry.enum(description="Which ranking found a search hit.")
+class SearchSignal(enum.Enum):
+    KEYWORD = "keyword"
+    SEMANTIC = "semantic"
 
 
 @strawberry.type
@@ -75,6 +96,14 @@ class Transcript(relay.Node):
 
         return Deal.from_row(await info.context.loaders.deal.load(self.deal_pk))
 
+    @strawberry.field(
+        description="PENDING until its utterances are embedded (in the background after addTranscript), then READY; "
+        "OUTDATED after a model change until `dealgraph reembed`; UNAVAILABLE where the server has no pgvector."
+    )
+    async def search_status(self, info: strawberry.Info[Context, None]) -> SearchStatus:
+        model = info.context.settings.embedding_model
+        return SearchStatus(await search_service.search_status(info.context.tenant, self.pk, model))
+
     @strawberry.field(description="The transcript exactly as uploaded.")
     async def original_text(self, info: strawberry.Info[Context, None]) -> str:
         return await info.context.loaders.transcript_text.load(self.pk) or ""
@@ -102,14 +131,17 @@ class Transcript(relay.Node):
 class SearchHit:
     transcript: Transcript
     utterance: Utterance
-    rank: float
+    rank: float = strawberry.field(description="KEYWORD: full-text rank; SEMANTIC and HYBRID: the fused RRF score.")
     snippet: str
+    matched_by: list[SearchSignal] = strawberry.field(description="The rankings that found this utterance.")
+    similarity: float | None = strawberry.field(description="Cosine similarity of its window to the query, if SEMANTIC matched.")
 
     @classmethod
     def from_row(cls, row: SearchRow) -> SearchHit:
         return cls(
             transcript=Transcript.from_row(row.transcript), utterance=Utterance.from_row(row.utterance),
-            rank=row.rank, snippet=row.snippet,
+            rank=row.rank, snippet=row.snippet, matched_by=[SearchSignal(m) for m in row.matched_by],
+            similarity=row.similarity,
         )
 
 

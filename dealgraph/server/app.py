@@ -16,6 +16,7 @@ from dealgraph.db.bootstrap import prepare_database
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.schema import schema
+from dealgraph.search.worker import embedding_worker
 from dealgraph.server.body_limit import BodyLimitMiddleware
 from dealgraph.server.health import health_routes
 from dealgraph.server.limits import with_limits
@@ -39,7 +40,7 @@ def create_app(settings: Settings) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await prepare_database(database, settings, apply_migrations=settings.auto_migrate)
         try:
-            async with analysis_engine(database, settings) as engine:
+            async with analysis_engine(database, settings) as engine, embedding_worker(database, settings):
                 graphql.hub = app.state.hub = engine.hub
                 engine.hub.on_keys_revoked(graphql.live_sockets.keys_revoked)
                 graphql.principals.listen_to(engine.hub)

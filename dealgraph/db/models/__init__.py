@@ -3,6 +3,7 @@
 from dealgraph.db.models.analyses import AgentRun, Analysis, AnalysisStatus, RunStatus
 from dealgraph.db.models.crm import Account, Deal, DealStage
 from dealgraph.db.models.prompts import PromptAudit, PromptLabel, PromptTemplate, PromptVersion
+from dealgraph.db.models.search import SearchJob
 from dealgraph.db.models.tenancy import ApiKey, Role, Tenant, User
 from dealgraph.db.models.transcripts import Transcript, TranscriptUtterance
 
@@ -20,6 +21,7 @@ __all__ = [
     "PromptVersion",
     "Role",
     "RunStatus",
+    "SearchJob",
     "Tenant",
     "Transcript",
     "TranscriptUtterance",

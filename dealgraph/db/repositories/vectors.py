@@ -1,0 +1,90 @@
+"""Utterance-window vectors in pgvector: availability, writes and the nearest-neighbour ranking.
+
+The table exists only where the server has pgvector (migration 0006), so it is reached with plain SQL
+rather than a mapped model. Vectors travel as pgvector's text form ('[0.1,…]') cast in SQL, which needs
+no driver codec. Row-level security scopes every read and write to the session's tenant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from weakref import WeakKeyDictionary
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dealgraph.db.session import Database
+from dealgraph.search.filters import SearchFilters
+from dealgraph.search.windows import Window
+
+_available: WeakKeyDictionary[Database, bool] = WeakKeyDictionary()
+
+
+async def vectors_available(database: Database) -> bool:
+    """Whether this server has pgvector and the window table (checked once per Database)."""
+    if database not in _available:
+        async with database.owner_session() as session:
+            found = await session.scalar(text("SELECT to_regclass('transcript_windows') IS NOT NULL"))
+        _available[database] = bool(found)
+    return _available[database]
+
+
+def vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.6g}" for x in vector.tolist()) + "]"
+
+
+async def replace_windows(
+    session: AsyncSession, tenant_id: uuid.UUID, transcript_id: uuid.UUID, model: str,
+    windows: Sequence[Window], vectors: np.ndarray,
+) -> None:
+    await session.execute(
+        text("DELETE FROM transcript_windows WHERE transcript_id = :t AND model = :m"), {"t": transcript_id, "m": model}
+    )
+    if windows:
+        await session.execute(
+            text(
+                "INSERT INTO transcript_windows (tenant_id, transcript_id, model, position, speaker, start_seconds, embedding) "
+                "VALUES (:tenant, :t, :m, :position, :speaker, :start, CAST(:v AS vector))"
+            ),
+            [
+                {"tenant": tenant_id, "t": transcript_id, "m": model, "position": w.position, "speaker": w.speaker,
+                 "start": w.start, "v": vector_literal(v)}
+                for w, v in zip(windows, vectors, strict=True)
+            ],
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    transcript_id: uuid.UUID
+    position: int
+    similarity: float
+
+
+async def nearest(
+    session: AsyncSession, query: np.ndarray, model: str, limit: int, filters: SearchFilters
+) -> list[Neighbour]:
+    """Windows nearest to `query` by cosine, best first.
+
+    Across the tenant the HNSW index answers (approximate; ef_search is raised so the tenant and model
+    filters, applied after the index scan, still leave `limit` rows). With filters (a deal, an account,
+    a speaker, dates) the scan is exact: an index scan filtered afterwards could return too few.
+    """
+    dims = int(query.shape[0])
+    distance = f"(w.embedding::vector({dims}) <=> CAST(:q AS vector({dims})))"
+    narrowing, params = filters.sql()
+    join, where, order = ("", "", distance) if not filters.narrowed else (
+        "JOIN transcripts t ON t.id = w.transcript_id", f"AND {narrowing}", f"{distance} + 0"  # + 0: no index scan
+    )
+    await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, 4 * limit))}"))
+    rows = await session.execute(
+        text(
+            f"SELECT w.transcript_id, w.position, 1 - {distance} AS similarity FROM transcript_windows w {join} "
+            f"WHERE w.model = :m {where} ORDER BY {order} LIMIT :limit"
+        ),
+        {"q": vector_literal(query), "m": model, "limit": limit, **params},
+    )
+    return [Neighbour(t, p, float(s)) for t, p, s in rows]

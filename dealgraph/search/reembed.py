@@ -1,0 +1,35 @@
+"""`dealgraph reembed`: bring every transcript's vectors to the configured model.
+
+Resumable by construction: it only queues transcripts whose stored model differs (in batches, on the
+durable queue) and then works the queue; stopped half way, the next run finds the rest still queued or
+stale and carries on. Serving processes' workers help drain the same queue.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+
+from dealgraph.config import Settings
+from dealgraph.db.repositories import search_jobs, vectors
+from dealgraph.db.session import Database
+from dealgraph.db.vector_sql import hnsw_index_sql
+from dealgraph.search.worker import EmbeddingWorker
+
+BATCH = 500
+
+
+async def reembed(database: Database, settings: Settings) -> int:
+    """Transcripts embedded by this run; raises RuntimeError where the server has no pgvector."""
+    if not await vectors.vectors_available(database):
+        raise RuntimeError("semantic search needs the pgvector extension on the PostgreSQL server")
+    worker = EmbeddingWorker(database, settings)
+    async with database.owner_session() as session:
+        await session.execute(text(hnsw_index_sql(worker.embedder.model_id, worker.embedder.dimensions)))
+    done = 0
+    while True:
+        async with database.owner_session() as session:
+            queued = await search_jobs.requeue_stale(session, worker.embedder.model_id, BATCH)
+        while await worker.run_once():
+            done += 1
+        if not queued:
+            return done
