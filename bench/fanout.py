@@ -17,14 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import platform
-import statistics
 import time
 import uuid
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx

@@ -3,7 +3,6 @@ is refused as soon as the keys-revoked notification reaches the process, here an
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager

@@ -13,7 +13,6 @@ Every request has a wall-clock deadline: a stream that keeps trickling bytes nev
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import astuple, dataclass, field, replace
@@ -190,9 +189,9 @@ def progress_tokens(characters: int) -> int:
     return characters // _CHARS_PER_TOKEN
 
 
-def _answer(message: anthropic.types.Message, max_tokens: int) -> str:
-    """The JSON text of the answer; thinking blocks never reach results."""
-    usage = _usage(message)
+def _answer(message: anthropic.types.Message, max_tokens: int, usage: Usage) -> str:
+    """The JSON text of the answer; thinking blocks never reach results. `usage` is what the message was
+    billed, carried by the error when there is no usable answer."""
     if message.stop_reason is None:  # the SDK returns what it has when a stream ends without message_stop
         raise LlmError(
             "CONNECTION_FAILED", "the response stream ended before the message was complete", retryable=True, usage=usage
@@ -291,10 +290,11 @@ class LlmClient:
                 simulated = stream.response.headers.get(SIMULATED_HEADER) == "true"
         except (anthropic.APIError, httpx2.TransportError) as error:
             raise as_llm_error(error) from error
+        usage = _usage(message)
         return Completion(
-            text=_answer(message, request.max_tokens),
+            text=_answer(message, request.max_tokens, usage),
             content=[block.model_dump(mode="json", exclude_none=True) for block in message.content],
-            usage=_usage(message),
+            usage=usage,
             model=message.model,
             stop_reason=message.stop_reason,
             simulated=simulated,

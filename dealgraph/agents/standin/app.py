@@ -73,7 +73,7 @@ class _Handlers:
         if failure is not None:
             raise scripted_error(failure, agent, runtime.behaviour)
         usage, write = self._state.cache.plan(prompt_segments(prompt), caps.min_cacheable_tokens)
-        reply = build_reply(parsed, transcript_of(prompt), runtime, thinking=thinks(parsed, caps))
+        reply = build_reply(parsed, prompt, transcript_of(prompt), runtime, thinking=thinks(parsed, caps))
         behaviour = runtime.behaviour
         uncached = usage.input_tokens + usage.cache_creation_input_tokens
         first_token_at = started + behaviour.prefill_s_per_1k_tokens * uncached / 1000

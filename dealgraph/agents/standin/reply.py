@@ -9,7 +9,7 @@ Usage follows the API: thinking is billed as output and broken out in `output_to
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,11 +95,11 @@ def _thinking(request: MessagesRequest, utterances: Sequence[Utterance]) -> Bloc
 
 
 def _structured(
-    request: MessagesRequest, schema: dict[str, Any], utterances: Sequence[Utterance], runtime: AgentRuntime
+    body: Mapping[str, Any], schema: dict[str, Any], utterances: Sequence[Utterance], runtime: AgentRuntime
 ) -> Any:
     """JSON in the requested schema; for a schema several agents share, only the key the instructions name
     is filled (as a model following them would) and every other key is null."""
-    key = answer_key(request.model_dump(mode="json", by_alias=True), schema)
+    key = answer_key(body, schema)
     if key is None:
         value = synthesize(schema, utterances, name=str(schema.get("title") or DEFAULT_AGENT))
         return drop_required(value, schema) if runtime.take_invalid() else value
@@ -109,7 +109,9 @@ def _structured(
     return {name: answer if name == key else None for name in schema["properties"]}
 
 
-def _answer(request: MessagesRequest, utterances: Sequence[Utterance], runtime: AgentRuntime) -> tuple[Block, str]:
+def _answer(
+    request: MessagesRequest, body: Mapping[str, Any], utterances: Sequence[Utterance], runtime: AgentRuntime
+) -> tuple[Block, str]:
     """A tool call when a tool applies, else JSON for a structured-output schema, else a plain disclaimer."""
     tool = request.called_tool()
     if tool is None:
@@ -117,7 +119,7 @@ def _answer(request: MessagesRequest, utterances: Sequence[Utterance], runtime: 
         if output_schema is None:
             text = _explanation(utterances)
         else:
-            text = json.dumps(_structured(request, output_schema, utterances, runtime))
+            text = json.dumps(_structured(body, output_schema, utterances, runtime))
         return Block({"type": "text", "text": text}, text), "end_turn"
     schema = tool.input_schema or {"type": "object"}
     value = synthesize(schema, utterances, name=tool.name)
@@ -129,8 +131,14 @@ def _answer(request: MessagesRequest, utterances: Sequence[Utterance], runtime: 
 
 
 def build_reply(
-    request: MessagesRequest, utterances: Sequence[Utterance], runtime: AgentRuntime, *, thinking: bool
+    request: MessagesRequest,
+    body: Mapping[str, Any],
+    utterances: Sequence[Utterance],
+    runtime: AgentRuntime,
+    *,
+    thinking: bool,
 ) -> Reply:
+    """`body` is the request as sent (the parsed `request` decides; the raw body carries the instructions)."""
     if request.max_tokens == 0:  # a pre-warm: the prompt was processed (and cached), nothing generated
         return Reply((), "max_tokens", 0)
     scripted = runtime.next_stop()
@@ -138,7 +146,7 @@ def build_reply(
         return Reply((), "refusal", 0)
     thought = min(thinking_tokens(runtime.behaviour.thinking_tokens, request.effort), request.max_tokens) if thinking else 0
     budget = max(0, request.max_tokens - thought)
-    answer, natural_stop = _answer(request, utterances, runtime)
+    answer, natural_stop = _answer(request, body, utterances, runtime)
     payload, stop_reason = _cut(answer.payload, budget, natural_stop)
     if scripted == "max_tokens":
         payload, stop_reason = answer.payload[: len(answer.payload) // 2], "max_tokens"
