@@ -8,7 +8,13 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: run test bench bench-read bench-cache bench-live bench-search
+# ruff (lint + format) and mypy, configured in pyproject.toml; .ci/run runs this before the tests
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check dealgraph tests bench migrations
+	$(VENV)/bin/ruff format --check dealgraph tests bench migrations
+	$(VENV)/bin/mypy
+
+.PHONY: run test lint bench bench-read bench-cache bench-live bench-search
 run: $(VENV)/.installed
 	$(VENV)/bin/dealgraph serve
 

@@ -140,8 +140,13 @@ async def run_bench(server_url: str, latencies: dict[str, float], runs: int) -> 
     async with fresh_database(server_url) as database, standin_process() as standin:
         await script_agents(standin, {agent: {"latency_s": seconds} for agent, seconds in latencies.items()})
         # 1 s poll: a run only starts promptly through NOTIFY
-        settings = {"worker_slots": "8", "llm_concurrency": "8", "progress_interval_s": "0.05", "poll_interval_s": "1.0"}
-        async with server_process(database.url, standin.base_url, **settings) as server:
+        settings = {
+            "worker_slots": "8",
+            "llm_concurrency": "8",
+            "progress_interval_s": "0.05",
+            "poll_interval_s": "1.0",
+        }
+        async with server_process(database.url, standin.base_url, settings) as server:
             api_key = await create_api_key(database.url, "Latency Bench")
             headers = {"Authorization": f"Bearer {api_key}"}
             async with httpx.AsyncClient(base_url=server.base_url, headers=headers, trust_env=False) as http:

@@ -33,10 +33,11 @@ from bench.support import (
     create_transcript,
     execute,
     fresh_database,
-    postgres_server,
+    run_on_a_server,
     script_agents,
     server_process,
     standin_process,
+    worker_processes,
 )
 
 AGENTS = ("meeting_intelligence", "action_items", "stakeholders", "meddpicc")
@@ -44,12 +45,24 @@ START = """mutation($t: ID!) { startAnalysis(transcriptId: $t, force: true) { an
 _FINISH_TIMEOUT_S = 600.0
 
 
-async def wait_finished(db: asyncpg.Connection, ids: list[uuid.UUID]) -> None:
-    deadline = time.monotonic() + _FINISH_TIMEOUT_S
+async def wait_finished(db: asyncpg.Connection, ids: list[uuid.UUID]) -> int:
+    """Polls until done; returns how many polls (each a transaction of this bench's own)."""
+    deadline, polls = time.monotonic() + _FINISH_TIMEOUT_S, 1
     while await db.fetchval("SELECT count(*) FROM analyses WHERE id = ANY($1) AND finished_at IS NULL", ids):
         if time.monotonic() > deadline:
             raise RuntimeError("analyses did not finish in time")
         await asyncio.sleep(0.05)
+        polls += 1
+    return polls
+
+
+async def committed(db: asyncpg.Connection) -> int:
+    """Transactions ended in the bench database so far (PostgreSQL's cumulative statistics, this query included)."""
+    await asyncio.sleep(1.5)  # backends publish their counters at most once a second when idle
+    await db.execute("SELECT pg_stat_clear_snapshot()")
+    return int(
+        await db.fetchval("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")
+    )
 
 
 async def start_many(http: httpx.AsyncClient, transcript_id: str, count: int) -> list[uuid.UUID]:
@@ -57,58 +70,95 @@ async def start_many(http: httpx.AsyncClient, transcript_id: str, count: int) ->
     return [decode_id(payload["analysis"]["id"]) for payload in started]
 
 
-async def batch(http: httpx.AsyncClient, db: asyncpg.Connection, server_pid: int, transcript_id: str, count: int) -> str:
-    cpu_before = tree_cpu(server_pid)
+async def batch(
+    http: httpx.AsyncClient, db: asyncpg.Connection, server_pids: list[int], transcript_id: str, count: int
+) -> str:
+    idle_before = await committed(db)
+    idle_began = time.monotonic()
+    transactions_before = await committed(db)
+    idle_rate = (transactions_before - idle_before - 2) / (time.monotonic() - idle_began)  # polls of an idle server
+    cpu_before = sum(tree_cpu(pid) for pid in server_pids)
+    began = time.monotonic()
     ids = await start_many(http, transcript_id, count)
-    await wait_finished(db, ids)
-    cpu = tree_cpu(server_pid) - cpu_before
+    polls = await wait_finished(db, ids)
+    cpu = sum(tree_cpu(pid) for pid in server_pids) - cpu_before
+    transactions: float = await committed(db) - transactions_before - polls - 2  # without the bench's own
+    transactions -= idle_rate * (time.monotonic() - began)  # nor the server's idle polling meanwhile
     first, last, failed = await db.fetchrow(
         "SELECT min(created_at), max(finished_at), count(*) FILTER (WHERE status::text NOT IN ('succeeded', 'SUCCEEDED'))"
-        " FROM analyses WHERE id = ANY($1)", ids,
+        " FROM analyses WHERE id = ANY($1)",
+        ids,
     )
     runs = await db.fetchval("SELECT count(*) FROM agent_runs WHERE analysis_id = ANY($1)", ids)
     span = (last - first).total_seconds()
-    return (f"  {count:4d} analyses at once: {count / span:6.1f} analyses/s ({span:.2f} s), "
-            f"server CPU {cpu * 1000 / runs:6.1f} ms per agent run ({cpu * 1000 / count:6.1f} ms per analysis), "
-            f"{failed} not succeeded")
+    return (
+        f"  {count:4d} analyses at once: {count / span:6.1f} analyses/s ({span:.2f} s), "
+        f"server CPU {cpu * 1000 / runs:6.1f} ms per agent run ({cpu * 1000 / count:6.1f} ms per analysis), "
+        f"{transactions / count:.1f} database transactions per analysis, {failed} not succeeded"
+    )
 
 
-async def single_overhead(http: httpx.AsyncClient, db: asyncpg.Connection, transcript_id: str, runs: int,
-                          agent_latency_s: float) -> str:
+async def single_overhead(
+    http: httpx.AsyncClient, db: asyncpg.Connection, transcript_id: str, runs: int, agent_latency_s: float
+) -> str:
     overheads = []
     for _ in range(runs):
         [analysis_id] = await start_many(http, transcript_id, 1)
         await wait_finished(db, [analysis_id])
-        span = await db.fetchval("SELECT extract(epoch FROM finished_at - created_at) FROM analyses WHERE id = $1", analysis_id)
+        span = await db.fetchval(
+            "SELECT extract(epoch FROM finished_at - created_at) FROM analyses WHERE id = $1", analysis_id
+        )
         overheads.append(float(span) - agent_latency_s)
-    return (f"  one analysis at a time ({runs} runs): overhead over the slowest agent p50 "
-            f"{statistics.median(overheads) * 1000:.0f} ms (min {min(overheads) * 1000:.0f}, max {max(overheads) * 1000:.0f})")
+    return (
+        f"  one analysis at a time ({runs} runs): overhead over the slowest agent p50 "
+        f"{statistics.median(overheads) * 1000:.0f} ms (min {min(overheads) * 1000:.0f}, max {max(overheads) * 1000:.0f})"
+    )
 
 
 async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
     lines = []
     async with fresh_database(server_url) as database, standin_process() as standin:
         await script_agents(standin, {agent: {"latency_s": args.agent_latency} for agent in AGENTS})
-        settings = {"worker_slots": str(args.slots), "llm_concurrency": str(args.slots), "poll_interval_s": "1.0",
-                    "progress_interval_s": str(args.progress_interval)}
-        async with server_process(database.url, standin.base_url, **settings) as server:
+        settings = {
+            "worker_slots": str(args.slots),
+            "llm_concurrency": str(args.slots),
+            "poll_interval_s": "1.0",
+            "progress_interval_s": str(args.progress_interval),
+            # one tenant starts every analysis at once: the per-tenant fairness cap is not what is measured
+            "tenant_concurrency": "64",
+            "tenant_queue_s": "120",
+            "tenant_connections": "8",
+            "db_pool_timeout_s": "120",
+        }
+        async with (
+            server_process(database.url, standin.base_url, settings, workers=args.workers) as server,
+            worker_processes(args.worker_processes, database.url, standin.base_url, settings) as workers,
+        ):
+            server_pids = [server.popen.pid, *(worker.pid for worker in workers)]
             api_key = await create_api_key(database.url, "Throughput Bench")
             db = await asyncpg.connect(asyncpg_dsn(database.url))
             limits = httpx.Limits(max_connections=50)
             headers = {"Authorization": f"Bearer {api_key}"}
-            async with httpx.AsyncClient(base_url=server.base_url, headers=headers, trust_env=False,
-                                         limits=limits, timeout=120) as http:
+            async with httpx.AsyncClient(
+                base_url=server.base_url, headers=headers, trust_env=False, limits=limits, timeout=120
+            ) as http:
                 _, transcript_id = await create_transcript(http, TRANSCRIPT)
                 await single_overhead(http, db, transcript_id, 3, args.agent_latency)  # warm-up, not reported
                 if args.single_runs:
                     lines.append(await single_overhead(http, db, transcript_id, args.single_runs, args.agent_latency))
                 for count in args.batches:
-                    lines.append(await batch(http, db, server.popen.pid, transcript_id, count))
+                    lines.append(await batch(http, db, server_pids, transcript_id, count))
             await db.close()
-    print(f"dealgraph orchestration throughput: 4 agents per analysis, each scripted at {args.agent_latency * 1000:.0f} ms, "
-          f"progress every {args.progress_interval:g} s")
+    print(
+        f"dealgraph orchestration throughput: 4 agents per analysis, each scripted at {args.agent_latency * 1000:.0f} ms, "
+        f"progress every {args.progress_interval:g} s"
+    )
     print(f"PostgreSQL {database.version} ({source}); Python {platform.python_version()}; worker slots {args.slots}")
-    print("`dealgraph serve` and `dealgraph llm-standin` in separate processes; this process is only the client.")
+    extra = f" plus {args.worker_processes} `dealgraph worker`" if args.worker_processes else ""
+    print(
+        f"`dealgraph serve --workers {args.workers}`{extra} and `dealgraph llm-standin` in separate processes "
+        "(server CPU: all but the stand-in); this process is only the client."
+    )
     print("\n".join(lines))
 
 
@@ -118,11 +168,14 @@ def main() -> None:
     parser.add_argument("--single-runs", type=int, default=20)
     parser.add_argument("--slots", type=int, default=32, help="worker slots and cluster-wide LLM concurrency")
     parser.add_argument("--agent-latency", type=float, default=0.01, help="seconds the stand-in takes per agent")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="`dealgraph serve --workers N`; server CPU counts them all"
+    )
+    parser.add_argument(
+        "--worker-processes", type=int, default=0, help="`dealgraph worker` processes beside `serve` (scale-out)"
+    )
     parser.add_argument("--progress-interval", type=float, default=0.25, help="DEALGRAPH_PROGRESS_INTERVAL_S")
-    parser.add_argument("--database", choices=["auto", "local", "embedded"], default="auto")
-    args = parser.parse_args()
-    with postgres_server(args.database) as (server_url, source):
-        asyncio.run(run(args, server_url, source))
+    run_on_a_server(parser, run)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from bench.analysis_latency import OLD_SYSTEM_SECONDS
 from bench.support import (
     ADD_TRANSCRIPT,
     Subscription,
@@ -45,7 +46,6 @@ from bench.support import (
 )
 
 STRATEGIES = ("parallel", "leader")
-OLD_SYSTEM_SECONDS = {"meeting_intelligence": 3.0, "action_items": 5.0, "stakeholders": 6.5, "meddpicc": 8.0}
 PRICE_PER_MTOK = {"input": 2.00, "cache_write_5m": 2.50, "cache_read": 0.10}
 """Claude Sonnet 5.5 (https://platform.claude.com/docs/en/models/sonnet-5-5/migration-guide: cache reads $0.10)."""
 
@@ -71,7 +71,9 @@ def long_call(utterances: int) -> str:
     for n in range(utterances):
         minutes, seconds = divmod(n * 9, 60)
         hours, minutes = divmod(minutes, 60)
-        lines.append(f"[{hours:02d}:{minutes:02d}:{seconds:02d}] {SPEAKERS[n % 4]}: {TOPICS[n % len(TOPICS)]} (point {n})")
+        lines.append(
+            f"[{hours:02d}:{minutes:02d}:{seconds:02d}] {SPEAKERS[n % 4]}: {TOPICS[n % len(TOPICS)]} (point {n})"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -125,7 +127,9 @@ async def measure(http: httpx.AsyncClient, events: Subscription, transcript_id: 
 
 
 async def run_strategy(database_url: str, standin_url: str, strategy: str, call: str, runs: int) -> list[Run]:
-    async with server_process(database_url, standin_url, cache_sharing=strategy, progress_interval_s="1.0") as server:
+    async with server_process(
+        database_url, standin_url, {"cache_sharing": strategy, "progress_interval_s": "1.0"}
+    ) as server:
         api_key = await create_api_key(database_url, f"Cache bench ({strategy})")
         headers = {"Authorization": f"Bearer {api_key}"}
         async with httpx.AsyncClient(base_url=server.base_url, headers=headers, trust_env=False, timeout=60) as http:
@@ -134,8 +138,12 @@ async def run_strategy(database_url: str, standin_url: str, strategy: str, call:
                 await measure(http, events, transcript_id)  # warm-up, not counted
                 measured = []
                 for n in range(runs):  # a call never seen before each time: every run starts with a cold cache
-                    transcript_input = {"dealId": deal_id, "title": f"Call {n}", "occurredAt": "2026-11-02T15:00:00Z",
-                                        "content": f"[00:00:00] Alice Chen: {strategy} call {n} {uuid.uuid4()}\n{call}"}
+                    transcript_input = {
+                        "dealId": deal_id,
+                        "title": f"Call {n}",
+                        "occurredAt": "2026-11-02T15:00:00Z",
+                        "content": f"[00:00:00] Alice Chen: {strategy} call {n} {uuid.uuid4()}\n{call}",
+                    }
                     added = await execute(http, ADD_TRANSCRIPT, {"input": transcript_input})
                     measured.append(await measure(http, events, added["transcript"]["id"]))
     return measured
@@ -166,23 +174,36 @@ def main() -> None:
     with postgres_server() as (server_url, db_source):
         results, version = asyncio.run(bench(args, server_url))
     runs = len(next(iter(results.values())))
-    print(f"dealgraph prompt-cache sharing: {runs} analyses per strategy ({args.rounds} alternating rounds), "
-          f"a {args.utterances}-utterance call")
-    print(f"PostgreSQL {version} ({db_source}); Python {platform.python_version()}; `dealgraph serve` and "
-          "`dealgraph llm-standin` in separate processes")
-    print(f"Modelled: generation = old system's 3-8 s x {args.scale:g}; time to first token = "
-          f"{args.prefill_ms_per_1k:g} ms per 1k input tokens not read from the cache. Prices: Claude Sonnet 5.5.")
+    print(
+        f"dealgraph prompt-cache sharing: {runs} analyses per strategy ({args.rounds} alternating rounds), "
+        f"a {args.utterances}-utterance call"
+    )
+    print(
+        f"PostgreSQL {version} ({db_source}); Python {platform.python_version()}; `dealgraph serve` and "
+        "`dealgraph llm-standin` in separate processes"
+    )
+    print(
+        f"Modelled: generation = old system's 3-8 s x {args.scale:g}; time to first token = "
+        f"{args.prefill_ms_per_1k:g} ms per 1k input tokens not read from the cache. Prices: Claude Sonnet 5.5."
+    )
     print()
-    print(f"{'strategy':<10}{'first result p50':>18}{'total p50':>12}{'input tokens':>14}{'cache write':>13}"
-          f"{'cache read':>12}{'input cost':>13}")
+    print(
+        f"{'strategy':<10}{'first result p50':>18}{'total p50':>12}{'input tokens':>14}{'cache write':>13}"
+        f"{'cache read':>12}{'input cost':>13}"
+    )
     for strategy in STRATEGIES:
         rows = results[strategy]
         first = statistics.median(r.first_result for r in rows)
         total = statistics.median(r.completion for r in rows)
-        tokens = [statistics.median(getattr(r, f) for r in rows) for f in ("input_tokens", "cache_write_tokens", "cache_read_tokens")]
+        tokens = [
+            statistics.median(getattr(r, f) for r in rows)
+            for f in ("input_tokens", "cache_write_tokens", "cache_read_tokens")
+        ]
         cost = statistics.median(r.input_cost_usd for r in rows)
-        print(f"{strategy:<10}{ms(first):>18}{ms(total):>12}{tokens[0]:>14.0f}{tokens[1]:>13.0f}{tokens[2]:>12.0f}"
-              f"{'$' + format(cost, '.4f'):>13}")
+        print(
+            f"{strategy:<10}{ms(first):>18}{ms(total):>12}{tokens[0]:>14.0f}{tokens[1]:>13.0f}{tokens[2]:>12.0f}"
+            f"{'$' + format(cost, '.4f'):>13}"
+        )
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import time
 import numpy as np
 
 from bench.search_corpus import CALLS, QUERIES, relevant
-from dealgraph.search.embedders import get_embedder
+from dealgraph.search.embedders import EmbedderName, get_embedder
 from dealgraph.search.windows import Spoken, windows
 from dealgraph.transcripts.formats import parse_transcript
 
@@ -30,9 +30,9 @@ def _corpus(neighbours: int) -> tuple[list[tuple[str, int]], list[str]]:
     return keys, texts
 
 
-def measure(name: str, neighbours: int, k: int = 5) -> dict[str, float]:
+def measure(name: EmbedderName, neighbours: int, k: int = 5) -> dict[str, float]:
     started = time.perf_counter()
-    embedder = get_embedder(name)  # type: ignore[arg-type]
+    embedder = get_embedder(name)
     loaded = time.perf_counter() - started
     keys, texts = _corpus(neighbours)
     started = time.perf_counter()
@@ -42,7 +42,7 @@ def measure(name: str, neighbours: int, k: int = 5) -> dict[str, float]:
     ids = list(QUERIES)
     queries = embedder.embed([QUERIES[q] for q in ids])
     recall = mrr = 0.0
-    for row, query in zip(queries, ids):
+    for row, query in zip(queries, ids, strict=True):
         ranked = [keys[i] for i in np.argsort(-(matrix @ row))]
         wanted = labels[query]
         recall += len(wanted & set(ranked[:k])) / len(wanted)
@@ -61,7 +61,9 @@ def main() -> None:
     for name in args.model or ["wordllama"]:
         for neighbours in args.neighbours or [0, 1]:
             m = measure(name, neighbours)
-            print(f"{name:<10} {neighbours:>6} {m['recall@5']:>9.3f} {m['mrr']:>6.3f} {m['windows/s']:>10.0f} {m['load_s']:>7.2f}")
+            print(
+                f"{name:<10} {neighbours:>6} {m['recall@5']:>9.3f} {m['mrr']:>6.3f} {m['windows/s']:>10.0f} {m['load_s']:>7.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ import time
 import httpx
 
 
-async def _connection(client: httpx.AsyncClient, url: str, body: bytes, deadline: float, latencies: list[float], errors: list[int]) -> None:
+async def _connection(
+    client: httpx.AsyncClient, url: str, body: bytes, deadline: float, latencies: list[float], errors: list[int]
+) -> None:
     while time.perf_counter() < deadline:
         sent = time.perf_counter()
         try:

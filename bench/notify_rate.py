@@ -21,13 +21,20 @@ import uuid
 
 import asyncpg
 
-from bench.support import asyncpg_dsn, fresh_database, postgres_server
+from bench.support import asyncpg_dsn, fresh_database, run_on_a_server
 
 CHANNEL = "bench_events"
-PAYLOAD = json.dumps({
-    "kind": "succeeded", "tenant": str(uuid.uuid4()), "analysis": str(uuid.uuid4()), "deal": str(uuid.uuid4()),
-    "run": str(uuid.uuid4()), "agent": "meeting_intelligence", "seq": 2,
-})
+PAYLOAD = json.dumps(
+    {
+        "kind": "succeeded",
+        "tenant": str(uuid.uuid4()),
+        "analysis": str(uuid.uuid4()),
+        "deal": str(uuid.uuid4()),
+        "run": str(uuid.uuid4()),
+        "agent": "meeting_intelligence",
+        "seq": 2,
+    }
+)
 
 
 async def writer(dsn: str, row: int, notify: bool, stop_at: float) -> int:
@@ -69,10 +76,14 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
         await setup.close()
         plain, _ = await round_(dsn, args, notify=False)
         notified, heard = await round_(dsn, args, notify=True)
-    print(f"PostgreSQL {database.version} ({source}); {args.connections} writers, {args.listeners} listeners, "
-          f"{args.seconds:g} s per round; payload {len(PAYLOAD)} bytes (limit 8000)")
+    print(
+        f"PostgreSQL {database.version} ({source}); {args.connections} writers, {args.listeners} listeners, "
+        f"{args.seconds:g} s per round; payload {len(PAYLOAD)} bytes (limit 8000)"
+    )
     print(f"  write transactions without NOTIFY  {plain:8.0f} commits/s")
-    print(f"  write transactions with NOTIFY     {notified:8.0f} commits/s  ({heard:.0f} notifications/s heard by the listeners)")
+    print(
+        f"  write transactions with NOTIFY     {notified:8.0f} commits/s  ({heard:.0f} notifications/s heard by the listeners)"
+    )
 
 
 def main() -> None:
@@ -80,10 +91,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--listeners", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--database", choices=["auto", "local", "embedded"], default="auto")
-    args = parser.parse_args()
-    with postgres_server(args.database) as (server_url, source):
-        asyncio.run(run(args, server_url, source))
+    run_on_a_server(parser, run)
 
 
 if __name__ == "__main__":

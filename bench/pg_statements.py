@@ -6,6 +6,10 @@ itself (asyncpg's BEGIN/COMMIT, SQLAlchemy's pre-ping). Every statement, whoever
 the wire as a simple `Query` or as an extended-protocol `Execute` of a portal bound to a parsed
 statement, so a proxy that follows Parse -> Bind -> Execute sees them all, on any server.
 
+Statements and round trips differ: a simple `Query` message may carry several statements
+separated by semicolons (each is logged on its own), and it is one round trip, as is each `Sync`
+that ends an extended-protocol exchange. Both are counted.
+
 The proxy answers SSL/GSS encryption requests with "no" so the stream stays readable; use it only
 on a trusted local link (benchmarks and tests), never in front of production traffic.
 """
@@ -65,23 +69,52 @@ def classify(sql: str) -> Kind:
 
 
 @dataclass
+class Capture:
+    """What a stretch of client activity sent: its statements in order, and how many round trips."""
+
+    statements: list[str] = field(default_factory=list)
+    round_trips: int = 0
+
+
+@dataclass
 class StatementLog:
     """Executed statements in order; `window()` isolates what a stretch of client activity sent."""
 
     statements: list[str] = field(default_factory=list)
+    round_trips: int = 0
+    """Times a client waited for the server: simple `Query` messages and extended-protocol `Sync`s."""
 
     @contextmanager
-    def window(self) -> Iterator[list[str]]:
-        captured: list[str] = []
-        start = len(self.statements)
+    def window(self) -> Iterator[Capture]:
+        captured = Capture()
+        start, trips = len(self.statements), self.round_trips
         try:
             yield captured
         finally:
-            captured.extend(self.statements[start:])
+            captured.statements.extend(self.statements[start:])
+            captured.round_trips = self.round_trips - trips
 
 
 def by_kind(statements: list[str]) -> Counter[Kind]:
     return Counter(classify(sql) for sql in statements)
+
+
+_STATEMENT_PARTS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|;|[^'\";]+")
+
+
+def split_statements(sql: str) -> list[str]:
+    """The statements of a simple-protocol query string: split at semicolons outside quotes.
+
+    Enough for what the app sends (no dollar-quoted bodies in request-path SQL)."""
+    statements, current = [], ""
+    for part in _STATEMENT_PARTS.findall(sql):
+        if part == ";":
+            statements.append(current)
+            current = ""
+        else:
+            current += part
+    statements.append(current)
+    return [statement.strip() for statement in statements if statement.strip()]
 
 
 def _cstring(body: bytes, offset: int = 0) -> tuple[str, int]:
@@ -99,7 +132,10 @@ class _FrontendParser:
 
     def message(self, kind: bytes, body: bytes) -> None:
         if kind == b"Q":
-            self.log.statements.append(_cstring(body)[0])
+            self.log.statements.extend(split_statements(_cstring(body)[0]))
+            self.log.round_trips += 1
+        elif kind == b"S":
+            self.log.round_trips += 1
         elif kind == b"P":
             name, offset = _cstring(body)
             self.prepared[name] = _cstring(body, offset)[0]
@@ -222,4 +258,3 @@ class CountingProxy:
                 await writer.drain()
         except ConnectionError:
             return
-

@@ -1,4 +1,5 @@
-"""CPU time of processes read from /proc (Linux): a server's process tree, PostgreSQL backends of a database.
+"""CPU time and memory of processes read from /proc (Linux): a server's process tree, PostgreSQL backends of a
+database.
 
 Dividing by the requests served gives CPU per request, a figure that, unlike req/s, barely moves
 when other people's jobs share the machine.
@@ -39,18 +40,40 @@ def all_stats() -> list[ProcStat]:
     return [stat for entry in PROC.iterdir() if entry.name.isdigit() and (stat := read_stat(int(entry.name)))]
 
 
-def tree_cpu(root: int) -> float:
-    """Seconds of CPU used by `root`, its live descendants and every child any of them has reaped."""
+def tree(root: int) -> list[ProcStat]:
+    """`root` and its live descendants."""
     stats = all_stats()
     children: dict[int, list[ProcStat]] = {}
     for stat in stats:
         children.setdefault(stat.ppid, []).append(stat)
-    total, pending = 0.0, [stat for stat in stats if stat.pid == root]
+    found, pending = [], [stat for stat in stats if stat.pid == root]
     while pending:
         stat = pending.pop()
-        total += stat.cpu + stat.reaped_children_cpu
+        found.append(stat)
         pending.extend(children.get(stat.pid, []))
-    return total
+    return found
+
+
+def tree_cpu(root: int) -> float:
+    """Seconds of CPU used by `root`, its live descendants and every child any of them has reaped."""
+    return sum(stat.cpu + stat.reaped_children_cpu for stat in tree(root))
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process (0 once it has ended)."""
+    try:
+        status = (PROC / str(pid) / "status").read_text()
+    except OSError:
+        return 0.0
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def tree_rss_mb(root: int) -> float:
+    """Resident memory of `root` and its live descendants (`serve --workers N`: the supervisor and its workers)."""
+    return sum(rss_mb(stat.pid) for stat in tree(root))
 
 
 def cmdline(pid: int) -> str:

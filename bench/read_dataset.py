@@ -46,8 +46,12 @@ def deal_amount(index: int, deals: int) -> Decimal:
 
 def transcript_json(deal: int, call: int) -> str:
     utterances = [
-        {"speaker": SPEAKERS[i % len(SPEAKERS)], "start": i * 15.0, "end": i * 15.0 + 12.5,
-         "text": f"{line} (deal {deal}, call {call})"}
+        {
+            "speaker": SPEAKERS[i % len(SPEAKERS)],
+            "start": i * 15.0,
+            "end": i * 15.0 + 12.5,
+            "text": f"{line} (deal {deal}, call {call})",
+        }
         for i, line in enumerate(LINES)
     ]
     return json.dumps(utterances)
@@ -67,29 +71,59 @@ async def seed(connection: asyncpg.Connection, tenant_id: uuid.UUID, size: Datas
         "deals",
         columns=["id", "tenant_id", "account_id", "name", "stage", "amount", "currency", "close_date"],
         records=[
-            (did, tenant_id, account_ids[i % size.accounts], f"Deal {i:05d}", stages[i % len(stages)].value,
-             deal_amount(i, size.deals), "USD", date(2027, 1, 1) + timedelta(days=i % 365))
+            (
+                did,
+                tenant_id,
+                account_ids[i % size.accounts],
+                f"Deal {i:05d}",
+                stages[i % len(stages)].value,
+                deal_amount(i, size.deals),
+                "USD",
+                date(2027, 1, 1) + timedelta(days=i % 365),
+            )
             for i, did in enumerate(deal_ids)
         ],
     )
-    transcripts, utterances = [], []
+    transcripts: list[tuple[object, ...]] = []
+    utterances: list[tuple[object, ...]] = []
     for i in range(size.transcripts):
         deal, call = i % size.deals, i // size.deals
         content = transcript_json(deal, call)
         parsed = parse_transcript(content, TranscriptFormat.JSON)
         transcript_id = uuid.uuid4()
-        transcripts.append((
-            transcript_id, tenant_id, deal_ids[deal], f"Call {call + 1} on deal {deal:05d}",
-            FIRST_CALL + timedelta(days=call, minutes=deal), parsed.format.value, content,
-            list(parsed.participants), parsed.content_hash, parsed.language, len(parsed.utterances),
-        ))
+        transcripts.append(
+            (
+                transcript_id,
+                tenant_id,
+                deal_ids[deal],
+                f"Call {call + 1} on deal {deal:05d}",
+                FIRST_CALL + timedelta(days=call, minutes=deal),
+                parsed.format.value,
+                content,
+                list(parsed.participants),
+                parsed.content_hash,
+                parsed.language,
+                len(parsed.utterances),
+            )
+        )
         utterances.extend(
             (tenant_id, transcript_id, u.index, u.speaker, u.start, u.end, u.text) for u in parsed.utterances
         )
     await connection.copy_records_to_table(
         "transcripts",
-        columns=["id", "tenant_id", "deal_id", "title", "occurred_at", "source_format", "original_text",
-                 "participants", "content_hash", "language", "utterance_count"],
+        columns=[
+            "id",
+            "tenant_id",
+            "deal_id",
+            "title",
+            "occurred_at",
+            "source_format",
+            "original_text",
+            "participants",
+            "content_hash",
+            "language",
+            "utterance_count",
+        ],
         records=transcripts,
     )
     await connection.copy_records_to_table(

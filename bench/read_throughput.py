@@ -7,9 +7,11 @@ on a shared machine hits both; every round has the same duration and concurrency
 
 Per server and query it prints req/s, p50, p99, server CPU per request (/proc of the server's process
 tree) and PostgreSQL backend CPU per request (/proc of the database's backends, when the server runs on
-this machine), and the ratios dealgraph/PostGraphile next to the goals of issue 9. Statements per request
-are counted on the wire by a proxy (bench/pg_statements.py) in a separate, sequential pass, so the
-measured servers talk to PostgreSQL directly.
+this machine), and the ratios dealgraph/PostGraphile next to the goals of issue 9. Statements and round
+trips per request are counted on the wire by a proxy (bench/pg_statements.py) in a separate, sequential
+pass, so the measured servers talk to PostgreSQL directly. They differ where several statements share a
+message (dealgraph sends `BEGIN READ ONLY` and its scope statement together): both are printed, and the
+goal (data + at most 2) is judged on each.
 
 Data: 200 accounts, 2,000 deals, 6,000 transcripts (JSON, parsed by the app's own parser) in one tenant.
 PostGraphile runs every request as the application role with the tenant set (pgSettings), i.e. under
@@ -46,15 +48,9 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from dealgraph.config import Settings
-from dealgraph.db.bootstrap import prepare_database
-from dealgraph.db.models import Role
-from dealgraph.db.repositories import tenancy
-from dealgraph.db.session import Database
 from bench.pg_statements import CountingProxy, Kind, by_kind
 from bench.proc_cpu import BackendCpuSampler, local_postmaster, tree_cpu
 from bench.read_dataset import DatasetSize, seed
-from bench.support import asyncpg_dsn, postgres_server
 from bench.read_queries import (
     DEALGRAPH_DEAL_GRAPH,
     DEALGRAPH_TRIVIAL,
@@ -62,6 +58,12 @@ from bench.read_queries import (
     POSTGRAPHILE_TRIVIAL,
     DealGraphShape,
 )
+from bench.support import asyncpg_dsn, postgres_server
+from dealgraph.bootstrap import prepare_database
+from dealgraph.config import Settings
+from dealgraph.db.models import Role
+from dealgraph.db.repositories import tenancy
+from dealgraph.db.session import Database
 
 BENCH_DIR = Path(__file__).resolve().parent
 QUERIES = ("deal-graph", "trivial")
@@ -84,13 +86,21 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=3, help="uncounted load seconds per server and query first")
     parser.add_argument("--connections", type=int, default=16, help="concurrent connections (default 16)")
     parser.add_argument("--count-requests", type=int, default=10, help="sequential requests per statement count")
-    parser.add_argument("--postgres", choices=["auto", "embedded", "local"], default="auto",
-                        help="auto: DATABASE_URL if set, else embedded; local: 127.0.0.1:5432")
+    parser.add_argument(
+        "--postgres",
+        choices=["auto", "embedded", "local"],
+        default="auto",
+        help="auto: DATABASE_URL if set, else embedded; local: 127.0.0.1:5432",
+    )
     parser.add_argument("--loadgen", choices=["auto", "autocannon", "python"], default="auto")
     parser.add_argument("--no-postgraphile", action="store_true", help="measure dealgraph alone")
     parser.add_argument("--workers", type=int, default=1, help="`dealgraph serve --workers N` (default 1)")
-    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "dealgraph-bench",
-                        help="where PostGraphile, Node 22 and autocannon are installed from npm")
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=Path.home() / ".cache" / "dealgraph-bench",
+        help="where PostGraphile, Node 22 and autocannon are installed from npm",
+    )
     args = parser.parse_args()
     if min(args.duration, args.rounds, args.connections, args.count_requests) < 1 or args.warmup < 0:
         parser.error("--duration, --rounds, --connections and --count-requests must be positive")
@@ -162,8 +172,11 @@ def _node_major(node: str) -> int:
 def _npm_install(prefix: Path, *packages: str) -> None:
     prefix.mkdir(parents=True, exist_ok=True)
     print(f"installing {' '.join(packages)} from npm into {prefix} ...", flush=True)
-    subprocess.run(["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error", *packages],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["npm", "install", "--prefix", str(prefix), "--no-audit", "--no-fund", "--loglevel=error", *packages],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
 
 
 def _node_and_npm() -> str | None:
@@ -260,8 +273,15 @@ class Server:
 
 
 @asynccontextmanager
-async def running(name: str, command: list[str], env: dict[str, str], port: int, headers: dict[str, str],
-                  queries: dict[str, str], log_dir: Path) -> AsyncIterator[Server]:
+async def running(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    port: int,
+    headers: dict[str, str],
+    queries: dict[str, str],
+    log_dir: Path,
+) -> AsyncIterator[Server]:
     log = log_dir / f"{name.lower().replace(' ', '-')}-{port}.log"
     with log.open("wb") as output:
         process = await asyncio.create_subprocess_exec(
@@ -309,27 +329,35 @@ def postgraphile(tools: PostGraphile, database_url: str, tenant_id: uuid.UUID, a
 # ---------------------------------------------------------------- statements per request
 
 
-StatementCounts = dict[str, dict[str, float]]
-"""server -> query -> kind (or "total") -> statements per request."""
+QueryCounts = dict[str, dict[str, float]]
+StatementCounts = dict[str, QueryCounts]
+"""server -> query -> kind (or "total", or ROUND_TRIPS) -> statements (round trips) per request."""
+ROUND_TRIPS = "round trips"
 
 
-async def count_statements(server: Server, proxy: CountingProxy, requests: int) -> dict[str, dict[str, float]]:
-    """Sequential requests through a warmed-up server; what each query costs in statements, by kind."""
+async def count_statements(server: Server, proxy: CountingProxy, requests: int) -> QueryCounts:
+    """Sequential requests through a warmed-up server; what each query costs in statements, by kind,
+    and in round trips (several statements may share one simple-protocol message)."""
     counts = {}
     for query_name, query in server.queries.items():
         for _ in range(WARM_UP_REQUESTS):
             await server.post(query)
-        with proxy.log.window() as statements:
+        with proxy.log.window() as capture:
             for _ in range(requests):
                 await server.post(query)
-        kinds: Counter[Kind] = by_kind(statements)
-        counts[query_name] = {kind.value: kinds[kind] / requests for kind in Kind} | {"total": len(statements) / requests}
+        kinds: Counter[Kind] = by_kind(capture.statements)
+        counts[query_name] = {kind.value: kinds[kind] / requests for kind in Kind} | {
+            "total": len(capture.statements) / requests,
+            ROUND_TRIPS: capture.round_trips / requests,
+        }
     return counts
 
 
-async def statement_counts(db: BenchDatabase, tools: PostGraphile | None, args: argparse.Namespace, log_dir: Path) -> StatementCounts:
+async def statement_counts(
+    db: BenchDatabase, tools: PostGraphile | None, args: argparse.Namespace, log_dir: Path
+) -> StatementCounts:
     async with CountingProxy(db.url) as proxy:
-        result = {}
+        result: StatementCounts = {}
         async with dealgraph(proxy.url, db.api_key, log_dir) as server:
             result[server.name] = await count_statements(server, proxy, args.count_requests)
         if tools:
@@ -361,16 +389,40 @@ class Round:
         return None if seconds is None or not self.ok else seconds / self.ok * 1000
 
 
-def load_command(server: Server, query: str, args: argparse.Namespace, duration: int, autocannon: list[str] | None) -> list[str]:
+def load_command(
+    server: Server, query: str, args: argparse.Namespace, duration: int, autocannon: list[str] | None
+) -> list[str]:
     body = json.dumps({"query": server.queries[query]})
     headers = {"Content-Type": "application/json"} | server.headers
     if autocannon:
         header_args = [arg for name, value in headers.items() for arg in ("-H", f"{name}: {value}")]
-        return [*autocannon, "-c", str(args.connections), "-d", str(duration), "-m", "POST", *header_args,
-                "-b", body, "-j", server.url]
+        return [
+            *autocannon,
+            "-c",
+            str(args.connections),
+            "-d",
+            str(duration),
+            "-m",
+            "POST",
+            *header_args,
+            "-b",
+            body,
+            "-j",
+            server.url,
+        ]
     header_args = [arg for name, value in headers.items() for arg in ("--header", f"{name}: {value}")]
-    return [sys.executable, str(BENCH_DIR / "loadgen.py"), server.url, "--body", body, *header_args,
-            "--connections", str(args.connections), "--duration", str(duration)]
+    return [
+        sys.executable,
+        str(BENCH_DIR / "loadgen.py"),
+        server.url,
+        "--body",
+        body,
+        *header_args,
+        "--connections",
+        str(args.connections),
+        "--duration",
+        str(duration),
+    ]
 
 
 async def run_load(command: list[str]) -> dict[str, float]:
@@ -391,8 +443,13 @@ async def run_load(command: list[str]) -> dict[str, float]:
     }
 
 
-async def measure(server: Server, query: str, args: argparse.Namespace, autocannon: list[str] | None,
-                  sampler: BackendCpuSampler | None) -> Round:
+async def measure(
+    server: Server,
+    query: str,
+    args: argparse.Namespace,
+    autocannon: list[str] | None,
+    sampler: BackendCpuSampler | None,
+) -> Round:
     command = load_command(server, query, args, args.duration, autocannon)
     cpu_before = tree_cpu(server.process.pid)
     if sampler:
@@ -400,16 +457,28 @@ async def measure(server: Server, query: str, args: argparse.Namespace, autocann
     load = await run_load(command)
     pg_cpu = sampler.end() if sampler else None
     server_cpu = tree_cpu(server.process.pid) - cpu_before
-    return Round(server.name, query, int(load["ok"]), int(load["errors"]), float(load["duration"]),
-                 float(load["p50"]), float(load["p99"]), server_cpu, pg_cpu)
+    return Round(
+        server.name,
+        query,
+        int(load["ok"]),
+        int(load["errors"]),
+        float(load["duration"]),
+        float(load["p50"]),
+        float(load["p99"]),
+        server_cpu,
+        pg_cpu,
+    )
 
 
 def print_round(number: int, result: Round) -> None:
     pg = result.per_request_ms(result.pg_cpu_s)
-    print(f"  round {number}  {result.query:<10} {result.server:<12} {result.rps:8.1f} req/s"
-          f"  p50 {result.p50:7.1f} ms  p99 {result.p99:7.1f} ms"
-          f"  server CPU {result.per_request_ms(result.server_cpu_s):6.2f} ms/req"
-          f"  PG CPU {'n/a' if pg is None else f'{pg:6.2f}'} ms/req  errors {result.errors}", flush=True)
+    print(
+        f"  round {number}  {result.query:<10} {result.server:<12} {result.rps:8.1f} req/s"
+        f"  p50 {result.p50:7.1f} ms  p99 {result.p99:7.1f} ms"
+        f"  server CPU {result.per_request_ms(result.server_cpu_s):6.2f} ms/req"
+        f"  PG CPU {'n/a' if pg is None else f'{pg:6.2f}'} ms/req  errors {result.errors}",
+        flush=True,
+    )
 
 
 async def verify(servers: list[Server]) -> str:
@@ -417,23 +486,29 @@ async def verify(servers: list[Server]) -> str:
     lines, shapes = [], []
     for server in servers:
         data = await server.post(server.queries["deal-graph"])
-        shape = DealGraphShape.of_dealgraph(data) if server.name == "dealgraph" else DealGraphShape.of_postgraphile(data)
+        shape = (
+            DealGraphShape.of_dealgraph(data) if server.name == "dealgraph" else DealGraphShape.of_postgraphile(data)
+        )
         shapes.append(shape)
-        lines.append(f"{server.name}: {len(shape.deals)} deals, {shape.accounts} accounts, {shape.transcripts} transcripts")
+        lines.append(
+            f"{server.name}: {len(shape.deals)} deals, {shape.accounts} accounts, {shape.transcripts} transcripts"
+        )
     if len({shape for shape in shapes}) != 1 or not shapes[0].transcripts:
         raise RuntimeError("the servers answer the deal-graph query differently: " + "; ".join(lines))
     same = " (same deals, amounts and order)" if len(shapes) > 1 else ""
     return f"check: {'; '.join(lines)}{same}"
 
 
-async def throughput(db: BenchDatabase, tools: PostGraphile | None, autocannon: list[str] | None,
-                     args: argparse.Namespace, log_dir: Path) -> list[Round]:
+async def throughput(
+    db: BenchDatabase, tools: PostGraphile | None, autocannon: list[str] | None, args: argparse.Namespace, log_dir: Path
+) -> list[Round]:
     sampler = BackendCpuSampler(db.postmaster, db.name) if db.postmaster else None
     async with AsyncExitStack() as stack:
         servers = [await stack.enter_async_context(dealgraph(db.url, db.api_key, log_dir, args.workers))]
         if tools:
-            servers.append(await stack.enter_async_context(
-                postgraphile(tools, db.url, db.tenant_id, Settings().app_role, log_dir)))
+            servers.append(
+                await stack.enter_async_context(postgraphile(tools, db.url, db.tenant_id, Settings().app_role, log_dir))
+            )
         print(await verify(servers), flush=True)
         if args.warmup:
             for query in QUERIES:
@@ -485,12 +560,16 @@ def goal(query: str, metric: str, ratio: float) -> str:
 
 
 def print_summary(rounds: list[Round], servers: list[str]) -> None:
-    ratio = "; ratio = dealgraph / PostGraphile (of the medians)" if len(servers) > 1 else ""
-    print(f"\nsummary: median of rounds (min-max){ratio}")
+    ratio_note = "; ratio = dealgraph / PostGraphile (of the medians)" if len(servers) > 1 else ""
+    print(f"\nsummary: median of rounds (min-max){ratio_note}")
     width = 40
     for query in QUERIES:
         title = f"{query} query"
-        print(f"\n  {title:<{width}}" + "".join(f"{name:>26}" for name in servers) + ("     ratio" if len(servers) > 1 else ""))
+        print(
+            f"\n  {title:<{width}}"
+            + "".join(f"{name:>26}" for name in servers)
+            + ("     ratio" if len(servers) > 1 else "")
+        )
         for metric, digits, pick in METRICS:
             summaries = {}
             for name in servers:
@@ -507,43 +586,76 @@ def print_summary(rounds: list[Round], servers: list[str]) -> None:
 
 def print_statements(counts: StatementCounts) -> None:
     kinds = [kind.value for kind in Kind]
-    print("\nstatements per request (counted on the wire, sequential requests after warm-up; overhead = all but data)")
-    print(f"  {'server / query':<26}" + "".join(f"{k:>13}" for k in kinds) + f"{'total':>8}   overhead")
+    print(
+        "\nstatements and round trips per request (counted on the wire, sequential requests after warm-up; "
+        "overhead = all but data; a data statement is one round trip)"
+    )
+    print(
+        f"  {'server / query':<26}"
+        + "".join(f"{k:>13}" for k in kinds)
+        + f"{'total':>8}   overhead {ROUND_TRIPS:>12}   overhead"
+    )
     for server, queries in counts.items():
         for query, figures in queries.items():
             overhead = figures["total"] - figures[Kind.DATA.value]
+            trip_overhead = figures[ROUND_TRIPS] - figures[Kind.DATA.value]
             verdict = ""
             if server == "dealgraph":
-                met = overhead <= GOAL_MAX_OVERHEAD_STATEMENTS
-                verdict = f"  (goal: data + at most {GOAL_MAX_OVERHEAD_STATEMENTS}: {'met' if met else 'NOT met'})"
-            print(f"  {f'{server} {query}':<26}" + "".join(f"{figures[k]:13.1f}" for k in kinds)
-                  + f"{figures['total']:8.1f}   {overhead:.1f}{verdict}")
+                verdicts = [
+                    f"{'met' if extra <= GOAL_MAX_OVERHEAD_STATEMENTS else 'NOT met'} in {unit}"
+                    for unit, extra in (("statements", overhead), (ROUND_TRIPS, trip_overhead))
+                ]
+                verdict = f"  (goal data + at most {GOAL_MAX_OVERHEAD_STATEMENTS}: {', '.join(verdicts)})"
+            print(
+                f"  {f'{server} {query}':<26}"
+                + "".join(f"{figures[k]:13.1f}" for k in kinds)
+                + f"{figures['total']:8.1f}   {overhead:8.1f} {figures[ROUND_TRIPS]:12.1f}   {trip_overhead:8.1f}{verdict}"
+            )
 
 
-def print_setup(db: BenchDatabase, source: str, size: DatasetSize, tools: PostGraphile | None, why_not: str,
-                autocannon: list[str] | None, args: argparse.Namespace) -> None:
+def print_setup(
+    db: BenchDatabase,
+    source: str,
+    size: DatasetSize,
+    tools: PostGraphile | None,
+    why_not: str,
+    autocannon: list[str] | None,
+    args: argparse.Namespace,
+) -> None:
     loadgen = "autocannon (npm)" if autocannon else "bench/loadgen.py (Python, asyncio + httpx)"
     print(f"dealgraph read throughput: {size} in one tenant")
-    print(f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}; "
-          f"load average at start {' '.join(f'{v:.2f}' for v in os.getloadavg())} (shared machine: others' jobs count)")
-    print(f"PostgreSQL {db.version} ({source}); backend CPU: "
-          + ("/proc of this database's backends" if db.postmaster else "n/a (server not on this machine)"))
+    print(
+        f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}; "
+        f"load average at start {' '.join(f'{v:.2f}' for v in os.getloadavg())} (shared machine: others' jobs count)"
+    )
+    print(
+        f"PostgreSQL {db.version} ({source}); backend CPU: "
+        + ("/proc of this database's backends" if db.postmaster else "n/a (server not on this machine)")
+    )
     if tools:
         node_version = subprocess.run([str(tools.node), "--version"], capture_output=True, text=True).stdout.strip()
-        print(f"PostGraphile {tools.version} on Node {node_version} (installed in {args.cache_dir}); every request "
-              "runs as the app role with the tenant set (pgSettings): same RLS, but no API-key check")
+        print(
+            f"PostGraphile {tools.version} on Node {node_version} (installed in {args.cache_dir}); every request "
+            "runs as the app role with the tenant set (pgSettings): same RLS, but no API-key check"
+        )
     else:
         print(f"PostGraphile NOT measured ({why_not}): dealgraph's figures alone")
-    print(f"load: {loadgen}, {args.connections} connections, {args.rounds} rounds x {args.duration} s per server "
-          f"and query, alternating servers, {args.warmup} s warm-up each (not counted)")
-    print(f"dealgraph: `dealgraph serve --workers {args.workers}` (DEALGRAPH_WORKER_SLOTS=0, dummy ANTHROPIC_API_KEY/BASE_URL: "
-          "no worker, no stand-in)")
+    print(
+        f"load: {loadgen}, {args.connections} connections, {args.rounds} rounds x {args.duration} s per server "
+        f"and query, alternating servers, {args.warmup} s warm-up each (not counted)"
+    )
+    print(
+        f"dealgraph: `dealgraph serve --workers {args.workers}` (DEALGRAPH_WORKER_SLOTS=0, dummy ANTHROPIC_API_KEY/BASE_URL: "
+        "no worker, no stand-in)"
+    )
 
 
 async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
     size = DatasetSize()
     tools, why_not = (None, "--no-postgraphile") if args.no_postgraphile else ensure_postgraphile(args.cache_dir)
-    autocannon, no_autocannon = (None, "--loadgen python") if args.loadgen == "python" else ensure_autocannon(args.cache_dir)
+    autocannon, no_autocannon = (
+        (None, "--loadgen python") if args.loadgen == "python" else ensure_autocannon(args.cache_dir)
+    )
     if args.loadgen == "autocannon" and not autocannon:
         raise SystemExit(f"autocannon unavailable: {no_autocannon}")
     started = time.monotonic()

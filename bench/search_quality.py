@@ -46,9 +46,24 @@ async def _seed(http: httpx.AsyncClient) -> None:
     deals: dict[str, str] = {}
     for call in CALLS:
         if call.deal not in deals:
-            account = (await _gql(http, CREATE_ACCOUNT, {"i": {"name": call.account}}))["createAccount"]["account"]["id"]
-            deals[call.deal] = (await _gql(http, CREATE_DEAL, {"i": {"accountId": account, "name": call.deal}}))["createDeal"]["deal"]["id"]
-        await _gql(http, ADD, {"i": {"dealId": deals[call.deal], "title": call.title, "content": call.transcript(), "occurredAt": call.occurred_at}})
+            account = (await _gql(http, CREATE_ACCOUNT, {"i": {"name": call.account}}))["createAccount"]["account"][
+                "id"
+            ]
+            deals[call.deal] = (await _gql(http, CREATE_DEAL, {"i": {"accountId": account, "name": call.deal}}))[
+                "createDeal"
+            ]["deal"]["id"]
+        await _gql(
+            http,
+            ADD,
+            {
+                "i": {
+                    "dealId": deals[call.deal],
+                    "title": call.title,
+                    "content": call.transcript(),
+                    "occurredAt": call.occurred_at,
+                }
+            },
+        )
 
 
 async def quality(http: httpx.AsyncClient) -> dict[str, tuple[float, float]]:
@@ -59,7 +74,10 @@ async def quality(http: httpx.AsyncClient) -> dict[str, tuple[float, float]]:
         recall = mrr = 0.0
         for query_id, question in QUERIES.items():
             data = await _gql(http, SEARCH, {"q": question, "mode": mode, "first": 50})
-            ranked = [(by_title[e["node"]["transcript"]["title"]], e["node"]["utterance"]["index"]) for e in data["searchTranscripts"]["edges"]]
+            ranked = [
+                (by_title[e["node"]["transcript"]["title"]], e["node"]["utterance"]["index"])
+                for e in data["searchTranscripts"]["edges"]
+            ]
             wanted = labels[query_id]
             recall += len(wanted & set(ranked[:5])) / len(wanted)
             mrr += next((1.0 / (i + 1) for i, key in enumerate(ranked) if key in wanted), 0.0)
@@ -83,19 +101,41 @@ async def _scale_up(app: Any, tenant_id: uuid.UUID, utterances: int) -> None:
             spoken = [Spoken(i, s, float(40 * i), t) for i, (s, t) in enumerate(picked)]
             batch = windows(spoken, 1)
             vectors = embedder.embed([w.text for w in batch])
-            rows += [{"tr": transcript_id, "t": tenant_id, "p": u.position, "s": u.speaker, "st": u.start, "x": u.text,
-                      "m": embedder.model_id, "v": vector_literal(v)} for u, v in zip(spoken, vectors)]
+            rows += [
+                {
+                    "tr": transcript_id,
+                    "t": tenant_id,
+                    "p": u.position,
+                    "s": u.speaker,
+                    "st": u.start,
+                    "x": u.text,
+                    "m": embedder.model_id,
+                    "v": vector_literal(v),
+                }
+                for u, v in zip(spoken, vectors, strict=True)
+            ]
         async with database.owner_session() as session:
-            await session.execute(text(
-                "INSERT INTO transcripts (id, tenant_id, deal_id, title, occurred_at, source_format, original_text, participants, "
-                "content_hash, language, utterance_count) VALUES (:id, :t, :d, 'synthetic', now(), 'plain', '', '{}', :h, 'en', 100)"
-            ), transcripts)
-            await session.execute(text(
-                "INSERT INTO transcript_utterances (transcript_id, tenant_id, position, speaker, start_seconds, text) "
-                "VALUES (:tr, :t, :p, :s, :st, :x)"), rows)
-            await session.execute(text(
-                "INSERT INTO transcript_windows (transcript_id, tenant_id, model, position, speaker, start_seconds, embedding) "
-                "VALUES (:tr, :t, :m, :p, :s, :st, CAST(:v AS vector))"), rows)
+            await session.execute(
+                text(
+                    "INSERT INTO transcripts (id, tenant_id, deal_id, title, occurred_at, source_format, original_text, participants, "
+                    "content_hash, language, utterance_count) VALUES (:id, :t, :d, 'synthetic', now(), 'plain', '', '{}', :h, 'en', 100)"
+                ),
+                transcripts,
+            )
+            await session.execute(
+                text(
+                    "INSERT INTO transcript_utterances (transcript_id, tenant_id, position, speaker, start_seconds, text) "
+                    "VALUES (:tr, :t, :p, :s, :st, :x)"
+                ),
+                rows,
+            )
+            await session.execute(
+                text(
+                    "INSERT INTO transcript_windows (transcript_id, tenant_id, model, position, speaker, start_seconds, embedding) "
+                    "VALUES (:tr, :t, :m, :p, :s, :st, CAST(:v AS vector))"
+                ),
+                rows,
+            )
         print(f"  seeded {start + 5000} utterances", flush=True)
 
 
@@ -116,23 +156,36 @@ async def latency(http: httpx.AsyncClient, rounds: int) -> dict[str, tuple[float
 async def main(scale: int, rounds: int) -> None:
     with postgres_server("embedded") as (server_url, origin):
         async with fresh_database(server_url) as db:
-            settings = Settings(database_url=db.url, embedding_worker=False, worker_slots=0, anthropic_api_key="unused",
-                                anthropic_base_url="http://127.0.0.1:9")
+            settings = Settings(
+                database_url=db.url,
+                embedding_worker=False,
+                worker_slots=0,
+                anthropic_api_key="unused",
+                anthropic_base_url="http://127.0.0.1:9",
+            )
             app = create_app(settings)
             async with app.router.lifespan_context(app):
                 key = await create_api_key(db.url, "Bench")
-                async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench",
-                                             headers={"Authorization": f"Bearer {key}"}, timeout=120) as http:
+                async with httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app),
+                    base_url="http://bench",
+                    headers={"Authorization": f"Bearer {key}"},
+                    timeout=120,
+                ) as http:
                     await _seed(http)
                     worker = EmbeddingWorker(app.state.database, settings)
                     started = time.perf_counter()
                     while await worker.run_once():
                         pass
                     utterances = sum(len(c.lines) for c in CALLS)
-                    print(f"PostgreSQL {db.version} ({origin}); model {worker.embedder.model_id}, "
-                          f"window ±{settings.embedding_neighbours}")
-                    print(f"ingest: {utterances / (time.perf_counter() - started):.0f} utterances/s embedded and stored "
-                          f"(queue claim, embed, write; {len(CALLS)} calls)")
+                    print(
+                        f"PostgreSQL {db.version} ({origin}); model {worker.embedder.model_id}, "
+                        f"window ±{settings.embedding_neighbours}"
+                    )
+                    print(
+                        f"ingest: {utterances / (time.perf_counter() - started):.0f} utterances/s embedded and stored "
+                        f"(queue claim, embed, write; {len(CALLS)} calls)"
+                    )
                     print(f"\n{len(QUERIES)} paraphrase queries, {utterances} utterances\n")
                     print("| mode | recall@5 | MRR |\n|---|---|---|")
                     for mode, (recall, mrr) in (await quality(http)).items():
@@ -143,7 +196,9 @@ async def main(scale: int, rounds: int) -> None:
                         await _scale_up(app, tenant, scale)
                         async with app.state.database.owner_session() as session:
                             await session.execute(text("ANALYZE"))
-                        print(f"\nsearch latency over {scale + utterances} utterances of one tenant ({rounds} queries per mode, first: 10)\n")
+                        print(
+                            f"\nsearch latency over {scale + utterances} utterances of one tenant ({rounds} queries per mode, first: 10)\n"
+                        )
                         print("| mode | p50 ms | p99 ms |\n|---|---|---|")
                         for mode, (p50, p99) in (await latency(http, rounds)).items():
                             print(f"| {mode} | {p50:.1f} | {p99:.1f} |")

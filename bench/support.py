@@ -7,15 +7,17 @@ interpreter, GIL or event loop.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
+import random
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +35,7 @@ from dealgraph.db.repositories import tenancy
 from dealgraph.db.session import Database
 
 EVENT_TIMEOUT_S = 60.0
-_START_TIMEOUT_S = 60.0
+_START_TIMEOUT_S = 180.0  # a loaded 2-core machine takes minutes to start several interpreters
 
 
 def configured_database_url() -> tuple[str, str] | None:
@@ -45,6 +47,19 @@ def configured_database_url() -> tuple[str, str] | None:
 
 
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+_DATABASE_HELP = "auto: TEST_DATABASE_URL / DATABASE_URL when set, else embedded; local: 127.0.0.1:5432; embedded"
+
+
+def run_on_a_server(
+    parser: argparse.ArgumentParser, run: Callable[[argparse.Namespace, str, str], Coroutine[Any, Any, None]]
+) -> None:
+    """Every bench's `main`: adds `--database`, parses the arguments and runs `run(args, server URL, its origin)`."""
+    parser.add_argument("--database", choices=["auto", "local", "embedded"], default="auto", help=_DATABASE_HELP)
+    args = parser.parse_args()
+    with postgres_server(args.database) as (server_url, source):
+        asyncio.run(run(args, server_url, source))
 
 
 @contextmanager
@@ -121,14 +136,14 @@ async def _wait_until_serving(process: Process, path: str) -> None:
     async with httpx.AsyncClient(base_url=process.base_url, trust_env=False) as http:
         while True:
             if process.popen.poll() is not None:
-                raise RuntimeError(f"{process.popen.args} exited with {process.popen.returncode}")
+                raise RuntimeError(f"{process.popen.args!r} exited with {process.popen.returncode}")
             try:
                 if (await http.get(path)).status_code < 500:
                     return
             except httpx.TransportError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{process.popen.args} did not start serving within {_START_TIMEOUT_S:g} s")
+                raise RuntimeError(f"{process.popen.args!r} did not start serving within {_START_TIMEOUT_S:g} s")
             await asyncio.sleep(0.1)
 
 
@@ -160,18 +175,58 @@ async def script_agents(standin: Process, behaviours: dict[str, dict[str, Any]])
 
 
 @asynccontextmanager
-async def server_process(database_url: str, standin_url: str, **settings: str) -> AsyncIterator[Process]:
-    """`dealgraph serve` against the database, its agents calling the stand-in process."""
-    env = {
+async def server_process(
+    database_url: str, standin_url: str, settings: dict[str, str] | None = None, *, workers: int = 1
+) -> AsyncIterator[Process]:
+    """`dealgraph serve --workers N` against the database, its agents calling the stand-in process (with N > 1
+    the API runs in N processes and the worker pool in one more, all below the `serve` process)."""
+    env = _server_env(database_url, standin_url, settings)
+    async with dealgraph_process(["serve", "--workers", str(workers)], env, "/healthz") as process:
+        yield process
+
+
+def _server_env(database_url: str, standin_url: str, settings: dict[str, str] | None) -> dict[str, str]:
+    return {
         "DATABASE_URL": database_url,
         "ANTHROPIC_API_KEY": "bench-key",
         "ANTHROPIC_BASE_URL": standin_url,
         "DEALGRAPH_GRAPHIQL": "false",
         "DEALGRAPH_LOG_LEVEL": "WARNING",
-        **{f"DEALGRAPH_{name.upper()}": value for name, value in settings.items()},
+        **{f"DEALGRAPH_{name.upper()}": value for name, value in (settings or {}).items()},
     }
-    async with dealgraph_process(["serve"], env, "/healthz") as process:
-        yield process
+
+
+@asynccontextmanager
+async def worker_processes(
+    count: int, database_url: str, standin_url: str, settings: dict[str, str] | None = None
+) -> AsyncIterator[list[subprocess.Popen[bytes]]]:
+    """`count` processes of `dealgraph worker` (execution only, no HTTP: how the worker pool scales out),
+    each yielded once it has started its pool."""
+    env = {**os.environ, **_server_env(database_url, standin_url, settings), "DEALGRAPH_LOG_LEVEL": "INFO"}
+    started: list[tuple[subprocess.Popen[bytes], Any]] = []
+    try:
+        for _ in range(count):
+            log = tempfile.TemporaryFile()  # noqa: SIM115  # closed below
+            popen = subprocess.Popen([sys.executable, "-m", "dealgraph.cli", "worker"], env=env, stdout=log, stderr=log)
+            started.append((popen, log))
+        deadline = time.monotonic() + _START_TIMEOUT_S
+        for popen, log in started:
+            while True:
+                log.seek(0)
+                if b"started with" in log.read():
+                    break
+                if popen.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"a `dealgraph worker` did not start (exit code {popen.poll()})")
+                await asyncio.sleep(0.1)
+        yield [popen for popen, _ in started]
+    finally:
+        for popen, log in started:
+            popen.terminate()
+            try:
+                popen.wait(15)
+            except subprocess.TimeoutExpired:
+                popen.kill()
+            log.close()
 
 
 async def create_api_key(database_url: str, name: str) -> str:
@@ -205,16 +260,40 @@ CREATE_DEAL = """mutation($input: CreateDealInput!) {
   createDeal(input: $input) { deal { id } errors { field message } } }"""
 ADD_TRANSCRIPT = """mutation($input: AddTranscriptInput!) {
   addTranscript(input: $input) { transcript { id } errors { field message } } }"""
+START_ACTION_ITEMS = """mutation($t: ID!) { startAnalysis(transcriptId: $t, agents: [ACTION_ITEMS], force: true) {
+  analysis { id } errors { field message } } }"""
 
 
 async def create_transcript(http: httpx.AsyncClient, content: str) -> tuple[str, str]:
     """(deal id, transcript id) of a call to analyse."""
     account = await execute(http, CREATE_ACCOUNT, {"input": {"name": "Northwind"}})
-    deal = await execute(http, CREATE_DEAL, {"input": {"accountId": account["account"]["id"], "name": "Northwind platform"}})
-    transcript_input = {"dealId": deal["deal"]["id"], "title": "Discovery call", "occurredAt": "2026-11-02T15:00:00Z",
-                        "content": content}
+    deal = await execute(
+        http, CREATE_DEAL, {"input": {"accountId": account["account"]["id"], "name": "Northwind platform"}}
+    )
+    transcript_input = {
+        "dealId": deal["deal"]["id"],
+        "title": "Discovery call",
+        "occurredAt": "2026-11-02T15:00:00Z",
+        "content": content,
+    }
     transcript = await execute(http, ADD_TRANSCRIPT, {"input": transcript_input})
     return deal["deal"]["id"], transcript["transcript"]["id"]
+
+
+SUBSCRIBE_ATTEMPTS = 6
+
+
+def busy(message: dict[str, Any]) -> bool:
+    """A refusal the server asks to retry (TOO_MANY_REQUESTS): no free database connection for the tenant or the
+    process within DEALGRAPH_DB_POOL_TIMEOUT_S, as happens to the tail of a burst of subscriptions whose
+    snapshots queue behind the tenant's DEALGRAPH_TENANT_CONNECTIONS."""
+    payload = message.get("payload")
+    errors: list[dict[str, Any]] = (payload if message.get("type") == "error" else (payload or {}).get("errors")) or []
+    return any(error.get("extensions", {}).get("code") == "TOO_MANY_REQUESTS" for error in errors)
+
+
+async def backoff(attempt: int) -> None:
+    await asyncio.sleep(random.uniform(0.5, 1.5) * 2**attempt)
 
 
 class Subscription:
@@ -239,6 +318,7 @@ class Subscription:
 async def subscription(
     http: httpx.AsyncClient, api_key: str, query: str, variables: dict[str, Any]
 ) -> AsyncIterator[Subscription]:
+    ws: AsyncWebSocketSession
     async with aconnect_ws("/graphql", http, subprotocols=["graphql-transport-ws"]) as ws:
         await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {api_key}"}})
         ack = await ws.receive_json(timeout=EVENT_TIMEOUT_S)

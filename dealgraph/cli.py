@@ -11,9 +11,10 @@ from collections.abc import Awaitable, Callable
 
 from dealgraph.agents.check import AgentConfiguration, CheckResult
 from dealgraph.agents.simulation import with_llm_access
+from dealgraph.bootstrap import prepare_database
+from dealgraph.children import watch_supervisor
 from dealgraph.config import Settings, get_settings
 from dealgraph.db import migrate
-from dealgraph.db.bootstrap import prepare_database
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.models import Role
 from dealgraph.db.repositories import tenancy
@@ -29,7 +30,9 @@ def _database(settings: Settings) -> Database:
     return Database(database_url_for(settings), app_role=settings.app_role, pool_size=1)
 
 
-def _with_database(action: Callable[[Database, argparse.Namespace], Awaitable[int]]) -> Callable[[argparse.Namespace], int]:
+def _with_database(
+    action: Callable[[Database, argparse.Namespace], Awaitable[int]],
+) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         async def main() -> int:
             database = _database(get_settings())
@@ -51,13 +54,17 @@ def serve(args: argparse.Namespace) -> int:
     settings, standin = with_llm_access(get_settings())
     host, port = args.host or settings.host, args.port or settings.port
     try:
-        if args.workers > 1:
+        workers = args.workers or settings.workers
+        if workers > 1:
             from dealgraph.server.workers import serve_workers
 
-            serve_workers(settings, host, port, args.workers)
+            serve_workers(settings, host, port, workers)
         else:
             uvicorn.run(  # log_config=None: uvicorn's lines go through our handler (format, request context)
-                create_app(settings), host=host, port=port, log_config=None,
+                create_app(settings),
+                host=host,
+                port=port,
+                log_config=None,
                 access_log=settings.access_log,  # off by default: a log line per request costs the hot path
             )
     finally:
@@ -77,7 +84,9 @@ async def _configurations(settings: Settings) -> tuple[list[AgentConfiguration],
         async with database.owner_session() as session:
             rows = await prompts.production_configurations(session)
     except Exception as error:  # noqa: BLE001 - no database yet: check what a fresh install would send
-        return builtin_configurations(settings), f"built-in prompt versions (database not readable: {type(error).__name__})"
+        return builtin_configurations(
+            settings
+        ), f"built-in prompt versions (database not readable: {type(error).__name__})"
     finally:
         await database.dispose()
     if not rows:
@@ -92,10 +101,13 @@ def llm_check(args: argparse.Namespace) -> int:
     configured = get_settings()
     settings, standin = with_llm_access(configured, quiet=True)
     if standin is not None:
-        print(f"No ANTHROPIC_API_KEY: checking against the local stand-in at {standin.base_url} (simulated; "
-              "it enforces the documented API rules, it is not Claude).")
+        print(
+            f"No ANTHROPIC_API_KEY: checking against the local stand-in at {standin.base_url} (simulated; "
+            "it enforces the documented API rules, it is not Claude)."
+        )
     else:
         print(f"Checking against the Messages API at {settings.anthropic_base_url or 'https://api.anthropic.com'}.")
+
     async def check() -> list[CheckResult]:
         configurations, source = await _configurations(settings)
         print(f"Configurations: {source}; cache sharing: {settings.cache_sharing}.")
@@ -230,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--host")
     serve_parser.add_argument("--port", type=int)
     serve_parser.add_argument(
-        "--workers", type=int, default=1, help="API processes sharing the port (default 1; up to one per core pays)"
+        "--workers", type=int, help="API processes sharing the port (default: DEALGRAPH_WORKERS, one per core)"
     )
     serve_parser.set_defaults(run=serve)
 
@@ -262,8 +274,13 @@ def build_parser() -> argparse.ArgumentParser:
     standin = commands.add_parser("llm-standin", help="serve the local Anthropic Messages API stand-in (simulated)")
     standin.add_argument("--host", default="127.0.0.1")
     standin.add_argument("--port", type=int, default=8787)
-    standin.add_argument("--latency", type=_latency, action="append", metavar="AGENT=SECONDS",
-                         help="simulated response time of an agent, e.g. meddpicc=3 (repeatable)")
+    standin.add_argument(
+        "--latency",
+        type=_latency,
+        action="append",
+        metavar="AGENT=SECONDS",
+        help="simulated response time of an agent, e.g. meddpicc=3 (repeatable)",
+    )
     standin.set_defaults(run=llm_standin)
 
     llm = commands.add_parser("llm", help="check the Claude configuration").add_subparsers(dest="action", required=True)
@@ -272,7 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     llm_check_parser.set_defaults(run=llm_check)
 
-    reembed_parser = commands.add_parser("reembed", help="embed transcripts not yet embedded with the configured model (resumable)")
+    reembed_parser = commands.add_parser(
+        "reembed", help="embed transcripts not yet embedded with the configured model (resumable)"
+    )
     reembed_parser.set_defaults(run=_with_database(reembed_command))
 
     schema_parser = commands.add_parser("schema", help="print the GraphQL schema (SDL)")
@@ -286,6 +305,7 @@ def main(argv: list[str] | None = None) -> int:
     explicit = "log_level" in settings.model_fields_set
     level = settings.log_level if explicit or args.command in LONG_RUNNING else "WARNING"
     configure_logging(level, settings.log_format)
+    watch_supervisor()  # a child of `serve` (stand-in, worker pool) stops when its parent is gone
     return int(args.run(args))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -39,15 +40,42 @@ class Settings(BaseSettings):
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
     port: int = Field(default=8000, description="Port `serve` binds to.")
+    workers: int = Field(
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        description="API processes `serve` runs (default: one per core); with more than one, the analysis worker pool "
+        "runs in a process of its own.",
+    )
     graphiql: bool = Field(default=True, description="Serve the GraphiQL IDE on GET /graphql.")
     auto_migrate: bool = Field(default=True, description="`serve` applies pending migrations at start-up.")
     max_transcript_bytes: int = Field(
         default=2 * 1024 * 1024, ge=1, description="Largest transcript accepted by addTranscript."
     )
+    compiled_reads: bool = Field(
+        default=True,
+        description="Answer queries over deals, accounts and transcripts that need no resolver with one SQL statement "
+        "(dealgraph/schema/compiled_reads/); false: every query runs through the resolvers.",
+    )
     max_page_size: int = Field(default=100, ge=1, description="Upper bound for `first` on connections.")
+    full_collection_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds between full garbage collections while serving; younger generations are collected "
+        "as usual (see dealgraph/server/heap.py).",
+    )
+    recycle_after_sockets: int = Field(
+        default=1000,
+        ge=0,
+        description="With `serve --workers N`: an API process that held this many WebSockets at once restarts when "
+        "the last one has left and it grew by `recycle_growth_mb`, giving the memory back; 0: never.",
+    )
+    recycle_growth_mb: float = Field(
+        default=64.0, ge=0, description="Growth since the first WebSocket that makes an emptied API process restart."
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
     log_format: Literal["text", "json"] = Field(
-        default="text", description="Log lines as text, or as JSON objects (request id, tenant id, operation, duration)."
+        default="text",
+        description="Log lines as text, or as JSON objects (request id, tenant id, operation, duration).",
     )
 
     # WebSockets: how long and how many unauthenticated sockets a client may hold.
@@ -55,19 +83,23 @@ class Settings(BaseSettings):
         default=5.0, gt=0, description="A WebSocket that sends no `connection_init` this long is closed (4408)."
     )
     ws_max_pending_per_address: int = Field(
-        default=20, ge=1, description="WebSockets one client address may hold before `connection_init`; more are closed (1013)."
+        default=20,
+        ge=1,
+        description="WebSockets one client address may hold before `connection_init`; more are closed (1013).",
     )
 
     # Request limits: refused before any resolver runs (see dealgraph/server/limits.py).
     max_body_bytes: int = Field(
-        default=4 * 1024 * 1024, ge=1024,
+        default=4 * 1024 * 1024,
+        ge=1024,
         description="Largest HTTP request body (query plus variables); above it: 413 PAYLOAD_TOO_LARGE.",
     )
     max_query_tokens: int = Field(default=2000, ge=100, description="Most lexical tokens in one GraphQL document.")
     max_query_depth: int = Field(default=10, ge=2, description="Deepest field nesting of an operation.")
     max_query_aliases: int = Field(default=30, ge=0, description="Most aliased fields in one document.")
     max_query_cost: int = Field(
-        default=25000, ge=1,
+        default=25000,
+        ge=1,
         description="Most fields an operation's response could hold (list sizes multiplied; see README).",
     )
     tenant_concurrency: int = Field(
@@ -82,7 +114,8 @@ class Settings(BaseSettings):
 
     # Request path speed (issue 9).
     auth_cache_s: float = Field(
-        default=30.0, ge=0,
+        default=30.0,
+        ge=0,
         description="Seconds a verified API key's principal is reused per process (0: ask the database each "
         "HTTP request); a revoked key is dropped at once through the keys-revoked notification.",
     )
@@ -132,9 +165,13 @@ class Settings(BaseSettings):
         default=8, ge=1, description="Agent runs executing at once across ALL processes (protects the rate limit)."
     )
     worker_slots: int = Field(default=8, ge=0, description="Agent runs one process executes at once (0: no worker).")
-    lease_s: float = Field(default=30.0, gt=0, description="A claimed run is re-claimed if its worker is silent this long.")
+    lease_s: float = Field(
+        default=30.0, gt=0, description="A claimed run is re-claimed if its worker is silent this long."
+    )
     max_run_attempts: int = Field(default=3, ge=1, description="Claims of one run before it fails as WORKER_LOST.")
-    poll_interval_s: float = Field(default=1.0, gt=0, description="Fallback poll for runs (NOTIFY wakes workers at once).")
+    poll_interval_s: float = Field(
+        default=1.0, gt=0, description="Fallback poll for runs (NOTIFY wakes workers at once)."
+    )
     progress_interval_s: float = Field(default=0.25, gt=0, description="Minimum time between progress events of a run.")
     # --- live path transport (issue 10) ---
     event_transport: Literal["postgres", "redis"] = Field(
@@ -153,11 +190,19 @@ class Settings(BaseSettings):
     embedding_model: Literal["wordllama", "minilm"] = Field(
         default="wordllama", description="Local embedder; minilm needs the 'minilm' extra and a CPU torch."
     )
-    embedding_neighbours: int = Field(default=1, ge=0, le=5, description="Utterances either side embedded with each one.")
+    embedding_neighbours: int = Field(
+        default=1, ge=0, le=5, description="Utterances either side embedded with each one."
+    )
     embedding_worker: bool = Field(default=True, description="`serve` embeds queued transcripts in the background.")
-    embedding_poll_s: float = Field(default=1.0, gt=0, description="How often an idle embedding worker polls the queue.")
-    embedding_lease_s: float = Field(default=60.0, gt=0, description="An embedding job is re-claimed if its worker is gone this long.")
-    embedding_max_attempts: int = Field(default=3, ge=1, description="Claims of one embedding job before it is marked failed.")
+    embedding_poll_s: float = Field(
+        default=1.0, gt=0, description="How often an idle embedding worker polls the queue."
+    )
+    embedding_lease_s: float = Field(
+        default=60.0, gt=0, description="An embedding job is re-claimed if its worker is gone this long."
+    )
+    embedding_max_attempts: int = Field(
+        default=3, ge=1, description="Claims of one embedding job before it is marked failed."
+    )
 
 
 @lru_cache

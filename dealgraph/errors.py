@@ -1,4 +1,4 @@
-"""Errors a client is meant to see. Everything else is masked (see `dealgraph.server.errors`)."""
+"""Errors a client is meant to see. Everything else is masked (see `dealgraph.schema.errors`)."""
 
 from __future__ import annotations
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import IO, Literal
 
 LogFormat = Literal["text", "json"]
@@ -23,7 +24,8 @@ CONTEXT_FIELDS = ("request_id", "tenant_id", "operation")
 # transcripts): only their warnings and errors are worth a line unless debugging.
 CHATTY_LIBRARIES = ("pgserver",)
 
-_context: ContextVar[dict[str, str]] = ContextVar("dealgraph_log_context", default={})  # replaced, never mutated
+# each log_context() sets a new mapping; the default is read-only so no caller can mutate the shared one
+_context: ContextVar[Mapping[str, str]] = ContextVar("dealgraph_log_context", default=MappingProxyType({}))
 
 
 @contextmanager

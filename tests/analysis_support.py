@@ -7,9 +7,8 @@ from typing import Any
 
 from starlette.types import ASGIApp
 
+from tests.factories import create_deal_with_account, create_transcript
 from tests.support import GraphQLClient, TenantHandle, subscribe, websocket
-from tests.test_deal_graph import create_account, create_deal
-from tests.test_transcripts_api import _add
 
 AGENTS = ("meeting_intelligence", "action_items", "stakeholders", "meddpicc")
 
@@ -64,9 +63,8 @@ query($id: ID!) {
 
 
 async def transcript_for_analysis(gql: GraphQLClient, who: TenantHandle) -> dict[str, str]:
-    account = await create_account(gql, who, "Northwind")
-    deal = await create_deal(gql, who, account["id"], name="Northwind platform")
-    transcript = (await _add(gql, who, deal["id"], title="Discovery", content=DISCOVERY_CALL))["transcript"]
+    deal = await create_deal_with_account(gql, who, "Northwind", name="Northwind platform")
+    transcript = await create_transcript(gql, who, deal["id"], title="Discovery", content=DISCOVERY_CALL)
     return {"deal": deal["id"], "transcript": transcript["id"]}
 
 
@@ -76,7 +74,9 @@ async def start(gql: GraphQLClient, who: TenantHandle, transcript_id: str, **var
     return payload["analysis"]
 
 
-async def wait_until_finished(gql: GraphQLClient, who: TenantHandle, analysis_id: str, timeout: float = 15) -> dict[str, Any]:
+async def wait_until_finished(
+    gql: GraphQLClient, who: TenantHandle, analysis_id: str, timeout: float = 15
+) -> dict[str, Any]:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         analysis = (await gql(ANALYSIS, {"id": analysis_id}, as_=who))["analysis"]

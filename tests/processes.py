@@ -9,8 +9,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 
@@ -21,11 +22,25 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+CLI = (sys.executable, "-m", "dealgraph.cli")
+"""The `dealgraph` command as the tests run it: on this interpreter, so it is the checkout under test."""
+
+
+def run_command(args: Sequence[str], env: Mapping[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """One `dealgraph` command run to completion with exactly `env`; its output captured as text."""
+    return subprocess.run([*CLI, *args], env=dict(env), capture_output=True, text=True, timeout=timeout)
+
+
+def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """One `dealgraph` command against the database at `database_url`, in this process's environment."""
+    return run_command(args, {**os.environ, "DATABASE_URL": database_url})
+
+
 class DealgraphProcess:
     def __init__(self, args: list[str], env: dict[str, str]) -> None:
         self.log = tempfile.NamedTemporaryFile(prefix="dealgraph-", suffix=".log", delete=False)  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "dealgraph.cli", *args],
+            [*CLI, *args],
             env={**os.environ, **env},
             stdout=self.log,
             stderr=subprocess.STDOUT,
@@ -73,12 +88,14 @@ def running(args: list[str], env: dict[str, str]) -> Iterator[DealgraphProcess]:
 
 
 @contextmanager
-def serving(env: dict[str, str], *options: str) -> Iterator[tuple[str, DealgraphProcess]]:
+def serving(env: dict[str, str], *options: str, start_timeout_s: float = 180) -> Iterator[tuple[str, DealgraphProcess]]:
     """A `dealgraph serve` process; yields its base URL (once /healthz answers) and the process."""
     port = free_port()
+    if "--workers" not in options:  # one API process unless a test asks for more (the default is one per core)
+        options = (*options, "--workers", "1")
     with running(["serve", "--port", str(port), *options], env) as process:
         base_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_timeout_s
         while True:
             try:
                 if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
@@ -95,3 +112,27 @@ def server(env: dict[str, str]) -> Iterator[str]:
     """A `dealgraph serve` process; yields its base URL once /healthz answers."""
     with serving(env) as (base_url, _):
         yield base_url
+
+
+def children(pid: int) -> set[int]:
+    found: set[int] = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below `pid`, with its command line."""
+    found: dict[int, str] = {}
+    for child in children(pid):
+        try:
+            found[child] = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        found |= descendants(child)
+    return found

@@ -1,24 +1,82 @@
-"""Helpers shared by the tests: tenants with API keys, and a small GraphQL-over-HTTP client."""
+"""Helpers shared by the tests: the app under its lifespan and clients for it (HTTP, GraphQL, WebSocket),
+tenants with API keys, statement recording, database outages, the stand-in's control API and settings.
+
+Rows of the deal graph come from `tests.factories`; real `dealgraph` processes from `tests.processes`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import weakref
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
-from httpx_ws import AsyncWebSocketSession, aconnect_ws
+from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
 from httpx_ws.transport import ASGIWebSocketTransport
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
+from bench.pg_statements import CountingProxy
+from bench.read_dataset import DatasetSize, seed
 from dealgraph.config import Settings
 from dealgraph.db.models import Role, Tenant
 from dealgraph.db.repositories import tenancy
 from dealgraph.db.session import Database
+from dealgraph.server.app import create_app
+
+
+def asyncpg_dsn(url: str) -> str:
+    """A database URL as asyncpg takes it (no SQLAlchemy driver suffix), for connections of the test's own."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def terminate_connections(admin: asyncpg.Connection, database: str) -> int:
+    """End every session on `database` except `admin`'s own, as a server restart would; returns how many."""
+    terminated = await admin.fetchval(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = $1 AND pid <> pg_backend_pid()) AS t",
+        database,
+    )
+    return int(terminated)
+
+
+@asynccontextmanager
+async def database_outage(server_url: str, database_url: str) -> AsyncIterator[None]:
+    """Drop every connection to the test database and refuse new ones until the block ends."""
+    name = make_url(database_url).database
+    assert name is not None
+    admin = await asyncpg.connect(asyncpg_dsn(server_url))
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            assert await terminate_connections(admin, name) > 0  # the app's pooled and listening connections
+            yield
+        finally:
+            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def running_app(settings: Settings) -> AsyncIterator[Starlette]:
+    """The app with its lifespan running (migrations, worker, listeners), as `dealgraph serve` runs it."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def asgi_client(app: ASGIApp) -> httpx.AsyncClient:
+    """An HTTP client whose requests go straight into the app (no socket)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dealgraph.test")
 
 
 @dataclass(frozen=True)
@@ -52,21 +110,42 @@ class TenantFactory:
             issued = await tenancy.issue_api_key(session, user, "tests")
         return TenantHandle(tenant.tenant_id, user.id, issued.key)
 
-
     async def revoke(self, handle: TenantHandle) -> None:
         async with self.database.owner_session() as session:
             assert await tenancy.revoke_api_key(session, handle.api_key[:11]) == 1
+
+
+@contextmanager
+def recording_statements(database: Database, containing: str = "") -> Iterator[list[str]]:
+    """The SQL statements this process sends on any of its pool connections while the block runs;
+    only those that contain `containing`, when given."""
+    statements: list[str] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if containing in statement:
+            statements.append(statement)
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
 
 
 class GraphQLClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
 
-    async def raw(self, query: str, variables: dict[str, Any] | None = None, *, as_: TenantHandle | None = None) -> httpx.Response:
+    async def raw(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: TenantHandle | None = None
+    ) -> httpx.Response:
         headers = as_.headers if as_ else {}
         return await self.http.post("/graphql", json={"query": query, "variables": variables or {}}, headers=headers)
 
-    async def __call__(self, query: str, variables: dict[str, Any] | None = None, *, as_: TenantHandle) -> dict[str, Any]:
+    async def __call__(
+        self, query: str, variables: dict[str, Any] | None = None, *, as_: TenantHandle
+    ) -> dict[str, Any]:
         """Run an operation that must succeed without GraphQL errors; returns `data`."""
         response = await self.raw(query, variables, as_=as_)
         body = response.json()
@@ -74,19 +153,30 @@ class GraphQLClient:
         return body["data"]
 
 
+_mailboxes: weakref.WeakKeyDictionary[AsyncWebSocketSession, dict[str, deque[dict[str, Any]]]] = (
+    weakref.WeakKeyDictionary()
+)
+"""Messages read off a socket while waiting for another of its operations, kept for their own operation."""
+
+
 class Subscription:
-    """One graphql-transport-ws operation on an open WebSocket."""
+    """One graphql-transport-ws operation on an open WebSocket; several may share the socket, in any order."""
 
     def __init__(self, ws: AsyncWebSocketSession, operation_id: str) -> None:
         self.ws = ws
         self.id = operation_id
 
+    async def _receive(self, timeout: float) -> dict[str, Any]:
+        mailbox = _mailboxes.setdefault(self.ws, {})
+        while not (mine := mailbox.get(self.id)):
+            message = await asyncio.wait_for(self.ws.receive_json(), timeout)
+            mailbox.setdefault(message.get("id", ""), deque()).append(message)
+        return mine.popleft()
+
     async def next(self, timeout: float = 10.0) -> dict[str, Any] | None:
         """The next `next` payload's data; None once the server completes the operation."""
         while True:
-            message = await asyncio.wait_for(self.ws.receive_json(), timeout)
-            if message.get("id") != self.id:
-                continue
+            message = await self._receive(timeout)
             if message["type"] == "complete":
                 return None
             if message["type"] == "error":
@@ -107,26 +197,68 @@ _operation_ids = itertools.count(1)
 
 
 @asynccontextmanager
-async def open_websocket(app: ASGIApp, payload: dict[str, Any]) -> AsyncIterator[AsyncWebSocketSession]:
-    """A graphql-transport-ws connection to the app, after sending `connection_init` with `payload`.
+async def connect_websocket(app: ASGIApp, address: str = "127.0.0.1") -> AsyncIterator[AsyncWebSocketSession]:
+    """A graphql-transport-ws connection to the app from client `address`, before `connection_init`.
 
     The client lives inside the caller's task: the WebSocket transport's task group must be
     entered and exited in one task.
     """
-    transport = ASGIWebSocketTransport(app=app)
+    transport = ASGIWebSocketTransport(app=app, client=(address, 40000))
+    ws: AsyncWebSocketSession
     async with httpx.AsyncClient(transport=transport, base_url="http://dealgraph.test") as client:
         async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:
-            await ws.send_json({"type": "connection_init", "payload": payload})
             yield ws
+
+
+@asynccontextmanager
+async def open_websocket(app: ASGIApp, payload: dict[str, Any]) -> AsyncIterator[AsyncWebSocketSession]:
+    """A graphql-transport-ws connection to the app, after sending `connection_init` with `payload`."""
+    async with connect_websocket(app) as ws:
+        await ws.send_json({"type": "connection_init", "payload": payload})
+        yield ws
+
+
+async def authenticate(ws: AsyncWebSocketSession, api_key: str, timeout: float = 10.0) -> None:
+    """Send `connection_init` with the key on a graphql-transport-ws socket (to the app or to a real
+    server) and require the server's `connection_ack`."""
+    await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {api_key}"}})
+    ack = await asyncio.wait_for(ws.receive_json(), timeout)
+    assert ack["type"] == "connection_ack", ack
 
 
 @asynccontextmanager
 async def websocket(app: ASGIApp, api_key: str) -> AsyncIterator[AsyncWebSocketSession]:
     """An acknowledged (authenticated) graphql-transport-ws connection."""
-    async with open_websocket(app, {"authorization": f"Bearer {api_key}"}) as ws:
-        ack = await asyncio.wait_for(ws.receive_json(), 5)
-        assert ack["type"] == "connection_ack", ack
+    async with connect_websocket(app) as ws:
+        await authenticate(ws, api_key)
         yield ws
+
+
+async def closed(
+    ws: AsyncWebSocketSession, timeout: float, since: float | None = None
+) -> tuple[WebSocketDisconnect, float]:
+    """Wait for the server to close `ws` (skipping messages); returns the close and the seconds since `since`."""
+    loop = asyncio.get_running_loop()
+    started = loop.time() if since is None else since
+    try:
+        while True:
+            await asyncio.wait_for(ws.receive_json(), max(0.0, started + timeout - loop.time()))
+    except WebSocketDisconnect as close:
+        return close, loop.time() - started
+
+
+async def is_open(ws: AsyncWebSocketSession) -> bool:
+    """Whether the server still answers a graphql-transport-ws ping on `ws`."""
+    await ws.send_json({"type": "ping"})
+    return (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "pong"
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll `condition` until it holds; fails after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
 
 
 async def subscribe(ws: AsyncWebSocketSession, query: str, variables: dict[str, Any]) -> Subscription:
@@ -168,6 +300,18 @@ class StandinControl:
         return stats["agents"].get(agent, {}).get("statuses", [])
 
 
+async def seed_reads(database: Database, tenant_id: uuid.UUID, size: DatasetSize) -> None:
+    """The read benchmark's data set (bench/read_dataset.py) in a tenant, written as the owner."""
+    async with database.owner_session() as session:
+        raw = await (await session.connection()).get_raw_connection()
+        await seed(raw.driver_connection, tenant_id, size)
+
+
+def settings_through(proxy: CountingProxy, standin_url: str) -> Settings:
+    """An app that reaches PostgreSQL only through the counting proxy; no worker, whose polling would be counted."""
+    return make_settings(proxy.url, standin_url, worker_slots=0)
+
+
 def make_settings(database_url: str, standin_url: str, **overrides: object) -> Settings:
     values: dict[str, object] = {
         "database_url": database_url,
@@ -196,7 +340,9 @@ async def refused_within(client: httpx.AsyncClient, who: TenantHandle, deadline_
     """Seconds until `who`'s key gets 401 over HTTP; fails if it is still accepted after `deadline_s`."""
     loop = asyncio.get_running_loop()
     started = loop.time()
-    while (response := await client.post("/graphql", json={"query": VIEWER_ROLE}, headers=who.headers)).status_code != 401:
+    while (
+        response := await client.post("/graphql", json={"query": VIEWER_ROLE}, headers=who.headers)
+    ).status_code != 401:
         assert response.status_code == 200, response.text
         assert loop.time() - started < deadline_s, "revoked key still accepted"
         await asyncio.sleep(0.02)

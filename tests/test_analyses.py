@@ -35,6 +35,7 @@ async def test_results_are_pushed_in_completion_order_and_persisted(
         await standin.behave(agent, latency_s=0.05, held=True)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
+    call_reads = app.state.orchestrator.runner.call_reads.reads
     async with websocket(app, who.api_key) as ws:
         analysis = await start(gql, who, ids["transcript"])
         subscription = await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})
@@ -49,6 +50,8 @@ async def test_results_are_pushed_in_completion_order_and_persisted(
             assert succeeded[-1] == agent.upper(), succeeded  # nothing else finished before it was released
         events += await subscription.collect()
     assert analysis["status"] == "QUEUED" and sorted(analysis["agents"]) == sorted(a.upper() for a in AGENTS)
+    # runs claimed together share one read of the call: one per claim that took some of them, not one per agent
+    assert app.state.orchestrator.runner.call_reads.reads - call_reads < len(AGENTS)
 
     succeeded = [agent for typename, agent in kinds(events) if typename == "AgentSucceeded"]
     assert succeeded == [a.upper() for a in COMPLETION_ORDER]  # each pushed when it finished
@@ -57,19 +60,26 @@ async def test_results_are_pushed_in_completion_order_and_persisted(
         position = kinds(events).index(("AgentSucceeded", agent))
         assert ("AgentProgress", agent) in kinds(events)[:position]
     state_changes = [k for k in kinds(events) if k[0] != "AgentProgress"]
-    assert len(state_changes) == len(set(state_changes))  # no state event twice
+    assert len(state_changes) == len(set(state_changes)), state_changes  # no state event twice
     for agent in succeeded:  # queued (if subscribed before the claim), started, succeeded: in that order
         assert [k[0] for k in state_changes if k[1] == agent][-2:] == ["AgentStarted", "AgentSucceeded"]
     finished = events[-1]["analysisEvents"]
     assert finished["status"] == "SUCCEEDED" and finished["analysis"]["totals"]["succeeded"] == 4
 
-    meddpicc = next(e["analysisEvents"] for e in events if e["analysisEvents"].get("agent") == "MEDDPICC"
-                    and e["analysisEvents"]["__typename"] == "AgentSucceeded")
+    meddpicc = next(
+        e["analysisEvents"]
+        for e in events
+        if e["analysisEvents"].get("agent") == "MEDDPICC" and e["analysisEvents"]["__typename"] == "AgentSucceeded"
+    )
     assert meddpicc["run"]["metadata"]["simulated"] is True
     evidence = meddpicc["result"]["economicBuyer"]["evidence"]
     assert evidence and all(quote["verified"] and quote["speaker"] for quote in evidence)
-    meeting = next(e["analysisEvents"] for e in events if e["analysisEvents"].get("agent") == "MEETING_INTELLIGENCE"
-                   and e["analysisEvents"]["__typename"] == "AgentSucceeded")
+    meeting = next(
+        e["analysisEvents"]
+        for e in events
+        if e["analysisEvents"].get("agent") == "MEETING_INTELLIGENCE"
+        and e["analysisEvents"]["__typename"] == "AgentSucceeded"
+    )
     assert meeting["result"]["summary"].startswith("[simulated]")
     assert {t["speaker"] for t in meeting["result"]["talkTime"]} == {"Alice Chen", "Bob Martinez", "Carol Singh"}
 
@@ -84,7 +94,11 @@ async def test_results_are_pushed_in_completion_order_and_persisted(
     for run in stored["agentRuns"]:
         metadata = run["metadata"]
         assert metadata["model"] == "claude-sonnet-5-5" and metadata["promptVersion"] == 1
-        assert run["promptVersion"] == {"id": metadata["promptVersionId"], "version": 1, "template": {"isBuiltin": True}}
+        assert run["promptVersion"] == {
+            "id": metadata["promptVersionId"],
+            "version": 1,
+            "template": {"isBuiltin": True},
+        }
         assert metadata["reusedFromRunId"] is None
         assert metadata["inputTokens"] > 0 and metadata["outputTokens"] > 0 and metadata["attempts"] == 1
         assert metadata["evidenceVerified"] == metadata["evidenceTotal"] > 0
@@ -116,7 +130,11 @@ async def test_late_subscriber_gets_state_then_live_without_duplicates(
 
     async with websocket(app, who.api_key) as ws:  # after the end: the whole state, then complete
         replay = await (await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})).collect()
-    assert kinds(replay) == [("AgentSucceeded", "MEETING_INTELLIGENCE"), ("AgentSucceeded", "MEDDPICC"), ("AnalysisFinished", None)]
+    assert kinds(replay) == [
+        ("AgentSucceeded", "MEETING_INTELLIGENCE"),
+        ("AgentSucceeded", "MEDDPICC"),
+        ("AnalysisFinished", None),
+    ]
 
 
 async def test_deal_subscription_sees_every_analysis_of_the_deal(
@@ -133,7 +151,9 @@ async def test_deal_subscription_sees_every_analysis_of_the_deal(
         events = []
         while sum(k == ("AnalysisFinished", None) for k in kinds(events, "dealAnalysisEvents")) < 2:
             events.append(await subscription.next())
-    statuses = [e["dealAnalysisEvents"]["status"] for e in events if e["dealAnalysisEvents"]["__typename"] == "AnalysisFinished"]
+    statuses = [
+        e["dealAnalysisEvents"]["status"] for e in events if e["dealAnalysisEvents"]["__typename"] == "AnalysisFinished"
+    ]
     assert statuses == ["SUCCEEDED", "SUCCEEDED"]
     analyses = {e["dealAnalysisEvents"]["analysisId"] for e in events if "analysisId" in e["dealAnalysisEvents"]}
     assert analyses == {first["id"], second["id"]}
@@ -150,7 +170,11 @@ async def test_idempotency_key_returns_the_same_analysis(
     other = await transcript_for_analysis(gql, who)
     conflict = (await gql(START, {"t": other["transcript"], "key": "call-42"}, as_=who))["startAnalysis"]
     assert conflict["errors"] == [
-        {"field": "idempotencyKey", "message": "this key was already used for a different analysis request", "code": "CONFLICT"}
+        {
+            "field": "idempotencyKey",
+            "message": "this key was already used for a different analysis request",
+            "code": "CONFLICT",
+        }
     ]
     stranger = await tenants.create()  # keys are per tenant
     theirs = await transcript_for_analysis(gql, stranger)
@@ -183,17 +207,23 @@ async def test_cancel_stops_running_agents(
             if event["__typename"] == "AgentStarted":
                 started.add(event["agent"])
         cancel = await gql(
-            "mutation($id: ID!) { cancelAnalysis(id: $id) { analysis { status } errors { code } } }", {"id": analysis["id"]}, as_=who
+            "mutation($id: ID!) { cancelAnalysis(id: $id) { analysis { status } errors { code } } }",
+            {"id": analysis["id"]},
+            as_=who,
         )
         assert cancel["cancelAnalysis"] == {"analysis": {"status": "CANCELLED"}, "errors": []}
         rest = await subscription.collect(timeout=3)
-    assert sorted(k for k in kinds(rest) if k[0] == "AgentCancelled") == sorted(("AgentCancelled", a.upper()) for a in AGENTS)
+    assert sorted(k for k in kinds(rest) if k[0] == "AgentCancelled") == sorted(
+        ("AgentCancelled", a.upper()) for a in AGENTS
+    )
     assert rest[-1]["analysisEvents"]["status"] == "CANCELLED"
     assert app.state.orchestrator.active_runs == 0  # the workers really stopped
     await asyncio.sleep(0.3)
     stored = (await gql(ANALYSIS, {"id": analysis["id"]}, as_=who))["analysis"]
     assert {run["status"] for run in stored["agentRuns"]} == {"CANCELLED"}
-    again = await gql("mutation($id: ID!) { cancelAnalysis(id: $id) { errors { code } } }", {"id": analysis["id"]}, as_=who)
+    again = await gql(
+        "mutation($id: ID!) { cancelAnalysis(id: $id) { errors { code } } }", {"id": analysis["id"]}, as_=who
+    )
     assert again["cancelAnalysis"]["errors"] == [{"code": "CONFLICT"}]
 
 
@@ -227,7 +257,9 @@ async def test_one_agent_failing_for_good_does_not_fail_the_others_and_can_be_re
     assert stored["totals"] == stored["totals"] | {"succeeded": 3, "failed": 1, "pending": 0}
 
     refused = await gql(
-        "mutation($a: ID!) { rerunAgent(analysisId: $a, agent: MEDDPICC) { errors { code } } }", {"a": analysis["id"]}, as_=who
+        "mutation($a: ID!) { rerunAgent(analysisId: $a, agent: MEDDPICC) { errors { code } } }",
+        {"a": analysis["id"]},
+        as_=who,
     )
     assert refused["rerunAgent"]["errors"] == [{"code": "CONFLICT"}]
     await standin.behave("stakeholders", latency_s=0.05)
@@ -254,7 +286,9 @@ async def test_invalid_output_is_retried_once_with_the_validation_error(
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
     analysis, events = await analyse_live(app, gql, who, ids["transcript"], agents=["MEDDPICC"])
-    progress = [e["analysisEvents"]["outputTokens"] for e in events if e["analysisEvents"]["__typename"] == "AgentProgress"]
+    progress = [
+        e["analysisEvents"]["outputTokens"] for e in events if e["analysisEvents"]["__typename"] == "AgentProgress"
+    ]
     assert len(progress) > 2 and progress == sorted(progress)  # the retry continues the count, never restarts it
     [run] = (await wait_until_finished(gql, who, analysis["id"]))["agentRuns"]
     assert run["status"] == status
@@ -272,7 +306,12 @@ async def test_invalid_output_is_retried_once_with_the_validation_error(
     ],
 )
 async def test_truncated_or_refused_answers_fail_the_run_clearly_without_a_retry(
-    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl, scripted: dict[str, Any], code: str, message: str
+    gql: GraphQLClient,
+    tenants: TenantFactory,
+    standin: StandinControl,
+    scripted: dict[str, Any],
+    code: str,
+    message: str,
 ) -> None:
     await standin.behave("meddpicc", **scripted)
     who = await tenants.create()

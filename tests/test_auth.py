@@ -48,7 +48,9 @@ async def test_revoked_key_is_refused(gql: GraphQLClient, tenants: TenantFactory
     await refused_within(gql.http, handle, REFUSAL_DEADLINE_S)
 
 
-async def test_revoked_key_is_refused_at_once_without_the_cache(app: Starlette, gql: GraphQLClient, tenants: TenantFactory) -> None:
+async def test_revoked_key_is_refused_at_once_without_the_cache(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory
+) -> None:
     handle = await tenants.create()
     app.state.graphql.principals.ttl_s = 0  # DEALGRAPH_AUTH_CACHE_S=0
     try:

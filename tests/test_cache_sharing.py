@@ -6,24 +6,22 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 
 from dealgraph.agents.standin import RunningStandin
-from dealgraph.server.app import create_app
 from tests.analysis_support import AGENTS, start, transcript_for_analysis, wait_until_finished
-from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings
+from tests.support import GraphQLClient, StandinControl, TenantFactory, asgi_client, make_settings, running_app
 
 RUNS = """query($id: ID!) { analysis(id: $id) { status agentRuns { agent status error { code message }
   metadata { cacheReadTokens cacheWriteTokens cacheRole cacheWaitMs effort thinkingTokens } } } }"""
 
 
 @pytest.fixture(params=["parallel", "leader"])
-async def strategy_app(request: pytest.FixtureRequest, database_url: str, standin_server: RunningStandin) -> AsyncIterator[tuple[str, Starlette]]:
-    settings = make_settings(database_url, standin_server.base_url, cache_sharing=request.param)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
+async def strategy_app(
+    request: pytest.FixtureRequest, database_url: str, standin_server: RunningStandin
+) -> AsyncIterator[tuple[str, Starlette]]:
+    async with running_app(make_settings(database_url, standin_server.base_url, cache_sharing=request.param)) as app:
         yield request.param, app
 
 
@@ -33,7 +31,7 @@ async def test_each_strategy_writes_and_reads_the_cache_as_documented(
     strategy, app = strategy_app
     for agent in AGENTS:  # a real prefill takes time: the leader's response starts after it
         await standin.behave(agent, latency_s=0.1, prefill_s_per_1k_tokens=0.2)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dealgraph.test") as http:
+    async with asgi_client(app) as http:
         gql, tenants = GraphQLClient(http), TenantFactory(app.state.database)
         who = await tenants.create()
         analysis = await start(gql, who, (await transcript_for_analysis(gql, who))["transcript"], force=True)
@@ -51,7 +49,10 @@ async def test_each_strategy_writes_and_reads_the_cache_as_documented(
         assert [m["cacheRole"] for m in writers] == ["leader"]
     assert all(m["thinkingTokens"] > 0 for m in meta)
     assert {run["agent"]: run["metadata"]["effort"] for run in runs} == {
-        "MEDDPICC": "high", "ACTION_ITEMS": "medium", "STAKEHOLDERS": "medium", "MEETING_INTELLIGENCE": "medium"
+        "MEDDPICC": "high",
+        "ACTION_ITEMS": "medium",
+        "STAKEHOLDERS": "medium",
+        "MEETING_INTELLIGENCE": "medium",
     }
 
 
@@ -61,10 +62,8 @@ async def test_a_failing_leader_releases_its_followers_at_once(
     """Whichever agent leads, the failing one opens the gate on its way out: nobody waits out the 30 s."""
     await standin.behave("meddpicc", fail_always=400)
     await standin.behave("action_items", latency_s=0.05)
-    app = create_app(make_settings(database_url, standin_server.base_url, cache_sharing="leader", cache_wait_s=30))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://dealgraph.test"
-    ) as http:
+    settings = make_settings(database_url, standin_server.base_url, cache_sharing="leader", cache_wait_s=30)
+    async with running_app(settings) as app, asgi_client(app) as http:
         gql, tenants = GraphQLClient(http), TenantFactory(app.state.database)
         who = await tenants.create()
         transcript = (await transcript_for_analysis(gql, who))["transcript"]

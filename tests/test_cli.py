@@ -4,52 +4,47 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from pathlib import Path
+import tempfile
 
+from tests.processes import run_cli, run_command
 from tests.support import REFUSAL_DEADLINE_S, GraphQLClient, TenantFactory, TenantHandle, refused_within
 
 VIEWER = "{ viewer { role user { email } tenant { slug } } }"
 
 
-def dealgraph(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "DATABASE_URL": database_url}
-    return subprocess.run(
-        [sys.executable, "-m", "dealgraph.cli", *args], env=env, capture_output=True, text=True, timeout=60
-    )
-
-
 async def test_tenant_and_key_lifecycle(database_url: str, gql: GraphQLClient) -> None:
-    created = dealgraph(database_url, "tenant", "create", "Wayne Enterprises")
+    created = run_cli(database_url, "tenant", "create", "Wayne Enterprises")
     assert created.returncode == 0, created.stderr
     assert "tenant wayne-enterprises created" in created.stdout
 
-    issued = dealgraph(database_url, "apikey", "create", "--tenant", "wayne-enterprises", "--role", "member")
+    issued = run_cli(database_url, "apikey", "create", "--tenant", "wayne-enterprises", "--role", "member")
     assert issued.returncode == 0, issued.stderr
     key = issued.stdout.strip().splitlines()[-1]
     assert key.startswith("dg_")
     handle = TenantHandle(tenant_id=None, user_id=None, api_key=key)  # type: ignore[arg-type]
     data = await gql(VIEWER, as_=handle)
-    assert data["viewer"] == {"role": "MEMBER", "user": {"email": "member@wayne-enterprises"}, "tenant": {"slug": "wayne-enterprises"}}
+    assert data["viewer"] == {
+        "role": "MEMBER",
+        "user": {"email": "member@wayne-enterprises"},
+        "tenant": {"slug": "wayne-enterprises"},
+    }
 
-    revoked = dealgraph(database_url, "apikey", "revoke", key[:11])
+    revoked = run_cli(database_url, "apikey", "revoke", key[:11])
     assert revoked.returncode == 0 and "revoked 1 key(s)" in revoked.stdout
     await refused_within(gql.http, handle, REFUSAL_DEADLINE_S)  # once the revoke's NOTIFY has arrived
 
 
 def test_unknown_tenant_and_schema_output(database_url: str) -> None:
-    missing = dealgraph(database_url, "apikey", "create", "--tenant", "nobody")
+    missing = run_cli(database_url, "apikey", "create", "--tenant", "nobody")
     assert missing.returncode == 1 and "no tenant with slug 'nobody'" in missing.stderr
-    sdl = dealgraph(database_url, "schema")
+    sdl = run_cli(database_url, "schema")
     assert sdl.returncode == 0 and "type Query {" in sdl.stdout and "searchTranscripts(" in sdl.stdout
 
 
 def llm_check(**env: str) -> subprocess.CompletedProcess[str]:
     hidden = {f"{prefix}ANTHROPIC_{name}" for prefix in ("", "DEALGRAPH_") for name in ("API_KEY", "BASE_URL")}
     clean = {k: v for k, v in os.environ.items() if k not in hidden}  # never a billed call from a test
-    return subprocess.run(
-        [sys.executable, "-m", "dealgraph.cli", "llm", "check"], env=clean | env, capture_output=True, text=True, timeout=60
-    )
+    return run_command(["llm", "check"], clean | env)
 
 
 def test_llm_check_without_a_key_runs_against_the_stand_in_and_says_so() -> None:
@@ -69,8 +64,16 @@ async def test_llm_check_sends_every_production_configuration(
     admin = await tenants.create()
     created = await gql(
         """mutation($input: PromptVersionInput!) { createPromptVersion(input: $input) { errors { field message } } }""",
-        {"input": {"agent": "MEDDPICC", "systemText": "Qualify the deal.", "userTemplate": "Run {{ agent }}.",
-                   "model": "claude-haiku-5-5", "effort": "LOW", "labels": ["production"]}},
+        {
+            "input": {
+                "agent": "MEDDPICC",
+                "systemText": "Qualify the deal.",
+                "userTemplate": "Run {{ agent }}.",
+                "model": "claude-haiku-5-5",
+                "effort": "LOW",
+                "labels": ["production"],
+            }
+        },
         as_=admin,
     )
     assert created["createPromptVersion"]["errors"] == []
@@ -88,13 +91,21 @@ def test_llm_check_prints_the_apis_exact_error() -> None:
     assert checked.stdout.count("REJECTED: NOT_FOUND 404: model: claude-sonnet-4-0") == 4
 
 
-def test_one_line_answers_come_without_log_noise(tmp_path: Path) -> None:
+def test_one_line_answers_come_without_log_noise() -> None:
     """On the embedded PostgreSQL (initdb, pg_ctl, migrations) and without XDG_RUNTIME_DIR, as on a fresh box."""
     hidden = ("DATABASE_URL", "TEST_DATABASE_URL", "XDG_RUNTIME_DIR", "DEALGRAPH_LOG_LEVEL")
-    env = {k: v for k, v in os.environ.items() if k not in hidden} | {"DEALGRAPH_DATA_DIR": str(tmp_path / "pg")}
+    # Its data directory is not pytest's tmp_path: pgserver (as root) runs initdb as another user and opens the
+    # directories above the data directory to it, and a concurrent pytest run (CI runs both database paths at
+    # once) resets the permissions of its own temporary root, shared with this one, to owner-only.
+    with tempfile.TemporaryDirectory(prefix="dealgraph-cli-pg-", ignore_cleanup_errors=True) as data_dir:
+        _one_line_answers(
+            {k: v for k, v in os.environ.items() if k not in hidden} | {"DEALGRAPH_DATA_DIR": f"{data_dir}/pg"}
+        )
 
+
+def _one_line_answers(env: dict[str, str]) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "dealgraph.cli", *args], env=env, capture_output=True, text=True, timeout=180)
+        return run_command(args, env, timeout=180)
 
     created = run("tenant", "create", "Quiet Corp")
     assert created.returncode == 0 and created.stdout.startswith("tenant quiet-corp created"), created.stderr

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import asyncpg
 import pytest
-from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
 from tests.analysis_support import AGENTS, start, transcript_for_analysis, wait_until_finished
-from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings, subscribe, websocket
+from tests.support import (
+    GraphQLClient,
+    StandinControl,
+    TenantFactory,
+    database_outage,
+    make_settings,
+    subscribe,
+    websocket,
+)
 
 THINKING_S = 3.0  # each agent's scripted latency
 LEASE_S = 15.0  # longer than the outage: the worker may keep its runs throughout
@@ -23,26 +27,6 @@ LEASE_S = 15.0  # longer than the outage: the worker may keep its runs throughou
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
     return make_settings(database_url, standin_server.base_url, lease_s=LEASE_S)
-
-
-@asynccontextmanager
-async def database_outage(server_url: str, database_url: str) -> AsyncIterator[None]:
-    """Drop every connection to the test database and refuse new ones until the block ends."""
-    name = make_url(database_url).database
-    admin = await asyncpg.connect(make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False))
-    try:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        try:
-            terminated = await admin.fetchval(
-                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = $1 AND pid <> pg_backend_pid()) AS t", name
-            )
-            assert terminated > 0  # the app's pooled and listening connections
-            yield
-        finally:
-            await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-    finally:
-        await admin.close()
 
 
 async def requests_per_agent(standin: StandinControl) -> dict[str, list[int]]:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from tests.factories import create_account, create_deal
 from tests.graphql_documents import (
     CREATE_ACCOUNT,
     CREATE_DEAL,
@@ -14,19 +13,7 @@ from tests.graphql_documents import (
     UPDATE_ACCOUNT,
     UPDATE_DEAL,
 )
-from tests.support import GraphQLClient, TenantFactory, TenantHandle
-
-
-async def create_account(gql: GraphQLClient, who: TenantHandle, name: str = "Globex", **extra: Any) -> dict[str, Any]:
-    data = await gql(CREATE_ACCOUNT, {"input": {"name": name, **extra}}, as_=who)
-    assert data["createAccount"]["errors"] == []
-    return data["createAccount"]["account"]
-
-
-async def create_deal(gql: GraphQLClient, who: TenantHandle, account_id: str, **fields: Any) -> dict[str, Any]:
-    data = await gql(CREATE_DEAL, {"input": {"accountId": account_id, "name": "Expansion", **fields}}, as_=who)
-    assert data["createDeal"]["errors"] == [], data
-    return data["createDeal"]["deal"]
+from tests.support import GraphQLClient, TenantFactory
 
 
 async def test_create_update_delete_account(gql: GraphQLClient, tenants: TenantFactory) -> None:
@@ -93,7 +80,9 @@ async def test_deal_on_unknown_account_is_not_found(gql: GraphQLClient, tenants:
     account = await create_account(gql, who)
     deal = await create_deal(gql, who, account["id"])
     # A Deal id where an Account id belongs: wrong type is "not found", never a crash.
-    errors = (await gql(CREATE_DEAL, {"input": {"accountId": deal["id"], "name": "x"}}, as_=who))["createDeal"]["errors"]
+    errors = (await gql(CREATE_DEAL, {"input": {"accountId": deal["id"], "name": "x"}}, as_=who))["createDeal"][
+        "errors"
+    ]
     assert errors == [{"field": "input.accountId", "message": "account not found", "code": "NOT_FOUND"}]
 
 
@@ -103,7 +92,9 @@ async def test_partial_update_changes_only_sent_fields(gql: GraphQLClient, tenan
     other = await create_account(gql, who, "Hooli")
     deal = await create_deal(gql, who, account["id"], amount="1000", closeDate="2027-01-15")
     data = await gql(
-        UPDATE_DEAL, {"input": {"id": deal["id"], "stage": "NEGOTIATION", "closeDate": None, "accountId": other["id"]}}, as_=who
+        UPDATE_DEAL,
+        {"input": {"id": deal["id"], "stage": "NEGOTIATION", "closeDate": None, "accountId": other["id"]}},
+        as_=who,
     )
     updated = data["updateDeal"]["deal"]
     assert updated["stage"] == "NEGOTIATION" and updated["closeDate"] is None

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import logging
 
-import httpx
 import pytest
 import strawberry
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Route
 
 from dealgraph.config import Settings
 from dealgraph.errors import NotFound
-from dealgraph.server.errors import PresentErrors
+from dealgraph.schema.errors import PresentErrors
 from dealgraph.server.request_id import RequestIdMiddleware
 from dealgraph.server.view import DealgraphGraphQL
-from starlette.middleware import Middleware
-from tests.support import TenantFactory
+from tests.support import TenantFactory, asgi_client
 
 
 @strawberry.type
@@ -41,7 +40,7 @@ async def test_internal_errors_are_masked_and_logged(
     exploding_app: Starlette, tenants: TenantFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     who = await tenants.create()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=exploding_app), base_url="http://t") as client:
+    async with asgi_client(exploding_app) as client:
         with caplog.at_level(logging.ERROR, logger="dealgraph.errors"):
             response = await client.post(
                 "/graphql", json={"query": "{ secret }"}, headers={**who.headers, "X-Request-ID": "req-123"}
@@ -58,7 +57,7 @@ async def test_internal_errors_are_masked_and_logged(
 
 async def test_invalid_documents_are_explained(exploding_app: Starlette, tenants: TenantFactory) -> None:
     who = await tenants.create()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=exploding_app), base_url="http://t") as client:
+    async with asgi_client(exploding_app) as client:
         response = await client.post("/graphql", json={"query": "{ nope }"}, headers=who.headers)
     [error] = response.json()["errors"]
     assert "nope" in error["message"] and error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"

@@ -15,22 +15,26 @@ from contextlib import AsyncExitStack, contextmanager
 from typing import Any
 
 import pytest
-
 from sqlalchemy import event, text
 from starlette.applications import Starlette
 
 from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
 from dealgraph.db.notifications import _QUEUE_LIMIT, EVENTS_CHANNEL, RESYNC, NotificationHub
-from dealgraph.db.session import Database
+from dealgraph.db.session import Database, TenantScope
+from dealgraph.db.single_flight import CoalescedReads
+from dealgraph.schema.shared_events import SharedEventExecution
+from dealgraph.services.analysis_events import RunState, analysis_snapshot, stream_events
+from dealgraph.services.ids import node_uuid
 from tests.analysis_support import ANALYSIS, start, transcript_for_analysis
 from tests.support import (
     GraphQLClient,
     StandinControl,
     TenantFactory,
     TenantHandle,
+    authenticate,
+    connect_websocket,
     make_settings,
-    open_websocket,
     subscribe,
 )
 
@@ -84,12 +88,14 @@ _CONNECTING = asyncio.Semaphore(10)
 may hold only so many sockets before `connection_init` is acknowledged."""
 
 
-async def _subscriber(app: Starlette, who: TenantHandle, analysis_id: str, ready: asyncio.Queue[None]) -> list[dict[str, Any]]:
+async def _subscriber(
+    app: Starlette, who: TenantHandle, analysis_id: str, ready: asyncio.Queue[None]
+) -> list[dict[str, Any]]:
     """Subscribe, signal once the snapshot arrived, then collect every event until the server completes."""
     async with AsyncExitStack() as connection:
         async with _CONNECTING:
-            ws = await connection.enter_async_context(open_websocket(app, {"authorization": f"Bearer {who.api_key}"}))
-            assert (await asyncio.wait_for(ws.receive_json(), 120))["type"] == "connection_ack"
+            ws = await connection.enter_async_context(connect_websocket(app))
+            await authenticate(ws, who.api_key, timeout=120)
             subscription = await subscribe(ws, LEAN_EVENTS, {"id": analysis_id})
             first = await subscription.next(timeout=120)
         assert first is not None
@@ -97,7 +103,9 @@ async def _subscriber(app: Starlette, who: TenantHandle, analysis_id: str, ready
         return [first["analysisEvents"], *(e["analysisEvents"] for e in await subscription.collect(timeout=120))]
 
 
-async def _fan_out(app: Starlette, who: TenantHandle, analysis_id: str, count: int) -> tuple[asyncio.Future[list[Any]], asyncio.Queue[None]]:
+async def _fan_out(
+    app: Starlette, who: TenantHandle, analysis_id: str, count: int
+) -> tuple[asyncio.Future[list[Any]], asyncio.Queue[None]]:
     ready: asyncio.Queue[None] = asyncio.Queue()
     tasks = [asyncio.create_task(_subscriber(app, who, analysis_id, ready)) for _ in range(count)]
     return asyncio.gather(*tasks), ready
@@ -126,15 +134,78 @@ async def test_one_read_per_event_however_many_subscribers(
     gathered, ready = await _fan_out(app, who, analysis_id, subscribers)
     await _all_ready(ready, subscribers, gathered)
     hub: NotificationHub = app.state.hub
-    reads_before = hub.shared_reads.reads
+    reads_before, executions_before = hub.shared_reads.reads, SharedEventExecution.executions
     with counting_transactions(app.state.database) as begun:
         await standin.release("action_items")
         results = await asyncio.wait_for(gathered, 180)
+    # each event's selection executed once for all 60 (same document and role), not once per subscriber
+    assert 0 < SharedEventExecution.executions - executions_before < subscribers // 2, SharedEventExecution.executions
     assert all(_state_events(events) == EXPECTED for events in results), {tuple(_state_events(e)) for e in results}
     assert all(events[-1]["analysis"]["totals"] == {"succeeded": 1, "pending": 0} for events in results)
     assert hub.shared_reads.reads - reads_before == 2  # the result and the end: once each, for all 60
     # the worker's own writes plus those two reads; one read per subscriber would be >= 120
     assert begun[0] < subscribers // 2, begun[0]
+
+
+async def test_a_snapshot_read_is_shared_only_by_callers_that_asked_before_it_began() -> None:
+    """A caller arriving once the read has begun may have missed a commit it made: it gets a read of its own."""
+    reads = CoalescedReads()
+    connection_free, statements_done = asyncio.Event(), asyncio.Event()
+    began: list[int] = []
+
+    async def read(begin: Any) -> int:
+        await connection_free.wait()
+        begin()
+        began.append(len(began) + 1)
+        number = len(began)
+        await statements_done.wait()
+        return number
+
+    early = [asyncio.ensure_future(reads.get("analysis", read)) for _ in range(50)]
+    await asyncio.sleep(0)
+    connection_free.set()
+    while not began:
+        await asyncio.sleep(0)
+    late = asyncio.ensure_future(reads.get("analysis", read))
+    other_key = asyncio.ensure_future(reads.get("other analysis", read))
+    await asyncio.sleep(0)
+    statements_done.set()
+    assert await asyncio.gather(*early) == [1] * 50
+    assert sorted([await late, await other_key]) == [2, 3]
+    assert reads.reads == 3
+
+
+async def test_subscribers_arriving_together_share_one_snapshot_read(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    subscribers = 100
+    who = await tenants.create()
+    analysis_id = await _held_running_analysis(gql, who, standin)
+    target = node_uuid(analysis_id, "Analysis")
+    assert target is not None
+    hub: NotificationHub = app.state.hub
+    scope = TenantScope(app.state.database, who.tenant_id)
+
+    async def first_event() -> object:
+        events = stream_events(
+            scope,
+            hub,
+            topic=("analysis", str(target)),
+            snapshot=lambda begin: analysis_snapshot(scope, target, begin),
+            until_finished=True,
+        )
+        try:
+            return await anext(events)
+        finally:
+            await events.aclose()
+
+    reads_before = hub.snapshot_reads.reads
+    with counting_transactions(app.state.database) as begun:
+        firsts = await asyncio.gather(*(first_event() for _ in range(subscribers)))
+    assert all(isinstance(event, RunState) and event.run.status.value == "running" for event in firsts)
+    assert hub.snapshot_reads.reads - reads_before <= 3, hub.snapshot_reads.reads - reads_before
+    assert begun[0] <= 3, begun[0]
+    await standin.release("action_items")
 
 
 async def test_500_websocket_subscribers_on_one_analysis_all_receive_every_event(
@@ -150,7 +221,9 @@ async def test_500_websocket_subscribers_on_one_analysis_all_receive_every_event
     assert len(results) == subscribers
     assert [_state_events(events) for events in results] == [EXPECTED] * subscribers
     assert {events[-1]["status"] for events in results} == {"SUCCEEDED"}
-    results_pushed = {e["result"]["__typename"] for events in results for e in events if e["__typename"] == "AgentSucceeded"}
+    results_pushed = {
+        e["result"]["__typename"] for events in results for e in events if e["__typename"] == "AgentSucceeded"
+    }
     assert results_pushed == {"ActionItemsResult"}
 
 
@@ -165,7 +238,9 @@ async def test_concurrent_fan_out_to_two_tenants_keeps_them_apart(
         analyses[who.tenant_id] = (await start(gql, who, ids["transcript"], agents=["ACTION_ITEMS"]))["id"]
     ready: asyncio.Queue[None] = asyncio.Queue()
     tasks = [
-        asyncio.create_task(_subscriber(app, who, analyses[who.tenant_id], ready)) for who in (first, second) for _ in range(10)
+        asyncio.create_task(_subscriber(app, who, analyses[who.tenant_id], ready))
+        for who in (first, second)
+        for _ in range(10)
     ]
     gathered = asyncio.gather(*tasks)
     await _all_ready(ready, len(tasks), gathered)
@@ -198,7 +273,9 @@ async def test_events_reach_only_subscriptions_of_their_topic(app: Starlette) ->
         hub.subscribe(lambda _: True, ("analysis", other)) as on_other,
         hub.subscribe(lambda e: e.get("analysis") in (mine, other)) as everything,
     ):
-        await _notify(app.state.database, [{"kind": "test", "analysis": mine, "n": n} for n in range(2)])  # distinct: PostgreSQL folds duplicates
+        await _notify(
+            app.state.database, [{"kind": "test", "analysis": mine, "n": n} for n in range(2)]
+        )  # distinct: PostgreSQL folds duplicates
         await _settled(everything.queue, 2)
         assert (on_mine.queue.qsize(), on_other.queue.qsize(), everything.queue.qsize()) == (2, 0, 2)
 

@@ -36,18 +36,21 @@ def _global_id(type_name: str, raw: str) -> str:
 
 
 def hostile_ids(real: list[str]) -> st.SearchStrategy[str]:
-    foreign = [_global_id(t, str(uuid.uuid4())) for t in ("Deal", "Account", "Transcript", "Analysis", "Tenant", "Viewer", "Nope")]
+    foreign = [
+        _global_id(t, str(uuid.uuid4()))
+        for t in ("Deal", "Account", "Transcript", "Analysis", "Tenant", "Viewer", "Nope")
+    ]
     malformed = ["", "not-base64!", base64.b64encode(b"no-colon").decode(), _global_id("Deal", "not-a-uuid"), "\x00"]
     return st.sampled_from(real) | st.sampled_from(foreign + malformed) | st.text(max_size=30)
 
 
 def scalar_strategies(real_ids: list[str]) -> dict[str, st.SearchStrategy[Any]]:
-    decimals = st.sampled_from(["1e309", "1" * 35, "NaN", "-Infinity", "1e27", "-0.001", "12.345", "abc", "1e-40"]) | st.decimals(
-        allow_nan=True, allow_infinity=True
-    ).map(str)
-    datetimes = st.sampled_from(["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-12:00", "2026-13-45T25:00:00Z", "now"]) | st.datetimes(
-        timezones=st.sampled_from([None, dt.UTC])
-    ).map(lambda d: d.isoformat())
+    decimals = st.sampled_from(
+        ["1e309", "1" * 35, "NaN", "-Infinity", "1e27", "-0.001", "12.345", "abc", "1e-40"]
+    ) | st.decimals(allow_nan=True, allow_infinity=True).map(str)
+    datetimes = st.sampled_from(
+        ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-12:00", "2026-13-45T25:00:00Z", "now"]
+    ) | st.datetimes(timezones=st.sampled_from([None, dt.UTC])).map(lambda d: d.isoformat())
     dates = st.sampled_from(["0001-01-01", "9999-12-31", "2026-02-30", "yesterday"]) | st.dates().map(str)
     return {
         "String": (st.sampled_from(HOSTILE_TEXT) | st.text(max_size=40)).map(nodes.String),
@@ -80,13 +83,21 @@ async def assert_handled(http: httpx.AsyncClient, who: TenantHandle, document: s
 
 
 FUZZ = settings(
-    max_examples=EXAMPLES_PER_FIELD, derandomize=True, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    max_examples=EXAMPLES_PER_FIELD,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
 )
 
 
-async def fuzz(operations: Any, field: str, http: httpx.AsyncClient, world: tuple[TenantHandle, list[str]], data: st.DataObject) -> None:
+async def fuzz(
+    operations: Any, field: str, http: httpx.AsyncClient, world: tuple[TenantHandle, list[str]], data: st.DataObject
+) -> None:
     who, real_ids = world
-    document = data.draw(operations(GRAPHQL_SCHEMA, fields=[field], custom_scalars=scalar_strategies(real_ids)), label="document")
+    document = data.draw(
+        operations(GRAPHQL_SCHEMA, fields=[field], custom_scalars=scalar_strategies(real_ids)), label="document"
+    )
     await assert_handled(http, who, document)
 
 

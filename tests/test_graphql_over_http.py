@@ -57,7 +57,9 @@ async def test_field_errors_keep_200_and_data(http: httpx.AsyncClient, tenants: 
     assert "data" in body and body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
-async def test_subscription_over_plain_http_points_to_the_websocket(http: httpx.AsyncClient, tenants: TenantFactory) -> None:
+async def test_subscription_over_plain_http_points_to_the_websocket(
+    http: httpx.AsyncClient, tenants: TenantFactory
+) -> None:
     who = await tenants.create()
     query = 'subscription { analysisEvents(analysisId: "QW5hbHlzaXM6eA==") { __typename } }'
     for accept, status in ((None, 200), (NEW, 400)):

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from dealgraph.agents.standin import RunningStandin
 from dealgraph.server.app import create_app
-from tests.support import make_settings
+from tests.support import asgi_client, database_outage, make_settings
 
 
 async def test_healthy_and_ready(http: httpx.AsyncClient) -> None:
@@ -25,31 +21,20 @@ async def test_healthy_and_ready(http: httpx.AsyncClient) -> None:
 async def test_unreachable_database(standin_server: RunningStandin) -> None:
     """An app pointed at a port where nothing listens (its start-up never ran)."""
     app = create_app(make_settings("postgresql://postgres@127.0.0.1:1/nowhere", standin_server.base_url))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+    async with asgi_client(app) as client:
         health, ready = await client.get("/healthz"), await client.get("/readyz")
     assert health.status_code == 503 and health.json()["reason"].startswith("database unreachable")
-    assert ready.status_code == 503 and ready.json() == {"status": "unavailable", "reason": "not started, or shutting down"}
+    assert ready.status_code == 503 and ready.json() == {
+        "status": "unavailable",
+        "reason": "not started, or shutting down",
+    }
     await app.state.database.dispose()
-
-
-@asynccontextmanager
-async def database_refusing_connections(server_url: str, database_url: str) -> AsyncIterator[None]:
-    """Cut the app's database off (new connections refused, open ones terminated), then restore it."""
-    admin = await asyncpg.connect(make_url(server_url).set(drivername="postgresql").render_as_string(hide_password=False))
-    name = make_url(database_url).database
-    try:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1", name)
-        yield
-    finally:
-        await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-        await admin.close()
 
 
 async def test_database_going_away_and_coming_back(
     app: Starlette, http: httpx.AsyncClient, server_url: str, database_url: str
 ) -> None:
-    async with database_refusing_connections(server_url, database_url):
+    async with database_outage(server_url, database_url):
         for path in ("/healthz", "/readyz"):
             response = await http.get(path)
             assert response.status_code == 503, (path, response.text)

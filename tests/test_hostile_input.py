@@ -17,10 +17,26 @@ from starlette.applications import Starlette
 
 from dealgraph.config import Settings
 from tests.analysis_support import transcript_for_analysis
-from tests.graphql_documents import ADD_TRANSCRIPT, CREATE_ACCOUNT, CREATE_DEAL, CREATE_TRANSCRIPT_VARS, NODE, UPDATE_ACCOUNT
+from tests.graphql_documents import (
+    ADD_TRANSCRIPT,
+    CREATE_ACCOUNT,
+    CREATE_DEAL,
+    CREATE_TRANSCRIPT_VARS,
+    NODE,
+    UPDATE_ACCOUNT,
+)
 from tests.support import GraphQLClient, TenantFactory, TenantHandle, make_settings
 
-TENANT_TABLES = ("accounts", "deals", "transcripts", "analyses", "agent_runs", "prompt_templates", "prompt_versions", "prompt_labels")
+TENANT_TABLES = (
+    "accounts",
+    "deals",
+    "transcripts",
+    "analyses",
+    "agent_runs",
+    "prompt_templates",
+    "prompt_versions",
+    "prompt_labels",
+)
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +52,12 @@ async def world(gql: GraphQLClient, tenants: TenantFactory) -> dict[str, Any]:
     ids = await transcript_for_analysis(gql, who)
     deal = (await gql("query($id: ID!) { deal(id: $id) { account { id } } }", {"id": ids["deal"]}, as_=who))["deal"]
     templates = await gql("{ promptTemplates(agent: MEDDPICC) { edges { node { id } } } }", as_=who)
-    return {"who": who, **ids, "account": deal["account"]["id"], "template": templates["promptTemplates"]["edges"][0]["node"]["id"]}
+    return {
+        "who": who,
+        **ids,
+        "account": deal["account"]["id"],
+        "template": templates["promptTemplates"]["edges"][0]["node"]["id"],
+    }
 
 
 async def post(http: httpx.AsyncClient, who: TenantHandle, query: str, variables: dict[str, Any]) -> httpx.Response:
@@ -48,7 +69,9 @@ async def post(http: httpx.AsyncClient, who: TenantHandle, query: str, variables
 async def row_counts(app: Starlette, who: TenantHandle) -> dict[str, int]:
     async with app.state.database.owner_session() as session:
         return {
-            table: int(await session.scalar(text(f"SELECT count(*) FROM {table} WHERE tenant_id = :t"), {"t": who.tenant_id}))
+            table: int(
+                await session.scalar(text(f"SELECT count(*) FROM {table} WHERE tenant_id = :t"), {"t": who.tenant_id})
+            )
             for table in TENANT_TABLES
         }
 
@@ -76,10 +99,14 @@ TEXT_CASES: dict[str, tuple[str, Any, str]] = {
     "account rename": (UPDATE_ACCOUNT, lambda w, s: {"input": {"id": w["account"], "name": f"Acme{s}"}}, "$input.name"),
     "deal name": (CREATE_DEAL, lambda w, s: {"input": {"accountId": w["account"], "name": f"Big{s}"}}, "$input.name"),
     "transcript title": (
-        ADD_TRANSCRIPT, lambda w, s: {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": w["deal"], "title": f"Call{s}"}}, "$input.title"
+        ADD_TRANSCRIPT,
+        lambda w, s: {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": w["deal"], "title": f"Call{s}"}},
+        "$input.title",
     ),
     "transcript text": (
-        ADD_TRANSCRIPT, lambda w, s: {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": w["deal"], "content": f"Ann: hi{s}"}}, "$input.content"
+        ADD_TRANSCRIPT,
+        lambda w, s: {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": w["deal"], "content": f"Ann: hi{s}"}},
+        "$input.content",
     ),
     "search": (SEARCH, lambda w, s: {"q": f"budget{s}"}, "$q"),
     "account filter": (ACCOUNTS, lambda w, s: {"q": f"Ac{s}"}, "$q"),
@@ -107,40 +134,59 @@ async def test_unstorable_text_is_refused_naming_the_field(
 
 
 async def test_nul_in_a_literal_argument_is_refused(http: httpx.AsyncClient, world: dict[str, Any]) -> None:
-    response = await post(http, world["who"], '{ searchTranscripts(query: "budget\\u0000") { edges { node { snippet } } } }', {})
+    response = await post(
+        http, world["who"], '{ searchTranscripts(query: "budget\\u0000") { edges { node { snippet } } } }', {}
+    )
     assert_bad_input(response, "'query'", "NUL")
 
 
 @pytest.mark.parametrize("amount", ["1e309", "1" * 35, 1e300, "NaN"], ids=["1e309", "35-digits", "json-1e300", "nan"])
-async def test_absurd_amounts_are_refused(app: Starlette, http: httpx.AsyncClient, world: dict[str, Any], amount: object) -> None:
+async def test_absurd_amounts_are_refused(
+    app: Starlette, http: httpx.AsyncClient, world: dict[str, Any], amount: object
+) -> None:
     before = await row_counts(app, world["who"])
-    response = await post(http, world["who"], CREATE_DEAL, {"input": {"accountId": world["account"], "name": "Huge", "amount": amount}})
+    response = await post(
+        http, world["who"], CREATE_DEAL, {"input": {"accountId": world["account"], "name": "Huge", "amount": amount}}
+    )
     assert_bad_input(response, "amount", "Decimal")
     assert await row_counts(app, world["who"]) == before
 
 
 async def test_large_amounts_within_digits_get_a_field_error(gql: GraphQLClient, world: dict[str, Any]) -> None:
     """1e27 is a valid decimal but not an amount: a field error, not a failed rounding."""
-    data = await gql(CREATE_DEAL, {"input": {"accountId": world["account"], "name": "Huge", "amount": "1e27"}}, as_=world["who"])
-    assert data["createDeal"]["errors"] == [{"field": "input.amount", "message": "must be at most 999999999999.99", "code": "INVALID"}]
+    data = await gql(
+        CREATE_DEAL, {"input": {"accountId": world["account"], "name": "Huge", "amount": "1e27"}}, as_=world["who"]
+    )
+    assert data["createDeal"]["errors"] == [
+        {"field": "input.amount", "message": "must be at most 999999999999.99", "code": "INVALID"}
+    ]
 
 
 async def add_transcript(gql: GraphQLClient, world: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    variables = {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": world["deal"], "content": f"Ann: {uuid.uuid4()}", **fields}}
+    variables = {
+        "input": {**CREATE_TRANSCRIPT_VARS, "dealId": world["deal"], "content": f"Ann: {uuid.uuid4()}", **fields}
+    }
     return (await gql(ADD_TRANSCRIPT, variables, as_=world["who"]))["addTranscript"]
 
 
-async def test_transcript_nested_100k_levels_is_a_field_error(app: Starlette, gql: GraphQLClient, world: dict[str, Any]) -> None:
+async def test_transcript_nested_100k_levels_is_a_field_error(
+    app: Starlette, gql: GraphQLClient, world: dict[str, Any]
+) -> None:
     before = await row_counts(app, world["who"])
     payload = await add_transcript(gql, world, content='[{"speaker": ' + "[" * 100_000 + "]" * 100_000 + "}]")
-    assert payload == {"transcript": None, "errors": [{"field": "input.content", "message": "invalid JSON: nested too deeply", "code": "INVALID"}]}
+    assert payload == {
+        "transcript": None,
+        "errors": [{"field": "input.content", "message": "invalid JSON: nested too deeply", "code": "INVALID"}],
+    }
     assert await row_counts(app, world["who"]) == before
 
 
 async def test_language_longer_than_its_column_is_a_field_error(gql: GraphQLClient, world: dict[str, Any]) -> None:
     payload = await add_transcript(gql, world, language="english-and-some")
     assert payload["transcript"] is None
-    assert payload["errors"] == [{"field": "input.language", "message": "must be a language code like 'en' or 'pt-BR'", "code": "INVALID"}]
+    assert payload["errors"] == [
+        {"field": "input.language", "message": "must be a language code like 'en' or 'pt-BR'", "code": "INVALID"}
+    ]
     assert (await add_transcript(gql, world, language="pt-BR"))["transcript"]["language"] == "pt-BR"
 
 
@@ -164,12 +210,18 @@ async def test_absurd_cue_timestamps_are_refused_naming_the_line(
     payload = await add_transcript(gql, world, content=content)
     [error] = payload["errors"]
     assert error["field"] == "input.content" and error["message"].startswith(("line", "item")), error
-    assert f" {line}: " in error["message"] and ("24 hours" in error["message"] or "86400 seconds" in error["message"]), error
+    assert f" {line}: " in error["message"] and (
+        "24 hours" in error["message"] or "86400 seconds" in error["message"]
+    ), error
     assert await row_counts(app, world["who"]) == before
 
 
-@pytest.mark.parametrize("occurred_at", ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"])
-async def test_absurd_occurred_at_is_refused(app: Starlette, http: httpx.AsyncClient, world: dict[str, Any], occurred_at: str) -> None:
+@pytest.mark.parametrize(
+    "occurred_at", ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"]
+)
+async def test_absurd_occurred_at_is_refused(
+    app: Starlette, http: httpx.AsyncClient, world: dict[str, Any], occurred_at: str
+) -> None:
     before = await row_counts(app, world["who"])
     variables = {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": world["deal"], "occurredAt": occurred_at}}
     assert_bad_input(await post(http, world["who"], ADD_TRANSCRIPT, variables), "occurredAt", "between 1900 and 2999")
@@ -177,7 +229,9 @@ async def test_absurd_occurred_at_is_refused(app: Starlette, http: httpx.AsyncCl
 
 
 @pytest.mark.parametrize("type_name", ["Tenant", "Viewer", "NoSuchType"])
-async def test_node_with_the_id_of_a_non_node_type(http: httpx.AsyncClient, world: dict[str, Any], type_name: str) -> None:
+async def test_node_with_the_id_of_a_non_node_type(
+    http: httpx.AsyncClient, world: dict[str, Any], type_name: str
+) -> None:
     global_id = base64.b64encode(f"{type_name}:{uuid.uuid4()}".encode()).decode()
     message = assert_bad_input(await post(http, world["who"], NODE, {"id": global_id}), "global id")
     assert type_name in message
@@ -196,6 +250,19 @@ UNPARSABLE = "Unable to parse request body as JSON"
     ],
     ids=["invalid-utf8", "nested-100k", "bare-string", "null"],
 )
-async def test_undecodable_body_is_a_400(http: httpx.AsyncClient, world: dict[str, Any], body: bytes, message: str) -> None:
-    response = await http.post("/graphql", content=body, headers={**world["who"].headers, "content-type": "application/json"})
+async def test_undecodable_body_is_a_400(
+    http: httpx.AsyncClient, world: dict[str, Any], body: bytes, message: str
+) -> None:
+    response = await http.post(
+        "/graphql", content=body, headers={**world["who"].headers, "content-type": "application/json"}
+    )
     assert (response.status_code, response.text) == (400, message)
+
+
+def test_text_the_fast_encoder_refuses_is_still_encoded(app: Starlette) -> None:
+    """orjson refuses lone surrogates (which could only reach a response inside an echoed message); `json` takes over."""
+    view = app.state.graphql
+    assert json.loads(view.encode_json({"data": {"name": "Café"}})) == {"data": {"name": "Café"}}
+    assert json.loads(view.encode_json({"errors": [{"message": "bad \ud800"}]})) == {
+        "errors": [{"message": "bad \ud800"}]
+    }

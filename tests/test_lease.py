@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from dealgraph.agents.lease import RunLease, record_outcome
-from dealgraph.db.outage import is_outage
 from dealgraph.db.models import AgentRun, RunStatus
+from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
 from tests.processes import free_port

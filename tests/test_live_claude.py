@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import os
 
-import httpx
 import pytest
 
-from dealgraph.server.app import create_app
 from tests.analysis_support import start, transcript_for_analysis, wait_until_finished
-from tests.support import GraphQLClient, TenantFactory, make_settings
+from tests.support import GraphQLClient, TenantFactory, asgi_client, make_settings, running_app
 
 pytestmark = [
     pytest.mark.live,
@@ -24,16 +22,19 @@ pytestmark = [
 
 @pytest.mark.parametrize("cache_sharing", ["parallel", "leader"])
 async def test_one_analysis_on_the_real_api(database_url: str, cache_sharing: str) -> None:
-    settings = make_settings(database_url, "", anthropic_api_key=os.environ["ANTHROPIC_API_KEY"],
-                             anthropic_base_url=os.environ.get("ANTHROPIC_BASE_URL") or None, llm_timeout_s=300.0,
-                             cache_sharing=cache_sharing)
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://dealgraph.test") as http:
-            gql, tenants = GraphQLClient(http), TenantFactory(app.state.database)
-            who = await tenants.create()
-            analysis = await start(gql, who, (await transcript_for_analysis(gql, who))["transcript"], force=True)
-            stored = await wait_until_finished(gql, who, analysis["id"], timeout=600)
+    settings = make_settings(
+        database_url,
+        "",
+        anthropic_api_key=os.environ["ANTHROPIC_API_KEY"],
+        anthropic_base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
+        llm_timeout_s=300.0,
+        cache_sharing=cache_sharing,
+    )
+    async with running_app(settings) as app, asgi_client(app) as http:
+        gql, tenants = GraphQLClient(http), TenantFactory(app.state.database)
+        who = await tenants.create()
+        analysis = await start(gql, who, (await transcript_for_analysis(gql, who))["transcript"], force=True)
+        stored = await wait_until_finished(gql, who, analysis["id"], timeout=600)
     runs = stored["agentRuns"]
     assert stored["status"] == "SUCCEEDED", [(run["agent"], run["error"]) for run in runs]
     assert all(run["metadata"]["simulated"] is False for run in runs)

@@ -27,15 +27,22 @@ def structured(model: str = "claude-sonnet-5-5", max_tokens: int = 4096) -> Stru
         model=model,
         max_tokens=max_tokens,
         effort="high",
-        system=[{"type": "text", "text": "Analyse the call."}, {"type": "text", "text": LINES, "cache_control": {"type": "ephemeral"}}],
+        system=[
+            {"type": "text", "text": "Analyse the call."},
+            {"type": "text", "text": LINES, "cache_control": {"type": "ephemeral"}},
+        ],
         messages=[{"role": "user", "content": "Qualify the deal."}],
         schema=AGENT.output_schema,
     )
 
 
 def client(standin_server: RunningStandin, **overrides: Any) -> LlmClient:
-    values: dict[str, Any] = {"anthropic_api_key": "test-key", "anthropic_base_url": standin_server.base_url,
-                              "llm_max_retries": 2, "llm_timeout_s": 10.0}
+    values: dict[str, Any] = {
+        "anthropic_api_key": "test-key",
+        "anthropic_base_url": standin_server.base_url,
+        "llm_max_retries": 2,
+        "llm_timeout_s": 10.0,
+    }
     return LlmClient(Settings(**(values | overrides)))
 
 
@@ -53,7 +60,10 @@ async def complete(llm: LlmClient, request: StructuredRequest | None = None) -> 
 def test_agents_ask_for_structured_outputs_and_never_force_a_tool() -> None:
     params = structured().params()
     assert "tool_choice" not in params and "tools" not in params and "thinking" not in params
-    assert params["output_config"] == {"effort": "high", "format": {"type": "json_schema", "schema": AGENT.output_schema}}
+    assert params["output_config"] == {
+        "effort": "high",
+        "format": {"type": "json_schema", "schema": AGENT.output_schema},
+    }
     assert AGENT.output_schema["additionalProperties"] is False and AGENT.output_schema["title"] == "meddpicc"
 
 
@@ -77,7 +87,9 @@ async def test_an_error_event_after_the_200_is_retried_like_the_same_error(
     assert await standin.statuses("meddpicc") == [200, 200]
 
 
-async def test_a_non_retryable_error_event_fails_at_once(standin_server: RunningStandin, standin: StandinControl) -> None:
+async def test_a_non_retryable_error_event_fails_at_once(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
     await standin.behave("meddpicc", stream_faults=["invalid_request_error"])
     with pytest.raises(LlmError) as caught:
         await complete(client(standin_server))
@@ -85,13 +97,17 @@ async def test_a_non_retryable_error_event_fails_at_once(standin_server: Running
     assert await standin.statuses("meddpicc") == [200]
 
 
-async def test_a_connection_dropped_mid_stream_is_retried(standin_server: RunningStandin, standin: StandinControl) -> None:
+async def test_a_connection_dropped_mid_stream_is_retried(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
     await standin.behave("meddpicc", stream_faults=["drop"])
     completion = await complete(client(standin_server))
     assert completion.requests == 2
 
 
-async def test_dropped_every_time_fails_as_connection_failed(standin_server: RunningStandin, standin: StandinControl) -> None:
+async def test_dropped_every_time_fails_as_connection_failed(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
     await standin.behave("meddpicc", stream_faults=["drop", "drop", "drop"])
     with pytest.raises(LlmError) as caught:
         await complete(client(standin_server))
@@ -99,7 +115,9 @@ async def test_dropped_every_time_fails_as_connection_failed(standin_server: Run
     assert len(await standin.statuses("meddpicc")) == 3  # the first try and two retries
 
 
-async def test_max_tokens_stop_is_output_truncated_with_the_limit(standin_server: RunningStandin, standin: StandinControl) -> None:
+async def test_max_tokens_stop_is_output_truncated_with_the_limit(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
     await standin.behave("meddpicc", stops=["max_tokens"])
     with pytest.raises(LlmError) as caught:
         await complete(client(standin_server), structured(max_tokens=3000))
@@ -134,11 +152,16 @@ async def test_retry_after_beyond_the_cap_fails_saying_when_to_retry(
     with pytest.raises(LlmError) as caught:
         await complete(client(standin_server, llm_max_retry_after_s=30))
     assert caught.value.code == "RATE_LIMITED" and caught.value.retry_after == 120
-    assert "retry after 120 s (at 20" in caught.value.message and "DEALGRAPH_LLM_MAX_RETRY_AFTER_S=30" in caught.value.message
+    assert (
+        "retry after 120 s (at 20" in caught.value.message
+        and "DEALGRAPH_LLM_MAX_RETRY_AFTER_S=30" in caught.value.message
+    )
     assert len(await standin.statuses("meddpicc")) == 1  # it did not sleep and try again
 
 
-async def test_thinking_blocks_go_back_intact_in_the_retry_turn(standin_server: RunningStandin, standin: StandinControl) -> None:
+async def test_thinking_blocks_go_back_intact_in_the_retry_turn(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
     llm = client(standin_server)
     try:
         first = await llm.complete(structured(), on_progress=ignore)
@@ -169,12 +192,25 @@ async def test_failed_attempts_are_billed_too(standin_server: RunningStandin, st
     assert caught.value.code == "OUTPUT_TRUNCATED" and caught.value.usage.output_tokens > 0
 
 
-async def test_a_shared_schema_answer_is_under_the_agents_key(standin_server: RunningStandin, standin: StandinControl) -> None:
-    request = replace(structured(), schema=SHARED_OUTPUT_SCHEMA, answer_key="meddpicc",
-                      messages=[{"role": "user", "content": "Put your answer under the `meddpicc` key of the JSON object "
-                                 "and set every other key to null."}])
+async def test_a_shared_schema_answer_is_under_the_agents_key(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
+    request = replace(
+        structured(),
+        schema=SHARED_OUTPUT_SCHEMA,
+        answer_key="meddpicc",
+        messages=[
+            {
+                "role": "user",
+                "content": "Put your answer under the `meddpicc` key of the JSON object "
+                "and set every other key to null.",
+            }
+        ],
+    )
     completion = await complete(client(standin_server), request)
     answer = json.loads(completion.text)
     assert set(answer) == {kind.value for kind in AgentKind}
-    assert answer["meddpicc"] is not None and [key for key, value in answer.items() if value is not None] == ["meddpicc"]
+    assert answer["meddpicc"] is not None and [key for key, value in answer.items() if value is not None] == [
+        "meddpicc"
+    ]
     assert await standin.statuses("meddpicc") == [200]  # the stand-in tells the agent by the instruction

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator, Iterator
 from datetime import date
 from enum import StrEnum
 from typing import Any, Literal
@@ -16,12 +15,11 @@ from pydantic import BaseModel, Field, ValidationError
 
 from dealgraph.agents.standin import (
     SIMULATED_HEADER,
-    AgentBehaviour,
-    RunningStandin,
     StandinConfig,
     start_standin_in_thread,
     synthesize,
 )
+from tests.support import StandinControl
 
 TRANSCRIPT = """\
 [0 00:05] Alice Chen: Thanks for making time today, Raj. I know quarter end is hectic for your team.
@@ -109,35 +107,8 @@ def _assert_grounded(analysis: CallAnalysis) -> None:
     assert 0.55 <= analysis.confidence <= 0.95
 
 
-@pytest.fixture(scope="module")
-def standin() -> Iterator[RunningStandin]:
-    with start_standin_in_thread(StandinConfig(default=AgentBehaviour(latency_s=0.02))) as running:
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def _fresh(standin: RunningStandin) -> None:
-    httpx.post(f"{standin.base_url}/_standin/reset").raise_for_status()
-
-
-@pytest.fixture
-async def client(standin: RunningStandin) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    async with anthropic.AsyncAnthropic(base_url=standin.base_url, api_key="test-key", max_retries=0) as sdk:
-        yield sdk
-
-
-def _behave(standin: RunningStandin, **behaviour: Any) -> None:
-    httpx.put(f"{standin.base_url}/_standin/agents/{AGENT}", json=behaviour).raise_for_status()
-
-
-def _statuses(standin: RunningStandin) -> list[int]:
-    stats: dict[str, Any] = httpx.get(f"{standin.base_url}/_standin/stats").json()
-    statuses: list[int] = stats["agents"][AGENT]["statuses"]
-    return statuses
-
-
-async def test_forced_tool_call_is_schema_valid_and_grounded(client: anthropic.AsyncAnthropic) -> None:
-    raw = await client.messages.with_raw_response.create(**_request())
+async def test_forced_tool_call_is_schema_valid_and_grounded(sdk: anthropic.AsyncAnthropic) -> None:
+    raw = await sdk.messages.with_raw_response.create(**_request())
     message = await raw.parse()
 
     assert raw.headers[SIMULATED_HEADER] == "true"
@@ -150,8 +121,8 @@ async def test_forced_tool_call_is_schema_valid_and_grounded(client: anthropic.A
     assert message.usage.input_tokens > 0 and message.usage.output_tokens > 0
 
 
-async def test_stream_accumulates_into_final_message(client: anthropic.AsyncAnthropic) -> None:
-    async with client.messages.stream(**_request()) as stream:
+async def test_stream_accumulates_into_final_message(sdk: anthropic.AsyncAnthropic) -> None:
+    async with sdk.messages.stream(**_request()) as stream:
         events = [event async for event in stream]
         final = await stream.get_final_message()
 
@@ -168,8 +139,8 @@ async def test_stream_accumulates_into_final_message(client: anthropic.AsyncAnth
     assert final.usage.input_tokens > 0 and final.usage.output_tokens == max(1, -(-len(partial) // 4))
 
 
-async def test_sse_frames_match_the_wire_format(standin: RunningStandin) -> None:
-    url = f"{standin.base_url}/v1/messages"
+async def test_sse_frames_match_the_wire_format(own_standin: StandinControl) -> None:
+    url = f"{own_standin.base_url}/v1/messages"
     async with httpx.AsyncClient() as http, http.stream("POST", url, json=_request(stream=True)) as response:
         assert response.headers["content-type"].startswith("text/event-stream")
         frames = [frame async for frame in response.aiter_text()]
@@ -185,19 +156,19 @@ async def test_sse_frames_match_the_wire_format(standin: RunningStandin) -> None
     assert set(names[3:-3]) == {"content_block_delta"}
 
 
-async def test_same_prompt_gives_same_output(client: anthropic.AsyncAnthropic) -> None:
-    first = await client.messages.create(**_request())
-    second = await client.messages.create(**_request())
+async def test_same_prompt_gives_same_output(sdk: anthropic.AsyncAnthropic) -> None:
+    first = await sdk.messages.create(**_request())
+    second = await sdk.messages.create(**_request())
 
     assert first.content[0].input == second.content[0].input
     assert first.id != second.id
 
 
-async def test_latency_is_spread_over_the_stream(standin: RunningStandin, client: anthropic.AsyncAnthropic) -> None:
-    _behave(standin, latency_s=1.0)
+async def test_latency_is_spread_over_the_stream(own_standin: StandinControl, sdk: anthropic.AsyncAnthropic) -> None:
+    await own_standin.behave(AGENT, latency_s=1.0)
     started = time.monotonic()
     first_delta: float | None = None
-    async with client.messages.stream(**_request()) as stream:
+    async with sdk.messages.stream(**_request()) as stream:
         async for event in stream:
             if event.type == "content_block_delta" and first_delta is None:
                 first_delta = time.monotonic() - started
@@ -209,21 +180,21 @@ async def test_latency_is_spread_over_the_stream(standin: RunningStandin, client
 
 
 async def test_overloaded_then_success_with_one_retry(
-    standin: RunningStandin, client: anthropic.AsyncAnthropic
+    own_standin: StandinControl, sdk: anthropic.AsyncAnthropic
 ) -> None:
-    _behave(standin, failures=[529], retry_after_s=0.01)
+    await own_standin.behave(AGENT, failures=[529], retry_after_s=0.01)
 
-    message = await client.with_options(max_retries=1).messages.create(**_request())
+    message = await sdk.with_options(max_retries=1).messages.create(**_request())
 
     assert message.stop_reason == "tool_use"
-    assert _statuses(standin) == [529, 200]
+    assert await own_standin.statuses(AGENT) == [529, 200]
 
 
-async def test_rate_limit_tells_when_to_retry(standin: RunningStandin, client: anthropic.AsyncAnthropic) -> None:
-    _behave(standin, failures=[429], retry_after_s=0.02)
+async def test_rate_limit_tells_when_to_retry(own_standin: StandinControl, sdk: anthropic.AsyncAnthropic) -> None:
+    await own_standin.behave(AGENT, failures=[429], retry_after_s=0.02)
 
     with pytest.raises(anthropic.RateLimitError) as caught:
-        await client.messages.create(**_request())
+        await sdk.messages.create(**_request())
 
     error = caught.value
     assert error.response.headers["retry-after"] == "1"
@@ -233,15 +204,15 @@ async def test_rate_limit_tells_when_to_retry(standin: RunningStandin, client: a
 
 
 async def test_fail_always_raises_internal_server_error(
-    standin: RunningStandin, client: anthropic.AsyncAnthropic
+    own_standin: StandinControl, sdk: anthropic.AsyncAnthropic
 ) -> None:
-    _behave(standin, fail_always=500)
+    await own_standin.behave(AGENT, fail_always=500)
 
     with pytest.raises(anthropic.InternalServerError) as caught:
-        await client.messages.create(**_request())
+        await sdk.messages.create(**_request())
 
     assert caught.value.status_code == 500 and caught.value.type == "api_error"
-    assert _statuses(standin) == [500]
+    assert await own_standin.statuses(AGENT) == [500]
 
 
 @pytest.mark.parametrize(
@@ -254,10 +225,10 @@ async def test_fail_always_raises_internal_server_error(
     ],
 )
 async def test_malformed_request_is_bad_request(
-    client: anthropic.AsyncAnthropic, overrides: dict[str, Any], problem: str
+    sdk: anthropic.AsyncAnthropic, overrides: dict[str, Any], problem: str
 ) -> None:
     with pytest.raises(anthropic.BadRequestError) as caught:
-        await client.messages.create(**_request(**overrides))
+        await sdk.messages.create(**_request(**overrides))
 
     assert caught.value.type == "invalid_request_error"
     assert problem in (caught.value.api_message or "")
@@ -274,12 +245,12 @@ async def test_missing_api_key_is_rejected_when_required() -> None:
 
 
 async def test_invalid_output_is_returned_the_configured_number_of_times(
-    standin: RunningStandin, client: anthropic.AsyncAnthropic
+    own_standin: StandinControl, sdk: anthropic.AsyncAnthropic
 ) -> None:
-    _behave(standin, invalid_output_times=1)
+    await own_standin.behave(AGENT, invalid_output_times=1)
 
-    broken = await client.messages.create(**_request())
-    fixed = await client.messages.create(**_request())
+    broken = await sdk.messages.create(**_request())
+    fixed = await sdk.messages.create(**_request())
 
     with pytest.raises(ValidationError) as caught:
         CallAnalysis.model_validate(broken.content[0].input)
@@ -287,22 +258,22 @@ async def test_invalid_output_is_returned_the_configured_number_of_times(
     CallAnalysis.model_validate(fixed.content[0].input)
 
 
-async def test_count_tokens_agrees_with_message_usage(client: anthropic.AsyncAnthropic) -> None:
+async def test_count_tokens_agrees_with_message_usage(sdk: anthropic.AsyncAnthropic) -> None:
     prompt = _request()
-    counted = await client.messages.count_tokens(
+    counted = await sdk.messages.count_tokens(
         model=MODEL, system=prompt["system"], messages=prompt["messages"], tools=prompt["tools"]
     )
-    message = await client.messages.create(**prompt)
+    message = await sdk.messages.create(**prompt)
 
     assert counted.input_tokens > len(TRANSCRIPT) // 4
     assert counted.input_tokens == message.usage.input_tokens
 
 
-async def test_cached_system_block_is_created_then_read(client: anthropic.AsyncAnthropic) -> None:
+async def test_cached_system_block_is_created_then_read(sdk: anthropic.AsyncAnthropic) -> None:
     system = [{"type": "text", "text": f"Playbook:\n{TRANSCRIPT}", "cache_control": {"type": "ephemeral"}}]
 
-    first = await client.messages.create(**_request(system=system))
-    second = await client.messages.create(**_request(system=system))
+    first = await sdk.messages.create(**_request(system=system))
+    second = await sdk.messages.create(**_request(system=system))
 
     assert first.usage.cache_creation_input_tokens > 0 and first.usage.cache_read_input_tokens == 0
     assert second.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
@@ -310,8 +281,8 @@ async def test_cached_system_block_is_created_then_read(client: anthropic.AsyncA
     assert second.usage.input_tokens == first.usage.input_tokens
 
 
-async def test_text_reply_says_it_is_simulated(client: anthropic.AsyncAnthropic) -> None:
-    message = await client.messages.create(
+async def test_text_reply_says_it_is_simulated(sdk: anthropic.AsyncAnthropic) -> None:
+    message = await sdk.messages.create(
         model=MODEL, max_tokens=512, messages=_request()["messages"], thinking=NO_THINKING
     )
 
@@ -320,8 +291,8 @@ async def test_text_reply_says_it_is_simulated(client: anthropic.AsyncAnthropic)
     assert message.stop_reason == "end_turn"
 
 
-async def test_max_tokens_cuts_the_output(client: anthropic.AsyncAnthropic) -> None:
-    message = await client.messages.create(**_request(max_tokens=5))
+async def test_max_tokens_cuts_the_output(sdk: anthropic.AsyncAnthropic) -> None:
+    message = await sdk.messages.create(**_request(max_tokens=5))
 
     assert message.stop_reason == "max_tokens" and message.usage.output_tokens == 5
 

@@ -16,16 +16,17 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
+from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
 from dealgraph.logs import log_handler
 from dealgraph.schema import DealgraphSchema
-from dealgraph.server.context import Context
-from dealgraph.server.errors import PresentErrors
+from dealgraph.schema.context import Context
+from dealgraph.schema.errors import PresentErrors
 from dealgraph.server.request_id import RequestIdMiddleware
 from dealgraph.server.view import DealgraphGraphQL
-from tests.graphql_documents import ADD_TRANSCRIPT, CREATE_ACCOUNT, CREATE_DEAL, CREATE_TRANSCRIPT_VARS, DEAL
-from tests.support import GraphQLClient, TenantFactory
-from tests.test_deal_graph import create_account, create_deal
+from tests.factories import create_account, create_deal_with_account, create_transcript
+from tests.graphql_documents import CREATE_ACCOUNT, CREATE_DEAL, DEAL
+from tests.support import GraphQLClient, TenantFactory, asgi_client, make_settings, running_app
 
 SECRET = f"confidential-{uuid.uuid4().hex}"  # stands for a customer's transcript text or prompt
 
@@ -40,8 +41,16 @@ class FailingQuery:
 
 
 @pytest.fixture(scope="module")
+def settings(database_url: str, standin_server: RunningStandin) -> Settings:
+    """With the line per request on (DEALGRAPH_ACCESS_LOG): successful operations are logged too."""
+    return make_settings(database_url, standin_server.base_url, access_log=True)
+
+
+@pytest.fixture(scope="module")
 def failing_app(app: Starlette, settings: Settings) -> Starlette:
-    view = DealgraphGraphQL(DealgraphSchema(query=FailingQuery, extensions=[PresentErrors]), app.state.database, settings)
+    view = DealgraphGraphQL(
+        DealgraphSchema(query=FailingQuery, extensions=[PresentErrors]), app.state.database, settings
+    )
     return Starlette(routes=[Route("/graphql", view, methods=["POST"])], middleware=[Middleware(RequestIdMiddleware)])
 
 
@@ -59,7 +68,10 @@ async def test_client_mistakes_are_not_logged_as_errors(
         ("{ nope }", {}),  # validation
         (DEAL, {"id": "not-base64!"}),  # bad id
         (CREATE_DEAL, {"input": {"accountId": account["id"], "name": "x", "amount": "abc"}}),  # bad decimal
-        ("query($v: ID!, $t: ID!) { renderPrompt(versionId: $v, transcriptId: $t) { model } }", {"v": account["id"], "t": account["id"]}),
+        (
+            "query($v: ID!, $t: ID!) { renderPrompt(versionId: $v, transcriptId: $t) { model } }",
+            {"v": account["id"], "t": account["id"]},
+        ),
         (CREATE_ACCOUNT, {"input": {"name": "nul\x00"}}),
     ]
     with caplog.at_level(logging.DEBUG):
@@ -75,9 +87,11 @@ async def test_internal_errors_are_logged_once_with_the_request_id_and_without_c
     failing_app: Starlette, tenants: TenantFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     who = await tenants.create()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=failing_app), base_url="http://t") as client:
+    async with asgi_client(failing_app) as client:
         with caplog.at_level(logging.INFO):
-            response = await client.post("/graphql", json={"query": "{ broken }"}, headers={**who.headers, "X-Request-ID": "req-once"})
+            response = await client.post(
+                "/graphql", json={"query": "{ broken }"}, headers={**who.headers, "X-Request-ID": "req-once"}
+            )
     assert response.json()["errors"][0]["extensions"] == {"code": "INTERNAL_SERVER_ERROR", "requestId": "req-once"}
     [logged] = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert "req-once" in logged.getMessage() and logged.exc_info is not None  # the operator gets the traceback
@@ -85,13 +99,16 @@ async def test_internal_errors_are_logged_once_with_the_request_id_and_without_c
     assert SECRET not in caplog.text and SECRET not in formatted(caplog, logging.INFO)
 
 
-async def test_customer_content_stays_out_of_logs(gql: GraphQLClient, tenants: TenantFactory, caplog: pytest.LogCaptureFixture) -> None:
+async def test_customer_content_stays_out_of_logs(
+    gql: GraphQLClient, tenants: TenantFactory, caplog: pytest.LogCaptureFixture
+) -> None:
     who = await tenants.create()
     with caplog.at_level(logging.INFO):
-        deal = await create_deal(gql, who, (await create_account(gql, who))["id"])
-        added = await gql(ADD_TRANSCRIPT, {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": deal["id"], "content": f"Ann: {SECRET}"}}, as_=who)
-        assert added["addTranscript"]["errors"] == []
-        hits = await gql("query($q: String!) { searchTranscripts(query: $q, mode: KEYWORD) { totalCount } }", {"q": SECRET}, as_=who)
+        deal = await create_deal_with_account(gql, who)
+        await create_transcript(gql, who, deal["id"], content=f"Ann: {SECRET}")
+        hits = await gql(
+            "query($q: String!) { searchTranscripts(query: $q, mode: KEYWORD) { totalCount } }", {"q": SECRET}, as_=who
+        )
         assert hits["searchTranscripts"]["totalCount"] == 1
     assert caplog.records, "the operations were logged"
     assert SECRET not in formatted(caplog, logging.INFO)
@@ -108,7 +125,9 @@ async def test_json_lines_carry_request_tenant_operation_and_duration(
     try:
         with caplog.at_level(logging.INFO):
             response = await http.post(
-                "/graphql", json={"query": "query WhoAmI { viewer { role } }"}, headers={**who.headers, "X-Request-ID": "req-json"}
+                "/graphql",
+                json={"query": "query WhoAmI { viewer { role } }"},
+                headers={**who.headers, "X-Request-ID": "req-json"},
             )
     finally:
         root.removeHandler(handler)
@@ -118,3 +137,18 @@ async def test_json_lines_carry_request_tenant_operation_and_duration(
     assert operation["request_id"] == "req-json" and operation["tenant_id"] == str(who.tenant_id)
     assert operation["operation"] == "WhoAmI" and operation["level"] == "INFO" and operation["error_count"] == 0
     assert isinstance(operation["duration_ms"], float) and operation["duration_ms"] >= 0
+
+
+async def test_without_the_access_log_only_operations_with_errors_are_logged(
+    settings: Settings, tenants: TenantFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    who = await tenants.create()
+    quiet = settings.model_copy(update={"access_log": False})
+    async with running_app(quiet) as app, asgi_client(app) as client:
+        with caplog.at_level(logging.INFO, logger="dealgraph.operations"):
+            await client.post("/graphql", json={"query": "query Fine { viewer { role } }"}, headers=who.headers)
+            await client.post("/graphql", json={"query": "query Wrong { viewer { nope } }"}, headers=who.headers)
+    lines = [record for record in caplog.records if record.name == "dealgraph.operations"]
+    assert [(record.getMessage(), getattr(record, "error_count", None)) for record in lines] == [
+        ("graphql query Wrong finished", 1)
+    ]

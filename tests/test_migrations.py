@@ -27,11 +27,15 @@ async def test_round_trip_and_no_drift(database_url: str) -> None:
 
         await migrate.upgrade(database.engine, "dealgraph_app")
         async with database.engine.connect() as conn:
-            diff = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync, opts=_MODELLED), Base.metadata))
+            diff = await conn.run_sync(
+                lambda sync: compare_metadata(MigrationContext.configure(sync, opts=_MODELLED), Base.metadata)
+            )
             protected = set(
                 (
                     await conn.execute(
-                        text("SELECT c.relname FROM pg_class c JOIN pg_policy p ON p.polrelid = c.oid WHERE c.relrowsecurity")
+                        text(
+                            "SELECT c.relname FROM pg_class c JOIN pg_policy p ON p.polrelid = c.oid WHERE c.relrowsecurity"
+                        )
                     )
                 ).scalars()
             )

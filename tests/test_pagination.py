@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from dealgraph.schema.connections import LoadedList
+from tests.factories import create_account, create_deal
 from tests.support import GraphQLClient, TenantFactory, TenantHandle
-from tests.test_deal_graph import create_account, create_deal
 
 DEALS_PAGE = """
 query($first: Int, $after: String, $filter: DealFilter, $orderBy: DealOrder) {
@@ -62,7 +63,11 @@ async def test_ordering_with_nulls_and_ties(gql: GraphQLClient, tenants: TenantF
     by_close = await _names(gql, who, first=1, orderBy={"field": "CLOSE_DATE", "direction": "ASC"})
     assert by_close[0] == "Delta" and by_close[-1] == "Bravo"  # no close date sorts last
     assert await _names(gql, who, first=3, orderBy={"field": "NAME", "direction": "DESC"}) == [
-        "Echo", "Delta", "Charlie", "Bravo", "Alpha",
+        "Echo",
+        "Delta",
+        "Charlie",
+        "Bravo",
+        "Alpha",
     ]
 
 
@@ -74,7 +79,7 @@ async def test_filters(gql: GraphQLClient, tenants: TenantFactory) -> None:
     assert await _names(gql, who, filter={"text": "ech"}, orderBy=order) == ["Echo"]
     window = {"closeDateFrom": "2027-01-01", "closeDateTo": "2027-01-31"}
     assert await _names(gql, who, filter=window, orderBy=order) == ["Alpha", "Echo"]
-    accounts = await gql("{ accounts(search: \"acme\") { edges { node { id } } } }", as_=who)
+    accounts = await gql('{ accounts(search: "acme") { edges { node { id } } } }', as_=who)
     acme_id = accounts["accounts"]["edges"][0]["node"]["id"]
     assert await _names(gql, who, filter={"accountId": acme_id}, orderBy=order) == ["Alpha", "Bravo", "Echo"]
     viewer = await gql("{ viewer { user { id } } }", as_=who)
@@ -88,7 +93,9 @@ async def test_page_size_bounds_and_bad_cursors(gql: GraphQLClient, tenants: Ten
     for variables in ({"first": -1}, {"first": 101}, {"after": "bm9wZQ=="}):
         body = (await gql.raw(DEALS_PAGE, variables, as_=who)).json()
         assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT", variables
-    name_cursor = (await gql(DEALS_PAGE, {"first": 1, "orderBy": {"field": "NAME"}}, as_=who))["deals"]["edges"][0]["cursor"]
+    name_cursor = (await gql(DEALS_PAGE, {"first": 1, "orderBy": {"field": "NAME"}}, as_=who))["deals"]["edges"][0][
+        "cursor"
+    ]
     mixed = (await gql.raw(DEALS_PAGE, {"after": name_cursor}, as_=who)).json()
     assert mixed["errors"][0]["message"] == "'after' is not a cursor of this list."
 
@@ -104,6 +111,29 @@ async def test_last_page_and_nested_connections(gql: GraphQLClient, tenants: Ten
     acme = (await gql(query, as_=who))["accounts"]["edges"][0]["node"]
     assert acme["name"] == "Acme" and acme["deals"]["totalCount"] == 3
     assert [e["node"]["name"] for e in acme["deals"]["edges"]] == ["Echo", "Bravo"]
-    rest = (await gql(query, {"after": acme["deals"]["pageInfo"]["endCursor"]}, as_=who))["accounts"]["edges"][0]["node"]
+    rest = (await gql(query, {"after": acme["deals"]["pageInfo"]["endCursor"]}, as_=who))["accounts"]["edges"][0][
+        "node"
+    ]
     assert [e["node"]["name"] for e in rest["deals"]["edges"]] == ["Alpha"]
     assert rest["deals"]["pageInfo"]["hasNextPage"] is False
+
+
+async def test_last_and_before_are_refused_by_name(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    """Lists page forwards only; a backwards request must say so, not page forwards silently or fail internally."""
+    who = await _seed(gql, tenants)
+    cursor = (await gql(DEALS_PAGE, {"first": 1}, as_=who))["deals"]["pageInfo"]["endCursor"]
+    keyset = "query($last: Int, $before: String) { deals(last: $last, before: $before) { edges { cursor } } }"
+    sliced = """query($last: Int, $before: String) { accounts(first: 1) { edges { node {
+      deals(last: $last, before: $before) { edges { cursor } } } } } }"""
+    for document in (keyset, sliced):
+        for name, value in (("last", 2), ("before", cursor)):
+            body = (await gql.raw(document, {name: value}, as_=who)).json()
+            error = body["errors"][0]
+            assert error["extensions"]["code"] == "BAD_USER_INPUT", (document, body)
+            assert error["message"].startswith(f"'{name}' is not supported"), error
+
+
+async def test_iterating_a_list_walks_every_page() -> None:
+    """`Pages` is an async iterable (strawberry requires one of a connection's resolver): it yields the whole list."""
+    pages = LoadedList(list(range(45)), str, "numbers")
+    assert [item async for item in pages] == [str(i) for i in range(45)]

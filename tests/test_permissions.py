@@ -29,7 +29,12 @@ def _admin_only_fields() -> dict[str, bool]:
 
 def test_every_prompt_changing_mutation_and_admin_field_requires_the_admin_role() -> None:
     found = _admin_only_fields()
-    assert {"Mutation.create_prompt_version", "Mutation.set_prompt_label", "Mutation.rollback_prompt", "Query.render_prompt"} <= set(found)
+    assert {
+        "Mutation.create_prompt_version",
+        "Mutation.set_prompt_label",
+        "Mutation.rollback_prompt",
+        "Query.render_prompt",
+    } <= set(found)
     assert [name for name, guarded in found.items() if not guarded] == []
 
 
@@ -45,14 +50,16 @@ async def test_only_admins_run_unpublished_prompt_labels(gql: GraphQLClient, ten
 
     member_run = (await gql(START, {"t": transcript, "key": "member"}, as_=member))["startAnalysis"]
     assert member_run["errors"] == [] and member_run["analysis"]["status"] == "QUEUED"
-    admin_run = (await gql(START, {"t": transcript, "promptLabel": "staging", "key": "admin"}, as_=admin))["startAnalysis"]
+    admin_run = (await gql(START, {"t": transcript, "promptLabel": "staging", "key": "admin"}, as_=admin))[
+        "startAnalysis"
+    ]
     assert admin_run["errors"] == [] and admin_run["analysis"]["status"] == "QUEUED"
 
 
 async def test_forbidden_keeps_its_message_shape(gql: GraphQLClient, tenants: TenantFactory) -> None:
     member = await tenants.add_user(await tenants.create(), Role.MEMBER)
     template = str(relay.GlobalID("PromptTemplate", str(uuid.uuid4())))
-    rollback = "mutation($t: ID!) { rollbackPrompt(templateId: $t, label: \"production\") { label { name } } }"
+    rollback = 'mutation($t: ID!) { rollbackPrompt(templateId: $t, label: "production") { label { name } } }'
     body = (await gql.raw(rollback, {"t": template}, as_=member)).json()
     assert body["errors"][0]["message"] == "This operation requires the admin role."
     assert body["errors"][0]["extensions"] == {"code": "FORBIDDEN"}

@@ -4,12 +4,10 @@ is refused as soon as the keys-revoked notification reaches the process, here an
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import httpx
 import pytest
-from sqlalchemy import event
 from starlette.applications import Starlette
 
 from dealgraph.agents.standin import RunningStandin
@@ -19,7 +17,15 @@ from dealgraph.db.notifications import RESYNC
 from dealgraph.db.repositories.tenancy import Principal
 from dealgraph.server.principal_cache import PrincipalCache
 from tests.processes import process_env, server
-from tests.support import REFUSAL_DEADLINE_S, VIEWER_ROLE as VIEWER, GraphQLClient, TenantFactory, make_settings, refused_within
+from tests.support import (
+    REFUSAL_DEADLINE_S,
+    GraphQLClient,
+    TenantFactory,
+    make_settings,
+    recording_statements,
+    refused_within,
+)
+from tests.support import VIEWER_ROLE as VIEWER
 
 LONG_CACHE_S = 3600.0  # far longer than any test: only the notification can drop an entry
 
@@ -29,24 +35,14 @@ def settings(database_url: str, standin_server: RunningStandin) -> Settings:
     return make_settings(database_url, standin_server.base_url, worker_slots=0, auth_cache_s=LONG_CACHE_S)
 
 
-@contextmanager
-def authentications(app: Starlette) -> Iterator[list[str]]:
+def authentications(app: Starlette) -> AbstractContextManager[list[str]]:
     """The authentication statements the app sends while the block runs."""
-    seen: list[str] = []
-
-    def record(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
-        if "dealgraph_authenticate" in statement:
-            seen.append(statement)
-
-    engine = app.state.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    return recording_statements(app.state.database, "dealgraph_authenticate")
 
 
-async def test_a_verified_key_is_not_looked_up_again(app: Starlette, gql: GraphQLClient, tenants: TenantFactory) -> None:
+async def test_a_verified_key_is_not_looked_up_again(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory
+) -> None:
     who = await tenants.create()
     with authentications(app) as first:
         assert (await gql(VIEWER, as_=who))["viewer"]["role"] == "ADMIN"

@@ -4,31 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
-from sqlalchemy import event
 from starlette.applications import Starlette
 
 from dealgraph.agents.progress import ProgressPublisher
 from dealgraph.db.notifications import NotificationHub
-from dealgraph.db.session import Database
-
-
-@contextmanager
-def counting_notify_statements(database: Database) -> Iterator[list[int]]:
-    """pg_notify statements the process sends while the block runs (the worker's idle polling sends none)."""
-    sent = [0]
-
-    def on_execute(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        sent[0] += "pg_notify" in statement
-
-    event.listen(database.engine.sync_engine, "before_cursor_execute", on_execute)
-    try:
-        yield sent
-    finally:
-        event.remove(database.engine.sync_engine, "before_cursor_execute", on_execute)
+from tests.support import recording_statements
 
 
 def _progress(analysis: str, run: str, tokens: int) -> dict[str, object]:
@@ -41,7 +22,7 @@ async def test_progress_of_many_runs_costs_one_statement_and_keeps_the_latest(ap
     analysis = str(uuid.uuid4())
     run_ids = [str(uuid.uuid4()) for _ in range(20)]
     async with hub.subscribe(lambda _: True, ("analysis", analysis)) as heard:
-        with counting_notify_statements(app.state.database) as sent:
+        with recording_statements(app.state.database, "pg_notify") as sent:  # the idle worker sends none
             for tokens in (10, 20):  # the stream reports twice before anything is sent: only 20 counts
                 for run in run_ids:
                     publisher.publish(_progress(analysis, run, tokens))
@@ -52,7 +33,7 @@ async def test_progress_of_many_runs_costs_one_statement_and_keeps_the_latest(ap
             await asyncio.sleep(0.02)
         events = [heard.queue.get_nowait() for _ in range(heard.queue.qsize())]
     await publisher.close()
-    assert sent[0] == 1
+    assert len(sent) == 1, sent
     assert sorted(e["run"] for e in events) == sorted(run_ids)
     assert {e["outputTokens"] for e in events} == {20}
 

@@ -18,9 +18,9 @@ from dealgraph.agents.templates import (
     unified_diff,
     validate_version,
 )
-from dealgraph.resolvers.validation import ErrorCode, FieldError
 from dealgraph.transcripts.formats import Utterance
 from dealgraph.transcripts.preprocess import render_for_prompt
+from dealgraph.validation import ErrorCode, FieldError
 
 MODELS = ("claude-sonnet-5-5", "claude-haiku-5-5")
 VALID = {
@@ -58,7 +58,9 @@ def test_syntax_error_names_the_line() -> None:
 
 
 def test_unknown_variables_are_listed_sorted_with_the_allowed_ones() -> None:
-    error = only_problem(system_text="{{ trnscript }} {{ deal.name }} {% for p in peeple %}{{ p }}{% endfor %} {{ acount }}")
+    error = only_problem(
+        system_text="{{ trnscript }} {{ deal.name }} {% for p in peeple %}{{ p }}{% endfor %} {{ acount }}"
+    )
     assert error.field == "systemText"
     assert "unknown variables: acount, peeple, trnscript" in error.message
     assert "account, agent, deal, meeting, participants, transcript" in error.message
@@ -200,7 +202,10 @@ def test_render_returns_both_templates_and_keeps_trailing_newlines() -> None:
 
 
 def test_sample_transcript_is_what_the_model_is_shown() -> None:
-    assert SAMPLE_CONTEXT.transcript.splitlines()[0] == "[0 00:00] Dana Reyes: Thanks for making time, Raj. what prompted the call?"
+    assert (
+        SAMPLE_CONTEXT.transcript.splitlines()[0]
+        == "[0 00:00] Dana Reyes: Thanks for making time, Raj. what prompted the call?"
+    )
     assert SAMPLE_CONTEXT.meeting.utterance_count == len(SAMPLE_CONTEXT.transcript.splitlines())
 
 
@@ -274,14 +279,17 @@ def test_diff_shows_effort_and_its_model_default() -> None:
 @pytest.mark.parametrize("kind", list(AgentKind))
 def test_builtin_templates_validate_and_reproduce_the_shipped_prompt(kind: AgentKind) -> None:
     system_text, user_template = builtin_templates(kind.value)
-    assert validate_version(
-        system_text=system_text,
-        user_template=user_template,
-        model=MODELS[0],
-        max_tokens=4096,
-        effort=builtin_effort(kind),
-        allowed_models=MODELS,
-    ) == []
+    assert (
+        validate_version(
+            system_text=system_text,
+            user_template=user_template,
+            model=MODELS[0],
+            max_tokens=4096,
+            effort=builtin_effort(kind),
+            allowed_models=MODELS,
+        )
+        == []
+    )
     rendered = render(system_text, user_template, replace(SAMPLE_CONTEXT, agent=kind.value))
     assert rendered.system == SYSTEM_PROMPT == instruction_text("system")
     assert rendered.user == f"{instruction_text(kind.value)}\n\nAnswer with one JSON object in the requested format."

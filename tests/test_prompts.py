@@ -7,8 +7,8 @@ from typing import Any
 
 from starlette.applications import Starlette
 
+from dealgraph.bootstrap import prepare_database
 from dealgraph.config import Settings
-from dealgraph.db.bootstrap import prepare_database
 from dealgraph.db.models import Role
 from tests.analysis_support import ANALYSIS, start, transcript_for_analysis, wait_until_finished
 from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle
@@ -68,34 +68,57 @@ async def test_builtin_templates_are_loaded_once_with_both_labels(
 ) -> None:
     who = await tenants.create()
     data = (await gql(TEMPLATES, as_=who))["promptTemplates"]["edges"]
-    assert sorted(e["node"]["agent"] for e in data) == ["ACTION_ITEMS", "MEDDPICC", "MEETING_INTELLIGENCE", "STAKEHOLDERS"]
+    assert sorted(e["node"]["agent"] for e in data) == [
+        "ACTION_ITEMS",
+        "MEDDPICC",
+        "MEETING_INTELLIGENCE",
+        "STAKEHOLDERS",
+    ]
     for edge in data:
         node = edge["node"]
         assert node["isBuiltin"] and node["versions"]["totalCount"] == 1
-        assert {label["name"]: label["version"]["version"] for label in node["labels"]} == {"production": 1, "staging": 1}
+        assert {label["name"]: label["version"]["version"] for label in node["labels"]} == {
+            "production": 1,
+            "staging": 1,
+        }
     await prepare_database(app.state.database, settings, apply_migrations=False)  # a restart
     again = (await gql(TEMPLATES, as_=who))["promptTemplates"]["edges"]
     assert all(e["node"]["versions"]["totalCount"] == 1 for e in again)
 
 
-async def test_create_version_validates_everything_and_saves_nothing_on_error(gql: GraphQLClient, tenants: TenantFactory) -> None:
+async def test_create_version_validates_everything_and_saves_nothing_on_error(
+    gql: GraphQLClient, tenants: TenantFactory
+) -> None:
     who = await tenants.create()
-    bad = version_input(systemText="  ", userTemplate="{{ deal.nmae }} {{ secret }} {% if %}", model="gpt-4", maxTokens=10)
+    bad = version_input(
+        systemText="  ", userTemplate="{{ deal.nmae }} {{ secret }} {% if %}", model="gpt-4", maxTokens=10
+    )
     payload = (await gql(CREATE, {"input": bad}, as_=who))["createPromptVersion"]
     assert payload["promptVersion"] is None
     errors = {e["field"]: e["message"] for e in payload["errors"]}
     assert set(errors) == {"systemText", "userTemplate", "model", "maxTokens"}
     assert errors["model"].startswith("unknown or not allowed model 'gpt-4'; use one of: claude-sonnet-5-5")
     legacy = (await gql(CREATE, {"input": version_input(temperature=0.2)}, as_=who))["createPromptVersion"]
-    assert legacy["errors"] == [{"field": "temperature", "code": "INVALID", "message":
-                                 "is no longer supported: current models refuse sampling parameters; set effort instead"}]
+    assert legacy["errors"] == [
+        {
+            "field": "temperature",
+            "code": "INVALID",
+            "message": "is no longer supported: current models refuse sampling parameters; set effort instead",
+        }
+    ]
     unknown = (await gql(CREATE, {"input": version_input(userTemplate="{{ secret }}")}, as_=who))["createPromptVersion"]
     assert "unknown variables: secret" in unknown["errors"][0]["message"]
-    syntax = (await gql(CREATE, {"input": version_input(userTemplate="a\nb\n{% if %}")}, as_=who))["createPromptVersion"]
+    syntax = (await gql(CREATE, {"input": version_input(userTemplate="a\nb\n{% if %}")}, as_=who))[
+        "createPromptVersion"
+    ]
     assert "line 3" in syntax["errors"][0]["message"]
-    attribute = (await gql(CREATE, {"input": version_input(userTemplate="{{ deal.nmae }}")}, as_=who))["createPromptVersion"]
+    attribute = (await gql(CREATE, {"input": version_input(userTemplate="{{ deal.nmae }}")}, as_=who))[
+        "createPromptVersion"
+    ]
     assert "'deal' has no attribute 'nmae'" in attribute["errors"][0]["message"]
-    escape = (await gql(CREATE, {"input": version_input(userTemplate="{{ deal.__class__ }}")}, as_=who))["createPromptVersion"]
+    escape = (await gql(CREATE, {"input": version_input(userTemplate="{{ deal.__class__ }}")}, as_=who))[
+        "createPromptVersion"
+    ]
     assert "unsafe" in escape["errors"][0]["message"]
     templates = await meddpicc_templates(gql, who)
     assert [t["isBuiltin"] for t in templates] == [True]  # nothing saved, not even an empty override
@@ -110,7 +133,9 @@ async def test_versions_labels_rollback_audit_and_diff(gql: GraphQLClient, tenan
     v3 = await create_version(gql, who, agent="MEDDPICC", userTemplate=USER + "\nBe thorough.", model="claude-opus-5-5")
     assert (v2["version"], v3["version"]) == (2, 3) and v3["template"]["id"] == template_id
     twin = (await gql(CREATE, {"input": version_input()}, as_=who))["createPromptVersion"]
-    assert twin["errors"] == [{"field": "userTemplate", "message": "identical to version 1; nothing to save", "code": "CONFLICT"}]
+    assert twin["errors"] == [
+        {"field": "userTemplate", "message": "identical to version 1; nothing to save", "code": "CONFLICT"}
+    ]
 
     for version in (v2, v3):
         moved = await gql(SET_LABEL, {"t": template_id, "label": "production", "v": version["id"]}, as_=who)
@@ -128,8 +153,15 @@ async def test_versions_labels_rollback_audit_and_diff(gql: GraphQLClient, tenan
 
     data = (await gql(TEMPLATE, {"id": template_id, "from": v1["id"], "to": v3["id"]}, as_=who))["promptTemplate"]
     assert data["labels"][0]["version"]["version"] == 1 and data["labels"][0]["updatedBy"]["email"].startswith("admin@")
-    audit = [(e["node"]["action"], e["node"]["label"], (e["node"]["fromVersion"] or {}).get("version"),
-              (e["node"]["toVersion"] or {}).get("version")) for e in data["audit"]["edges"]]
+    audit = [
+        (
+            e["node"]["action"],
+            e["node"]["label"],
+            (e["node"]["fromVersion"] or {}).get("version"),
+            (e["node"]["toVersion"] or {}).get("version"),
+        )
+        for e in data["audit"]["edges"]
+    ]
     assert audit == [
         ("rollback", "production", 2, 1),
         ("rollback", "production", 3, 2),
@@ -149,7 +181,9 @@ async def test_versions_labels_rollback_audit_and_diff(gql: GraphQLClient, tenan
 async def test_builtin_templates_are_read_only(gql: GraphQLClient, tenants: TenantFactory) -> None:
     who = await tenants.create()
     [builtin] = await meddpicc_templates(gql, who)
-    edit = (await gql(CREATE, {"input": version_input(agent=None, templateId=builtin["id"])}, as_=who))["createPromptVersion"]
+    edit = (await gql(CREATE, {"input": version_input(agent=None, templateId=builtin["id"])}, as_=who))[
+        "createPromptVersion"
+    ]
     assert edit["errors"][0]["code"] == "CONFLICT" and "read-only" in edit["errors"][0]["message"]
     label = builtin["labels"][0]["version"]["id"]
     moved = await gql(SET_LABEL, {"t": builtin["id"], "label": "production", "v": label}, as_=who)
@@ -194,7 +228,9 @@ async def test_render_prompt_previews_exactly_what_is_sent(gql: GraphQLClient, t
     rendered = (await gql(RENDER, {"v": version["id"], "t": ids["transcript"]}, as_=who))["renderPrompt"]
     assert rendered["system"] == "You analyse sales calls for Northwind."
     assert rendered["user"].startswith("Deal Northwind platform (prospecting), call of ")
-    assert "with Alice Chen, Bob Martinez, Carol Singh." in rendered["user"] and rendered["user"].endswith("`meddpicc` tool.")
+    assert "with Alice Chen, Bob Martinez, Carol Singh." in rendered["user"] and rendered["user"].endswith(
+        "`meddpicc` tool."
+    )
     assert "[1 00:15] Bob Martinez: Sure. We have to cut onboarding time" in rendered["transcriptBlock"]
     assert rendered["inputTokens"] > 100 and rendered["simulated"] is True and rendered["model"] == "claude-sonnet-5-5"
 
@@ -222,7 +258,7 @@ async def test_override_staging_pinning_and_default_for_others(
     trial = await _run_version(gql, who, ids["transcript"], promptLabel="staging")
     assert trial["promptVersion"]["id"] == staged["id"]
     no_label = await gql(
-        "mutation($t: ID!) { startAnalysis(transcriptId: $t, promptLabel: \"canary\") { errors { field code message } } }",
+        'mutation($t: ID!) { startAnalysis(transcriptId: $t, promptLabel: "canary") { errors { field code message } } }',
         {"t": ids["transcript"]},
         as_=who,
     )

@@ -49,5 +49,5 @@ def test_fragments_count_like_inline_selections_and_cycles_end() -> None:
 def test_computed_lists_count_at_the_cap_and_stored_lists_once() -> None:
     computed = "query($id: ID!) { analysis(id: $id) { agentRuns { id } } }"
     assert cost(computed) == 1 + 100 * 2
-    stored = 'query($id: ID!) { analysis(id: $id) { agentRuns { result { ... on ActionItemsResult { items { description } } } } } }'
+    stored = "query($id: ID!) { analysis(id: $id) { agentRuns { result { ... on ActionItemsResult { items { description } } } } } }"
     assert cost(stored) == 1 + 100 * (1 + 1 + 2)

@@ -61,9 +61,18 @@ def assert_no_errors(value: Any, where: str) -> None:
             assert_no_errors(item, where)
 
 
-async def run(app: Starlette, gql: GraphQLClient, who: TenantHandle, block: str, operation: graphql.OperationDefinitionNode, found: Found) -> Any:
+async def run(
+    app: Starlette,
+    gql: GraphQLClient,
+    who: TenantHandle,
+    block: str,
+    operation: graphql.OperationDefinitionNode,
+    found: Found,
+) -> Any:
     name = operation.name.value if operation.name else None
-    variables = {v.variable.name.value: VARIABLES[v.variable.name.value](found) for v in operation.variable_definitions or ()}
+    variables = {
+        v.variable.name.value: VARIABLES[v.variable.name.value](found) for v in operation.variable_definitions or ()
+    }
     if operation.operation is graphql.OperationType.SUBSCRIPTION:
         async with websocket(app, who.api_key) as ws:
             operation_id = str(next(_ids))
@@ -93,4 +102,3 @@ async def test_readme_examples_run_in_order(app: Starlette, gql: GraphQLClient, 
             if "searchTranscripts" in block:
                 assert data["searchTranscripts"]["edges"], "the README's search finds the README's transcript"
     assert found["analysis"] and len(found["promptVersion"]) == 2
-

@@ -48,8 +48,11 @@ def redis_url() -> Iterator[str]:
         pytest.skip("no Redis on 127.0.0.1:6379 and no redis-server to start")
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="dealgraph-redis-") as data_dir:
-        server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--dir", data_dir],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = subprocess.Popen(
+            [binary, "--port", str(port), "--save", "", "--dir", data_dir],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             deadline = time.monotonic() + 10
             while not _answers(port):
@@ -95,8 +98,12 @@ async def heard_on_postgres(database_url: str) -> AsyncIterator[list[str]]:
 
 
 async def test_live_analysis_events_travel_through_redis_not_notify(
-    app: Starlette, gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl,
-    heard_on_redis: list[dict[str, Any]], heard_on_postgres: list[str],
+    app: Starlette,
+    gql: GraphQLClient,
+    tenants: TenantFactory,
+    standin: StandinControl,
+    heard_on_redis: list[dict[str, Any]],
+    heard_on_postgres: list[str],
 ) -> None:
     await standin.behave("action_items", latency_s=0.1)
     await standin.behave("stakeholders", latency_s=0.1)
@@ -104,7 +111,10 @@ async def test_live_analysis_events_travel_through_redis_not_notify(
     ids = await transcript_for_analysis(gql, who)
     analysis, events = await analyse_live(app, gql, who, ids["transcript"], agents=["ACTION_ITEMS", "STAKEHOLDERS"])
     state = [k for k in kinds(events) if k[0] != "AgentProgress"]
-    assert sorted(agent for typename, agent in state if typename == "AgentSucceeded") == ["ACTION_ITEMS", "STAKEHOLDERS"]
+    assert sorted(agent for typename, agent in state if typename == "AgentSucceeded") == [
+        "ACTION_ITEMS",
+        "STAKEHOLDERS",
+    ]
     assert state[-1] == ("AnalysisFinished", None) and len(state) == len(set(state))
     mine = [e for e in heard_on_redis if e.get("analysis") and e.get("tenant") == str(who.tenant_id)]
     assert {e["kind"] for e in mine} >= {"started", "succeeded", "finished"}
@@ -130,7 +140,9 @@ async def test_events_leave_on_commit_and_never_on_rollback(
     assert [e["outcome"] for e in heard_on_redis if e.get("analysis") == marker] == ["committed"]
 
 
-async def test_a_lost_redis_subscription_resyncs_every_subscriber(app: Starlette, redis_url: str, database_url: str) -> None:
+async def test_a_lost_redis_subscription_resyncs_every_subscriber(
+    app: Starlette, redis_url: str, database_url: str
+) -> None:
     hub = app.state.hub
     channel = RedisEvents(redis_url, database_url).channel
     admin = redis.Redis.from_url(redis_url)

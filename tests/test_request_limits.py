@@ -24,9 +24,14 @@ BODY_LIMIT = 64 * 1024
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
     return make_settings(
-        database_url, standin_server.base_url,
-        max_body_bytes=BODY_LIMIT, tenant_concurrency=1, tenant_queue_s=0.3, tenant_connections=1,
-        db_pool_size=1, db_pool_timeout_s=0.5,
+        database_url,
+        standin_server.base_url,
+        max_body_bytes=BODY_LIMIT,
+        tenant_concurrency=1,
+        tenant_queue_s=0.3,
+        tenant_connections=1,
+        db_pool_size=1,
+        db_pool_timeout_s=0.5,
     )
 
 
@@ -41,14 +46,18 @@ def refusal(body: dict[str, Any]) -> dict[str, Any]:
 async def test_declared_body_over_the_limit_is_413(http: httpx.AsyncClient, tenants: TenantFactory) -> None:
     who = await tenants.create()
     padding = "x" * BODY_LIMIT
-    response = await http.post("/graphql", json={"query": "{ viewer { role } }", "variables": {"p": padding}}, headers=who.headers)
+    response = await http.post(
+        "/graphql", json={"query": "{ viewer { role } }", "variables": {"p": padding}}, headers=who.headers
+    )
     assert response.status_code == 413
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "PAYLOAD_TOO_LARGE" and str(BODY_LIMIT) in error["message"]
     assert "DEALGRAPH_MAX_BODY_BYTES" in error["message"]
 
 
-async def test_streamed_body_is_counted_and_refused_before_parsing(http: httpx.AsyncClient, tenants: TenantFactory) -> None:
+async def test_streamed_body_is_counted_and_refused_before_parsing(
+    http: httpx.AsyncClient, tenants: TenantFactory
+) -> None:
     """No Content-Length, and not JSON at all: a 413 (not a 400) shows nothing parsed it."""
     who = await tenants.create()
 
@@ -71,7 +80,10 @@ async def test_too_many_tokens(gql: GraphQLClient, tenants: TenantFactory, setti
     query = "{ viewer { " + "role " * settings.max_query_tokens + "} }"
     error = refusal((await gql.raw(query, as_=who)).json())
     assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
-    assert f"more than {settings.max_query_tokens} tokens" in error["message"] and "DEALGRAPH_MAX_QUERY_TOKENS" in error["message"]
+    assert (
+        f"more than {settings.max_query_tokens} tokens" in error["message"]
+        and "DEALGRAPH_MAX_QUERY_TOKENS" in error["message"]
+    )
 
 
 def nested_deals(hops: int) -> str:
@@ -94,7 +106,7 @@ async def test_too_many_aliases(gql: GraphQLClient, tenants: TenantFactory, sett
     who = await tenants.create()
     limit = settings.max_query_aliases
     allowed = "{ " + " ".join(f"a{i}: viewer {{ role }}" for i in range(limit)) + " }"
-    assert len((await gql(allowed, as_=who))) == limit
+    assert len(await gql(allowed, as_=who)) == limit
     error = refusal((await gql.raw(allowed.replace("{ a0", "{ extra: viewer { role } a0"), as_=who)).json())
     assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     assert f"Allowed: {limit}" in error["message"] and "DEALGRAPH_MAX_QUERY_ALIASES" in error["message"]
@@ -118,7 +130,9 @@ async def test_too_costly(gql: GraphQLClient, tenants: TenantFactory, settings: 
     assert (await gql(ACCOUNTS_AND_DEALS, {"accounts": 100, "deals": 10}, as_=who))["accounts"]["edges"] == []
 
 
-async def test_cached_validation_still_costs_each_requests_variables(gql: GraphQLClient, tenants: TenantFactory) -> None:
+async def test_cached_validation_still_costs_each_requests_variables(
+    gql: GraphQLClient, tenants: TenantFactory
+) -> None:
     """Parse and validation are cached per document; the cost depends on the variables and is not."""
     who = await tenants.create()
     validations = _get_validate_cache(DOCUMENT_CACHE_SIZE)
@@ -141,7 +155,10 @@ async def test_unbounded_lists_count_at_the_page_size_cap(gql: GraphQLClient, te
 async def test_parse_and_validation_failures_have_their_own_codes(gql: GraphQLClient, tenants: TenantFactory) -> None:
     who = await tenants.create()
     assert refusal((await gql.raw("{ viewer { role ", as_=who)).json())["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
-    assert refusal((await gql.raw("{ viewer { nope } }", as_=who)).json())["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert (
+        refusal((await gql.raw("{ viewer { nope } }", as_=who)).json())["extensions"]["code"]
+        == "GRAPHQL_VALIDATION_FAILED"
+    )
 
 
 async def test_over_the_tenant_operation_cap_is_429(app: Starlette, gql: GraphQLClient, tenants: TenantFactory) -> None:
@@ -166,7 +183,9 @@ async def test_over_the_tenant_connection_cap_is_too_many_requests(
         assert (await gql("{ accounts { edges { node { id } } } }", as_=other))["accounts"]["edges"] == []
 
 
-async def test_exhausted_pool_is_429_not_a_server_error(app: Starlette, gql: GraphQLClient, tenants: TenantFactory) -> None:
+async def test_exhausted_pool_is_429_not_a_server_error(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory
+) -> None:
     who = await tenants.create()
     engine = app.state.database.engine
     async with engine.connect() as only:  # pool_size 1, no overflow: all taken
@@ -177,7 +196,9 @@ async def test_exhausted_pool_is_429_not_a_server_error(app: Starlette, gql: Gra
     assert (await gql("{ viewer { role } }", as_=who))["viewer"]["role"] == "ADMIN"
 
 
-async def test_exhausted_pool_on_a_websocket_operation_is_too_many_requests(app: Starlette, tenants: TenantFactory) -> None:
+async def test_exhausted_pool_on_a_websocket_operation_is_too_many_requests(
+    app: Starlette, tenants: TenantFactory
+) -> None:
     """Every WebSocket operation re-checks its key first: with the pool dry, that operation is refused
     with TOO_MANY_REQUESTS (never INTERNAL_SERVER_ERROR) and the socket stays open."""
     who = await tenants.create()
@@ -185,10 +206,14 @@ async def test_exhausted_pool_on_a_websocket_operation_is_too_many_requests(app:
     async with websocket(app, who.api_key) as ws:
         async with engine.connect() as only:
             await only.execute(text("SELECT 1"))
-            await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": "{ accounts { edges { node { id } } } }"}})
+            await ws.send_json(
+                {"id": "1", "type": "subscribe", "payload": {"query": "{ accounts { edges { node { id } } } }"}}
+            )
             message = await asyncio.wait_for(ws.receive_json(), 10)
         assert message["type"] == "error", message
         assert [e["extensions"]["code"] for e in message["payload"]] == ["TOO_MANY_REQUESTS"]
-        await ws.send_json({"id": "2", "type": "subscribe", "payload": {"query": "{ accounts { edges { node { id } } } }"}})
+        await ws.send_json(
+            {"id": "2", "type": "subscribe", "payload": {"query": "{ accounts { edges { node { id } } } }"}}
+        )
         answer = await asyncio.wait_for(ws.receive_json(), 10)
     assert answer["type"] == "next" and not answer["payload"].get("errors"), answer  # the socket stayed usable

@@ -16,9 +16,25 @@ from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
 from dealgraph.db.models import AgentRun, RunStatus
 from dealgraph.db.repositories import runs
-from tests.analysis_support import ANALYSIS, ANALYSIS_EVENTS, START, kinds, start, transcript_for_analysis, wait_until_finished
+from tests.analysis_support import (
+    ANALYSIS,
+    ANALYSIS_EVENTS,
+    START,
+    kinds,
+    start,
+    transcript_for_analysis,
+    wait_until_finished,
+)
 from tests.processes import process_env, running, server
-from tests.support import GraphQLClient, StandinControl, Subscription, TenantFactory, make_settings, subscribe, websocket
+from tests.support import (
+    GraphQLClient,
+    StandinControl,
+    Subscription,
+    TenantFactory,
+    make_settings,
+    subscribe,
+    websocket,
+)
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +48,12 @@ async def _run_state(gql: GraphQLClient, who: Any, analysis_id: str) -> dict[str
 
 
 async def test_run_of_a_killed_worker_is_completed_by_another(
-    app: Any, gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl, database_url: str, standin_server: RunningStandin
+    app: Any,
+    gql: GraphQLClient,
+    tenants: TenantFactory,
+    standin: StandinControl,
+    database_url: str,
+    standin_server: RunningStandin,
 ) -> None:
     await standin.behave("meddpicc", latency_s=4.0)
     env = process_env(database_url, standin_server.base_url)
@@ -62,7 +83,11 @@ async def test_run_of_a_killed_worker_is_completed_by_another(
 
 
 async def test_subscriber_on_one_server_sees_runs_executed_by_another(
-    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl, database_url: str, standin_server: RunningStandin
+    gql: GraphQLClient,
+    tenants: TenantFactory,
+    standin: StandinControl,
+    database_url: str,
+    standin_server: RunningStandin,
 ) -> None:
     for agent, latency in {"meeting_intelligence": 0.3, "action_items": 0.6}.items():
         await standin.behave(agent, latency_s=latency)
@@ -76,13 +101,23 @@ async def test_subscriber_on_one_server_sees_runs_executed_by_another(
                 await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {who.api_key}"}})
                 assert (await ws.receive_json())["type"] == "connection_ack"
                 variables = {"t": ids["transcript"], "agents": ["MEETING_INTELLIGENCE", "ACTION_ITEMS"]}
-                started = await client_b.post("/graphql", json={"query": START, "variables": variables}, headers=who.headers)
+                started = await client_b.post(
+                    "/graphql", json={"query": START, "variables": variables}, headers=who.headers
+                )
                 analysis_id = started.json()["data"]["startAnalysis"]["analysis"]["id"]
-                await ws.send_json({"id": "remote", "type": "subscribe",
-                                    "payload": {"query": ANALYSIS_EVENTS, "variables": {"id": analysis_id}}})
+                await ws.send_json(
+                    {
+                        "id": "remote",
+                        "type": "subscribe",
+                        "payload": {"query": ANALYSIS_EVENTS, "variables": {"id": analysis_id}},
+                    }
+                )
                 collected = await Subscription(ws, "remote").collect(timeout=20)
     succeeded = [agent for typename, agent in kinds(collected) if typename == "AgentSucceeded"]
-    assert sorted(succeeded) == ["ACTION_ITEMS", "MEETING_INTELLIGENCE"]  # each once; their order is timing, not the point
+    assert sorted(succeeded) == [
+        "ACTION_ITEMS",
+        "MEETING_INTELLIGENCE",
+    ]  # each once; their order is timing, not the point
     assert kinds(collected)[-1] == ("AnalysisFinished", None)
     assert (await wait_until_finished(gql, who, analysis_id))["status"] == "SUCCEEDED"
 
@@ -98,8 +133,12 @@ async def test_run_whose_workers_keep_dying_fails_as_worker_lost(
         await session.execute(
             update(AgentRun)
             .where(AgentRun.status == RunStatus.QUEUED)
-            .values(status=RunStatus.RUNNING, worker_id="ghost", attempts=settings.max_run_attempts,
-                    lease_expires_at=func.now() - timedelta(seconds=1))
+            .values(
+                status=RunStatus.RUNNING,
+                worker_id="ghost",
+                attempts=settings.max_run_attempts,
+                lease_expires_at=func.now() - timedelta(seconds=1),
+            )
         )
     async with database.owner_session() as session:
         assert await runs.fail_exhausted_runs(session, settings.max_run_attempts) == 1

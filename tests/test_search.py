@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
+from tests.factories import create_deal_with_account, create_transcript
 from tests.support import GraphQLClient, TenantFactory, TenantHandle
-from tests.test_deal_graph import create_account, create_deal
-from tests.test_transcripts_api import _add
 
 SEARCH = """
 query($q: String!, $first: Int, $after: String, $deal: ID) {
@@ -26,10 +25,9 @@ Alice Chen: Great, then we can schedule the kickoff.
 
 
 async def _seed(gql: GraphQLClient, who: TenantHandle) -> str:
-    account = await create_account(gql, who, "Acme")
-    deal = await create_deal(gql, who, account["id"])
-    await _add(gql, who, deal["id"], title="Pricing call", content=PRICING_CALL)
-    await _add(gql, who, deal["id"], title="Budget call", content=OTHER_CALL)
+    deal = await create_deal_with_account(gql, who)
+    await create_transcript(gql, who, deal["id"], title="Pricing call", content=PRICING_CALL)
+    await create_transcript(gql, who, deal["id"], title="Budget call", content=OTHER_CALL)
     return deal["id"]
 
 
@@ -68,9 +66,9 @@ async def test_search_pages_and_filters_by_deal(gql: GraphQLClient, tenants: Ten
     deal_id = await _seed(gql, who)
     first = (await gql(SEARCH, {"q": "pricing", "first": 2}, as_=who))["searchTranscripts"]
     assert len(first["edges"]) == 2 and first["pageInfo"]["hasNextPage"]
-    rest = (await gql(SEARCH, {"q": "pricing", "first": 2, "after": first["pageInfo"]["endCursor"]}, as_=who))
+    rest = await gql(SEARCH, {"q": "pricing", "first": 2, "after": first["pageInfo"]["endCursor"]}, as_=who)
     assert len(rest["searchTranscripts"]["edges"]) == 1
-    other = await create_deal(gql, who, (await create_account(gql, who, "Other"))["id"])
+    other = await create_deal_with_account(gql, who, "Other")
     assert (await gql(SEARCH, {"q": "pricing", "deal": other["id"]}, as_=who))["searchTranscripts"]["totalCount"] == 0
     assert (await gql(SEARCH, {"q": "pricing", "deal": deal_id}, as_=who))["searchTranscripts"]["totalCount"] == 3
 

@@ -1,29 +1,45 @@
-"""`dealgraph serve --workers 2`: two API processes on one port, each serving GraphQL with the same data."""
+"""`dealgraph serve --workers 2`: two API processes on one port, each serving GraphQL with the same data;
+the stand-in and the worker pool in child processes that never outlive `serve`."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import time
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
+from httpx_ws import aconnect_ws
+from sqlalchemy import select
+from starlette.applications import Starlette
 
 from dealgraph.agents.standin import RunningStandin
-from tests.processes import process_env, serving
-from tests.support import REFUSAL_DEADLINE_S, TenantFactory, refused_within
+from dealgraph.config import Settings
+from dealgraph.db.models import AgentRun
+from tests.analysis_support import AGENTS, ANALYSIS_EVENTS, START, kinds, transcript_for_analysis
+from tests.processes import children, descendants, process_env, serving
+from tests.support import (
+    REFUSAL_DEADLINE_S,
+    GraphQLClient,
+    Subscription,
+    TenantFactory,
+    TenantHandle,
+    make_settings,
+    refused_within,
+)
 
 VIEWER = "{ viewer { role tenant { slug } } }"
 
 
-def children(pid: int) -> set[int]:
-    found: set[int] = set()
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # the process ended meanwhile
-            continue
-        if int(fields[1]) == pid:
-            found.add(int(stat.parent.name))
-    return found
+@pytest.fixture(scope="module")
+def settings(database_url: str, standin_server: RunningStandin) -> Settings:
+    """The in-process app only seeds rows: with workers of its own it would claim the runs that the served
+    processes must execute (and the tests check which process did)."""
+    return make_settings(database_url, standin_server.base_url, worker_slots=0)
 
 
 async def test_two_workers_serve_and_hear_revocations(
@@ -43,3 +59,88 @@ async def test_two_workers_serve_and_hear_revocations(
             await refused_within(client, who, REFUSAL_DEADLINE_S)
             for _ in range(10):
                 assert (await client.post("/graphql", json={"query": VIEWER}, headers=who.headers)).status_code == 401
+
+
+def alive(pid: int) -> bool:
+    """Running, not a zombie waiting for an init that does not reap (as in some containers)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def without_a_key(database_url: str, **settings: str) -> dict[str, str]:
+    """`serve` with no API key or base URL: it starts the stand-in itself, with fast scripted agents."""
+    latencies = json.dumps(dict.fromkeys(AGENTS, 0.05))
+    env = process_env(
+        database_url, "", standin_latencies=latencies, lease_s="30", **settings
+    )  # not re-claimed when loaded
+    return env | {"ANTHROPIC_API_KEY": "", "ANTHROPIC_BASE_URL": ""}
+
+
+async def analyse_through(base_url: str, who: TenantHandle, transcript_id: str) -> list[dict[str, Any]]:
+    """Start an analysis over HTTP on the server and collect its events over a WebSocket to the same server."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        variables = {"t": transcript_id, "agents": ["MEETING_INTELLIGENCE", "ACTION_ITEMS"]}
+        started = await client.post("/graphql", json={"query": START, "variables": variables}, headers=who.headers)
+        analysis_id = started.json()["data"]["startAnalysis"]["analysis"]["id"]
+        async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:
+            await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {who.api_key}"}})
+            assert (await ws.receive_json())["type"] == "connection_ack"
+            await ws.send_json(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": ANALYSIS_EVENTS, "variables": {"id": analysis_id}},
+                }
+            )
+            return await Subscription(ws, "1").collect(timeout=60)
+
+
+async def wait_until_gone(pids: Iterable[int], timeout_s: float = 20) -> set[int]:
+    deadline = time.monotonic() + timeout_s
+    while (left := {pid for pid in pids if alive(pid)}) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    return left
+
+
+async def test_serve_runs_the_stand_in_in_a_child_that_stops_with_it(
+    gql: GraphQLClient, tenants: TenantFactory, database_url: str
+) -> None:
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    with serving(without_a_key(database_url)) as (base_url, process):
+        below = descendants(process.process.pid)
+        [standin] = [pid for pid, command in below.items() if "dealgraph.agents.standin" in command]
+        assert standin != process.process.pid
+        events = await analyse_through(base_url, who, ids["transcript"])
+        assert kinds(events)[-1] == ("AnalysisFinished", None), process.output()
+        assert events[-1]["analysisEvents"]["status"] == "SUCCEEDED", events
+        succeeded = [e["analysisEvents"] for e in events if e["analysisEvents"]["__typename"] == "AgentSucceeded"]
+        assert [e["run"]["metadata"]["simulated"] for e in succeeded] == [True, True]
+        process.process.send_signal(signal.SIGTERM)
+        process.process.wait(30)
+    assert not await wait_until_gone(below), "children left behind after SIGTERM"
+
+
+async def test_workers_run_api_pool_and_stand_in_apart_and_none_outlives_a_killed_serve(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory, database_url: str
+) -> None:
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    env = without_a_key(database_url, worker_slots="4")
+    with serving(env, "--workers", "2") as (base_url, process):
+        below = descendants(process.process.pid)
+        [standin] = [pid for pid, command in below.items() if "dealgraph.agents.standin" in command]
+        [pool] = [pid for pid, command in below.items() if command.endswith("dealgraph.cli worker ")]
+        assert len([command for command in below.values() if "multiprocessing.spawn" in command]) == 2, below
+        assert process.process.pid not in (standin, pool)
+        events = await analyse_through(base_url, who, ids["transcript"])
+        assert kinds(events)[-1] == ("AnalysisFinished", None), process.output()
+        assert events[-1]["analysisEvents"]["status"] == "SUCCEEDED", events
+        async with app.state.database.owner_session() as session:
+            mine = select(AgentRun.worker_id).where(AgentRun.tenant_id == who.tenant_id).distinct()
+            workers = (await session.scalars(mine)).all()
+        assert {worker.split(":")[1] for worker in workers} == {str(pool)}  # only the pool process executed runs
+        process.kill()  # SIGKILL: serve gets no chance to stop its children
+    assert not await wait_until_gone(below), f"orphans of a killed serve: {below}"

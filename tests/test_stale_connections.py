@@ -9,7 +9,7 @@ from sqlalchemy.engine import make_url
 
 from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
-from tests.support import GraphQLClient, TenantFactory, make_settings
+from tests.support import GraphQLClient, TenantFactory, asyncpg_dsn, make_settings, terminate_connections
 
 
 @pytest.fixture(scope="module")
@@ -19,14 +19,9 @@ def settings(database_url: str, standin_server: RunningStandin) -> Settings:
 
 async def terminate_other_backends(database_url: str) -> int:
     """What a server restart or an idle-connection killer does to the app's pooled connections."""
-    admin = await asyncpg.connect(make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False))
+    admin = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
-        return int(
-            await admin.fetchval(
-                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t"
-            )
-        )
+        return await terminate_connections(admin, str(make_url(database_url).database))
     finally:
         await admin.close()
 

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
-import httpx
 import pytest
 
 from dealgraph.agents.claude_models import MODELS
-from dealgraph.agents.standin import AgentBehaviour, RunningStandin, StandinConfig, start_standin_in_thread
 from dealgraph.agents.standin.usage import PromptCache, Segment
+from tests.support import StandinControl
 
 SCHEMA = {
     "type": "object",
@@ -28,19 +26,6 @@ TOOL = {"name": "record", "description": "Record it.", "input_schema": SCHEMA}
 TRANSCRIPT = "[0 00:01] Ana Ruiz: Our budget is fifty thousand.\n[1 00:09] Ben Kim: Legal reviews every contract."
 
 
-@pytest.fixture(scope="module")
-def standin() -> Iterator[RunningStandin]:
-    with start_standin_in_thread(StandinConfig(default=AgentBehaviour(latency_s=0.01))) as running:
-        yield running
-
-
-@pytest.fixture
-async def client(standin: RunningStandin) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    httpx.post(f"{standin.base_url}/_standin/reset").raise_for_status()
-    async with anthropic.AsyncAnthropic(base_url=standin.base_url, api_key="test-key", max_retries=0) as sdk:
-        yield sdk
-
-
 def request(model: str = "claude-sonnet-5-5", **overrides: Any) -> dict[str, Any]:
     return {
         "model": model,
@@ -50,9 +35,9 @@ def request(model: str = "claude-sonnet-5-5", **overrides: Any) -> dict[str, Any
     } | overrides
 
 
-async def refused(client: anthropic.AsyncAnthropic, status: int = 400, **body: Any) -> anthropic.APIStatusError:
+async def refused(sdk: anthropic.AsyncAnthropic, status: int = 400, **body: Any) -> anthropic.APIStatusError:
     with pytest.raises(anthropic.APIStatusError) as caught:
-        await client.messages.create(**body)
+        await sdk.messages.create(**body)
     error = caught.value
     assert error.status_code == status
     expected_type = {400: "invalid_request_error", 404: "not_found_error"}[status]
@@ -66,8 +51,8 @@ def message_of(error: anthropic.APIStatusError) -> str:
     return str(error.body["error"]["message"])
 
 
-async def test_the_agents_request_shape_is_accepted_and_thinks(client: anthropic.AsyncAnthropic) -> None:
-    message = await client.messages.create(**request())
+async def test_the_agents_request_shape_is_accepted_and_thinks(sdk: anthropic.AsyncAnthropic) -> None:
+    message = await sdk.messages.create(**request())
     assert [block.type for block in message.content] == ["thinking", "text"]
     assert message.content[0].thinking == "" and message.content[0].signature  # display "omitted" by default
     assert message.usage.output_tokens_details is not None and message.usage.output_tokens_details.thinking_tokens > 0
@@ -76,22 +61,22 @@ async def test_the_agents_request_shape_is_accepted_and_thinks(client: anthropic
 @pytest.mark.parametrize("model", ["claude-sonnet-5-5", "claude-opus-5-5"])
 @pytest.mark.parametrize("choice", [{"type": "tool", "name": "record"}, {"type": "any"}])
 async def test_forced_tool_choice_is_refused_by_models_that_think(
-    client: anthropic.AsyncAnthropic, model: str, choice: dict[str, str]
+    sdk: anthropic.AsyncAnthropic, model: str, choice: dict[str, str]
 ) -> None:
-    error = await refused(client, **request(model, tools=[TOOL], tool_choice=choice, output_config=anthropic.omit))
+    error = await refused(sdk, **request(model, tools=[TOOL], tool_choice=choice, output_config=anthropic.omit))
     assert message_of(error).startswith("tool_choice: forced tool use")
 
 
-async def test_forced_tool_choice_needs_thinking_off_where_it_can_be_turned_off(client: anthropic.AsyncAnthropic) -> None:
+async def test_forced_tool_choice_needs_thinking_off_where_it_can_be_turned_off(sdk: anthropic.AsyncAnthropic) -> None:
     forced = {"tools": [TOOL], "tool_choice": {"type": "tool", "name": "record"}, "output_config": anthropic.omit}
-    error = await refused(client, **request("claude-haiku-5-5", **forced))
+    error = await refused(sdk, **request("claude-haiku-5-5", **forced))
     assert "when thinking is enabled" in message_of(error)
-    message = await client.messages.create(**request("claude-haiku-5-5", thinking={"type": "disabled"}, **forced))
+    message = await sdk.messages.create(**request("claude-haiku-5-5", thinking={"type": "disabled"}, **forced))
     assert [block.type for block in message.content] == ["tool_use"] and message.stop_reason == "tool_use"
 
 
-async def test_auto_tool_choice_is_accepted_while_thinking(client: anthropic.AsyncAnthropic) -> None:
-    message = await client.messages.create(
+async def test_auto_tool_choice_is_accepted_while_thinking(sdk: anthropic.AsyncAnthropic) -> None:
+    message = await sdk.messages.create(
         **request(tools=[TOOL], tool_choice={"type": "auto"}, output_config=anthropic.omit)
     )
     assert [block.type for block in message.content] == ["thinking", "tool_use"]
@@ -100,10 +85,17 @@ async def test_auto_tool_choice_is_accepted_while_thinking(client: anthropic.Asy
 @pytest.mark.parametrize(
     ("model", "thinking", "message"),
     [
-        ("claude-sonnet-5-5", {"type": "disabled"}, '"thinking.type.disabled" is not supported for this model. '
-         'Use "thinking.type.between_tools"'),
-        ("claude-opus-5-5", {"type": "disabled"}, '"thinking.type.disabled" is not supported for this model. '
-         'Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.'),
+        (
+            "claude-sonnet-5-5",
+            {"type": "disabled"},
+            '"thinking.type.disabled" is not supported for this model. Use "thinking.type.between_tools"',
+        ),
+        (
+            "claude-opus-5-5",
+            {"type": "disabled"},
+            '"thinking.type.disabled" is not supported for this model. '
+            'Use "thinking.type.adaptive" and "output_config.effort" to control thinking behavior.',
+        ),
         ("claude-opus-5-5", {"type": "enabled", "budget_tokens": 2048}, '"thinking.type.enabled" is not supported'),
         ("claude-sonnet-5-5", {"type": "enabled", "budget_tokens": 2048}, '"thinking.type.enabled" is not supported'),
         ("claude-haiku-5-5", {"type": "enabled", "budget_tokens": 2048}, '"thinking.type.enabled" is not supported'),
@@ -111,67 +103,69 @@ async def test_auto_tool_choice_is_accepted_while_thinking(client: anthropic.Asy
     ],
 )
 async def test_thinking_types_a_model_refuses(
-    client: anthropic.AsyncAnthropic, model: str, thinking: dict[str, Any], message: str
+    sdk: anthropic.AsyncAnthropic, model: str, thinking: dict[str, Any], message: str
 ) -> None:
-    error = await refused(client, **request(model, thinking=thinking))
+    error = await refused(sdk, **request(model, thinking=thinking))
     assert message_of(error).startswith(message)
 
 
-@pytest.mark.parametrize(("model", "thinking"), [("claude-sonnet-5-5", "between_tools"), ("claude-haiku-5-5", "disabled")])
+@pytest.mark.parametrize(
+    ("model", "thinking"), [("claude-sonnet-5-5", "between_tools"), ("claude-haiku-5-5", "disabled")]
+)
 @pytest.mark.parametrize("effort", ["xhigh", "max"])
 async def test_thinking_off_is_refused_at_the_highest_efforts(
-    client: anthropic.AsyncAnthropic, model: str, thinking: str, effort: str
+    sdk: anthropic.AsyncAnthropic, model: str, thinking: str, effort: str
 ) -> None:
     output = {"effort": effort, "format": {"type": "json_schema", "schema": SCHEMA}}
-    error = await refused(client, **request(model, thinking={"type": thinking}, output_config=output))
+    error = await refused(sdk, **request(model, thinking={"type": thinking}, output_config=output))
     assert f'"{thinking}" is only available at effort low, medium or high' in message_of(error)
-    await client.messages.create(**request(model, thinking={"type": thinking}))  # medium is fine
+    await sdk.messages.create(**request(model, thinking={"type": thinking}))  # medium is fine
 
 
 @pytest.mark.parametrize("parameter", [{"temperature": 0.2}, {"top_p": 0.9}, {"top_k": 5}])
 @pytest.mark.parametrize("model", ["claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5"])
 async def test_sampling_parameters_are_refused(
-    client: anthropic.AsyncAnthropic, model: str, parameter: dict[str, float]
+    sdk: anthropic.AsyncAnthropic, model: str, parameter: dict[str, float]
 ) -> None:
     # the SDK itself no longer takes them; a raw client could still send them
-    error = await refused(client, **request(model), extra_body=parameter)
+    error = await refused(sdk, **request(model), extra_body=parameter)
     [name] = parameter
     assert message_of(error).startswith(f"{name}: sampling parameters are not supported")
 
 
 @pytest.mark.parametrize("model", ["claude-sonnet-5-5", "claude-opus-5-5", "claude-haiku-5-5"])
-async def test_assistant_prefill_is_refused(client: anthropic.AsyncAnthropic, model: str) -> None:
+async def test_assistant_prefill_is_refused(sdk: anthropic.AsyncAnthropic, model: str) -> None:
     messages = [{"role": "user", "content": TRANSCRIPT}, {"role": "assistant", "content": '{"summary": "'}]
-    error = await refused(client, **request(model, messages=messages))
+    error = await refused(sdk, **request(model, messages=messages))
     assert message_of(error).startswith("messages: assistant message prefill is not supported")
 
 
-async def test_unknown_model_is_not_found(client: anthropic.AsyncAnthropic) -> None:
-    error = await refused(client, 404, **request("claude-sonnet-4-0"))
+async def test_unknown_model_is_not_found(sdk: anthropic.AsyncAnthropic) -> None:
+    error = await refused(sdk, 404, **request("claude-sonnet-4-0"))
     assert isinstance(error, anthropic.NotFoundError) and message_of(error) == "model: claude-sonnet-4-0"
 
 
-async def test_unknown_top_level_field_is_refused(client: anthropic.AsyncAnthropic) -> None:
-    error = await refused(client, **request(), extra_body={"output_format": {"type": "json_schema", "schema": SCHEMA}})
+async def test_unknown_top_level_field_is_refused(sdk: anthropic.AsyncAnthropic) -> None:
+    error = await refused(sdk, **request(), extra_body={"output_format": {"type": "json_schema", "schema": SCHEMA}})
     assert message_of(error) == "output_format: Extra inputs are not permitted"
 
 
-async def test_max_tokens_above_the_model_limit(client: anthropic.AsyncAnthropic) -> None:
-    error = await refused(client, **request(max_tokens=128_001, stream=True))
+async def test_max_tokens_above_the_model_limit(sdk: anthropic.AsyncAnthropic) -> None:
+    error = await refused(sdk, **request(max_tokens=128_001, stream=True))
     assert message_of(error) == (
         "max_tokens: 128001 > 128000, which is the maximum allowed number of output tokens for claude-sonnet-5-5"
     )
 
 
-async def test_more_than_four_cache_breakpoints(client: anthropic.AsyncAnthropic) -> None:
+async def test_more_than_four_cache_breakpoints(sdk: anthropic.AsyncAnthropic) -> None:
     system = [{"type": "text", "text": f"part {n}", "cache_control": {"type": "ephemeral"}} for n in range(5)]
-    error = await refused(client, **request(system=system))
+    error = await refused(sdk, **request(system=system))
     assert message_of(error) == "A maximum of 4 blocks with cache_control may be provided. Found 5."
 
 
-async def test_unknown_effort_is_refused(client: anthropic.AsyncAnthropic) -> None:
+async def test_unknown_effort_is_refused(sdk: anthropic.AsyncAnthropic) -> None:
     output = {"effort": "extreme", "format": {"type": "json_schema", "schema": SCHEMA}}
-    error = await refused(client, **request(output_config=output))
+    error = await refused(sdk, **request(output_config=output))
     assert message_of(error).startswith("output_config.effort:")
 
 
@@ -183,86 +177,92 @@ async def test_unknown_effort_is_refused(client: anthropic.AsyncAnthropic) -> No
     ],
 )
 async def test_prewarm_max_tokens_zero_conflicts(
-    client: anthropic.AsyncAnthropic, overrides: dict[str, Any], conflict: str
+    sdk: anthropic.AsyncAnthropic, overrides: dict[str, Any], conflict: str
 ) -> None:
-    error = await refused(client, **request(max_tokens=0, **overrides))
+    error = await refused(sdk, **request(max_tokens=0, **overrides))
     assert message_of(error) == f"max_tokens: 0 (cache pre-warming) cannot be combined with {conflict}"
 
 
-async def test_prewarm_writes_the_cache_and_returns_no_content(client: anthropic.AsyncAnthropic) -> None:
+async def test_prewarm_writes_the_cache_and_returns_no_content(sdk: anthropic.AsyncAnthropic) -> None:
     system = [{"type": "text", "text": TRANSCRIPT * 200, "cache_control": {"type": "ephemeral"}}]
     plain = {"system": system, "output_config": anthropic.omit}
-    warm = await client.messages.create(**request(max_tokens=0, **plain))
+    warm = await sdk.messages.create(**request(max_tokens=0, **plain))
     assert warm.content == [] and warm.stop_reason == "max_tokens" and warm.usage.cache_creation_input_tokens > 0
-    hit = await client.messages.create(**request(**plain))
+    hit = await sdk.messages.create(**request(**plain))
     assert hit.usage.cache_read_input_tokens == warm.usage.cache_creation_input_tokens
 
 
-async def test_the_output_format_is_part_of_the_cached_prefix(client: anthropic.AsyncAnthropic) -> None:
+async def test_the_output_format_is_part_of_the_cached_prefix(sdk: anthropic.AsyncAnthropic) -> None:
     """Structured outputs add a system prompt for the format: a request with another format (or none, like a
     max_tokens 0 pre-warm) cannot read the entry."""
     system = [{"type": "text", "text": TRANSCRIPT * 200, "cache_control": {"type": "ephemeral"}}]
-    await client.messages.create(**request(max_tokens=0, system=system, output_config=anthropic.omit))
-    first = await client.messages.create(**request(system=system))
+    await sdk.messages.create(**request(max_tokens=0, system=system, output_config=anthropic.omit))
+    first = await sdk.messages.create(**request(system=system))
     assert first.usage.cache_read_input_tokens == 0 and first.usage.cache_creation_input_tokens > 0
     other = {"effort": "medium", "format": {"type": "json_schema", "schema": {**SCHEMA, "title": "other"}}}
-    second = await client.messages.create(**request(system=system, output_config=other))
+    second = await sdk.messages.create(**request(system=system, output_config=other))
     assert second.usage.cache_read_input_tokens == 0
-    again = await client.messages.create(**request(system=system))
+    again = await sdk.messages.create(**request(system=system))
     assert again.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
 
 
 async def test_structured_outputs_only_where_the_model_supports_them(
-    client: anthropic.AsyncAnthropic, monkeypatch: pytest.MonkeyPatch
+    sdk: anthropic.AsyncAnthropic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     legacy = dataclasses.replace(MODELS["claude-haiku-5-5"], model="claude-legacy-test", structured_outputs=False)
     monkeypatch.setitem(MODELS, legacy.model, legacy)
-    error = await refused(client, **request(legacy.model))
+    error = await refused(sdk, **request(legacy.model))
     assert message_of(error) == "output_config.format: structured outputs are not supported for claude-legacy-test"
 
 
-async def test_unknown_fields_on_sent_back_blocks_are_refused(client: anthropic.AsyncAnthropic) -> None:
-    first = await client.messages.create(**request())
+async def test_unknown_fields_on_sent_back_blocks_are_refused(sdk: anthropic.AsyncAnthropic) -> None:
+    first = await sdk.messages.create(**request())
     turn = [block.model_dump(exclude_none=True) for block in first.content]
     turn[-1] = {**turn[-1], "parsed_output": {"summary": "x"}}
     messages = [*request()["messages"], {"role": "assistant", "content": turn}, {"role": "user", "content": "More."}]
-    error = await refused(client, **request(messages=messages))
+    error = await refused(sdk, **request(messages=messages))
     assert message_of(error).endswith("text.parsed_output: Extra inputs are not permitted")
 
 
-async def test_modified_thinking_block_is_refused(client: anthropic.AsyncAnthropic) -> None:
-    first = await client.messages.create(**request())
+async def test_modified_thinking_block_is_refused(sdk: anthropic.AsyncAnthropic) -> None:
+    first = await sdk.messages.create(**request())
     turn = [block.model_dump(exclude_none=True) for block in first.content]
     follow_up = {"role": "user", "content": "Add more detail."}
-    intact = await client.messages.create(**request(messages=[*request()["messages"], {"role": "assistant", "content": turn}, follow_up]))
+    intact = await sdk.messages.create(
+        **request(messages=[*request()["messages"], {"role": "assistant", "content": turn}, follow_up])
+    )
     assert intact.stop_reason == "end_turn"
     turn[0] = {**turn[0], "thinking": "I was edited."}
-    error = await refused(client, **request(messages=[*request()["messages"], {"role": "assistant", "content": turn}, follow_up]))
+    error = await refused(
+        sdk, **request(messages=[*request()["messages"], {"role": "assistant", "content": turn}, follow_up])
+    )
     assert message_of(error) == "messages.1.content.0: Invalid `signature` in `thinking` block"
 
 
-async def test_thinking_blocks_are_tied_to_their_model(client: anthropic.AsyncAnthropic) -> None:
-    first = await client.messages.create(**request("claude-haiku-5-5"))
+async def test_thinking_blocks_are_tied_to_their_model(sdk: anthropic.AsyncAnthropic) -> None:
+    first = await sdk.messages.create(**request("claude-haiku-5-5"))
     turn = [block.model_dump(exclude_none=True) for block in first.content]
     messages = [*request()["messages"], {"role": "assistant", "content": turn}, {"role": "user", "content": "More."}]
-    error = await refused(client, **request("claude-sonnet-5-5", messages=messages))
+    error = await refused(sdk, **request("claude-sonnet-5-5", messages=messages))
     assert "Invalid `signature`" in message_of(error)
 
 
-async def test_count_tokens_follows_the_same_rules(client: anthropic.AsyncAnthropic) -> None:
+async def test_count_tokens_follows_the_same_rules(sdk: anthropic.AsyncAnthropic) -> None:
     with pytest.raises(anthropic.NotFoundError):
-        await client.messages.count_tokens(model="claude-nope", messages=request()["messages"])
+        await sdk.messages.count_tokens(model="claude-nope", messages=request()["messages"])
     with pytest.raises(anthropic.BadRequestError, match="max_tokens: Extra inputs are not permitted"):
-        await client.messages.count_tokens(model="claude-sonnet-5-5", messages=request()["messages"], extra_body={"max_tokens": 1})
-    counted = await client.messages.count_tokens(
+        await sdk.messages.count_tokens(
+            model="claude-sonnet-5-5", messages=request()["messages"], extra_body={"max_tokens": 1}
+        )
+    counted = await sdk.messages.count_tokens(
         model="claude-sonnet-5-5", messages=request()["messages"], output_config=request()["output_config"]
     )
     assert counted.input_tokens > 0
 
 
-async def test_usage_is_reported_as_the_api_reports_it(client: anthropic.AsyncAnthropic) -> None:
+async def test_usage_is_reported_as_the_api_reports_it(sdk: anthropic.AsyncAnthropic) -> None:
     system = [{"type": "text", "text": TRANSCRIPT * 200, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
-    async with client.messages.stream(**request(system=system)) as stream:
+    async with sdk.messages.stream(**request(system=system)) as stream:
         events = [event async for event in stream]
         final = await stream.get_final_message()
         headers = stream.response.headers
@@ -276,28 +276,30 @@ async def test_usage_is_reported_as_the_api_reports_it(client: anthropic.AsyncAn
     assert delta.usage.output_tokens_details is not None
     assert [e.delta.type for e in events if e.type == "content_block_delta" and e.index == 0] == ["signature_delta"]
     for kind in ("requests", "tokens", "input-tokens", "output-tokens"):
-        assert int(headers[f"anthropic-ratelimit-{kind}-remaining"]) <= int(headers[f"anthropic-ratelimit-{kind}-limit"])
+        assert int(headers[f"anthropic-ratelimit-{kind}-remaining"]) <= int(
+            headers[f"anthropic-ratelimit-{kind}-limit"]
+        )
         assert headers[f"anthropic-ratelimit-{kind}-reset"].endswith("Z")
 
 
 async def test_cache_entry_is_readable_only_once_its_writer_started(
-    standin: RunningStandin, client: anthropic.AsyncAnthropic
+    own_standin: StandinControl, sdk: anthropic.AsyncAnthropic
 ) -> None:
     """Concurrent requests each write; a request after the writer's response began reads. A prefill of about
     a second keeps every concurrent request inside the window however loaded the machine is."""
     behaviour = {"latency_s": 0.05, "prefill_s_per_1k_tokens": 1.0}
-    httpx.put(f"{standin.base_url}/_standin/agents/probe", json=behaviour).raise_for_status()
+    await own_standin.behave("probe", **behaviour)
     system = [{"type": "text", "text": TRANSCRIPT * 40, "cache_control": {"type": "ephemeral"}}]
-    together = await asyncio.gather(*(client.messages.create(**request(system=system)) for _ in range(3)))
+    together = await asyncio.gather(*(sdk.messages.create(**request(system=system)) for _ in range(3)))
     assert all(m.usage.cache_creation_input_tokens > 0 and m.usage.cache_read_input_tokens == 0 for m in together)
-    later = await client.messages.create(**request(system=system))
+    later = await sdk.messages.create(**request(system=system))
     assert later.usage.cache_read_input_tokens > 0 and later.usage.cache_creation_input_tokens == 0
 
 
-async def test_prompts_below_the_minimum_cacheable_length_are_not_cached(client: anthropic.AsyncAnthropic) -> None:
+async def test_prompts_below_the_minimum_cacheable_length_are_not_cached(sdk: anthropic.AsyncAnthropic) -> None:
     system = [{"type": "text", "text": "A short playbook.", "cache_control": {"type": "ephemeral"}}]
-    first = await client.messages.create(**request(system=system))
-    second = await client.messages.create(**request(system=system))
+    first = await sdk.messages.create(**request(system=system))
+    second = await sdk.messages.create(**request(system=system))
     assert first.usage.cache_creation_input_tokens == second.usage.cache_read_input_tokens == 0
 
 

@@ -32,7 +32,9 @@ async def test_another_tenants_analysis_is_not_found(
     ids = await transcript_for_analysis(gql, owner)
     analysis = await start(gql, owner, ids["transcript"], agents=["ACTION_ITEMS"])
     async with websocket(app, stranger.api_key) as ws:
-        await ws.send_json({"id": "x", "type": "subscribe", "payload": {"query": ANALYSIS_EVENTS, "variables": {"id": analysis["id"]}}})
+        await ws.send_json(
+            {"id": "x", "type": "subscribe", "payload": {"query": ANALYSIS_EVENTS, "variables": {"id": analysis["id"]}}}
+        )
         message = await asyncio.wait_for(ws.receive_json(), 5)
     assert message["type"] == "next"
     [error] = message["payload"]["errors"]

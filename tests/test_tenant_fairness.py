@@ -23,10 +23,20 @@ TINY = "{ viewer { role } }"
 
 async def fill(database: Database, tenant_id: uuid.UUID) -> None:
     async with database.owner_session() as session:
-        await session.execute(insert(models.Account), [{"tenant_id": tenant_id, "name": f"A{i:03}"} for i in range(ACCOUNTS)])
-        account_ids = (await session.scalars(select(models.Account.id).where(models.Account.tenant_id == tenant_id))).all()
+        await session.execute(
+            insert(models.Account), [{"tenant_id": tenant_id, "name": f"A{i:03}"} for i in range(ACCOUNTS)]
+        )
+        account_ids = (
+            await session.scalars(select(models.Account.id).where(models.Account.tenant_id == tenant_id))
+        ).all()
         deals = [
-            {"tenant_id": tenant_id, "account_id": a, "name": f"D{j}", "stage": models.DealStage.DISCOVERY, "currency": "USD"}
+            {
+                "tenant_id": tenant_id,
+                "account_id": a,
+                "name": f"D{j}",
+                "stage": models.DealStage.DISCOVERY,
+                "currency": "USD",
+            }
             for a in account_ids
             for j in range(DEALS_EACH)
         ]
@@ -53,9 +63,10 @@ async def test_tiny_query_stays_fast_while_another_tenant_sends_worst_allowed_qu
         assert (await gql(TINY, as_=light))["viewer"]["role"] == "ADMIN"
         latencies.append(time.monotonic() - started)
     statuses = [response.status_code for response in await asyncio.gather(*flood)]
-    print(f"worst allowed query alone {alone:.2f}s; tiny query during flood {[round(x, 2) for x in latencies]}s; "
-          f"flood statuses {statuses}")
+    print(
+        f"worst allowed query alone {alone:.2f}s; tiny query during flood {[round(x, 2) for x in latencies]}s; "
+        f"flood statuses {statuses}"
+    )
     assert len(latencies) >= 3, f"only {len(latencies)} tiny queries answered during the flood: {latencies}"
     assert statistics.median(latencies) < 2.0  # the median: the machine is shared, one sample may stall
     assert set(statuses) <= {200, 429}
-

@@ -5,15 +5,14 @@ from __future__ import annotations
 from sqlalchemy import text
 from starlette.applications import Starlette
 
+from tests.factories import create_account, create_deal_with_account
 from tests.graphql_documents import CREATE_TRANSCRIPT_VARS, DEAL, DELETE_DEAL, NODE, UPDATE_DEAL
 from tests.support import GraphQLClient, TenantFactory, TenantHandle
-from tests.test_deal_graph import create_account, create_deal
 
 
 async def _seed(gql: GraphQLClient, who: TenantHandle, name: str) -> dict[str, str]:
-    account = await create_account(gql, who, name)
-    deal = await create_deal(gql, who, account["id"], name=f"{name} deal")
-    return {"account": account["id"], "deal": deal["id"]}
+    deal = await create_deal_with_account(gql, who, name, name=f"{name} deal")
+    return {"account": deal["account"]["id"], "deal": deal["id"]}
 
 
 async def test_raw_sql_in_a_tenant_transaction_sees_only_that_tenant(

@@ -164,15 +164,11 @@ class TestWebVTT:
         assert (parsed.utterances[0].start, parsed.utterances[0].end) == (3723.5, 3725.0)
 
     def test_cue_without_text_is_dropped(self) -> None:
-        parsed = parse_transcript(
-            "WEBVTT\n\n00:01.000 --> 00:02.000\n<i></i>\n\n00:02.000 --> 00:03.000\nAnn: ok"
-        )
+        parsed = parse_transcript("WEBVTT\n\n00:01.000 --> 00:02.000\n<i></i>\n\n00:02.000 --> 00:03.000\nAnn: ok")
         assert [(u.index, u.text) for u in parsed.utterances] == [(0, "ok")]
 
     def test_end_before_start(self) -> None:
-        error = error_of(
-            "WEBVTT\n\n00:01.000 --> 00:02.000\nAnn: ok\n\n00:00:05.000 --> 00:00:04.000\nAnn: no"
-        )
+        error = error_of("WEBVTT\n\n00:01.000 --> 00:02.000\nAnn: ok\n\n00:00:05.000 --> 00:00:04.000\nAnn: no")
         assert error.line == 6
         assert error.message == "cue ends before it starts (00:00:05.000 --> 00:00:04.000)"
 
@@ -232,9 +228,7 @@ class TestSrt:
 
     def test_plain_text_forced_as_srt(self) -> None:
         error = error_of("Ann: hello", TranscriptFormat.SRT)
-        assert str(error) == (
-            "line 1: expected a cue number, got 'Ann: hello' (the text looks like plain, not srt)"
-        )
+        assert str(error) == ("line 1: expected a cue number, got 'Ann: hello' (the text looks like plain, not srt)")
 
 
 class TestJson:

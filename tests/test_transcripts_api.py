@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
-from tests.graphql_documents import ADD_TRANSCRIPT, CREATE_TRANSCRIPT_VARS, DELETE_TRANSCRIPT, SALES_CALL
-from tests.support import GraphQLClient, TenantFactory, TenantHandle
-from tests.test_deal_graph import create_account, create_deal
+from tests.factories import add_transcript, create_deal_with_account, create_transcript
+from tests.graphql_documents import DELETE_TRANSCRIPT, SALES_CALL
+from tests.support import GraphQLClient, TenantFactory
 
 VTT = """WEBVTT
 
@@ -37,24 +36,12 @@ JSON_TRANSCRIPT = json.dumps(
 )
 
 
-async def _deal(gql: GraphQLClient, who: TenantHandle) -> str:
-    account = await create_account(gql, who, "Acme")
-    return (await create_deal(gql, who, account["id"]))["id"]
-
-
-async def _add(gql: GraphQLClient, who: TenantHandle, deal_id: str, **fields: Any) -> dict[str, Any]:
-    variables = {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": deal_id, **fields}}
-    return (await gql(ADD_TRANSCRIPT, variables, as_=who))["addTranscript"]
-
-
-@pytest.mark.parametrize(
-    ("content", "expected_format"), [(VTT, "WEBVTT"), (SRT, "SRT"), (JSON_TRANSCRIPT, "JSON")]
-)
+@pytest.mark.parametrize(("content", "expected_format"), [(VTT, "WEBVTT"), (SRT, "SRT"), (JSON_TRANSCRIPT, "JSON")])
 async def test_timed_formats_are_detected_and_parsed(
     gql: GraphQLClient, tenants: TenantFactory, content: str, expected_format: str
 ) -> None:
     who = await tenants.create()
-    payload = await _add(gql, who, await _deal(gql, who), content=content)
+    payload = await add_transcript(gql, who, (await create_deal_with_account(gql, who))["id"], content=content)
     assert payload["errors"] == []
     transcript = payload["transcript"]
     assert transcript["sourceFormat"] == expected_format
@@ -68,12 +55,14 @@ async def test_timed_formats_are_detected_and_parsed(
 
 async def test_plain_transcript_keeps_original_text(gql: GraphQLClient, tenants: TenantFactory) -> None:
     who = await tenants.create()
-    payload = await _add(gql, who, await _deal(gql, who))
+    payload = await add_transcript(gql, who, (await create_deal_with_account(gql, who))["id"])
     transcript = payload["transcript"]
     assert transcript["sourceFormat"] == "PLAIN" and transcript["language"] == "en"
     assert transcript["utteranceCount"] == 5 and len(transcript["contentHash"]) == 64
     assert transcript["participants"] == ["Alice Chen", "Bob Martinez", "Carol Singh"]
-    data = await gql("query($id: ID!) { transcript(id: $id) { originalText deal { name } } }", {"id": transcript["id"]}, as_=who)
+    data = await gql(
+        "query($id: ID!) { transcript(id: $id) { originalText deal { name } } }", {"id": transcript["id"]}, as_=who
+    )
     assert data["transcript"] == {"originalText": SALES_CALL, "deal": {"name": "Expansion"}}
 
 
@@ -91,7 +80,9 @@ async def test_malformed_transcripts_name_the_line(
     gql: GraphQLClient, tenants: TenantFactory, content: str, fmt: str | None, fragment: str
 ) -> None:
     who = await tenants.create()
-    payload = await _add(gql, who, await _deal(gql, who), content=content, format=fmt)
+    payload = await add_transcript(
+        gql, who, (await create_deal_with_account(gql, who))["id"], content=content, format=fmt
+    )
     assert payload["transcript"] is None
     [error] = payload["errors"]
     assert error["field"] == "input.content" and error["code"] == "INVALID"
@@ -101,27 +92,27 @@ async def test_malformed_transcripts_name_the_line(
 async def test_size_limit(gql: GraphQLClient, tenants: TenantFactory) -> None:
     who = await tenants.create()  # the test app allows 64 KiB
     huge = "Alice: " + "word " * 20_000
-    payload = await _add(gql, who, await _deal(gql, who), content=huge)
+    payload = await add_transcript(gql, who, (await create_deal_with_account(gql, who))["id"], content=huge)
     [error] = payload["errors"]
     assert error["code"] == "TOO_LARGE" and "limit" in error["message"]
 
 
 async def test_same_content_twice_is_a_conflict_and_delete_works(gql: GraphQLClient, tenants: TenantFactory) -> None:
     who = await tenants.create()
-    deal_id = await _deal(gql, who)
-    first = (await _add(gql, who, deal_id))["transcript"]
-    again = await _add(gql, who, deal_id, title="Same call again")
+    deal_id = (await create_deal_with_account(gql, who))["id"]
+    first = await create_transcript(gql, who, deal_id)
+    again = await add_transcript(gql, who, deal_id, title="Same call again")
     assert again["errors"][0]["code"] == "CONFLICT"
     deleted = await gql(DELETE_TRANSCRIPT, {"id": first["id"]}, as_=who)
     assert deleted["deleteTranscript"]["deletedId"] == first["id"]
-    assert (await _add(gql, who, deal_id))["errors"] == []  # gone, so it can be added again
+    assert (await add_transcript(gql, who, deal_id))["errors"] == []  # gone, so it can be added again
 
 
 async def test_deal_lists_its_transcripts_newest_first(gql: GraphQLClient, tenants: TenantFactory) -> None:
     who = await tenants.create()
-    deal_id = await _deal(gql, who)
-    await _add(gql, who, deal_id, title="Older", occurredAt="2026-10-01T10:00:00Z")
-    await _add(gql, who, deal_id, title="Newer", content=VTT, occurredAt="2026-11-01T10:00:00Z")
+    deal_id = (await create_deal_with_account(gql, who))["id"]
+    await create_transcript(gql, who, deal_id, title="Older", occurredAt="2026-10-01T10:00:00Z")
+    await create_transcript(gql, who, deal_id, title="Newer", content=VTT, occurredAt="2026-11-01T10:00:00Z")
     query = "query($id: ID!) { deal(id: $id) { transcripts { totalCount edges { node { title } } } } }"
     data = await gql(query, {"id": deal_id}, as_=who)
     assert [e["node"]["title"] for e in data["deal"]["transcripts"]["edges"]] == ["Newer", "Older"]

@@ -13,14 +13,13 @@ from collections.abc import AsyncIterator
 import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from dealgraph.config import Settings
 from dealgraph.db import migrate
 from dealgraph.server.app import create_app
-from tests.support import GraphQLClient, TenantFactory
-from tests.test_cli import dealgraph
+from tests.processes import run_cli
+from tests.support import GraphQLClient, TenantFactory, asyncpg_dsn, running_app
 from tests.vector_support import seed_calls
 
 SEARCH = "query($q: String!, $mode: SearchMode) { searchTranscripts(query: $q, mode: $mode) { totalCount edges { node { matchedBy } } } }"
@@ -30,7 +29,7 @@ SEARCH = "query($q: String!, $mode: SearchMode) { searchTranscripts(query: $q, m
 async def app(settings: Settings, database_url: str) -> AsyncIterator[Starlette]:
     application = create_app(settings)
     await migrate.upgrade(application.state.database.engine, settings.app_role)
-    connection = await asyncpg.connect(make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False))
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
     try:
         await connection.execute("DROP TABLE IF EXISTS transcript_windows")
     finally:
@@ -45,25 +44,32 @@ async def test_semantic_and_hybrid_say_pgvector_is_required(
     who = await tenants.create()
     seeded = await seed_calls(gql, who, {"fb1"})
     for mode in ("SEMANTIC", "HYBRID"):
-        body = (await http.post("/graphql", json={"query": SEARCH, "variables": {"q": "security", "mode": mode}}, headers=who.headers)).json()
+        body = (
+            await http.post(
+                "/graphql", json={"query": SEARCH, "variables": {"q": "security", "mode": mode}}, headers=who.headers
+            )
+        ).json()
         error = body["errors"][0]
         assert error["extensions"]["code"] == "BAD_USER_INPUT" and "pgvector" in error["message"], body
     keyword = await gql(SEARCH, {"q": "infosec", "mode": "KEYWORD"}, as_=who)
     assert keyword["searchTranscripts"]["totalCount"] == 1
     default = await gql(SEARCH, {"q": "infosec"}, as_=who)  # no mode: keyword here
     assert default == keyword
-    status = await gql("query($id: ID!) { transcript(id: $id) { searchStatus } }", {"id": seeded["calls"]["fb1"]["id"]}, as_=who)
+    status = await gql(
+        "query($id: ID!) { transcript(id: $id) { searchStatus } }", {"id": seeded["calls"]["fb1"]["id"]}, as_=who
+    )
     assert status["transcript"]["searchStatus"] == "UNAVAILABLE"
 
 
-async def test_startup_logs_that_semantic_search_needs_pgvector(settings: Settings, app: Starlette, caplog: pytest.LogCaptureFixture) -> None:
-    second = create_app(settings.model_copy(update={"auto_migrate": False}))
+async def test_startup_logs_that_semantic_search_needs_pgvector(
+    settings: Settings, app: Starlette, caplog: pytest.LogCaptureFixture
+) -> None:
     with caplog.at_level(logging.WARNING, logger="dealgraph.search.worker"):
-        async with second.router.lifespan_context(second):
+        async with running_app(settings.model_copy(update={"auto_migrate": False})):
             pass
     assert any("need the pgvector extension" in record.getMessage() for record in caplog.records)
 
 
 def test_reembed_says_pgvector_is_required(app: Starlette, database_url: str) -> None:
-    refused = dealgraph(database_url, "reembed")
+    refused = run_cli(database_url, "reembed")
     assert refused.returncode == 1 and "pgvector" in refused.stderr

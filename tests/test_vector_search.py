@@ -21,9 +21,8 @@ from dealgraph.config import Settings
 from dealgraph.db.models import SearchJob
 from dealgraph.db.repositories import search_jobs
 from dealgraph.search.worker import EmbeddingWorker
-from dealgraph.server.app import create_app
-from tests.support import GraphQLClient, TenantFactory, make_settings
-from tests.test_cli import dealgraph
+from tests.processes import run_cli
+from tests.support import GraphQLClient, TenantFactory, make_settings, running_app
 from tests.vector_support import drain, pgvector_server_url, seed_calls
 
 SEARCH = """
@@ -68,7 +67,9 @@ async def test_add_transcript_is_pending_until_the_worker_embeds_it(
     assert (await gql(STATUS, {"id": transcript_id}, as_=who))["transcript"]["searchStatus"] == "READY"
 
 
-async def test_each_mode_through_graphql(gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings) -> None:
+async def test_each_mode_through_graphql(
+    gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings
+) -> None:
     who = await tenants.create()
     await seed_calls(gql, who, {"fb1", "nw2"})
     await drain(_worker(app, settings))
@@ -92,16 +93,25 @@ async def test_each_mode_through_graphql(gql: GraphQLClient, tenants: TenantFact
     assert default == hybrid
 
 
-async def test_hybrid_pages_and_filters_by_deal(gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings) -> None:
+async def test_hybrid_pages_and_filters_by_deal(
+    gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings
+) -> None:
     who = await tenants.create()
     seeded = await seed_calls(gql, who, {"fb1", "gx1"})
     await drain(_worker(app, settings))
     first = await gql(SEARCH, {"q": "security", "mode": "HYBRID", "first": 3}, as_=who)
     page = first["searchTranscripts"]
     assert page["pageInfo"]["hasNextPage"] and len(page["edges"]) == 3
-    rest = await gql(SEARCH, {"q": "security", "mode": "HYBRID", "first": 3, "after": page["pageInfo"]["endCursor"]}, as_=who)
+    rest = await gql(
+        SEARCH, {"q": "security", "mode": "HYBRID", "first": 3, "after": page["pageInfo"]["endCursor"]}, as_=who
+    )
     seen = {(e["node"]["transcript"]["title"], e["node"]["utterance"]["index"]) for e in page["edges"]}
-    assert seen.isdisjoint({(e["node"]["transcript"]["title"], e["node"]["utterance"]["index"]) for e in rest["searchTranscripts"]["edges"]})
+    assert seen.isdisjoint(
+        {
+            (e["node"]["transcript"]["title"], e["node"]["utterance"]["index"])
+            for e in rest["searchTranscripts"]["edges"]
+        }
+    )
     globex = await _search(gql, who, "security", mode="HYBRID", deal=seeded["deals"]["Globex analytics"], first=50)
     assert globex and {h["transcript"]["title"] for h in globex} == {"Globex product demo"}
 
@@ -135,7 +145,10 @@ async def test_a_dead_workers_job_completes_elsewhere(
     assert dead.transcript_id == uuid.UUID(GlobalID.from_id(seeded["calls"]["nw1"]["id"]).node_id)
     survivor = _worker(app, settings)
     async with database.owner_session() as session:  # while the lease runs, nobody else may take it
-        assert await session.scalar(select(SearchJob.status).where(SearchJob.transcript_id == dead.transcript_id)) == "running"
+        assert (
+            await session.scalar(select(SearchJob.status).where(SearchJob.transcript_id == dead.transcript_id))
+            == "running"
+        )
     for _ in range(100):  # the lease is 0.5 s; wait for the database clock to pass it (generous bound)
         async with database.owner_session() as session:
             expired = await session.scalar(
@@ -148,8 +161,12 @@ async def test_a_dead_workers_job_completes_elsewhere(
     async with database.owner_session() as session:
         job = await session.get(SearchJob, dead.transcript_id)
         assert job is not None and job.status == "ready" and job.attempts == 2 and job.worker_id == survivor.worker_id
-        windows = await session.scalar(text("SELECT count(*) FROM transcript_windows WHERE transcript_id = :t"), {"t": dead.transcript_id})
-        utterances = await session.scalar(text("SELECT utterance_count FROM transcripts WHERE id = :t"), {"t": dead.transcript_id})
+        windows = await session.scalar(
+            text("SELECT count(*) FROM transcript_windows WHERE transcript_id = :t"), {"t": dead.transcript_id}
+        )
+        utterances = await session.scalar(
+            text("SELECT utterance_count FROM transcripts WHERE id = :t"), {"t": dead.transcript_id}
+        )
         assert windows == utterances
         # The dead worker waking up late cannot overwrite the survivor's result (writes are fenced on worker_id).
         assert not await search_jobs.finish(session, dead, "dead-worker", "some-other-model")
@@ -178,10 +195,10 @@ async def test_a_failing_job_is_retried_then_marked_failed(
 
 async def test_serve_embeds_in_the_background(gql: GraphQLClient, tenants: TenantFactory, settings: Settings) -> None:
     """addTranscript only queues; the worker that `serve` runs picks the job up on its own."""
-    background = create_app(settings.model_copy(update={"embedding_worker": True, "embedding_poll_s": 0.1, "auto_migrate": False}))
     who = await tenants.create()
     transcript_id = (await seed_calls(gql, who, {"in1"}))["calls"]["in1"]["id"]
-    async with background.router.lifespan_context(background):
+    background = settings.model_copy(update={"embedding_worker": True, "embedding_poll_s": 0.1, "auto_migrate": False})
+    async with running_app(background):
         for _ in range(600):  # generous: up to 60 s on a loaded machine
             status = (await gql(STATUS, {"id": transcript_id}, as_=who))["transcript"]["searchStatus"]
             if status == "READY":
@@ -199,11 +216,11 @@ async def test_reembed_cli_brings_outdated_transcripts_to_the_current_model(
     async with app.state.database.owner_session() as session:  # as if embedded by an earlier model
         await session.execute(update(SearchJob).values(model="an-earlier-model"))
     assert (await gql(STATUS, {"id": transcript_id}, as_=who))["transcript"]["searchStatus"] == "OUTDATED"
-    done = dealgraph(database_url, "reembed")
+    done = run_cli(database_url, "reembed")
     assert done.returncode == 0, done.stderr
     assert "re-embedded" in done.stdout and not done.stdout.startswith("re-embedded 0 ")
     assert (await gql(STATUS, {"id": transcript_id}, as_=who))["transcript"]["searchStatus"] == "READY"
-    again = dealgraph(database_url, "reembed")  # nothing left: a rerun (or a resumed run) does no work twice
+    again = run_cli(database_url, "reembed")  # nothing left: a rerun (or a resumed run) does no work twice
     assert again.returncode == 0 and "re-embedded 0 transcript(s)" in again.stdout
 
 
@@ -227,16 +244,25 @@ async def test_filters_by_account_speaker_and_date_in_every_mode(
 
     async def titles_and_speakers(**variables: object) -> set[tuple[str, str]]:
         data = await gql(FILTERED, {"q": "review or price or team or budget", "mode": mode, **variables}, as_=who)
-        return {(e["node"]["transcript"]["title"], e["node"]["utterance"]["speaker"]) for e in data["searchTranscripts"]["edges"]}
+        return {
+            (e["node"]["transcript"]["title"], e["node"]["utterance"]["speaker"])
+            for e in data["searchTranscripts"]["edges"]
+        }
 
     everything = await titles_and_speakers()
     assert {title for title, _ in everything} >= {"Northwind pricing follow-up", "Fabrikam security review"}
     by_account = await titles_and_speakers(account=fabrikam)
-    assert by_account and {title for title, _ in by_account} <= {"Fabrikam security review", "Fabrikam procurement and legal"}
+    assert by_account and {title for title, _ in by_account} <= {
+        "Fabrikam security review",
+        "Fabrikam procurement and legal",
+    }
     by_speaker = await titles_and_speakers(speaker="linda MOORE")
     assert by_speaker and {speaker for _, speaker in by_speaker} == {"Linda Moore"}
     september = await titles_and_speakers(**{"from": "2026-09-01T00:00:00Z", "to": "2026-09-12T00:00:00Z"})
-    assert september and {title for title, _ in september} <= {"Northwind discovery call", "Fabrikam procurement and legal"}
+    assert september and {title for title, _ in september} <= {
+        "Northwind discovery call",
+        "Fabrikam procurement and legal",
+    }
 
 
 async def test_deal_moments_answer_from_that_deals_calls_only(
@@ -246,10 +272,14 @@ async def test_deal_moments_answer_from_that_deals_calls_only(
     seeded = await seed_calls(gql, who, {"nw1", "nw2", "gx2"})
     await drain(_worker(app, settings))
     moments = await gql(
-        "query($d: ID!) { deal(id: $d) { moments(query: \"where did they push back on price?\", first: 5) {"
+        'query($d: ID!) { deal(id: $d) { moments(query: "where did they push back on price?", first: 5) {'
         " edges { node { matchedBy transcript { title } utterance { index speaker start } } } } } }",
-        {"d": seeded["deals"]["Northwind rollout"]}, as_=who,
+        {"d": seeded["deals"]["Northwind rollout"]},
+        as_=who,
     )
     hits = [e["node"] for e in moments["deal"]["moments"]["edges"]]
-    assert len(hits) == 5 and {h["transcript"]["title"] for h in hits} <= {"Northwind discovery call", "Northwind pricing follow-up"}
+    assert len(hits) == 5 and {h["transcript"]["title"] for h in hits} <= {
+        "Northwind discovery call",
+        "Northwind pricing follow-up",
+    }
     assert all(h["utterance"]["start"] is not None and h["matchedBy"] for h in hits)

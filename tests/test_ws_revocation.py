@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
-from typing import Any
 
 import httpx
-from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
+from httpx_ws import aconnect_ws
 from sqlalchemy import text
 from starlette.applications import Starlette
 from wsproto.utilities import LocalProtocolError
@@ -15,44 +14,27 @@ from wsproto.utilities import LocalProtocolError
 from dealgraph.agents.standin import RunningStandin
 from dealgraph.db.models import Role
 from tests.analysis_support import DEAL_EVENTS
-from tests.processes import process_env, server
-from tests.support import GraphQLClient, TenantFactory, TenantHandle, subscribe, websocket
-from tests.test_cli import dealgraph
-from tests.test_deal_graph import CREATE_ACCOUNT, create_account, create_deal
+from tests.factories import create_deal_with_account
+from tests.graphql_documents import CREATE_ACCOUNT
+from tests.processes import process_env, run_cli, server
+from tests.support import (
+    GraphQLClient,
+    TenantFactory,
+    TenantHandle,
+    authenticate,
+    closed,
+    is_open,
+    subscribe,
+    wait_for,
+    websocket,
+)
 
 REVOCATION_DEADLINE_S = 1.0  # what the issue asks for; a NOTIFY round trip takes milliseconds
 ACCOUNTS = "{ accounts(first: 50) { edges { node { name } } } }"
 
 
-async def closed(ws: AsyncWebSocketSession, timeout: float, since: float | None = None) -> tuple[WebSocketDisconnect, float]:
-    """Wait for the server to close `ws` (skipping messages); returns the close and the seconds since `since`."""
-    loop = asyncio.get_running_loop()
-    started = loop.time() if since is None else since
-    try:
-        while True:
-            await asyncio.wait_for(ws.receive_json(), max(0.0, started + timeout - loop.time()))
-    except WebSocketDisconnect as close:
-        return close, loop.time() - started
-
-
-async def wait_for(condition: Any, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
-
-
-async def is_open(ws: AsyncWebSocketSession) -> bool:
-    await ws.send_json({"type": "ping"})
-    return (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "pong"
-
-
 async def account_names(gql: GraphQLClient, who: TenantHandle) -> list[str]:
     return [edge["node"]["name"] for edge in (await gql(ACCOUNTS, as_=who))["accounts"]["edges"]]
-
-
-async def _deal(gql: GraphQLClient, who: TenantHandle) -> str:
-    return (await create_deal(gql, who, (await create_account(gql, who))["id"]))["id"]
 
 
 async def test_revoke_closes_the_keys_sockets_and_ends_their_subscriptions(
@@ -60,7 +42,7 @@ async def test_revoke_closes_the_keys_sockets_and_ends_their_subscriptions(
 ) -> None:
     who = await tenants.create()
     colleague = await tenants.add_user(who, Role.MEMBER)
-    deal_id = await _deal(gql, who)
+    deal_id = (await create_deal_with_account(gql, who))["id"]
     hub = app.state.hub
     before = hub.subscriber_count
     async with websocket(app, who.api_key) as ws, websocket(app, colleague.api_key) as other:
@@ -84,8 +66,13 @@ async def test_mutation_sent_right_after_the_revoke_is_not_saved(
     async with websocket(app, who.api_key) as ws:
         await tenants.revoke(who)
         with suppress(LocalProtocolError):  # the close may already have arrived: then it cannot even be sent
-            await ws.send_json({"id": "late", "type": "subscribe",
-                                "payload": {"query": CREATE_ACCOUNT, "variables": {"input": {"name": "After revoke"}}}})
+            await ws.send_json(
+                {
+                    "id": "late",
+                    "type": "subscribe",
+                    "payload": {"query": CREATE_ACCOUNT, "variables": {"input": {"name": "After revoke"}}},
+                }
+            )
         close, _ = await closed(ws, timeout=10)
     assert close.code == 4403
     assert "After revoke" not in await account_names(gql, colleague)
@@ -100,11 +87,18 @@ async def test_operation_after_a_lost_notification_is_refused(
     async with websocket(app, who.api_key) as ws:
         async with app.state.database.owner_session() as session:
             await session.execute(text("SET LOCAL session_replication_role = replica"))
-            await session.execute(text("UPDATE api_keys SET revoked_at = now() WHERE prefix = :p"), {"p": who.api_key[:11]})
+            await session.execute(
+                text("UPDATE api_keys SET revoked_at = now() WHERE prefix = :p"), {"p": who.api_key[:11]}
+            )
         await asyncio.sleep(0.3)
         assert await is_open(ws)  # no notification: still open
-        await ws.send_json({"id": "m", "type": "subscribe",
-                            "payload": {"query": CREATE_ACCOUNT, "variables": {"input": {"name": "Sneaked in"}}}})
+        await ws.send_json(
+            {
+                "id": "m",
+                "type": "subscribe",
+                "payload": {"query": CREATE_ACCOUNT, "variables": {"input": {"name": "Sneaked in"}}},
+            }
+        )
         close, _ = await closed(ws, timeout=10)
     assert close.code == 4403
     assert "Sneaked in" not in await account_names(gql, colleague)
@@ -115,11 +109,15 @@ async def test_sockets_are_rechecked_after_the_listener_reconnects(app: Starlett
     async with websocket(app, who.api_key) as ws:
         async with app.state.database.owner_session() as session:
             await session.execute(text("SET LOCAL session_replication_role = replica"))
-            await session.execute(text("UPDATE api_keys SET revoked_at = now() WHERE prefix = :p"), {"p": who.api_key[:11]})
-            await session.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
-            ))
+            await session.execute(
+                text("UPDATE api_keys SET revoked_at = now() WHERE prefix = :p"), {"p": who.api_key[:11]}
+            )
+            await session.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                )
+            )
         close, _ = await closed(ws, timeout=15)
     assert close.code == 4403
 
@@ -143,9 +141,8 @@ async def test_cli_revoke_closes_a_socket_held_by_another_server_process(
     with server(process_env(database_url, standin_server.base_url, worker_slots="0")) as server_a:
         async with httpx.AsyncClient(base_url=server_a) as client:
             async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:
-                await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {who.api_key}"}})
-                assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "connection_ack"
-                revoked = await asyncio.to_thread(dealgraph, database_url, "apikey", "revoke", who.api_key[:11])
+                await authenticate(ws, who.api_key)
+                revoked = await asyncio.to_thread(run_cli, database_url, "apikey", "revoke", who.api_key[:11])
                 assert revoked.returncode == 0, revoked.stderr
                 close, took = await closed(ws, timeout=10)
     assert close.code == 4403
@@ -156,18 +153,21 @@ async def test_revoke_on_one_server_closes_the_socket_on_another(
     gql: GraphQLClient, tenants: TenantFactory, database_url: str, standin_server: RunningStandin
 ) -> None:
     who = await tenants.create()
-    deal_id = await _deal(gql, who)
+    deal_id = (await create_deal_with_account(gql, who))["id"]
     env = process_env(database_url, standin_server.base_url, worker_slots="0")
     with server(env) as server_a, server(env) as server_b:
         async with httpx.AsyncClient(base_url=server_a) as client_a, httpx.AsyncClient(base_url=server_b) as client_b:
             async with aconnect_ws("/graphql", client_a, subprotocols=["graphql-transport-ws"]) as ws:
-                await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {who.api_key}"}})
-                assert (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "connection_ack"
+                await authenticate(ws, who.api_key)
                 await subscribe(ws, DEAL_EVENTS, {"id": deal_id})
-                assert (await client_b.post("/graphql", json={"query": ACCOUNTS}, headers=who.headers)).status_code == 200
+                assert (
+                    await client_b.post("/graphql", json={"query": ACCOUNTS}, headers=who.headers)
+                ).status_code == 200
                 revoking = asyncio.get_running_loop().time()
                 await tenants.revoke(who)  # any process's database session: here the test's
                 close, took = await closed(ws, timeout=10, since=revoking)
-                assert (await client_b.post("/graphql", json={"query": ACCOUNTS}, headers=who.headers)).status_code == 401
+                assert (
+                    await client_b.post("/graphql", json={"query": ACCOUNTS}, headers=who.headers)
+                ).status_code == 401
     assert close.code == 4403
     assert took < REVOCATION_DEADLINE_S, f"closed after {took:.2f}s"

@@ -12,9 +12,8 @@ from typing import Any
 from bench.search_corpus import CALLS
 from dealgraph.db.embedded import start_embedded_postgres
 from dealgraph.search.worker import EmbeddingWorker
+from tests.factories import create_deal_with_account, create_transcript
 from tests.support import GraphQLClient, TenantHandle
-from tests.test_deal_graph import create_account, create_deal
-from tests.test_transcripts_api import _add
 
 
 def pgvector_server_url(shared: str) -> Iterator[str]:
@@ -35,11 +34,10 @@ async def seed_calls(gql: GraphQLClient, who: TenantHandle, keys: set[str] | Non
         if keys is not None and call.key not in keys:
             continue
         if call.deal not in deals:
-            account = await create_account(gql, who, call.account)
-            deals[call.deal] = (await create_deal(gql, who, account["id"], name=call.deal))["id"]
-        payload = await _add(gql, who, deals[call.deal], title=call.title, content=call.transcript(), occurredAt=call.occurred_at)
-        assert payload["errors"] == [], payload
-        calls[call.key] = payload["transcript"]
+            deals[call.deal] = (await create_deal_with_account(gql, who, call.account, name=call.deal))["id"]
+        calls[call.key] = await create_transcript(
+            gql, who, deals[call.deal], title=call.title, content=call.transcript(), occurredAt=call.occurred_at
+        )
     return {"deals": deals, "calls": calls}
 
 

@@ -58,7 +58,9 @@ class Turn:
 
 
 class CacheGate:
-    def __init__(self, database: Database, hub: NotificationHub | None, strategy: CacheSharing, *, wait_s: float) -> None:
+    def __init__(
+        self, database: Database, hub: NotificationHub | None, strategy: CacheSharing, *, wait_s: float
+    ) -> None:
         self.database = database
         self.hub = hub
         self.strategy = strategy

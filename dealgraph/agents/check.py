@@ -88,7 +88,9 @@ async def check_agents(settings: Settings, configurations: Sequence[AgentConfigu
                 message = await llm.sdk.messages.create(**request.params())
             except Exception as error:  # noqa: BLE001 - every failure is reported, as the API put it
                 failure = as_llm_error(error)
-                results.append(CheckResult(kind.value, request.model, request.effort, False, f"{failure.code} {failure.message}"))
+                results.append(
+                    CheckResult(kind.value, request.model, request.effort, False, f"{failure.code} {failure.message}")
+                )
                 continue
             usage = message.usage
             detail = f"stop_reason={message.stop_reason}, {usage.input_tokens} in / {usage.output_tokens} out tokens"

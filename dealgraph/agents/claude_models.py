@@ -15,11 +15,9 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal
 
-Effort = Literal["low", "medium", "high", "xhigh", "max"]
-EFFORTS: tuple[Effort, ...] = get_args(Effort)
-"""Every `output_config.effort` value, lowest first (https://platform.claude.com/docs/en/build-with-claude/effort)."""
+from dealgraph.effort import EFFORTS, Effort
 
 ThinkingType = Literal["adaptive", "between_tools", "disabled", "enabled"]
 

@@ -37,7 +37,9 @@ async def analysis_engine(database: Database, settings: Settings) -> AsyncIterat
     if settings.llm_model not in MODELS:
         log.error(
             "DEALGRAPH_LLM_MODEL=%s is not a known model (%s): every run of the built-in prompts will fail "
-            "with MODEL_UNKNOWN", settings.llm_model, ", ".join(MODELS),
+            "with MODEL_UNKNOWN",
+            settings.llm_model,
+            ", ".join(MODELS),
         )
     events = RedisEvents(settings.redis_url, database.url) if settings.event_transport == "redis" else None
     hub = NotificationHub(database.url, events)

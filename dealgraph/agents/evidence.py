@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from itertools import pairwise
 
 from dealgraph.transcripts.formats import Utterance
 from dealgraph.transcripts.preprocess import clean_utterance_text
@@ -65,7 +66,7 @@ def _normalize(text: str) -> str:
 
 
 def _pairs(words: Sequence[str]) -> list[str]:
-    return [f"{a} {b}" for a, b in zip(words, words[1:])]
+    return [f"{a} {b}" for a, b in pairwise(words)]
 
 
 def _critical_words(words: Sequence[str]) -> Counter[str]:
@@ -254,9 +255,7 @@ class EvidenceLocator:
         )
 
 
-def _postings(
-    words: Sequence[str], owner: Sequence[int], vocabulary: Sequence[frozenset[str]]
-) -> dict[str, list[int]]:
+def _postings(words: Sequence[str], owner: Sequence[int], vocabulary: Sequence[frozenset[str]]) -> dict[str, list[int]]:
     """Utterance positions per word and per adjacent word pair.
 
     Pairs (also across a turn boundary) find the right region far better than single words,

@@ -6,9 +6,8 @@ Shared by the runner and the `renderPrompt` preview, so a preview shows exactly 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.agents.claude_models import Effort, capabilities
@@ -16,7 +15,8 @@ from dealgraph.agents.llm import StructuredRequest
 from dealgraph.agents.prompting import TranscriptForPrompt, build_request
 from dealgraph.agents.registry import AgentDefinition
 from dealgraph.agents.templates import AccountInfo, DealInfo, PromptContext, render
-from dealgraph.db.models import Account, Deal, PromptTemplate, PromptVersion, Transcript, TranscriptUtterance
+from dealgraph.db.models import PromptTemplate, PromptVersion
+from dealgraph.db.repositories import accounts, deals, prompts, transcripts
 from dealgraph.transcripts.formats import Utterance
 
 
@@ -45,20 +45,41 @@ class AgentInputs:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class CallInputs:
+    """The call's side of the inputs, the same for every agent of an analysis (its context's `agent` is blank)."""
+
+    transcript: TranscriptForPrompt
+    context: PromptContext
+
+    def with_version(self, version: PromptVersion, template: PromptTemplate) -> AgentInputs:
+        return AgentInputs(self.transcript, replace(self.context, agent=template.agent), version)
+
+
 async def load_inputs(
     session: AsyncSession, *, transcript_id: uuid.UUID, prompt_version_id: uuid.UUID
 ) -> AgentInputs | None:
     """None when any of them is gone (or, in a tenant transaction, not visible)."""
-    transcript = await session.get(Transcript, transcript_id)
-    version = await session.get(PromptVersion, prompt_version_id)
-    deal = await session.get(Deal, transcript.deal_id) if transcript else None
-    account = await session.get(Account, deal.account_id) if deal else None
-    template = await session.get(PromptTemplate, version.template_id) if version else None
-    if transcript is None or version is None or deal is None or account is None or template is None:
+    call = await load_call(session, transcript_id)
+    pinned = await load_version(session, prompt_version_id)
+    return call.with_version(*pinned) if call is not None and pinned is not None else None
+
+
+async def load_version(
+    session: AsyncSession, prompt_version_id: uuid.UUID
+) -> tuple[PromptVersion, PromptTemplate] | None:
+    version = await prompts.get_version(session, prompt_version_id)
+    template = await prompts.get_template(session, version.template_id) if version else None
+    return (version, template) if version is not None and template is not None else None
+
+
+async def load_call(session: AsyncSession, transcript_id: uuid.UUID) -> CallInputs | None:
+    transcript = await transcripts.get(session, transcript_id)
+    deal = await deals.get(session, transcript.deal_id) if transcript else None
+    account = await accounts.get(session, deal.account_id) if deal else None
+    if transcript is None or deal is None or account is None:
         return None
-    rows = await session.scalars(
-        select(TranscriptUtterance).where(TranscriptUtterance.transcript_id == transcript_id).order_by(TranscriptUtterance.position)
-    )
+    rows = await transcripts.utterances(session, transcript_id)
     utterances = tuple(Utterance(r.position, r.speaker, r.start_seconds, r.end_seconds, r.text) for r in rows)
     context = PromptContext.for_call(
         utterances,
@@ -72,6 +93,6 @@ async def load_inputs(
             close_date=deal.close_date.isoformat() if deal.close_date else None,
         ),
         account=AccountInfo(name=account.name, domain=account.domain),
-        agent=template.agent,
+        agent="",
     )
-    return AgentInputs(TranscriptForPrompt(transcript.title, transcript.occurred_at, utterances), context, version)
+    return CallInputs(TranscriptForPrompt(transcript.title, transcript.occurred_at, utterances), context)

@@ -27,7 +27,9 @@ _MAX_RETRY_S = 2.0
 class RunLease:
     """A worker's hold on one claimed run, and how long it lasts as far as the worker can tell."""
 
-    def __init__(self, database: Database, run_id: uuid.UUID, worker_id: str, lease_s: float, claimed_at: float) -> None:
+    def __init__(
+        self, database: Database, run_id: uuid.UUID, worker_id: str, lease_s: float, claimed_at: float
+    ) -> None:
         self.database = database
         self.run_id = run_id
         self.worker_id = worker_id
@@ -69,8 +71,12 @@ async def record_outcome(database: Database, claimed: runs.ClaimedRun, lease: Ru
             if not is_outage(error):
                 raise
             if lease.remaining_s <= delay:
-                log.error("run %s: outcome not recorded, its lease lapsed while the database was unreachable", claimed.run.id)
+                log.error(
+                    "run %s: outcome not recorded, its lease lapsed while the database was unreachable", claimed.run.id
+                )
                 return False
-            log.warning("run %s: recording the outcome failed (database unreachable: %s); retrying", claimed.run.id, error)
+            log.warning(
+                "run %s: recording the outcome failed (database unreachable: %s); retrying", claimed.run.id, error
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_RETRY_S)

@@ -49,7 +49,6 @@ class Usage:
         return Usage(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
-
 @dataclass(frozen=True, slots=True)
 class StructuredRequest:
     """One agent call: a JSON answer constrained by `schema` (already in the structured-outputs subset)."""
@@ -130,10 +129,20 @@ _ERROR_TYPES: dict[str, tuple[str, bool]] = {
 """`error.type` → (our code, retryable), from https://platform.claude.com/docs/en/api/errors.
 
 Mapped by type, not status, because an error event inside a 200 stream has only its type."""
-_STATUS_TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "billing_error",
-                 403: "permission_error", 404: "not_found_error", 408: "timeout_error", 409: "conflict_error",
-                 413: "request_too_large", 429: "rate_limit_error", 500: "api_error", 504: "timeout_error",
-                 529: "overloaded_error"}
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    409: "conflict_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
 
 
 def _error_detail(error: anthropic.APIStatusError) -> dict[str, Any]:
@@ -194,7 +203,10 @@ def _answer(message: anthropic.types.Message, max_tokens: int, usage: Usage) -> 
     billed, carried by the error when there is no usable answer."""
     if message.stop_reason is None:  # the SDK returns what it has when a stream ends without message_stop
         raise LlmError(
-            "CONNECTION_FAILED", "the response stream ended before the message was complete", retryable=True, usage=usage
+            "CONNECTION_FAILED",
+            "the response stream ended before the message was complete",
+            retryable=True,
+            usage=usage,
         )
     if message.stop_reason == "max_tokens":
         raise LlmError(
@@ -239,6 +251,7 @@ class LlmClient:
             base_url=settings.anthropic_base_url,
             timeout=settings.llm_timeout_s,
             max_retries=0,
+            http_client=anthropic.DefaultAioHttpClient(timeout=settings.llm_timeout_s),
         )
 
     async def complete(

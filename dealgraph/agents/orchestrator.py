@@ -40,8 +40,10 @@ class Orchestrator:
         self._active: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wakeup = asyncio.Event()
         self._next_sweep = 0.0
+        self._more_waiting = True
+        """Whether the last claim may have left claimable runs: only then does a freed slot claim again."""
         self._tasks: list[asyncio.Task[None]] = []
-        hub.on_runs_queued(self._wakeup.set)
+        hub.on_runs_queued(self._runs_queued)
 
     async def start(self) -> None:
         self._tasks = [
@@ -66,6 +68,10 @@ class Orchestrator:
     def active_runs(self) -> int:
         return len(self._active)
 
+    def _runs_queued(self) -> None:
+        self._more_waiting = True
+        self._wakeup.set()
+
     async def _claim_loop(self) -> None:
         while True:
             self._wakeup.clear()
@@ -83,7 +89,7 @@ class Orchestrator:
         await self._sweep_exhausted_runs()
         claimed_at = asyncio.get_running_loop().time()
         async with self.database.owner_session() as session:
-            claimed = await runs.claim_runs(
+            claim = await runs.claim_runs(
                 session,
                 worker_id=self.worker_id,
                 limit=free,
@@ -91,6 +97,9 @@ class Orchestrator:
                 lease_s=self.settings.lease_s,
                 max_attempts=self.settings.max_run_attempts,
             )
+        # A runs-queued notification arriving during the claim sets it again after this (and wakes the loop).
+        self._more_waiting = claim.more_waiting
+        claimed = claim.runs
         if not claimed:
             return
         async with self.database.owner_session() as session:
@@ -119,7 +128,8 @@ class Orchestrator:
         finally:
             keeper.cancel()
             self._active.pop(run_id, None)
-            self._wakeup.set()  # a slot is free
+            if self._more_waiting:  # a slot is free and runs may be waiting (else: no claim that finds nothing)
+                self._wakeup.set()
 
     async def _watch_cancellations(self) -> None:
         def cancelled_here(event: Event) -> bool:

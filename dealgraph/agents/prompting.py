@@ -13,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from dealgraph.agents.claude_models import Effort
+from dealgraph.agents.evidence import EvidenceLocator
 from dealgraph.agents.llm import StructuredRequest
 from dealgraph.agents.registry import SHARED_OUTPUT_SCHEMA, AgentDefinition
 from dealgraph.agents.templates import RenderedTemplates
@@ -23,18 +25,25 @@ from dealgraph.transcripts.formats import Utterance
 from dealgraph.transcripts.preprocess import render_for_prompt
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class TranscriptForPrompt:
+    """A call as its agents see it. The agents of an analysis share one (see `CallInputs`), so what is derived
+    from it is derived once for all four: the prompt's transcript block, and the evidence locator."""
+
     title: str
     occurred_at: datetime
     utterances: tuple[Utterance, ...]
 
+    @cached_property
+    def block(self) -> str:
+        return (
+            f'<transcript title="{self.title}" date="{self.occurred_at:%Y-%m-%d}">\n'
+            f"{render_for_prompt(self.utterances)}\n</transcript>"
+        )
 
-def transcript_block(transcript: TranscriptForPrompt) -> str:
-    return (
-        f'<transcript title="{transcript.title}" date="{transcript.occurred_at:%Y-%m-%d}">\n'
-        f"{render_for_prompt(transcript.utterances)}\n</transcript>"
-    )
+    @cached_property
+    def evidence(self) -> EvidenceLocator:
+        return EvidenceLocator(self.utterances)
 
 
 def build_request(
@@ -57,7 +66,7 @@ def build_request(
         effort=effort,
         system=[
             {"type": "text", "text": prompt.system},
-            {"type": "text", "text": transcript_block(transcript), "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": transcript.block, "cache_control": {"type": "ephemeral"}},
         ],
         messages=[{"role": "user", "content": user}],
         schema=SHARED_OUTPUT_SCHEMA if shared_schema else agent.output_schema,

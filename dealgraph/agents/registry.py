@@ -52,7 +52,7 @@ def builtin_effort(kind: AgentKind) -> Effort:
     effort = _instruction_file(kind.value)[0].get("effort")
     if effort not in EFFORTS:
         raise ValueError(f"instructions/{kind.value}.md must declare 'effort: <{'|'.join(EFFORTS)}>'")
-    return effort  # type: ignore[return-value]  # checked against EFFORTS just above
+    return effort
 
 
 def _unchanged(output: Any, utterances: Sequence[Utterance]) -> Any:
@@ -74,7 +74,8 @@ class AgentDefinition:
     @cached_property
     def shared_answer_model(self) -> type[BaseModel]:
         """This agent's answer inside the shared output schema: its own key, the other agents' keys ignored."""
-        return create_model(f"{self.output_model.__name__}Shared", **{self.kind.value: (self.output_model, ...)})
+        only_this_agent: dict[str, Any] = {self.kind.value: (self.output_model, ...)}
+        return create_model(f"{self.output_model.__name__}Shared", **only_this_agent)
 
     @cached_property
     def output_schema(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -15,20 +16,20 @@ from pydantic import BaseModel, ValidationError
 
 from dealgraph.agents.cache_sharing import CacheGate
 from dealgraph.agents.claude_models import UnknownModel
-from dealgraph.agents.evidence import EvidenceLocator
+from dealgraph.agents.inputs import AgentInputs, CallInputs, load_call, load_version
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.llm import Completion, LlmClient, LlmError, StructuredRequest, Usage
 from dealgraph.agents.outputs import count_evidence, verify_evidence
 from dealgraph.agents.progress import ProgressPublisher
 from dealgraph.agents.prompting import retry_messages
 from dealgraph.agents.registry import AGENTS, AgentDefinition
-from dealgraph.agents.inputs import AgentInputs, load_inputs
 from dealgraph.agents.templates import TemplateRenderError
 from dealgraph.config import Settings
-from dealgraph.db.models import RunStatus
-from dealgraph.db.repositories import runs
+from dealgraph.db.models import PromptTemplate, PromptVersion, RunStatus
 from dealgraph.db.notifications import NotificationHub
+from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
+from dealgraph.db.single_flight import CoalescedReads, SingleFlight
 
 log = logging.getLogger(__name__)
 _MAX_LISTED_PROBLEMS = 20
@@ -77,6 +78,10 @@ class AgentRunner:
         self.settings = settings
         self.cache_gate = CacheGate(database, hub, settings.cache_sharing, wait_s=settings.cache_wait_s)
         self.progress = ProgressPublisher(database)
+        self.call_reads = CoalescedReads()
+        """The agents of an analysis start together: one read of their transcript, deal and account."""
+        self._versions = SingleFlight()
+        """Prompt versions (and their templates' agent) never change once saved: read once per process."""
 
     async def close(self) -> None:
         await self.progress.close()
@@ -96,7 +101,9 @@ class AgentRunner:
             )
         except Exception:
             log.exception("agent run %s failed unexpectedly", claimed.run.id)
-            return runs.Outcome(RunStatus.FAILED, error_code="INTERNAL_ERROR", error_message="unexpected error; see the server log")
+            return runs.Outcome(
+                RunStatus.FAILED, error_code="INTERNAL_ERROR", error_message="unexpected error; see the server log"
+            )
 
     async def _run(self, claimed: runs.ClaimedRun) -> runs.Outcome:
         started = time.monotonic()
@@ -114,7 +121,7 @@ class AgentRunner:
             first = await self.llm.complete(request, on_progress=progress, on_response_start=turn.response_started)
         output, calls = await self._validated(agent, request, first, progress)
         await self.progress.sent(str(claimed.run.id))  # the result must not overtake the run's progress
-        output = verify_evidence(agent.postprocess(output, transcript.utterances), EvidenceLocator(transcript.utterances))
+        output = verify_evidence(agent.postprocess(output, transcript.utterances), transcript.evidence)
         verified, total = count_evidence(output)
         usage = sum((call.usage for call in calls), Usage())
         metadata: dict[str, Any] = {
@@ -170,14 +177,26 @@ class AgentRunner:
             ) from error
 
     async def _load_inputs(self, claimed: runs.ClaimedRun) -> AgentInputs:
-        """Read through the tenant's own scope: the worker never reads across tenants by accident."""
-        async with self.database.tenant_session(claimed.run.tenant_id) as session:
-            inputs = await load_inputs(
-                session, transcript_id=claimed.transcript_id, prompt_version_id=claimed.run.prompt_version_id
-            )
-        if inputs is None:
+        """Read through the tenant's own scope: the worker never reads across tenants by accident.
+
+        Runs of one analysis claimed together share one read of the call (joined only before it begins,
+        so a deal edited since is seen as a fresh read would see it); pinned versions are cached."""
+        tenant, transcript_id, version_id = claimed.run.tenant_id, claimed.transcript_id, claimed.run.prompt_version_id
+
+        async def read_call(begin: Callable[[], None]) -> CallInputs | None:
+            async with self.database.tenant_session(tenant) as session:
+                begin()
+                return await load_call(session, transcript_id)
+
+        async def read_version() -> tuple[PromptVersion, PromptTemplate] | None:
+            async with self.database.tenant_session(tenant) as session:
+                return await load_version(session, version_id)
+
+        call: CallInputs | None = await self.call_reads.get((tenant, transcript_id), read_call)
+        pinned = await self._versions.get((tenant, version_id), read_version)
+        if call is None or pinned is None:
             raise AgentFailure("INPUT_MISSING", "the transcript, its deal or the prompt version no longer exists")
-        return inputs
+        return call.with_version(*pinned)
 
 
 def _parse(agent: AgentDefinition, request: StructuredRequest, text: str) -> BaseModel:

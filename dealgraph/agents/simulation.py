@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
+import os
 
-from dealgraph.agents.standin import AgentBehaviour, RunningStandin, StandinConfig, start_standin_in_thread
+from dealgraph.agents.standin import AgentBehaviour, StandinConfig, StandinProcess, start_standin_process
 from dealgraph.config import Settings
 
 log = logging.getLogger("dealgraph.simulation")
 
 BANNER = (
     "\n" + "!" * 78 + "\n"
-    "!!  NO ANTHROPIC_API_KEY: agents run against the LOCAL STAND-IN at %s\n"
-    "!!  Every analysis result is SIMULATED (metadata.simulated = true), not real analysis.\n"
-    + "!" * 78
+    "!!  NO ANTHROPIC_API_KEY: agents run against the LOCAL STAND-IN at %s (process %d, a child of %d)\n"
+    "!!  Every analysis result is SIMULATED (metadata.simulated = true), not real analysis.\n" + "!" * 78
 )
 
 
@@ -23,12 +23,15 @@ def standin_config(settings: Settings) -> StandinConfig:
     )
 
 
-def with_llm_access(settings: Settings, *, quiet: bool = False) -> tuple[Settings, RunningStandin | None]:
+def with_llm_access(settings: Settings, *, quiet: bool = False) -> tuple[Settings, StandinProcess | None]:
     """The settings to run with: unchanged with a key or base URL, else pointed at a fresh stand-in
-    (announced with a loud banner unless the caller says so itself)."""
+    (announced with a loud banner unless the caller says so itself).
+
+    The stand-in runs in a child process of its own, never in the caller's: served from the API
+    process it would share its GIL and event loop, and every figure measured would include it."""
     if settings.anthropic_api_key or settings.anthropic_base_url:
         return settings, None
-    standin = start_standin_in_thread(standin_config(settings), port=settings.standin_port)
+    standin = start_standin_process(settings.standin_latencies, port=settings.standin_port)
     if not quiet:
-        log.warning(BANNER, standin.base_url)
+        log.warning(BANNER, standin.base_url, standin.pid, os.getpid())
     return settings.model_copy(update={"anthropic_base_url": standin.base_url}), standin

@@ -24,20 +24,19 @@ from jinja2.exceptions import TemplateRuntimeError
 from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
-from dealgraph.agents.claude_models import EFFORTS, MODELS
+from dealgraph.agents.claude_models import EFFORTS, MODELS, Effort
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.registry import SYSTEM_PROMPT, instruction_text
-from dealgraph.resolvers.validation import Checker, FieldError
+from dealgraph.agents.registry import AGENTS, SYSTEM_PROMPT, instruction_text
 from dealgraph.transcripts.formats import Utterance
 from dealgraph.transcripts.preprocess import render_for_prompt
+from dealgraph.validation import Checker, FieldError
 
 PROMPT_VARIABLES: Mapping[str, str] = MappingProxyType(
     {
         "transcript": "The call as the model sees it, one `[index mm:ss] Speaker: text` line per utterance "
         "(fillers removed). Every request already carries it in a cached system block, so templates "
         "rarely need to repeat it.",
-        "participants": "The speaker names, in order of first appearance (a list: "
-        "`{% for name in participants %}`).",
+        "participants": "The speaker names, in order of first appearance (a list: `{% for name in participants %}`).",
         "meeting": "The call: `meeting.title`, `meeting.date` (ISO date) and `meeting.utterance_count`.",
         "deal": "The deal: `deal.name`, `deal.stage`, `deal.amount` (decimal string or none), "
         "`deal.currency` (ISO 4217 code) and `deal.close_date` (ISO date or none).",
@@ -211,7 +210,9 @@ def _describe(error: Exception) -> str:
     if isinstance(error, TemplateSyntaxError):
         return f"syntax error on line {error.lineno}: {error.message}"
     message = str(error) if isinstance(error, TemplateError) else f"{type(error).__name__}: {error}"
-    lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__) if frame.filename == _TEMPLATE_FILENAME]
+    lines = [
+        frame.lineno for frame in traceback.extract_tb(error.__traceback__) if frame.filename == _TEMPLATE_FILENAME
+    ]
     return f"line {lines[-1]}: {message}" if lines else message
 
 
@@ -233,7 +234,9 @@ def validate_version(
     here: a version that would make every run fail with the API's 400 or 404 is refused when saved.
     """
     templates = ((_SYSTEM_TEXT, system_text), (_USER_TEMPLATE, user_template))
-    errors = [FieldError(field, problem) for field, source in templates if (problem := _template_problem(field, source))]
+    errors = [
+        FieldError(field, problem) for field, source in templates if (problem := _template_problem(field, source))
+    ]
     checker = Checker()
     caps = MODELS.get(model)
     usable = [name for name in allowed_models if name in MODELS]
@@ -271,6 +274,20 @@ def _template_problem(field: str, source: str) -> str | None:
         except TemplateRenderError as error:
             return error.message + circumstance
     return None
+
+
+def version_fields(
+    agent: AgentKind, *, system_text: str, user_template: str, model: str, max_tokens: int, effort: Effort | None
+) -> dict[str, Any]:
+    """The content of a version; the agent's output schema is recorded with it, as the code defines it now."""
+    return {
+        "system_text": system_text,
+        "user_template": user_template,
+        "model": model,
+        "max_tokens": max_tokens,
+        "effort": effort,
+        "output_schema": AGENTS[agent].output_schema,
+    }
 
 
 def content_hash(

@@ -20,16 +20,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from collections import Counter
 from typing import Any, Final
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
 from dealgraph.db.event_transport import EventTransport
-from dealgraph.db.single_flight import SingleFlight
+from dealgraph.db.single_flight import CoalescedReads, SingleFlight
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class NotificationHub:
         self._by_topic: dict[Topic, set[Subscription]] = {}
         self._topic_fields: Counter[str] = Counter()
         self.shared_reads = SingleFlight()
+        self.snapshot_reads = CoalescedReads()
         self._queued_callbacks: list[Callable[[], None]] = []
         self._revoked_callbacks: list[Callable[[Event], None]] = []
         self._connection: asyncpg.Connection | None = None
@@ -96,7 +97,9 @@ class NotificationHub:
             await self._connection.close()
 
     @asynccontextmanager
-    async def subscribe(self, accepts: Callable[[Event], bool], topic: Topic | None = None) -> AsyncIterator[Subscription]:
+    async def subscribe(
+        self, accepts: Callable[[Event], bool], topic: Topic | None = None
+    ) -> AsyncIterator[Subscription]:
         subscription = Subscription(accepts, topic)
         self._add(subscription)
         try:

@@ -86,7 +86,9 @@ class RedisEvents:
                     log.warning("publishing %d run events to Redis failed; retrying", len(batch))
                     await asyncio.sleep(_RECONNECT_DELAY_S)
 
-    async def _listen(self, pubsub: redis.client.PubSub, deliver: Callable[[str], None], lost: Callable[[], None]) -> None:
+    async def _listen(
+        self, pubsub: redis.client.PubSub, deliver: Callable[[str], None], lost: Callable[[], None]
+    ) -> None:
         while True:
             try:
                 async for message in pubsub.listen():

@@ -5,14 +5,15 @@ and sets the tenant for the policies, both transaction-locally and in one round 
 leaks into the pooled connection afterwards.
 
 A GraphQL query operation over HTTP shares one such transaction among all its resolvers and
-DataLoaders (`OperationTransaction`): one BEGIN, one scope statement and one COMMIT per request
-instead of per loader. Mutations and subscriptions keep a transaction per action (see TenantScope).
+DataLoaders (`OperationTransaction`), opened read-only with its scope in the same round trip (see
+there): the data statements plus two round trips per request. Mutations and subscriptions keep a
+transaction per action (see TenantScope).
 
-The pool does not ping a connection at every checkout (a round trip per transaction). A pooled
-connection that went stale (server restart, idle kill) fails on the transaction's first
-statement, the scope statement, which is then retried once on a fresh connection: nothing has
-happened in the transaction yet, so the retry is safe. SQLAlchemy invalidates every older pooled
-connection after such a disconnect, so one retry suffices.
+The pool does not ping a connection at every checkout (a round trip per transaction). At checkout
+it refuses, for free, a connection whose socket is known to be closed or that is still inside a
+transaction (neither should ever be reused); one that went stale unnoticed (server restart, idle
+kill) fails on the transaction's first statement, the scope, which is then retried on a fresh
+connection: nothing has happened in the transaction yet, so the retry is safe.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from dealgraph.db.read_pool import ReadPool
 from dealgraph.db.tenant_slots import TenantSlots
 
 _SCOPE_SQL = text("SELECT set_config('role', :role, true), set_config('app.tenant_id', :tenant, true)")
@@ -47,6 +51,7 @@ class Database:
     ) -> None:
         self.url = url
         self.app_role = app_role
+        self.pool_size = pool_size
         self.engine: AsyncEngine = create_async_engine(
             async_url(url),
             # A fixed pool: overflow connections are closed when returned, so bursts kept opening new
@@ -58,11 +63,14 @@ class Database:
             connect_args={"prepared_statement_cache_size": PREPARED_STATEMENT_CACHE_SIZE},
             hide_parameters=True,  # parameters are customer content (transcripts, prompts): keep them out of logs
         )
+        event.listen(self.engine.sync_engine, "checkout", _refuse_unusable)
         # Request code reaches the pool through TenantScope, which holds one of these per session.
         self.tenant_connections = TenantSlots(
             tenant_connections, pool_timeout_s, "database connections (DEALGRAPH_TENANT_CONNECTIONS)"
         )
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # compiled reads: one statement each, on connections of their own (see read_pool)
+        self.reads = ReadPool(url, app_role=app_role, size=pool_size, acquire_timeout_s=pool_timeout_s)
 
     @asynccontextmanager
     async def tenant_session(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
@@ -96,7 +104,31 @@ class Database:
             yield session
 
     async def dispose(self) -> None:
+        await self.reads.close()
         await self.engine.dispose()
+
+
+def _refuse_unusable(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: PoolProxiedConnection) -> None:
+    """Pool checkout hook: no round trip, only what the driver already knows.
+
+    A closed socket (the server ended the session) is replaced instead of failing the first
+    statement; a connection still inside a transaction (its end failed, e.g. cancelled while
+    committing) must never carry that transaction, and its tenant scope, into someone else's work.
+    """
+    driver = dbapi_connection.driver_connection
+    if driver.is_closed() or driver.is_in_transaction():
+        raise DisconnectionError("pooled connection closed or still in a transaction")
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+async def _driver(connection: AsyncConnection) -> Any:
+    """The asyncpg connection under a checked-out SQLAlchemy connection."""
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None, "a checked-out connection has a driver connection"
+    return driver
 
 
 class OperationTransaction:
@@ -106,6 +138,15 @@ class OperationTransaction:
     the pool, and committed by `close()` when the operation ends. Resolvers run concurrently but a
     connection runs one statement at a time, so each use holds a lock: code inside a `session()`
     block must not wait for another resolver or DataLoader (none does; they load, then return).
+
+    Round trips: `BEGIN READ ONLY` and the scope statement go to PostgreSQL as one simple-protocol
+    message (two statements, one round trip), then the data statements, then `COMMIT`: the data
+    plus two round trips, the data plus three statements. To send both in one message the
+    transaction is driven here rather than by SQLAlchemy (the session's connection is in
+    autocommit mode, so SQLAlchemy sends no BEGIN of its own); the scope is still
+    transaction-local, so it ends with the transaction whatever happens, and READ ONLY means a
+    query operation cannot write even by mistake. If the transaction cannot be ended, the
+    connection is discarded (and the pool refuses one still in a transaction anyway).
     """
 
     def __init__(self, database: Database, tenant_id: uuid.UUID) -> None:
@@ -114,6 +155,7 @@ class OperationTransaction:
         self._lock = asyncio.Lock()
         self._stack: AsyncExitStack | None = None
         self._session: AsyncSession | None = None
+        self._connection: AsyncConnection | None = None
         self._closed = False
 
     @asynccontextmanager
@@ -125,19 +167,53 @@ class OperationTransaction:
                 stack = AsyncExitStack()
                 try:
                     await stack.enter_async_context(self.database.tenant_connections.hold(self.tenant_id))
-                    self._session = await self.database._scoped(stack, self.tenant_id)
+                    self._session, self._connection = await self._begin(stack)
                 except BaseException:
                     await stack.aclose()
                     raise
                 self._stack = stack
             yield self._session
 
+    async def _begin(self, stack: AsyncExitStack) -> tuple[AsyncSession, AsyncConnection]:
+        """A session whose connection is in the read-only, tenant-scoped transaction (one round trip).
+
+        A connection found dead here is replaced (nothing has happened in the transaction yet); every
+        pooled connection may have died at once (a server restart), hence one attempt per pool slot.
+        """
+        begin = (
+            f"BEGIN READ ONLY; SELECT set_config('role', {_literal(self.database.app_role)}, true), "
+            f"set_config('app.tenant_id', {_literal(str(self.tenant_id))}, true)"
+        )
+        for _ in range(self.database.pool_size + 1):
+            session = await stack.enter_async_context(self.database.sessions())
+            connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            driver = await _driver(connection)
+            try:
+                await driver.execute(begin)
+            except BaseException:
+                await connection.invalidate()
+                await session.close()
+                if driver.is_closed():  # it had died: try the next one
+                    continue
+                raise
+            return session, connection
+        raise DisconnectionError("no live database connection")
+
     async def close(self, error: BaseException | None = None) -> None:
         """Commit (or, after `error`, roll back) and give the connection and the tenant's slot back."""
         async with self._lock:
-            stack, self._stack, self._session, self._closed = self._stack, None, None, True
-            if stack is not None:
-                await stack.__aexit__(type(error) if error else None, error, error.__traceback__ if error else None)
+            stack, connection = self._stack, self._connection
+            self._stack, self._session, self._connection, self._closed = None, None, None, True
+            if stack is None or connection is None:
+                return
+            async with stack:
+                if connection.invalidated:  # a statement was interrupted: SQLAlchemy discarded the connection
+                    return
+                try:
+                    await (await _driver(connection)).execute("ROLLBACK" if error else "COMMIT")
+                except BaseException:
+                    await connection.invalidate()  # never back into the pool mid-transaction
+                    raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,5 +232,8 @@ class TenantScope:
             async with self.shared.session() as session:
                 yield session
             return
-        async with self.database.tenant_connections.hold(self.tenant_id), self.database.tenant_session(self.tenant_id) as session:
+        async with (
+            self.database.tenant_connections.hold(self.tenant_id),
+            self.database.tenant_session(self.tenant_id) as session,
+        ):
             yield session

@@ -44,3 +44,34 @@ class SingleFlight:
         """A failed read is not cached: the next caller tries again."""
         if (flight.cancelled() or flight.exception() is not None) and self._flights.get(key) is flight:
             del self._flights[key]
+
+
+class CoalescedReads:
+    """One read for every caller that asks before it has begun: what a late subscriber's snapshot needs.
+
+    A snapshot must be read after its subscriber registered for live events, or an event committed in
+    between is neither in the snapshot nor heard. So a caller may only share a read that has not begun
+    yet: `read` gets a `begin` callback to call right before its first statement, after which new callers
+    start the next read. While one read waits for a connection, everyone who asks joins it, so a thousand
+    subscribers arriving together cost a handful of reads instead of a thousand transactions.
+    """
+
+    def __init__(self) -> None:
+        self._joinable: dict[Hashable, asyncio.Future[Any]] = {}
+        self.reads = 0
+        """Reads actually started (the rest were shared): what the fan-out tests count."""
+
+    async def get(self, key: Hashable, read: Callable[[Callable[[], None]], Awaitable[Any]]) -> Any:
+        flight = self._joinable.get(key)
+        if flight is None:
+            self.reads += 1
+
+            def begin() -> None:
+                if self._joinable.get(key) is flight:
+                    del self._joinable[key]
+
+            flight = asyncio.ensure_future(read(begin))
+            flight.add_done_callback(lambda _: begin())
+            self._joinable[key] = flight
+        # shield: one caller leaving (cancelled) must not cancel the read the others are waiting for
+        return await asyncio.shield(flight)

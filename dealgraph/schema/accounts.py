@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
+from strawberry.dataloader import DataLoader
 
 from dealgraph.db import models
-from dealgraph.resolvers.pagination import page_request, slice_page
-from dealgraph.schema.common import Connection, UserError, load_nodes
-from dealgraph.server.context import Context
+from dealgraph.schema.common import LoadedNode, UserError
+from dealgraph.schema.connections import Connection, LoadedList, Pages
+from dealgraph.schema.context import Context
 
 if TYPE_CHECKING:
     from dealgraph.schema.deals import Deal
@@ -22,7 +22,7 @@ DealType = Annotated["Deal", strawberry.lazy("dealgraph.schema.deals")]
 
 
 @strawberry.type
-class Account(relay.Node):
+class Account(LoadedNode, relay.Node):
     id: relay.NodeID[str]
     name: str
     domain: str | None
@@ -33,25 +33,24 @@ class Account(relay.Node):
     @classmethod
     def from_row(cls, row: models.Account) -> Account:
         return cls(
-            id=str(row.id), name=row.name, domain=row.domain, created_at=row.created_at,
-            updated_at=row.updated_at, pk=row.id,
+            id=str(row.id),
+            name=row.name,
+            domain=row.domain,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            pk=row.id,
         )
 
     @classmethod
-    async def resolve_nodes(
-        cls, *, info: strawberry.Info[Context, None], node_ids: Iterable[str], required: bool = False
-    ) -> list[Account | None]:
-        return await load_nodes(info.context.loaders.account, node_ids, cls.from_row, required=required)
+    def node_loader(cls, info: strawberry.Info[Context, None]) -> DataLoader[uuid.UUID, Any]:
+        return info.context.loaders.account
 
-    @strawberry.field(description="The account's deals, newest first.")
-    async def deals(
-        self, info: strawberry.Info[Context, None], first: int | None = None, after: str | None = None
-    ) -> Connection[DealType]:
+    @relay.connection(Connection[DealType], description="The account's deals, newest first.")
+    async def deals(self, info: strawberry.Info[Context, None]) -> Pages[DealType]:
         from dealgraph.schema.deals import Deal
 
         rows = await info.context.loaders.deals_by_account.load(self.pk)
-        page = slice_page(rows, page_request(first, after, info.context.settings.max_page_size), "account-deals")
-        return Connection.of(page, Deal.from_row)
+        return LoadedList(rows, Deal.from_row, "account-deals")
 
 
 @strawberry.input

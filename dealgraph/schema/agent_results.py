@@ -26,7 +26,9 @@ for _enum in (
     strawberry.enum(_enum)
 
 
-@pydantic_type(model=outputs.Evidence, all_fields=True, description="A transcript quote, verified against the original text.")
+@pydantic_type(
+    model=outputs.Evidence, all_fields=True, description="A transcript quote, verified against the original text."
+)
 class Evidence:
     pass
 

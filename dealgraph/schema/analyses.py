@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
+from strawberry.dataloader import DataLoader
 
-from dealgraph.agents.kinds import AgentKind as AgentKindEnum
 from dealgraph.db import models
 from dealgraph.schema.agent_results import AgentResult, agent_result
-from dealgraph.schema.common import UserError, global_id, load_nodes
+from dealgraph.schema.common import LoadedNode, UserError, global_id, referenced
+from dealgraph.schema.context import Context
+from dealgraph.schema.enums import AgentKind, AnalysisStatus, RunStatus
 from dealgraph.schema.tenancy import User
-from dealgraph.server.context import Context
 
 if TYPE_CHECKING:
     from dealgraph.schema.prompts import PromptVersion
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
 
 TranscriptType = Annotated["Transcript", strawberry.lazy("dealgraph.schema.transcripts")]
 PromptVersionType = Annotated["PromptVersion", strawberry.lazy("dealgraph.schema.prompts")]
-AgentKind = strawberry.enum(AgentKindEnum, name="AgentKind")
-AnalysisStatus = strawberry.enum(models.AnalysisStatus, name="AnalysisStatus")
-AgentRunStatus = strawberry.enum(models.RunStatus, name="AgentRunStatus")
 Info = strawberry.Info[Context, None]
 
 
@@ -86,10 +84,10 @@ class AgentRunMetadata:
 
 
 @strawberry.type
-class AgentRun(relay.Node):
+class AgentRun(LoadedNode, relay.Node):
     id: relay.NodeID[str]
-    agent: AgentKind  # type: ignore[valid-type]
-    status: AgentRunStatus  # type: ignore[valid-type]
+    agent: AgentKind
+    status: RunStatus
     attempts: int = strawberry.field(description="Times a worker claimed this run.")
     queued_at: datetime
     started_at: datetime | None
@@ -100,16 +98,20 @@ class AgentRun(relay.Node):
     @classmethod
     def from_row(cls, row: models.AgentRun) -> AgentRun:
         return cls(
-            id=str(row.id), agent=AgentKindEnum(row.agent), status=row.status, attempts=row.attempts,
-            queued_at=row.queued_at, started_at=row.started_at,
-            finished_at=row.finished_at, simulated=row.simulated, row=row,
+            id=str(row.id),
+            agent=AgentKind(row.agent),
+            status=row.status,
+            attempts=row.attempts,
+            queued_at=row.queued_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            simulated=row.simulated,
+            row=row,
         )
 
     @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[AgentRun | None]:
-        return await load_nodes(info.context.loaders.agent_run, node_ids, cls.from_row, required=required)
+    def node_loader(cls, info: Info) -> DataLoader[uuid.UUID, Any]:
+        return info.context.loaders.agent_run
 
     @strawberry.field
     def error(self) -> AgentError | None:
@@ -125,15 +127,17 @@ class AgentRun(relay.Node):
     async def prompt_version(self, info: Info) -> PromptVersionType:
         from dealgraph.schema.prompts import PromptVersion
 
-        return PromptVersion.from_row(await info.context.loaders.prompt_version.load(self.row.prompt_version_id))
+        return PromptVersion.from_row(
+            referenced(await info.context.loaders.prompt_version.load(self.row.prompt_version_id))
+        )
 
     @strawberry.field
-    def result(self) -> AgentResult | None:  # type: ignore[valid-type]
+    def result(self) -> AgentResult | None:
         return agent_result(self.row.agent, self.row.result) if self.row.result is not None else None
 
     @strawberry.field
     async def analysis(self, info: Info) -> Analysis:
-        return Analysis.from_row(await info.context.loaders.analysis.load(self.row.analysis_id))
+        return Analysis.from_row(referenced(await info.context.loaders.analysis.load(self.row.analysis_id)))
 
 
 @strawberry.type
@@ -168,10 +172,10 @@ class AnalysisTotals:
 
 
 @strawberry.type
-class Analysis(relay.Node):
+class Analysis(LoadedNode, relay.Node):
     id: relay.NodeID[str]
-    status: AnalysisStatus  # type: ignore[valid-type]
-    agents: list[AgentKind]  # type: ignore[valid-type]
+    status: AnalysisStatus
+    agents: list[AgentKind]
     idempotency_key: str | None
     prompt_label: str
     created_at: datetime
@@ -182,16 +186,20 @@ class Analysis(relay.Node):
     @classmethod
     def from_row(cls, row: models.Analysis) -> Analysis:
         return cls(
-            id=str(row.id), status=row.status, agents=[AgentKindEnum(a) for a in row.agents],
-            idempotency_key=row.idempotency_key, prompt_label=row.prompt_label, created_at=row.created_at, started_at=row.started_at,
-            finished_at=row.finished_at, row=row,
+            id=str(row.id),
+            status=row.status,
+            agents=[AgentKind(a) for a in row.agents],
+            idempotency_key=row.idempotency_key,
+            prompt_label=row.prompt_label,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            row=row,
         )
 
     @classmethod
-    async def resolve_nodes(
-        cls, *, info: Info, node_ids: Iterable[str], required: bool = False
-    ) -> list[Analysis | None]:
-        return await load_nodes(info.context.loaders.analysis, node_ids, cls.from_row, required=required)
+    def node_loader(cls, info: Info) -> DataLoader[uuid.UUID, Any]:
+        return info.context.loaders.analysis
 
     @strawberry.field
     async def transcript(self, info: Info) -> TranscriptType:
@@ -227,5 +235,3 @@ class AnalysisPayload:
 class AgentRunPayload:
     agent_run: AgentRun | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
-
-

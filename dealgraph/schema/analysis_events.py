@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from functools import lru_cache
+from typing import Annotated, TypedDict
 
 import strawberry
 
-from dealgraph.agents.kinds import AgentKind as AgentKindEnum
-from dealgraph.db.models import RunStatus
-from dealgraph.resolvers.analysis_events import AnalysisDone, DomainEvent, RunProgress, RunState
 from dealgraph.schema.agent_results import AgentResult, agent_result
-from dealgraph.schema.analyses import (
-    AgentError,
-    AgentKind,
-    AgentRun,
-    Analysis,
-    AnalysisStatus,
-)
+from dealgraph.schema.analyses import AgentError, AgentRun, Analysis
 from dealgraph.schema.common import global_id
+from dealgraph.schema.enums import AgentKind, AnalysisStatus, RunStatus
+from dealgraph.services.analysis_events import AnalysisDone, DomainEvent, RunProgress, RunState
 
 
 @strawberry.interface(description="Something happened to one agent run of an analysis.")
 class AgentEvent:
     analysis_id: strawberry.ID
     run_id: strawberry.ID
-    agent: AgentKind  # type: ignore[valid-type]
+    agent: AgentKind
 
 
 @strawberry.type(description="The run is waiting for a worker (new, or rerun).")
@@ -46,7 +40,7 @@ class AgentProgress(AgentEvent):
 @strawberry.type(description="The agent's result, the moment it is stored.")
 class AgentSucceeded(AgentEvent):
     run: AgentRun
-    result: AgentResult  # type: ignore[valid-type]
+    result: AgentResult
 
 
 @strawberry.type
@@ -63,7 +57,7 @@ class AgentCancelled(AgentEvent):
 @strawberry.type(description="Every run of the analysis has ended; `analysis.totals` sums them up.")
 class AnalysisFinished:
     analysis_id: strawberry.ID
-    status: AnalysisStatus  # type: ignore[valid-type]
+    status: AnalysisStatus
     analysis: Analysis
 
 
@@ -73,13 +67,21 @@ AnalysisEvent = Annotated[
 ]
 
 
-def _run_event(state: RunState) -> AgentEvent:
+class _EventIds(TypedDict):
+    """The fields every `AgentEvent` shares."""
+
+    analysis_id: strawberry.ID
+    run_id: strawberry.ID
+    agent: AgentKind
+
+
+def _run_event(state: RunState) -> AnalysisEvent:
     row = state.run
-    common = {
-        "analysis_id": global_id("Analysis", row.analysis_id),
-        "run_id": global_id("AgentRun", row.id),
-        "agent": AgentKindEnum(row.agent),
-    }
+    common = _EventIds(
+        analysis_id=global_id("Analysis", row.analysis_id),
+        run_id=global_id("AgentRun", row.id),
+        agent=AgentKind(row.agent),
+    )
     run = AgentRun.from_row(row)
     match row.status:
         case RunStatus.QUEUED:
@@ -90,13 +92,18 @@ def _run_event(state: RunState) -> AgentEvent:
             assert row.result is not None
             return AgentSucceeded(**common, run=run, result=agent_result(row.agent, row.result))
         case RunStatus.FAILED:
-            return AgentFailed(**common, run=run, error=AgentError(code=row.error_code or "", message=row.error_message or ""))
+            return AgentFailed(
+                **common, run=run, error=AgentError(code=row.error_code or "", message=row.error_message or "")
+            )
         case RunStatus.CANCELLED:
             return AgentCancelled(**common, run=run)
     raise AssertionError(row.status)  # pragma: no cover
 
 
-def to_graphql(event: DomainEvent) -> object:
+@lru_cache(maxsize=256)
+def to_graphql(event: DomainEvent) -> AnalysisEvent:
+    """Once per event and process: subscribers of one event share its rows, so equal events (compared by
+    row identity) get the same object, and `SharedEventExecution` executes it once for all of them."""
     match event:
         case RunState():
             return _run_event(event)
@@ -104,7 +111,7 @@ def to_graphql(event: DomainEvent) -> object:
             return AgentProgress(
                 analysis_id=global_id("Analysis", event.analysis_id),
                 run_id=global_id("AgentRun", event.run_id),
-                agent=AgentKindEnum(event.agent),
+                agent=AgentKind(event.agent),
                 output_tokens=event.output_tokens,
             )
         case AnalysisDone():

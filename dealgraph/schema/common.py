@@ -1,31 +1,35 @@
-"""Types shared by every domain: connections and per-field user errors."""
+"""Types shared by every domain: node loading, per-field user errors, ids and mutation plumbing."""
 
 from __future__ import annotations
 
 import dataclasses
 import enum
 import uuid
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeVar, overload
 
 import strawberry
 from strawberry import relay
+from strawberry.dataloader import DataLoader
 
 from dealgraph.errors import NotFound
-from dealgraph.resolvers.ids import node_uuid, raw_uuid
-from dealgraph.resolvers.pagination import Page
-from dealgraph.resolvers.validation import ErrorCode, FieldError, InvalidInput
+from dealgraph.schema.context import Context
+from dealgraph.schema.enums import ErrorCode
+from dealgraph.services.ids import node_uuid, raw_uuid
+from dealgraph.validation import FieldError, InvalidInput
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 T = TypeVar("T")
-
-UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode")
 
 
 @strawberry.type(description="A problem with one input field; nothing was saved.")
 class UserError:
     field: str = strawberry.field(description="Input field path, e.g. 'input.amount'.")
     message: str
-    code: UserErrorCode  # type: ignore[valid-type]
+    code: ErrorCode
 
     @classmethod
     def from_error(cls, error: FieldError) -> UserError:
@@ -36,62 +40,71 @@ def user_errors(error: InvalidInput) -> list[UserError]:
     return [UserError.from_error(e) for e in error.errors]
 
 
-@strawberry.type
-class Edge(Generic[T]):
-    cursor: str
-    node: T
-
-
-@strawberry.type(description="A page of a list; pass `pageInfo.endCursor` as `after` for the next one.")
-class Connection(Generic[T]):
-    edges: list[Edge[T]]
-    page_info: relay.PageInfo
-    _page: strawberry.Private[Page[Any]]
-
-    @strawberry.field(description="Number of items in the whole list (costs one extra query).")
-    async def total_count(self) -> int:
-        return await self._page.count()
-
-    @classmethod
-    def of(cls, page: Page[Any], convert: Callable[[Any], T]) -> Connection[T]:
-        edges = [Edge(cursor=c, node=convert(item)) for c, item in zip(page.cursors, page.items, strict=True)]
-        return cls(
-            edges=edges,
-            page_info=relay.PageInfo(
-                has_next_page=page.has_next_page,
-                has_previous_page=page.has_previous_page,
-                start_cursor=page.cursors[0] if page.cursors else None,
-                end_cursor=page.cursors[-1] if page.cursors else None,
-            ),
-            _page=page,
-        )
-
-
 @strawberry.enum
 class SortDirection(enum.Enum):
     ASC = "asc"
     DESC = "desc"
 
 
-async def load_nodes(
-    loader: Any, node_ids: Iterable[str], convert: Callable[[Any], T], *, required: bool
-) -> list[T | None]:
-    """`Node.resolve_nodes` for our UUID-keyed types: malformed and foreign ids are just missing."""
-    ids = [raw_uuid(node_id) for node_id in node_ids]
-    rows = await loader.load_many([i for i in ids if i is not None])
-    found = {row.id: row for row in rows if row is not None}
-    nodes = [convert(found[i]) if i in found else None for i in ids]
-    if required and None in nodes:
-        raise NotFound("Node not found.")
-    return nodes
+class LoadedNode:
+    """`Node.resolve_nodes` for our UUID-keyed types, through the operation's DataLoaders.
+
+    Put before `relay.Node` among the bases. A malformed or foreign id is just missing (null), as for any
+    id the caller may not see; `required` (the `node` field's non-null form) makes that an error.
+    """
+
+    @classmethod
+    @abstractmethod
+    def node_loader(cls, info: strawberry.Info[Context, None]) -> DataLoader[uuid.UUID, Any]:
+        """The loader of this type's rows by primary key."""
+
+    @classmethod
+    @abstractmethod
+    def from_row(cls, row: Any) -> Self:
+        """The GraphQL object of one row."""
+
+    @overload
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info, node_ids: Iterable[str], required: Literal[True]
+    ) -> list[Self]: ...
+
+    @overload
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info, node_ids: Iterable[str], required: Literal[False] = ...
+    ) -> list[Self | None]: ...
+
+    @overload
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool
+    ) -> list[Self] | list[Self | None]: ...
+
+    @classmethod
+    async def resolve_nodes(
+        cls, *, info: strawberry.Info, node_ids: Iterable[str], required: bool = False
+    ) -> list[Self] | list[Self | None]:
+        ids = [raw_uuid(node_id) for node_id in node_ids]
+        rows = await cls.node_loader(info).load_many([i for i in ids if i is not None])
+        found = {row.id: row for row in rows if row is not None}
+        nodes = [cls.from_row(found[i]) if i in found else None for i in ids]
+        if required and None in nodes:
+            raise NotFound("Node not found.")
+        return nodes
 
 
-def provided(data: object) -> dict[str, Any]:
+def referenced(row: T | None) -> T:
+    """The row a foreign key points at: always there, and in the caller's tenant, unless deleted meanwhile."""
+    if row is None:
+        raise NotFound("The referenced object no longer exists.")
+    return row
+
+
+def provided(data: DataclassInstance) -> dict[str, Any]:
     """The input fields the client actually sent (UNSET ones are left out), for partial updates."""
     return {
-        f.name: getattr(data, f.name)
-        for f in dataclasses.fields(data)  # type: ignore[arg-type]
-        if getattr(data, f.name) is not strawberry.UNSET
+        f.name: getattr(data, f.name) for f in dataclasses.fields(data) if getattr(data, f.name) is not strawberry.UNSET
     }
 
 

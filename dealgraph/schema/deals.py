@@ -3,39 +3,37 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
+from strawberry.dataloader import DataLoader
 
 from dealgraph.db import models
-from dealgraph.resolvers.deals import DealOrderField as DealOrderFieldEnum
-from dealgraph.resolvers.pagination import page_request, slice_page
+from dealgraph.db.repositories.search import SearchFilters
 from dealgraph.schema.accounts import Account
-from dealgraph.schema.common import Connection, SortDirection, UserError, load_nodes
+from dealgraph.schema.common import LoadedNode, SortDirection, UserError
+from dealgraph.schema.connections import Connection, FetchedPages, LoadedList, Pages
+from dealgraph.schema.context import Context
+from dealgraph.schema.enums import DealOrderField, DealStage
 from dealgraph.schema.qualification import DealQualification
 from dealgraph.schema.tenancy import User
-from dealgraph.search.filters import SearchFilters
 from dealgraph.search.service import search_with_default
-from dealgraph.server.context import Context
 
 if TYPE_CHECKING:
     from dealgraph.schema.transcripts import SearchHit, Transcript
 
 TranscriptType = Annotated["Transcript", strawberry.lazy("dealgraph.schema.transcripts")]
 SearchHitType = Annotated["SearchHit", strawberry.lazy("dealgraph.schema.transcripts")]
-DealStage = strawberry.enum(models.DealStage, name="DealStage")
-DealOrderField = strawberry.enum(DealOrderFieldEnum, name="DealOrderField")
 
 
 @strawberry.type
-class Deal(relay.Node):
+class Deal(LoadedNode, relay.Node):
     id: relay.NodeID[str]
     name: str
-    stage: DealStage  # type: ignore[valid-type]
+    stage: DealStage
     amount: Decimal | None
     currency: str
     close_date: date | None
@@ -48,16 +46,22 @@ class Deal(relay.Node):
     @classmethod
     def from_row(cls, row: models.Deal) -> Deal:
         return cls(
-            id=str(row.id), name=row.name, stage=row.stage, amount=row.amount, currency=row.currency,
-            close_date=row.close_date, created_at=row.created_at, updated_at=row.updated_at,
-            pk=row.id, account_pk=row.account_id, owner_pk=row.owner_id,
+            id=str(row.id),
+            name=row.name,
+            stage=row.stage,
+            amount=row.amount,
+            currency=row.currency,
+            close_date=row.close_date,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+            pk=row.id,
+            account_pk=row.account_id,
+            owner_pk=row.owner_id,
         )
 
     @classmethod
-    async def resolve_nodes(
-        cls, *, info: strawberry.Info[Context, None], node_ids: Iterable[str], required: bool = False
-    ) -> list[Deal | None]:
-        return await load_nodes(info.context.loaders.deal, node_ids, cls.from_row, required=required)
+    def node_loader(cls, info: strawberry.Info[Context, None]) -> DataLoader[uuid.UUID, Any]:
+        return info.context.loaders.deal
 
     @strawberry.field
     async def account(self, info: strawberry.Info[Context, None]) -> Account:
@@ -68,28 +72,29 @@ class Deal(relay.Node):
         row = await info.context.loaders.user.load(self.owner_pk) if self.owner_pk else None
         return User.from_row(row) if row else None
 
-    @strawberry.field(description="Call transcripts of this deal, most recent call first.")
-    async def transcripts(
-        self, info: strawberry.Info[Context, None], first: int | None = None, after: str | None = None
-    ) -> Connection[TranscriptType]:
+    @relay.connection(Connection[TranscriptType], description="Call transcripts of this deal, most recent call first.")
+    async def transcripts(self, info: strawberry.Info[Context, None]) -> Pages[TranscriptType]:
         from dealgraph.schema.transcripts import Transcript
 
         rows = await info.context.loaders.transcripts_by_deal.load(self.pk)
-        page = slice_page(rows, page_request(first, after, info.context.settings.max_page_size), "deal-transcripts")
-        return Connection.of(page, Transcript.from_row)
+        return LoadedList(rows, Transcript.from_row, "deal-transcripts")
 
-    @strawberry.field(
-        description="The moments across this deal's calls that best answer `query` (\"ask the deal\"): HYBRID search "
-        "where the server has pgvector, KEYWORD elsewhere."
+    @relay.connection(
+        Connection[SearchHitType],
+        description='The moments across this deal\'s calls that best answer `query` ("ask the deal"): HYBRID search '
+        "where the server has pgvector, KEYWORD elsewhere.",
     )
-    async def moments(
-        self, info: strawberry.Info[Context, None], query: str, first: int | None = None, after: str | None = None
-    ) -> Connection[SearchHitType]:
+    def moments(self, info: strawberry.Info[Context, None], query: str) -> Pages[SearchHitType]:
         from dealgraph.schema.transcripts import SearchHit
 
-        request = page_request(first, after, info.context.settings.max_page_size)
-        page = await search_with_default(info.context, query, None, request, SearchFilters(deal_id=self.pk))
-        return Connection.of(page, SearchHit.from_row)
+        filters = SearchFilters(deal_id=self.pk)
+        settings = info.context.settings
+        return FetchedPages(
+            lambda request: search_with_default(
+                info.context.tenant, settings.embedding_model, query, None, request, filters
+            ),
+            SearchHit.from_row,
+        )
 
     @strawberry.field(description="MEDDPICC rolled up across the deal's analysed calls.")
     async def qualification(self, info: strawberry.Info[Context, None]) -> DealQualification:
@@ -98,7 +103,7 @@ class Deal(relay.Node):
 
 @strawberry.input
 class DealFilter:
-    stages: list[DealStage] | None = None  # type: ignore[valid-type]
+    stages: list[DealStage] | None = None
     account_id: relay.GlobalID | None = None
     owner_id: relay.GlobalID | None = None
     close_date_from: date | None = strawberry.field(default=None, description="Inclusive.")
@@ -108,7 +113,7 @@ class DealFilter:
 
 @strawberry.input
 class DealOrder:
-    field: DealOrderField = DealOrderFieldEnum.CREATED_AT  # type: ignore[valid-type]
+    field: DealOrderField = DealOrderField.CREATED_AT
     direction: SortDirection = SortDirection.DESC
 
 
@@ -116,7 +121,7 @@ class DealOrder:
 class CreateDealInput:
     account_id: relay.GlobalID
     name: str
-    stage: DealStage = models.DealStage.PROSPECTING  # type: ignore[valid-type]
+    stage: DealStage = DealStage.PROSPECTING
     amount: Decimal | None = None
     currency: str = "USD"
     close_date: date | None = None
@@ -128,7 +133,7 @@ class UpdateDealInput:
     id: relay.GlobalID
     account_id: relay.GlobalID | None = strawberry.UNSET
     name: str | None = strawberry.UNSET
-    stage: DealStage | None = strawberry.UNSET  # type: ignore[valid-type]
+    stage: DealStage | None = strawberry.UNSET
     amount: Decimal | None = strawberry.UNSET
     currency: str | None = strawberry.UNSET
     close_date: date | None = strawberry.UNSET

@@ -2,28 +2,36 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from typing import Annotated
 
 import strawberry
 from strawberry import relay
 
-from dealgraph.agents.kinds import AgentKind as AgentKindEnum
-from dealgraph.resolvers import accounts, analyses, deals, prompts, transcripts
-from dealgraph.resolvers.ids import node_uuid
 from dealgraph.schema.accounts import Account, AccountPayload, CreateAccountInput, UpdateAccountInput
-from dealgraph.schema.analyses import AgentKind, AgentRun, AgentRunPayload, Analysis, AnalysisPayload
+from dealgraph.schema.analyses import AgentRun, AgentRunPayload, Analysis, AnalysisPayload
 from dealgraph.schema.common import DeletePayload, global_id, input_ids, mutate, provided
+from dealgraph.schema.context import Context
 from dealgraph.schema.deals import CreateDealInput, Deal, DealPayload, UpdateDealInput
+from dealgraph.schema.enums import AgentKind
 from dealgraph.schema.permissions import AdminForUnpublishedPrompts, IsAdmin
-from dealgraph.schema.prompts import PromptLabel, PromptLabelPayload, PromptVersion, PromptVersionInput, PromptVersionPayload
+from dealgraph.schema.prompts import (
+    PromptLabel,
+    PromptLabelPayload,
+    PromptVersion,
+    PromptVersionInput,
+    PromptVersionPayload,
+)
 from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
-from dealgraph.server.context import Context
+from dealgraph.services import accounts, analyses, deals, prompts, transcripts
+from dealgraph.services.ids import node_uuid
 
 Info = strawberry.Info[Context, None]
 DEAL_REFERENCES = {"account_id": "Account", "owner_id": "User"}
 
 
-def _deleted(type_name: str):  # type: ignore[no-untyped-def]
+def _deleted(type_name: str) -> Callable[[uuid.UUID], strawberry.ID]:
     return lambda pk: global_id(type_name, pk)
 
 
@@ -83,7 +91,7 @@ class Mutation:
         self,
         info: Info,
         transcript_id: relay.GlobalID,
-        agents: list[AgentKind] | None = None,  # type: ignore[valid-type]
+        agents: list[AgentKind] | None = None,
         idempotency_key: str | None = None,
         prompt_label: Annotated[
             str,
@@ -93,12 +101,14 @@ class Mutation:
         ] = "production",
         force: Annotated[
             bool,
-            strawberry.argument(description="Run again even if an identical result (same content and prompt version) exists."),
+            strawberry.argument(
+                description="Run again even if an identical result (same content and prompt version) exists."
+            ),
         ] = False,
     ) -> AnalysisPayload:
         request = analyses.AnalysisRequest(
             transcript_id=node_uuid(transcript_id, "Transcript"),
-            agents=[AgentKindEnum(a) for a in agents] if agents is not None else None,
+            agents=agents,
             idempotency_key=idempotency_key,
             prompt_label=prompt_label,
             force=force,
@@ -112,8 +122,8 @@ class Mutation:
         return await mutate(AnalysisPayload, "analysis", action, Analysis.from_row)
 
     @strawberry.mutation(description="Queue a failed or cancelled agent of an analysis again.")
-    async def rerun_agent(self, info: Info, analysis_id: relay.GlobalID, agent: AgentKind) -> AgentRunPayload:  # type: ignore[valid-type]
-        action = analyses.rerun_agent(info.context.tenant, node_uuid(analysis_id, "Analysis"), AgentKindEnum(agent))
+    async def rerun_agent(self, info: Info, analysis_id: relay.GlobalID, agent: AgentKind) -> AgentRunPayload:
+        action = analyses.rerun_agent(info.context.tenant, node_uuid(analysis_id, "Analysis"), agent)
         return await mutate(AgentRunPayload, "agent_run", action, AgentRun.from_row)
 
     @strawberry.mutation(
@@ -122,7 +132,7 @@ class Mutation:
     async def create_prompt_version(self, info: Info, input: PromptVersionInput) -> PromptVersionPayload:
         request = prompts.NewVersion(
             template_id=node_uuid(input.template_id, "PromptTemplate") if input.template_id else None,
-            agent=AgentKindEnum(input.agent) if input.agent else None,
+            agent=input.agent,
             system_text=input.system_text,
             user_template=input.user_template,
             model=input.model,
@@ -132,7 +142,9 @@ class Mutation:
             note=input.note,
             labels=input.labels,
         )
-        action = prompts.create_version(info.context.tenant, info.context.viewer.user_id, request, info.context.settings)
+        action = prompts.create_version(
+            info.context.tenant, info.context.viewer.user_id, request, info.context.settings
+        )
         return await mutate(PromptVersionPayload, "prompt_version", action, PromptVersion.from_row)
 
     @strawberry.mutation(
@@ -142,7 +154,10 @@ class Mutation:
         self, info: Info, template_id: relay.GlobalID, label: str, version_id: relay.GlobalID
     ) -> PromptLabelPayload:
         action = prompts.set_label(
-            info.context.tenant, info.context.viewer.user_id, node_uuid(template_id, "PromptTemplate"), label,
+            info.context.tenant,
+            info.context.viewer.user_id,
+            node_uuid(template_id, "PromptTemplate"),
+            label,
             node_uuid(version_id, "PromptVersion"),
         )
         return await mutate(PromptLabelPayload, "label", action, PromptLabel.from_row)
@@ -151,5 +166,7 @@ class Mutation:
         description="Admins: move a label back to the version it pointed at before.", permission_classes=[IsAdmin]
     )
     async def rollback_prompt(self, info: Info, template_id: relay.GlobalID, label: str) -> PromptLabelPayload:
-        action = prompts.rollback(info.context.tenant, info.context.viewer.user_id, node_uuid(template_id, "PromptTemplate"), label)
+        action = prompts.rollback(
+            info.context.tenant, info.context.viewer.user_id, node_uuid(template_id, "PromptTemplate"), label
+        )
         return await mutate(PromptLabelPayload, "label", action, PromptLabel.from_row)

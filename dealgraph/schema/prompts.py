@@ -4,24 +4,23 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 import strawberry
 from strawberry import relay
+from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
-from dealgraph.agents.kinds import AgentKind as AgentKindEnum
 from dealgraph.agents.templates import unified_diff
 from dealgraph.db import models
 from dealgraph.errors import BadUserInput
-from dealgraph.resolvers.ids import node_uuid
-from dealgraph.resolvers.pagination import page_request, slice_page
-from dealgraph.schema.analyses import AgentKind
-from dealgraph.schema.common import Connection, UserError, load_nodes
+from dealgraph.schema.common import LoadedNode, UserError, referenced
+from dealgraph.schema.connections import Connection, LoadedList, Pages
+from dealgraph.schema.context import Context
+from dealgraph.schema.enums import AgentKind
 from dealgraph.schema.tenancy import User
-from dealgraph.server.context import Context
+from dealgraph.services.ids import node_uuid
 
 Info = strawberry.Info[Context, None]
 
@@ -56,7 +55,7 @@ class EffortLevel(enum.Enum):
 
 
 @strawberry.type(description="An immutable version of a prompt template.")
-class PromptVersion(relay.Node):
+class PromptVersion(LoadedNode, relay.Node):
     id: relay.NodeID[str]
     version: int
     system_text: str
@@ -81,15 +80,24 @@ class PromptVersion(relay.Node):
     @classmethod
     def from_row(cls, row: models.PromptVersion) -> PromptVersion:
         return cls(
-            id=str(row.id), version=row.version, system_text=row.system_text, user_template=row.user_template,
-            model=row.model, max_tokens=row.max_tokens, effort=EffortLevel(row.effort) if row.effort else None,
-            temperature=row.legacy_temperature, output_schema=row.output_schema,
-            note=row.note, content_hash=row.content_hash, created_at=row.created_at, row=row,
+            id=str(row.id),
+            version=row.version,
+            system_text=row.system_text,
+            user_template=row.user_template,
+            model=row.model,
+            max_tokens=row.max_tokens,
+            effort=EffortLevel(row.effort) if row.effort else None,
+            temperature=row.legacy_temperature,
+            output_schema=JSON(row.output_schema),
+            note=row.note,
+            content_hash=row.content_hash,
+            created_at=row.created_at,
+            row=row,
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str], required: bool = False) -> list[PromptVersion | None]:
-        return await load_nodes(info.context.loaders.prompt_version, node_ids, cls.from_row, required=required)
+    def node_loader(cls, info: Info) -> DataLoader[uuid.UUID, Any]:
+        return info.context.loaders.prompt_version
 
     @strawberry.field
     async def author(self, info: Info) -> User | None:
@@ -97,7 +105,9 @@ class PromptVersion(relay.Node):
 
     @strawberry.field
     async def template(self, info: Info) -> PromptTemplate:
-        return PromptTemplate.from_row(await info.context.loaders.prompt_template.load(self.row.template_id))
+        return PromptTemplate.from_row(
+            referenced(await info.context.loaders.prompt_template.load(self.row.template_id))
+        )
 
 
 @strawberry.type(description="A label (e.g. production, staging) and the version it points at.")
@@ -146,9 +156,9 @@ class PromptAuditEntry:
 
 
 @strawberry.type
-class PromptTemplate(relay.Node):
+class PromptTemplate(LoadedNode, relay.Node):
     id: relay.NodeID[str]
-    agent: AgentKind  # type: ignore[valid-type]
+    agent: AgentKind
     name: str
     description: str
     is_builtin: bool = strawberry.field(description="A global default shipped with dealgraph (read-only).")
@@ -158,35 +168,40 @@ class PromptTemplate(relay.Node):
     @classmethod
     def from_row(cls, row: models.PromptTemplate) -> PromptTemplate:
         return cls(
-            id=str(row.id), agent=AgentKindEnum(row.agent), name=row.name, description=row.description,
-            is_builtin=row.tenant_id is None, created_at=row.created_at, row=row,
+            id=str(row.id),
+            agent=AgentKind(row.agent),
+            name=row.name,
+            description=row.description,
+            is_builtin=row.tenant_id is None,
+            created_at=row.created_at,
+            row=row,
         )
 
     @classmethod
-    async def resolve_nodes(cls, *, info: Info, node_ids: Iterable[str], required: bool = False) -> list[PromptTemplate | None]:
-        return await load_nodes(info.context.loaders.prompt_template, node_ids, cls.from_row, required=required)
+    def node_loader(cls, info: Info) -> DataLoader[uuid.UUID, Any]:
+        return info.context.loaders.prompt_template
 
-    @strawberry.field(description="Newest first.")
-    async def versions(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[PromptVersion]:
+    @relay.connection(Connection[PromptVersion], description="Newest first.")
+    async def versions(self, info: Info) -> Pages[PromptVersion]:
         rows = await info.context.loaders.versions_by_template.load(self.row.id)
-        page = slice_page(rows, page_request(first, after, info.context.settings.max_page_size), "prompt-versions")
-        return Connection.of(page, PromptVersion.from_row)
+        return LoadedList(rows, PromptVersion.from_row, "prompt-versions")
 
     @strawberry.field
     async def labels(self, info: Info) -> list[PromptLabel]:
         return [PromptLabel.from_row(row) for row in await info.context.loaders.labels_by_template.load(self.row.id)]
 
-    @strawberry.field(description="Changes to this template, newest first.")
-    async def audit(self, info: Info, first: int | None = None, after: str | None = None) -> Connection[PromptAuditEntry]:
+    @relay.connection(Connection[PromptAuditEntry], description="Changes to this template, newest first.")
+    async def audit(self, info: Info) -> Pages[PromptAuditEntry]:
         rows = await info.context.loaders.audit_by_template.load(self.row.id)
-        page = slice_page(rows, page_request(first, after, info.context.settings.max_page_size), "prompt-audit")
-        return Connection.of(page, PromptAuditEntry.from_row)
+        return LoadedList(rows, PromptAuditEntry.from_row, "prompt-audit")
 
     @strawberry.field(description="Unified diff between two versions of this template (empty when identical).")
     async def diff(self, info: Info, from_version_id: relay.GlobalID, to_version_id: relay.GlobalID) -> str:
         versions = []
         for global_id in (from_version_id, to_version_id):
-            row = await info.context.loaders.prompt_version.load(node_uuid(global_id, "PromptVersion") or uuid.UUID(int=0))
+            row = await info.context.loaders.prompt_version.load(
+                node_uuid(global_id, "PromptVersion") or uuid.UUID(int=0)
+            )
             if row is None or row.template_id != self.row.id:
                 raise BadUserInput("Both versions must belong to this template.")
             versions.append(row)
@@ -220,14 +235,18 @@ class PromptLabelPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.input(description="Give `templateId` (one of your templates) or `agent` (your override, created if needed).")
+@strawberry.input(
+    description="Give `templateId` (one of your templates) or `agent` (your override, created if needed)."
+)
 class PromptVersionInput:
     system_text: str
     user_template: str = strawberry.field(description="Jinja (sandboxed); see the variables in the README.")
     template_id: relay.GlobalID | None = None
-    agent: AgentKind | None = None  # type: ignore[valid-type]
+    agent: AgentKind | None = None
     model: str | None = strawberry.field(default=None, description="Default: the server's model.")
-    max_tokens: int | None = strawberry.field(default=None, description="Default: the server's DEALGRAPH_LLM_MAX_TOKENS.")
+    max_tokens: int | None = strawberry.field(
+        default=None, description="Default: the server's DEALGRAPH_LLM_MAX_TOKENS."
+    )
     effort: EffortLevel | None = strawberry.field(default=None, description="Default: the agent's built-in effort.")
     temperature: float | None = strawberry.field(
         default=None,
@@ -236,5 +255,5 @@ class PromptVersionInput:
     )
     note: str | None = None
     labels: list[str] = strawberry.field(
-        default_factory=list, description="Labels to point at the new version at once, e.g. [\"staging\"]."
+        default_factory=list, description='Labels to point at the new version at once, e.g. ["staging"].'
     )

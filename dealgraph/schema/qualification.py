@@ -8,24 +8,34 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from dealgraph.agents.outputs import MEDDPICC_ELEMENTS, MeddpiccStatus
-from dealgraph.resolvers.qualification import ElementStanding, Qualification
+from dealgraph.agents.outputs import MeddpiccStatus
 from dealgraph.schema.agent_results import Evidence
-from dealgraph.server.context import Context
+from dealgraph.schema.context import Context
+from dealgraph.services.qualification import ElementStanding, Qualification
 
 if TYPE_CHECKING:
     from dealgraph.schema.transcripts import Transcript
 
 TranscriptType = Annotated["Transcript", strawberry.lazy("dealgraph.schema.transcripts")]
-MeddpiccElementKey = strawberry.enum(
-    enum.Enum("MeddpiccElementKey", {key.upper(): key for key in MEDDPICC_ELEMENTS}),  # type: ignore[misc]
-    description="The eight MEDDPICC elements.",
-)
+
+
+@strawberry.enum(description="The eight MEDDPICC elements.")
+class MeddpiccElementKey(enum.Enum):
+    """Spelled out for the type checker; a test holds it to `MEDDPICC_ELEMENTS`, which the output model defines."""
+
+    METRICS = "metrics"
+    ECONOMIC_BUYER = "economic_buyer"
+    DECISION_CRITERIA = "decision_criteria"
+    DECISION_PROCESS = "decision_process"
+    PAPER_PROCESS = "paper_process"
+    IDENTIFY_PAIN = "identify_pain"
+    CHAMPION = "champion"
+    COMPETITION = "competition"
 
 
 @strawberry.type(description="Where one element stands, and the call whose evidence set it.")
 class QualificationElement:
-    element: MeddpiccElementKey  # type: ignore[valid-type]
+    element: MeddpiccElementKey
     status: MeddpiccStatus
     summary: str | None
     confidence: float | None

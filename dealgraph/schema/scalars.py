@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+from collections.abc import Callable
 
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.schema.types.base_scalars import DateTimeDefinition, DecimalDefinition
@@ -20,8 +21,18 @@ EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2999, 12, 31, tzinfo=dt.UTC)
 
 
+def _builtin_parser(definition: ScalarDefinition) -> Callable[[object], object]:
+    """Strawberry's own parser of a built-in scalar (they all have one), which ours narrow."""
+    assert definition.parse_value is not None
+    return definition.parse_value
+
+
+_parse_any_decimal = _builtin_parser(DecimalDefinition)
+_parse_any_datetime = _builtin_parser(DateTimeDefinition)
+
+
 def _parse_decimal(value: object) -> decimal.Decimal:
-    parsed = DecimalDefinition.parse_value(value)  # type: ignore[misc]
+    parsed = _parse_any_decimal(value)
     assert isinstance(parsed, decimal.Decimal)
     if not parsed.is_finite():
         raise StrawberryInputCoercionError(f'Value cannot represent a Decimal: "{value}". Expected a finite number.')
@@ -35,7 +46,7 @@ def _parse_decimal(value: object) -> decimal.Decimal:
 
 
 def _parse_datetime(value: object) -> dt.datetime:
-    parsed = DateTimeDefinition.parse_value(value)  # type: ignore[misc]
+    parsed = _parse_any_datetime(value)
     assert isinstance(parsed, dt.datetime)
     comparable = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
     try:
@@ -44,22 +55,21 @@ def _parse_datetime(value: object) -> dt.datetime:
         in_range = False
     if not in_range:
         raise StrawberryInputCoercionError(
-            f'Value cannot represent a DateTime: "{value}". Expected a date between '
-            f"{EARLIEST.year} and {LATEST.year}."
+            f'Value cannot represent a DateTime: "{value}". Expected a date between {EARLIEST.year} and {LATEST.year}.'
         )
     return parsed
 
 
-BoundedDecimal: ScalarDefinition = scalar(  # type: ignore[assignment]
+BoundedDecimal: ScalarDefinition = scalar(
     name="Decimal",
     description=f"Decimal number as a string (or number), finite, at most {MAX_DECIMAL_DIGITS} significant digits.",
     serialize=str,
     parse_value=_parse_decimal,
 )
-BoundedDateTime: ScalarDefinition = scalar(  # type: ignore[assignment]
+BoundedDateTime: ScalarDefinition = scalar(
     name="DateTime",
     description=f"Date with time (ISO 8601), between the years {EARLIEST.year} and {LATEST.year}.",
-    serialize=DateTimeDefinition.serialize,
+    serialize=dt.datetime.isoformat,
     parse_value=_parse_datetime,
 )
 SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {decimal.Decimal: BoundedDecimal, dt.datetime: BoundedDateTime}

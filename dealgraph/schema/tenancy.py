@@ -3,26 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 import strawberry
-from sqlalchemy import select
 from strawberry import relay
+from strawberry.dataloader import DataLoader
 
 from dealgraph.db import models
-from dealgraph.schema.common import load_nodes
-from dealgraph.server.context import Context
-
-Role = strawberry.enum(models.Role, name="Role")
+from dealgraph.schema.common import LoadedNode
+from dealgraph.schema.context import Context
+from dealgraph.schema.enums import Role
+from dealgraph.services.tenancy import current_tenant
 
 
 @strawberry.type
-class User(relay.Node):
+class User(LoadedNode, relay.Node):
     id: relay.NodeID[str]
     email: str
     display_name: str
-    role: Role  # type: ignore[valid-type]
+    role: Role
     pk: strawberry.Private[uuid.UUID]
 
     @classmethod
@@ -30,10 +30,8 @@ class User(relay.Node):
         return cls(id=str(row.id), email=row.email, display_name=row.display_name, role=row.role, pk=row.id)
 
     @classmethod
-    async def resolve_nodes(
-        cls, *, info: strawberry.Info[Context, None], node_ids: Iterable[str], required: bool = False
-    ) -> list[User | None]:
-        return await load_nodes(info.context.loaders.user, node_ids, cls.from_row, required=required)
+    def node_loader(cls, info: strawberry.Info[Context, None]) -> DataLoader[uuid.UUID, Any]:
+        return info.context.loaders.user
 
 
 @strawberry.type
@@ -48,12 +46,11 @@ class Tenant:
 class Viewer:
     """`role` comes with the key; the tenant and user are read only when asked for."""
 
-    role: Role  # type: ignore[valid-type]
+    role: Role
 
     @strawberry.field
     async def tenant(self, info: strawberry.Info[Context, None]) -> Tenant:
-        async with info.context.tenant.session() as session:
-            row = (await session.execute(select(models.Tenant))).scalar_one()
+        row = await current_tenant(info.context.tenant)
         return Tenant(id=strawberry.ID(str(row.id)), name=row.name, slug=row.slug, created_at=row.created_at)
 
     @strawberry.field

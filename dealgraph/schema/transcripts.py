@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
+from strawberry.dataloader import DataLoader
 
 from dealgraph.db import models
-from dealgraph.resolvers.pagination import page_request, slice_page
-from dealgraph.resolvers.transcripts import SearchRow
-from dealgraph.schema.common import Connection, UserError, load_nodes
+from dealgraph.schema.common import LoadedNode, UserError
+from dealgraph.schema.connections import Connection, LoadedList, Pages
+from dealgraph.schema.context import Context
+from dealgraph.schema.enums import TranscriptFormat
 from dealgraph.search import service as search_service
-from dealgraph.server.context import Context
-from dealgraph.transcripts.formats import TranscriptFormat as TranscriptFormatEnum
+from dealgraph.services.transcripts import SearchRow
 
 if TYPE_CHECKING:
     from dealgraph.schema.analyses import Analysis
@@ -25,12 +25,7 @@ if TYPE_CHECKING:
 
 DealType = Annotated["Deal", strawberry.lazy("dealgraph.schema.deals")]
 AnalysisType = Annotated["Analysis", strawberry.lazy("dealgraph.schema.analyses")]
-TranscriptFormat = strawberry.enum(TranscriptFormatEnum, name="TranscriptFormat")
 MAX_UTTERANCES_PAGE = 1000
-SearchMode = strawberry.enum(
-    search_service.SearchMode, name="SearchMode",
-    description="KEYWORD: full-text; SEMANTIC: nearest utterance windows by meaning; HYBRID: both, by reciprocal rank fusion.",
-)
 
 
 @strawberry.enum(description="Whether a transcript can be found by semantic search yet.")
@@ -62,11 +57,11 @@ class Utterance:
 
 
 @strawberry.type
-class Transcript(relay.Node):
+class Transcript(LoadedNode, relay.Node):
     id: relay.NodeID[str]
     title: str
     occurred_at: datetime
-    source_format: TranscriptFormat  # type: ignore[valid-type]
+    source_format: TranscriptFormat
     language: str
     participants: list[str]
     content_hash: str = strawberry.field(description="SHA-256 of the normalized original text.")
@@ -78,17 +73,22 @@ class Transcript(relay.Node):
     @classmethod
     def from_row(cls, row: models.Transcript) -> Transcript:
         return cls(
-            id=str(row.id), title=row.title, occurred_at=row.occurred_at,
-            source_format=TranscriptFormatEnum(row.source_format), language=row.language,
-            participants=list(row.participants), content_hash=row.content_hash,
-            utterance_count=row.utterance_count, created_at=row.created_at, pk=row.id, deal_pk=row.deal_id,
+            id=str(row.id),
+            title=row.title,
+            occurred_at=row.occurred_at,
+            source_format=TranscriptFormat(row.source_format),
+            language=row.language,
+            participants=list(row.participants),
+            content_hash=row.content_hash,
+            utterance_count=row.utterance_count,
+            created_at=row.created_at,
+            pk=row.id,
+            deal_pk=row.deal_id,
         )
 
     @classmethod
-    async def resolve_nodes(
-        cls, *, info: strawberry.Info[Context, None], node_ids: Iterable[str], required: bool = False
-    ) -> list[Transcript | None]:
-        return await load_nodes(info.context.loaders.transcript, node_ids, cls.from_row, required=required)
+    def node_loader(cls, info: strawberry.Info[Context, None]) -> DataLoader[uuid.UUID, Any]:
+        return info.context.loaders.transcript
 
     @strawberry.field
     async def deal(self, info: strawberry.Info[Context, None]) -> DealType:
@@ -108,23 +108,21 @@ class Transcript(relay.Node):
     async def original_text(self, info: strawberry.Info[Context, None]) -> str:
         return await info.context.loaders.transcript_text.load(self.pk) or ""
 
-    @strawberry.field(description=f"Utterances in call order (up to {MAX_UTTERANCES_PAGE} per page).")
-    async def utterances(
-        self, info: strawberry.Info[Context, None], first: int | None = None, after: str | None = None
-    ) -> Connection[Utterance]:
+    @relay.connection(
+        Connection[Utterance],
+        description=f"Utterances in call order (up to {MAX_UTTERANCES_PAGE} per page).",
+        max_results=MAX_UTTERANCES_PAGE,
+    )
+    async def utterances(self, info: strawberry.Info[Context, None]) -> Pages[Utterance]:
         rows = await info.context.loaders.utterances_by_transcript.load(self.pk)
-        page = slice_page(rows, page_request(first, after, MAX_UTTERANCES_PAGE), "utterances")
-        return Connection.of(page, Utterance.from_row)
+        return LoadedList(rows, Utterance.from_row, "utterances")
 
-    @strawberry.field(description="Analyses of this transcript, newest first.")
-    async def analyses(
-        self, info: strawberry.Info[Context, None], first: int | None = None, after: str | None = None
-    ) -> Connection[AnalysisType]:
+    @relay.connection(Connection[AnalysisType], description="Analyses of this transcript, newest first.")
+    async def analyses(self, info: strawberry.Info[Context, None]) -> Pages[AnalysisType]:
         from dealgraph.schema.analyses import Analysis
 
         rows = await info.context.loaders.analyses_by_transcript.load(self.pk)
-        page = slice_page(rows, page_request(first, after, info.context.settings.max_page_size), "transcript-analyses")
-        return Connection.of(page, Analysis.from_row)
+        return LoadedList(rows, Analysis.from_row, "transcript-analyses")
 
 
 @strawberry.type(description="An utterance matching a search, with the matched words in <mark> tags.")
@@ -134,13 +132,18 @@ class SearchHit:
     rank: float = strawberry.field(description="KEYWORD: full-text rank; SEMANTIC and HYBRID: the fused RRF score.")
     snippet: str
     matched_by: list[SearchSignal] = strawberry.field(description="The rankings that found this utterance.")
-    similarity: float | None = strawberry.field(description="Cosine similarity of its window to the query, if SEMANTIC matched.")
+    similarity: float | None = strawberry.field(
+        description="Cosine similarity of its window to the query, if SEMANTIC matched."
+    )
 
     @classmethod
     def from_row(cls, row: SearchRow) -> SearchHit:
         return cls(
-            transcript=Transcript.from_row(row.transcript), utterance=Utterance.from_row(row.utterance),
-            rank=row.rank, snippet=row.snippet, matched_by=[SearchSignal(m) for m in row.matched_by],
+            transcript=Transcript.from_row(row.transcript),
+            utterance=Utterance.from_row(row.utterance),
+            rank=row.rank,
+            snippet=row.snippet,
+            matched_by=[SearchSignal(m) for m in row.matched_by],
             similarity=row.similarity,
         )
 
@@ -150,7 +153,7 @@ class AddTranscriptInput:
     deal_id: relay.GlobalID
     title: str
     content: str = strawberry.field(description="Plain 'Speaker: text' lines, WebVTT, SRT or a JSON list.")
-    format: TranscriptFormat | None = strawberry.field(  # type: ignore[valid-type]
+    format: TranscriptFormat | None = strawberry.field(
         default=None, description="Detected from the content when left out."
     )
     occurred_at: datetime | None = strawberry.field(default=None, description="Defaults to now.")

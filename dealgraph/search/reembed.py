@@ -7,12 +7,9 @@ stale and carries on. Serving processes' workers help drain the same queue.
 
 from __future__ import annotations
 
-from sqlalchemy import text
-
 from dealgraph.config import Settings
 from dealgraph.db.repositories import search_jobs, vectors
 from dealgraph.db.session import Database
-from dealgraph.db.vector_sql import hnsw_index_sql
 from dealgraph.search.worker import EmbeddingWorker
 
 BATCH = 500
@@ -24,7 +21,7 @@ async def reembed(database: Database, settings: Settings) -> int:
         raise RuntimeError("semantic search needs the pgvector extension on the PostgreSQL server")
     worker = EmbeddingWorker(database, settings)
     async with database.owner_session() as session:
-        await session.execute(text(hnsw_index_sql(worker.embedder.model_id, worker.embedder.dimensions)))
+        await vectors.ensure_hnsw_index(session, worker.embedder.model_id, worker.embedder.dimensions)
     done = 0
     while True:
         async with database.owner_session() as session:

@@ -1,4 +1,4 @@
-"""searchTranscripts in SEMANTIC and HYBRID modes (KEYWORD stays in `dealgraph.resolvers.transcripts`).
+"""searchTranscripts in SEMANTIC and HYBRID modes (KEYWORD stays in `dealgraph.services.transcripts`).
 
 Both rankings are cut at a candidate depth (enough for the requested page, at least 50, at most 500),
 fused with reciprocal rank fusion, and paged with offset cursors like keyword search. `totalCount` is
@@ -11,19 +11,14 @@ import asyncio
 import enum
 import uuid
 
-from sqlalchemy import select, tuple_
-from sqlalchemy.orm import defer
-
-from dealgraph.db.models import SearchJob, Transcript, TranscriptUtterance
-from dealgraph.db.repositories import vectors
+from dealgraph.db.repositories import search_jobs, vectors
+from dealgraph.db.repositories.search import SearchFilters, keyword_ranking, utterances_at
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import BadUserInput
-from dealgraph.resolvers.pagination import Page, PageRequest, encode_cursor, offset_after
-from dealgraph.resolvers.transcripts import SearchRow, headline, keyword_query, search_text, search_transcripts
 from dealgraph.search.embedders import EmbedderName, get_embedder
-from dealgraph.search.filters import SearchFilters
 from dealgraph.search.fusion import reciprocal_rank_fusion
-from dealgraph.server.context import Context
+from dealgraph.services.pagination import Page, PageRequest, encode_cursor, offset_after
+from dealgraph.services.transcripts import SearchRow, search_text, search_transcripts
 
 MIN_CANDIDATES, MAX_CANDIDATES = 50, 500
 PGVECTOR_REQUIRED = (
@@ -54,22 +49,10 @@ async def search(
         neighbours = await vectors.nearest(session, query_vector, embedder.model_id, depth, filters)
         rankings = {"semantic": [(n.transcript_id, n.position) for n in neighbours]}
         if mode is SearchMode.HYBRID:
-            matches, rank, _ = keyword_query(needle, filters, any_word=True)
-            ranked = matches.with_only_columns(TranscriptUtterance.transcript_id, TranscriptUtterance.position).order_by(
-                rank.desc(), Transcript.occurred_at.desc(), TranscriptUtterance.transcript_id, TranscriptUtterance.position
-            )
-            rankings = {"keyword": [tuple(r) for r in await session.execute(ranked.limit(depth))], **rankings}
+            rankings = {"keyword": await keyword_ranking(session, needle, filters, depth), **rankings}
         fused = reciprocal_rank_fusion(rankings)
         page = fused[offset : offset + request.first]
-        rows = {
-            (u.transcript_id, u.position): (t, u, snippet)
-            for t, u, snippet in await session.execute(
-                select(Transcript, TranscriptUtterance, headline(needle, any_word=True))
-                .join(TranscriptUtterance, TranscriptUtterance.transcript_id == Transcript.id)
-                .where(tuple_(TranscriptUtterance.transcript_id, TranscriptUtterance.position).in_([f.key for f in page]))
-                .options(defer(Transcript.original_text))
-            )
-        } if page else {}
+        rows = await utterances_at(session, needle, [f.key for f in page])
     similarity = {(n.transcript_id, n.position): n.similarity for n in neighbours}
     items = [
         SearchRow(rows[f.key][0], rows[f.key][1], f.score, rows[f.key][2], tuple(f.signals), similarity.get(f.key))
@@ -90,12 +73,17 @@ async def search(
 
 
 async def search_with_default(
-    context: Context, text: str, mode: SearchMode | None, request: PageRequest, filters: SearchFilters
+    scope: TenantScope,
+    model: EmbedderName,
+    text: str,
+    mode: SearchMode | None,
+    request: PageRequest,
+    filters: SearchFilters,
 ) -> Page[SearchRow]:
     """The GraphQL entry: no mode means HYBRID where the server stores vectors, KEYWORD where it cannot."""
     if mode is None:
-        mode = SearchMode.HYBRID if await vectors.vectors_available(context.database) else SearchMode.KEYWORD
-    return await search(context.tenant, context.settings.embedding_model, text, mode, request, filters)
+        mode = SearchMode.HYBRID if await vectors.vectors_available(scope.database) else SearchMode.KEYWORD
+    return await search(scope, model, text, mode, request, filters)
 
 
 async def search_status(scope: TenantScope, transcript_id: uuid.UUID, model: EmbedderName) -> str:
@@ -103,7 +91,7 @@ async def search_status(scope: TenantScope, transcript_id: uuid.UUID, model: Emb
     if not await vectors.vectors_available(scope.database):
         return "UNAVAILABLE"
     async with scope.session() as session:
-        job = (await session.execute(select(SearchJob.status, SearchJob.model).where(SearchJob.transcript_id == transcript_id))).first()
+        job = await search_jobs.status_of(session, transcript_id)
     if job is None:
         return "PENDING"
     status, embedded_with = job

@@ -11,12 +11,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
-from sqlalchemy import select
-
 from dealgraph.agents.orchestrator import new_worker_id
 from dealgraph.config import Settings
-from dealgraph.db.models import TranscriptUtterance
-from dealgraph.db.repositories import search_jobs, vectors
+from dealgraph.db.repositories import search_jobs, transcripts, vectors
 from dealgraph.db.session import Database
 from dealgraph.search.embedders import Embedder, get_embedder
 from dealgraph.search.windows import Spoken, windows
@@ -39,21 +36,23 @@ class EmbeddingWorker:
         """Embed one claimed transcript; False when the queue had nothing claimable."""
         async with self.database.owner_session() as session:
             job = await search_jobs.claim(
-                session, worker_id=self.worker_id, lease_s=self.settings.embedding_lease_s,
+                session,
+                worker_id=self.worker_id,
+                lease_s=self.settings.embedding_lease_s,
                 max_attempts=self.settings.embedding_max_attempts,
             )
         if job is None:
             return False
         try:
             async with self.database.tenant_session(job.tenant_id) as session:
-                rows = await session.scalars(
-                    select(TranscriptUtterance).where(TranscriptUtterance.transcript_id == job.transcript_id)
-                )
+                rows = await transcripts.utterances(session, job.transcript_id)
                 spoken = [Spoken(r.position, r.speaker, r.start_seconds, r.text) for r in rows]
             batch = windows(spoken, self.settings.embedding_neighbours)
             matrix = await asyncio.to_thread(self.embedder.embed, [w.text for w in batch])
             async with self.database.tenant_session(job.tenant_id) as session:
-                await vectors.replace_windows(session, job.tenant_id, job.transcript_id, self.embedder.model_id, batch, matrix)
+                await vectors.replace_windows(
+                    session, job.tenant_id, job.transcript_id, self.embedder.model_id, batch, matrix
+                )
                 if not await search_jobs.finish(session, job, self.worker_id, self.embedder.model_id):
                     raise _LeaseLost  # rolls the windows back: the worker that took over writes its own
         except _LeaseLost:
@@ -61,7 +60,9 @@ class EmbeddingWorker:
         except Exception as error:  # one bad transcript must not stop the queue: retried, then marked failed
             log.exception("embedding transcript %s failed (attempt %d)", job.transcript_id, job.attempts)
             async with self.database.tenant_session(job.tenant_id) as session:
-                await search_jobs.give_back(session, job, self.worker_id, str(error), self.settings.embedding_max_attempts)
+                await search_jobs.give_back(
+                    session, job, self.worker_id, str(error), self.settings.embedding_max_attempts
+                )
         return True
 
     async def run(self) -> None:

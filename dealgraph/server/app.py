@@ -11,22 +11,26 @@ from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
 from dealgraph.agents.engine import analysis_engine
+from dealgraph.bootstrap import prepare_database
 from dealgraph.config import Settings
-from dealgraph.db.bootstrap import prepare_database
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.schema import schema
 from dealgraph.search.worker import embedding_worker
 from dealgraph.server.body_limit import BodyLimitMiddleware
 from dealgraph.server.health import health_routes
+from dealgraph.server.heap import settled_heap
 from dealgraph.server.limits import with_limits
+from dealgraph.server.recycle import Recycler
 from dealgraph.server.request_id import RequestIdMiddleware
 from dealgraph.server.view import DealgraphGraphQL
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> Starlette:
+def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
+    """`restartable`: a supervisor starts a new process when this one exits (`serve --workers N`), so it may
+    restart itself to give back the memory of a burst of WebSockets (`dealgraph/server/recycle.py`)."""
     database = Database(
         database_url_for(settings),
         app_role=settings.app_role,
@@ -35,6 +39,8 @@ def create_app(settings: Settings) -> Starlette:
         tenant_connections=settings.tenant_connections,
     )
     graphql = DealgraphGraphQL(with_limits(schema, settings), database, settings)
+    if restartable and settings.recycle_after_sockets > 0:
+        graphql.recycler = Recycler(settings.recycle_after_sockets, settings.recycle_growth_mb)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -49,7 +55,8 @@ def create_app(settings: Settings) -> Starlette:
                 log.info("dealgraph ready: GraphQL at /graphql")
                 app.state.ready = True
                 try:
-                    yield
+                    async with settled_heap(settings.full_collection_s):  # after start-up, while serving
+                        yield
                 finally:
                     app.state.ready = False  # draining: load balancers stop sending new requests
         finally:
@@ -61,7 +68,10 @@ def create_app(settings: Settings) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             *health_routes(database),
         ],
-        middleware=[Middleware(RequestIdMiddleware), Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
+        ],
         lifespan=lifespan,
     )
     app.state.database = database

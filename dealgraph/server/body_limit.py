@@ -53,7 +53,11 @@ class BodyLimitMiddleware:
 
     async def _refuse(self, send: Send) -> None:
         body = payload_too_large(self.max_bytes)
-        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), (b"connection", b"close")]
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close"),
+        ]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 

@@ -74,7 +74,9 @@ class QueryCostLimiter(SchemaExtension):
             # An extension before this one validated already (strawberry's ValidationCache, keyed by
             # document and rules only): the variable-dependent cost is checked alone, never cached.
             assert context.graphql_document is not None
-            context.pre_execution_errors = cost_errors(context.schema._schema, context.graphql_document, variables, self)
+            context.pre_execution_errors = cost_errors(
+                context.schema._schema, context.graphql_document, variables, self
+            )
         yield
 
 
@@ -90,7 +92,9 @@ def cost_errors(
         root = schema.get_root_type(operation.operation)
         if root is None:
             continue
-        total = _Costing(schema, fragments, _variable_values(operation, variables), limiter).of(operation.selection_set, root, None, 0)
+        total = _Costing(schema, fragments, _variable_values(operation, variables), limiter).of(
+            operation.selection_set, root, None, 0
+        )
         if total > limiter.max_cost:
             errors.append(
                 GraphQLError(

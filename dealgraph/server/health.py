@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from sqlalchemy import text
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from dealgraph.db.ping import ping
 from dealgraph.db.session import Database
 
 log = logging.getLogger(__name__)
@@ -24,8 +24,7 @@ CHECK_TIMEOUT_S = 3.0  # a database that takes longer to answer SELECT 1 is down
 async def database_problem(database: Database) -> str | None:
     try:
         async with asyncio.timeout(CHECK_TIMEOUT_S):
-            async with database.owner_session() as session:
-                await session.execute(text("SELECT 1"))
+            await ping(database)
     except Exception as error:  # any failure means "not healthy"; the reason is what matters
         reason = f"database unreachable ({type(error).__name__})"
         log.warning("health check failed: %s", reason)

@@ -9,12 +9,13 @@ The HTTP body limit lives in `dealgraph.server.body_limit` (it must act before p
 from __future__ import annotations
 
 import copy
-from contextlib import suppress
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError, GraphQLSyntaxError, ValidationContext, ValidationRule
+from graphql import ASTValidationRule, GraphQLError, GraphQLSyntaxError
+from graphql.validation import ASTValidationContext
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -26,8 +27,9 @@ from strawberry.extensions import (
 from strawberry.extensions.add_validation_rules import AddValidationRules
 
 from dealgraph.config import Settings
-from dealgraph.resolvers.pagination import DEFAULT_PAGE_SIZE
+from dealgraph.schema.text_guard import DOCUMENT_CACHE_SIZE
 from dealgraph.server.cost import QUERY_TOO_COMPLEX, QueryCostLimiter
+from dealgraph.services.pagination import DEFAULT_PAGE_SIZE
 
 
 def too_complex(error: GraphQLError, setting: str) -> GraphQLError:
@@ -43,7 +45,7 @@ def too_complex(error: GraphQLError, setting: str) -> GraphQLError:
 class _ReportingAs:
     """A validation context whose reported errors are re-coded; everything else is the real one."""
 
-    def __init__(self, context: ValidationContext, setting: str) -> None:
+    def __init__(self, context: ASTValidationContext, setting: str) -> None:
         self._context = context
         self._setting = setting
 
@@ -54,10 +56,12 @@ class _ReportingAs:
         self._context.report_error(too_complex(error, self._setting))
 
 
-def _recoded(rule: type[ValidationRule], setting: str) -> type[ValidationRule]:
-    class Recoded(rule):  # type: ignore[valid-type, misc]
-        def __init__(self, context: ValidationContext) -> None:
-            super().__init__(_ReportingAs(context, setting))  # type: ignore[arg-type]
+def _recoded(rule: type[ASTValidationRule], setting: str) -> type[ASTValidationRule]:
+    base: Any = rule  # mypy cannot take a base class chosen at run time; the return type keeps callers checked
+
+    class Recoded(base):
+        def __init__(self, context: ASTValidationContext) -> None:
+            super().__init__(_ReportingAs(context, setting))
 
     return Recoded
 
@@ -96,10 +100,6 @@ class DocumentCache(ParserCache):
         with suppress(GraphQLError):
             context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
         yield
-
-
-DOCUMENT_CACHE_SIZE = 256
-"""Distinct documents whose parse and validation are kept per process (strawberry's LRU caches)."""
 
 
 def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:

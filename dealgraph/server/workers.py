@@ -3,26 +3,60 @@
 One Python process runs GraphQL on one core at most. uvicorn's supervisor starts N processes that
 share the listening socket; each builds its app from the environment (`app_from_environment`).
 What must exist once is done by the parent first: the embedded PostgreSQL (when DATABASE_URL is
-unset), migrations and built-in prompts, and the LLM stand-in (when no API key is set; it runs in
-the parent and the processes get its URL). Subscriptions, revocations and queued runs reach every
-process through PostgreSQL notifications, as with separate servers. Each process runs its own agent
-worker slots (DEALGRAPH_WORKER_SLOTS each); DEALGRAPH_LLM_CONCURRENCY still caps all of them.
+unset), migrations and built-in prompts, and the LLM stand-in (when no API key is set; `serve`
+starts it in a child process and the API processes get its URL). The analysis worker pool runs in
+one more child process (`dealgraph worker`, DEALGRAPH_WORKER_SLOTS slots; restarted if it dies), so
+the API processes only serve: orchestration does not compete with GraphQL for their event loops.
+Subscriptions, revocations and queued runs reach every process through the event transport
+(PostgreSQL notifications by default), as with separate servers. Every child watches the parent and
+stops when it is gone, killed or not (`dealgraph.children`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import pickle
+import time
 
 import uvicorn
+import uvicorn.supervisors.multiprocess as uvicorn_multiprocess
 from starlette.applications import Starlette
 
+from dealgraph.bootstrap import prepare_database
+from dealgraph.children import ChildProcess, supervised_env, watch_supervisor
 from dealgraph.config import Settings, get_settings
-from dealgraph.db.bootstrap import prepare_database
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.logs import configure_logging
 from dealgraph.server.app import create_app
+
+_HEALTHCHECK_TIMEOUT_S = 60
+_DEATH_CHECK_S = 0.1
+
+
+class _WatchedProcess(uvicorn_multiprocess.Process):
+    """uvicorn's worker handle, with a health check that notices a worker dying while it waits.
+
+    uvicorn pings a worker it finds alive and waits for the answer up to the health-check timeout, and it
+    keeps the pipe's other end itself, so a worker that exits with a ping pending (an API process restarting
+    after a burst of WebSockets, `recycle.py`, on a machine too busy to schedule its answering thread in its
+    last milliseconds) is not seen dead until the timeout: no replacement for a minute, and with every
+    process exiting at once no server (a CI failure of tests/test_recycle.py). Waiting in short slices and
+    checking the process between them ends the wait as soon as it is gone.
+    """
+
+    def _healthcheck(self, timeout: float) -> bool | None:
+        try:
+            self.parent_conn.send(b"ping")
+            deadline = time.monotonic() + timeout
+            while not self.parent_conn.poll(min(_DEATH_CHECK_S, max(0.0, deadline - time.monotonic()))):
+                if not self.process.is_alive() or time.monotonic() >= deadline:
+                    return None
+            started: bool = self.parent_conn.recv()
+            return started
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return None
 
 
 def serve_workers(settings: Settings, host: str, port: int, workers: int) -> None:
@@ -32,10 +66,30 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int) -> Non
     if settings.anthropic_base_url:
         os.environ["ANTHROPIC_BASE_URL"] = settings.anthropic_base_url  # the parent's stand-in, if it started one
     os.environ["DEALGRAPH_AUTO_MIGRATE"] = "false"
-    uvicorn.run(
-        "dealgraph.server.workers:app_from_environment", factory=True, workers=workers, host=host, port=port,
-        log_config=None, access_log=settings.access_log,
-    )
+    pool = None
+    if settings.worker_slots > 0:
+        pool = ChildProcess(
+            "analysis worker pool", ["dealgraph.cli", "worker"], {"DEALGRAPH_WORKER_SLOTS": str(settings.worker_slots)}
+        )
+    os.environ["DEALGRAPH_WORKER_SLOTS"] = "0"  # the API processes only serve
+    os.environ.update(supervised_env())
+    uvicorn_multiprocess.Process = _WatchedProcess  # type: ignore[misc]  # the supervisor builds its workers by this name
+    try:
+        uvicorn.run(
+            "dealgraph.server.workers:app_from_environment",
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=settings.access_log,
+            # uvicorn kills a process that has not answered its health ping within this; its default (5 s) is
+            # shorter than importing the app takes on a loaded 2-core machine, so workers were killed in a loop
+            timeout_worker_healthcheck=_HEALTHCHECK_TIMEOUT_S,
+        )
+    finally:
+        if pool:
+            pool.stop()
 
 
 async def _prepare(url: str, settings: Settings) -> None:
@@ -50,4 +104,5 @@ def app_from_environment() -> Starlette:
     """The app of one worker process (uvicorn imports and calls this in each)."""
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings)
+    watch_supervisor()
+    return create_app(settings, restartable=True)  # uvicorn's supervisor replaces a worker that exits

@@ -17,6 +17,10 @@ class PendingSockets:
         self.limit_per_address = limit_per_address
         self._counts: Counter[str] = Counter()
 
+    def __len__(self) -> int:
+        """Sockets pending over all addresses."""
+        return sum(self._counts.values())
+
     def admit(self, address: str) -> bool:
         """Count one more pending socket of `address`, unless it already holds the limit."""
         if self._counts[address] >= self.limit_per_address:

@@ -4,6 +4,8 @@
   closed at once (1013, try again later).
 - An acknowledged socket is registered under its API key, so a revoke closes it (4403) and cancels
   its operations (subscriptions end) wherever it is held.
+- A `connection_init` whose key cannot be checked (no free database connection, database unreachable)
+  closes the socket with 1013 (try again later), never an internal error.
 - Every new operation re-authenticates the socket's key first: a revoke whose notification never
   arrived still stops the next query, mutation or subscription. While the database cannot be
   reached that operation gets an error (SERVICE_UNAVAILABLE) and the socket stays open.
@@ -22,12 +24,14 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import Connec
 from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories.tenancy import Principal
 from dealgraph.errors import TooManyRequests
-from dealgraph.server.context import Context
+from dealgraph.schema.context import Context
+from dealgraph.server.recycle import Recycler
 from dealgraph.server.ws_admission import PendingSockets
 from dealgraph.server.ws_registry import LiveSockets
 
 REVOKED_CODE, REVOKED_REASON = 4403, "API key revoked"
-TOO_MANY_PENDING_CODE = 1013  # "try again later"
+TRY_AGAIN_LATER_CODE = 1013
+_MAX_CLOSE_REASON = 123  # bytes a close frame's reason may hold
 TOO_MANY_PENDING_REASON = "Too many WebSockets without connection_init from this address"
 UNAVAILABLE = GraphQLError(
     "The database cannot be reached; try the operation again shortly.", extensions={"code": "SERVICE_UNAVAILABLE"}
@@ -39,6 +43,7 @@ class WebSocketPolicy(Protocol):
 
     live_sockets: LiveSockets
     pending_sockets: PendingSockets
+    recycler: Recycler | None
 
     async def reauthenticate(self, context: Context) -> Principal | None: ...
 
@@ -56,7 +61,7 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         client = self.context.request.client
         address = client.host if client else "unknown"
         if not self._policy.pending_sockets.admit(address):
-            await self.websocket.close(TOO_MANY_PENDING_CODE, TOO_MANY_PENDING_REASON)
+            await self.websocket.close(TRY_AGAIN_LATER_CODE, TOO_MANY_PENDING_REASON)
             return
         self._pending_address = address
         try:
@@ -65,6 +70,8 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self._release_pending()
             if self.context.principal is not None:
                 self._policy.live_sockets.discard(self.context.principal.api_key_id, self)
+                if (recycler := self._policy.recycler) is not None:
+                    recycler.socket_left(len(self._policy.live_sockets))
 
     def _release_pending(self) -> None:
         if self._pending_address is not None:
@@ -73,9 +80,25 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         self._release_pending()
-        await super().handle_connection_init(message)
+        try:
+            await super().handle_connection_init(message)
+        except TooManyRequests as busy:  # no free connection to check the key: the client may retry, as told
+            await self._close_busy(busy.message)
+            return
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            await self._close_busy(UNAVAILABLE.message)
+            return
         if self.connection_acknowledged and self.context.principal is not None:
             self._policy.live_sockets.add(self.context.principal.api_key_id, self)
+            if (recycler := self._policy.recycler) is not None:
+                recycler.socket_joined(len(self._policy.live_sockets))
+
+    async def _close_busy(self, reason: str) -> None:
+        """1013 (try again later) instead of an internal error: the key could not be checked just now."""
+        with suppress(RuntimeError, OSError):  # the client may have gone in the meantime
+            await self.websocket.close(TRY_AGAIN_LATER_CODE, reason[:_MAX_CLOSE_REASON])
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self._revoked or (self.connection_acknowledged and not await self._may_operate(message["id"])):

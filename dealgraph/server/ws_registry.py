@@ -31,15 +31,26 @@ class LiveSockets:
     def __init__(self, database: Database) -> None:
         self.database = database
         self._by_key: defaultdict[uuid.UUID, set[RevocableSocket]] = defaultdict(set)
+        self._held = 0
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def __len__(self) -> int:
+        """Sockets held (a socket that closed must not be: it would keep its handler and state alive).
+
+        Counted, not summed over keys: the recycler asks on every socket's arrival and departure."""
+        return self._held
+
     def add(self, api_key_id: uuid.UUID, socket: RevocableSocket) -> None:
-        self._by_key[api_key_id].add(socket)
+        sockets = self._by_key[api_key_id]
+        if socket not in sockets:
+            sockets.add(socket)
+            self._held += 1
 
     def discard(self, api_key_id: uuid.UUID, socket: RevocableSocket) -> None:
         sockets = self._by_key.get(api_key_id)
-        if sockets is not None:
-            sockets.discard(socket)
+        if sockets is not None and socket in sockets:
+            sockets.remove(socket)
+            self._held -= 1
             if not sockets:
                 del self._by_key[api_key_id]
 

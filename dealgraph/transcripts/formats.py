@@ -64,7 +64,6 @@ class TranscriptTooLarge(TranscriptParseError):
     """The input exceeds the configured size limit; it was not parsed at all."""
 
 
-
 class _Draft(NamedTuple):
     speaker: str
     start: float | None
@@ -96,9 +95,7 @@ MAX_SPEAKER_LENGTH = 200  # the width of the participants column
 _EXPECTED_TIMING = "expected cue timing 'start --> end'"
 
 _JSON_FIELDS = ("speaker", "start", "end", "text")
-_JSON_TYPE_NAMES = {
-    dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"
-}
+_JSON_TYPE_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
 
 # Frequent function words, favouring ones that are distinctive for their language.
 _STOPWORDS: dict[str, frozenset[str]] = {

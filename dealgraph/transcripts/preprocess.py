@@ -17,9 +17,7 @@ _NOT_WORD_BEFORE = r"(?<![\w'’-])"
 _NOT_WORD_AFTER = r"(?![\w'’-])"
 
 # Hesitation sounds carry no meaning anywhere; an attached comma goes with them.
-_HESITATION = re.compile(
-    rf"{_NOT_WORD_BEFORE}(?:u+h*m+|u+h+|e+r+m+|h+m+){_NOT_WORD_AFTER} ?,?", re.IGNORECASE
-)
+_HESITATION = re.compile(rf"{_NOT_WORD_BEFORE}(?:u+h*m+|u+h+|e+r+m+|h+m+){_NOT_WORD_AFTER} ?,?", re.IGNORECASE)
 # "you know" / "I mean" / "like" are only fillers when set off as a clause of their own;
 # "I'd like, um, two seats" and "do you know, ..." keep their words.
 _LEADING_PHRASE = re.compile(r"(^|[,.;:!?] ?)(?:you know|i mean|like) ?, ?", re.IGNORECASE)
@@ -56,9 +54,7 @@ def clean_utterance_text(text: str) -> str:
 
 def render_for_prompt(utterances: Sequence[Utterance]) -> str:
     """One `[index clock] Speaker: text` line per utterance; the index maps model evidence back."""
-    return "\n".join(
-        f"[{u.index} {_clock(u.start)}] {u.speaker}: {clean_utterance_text(u.text)}" for u in utterances
-    )
+    return "\n".join(f"[{u.index} {_clock(u.start)}] {u.speaker}: {clean_utterance_text(u.text)}" for u in utterances)
 
 
 def _clock(seconds: float | None) -> str:

@@ -18,8 +18,8 @@ from alembic import context, op
 from dealgraph.db import rls
 from dealgraph.db.vector_sql import hnsw_index_sql
 
-revision = '0006'
-down_revision = '0005'
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
@@ -51,22 +51,36 @@ CREATE TABLE transcript_windows (
 
 def upgrade() -> None:
     role = context.config.attributes["app_role"]
-    op.create_table('transcript_search_jobs',
-    sa.Column('transcript_id', sa.UUID(), nullable=False),
-    sa.Column('status', sa.String(length=16), server_default='queued', nullable=False),
-    sa.Column('model', sa.String(length=100), nullable=True),
-    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
-    sa.Column('worker_id', sa.String(length=100), nullable=True),
-    sa.Column('lease_expires_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('error_message', sa.Text(), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('updated_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
-    sa.Column('tenant_id', sa.UUID(), nullable=False),
-    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_transcript_search_jobs_tenant_id_tenants'), ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['transcript_id'], ['transcripts.id'], name=op.f('fk_transcript_search_jobs_transcript_id_transcripts'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('transcript_id', name=op.f('pk_transcript_search_jobs'))
+    op.create_table(
+        "transcript_search_jobs",
+        sa.Column("transcript_id", sa.UUID(), nullable=False),
+        sa.Column("status", sa.String(length=16), server_default="queued", nullable=False),
+        sa.Column("model", sa.String(length=100), nullable=True),
+        sa.Column("attempts", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("worker_id", sa.String(length=100), nullable=True),
+        sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("error_message", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("tenant_id", sa.UUID(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_transcript_search_jobs_tenant_id_tenants"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["transcript_id"],
+            ["transcripts.id"],
+            name=op.f("fk_transcript_search_jobs_transcript_id_transcripts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("transcript_id", name=op.f("pk_transcript_search_jobs")),
     )
-    op.create_index('ix_transcript_search_jobs_claimable', 'transcript_search_jobs', ['status', 'created_at'], unique=False, postgresql_where=sa.text("status IN ('queued', 'running')"))
+    op.create_index(
+        "ix_transcript_search_jobs_claimable",
+        "transcript_search_jobs",
+        ["status", "created_at"],
+        unique=False,
+        postgresql_where=sa.text("status IN ('queued', 'running')"),
+    )
     op.execute("INSERT INTO transcript_search_jobs (transcript_id, tenant_id) SELECT id, tenant_id FROM transcripts")
     for statement in rls.enable_tenant_rls("transcript_search_jobs", role):
         op.execute(statement)
@@ -89,5 +103,9 @@ def downgrade() -> None:
         op.execute("DROP TABLE transcript_windows")
     for statement in rls.disable_tenant_rls("transcript_search_jobs", role):
         op.execute(statement)
-    op.drop_index('ix_transcript_search_jobs_claimable', table_name='transcript_search_jobs', postgresql_where=sa.text("status IN ('queued', 'running')"))
-    op.drop_table('transcript_search_jobs')
+    op.drop_index(
+        "ix_transcript_search_jobs_claimable",
+        table_name="transcript_search_jobs",
+        postgresql_where=sa.text("status IN ('queued', 'running')"),
+    )
+    op.drop_table("transcript_search_jobs")

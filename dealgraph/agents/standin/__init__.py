@@ -7,8 +7,10 @@ from dealgraph.agents.standin.requests import agent_name
 from dealgraph.agents.standin.runner import (
     DEFAULT_STANDIN_PORT,
     RunningStandin,
+    StandinProcess,
     run_standin,
     start_standin_in_thread,
+    start_standin_process,
 )
 from dealgraph.agents.standin.synth import SIMULATED_PREFIX, drop_required, synthesize
 from dealgraph.agents.standin.transcript import Utterance, extract_utterances, transcript_of
@@ -23,6 +25,7 @@ __all__ = [
     "AgentBehaviour",
     "RunningStandin",
     "StandinConfig",
+    "StandinProcess",
     "Utterance",
     "agent_name",
     "create_standin_app",
@@ -31,6 +34,7 @@ __all__ = [
     "extract_utterances",
     "run_standin",
     "start_standin_in_thread",
+    "start_standin_process",
     "synthesize",
     "transcript_of",
 ]

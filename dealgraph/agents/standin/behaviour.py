@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from contextlib import suppress
 from collections import defaultdict, deque
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 

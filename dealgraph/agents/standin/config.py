@@ -42,8 +42,10 @@ class AgentBehaviour(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     latency_s: float = Field(
-        default=0.05, ge=0, description="Generation time after the first token (the whole response without a "
-        "prefill model); streams spread it over their deltas."
+        default=0.05,
+        ge=0,
+        description="Generation time after the first token (the whole response without a "
+        "prefill model); streams spread it over their deltas.",
     )
     failures: list[int] = Field(
         default_factory=list,

@@ -31,11 +31,18 @@ class RateLimits:
         self._used += 1
         reset = datetime.fromtimestamp((minute + 1) * 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         pairs = [("requests", self.REQUESTS_PER_MINUTE, max(0, self.REQUESTS_PER_MINUTE - self._used))]
-        pairs += [(kind, self.TOKENS_PER_MINUTE, self.TOKENS_PER_MINUTE) for kind in ("tokens", "input-tokens", "output-tokens")]
+        pairs += [
+            (kind, self.TOKENS_PER_MINUTE, self.TOKENS_PER_MINUTE)
+            for kind in ("tokens", "input-tokens", "output-tokens")
+        ]
         headers: list[tuple[str, str]] = []
         for kind, limit, remaining in pairs:
             prefix = f"anthropic-ratelimit-{kind}"
-            headers += [(f"{prefix}-limit", str(limit)), (f"{prefix}-remaining", str(remaining)), (f"{prefix}-reset", reset)]
+            headers += [
+                (f"{prefix}-limit", str(limit)),
+                (f"{prefix}-remaining", str(remaining)),
+                (f"{prefix}-reset", reset),
+            ]
         return headers
 
 

@@ -144,7 +144,9 @@ def build_reply(
     scripted = runtime.next_stop()
     if scripted == "refusal":  # a pre-output refusal: no content at all
         return Reply((), "refusal", 0)
-    thought = min(thinking_tokens(runtime.behaviour.thinking_tokens, request.effort), request.max_tokens) if thinking else 0
+    thought = (
+        min(thinking_tokens(runtime.behaviour.thinking_tokens, request.effort), request.max_tokens) if thinking else 0
+    )
     budget = max(0, request.max_tokens - thought)
     answer, natural_stop = _answer(request, body, utterances, runtime)
     payload, stop_reason = _cut(answer.payload, budget, natural_stop)

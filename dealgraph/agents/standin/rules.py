@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from dealgraph.agents.claude_models import ModelCapabilities, UnknownModel, capabilities
 from dealgraph.agents.standin.errors import ApiError
-from dealgraph.agents.standin.requests import MessagesRequest, PromptRequest
+from dealgraph.agents.standin.requests import ContentBlock, MessagesRequest, PromptRequest, Tool
 
 MAX_CACHE_BREAKPOINTS = 4
 _SIGNING_KEY = b"dealgraph-standin-thinking"
@@ -56,8 +56,10 @@ def _problems(request: PromptRequest, caps: ModelCapabilities) -> Iterator[str]:
     yield from _thinking_problems(request, caps)
     # Forced tool use returns an error on a thinking request (https://platform.claude.com/docs/en/build-with-claude/thinking, tool use;
     # https://platform.claude.com/docs/en/models/sonnet-5-5/whats-new-sonnet-5-5, "Forced tool use returns an error").
-    if request.tool_choice is not None and request.tool_choice.forced and (
-        not caps.forced_tool_choice or thinks(request, caps)
+    if (
+        request.tool_choice is not None
+        and request.tool_choice.forced
+        and (not caps.forced_tool_choice or thinks(request, caps))
     ):
         yield (
             f"tool_choice: forced tool use (type '{request.tool_choice.type}') is not supported "
@@ -138,7 +140,11 @@ def _generation_problems(request: MessagesRequest, caps: ModelCapabilities) -> I
 
 
 def _cache_breakpoints(request: PromptRequest) -> int:
-    blocks = [*request.tools, *request.system, *(block for message in request.messages for block in message.content)]
+    blocks: list[Tool | ContentBlock] = [
+        *request.tools,
+        *request.system,
+        *(block for message in request.messages for block in message.content),
+    ]
     return sum(block.cache_control is not None for block in blocks) + (request.cache_control is not None)
 
 

@@ -1,8 +1,12 @@
-"""Ways to serve the stand-in: in a background thread for tests, or in the foreground for `dealgraph llm-standin`."""
+"""Ways to serve the stand-in: in a background thread for tests, in a child process for `serve` and
+`worker`, or in the foreground for `dealgraph llm-standin`."""
 
 from __future__ import annotations
 
+import http.client
+import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -13,9 +17,11 @@ import uvicorn
 
 from dealgraph.agents.standin.app import create_standin_app
 from dealgraph.agents.standin.config import StandinConfig
+from dealgraph.children import ChildProcess
 
 DEFAULT_STANDIN_PORT = 8787
 _STARTUP_TIMEOUT_S = 10.0
+_PROCESS_STARTUP_TIMEOUT_S = 120.0  # a fresh interpreter on a loaded machine; only a broken child waits this long
 
 log = logging.getLogger(__name__)
 
@@ -45,12 +51,17 @@ def _base_url(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-def start_standin_in_thread(config: StandinConfig, host: str = "127.0.0.1", port: int = 0) -> RunningStandin:
-    """Binds before starting so `port=0` yields a known free port, and returns only once it accepts requests."""
+def _bound_socket(host: str, port: int) -> tuple[socket.socket, int]:
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port: int = sock.getsockname()[1]
+    return sock, bound_port
+
+
+def start_standin_in_thread(config: StandinConfig, host: str = "127.0.0.1", port: int = 0) -> RunningStandin:
+    """Binds before starting so `port=0` yields a known free port, and returns only once it accepts requests."""
+    sock, bound_port = _bound_socket(host, port)
     uvicorn_config = uvicorn.Config(create_standin_app(config), log_level="warning", access_log=False, lifespan="off")
     server = uvicorn.Server(uvicorn_config)
     thread = threading.Thread(
@@ -68,7 +79,62 @@ def start_standin_in_thread(config: StandinConfig, host: str = "127.0.0.1", port
     return running
 
 
-def run_standin(config: StandinConfig, host: str = "127.0.0.1", port: int = DEFAULT_STANDIN_PORT) -> None:
-    """Blocks until interrupted; the warning makes it obvious in logs that no real model answers."""
-    log.warning("LLM stand-in on %s: every Messages API response is SIMULATED", _base_url(host, port))
-    uvicorn.run(create_standin_app(config), host=host, port=port, lifespan="off")
+@dataclass
+class StandinProcess:
+    """A stand-in in a child process (`python -m dealgraph.agents.standin`), serving on a socket this process bound
+    and keeps: a restarted child serves the same `base_url`."""
+
+    base_url: str
+    child: ChildProcess
+    _socket: socket.socket
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    def stop(self) -> None:
+        self.child.stop()
+        self._socket.close()
+
+
+def start_standin_process(latencies: dict[str, float], host: str = "127.0.0.1", port: int = 0) -> StandinProcess:
+    """Returns once the child answers HTTP; the socket is listening before the child starts, so nothing is refused."""
+    sock, bound_port = _bound_socket(host, port)
+    sock.listen(socket.SOMAXCONN)
+    args = ["dealgraph.agents.standin", "--fd", str(sock.fileno()), "--latencies", json.dumps(latencies)]
+    running = StandinProcess(_base_url(host, bound_port), ChildProcess("LLM stand-in", args, {}, [sock.fileno()]), sock)
+    deadline = time.monotonic() + _PROCESS_STARTUP_TIMEOUT_S
+    while not _answers(host, bound_port):
+        if not running.child.alive() or time.monotonic() > deadline:
+            running.stop()
+            raise RuntimeError(f"LLM stand-in process failed to start on {running.base_url}")
+        time.sleep(0.05)
+    return running
+
+
+def _answers(host: str, port: int) -> bool:
+    connection = http.client.HTTPConnection(host, port, timeout=1.0)
+    try:
+        connection.request("GET", "/_standin/stats")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def run_standin(
+    config: StandinConfig, host: str = "127.0.0.1", port: int = DEFAULT_STANDIN_PORT, fd: int | None = None
+) -> None:
+    """Blocks until interrupted; the warning makes it obvious in logs that no real model answers.
+
+    With `fd`, serves on that inherited listening socket (how `serve` starts it) instead of binding."""
+    if fd is None:
+        log.warning("LLM stand-in on %s: every Messages API response is SIMULATED", _base_url(host, port))
+        uvicorn.run(create_standin_app(config), host=host, port=port, lifespan="off")
+        return
+    sock = socket.socket(fileno=fd)
+    bound_host, bound_port = sock.getsockname()[:2]
+    log.info("LLM stand-in (process %d) on %s", os.getpid(), _base_url(bound_host, bound_port))
+    app = create_standin_app(config)
+    uvicorn.Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")).run(sockets=[sock])

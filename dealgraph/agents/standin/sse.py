@@ -51,7 +51,10 @@ def _block_events(index: int, block: Block) -> list[tuple[dict[str, Any], bool]]
     events: list[tuple[dict[str, Any], bool]] = [
         ({"type": "content_block_start", "index": index, "content_block": block.start()}, False)
     ]
-    events += [({"type": "content_block_delta", "index": index, "delta": block.deltas(c)}, True) for c in _chunks(block.payload)]
+    events += [
+        ({"type": "content_block_delta", "index": index, "delta": block.deltas(c)}, True)
+        for c in _chunks(block.payload)
+    ]
     if block.block["type"] == "thinking":
         signature = {"type": "signature_delta", "signature": block.block["signature"]}
         events.append(({"type": "content_block_delta", "index": index, "delta": signature}, False))
@@ -95,7 +98,9 @@ async def stream_events(
     await sleep_until(done_at)
     await before_finish()
     delta = {"stop_reason": reply.stop_reason, "stop_sequence": None}
-    usage = {key: message["usage"][key] for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")}
+    usage = {
+        key: message["usage"][key] for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    }
     yield _frame({"type": "message_delta", "delta": delta, "usage": {**usage, **reply.usage()}})
     yield _frame({"type": "message_stop"})
 

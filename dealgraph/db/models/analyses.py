@@ -91,9 +91,7 @@ class AgentRun(Identified, Timestamped, TenantOwned, Base):
         ),
     )
 
-    analysis_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("analyses.id", ondelete="CASCADE")
-    )
+    analysis_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("analyses.id", ondelete="CASCADE"))
     agent: Mapped[str] = mapped_column(String(32))
     prompt_version_id: Mapped[uuid.UUID] = mapped_column(
         UUID(as_uuid=True), ForeignKey("prompt_versions.id", ondelete="RESTRICT"), index=True

@@ -45,9 +45,7 @@ class Deal(Identified, Timestamped, TenantOwned, Base):
         Index("ix_deals_tenant_close_date", "tenant_id", "close_date"),
     )
 
-    account_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("accounts.id", ondelete="RESTRICT")
-    )
+    account_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("accounts.id", ondelete="RESTRICT"))
     name: Mapped[str] = mapped_column(String(200))
     stage: Mapped[DealStage] = mapped_column(
         Enum(DealStage, name="deal_stage", values_callable=lambda stages: [s.value for s in stages])
@@ -55,6 +53,4 @@ class Deal(Identified, Timestamped, TenantOwned, Base):
     amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     currency: Mapped[str] = mapped_column(String(3))
     close_date: Mapped[date | None] = mapped_column(Date)
-    owner_id: Mapped[uuid.UUID | None] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL")
-    )
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL"))

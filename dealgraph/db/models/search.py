@@ -19,7 +19,12 @@ from dealgraph.db.base import Base, TenantOwned, Timestamped
 class SearchJob(Timestamped, TenantOwned, Base):
     __tablename__ = "transcript_search_jobs"
     __table_args__ = (
-        Index("ix_transcript_search_jobs_claimable", "status", "created_at", postgresql_where=text("status IN ('queued', 'running')")),
+        Index(
+            "ix_transcript_search_jobs_claimable",
+            "status",
+            "created_at",
+            postgresql_where=text("status IN ('queued', 'running')"),
+        ),
     )
 
     transcript_id: Mapped[uuid.UUID] = mapped_column(

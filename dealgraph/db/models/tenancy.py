@@ -42,9 +42,7 @@ class ApiKey(Identified, Timestamped, TenantOwned, Base):
     __tablename__ = "api_keys"
     __table_args__ = (Index("ix_api_keys_user_id", "user_id"),)
 
-    user_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE")
-    )
+    user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)

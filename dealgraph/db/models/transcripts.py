@@ -36,9 +36,7 @@ class Transcript(Identified, Timestamped, TenantOwned, Base):
         Index("ix_transcripts_deal_occurred", "deal_id", "occurred_at", "id"),
     )
 
-    deal_id: Mapped[uuid.UUID] = mapped_column(
-        UUID(as_uuid=True), ForeignKey("deals.id", ondelete="CASCADE")
-    )
+    deal_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("deals.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(300))
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     source_format: Mapped[str] = mapped_column(String(16))

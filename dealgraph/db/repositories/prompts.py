@@ -1,4 +1,7 @@
-"""Prompt templates, their immutable versions, labels, the audit trail, and built-in defaults."""
+"""Prompt templates, their immutable versions, labels and the audit trail.
+
+What a version contains (and its content hash) is the agents' business; this module only stores it.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,16 @@ from typing import Any
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.claude_models import Effort
-from dealgraph.agents.registry import AGENTS, builtin_effort
-from dealgraph.agents.templates import builtin_templates, content_hash
-from dealgraph.db.models import AgentRun, Analysis, PromptAudit, PromptLabel, PromptTemplate, PromptVersion, RunStatus, Transcript
+from dealgraph.db.models import (
+    AgentRun,
+    Analysis,
+    PromptAudit,
+    PromptLabel,
+    PromptTemplate,
+    PromptVersion,
+    RunStatus,
+    Transcript,
+)
 
 PRODUCTION = "production"
 STAGING = "staging"
@@ -23,75 +31,87 @@ ROLLBACK = "rollback"
 _SEED_LOCK = 0x70726F6D  # processes starting together seed the built-ins one at a time
 
 
-def version_fields(
-    agent: AgentKind, *, system_text: str, user_template: str, model: str, max_tokens: int, effort: Effort | None
-) -> dict[str, Any]:
-    """The content of a version; the agent's output schema is recorded with it, as the code defines it now."""
-    return {
-        "system_text": system_text,
-        "user_template": user_template,
-        "model": model,
-        "max_tokens": max_tokens,
-        "effort": effort,
-        "output_schema": AGENTS[agent].output_schema,
-    }
-
-
-async def ensure_builtin_prompts(session: AsyncSession, *, model: str, max_tokens: int) -> None:
-    """Load the shipped defaults as global versions; a changed default becomes a new version, never an edit."""
+async def lock_builtin_seeding(session: AsyncSession) -> None:
+    """Held to the end of the transaction: processes starting together seed the built-ins one at a time."""
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SEED_LOCK})
-    for kind in AgentKind:
-        template = await session.scalar(
-            select(PromptTemplate).where(PromptTemplate.tenant_id.is_(None), PromptTemplate.agent == kind.value)
+
+
+async def find_template(session: AsyncSession, tenant_id: uuid.UUID | None, agent: str) -> PromptTemplate | None:
+    """The agent's template of `tenant_id` (its override), or with `None` the built-in one."""
+    owner = PromptTemplate.tenant_id.is_(None) if tenant_id is None else PromptTemplate.tenant_id == tenant_id
+    return await session.scalar(select(PromptTemplate).where(owner, PromptTemplate.agent == agent))
+
+
+async def add_template(
+    session: AsyncSession, *, tenant_id: uuid.UUID | None, agent: str, name: str, description: str
+) -> PromptTemplate:
+    template = PromptTemplate(tenant_id=tenant_id, agent=agent, name=name, description=description)
+    session.add(template)
+    await session.flush()
+    return template
+
+
+async def list_templates(session: AsyncSession, agent: str | None) -> list[PromptTemplate]:
+    """By agent, a tenant's override before the built-in template (row-level security picks the tenant's)."""
+    query = select(PromptTemplate).order_by(PromptTemplate.agent, PromptTemplate.tenant_id.is_(None), PromptTemplate.id)
+    if agent is not None:
+        query = query.where(PromptTemplate.agent == agent)
+    return list(await session.scalars(query))
+
+
+async def get_template(session: AsyncSession, template_id: uuid.UUID) -> PromptTemplate | None:
+    return await session.get(PromptTemplate, template_id)
+
+
+async def get_version(session: AsyncSession, version_id: uuid.UUID) -> PromptVersion | None:
+    return await session.get(PromptVersion, version_id)
+
+
+async def get_label(session: AsyncSession, template_id: uuid.UUID, name: str) -> PromptLabel | None:
+    return await session.get(PromptLabel, (template_id, name))
+
+
+async def version_with_hash(session: AsyncSession, template_id: uuid.UUID, digest: str) -> int | None:
+    """The number of the template's version with this content, if one was saved already."""
+    return await session.scalar(
+        select(PromptVersion.version).where(
+            PromptVersion.template_id == template_id, PromptVersion.content_hash == digest
         )
-        if template is None:
-            template = PromptTemplate(
-                tenant_id=None,
-                agent=kind.value,
-                name=f"{kind.value} (built-in)",
-                description="Shipped with dealgraph. Create a version for your tenant to override it.",
-            )
-            session.add(template)
-            await session.flush()
-        system_text, user_template = builtin_templates(kind.value)
-        fields = version_fields(
-            kind,
-            system_text=system_text,
-            user_template=user_template,
-            model=model,
-            max_tokens=max_tokens,
-            effort=builtin_effort(kind),
-        )
-        digest = content_hash(**fields)
-        if await session.scalar(
-            select(PromptVersion.id).where(PromptVersion.template_id == template.id, PromptVersion.content_hash == digest)
-        ):
-            continue
-        version = await add_version(session, template, fields, author_id=None, note="built-in default")
-        for label in (PRODUCTION, STAGING):
-            await move_label(session, template, label, version, actor_id=None, action=LABEL_SET)
+    )
 
 
 async def add_version(
-    session: AsyncSession, template: PromptTemplate, fields: dict[str, Any], *, author_id: uuid.UUID | None, note: str | None
+    session: AsyncSession,
+    template: PromptTemplate,
+    fields: dict[str, Any],
+    *,
+    digest: str,
+    author_id: uuid.UUID | None,
+    note: str | None,
 ) -> PromptVersion:
+    """The template's next version; `digest` is the caller's content hash of `fields`."""
     await session.execute(select(PromptTemplate.id).where(PromptTemplate.id == template.id).with_for_update())
-    latest = await session.scalar(select(func.max(PromptVersion.version)).where(PromptVersion.template_id == template.id))
+    latest = await session.scalar(
+        select(func.max(PromptVersion.version)).where(PromptVersion.template_id == template.id)
+    )
     version = PromptVersion(
         tenant_id=template.tenant_id,
         template_id=template.id,
         version=(latest or 0) + 1,
         note=note,
         author_id=author_id,
-        content_hash=content_hash(**fields),
+        content_hash=digest,
         **fields,
     )
     session.add(version)
     await session.flush()
     session.add(
         PromptAudit(
-            tenant_id=template.tenant_id, template_id=template.id, action=VERSION_CREATED,
-            to_version_id=version.id, actor_id=author_id,
+            tenant_id=template.tenant_id,
+            template_id=template.id,
+            action=VERSION_CREATED,
+            to_version_id=version.id,
+            actor_id=author_id,
         )
     )
     await session.flush()
@@ -111,7 +131,11 @@ async def move_label(
     previous = current.version_id if current else None
     if current is None:
         current = PromptLabel(
-            template_id=template.id, name=label, tenant_id=template.tenant_id, version_id=version.id, updated_by_id=actor_id
+            template_id=template.id,
+            name=label,
+            tenant_id=template.tenant_id,
+            version_id=version.id,
+            updated_by_id=actor_id,
         )
         session.add(current)
     else:
@@ -119,8 +143,13 @@ async def move_label(
         current.updated_by_id = actor_id
     session.add(
         PromptAudit(
-            tenant_id=template.tenant_id, template_id=template.id, action=action, label=label,
-            from_version_id=previous, to_version_id=version.id, actor_id=actor_id,
+            tenant_id=template.tenant_id,
+            template_id=template.id,
+            action=action,
+            label=label,
+            from_version_id=previous,
+            to_version_id=version.id,
+            actor_id=actor_id,
         )
     )
     await session.flush()
@@ -128,7 +157,9 @@ async def move_label(
     return current
 
 
-async def rollback_target(session: AsyncSession, template_id: uuid.UUID, label: str, current: uuid.UUID) -> uuid.UUID | None:
+async def rollback_target(
+    session: AsyncSession, template_id: uuid.UUID, label: str, current: uuid.UUID
+) -> uuid.UUID | None:
     """The version the label pointed at before it was (last) moved to `current` by a publish.
 
     Rollbacks themselves are skipped, so repeated rollbacks walk back through history instead of
@@ -162,12 +193,14 @@ async def resolve_versions(session: AsyncSession, agents: Sequence[str], label: 
         )
     ).all()
     resolved: dict[str, PromptVersion] = {}
-    for agent, tenant_id, version in sorted(rows, key=lambda row: row.tenant_id is None):
+    for agent, _, version in sorted(rows, key=lambda row: row.tenant_id is None):
         resolved.setdefault(agent, version)
     return resolved
 
 
-async def reusable_result(session: AsyncSession, agent: str, prompt_version_id: uuid.UUID, transcript_hash: str) -> AgentRun | None:
+async def reusable_result(
+    session: AsyncSession, agent: str, prompt_version_id: uuid.UUID, transcript_hash: str
+) -> AgentRun | None:
     """A succeeded run of the same agent, prompt version (hence model) and transcript content."""
     return await session.scalar(
         select(AgentRun)

@@ -27,6 +27,14 @@ class ClaimedJob:
     attempts: int
 
 
+async def status_of(session: AsyncSession, transcript_id: uuid.UUID) -> tuple[str, str | None] | None:
+    """The transcript's job status and the model it was (last) embedded with; None when it has no job."""
+    job = (
+        await session.execute(select(SearchJob.status, SearchJob.model).where(SearchJob.transcript_id == transcript_id))
+    ).first()
+    return None if job is None else (job.status, job.model)
+
+
 async def enqueue(session: AsyncSession, tenant_id: uuid.UUID, transcript_ids: list[uuid.UUID]) -> None:
     """(Re)queue transcripts; an already queued or running job is left alone, a finished one starts over."""
     if not transcript_ids:
@@ -46,8 +54,7 @@ async def claim(session: AsyncSession, *, worker_id: str, lease_s: float, max_at
     candidate = (
         select(SearchJob.transcript_id)
         .where(
-            (SearchJob.status == QUEUED)
-            | ((SearchJob.status == RUNNING) & (SearchJob.lease_expires_at < func.now())),
+            (SearchJob.status == QUEUED) | ((SearchJob.status == RUNNING) & (SearchJob.lease_expires_at < func.now())),
             SearchJob.attempts < max_attempts,
         )
         .order_by(SearchJob.created_at)
@@ -60,8 +67,11 @@ async def claim(session: AsyncSession, *, worker_id: str, lease_s: float, max_at
             update(SearchJob)
             .where(SearchJob.transcript_id == candidate)
             .values(
-                status=RUNNING, worker_id=worker_id, attempts=SearchJob.attempts + 1,
-                lease_expires_at=func.now() + timedelta(seconds=lease_s), updated_at=func.now(),
+                status=RUNNING,
+                worker_id=worker_id,
+                attempts=SearchJob.attempts + 1,
+                lease_expires_at=func.now() + timedelta(seconds=lease_s),
+                updated_at=func.now(),
             )
             .returning(SearchJob.transcript_id, SearchJob.tenant_id, SearchJob.attempts)
         )
@@ -73,7 +83,9 @@ async def finish(session: AsyncSession, job: ClaimedJob, worker_id: str, model: 
     """Mark ready, only if this worker still holds the job; False means the lease was lost (roll back)."""
     result = await session.execute(
         update(SearchJob)
-        .where(SearchJob.transcript_id == job.transcript_id, SearchJob.worker_id == worker_id, SearchJob.status == RUNNING)
+        .where(
+            SearchJob.transcript_id == job.transcript_id, SearchJob.worker_id == worker_id, SearchJob.status == RUNNING
+        )
         .values(status=READY, model=model, lease_expires_at=None, error_message=None, updated_at=func.now())
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -83,10 +95,15 @@ async def give_back(session: AsyncSession, job: ClaimedJob, worker_id: str, erro
     """A failed attempt: queue it again, or mark it failed once the attempts are used up."""
     await session.execute(
         update(SearchJob)
-        .where(SearchJob.transcript_id == job.transcript_id, SearchJob.worker_id == worker_id, SearchJob.status == RUNNING)
+        .where(
+            SearchJob.transcript_id == job.transcript_id, SearchJob.worker_id == worker_id, SearchJob.status == RUNNING
+        )
         .values(
             status=FAILED if job.attempts >= max_attempts else QUEUED,
-            error_message=error[:2000], worker_id=None, lease_expires_at=None, updated_at=func.now(),
+            error_message=error[:2000],
+            worker_id=None,
+            lease_expires_at=None,
+            updated_at=func.now(),
         )
     )
 
@@ -103,6 +120,8 @@ async def requeue_stale(session: AsyncSession, model: str, limit: int) -> int:
     result = await session.execute(
         update(SearchJob)
         .where(SearchJob.transcript_id.in_(stale))
-        .values(status=QUEUED, attempts=0, worker_id=None, lease_expires_at=None, error_message=None, updated_at=func.now())
+        .values(
+            status=QUEUED, attempts=0, worker_id=None, lease_expires_at=None, error_message=None, updated_at=func.now()
+        )
     )
     return int(result.rowcount)  # type: ignore[attr-defined]

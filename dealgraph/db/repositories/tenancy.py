@@ -40,9 +40,7 @@ class IssuedKey:
 async def authenticate(session: AsyncSession, key: str) -> Principal | None:
     if not key.startswith(KEY_PREFIX):
         return None
-    row = (
-        await session.execute(text("SELECT * FROM dealgraph_authenticate(:h)"), {"h": hash_api_key(key)})
-    ).first()
+    row = (await session.execute(text("SELECT * FROM dealgraph_authenticate(:h)"), {"h": hash_api_key(key)})).first()
     if row is None:
         return None
     return Principal(row.api_key_id, row.user_id, row.tenant_id, Role(row.role))
@@ -53,6 +51,11 @@ async def create_tenant(session: AsyncSession, name: str, slug: str) -> Tenant:
     session.add(tenant)
     await session.flush()
     return tenant
+
+
+async def current_tenant(session: AsyncSession) -> Tenant:
+    """The tenant of a tenant transaction: row-level security leaves exactly that one row."""
+    return (await session.execute(select(Tenant))).scalar_one()
 
 
 async def tenant_by_slug(session: AsyncSession, slug: str) -> Tenant | None:

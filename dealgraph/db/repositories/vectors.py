@@ -10,15 +10,28 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from weakref import WeakKeyDictionary
 
 import numpy as np
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dealgraph.db.repositories.search import SearchFilters
 from dealgraph.db.session import Database
-from dealgraph.search.filters import SearchFilters
-from dealgraph.search.windows import Window
+from dealgraph.db.vector_sql import hnsw_index_sql
+
+
+class Window(Protocol):
+    """What is stored of an embedded window (`dealgraph.search.windows.Window`): where it starts, and who spoke."""
+
+    @property
+    def position(self) -> int: ...
+    @property
+    def speaker(self) -> str: ...
+    @property
+    def start(self) -> float | None: ...
+
 
 _available: WeakKeyDictionary[Database, bool] = WeakKeyDictionary()
 
@@ -36,9 +49,17 @@ def vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(f"{x:.6g}" for x in vector.tolist()) + "]"
 
 
+async def ensure_hnsw_index(session: AsyncSession, model: str, dimensions: int) -> None:
+    await session.execute(text(hnsw_index_sql(model, dimensions)))
+
+
 async def replace_windows(
-    session: AsyncSession, tenant_id: uuid.UUID, transcript_id: uuid.UUID, model: str,
-    windows: Sequence[Window], vectors: np.ndarray,
+    session: AsyncSession,
+    tenant_id: uuid.UUID,
+    transcript_id: uuid.UUID,
+    model: str,
+    windows: Sequence[Window],
+    vectors: np.ndarray,
 ) -> None:
     await session.execute(
         text("DELETE FROM transcript_windows WHERE transcript_id = :t AND model = :m"), {"t": transcript_id, "m": model}
@@ -50,8 +71,15 @@ async def replace_windows(
                 "VALUES (:tenant, :t, :m, :position, :speaker, :start, CAST(:v AS vector))"
             ),
             [
-                {"tenant": tenant_id, "t": transcript_id, "m": model, "position": w.position, "speaker": w.speaker,
-                 "start": w.start, "v": vector_literal(v)}
+                {
+                    "tenant": tenant_id,
+                    "t": transcript_id,
+                    "m": model,
+                    "position": w.position,
+                    "speaker": w.speaker,
+                    "start": w.start,
+                    "v": vector_literal(v),
+                }
                 for w, v in zip(windows, vectors, strict=True)
             ],
         )
@@ -76,8 +104,14 @@ async def nearest(
     dims = int(query.shape[0])
     distance = f"(w.embedding::vector({dims}) <=> CAST(:q AS vector({dims})))"
     narrowing, params = filters.sql()
-    join, where, order = ("", "", distance) if not filters.narrowed else (
-        "JOIN transcripts t ON t.id = w.transcript_id", f"AND {narrowing}", f"{distance} + 0"  # + 0: no index scan
+    join, where, order = (
+        ("", "", distance)
+        if not filters.narrowed
+        else (
+            "JOIN transcripts t ON t.id = w.transcript_id",
+            f"AND {narrowing}",
+            f"{distance} + 0",  # + 0: no index scan
+        )
     )
     await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, 4 * limit))}"))
     rows = await session.execute(

@@ -32,6 +32,11 @@ def _with_extensions(error: GraphQLError, message: str, extensions: dict[str, ob
 
 
 class PresentErrors(MaskErrors):
+    def _process_result(self, result: object) -> None:
+        """As strawberry's, without its runtime-checked Protocol `isinstance` on every result (slow)."""
+        if errors := getattr(result, "errors", None):
+            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
+
     def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
         presented = [self._present(error) for error in errors]
         for error in presented:

@@ -10,13 +10,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Date, Numeric, String, delete, func, literal, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dealgraph.db.models import Account, Deal, DealStage, User
+from dealgraph.db.keyset import Sort
+from dealgraph.db.models import Deal, DealStage
+from dealgraph.db.repositories import deals
 from dealgraph.db.session import TenantScope
-from dealgraph.resolvers.pagination import Page, PageRequest, Sort, keyset_page
-from dealgraph.resolvers.validation import Checker, ErrorCode, FieldError, InvalidInput
+from dealgraph.services.pagination import Page, PageRequest, keyset_page
+from dealgraph.validation import Checker, ErrorCode, FieldError, InvalidInput
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_AMOUNT = Decimal("999999999999.99")
@@ -30,16 +31,6 @@ class DealOrderField(enum.Enum):
     CLOSE_DATE = "close_date"
 
 
-_SORT_KEYS: dict[DealOrderField, Any] = {
-    DealOrderField.CREATED_AT: Deal.created_at,
-    DealOrderField.UPDATED_AT: Deal.updated_at,
-    DealOrderField.NAME: func.lower(Deal.name, type_=String),
-    # Deals without an amount or close date sort as the smallest amount / the latest date.
-    DealOrderField.AMOUNT: func.coalesce(Deal.amount, literal(-1, Numeric(14, 2))),
-    DealOrderField.CLOSE_DATE: func.coalesce(Deal.close_date, literal_column("'infinity'::date", Date)),
-}
-
-
 @dataclass(frozen=True, slots=True)
 class DealFilter:
     stages: list[DealStage] | None = None
@@ -51,26 +42,18 @@ class DealFilter:
 
 
 def deal_sort(field: DealOrderField, descending: bool) -> Sort:
-    return Sort(key=_SORT_KEYS[field], id=Deal.id, descending=descending, name=f"deal-{field.value}")
+    return deals.sort_by(field.value, descending)
 
 
 async def list_deals(scope: TenantScope, request: PageRequest, where: DealFilter, sort: Sort) -> Page[Deal]:
-    query = select(Deal)
-    if where.stages:
-        query = query.where(Deal.stage.in_(where.stages))
-    if where.account_id:
-        query = query.where(Deal.account_id == where.account_id)
-    if where.owner_id:
-        query = query.where(Deal.owner_id == where.owner_id)
-    if where.close_date_from:
-        query = query.where(Deal.close_date >= where.close_date_from)
-    if where.close_date_to:
-        query = query.where(Deal.close_date <= where.close_date_to)
-    if where.text and where.text.strip():
-        needle = where.text.strip()
-        query = query.join(Account, Account.id == Deal.account_id).where(
-            or_(Deal.name.icontains(needle, autoescape=True), Account.name.icontains(needle, autoescape=True))
-        )
+    query = deals.matching(
+        stages=where.stages,
+        account_id=where.account_id,
+        owner_id=where.owner_id,
+        close_date_from=where.close_date_from,
+        close_date_to=where.close_date_to,
+        text=where.text,
+    )
     return await keyset_page(scope, query, sort, request)
 
 
@@ -100,12 +83,12 @@ async def _validated(session: AsyncSession, changes: dict[str, Any], *, creating
         cleaned["close_date"] = changes["close_date"]
     if creating or "account_id" in changes:
         account_id = changes.get("account_id")
-        found = account_id is not None and await session.get(Account, account_id) is not None
+        found = account_id is not None and await deals.account_exists(session, account_id)
         check.check(found, "input.accountId", "account not found", ErrorCode.NOT_FOUND)
         cleaned["account_id"] = account_id
     if "owner_id" in changes:
         owner_id = changes["owner_id"]
-        found = owner_id is None or await session.get(User, owner_id) is not None
+        found = owner_id is None or await deals.user_exists(session, owner_id)
         check.check(found, "input.ownerId", "user not found", ErrorCode.NOT_FOUND)
         cleaned["owner_id"] = owner_id
     check.raise_if_any()
@@ -114,17 +97,15 @@ async def _validated(session: AsyncSession, changes: dict[str, Any], *, creating
 
 async def create_deal(scope: TenantScope, fields: dict[str, Any]) -> Deal:
     async with scope.session() as session:
-        values = {"stage": DealStage.PROSPECTING, "currency": "USD"} | await _validated(
-            session, fields, creating=True
-        )
+        values = {"stage": DealStage.PROSPECTING, "currency": "USD"} | await _validated(session, fields, creating=True)
         deal = Deal(tenant_id=scope.tenant_id, **values)
-        session.add(deal)
+        deals.add(session, deal)
     return deal
 
 
 async def update_deal(scope: TenantScope, deal_id: uuid.UUID | None, changes: dict[str, Any]) -> Deal:
     async with scope.session() as session:
-        deal = await session.get(Deal, deal_id) if deal_id else None
+        deal = await deals.get(session, deal_id) if deal_id else None
         if deal is None:
             raise InvalidInput(FieldError("input.id", "deal not found", ErrorCode.NOT_FOUND))
         for name, value in (await _validated(session, changes, creating=False)).items():
@@ -135,7 +116,7 @@ async def update_deal(scope: TenantScope, deal_id: uuid.UUID | None, changes: di
 async def delete_deal(scope: TenantScope, deal_id: uuid.UUID | None) -> uuid.UUID:
     """Deletes the deal's transcripts with it (they belong to it)."""
     async with scope.session() as session:
-        deleted = await session.scalar(delete(Deal).where(Deal.id == deal_id).returning(Deal.id)) if deal_id else None
+        deleted = await deals.delete_deal(session, deal_id) if deal_id else None
     if deleted is None:
         raise InvalidInput(FieldError("id", "deal not found", ErrorCode.NOT_FOUND))
     return deleted

@@ -11,11 +11,11 @@ from starlette.websockets import WebSocket
 
 from dealgraph.agents.llm import LlmClient
 from dealgraph.config import Settings
-from dealgraph.db.repositories.tenancy import Principal
 from dealgraph.db.notifications import NotificationHub
+from dealgraph.db.repositories.tenancy import Principal
 from dealgraph.db.session import Database, OperationTransaction, TenantScope
 from dealgraph.errors import Unauthenticated
-from dealgraph.resolvers.loaders import Loaders
+from dealgraph.services.loaders import Loaders
 
 
 @dataclass

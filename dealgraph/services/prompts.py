@@ -7,21 +7,20 @@ import uuid
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dealgraph.agents.claude_models import Effort, UnknownModel
 from dealgraph.agents.inputs import load_inputs
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.claude_models import Effort, UnknownModel
 from dealgraph.agents.llm import LlmClient, StructuredRequest
 from dealgraph.agents.registry import AGENTS, builtin_effort
-from dealgraph.agents.templates import TemplateRenderError, content_hash, validate_version
+from dealgraph.agents.templates import TemplateRenderError, content_hash, validate_version, version_fields
 from dealgraph.config import Settings
 from dealgraph.db.models import PromptLabel, PromptTemplate, PromptVersion
 from dealgraph.db.repositories import prompts
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import BadUserInput, NotFound
-from dealgraph.resolvers.validation import Checker, ErrorCode, FieldError, InvalidInput
+from dealgraph.validation import Checker, ErrorCode, FieldError, InvalidInput
 
 LABEL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 NOTE_LIMIT = 2000
@@ -51,12 +50,16 @@ def _check_label(check: Checker, label: str, field: str) -> None:
 
 
 async def _own_template(session: AsyncSession, template_id: uuid.UUID | None, field: str) -> PromptTemplate:
-    template = await session.get(PromptTemplate, template_id) if template_id else None
+    template = await prompts.get_template(session, template_id) if template_id else None
     if template is None:
         raise InvalidInput(FieldError(field, "prompt template not found", ErrorCode.NOT_FOUND))
     if template.tenant_id is None:
         raise InvalidInput(
-            FieldError(field, "built-in templates are read-only; create a version by `agent` to override it", ErrorCode.CONFLICT)
+            FieldError(
+                field,
+                "built-in templates are read-only; create a version by `agent` to override it",
+                ErrorCode.CONFLICT,
+            )
         )
     return template
 
@@ -67,23 +70,18 @@ async def _template_for(session: AsyncSession, scope: TenantScope, request: NewV
     if request.template_id is not None:
         return await _own_template(session, request.template_id, "templateId")
     assert request.agent is not None
-    existing = await session.scalar(
-        select(PromptTemplate).where(PromptTemplate.tenant_id == scope.tenant_id, PromptTemplate.agent == request.agent.value)
-    )
-    if existing is not None:
-        return existing
-    template = PromptTemplate(
+    return await prompts.find_template(session, scope.tenant_id, request.agent.value) or await prompts.add_template(
+        session,
         tenant_id=scope.tenant_id,
         agent=request.agent.value,
         name=f"{request.agent.value} (tenant override)",
         description="This tenant's own prompt; its labels take precedence over the built-in template's.",
     )
-    session.add(template)
-    await session.flush()
-    return template
 
 
-async def create_version(scope: TenantScope, author: uuid.UUID, request: NewVersion, settings: Settings) -> PromptVersion:
+async def create_version(
+    scope: TenantScope, author: uuid.UUID, request: NewVersion, settings: Settings
+) -> PromptVersion:
     model = request.model or settings.llm_model
     max_tokens = request.max_tokens or settings.llm_max_tokens
     problems = validate_version(
@@ -108,7 +106,7 @@ async def create_version(scope: TenantScope, author: uuid.UUID, request: NewVers
     async with scope.session() as session:
         template = await _template_for(session, scope, request)
         agent = AgentKind(template.agent)
-        fields = prompts.version_fields(
+        fields = version_fields(
             agent,
             system_text=request.system_text,
             user_template=request.user_template,
@@ -116,14 +114,13 @@ async def create_version(scope: TenantScope, author: uuid.UUID, request: NewVers
             max_tokens=max_tokens,
             effort=cast(Effort, request.effort) if request.effort else builtin_effort(agent),
         )
-        twin = await session.scalar(
-            select(PromptVersion.version).where(
-                PromptVersion.template_id == template.id, PromptVersion.content_hash == content_hash(**fields)
-            )
-        )
+        digest = content_hash(**fields)
+        twin = await prompts.version_with_hash(session, template.id, digest)
         if twin is not None:
-            raise InvalidInput(FieldError("userTemplate", f"identical to version {twin}; nothing to save", ErrorCode.CONFLICT))
-        version = await prompts.add_version(session, template, fields, author_id=author, note=note)
+            raise InvalidInput(
+                FieldError("userTemplate", f"identical to version {twin}; nothing to save", ErrorCode.CONFLICT)
+            )
+        version = await prompts.add_version(session, template, fields, digest=digest, author_id=author, note=note)
         for label in request.labels:
             await prompts.move_label(session, template, label, version, actor_id=author, action=prompts.LABEL_SET)
     return version
@@ -137,7 +134,7 @@ async def set_label(
     check.raise_if_any()
     async with scope.session() as session:
         template = await _own_template(session, template_id, "templateId")
-        version = await session.get(PromptVersion, version_id) if version_id else None
+        version = await prompts.get_version(session, version_id) if version_id else None
         if version is None or version.template_id != template.id:
             raise InvalidInput(FieldError("versionId", "no such version of this template", ErrorCode.NOT_FOUND))
         return await prompts.move_label(session, template, label, version, actor_id=actor, action=prompts.LABEL_SET)
@@ -146,14 +143,21 @@ async def set_label(
 async def rollback(scope: TenantScope, actor: uuid.UUID, template_id: uuid.UUID | None, label: str) -> PromptLabel:
     async with scope.session() as session:
         template = await _own_template(session, template_id, "templateId")
-        current = await session.get(PromptLabel, (template.id, label))
+        current = await prompts.get_label(session, template.id, label)
         if current is None:
             raise InvalidInput(FieldError("label", f"this template has no '{label}' label", ErrorCode.NOT_FOUND))
         target = await prompts.rollback_target(session, template.id, label, current.version_id)
-        previous = await session.get(PromptVersion, target) if target else None
+        previous = await prompts.get_version(session, target) if target else None
         if previous is None:
-            raise InvalidInput(FieldError("label", f"'{label}' has no earlier version to roll back to", ErrorCode.CONFLICT))
+            raise InvalidInput(
+                FieldError("label", f"'{label}' has no earlier version to roll back to", ErrorCode.CONFLICT)
+            )
         return await prompts.move_label(session, template, label, previous, actor_id=actor, action=prompts.ROLLBACK)
+
+
+async def list_templates(scope: TenantScope, agent: AgentKind | None) -> list[PromptTemplate]:
+    async with scope.session() as session:
+        return await prompts.list_templates(session, agent.value if agent is not None else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +167,9 @@ class Preview:
     simulated: bool
 
 
-async def render_preview(scope: TenantScope, llm: LlmClient, version_id: uuid.UUID | None, transcript_id: uuid.UUID | None) -> Preview:
+async def render_preview(
+    scope: TenantScope, llm: LlmClient, version_id: uuid.UUID | None, transcript_id: uuid.UUID | None
+) -> Preview:
     async with scope.session() as session:
         inputs = (
             await load_inputs(session, transcript_id=transcript_id, prompt_version_id=version_id)

@@ -22,7 +22,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from dealgraph.db.session import OperationTransaction
-from dealgraph.server.context import Context
+from dealgraph.schema.context import Context
 
 
 class SharedTransaction(SchemaExtension):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -24,11 +25,15 @@ from graphql import (
     ValueNode,
     VariableDefinitionNode,
     Visitor,
+    parse,
     visit,
 )
 from strawberry.extensions import SchemaExtension
 
 from dealgraph.errors import BadUserInput
+
+DOCUMENT_CACHE_SIZE = 256
+"""Distinct documents whose parse, validation and literal check are kept per process (LRU caches)."""
 
 # Python keeps a surrogate only when it is unpaired (json.loads joins valid pairs into one character).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -77,13 +82,31 @@ class _LiteralCollector(Visitor):
             self.problems.extend(_literal_problems(node.default_value, f"${node.variable.name.value}"))
 
 
-def _problems(document: DocumentNode | None, variables: dict[str, Any] | None) -> list[tuple[str, str]]:
+def _document_problems(document: DocumentNode) -> tuple[tuple[str, str], ...]:
+    collector = _LiteralCollector()
+    visit(document, collector)
+    return tuple(collector.problems)
+
+
+@lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
+def _text_problems(query: str) -> tuple[tuple[str, str], ...]:
+    """A document's literals are fixed by its text: checked once per distinct text, not per request.
+
+    Walking the document was a visible share of a small query's CPU. Only texts that parsed reach
+    this (it runs at execution), so parsing again on a miss cannot fail.
+    """
+    return _document_problems(parse(query, no_location=True))
+
+
+def _problems(
+    query: str | None, document: DocumentNode | None, variables: dict[str, Any] | None
+) -> list[tuple[str, str]]:
     """(where, why) for every string the operation must not carry; `where` is `$var.field` or `arg.field`."""
     problems = [p for name, value in (variables or {}).items() for p in _value_problems(value, f"${name}")]
-    if document is not None:
-        collector = _LiteralCollector()
-        visit(document, collector)
-        problems.extend(collector.problems)
+    if query is not None:
+        problems.extend(_text_problems(query))
+    elif document is not None:
+        problems.extend(_document_problems(document))
     return problems
 
 
@@ -91,7 +114,7 @@ class RejectUnstorableText(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         """A result set here replaces execution (strawberry's short-circuit), and still gets its error code."""
         context = self.execution_context
-        if problems := _problems(context.graphql_document, context.variables):
+        if problems := _problems(context.query, context.graphql_document, context.variables):
             refusal = BadUserInput(
                 "Text must not contain NUL characters or unpaired surrogates: "
                 + "; ".join(f"'{where}' contains {why}" for where, why in problems)

@@ -15,11 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
-
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.outputs import MEDDPICC_ELEMENTS, MeddpiccElement, MeddpiccOutput, MeddpiccStatus
-from dealgraph.db.models import AgentRun, Analysis, RunStatus, Transcript
+from dealgraph.db.repositories import analyses
 from dealgraph.db.session import TenantScope
 
 
@@ -59,23 +57,14 @@ def roll_up(calls: Sequence[CallResult]) -> Qualification:
 
 async def load_qualifications(scope: TenantScope, deal_ids: Sequence[uuid.UUID]) -> list[Qualification]:
     """DataLoader batch: every deal's roll-up from one query."""
-    query = (
-        select(Analysis.deal_id, Transcript.id, Transcript.occurred_at, AgentRun.finished_at, AgentRun.result)
-        .join(Analysis, Analysis.id == AgentRun.analysis_id)
-        .join(Transcript, Transcript.id == Analysis.transcript_id)
-        .where(
-            Analysis.deal_id.in_(deal_ids),
-            AgentRun.agent == AgentKind.MEDDPICC.value,
-            AgentRun.status == RunStatus.SUCCEEDED,
-        )
-        .order_by(Transcript.occurred_at.desc(), Transcript.id, AgentRun.finished_at.desc())
-    )
     async with scope.session() as session:
-        rows = (await session.execute(query)).all()
+        rows = await analyses.succeeded_results(session, deal_ids, AgentKind.MEDDPICC.value)
     calls: dict[uuid.UUID, list[CallResult]] = defaultdict(list)
     counted: set[uuid.UUID] = set()
     for deal_id, transcript_id, occurred_at, finished_at, result in rows:
         if transcript_id not in counted:  # the latest result of each transcript only
             counted.add(transcript_id)
-            calls[deal_id].append(CallResult(transcript_id, occurred_at, finished_at, MeddpiccOutput.model_validate(result)))
+            calls[deal_id].append(
+                CallResult(transcript_id, occurred_at, finished_at, MeddpiccOutput.model_validate(result))
+            )
     return [roll_up(calls[deal_id]) for deal_id in deal_ids]

@@ -16,15 +16,14 @@ given to every subscriber, so M subscribers cost one transaction per event, not 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
-
-from dealgraph.db.models import AgentRun, Analysis, Deal
+from dealgraph.db.models import AgentRun, Analysis
 from dealgraph.db.notifications import RESYNC, Event, NotificationHub, Topic
-from dealgraph.db.single_flight import SingleFlight
+from dealgraph.db.repositories import analyses, deals
 from dealgraph.db.session import TenantScope
+from dealgraph.db.single_flight import SingleFlight
 from dealgraph.errors import NotFound
 
 
@@ -63,39 +62,38 @@ class Snapshot:
         return all(a.finished_at is not None for a in self.analyses)
 
 
-# Replay in the order things happened: finished runs by completion, then running, then queued.
-_AS_IT_HAPPENED = (AgentRun.finished_at.asc().nulls_last(), AgentRun.started_at.asc().nulls_last(), AgentRun.agent)
-
-
 @dataclass(slots=True)
 class _Seen:
     runs: dict[uuid.UUID, int] = field(default_factory=dict)
     finished: set[uuid.UUID] = field(default_factory=set)
 
 
-async def analysis_snapshot(scope: TenantScope, analysis_id: uuid.UUID) -> Snapshot:
+SnapshotRead = Callable[[Callable[[], None]], Awaitable[Snapshot]]
+"""Reads a snapshot, calling its argument right before the first statement (see `CoalescedReads`)."""
+
+
+def _no_op() -> None:
+    return None
+
+
+async def analysis_snapshot(scope: TenantScope, analysis_id: uuid.UUID, begin: Callable[[], None] = _no_op) -> Snapshot:
     async with scope.session() as session:
-        analysis = await session.get(Analysis, analysis_id)
+        begin()
+        analysis = await analyses.get(session, analysis_id)
         if analysis is None:
             raise NotFound("Analysis not found.")
-        run_rows = await session.scalars(select(AgentRun).where(AgentRun.analysis_id == analysis_id).order_by(*_AS_IT_HAPPENED))
-        return Snapshot([analysis], list(run_rows))
+        return Snapshot([analysis], await analyses.runs_as_they_happened(session, analysis_id))
 
 
-async def deal_snapshot(scope: TenantScope, deal_id: uuid.UUID) -> Snapshot:
+async def deal_snapshot(scope: TenantScope, deal_id: uuid.UUID, begin: Callable[[], None] = _no_op) -> Snapshot:
     """Analyses of the deal still in progress (finished ones are history, queried as such)."""
     async with scope.session() as session:
-        if await session.get(Deal, deal_id) is None:
+        begin()
+        if await deals.get(session, deal_id) is None:
             raise NotFound("Deal not found.")
-        open_analyses = list(
-            await session.scalars(
-                select(Analysis).where(Analysis.deal_id == deal_id, Analysis.finished_at.is_(None)).order_by(Analysis.created_at)
-            )
-        )
-        run_rows = await session.scalars(
-            select(AgentRun).where(AgentRun.analysis_id.in_([a.id for a in open_analyses])).order_by(*_AS_IT_HAPPENED)
-        )
-        return Snapshot(open_analyses, list(run_rows))
+        open_analyses = await analyses.open_analyses_of_deal(session, deal_id)
+        runs = await analyses.runs_of_analyses_as_they_happened(session, [a.id for a in open_analyses])
+        return Snapshot(open_analyses, runs)
 
 
 async def stream_events(
@@ -103,19 +101,25 @@ async def stream_events(
     hub: NotificationHub,
     *,
     topic: Topic,
-    snapshot: Callable[[], Awaitable[Snapshot]],
+    snapshot: SnapshotRead,
     until_finished: bool,
-) -> AsyncIterator[DomainEvent]:
-    """Events of `topic` (("analysis", id) or ("deal", id)) of the scope's tenant, snapshot first."""
+) -> AsyncGenerator[DomainEvent, None]:
+    """Events of `topic` (("analysis", id) or ("deal", id)) of the scope's tenant, snapshot first.
+
+    Subscribers of one topic arriving together (or resynced together) share one snapshot read."""
     seen = _Seen()
     tenant = str(scope.tenant_id)
     field, value = topic
+    snapshot_key = ("snapshot", scope.tenant_id, field, value)
+
+    def read_snapshot() -> Awaitable[Snapshot]:
+        return hub.snapshot_reads.get(snapshot_key, snapshot)
 
     def accepts(event: Event) -> bool:
         return event.get("tenant") == tenant and event.get(field) == value
 
     async with hub.subscribe(accepts, topic) as subscription:
-        current = await snapshot()
+        current = await read_snapshot()
         for event in _replay(current, seen):
             yield event
         if until_finished and current.finished:
@@ -123,7 +127,7 @@ async def stream_events(
         while True:
             raw = await subscription.queue.get()
             if raw is RESYNC:
-                current = await snapshot()
+                current = await read_snapshot()
                 for event in _replay(current, seen):
                     yield event
                 if until_finished and current.finished:
@@ -152,16 +156,15 @@ def _replay(snapshot: Snapshot, seen: _Seen) -> list[DomainEvent]:
 
 async def _finished_analysis(scope: TenantScope, analysis_id: uuid.UUID) -> AnalysisDone | None:
     async with scope.session() as session:
-        analysis = await session.get(Analysis, analysis_id)
+        analysis = await analyses.get(session, analysis_id)
         if analysis is None:
             return None
-        runs = await session.scalars(select(AgentRun).where(AgentRun.analysis_id == analysis_id).order_by(AgentRun.agent))
-        return AnalysisDone(analysis, tuple(runs))
+        return AnalysisDone(analysis, tuple(await analyses.runs_by_agent(session, analysis_id)))
 
 
 async def _run(scope: TenantScope, run_id: uuid.UUID) -> AgentRun | None:
     async with scope.session() as session:
-        return await session.get(AgentRun, run_id)
+        return await analyses.get_run(session, run_id)
 
 
 async def _interpret(scope: TenantScope, reads: SingleFlight, raw: Event, seen: _Seen) -> DomainEvent | None:

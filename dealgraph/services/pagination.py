@@ -1,8 +1,8 @@
 """Cursor pagination (`first`/`after`) with opaque cursors.
 
 Top-level lists use keyset pagination: the cursor holds the sort key and id of the last row, so
-pages stay correct while rows are inserted. Sort keys must be non-null expressions (nullable
-columns are wrapped in COALESCE by the caller) because row comparison with NULL is unknown.
+pages stay correct while rows are inserted (the SQL is in `dealgraph.db.keyset`, the list queries
+and their sorts in the repositories).
 Per-parent lists come whole from a DataLoader and are cut with offset cursors.
 """
 
@@ -14,13 +14,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, Text, cast, func, literal, select, tuple_
-from sqlalchemy.dialects.postgresql import UUID
-
+from dealgraph.db import keyset
+from dealgraph.db.keyset import ListQuery, Sort
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import BadUserInput
 
 T = TypeVar("T")
+U = TypeVar("U")
 DEFAULT_PAGE_SIZE = 20
 
 
@@ -59,30 +59,20 @@ class Page(Generic[T]):
     has_previous_page: bool
     count: Callable[[], Awaitable[int]]
 
-
-@dataclass(frozen=True, slots=True)
-class Sort:
-    key: ColumnElement[Any]
-    id: ColumnElement[Any]
-    descending: bool
-    name: str
+    def map(self, convert: Callable[[T], U]) -> Page[U]:
+        """The same page with each item converted (rows to GraphQL objects), cursors unchanged."""
+        return Page(
+            [convert(item) for item in self.items], self.cursors, self.has_next_page, self.has_previous_page, self.count
+        )
 
 
-async def keyset_page(scope: TenantScope, query: Select[Any], sort: Sort, request: PageRequest) -> Page[Any]:
-    if request.after is not None:
-        value, row_id = _keyset_values(request.after, sort.name)
-        boundary = tuple_(cast(literal(value, Text), sort.key.type), cast(literal(row_id, Text), UUID(as_uuid=False)))
-        position = tuple_(sort.key, sort.id)
-        query = query.where(position < boundary if sort.descending else position > boundary)
-    ordering = (sort.key.desc(), sort.id.desc()) if sort.descending else (sort.key.asc(), sort.id.asc())
-    paged = query.add_columns(cast(sort.key, Text).label("cursor_key"), sort.id.label("cursor_id")).order_by(*ordering).limit(request.first + 1)
-    async with scope.session() as session:
-        rows = (await session.execute(paged)).all()
+async def keyset_page(scope: TenantScope, query: ListQuery, sort: Sort, request: PageRequest) -> Page[Any]:
+    """A page of a repository's list query; its SQL is `dealgraph.db.keyset`'s, the cursors are ours."""
+    rest = keyset.past(query, sort, None if request.after is None else keyset_position(request.after, sort))
+    rows = await keyset.first_rows(scope, rest, sort, request.first + 1)
 
     async def count() -> int:
-        counted = select(func.count()).select_from(query.order_by(None).subquery())
-        async with scope.session() as session:
-            return int((await session.execute(counted)).scalar_one())
+        return await keyset.count(scope, rest)
 
     kept = rows[: request.first]
     return Page(
@@ -94,9 +84,10 @@ async def keyset_page(scope: TenantScope, query: Select[Any], sort: Sort, reques
     )
 
 
-def _keyset_values(cursor: str, name: str) -> tuple[str, str]:
-    values = decode_cursor(cursor, name)
-    if len(values) != 2 or not all(isinstance(v, str) for v in values):
+def keyset_position(cursor: str, sort: Sort) -> tuple[str, str]:
+    """The (sort key, id) position of a cursor of this list, as text; BadUserInput if it is not one."""
+    values = decode_cursor(cursor, sort.name)
+    if len(values) != 2 or not all(isinstance(v, str) for v in values) or not keyset.valid_position(sort, *values):
         raise BadUserInput("'after' is not a cursor of this list.")
     return values[0], values[1]
 

@@ -6,14 +6,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.db.models import AgentRun, Analysis, Transcript
-from dealgraph.db.repositories import prompts, runs
+from dealgraph.db.repositories import analyses, prompts, runs, transcripts
 from dealgraph.db.session import TenantScope
-from dealgraph.resolvers.validation import Checker, ErrorCode, FieldError, InvalidInput
+from dealgraph.validation import Checker, ErrorCode, FieldError, InvalidInput
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -34,7 +33,7 @@ async def start_analysis(scope: TenantScope, requested_by: uuid.UUID, request: A
     key = check.text(request.idempotency_key, "idempotencyKey", max_length=MAX_IDEMPOTENCY_KEY, required=False)
     check.raise_if_any()
     async with scope.session() as session:
-        transcript = await session.get(Transcript, request.transcript_id) if request.transcript_id else None
+        transcript = await transcripts.get(session, request.transcript_id) if request.transcript_id else None
         if transcript is None:
             raise InvalidInput(FieldError("transcriptId", "transcript not found", ErrorCode.NOT_FOUND))
         started = await runs.start_analysis(
@@ -45,10 +44,14 @@ async def start_analysis(scope: TenantScope, requested_by: uuid.UUID, request: A
             prompt_label=request.prompt_label,
             idempotency_key=key,
         )
-    same_request = started.analysis.transcript_id == transcript.id and started.analysis.agents == [a.value for a in chosen]
+    same_request = started.analysis.transcript_id == transcript.id and started.analysis.agents == [
+        a.value for a in chosen
+    ]
     if not started.created and not same_request:
         raise InvalidInput(
-            FieldError("idempotencyKey", "this key was already used for a different analysis request", ErrorCode.CONFLICT)
+            FieldError(
+                "idempotencyKey", "this key was already used for a different analysis request", ErrorCode.CONFLICT
+            )
         )
     return started.analysis
 
@@ -61,23 +64,31 @@ async def _plan(
     missing = [agent.value for agent in agents if agent.value not in versions]
     if missing:
         raise InvalidInput(
-            FieldError("promptLabel", f"no '{request.prompt_label}' prompt for: {', '.join(missing)}", ErrorCode.NOT_FOUND)
+            FieldError(
+                "promptLabel", f"no '{request.prompt_label}' prompt for: {', '.join(missing)}", ErrorCode.NOT_FOUND
+            )
         )
     plan = []
     for agent in agents:
         version = versions[agent.value]
-        reuse = None if request.force else await prompts.reusable_result(session, agent.value, version.id, transcript.content_hash)
+        reuse = (
+            None
+            if request.force
+            else await prompts.reusable_result(session, agent.value, version.id, transcript.content_hash)
+        )
         plan.append(runs.PlannedRun(agent.value, version.id, reuse))
     return plan
 
 
 async def cancel_analysis(scope: TenantScope, analysis_id: uuid.UUID | None) -> Analysis:
     async with scope.session() as session:
-        existing = await session.get(Analysis, analysis_id) if analysis_id else None
+        existing = await analyses.get(session, analysis_id) if analysis_id else None
         if existing is None:
             raise InvalidInput(FieldError("id", "analysis not found", ErrorCode.NOT_FOUND))
         if existing.finished_at is not None:
-            raise InvalidInput(FieldError("id", f"analysis already finished ({existing.status.value})", ErrorCode.CONFLICT))
+            raise InvalidInput(
+                FieldError("id", f"analysis already finished ({existing.status.value})", ErrorCode.CONFLICT)
+            )
         cancelled = await runs.cancel_analysis(session, existing.id)
     assert cancelled is not None
     return cancelled
@@ -85,17 +96,19 @@ async def cancel_analysis(scope: TenantScope, analysis_id: uuid.UUID | None) -> 
 
 async def rerun_agent(scope: TenantScope, analysis_id: uuid.UUID | None, agent: AgentKind) -> AgentRun:
     async with scope.session() as session:
-        analysis = await session.get(Analysis, analysis_id) if analysis_id else None
+        analysis = await analyses.get(session, analysis_id) if analysis_id else None
         if analysis is None:
             raise InvalidInput(FieldError("analysisId", "analysis not found", ErrorCode.NOT_FOUND))
-        run = await session.scalar(
-            select(AgentRun).where(AgentRun.analysis_id == analysis.id, AgentRun.agent == agent.value)
-        )
+        run = await analyses.run_of_agent(session, analysis.id, agent.value)
         if run is None:
             raise InvalidInput(FieldError("agent", "this analysis did not run that agent", ErrorCode.NOT_FOUND))
         rerun = await runs.rerun_agent(session, analysis.id, agent.value)
         if rerun is None:
             raise InvalidInput(
-                FieldError("agent", f"only a failed or cancelled run can be rerun; it is {run.status.value}", ErrorCode.CONFLICT)
+                FieldError(
+                    "agent",
+                    f"only a failed or cancelled run can be rerun; it is {run.status.value}",
+                    ErrorCode.CONFLICT,
+                )
             )
     return rerun

@@ -6,22 +6,17 @@ import re
 import uuid
 from typing import Any
 
-from sqlalchemy import String, delete, exists, func, select
-
-from dealgraph.db.models import Account, Deal
+from dealgraph.db.models import Account
+from dealgraph.db.repositories import accounts
 from dealgraph.db.session import TenantScope
-from dealgraph.resolvers.pagination import Page, PageRequest, Sort, keyset_page
-from dealgraph.resolvers.validation import Checker, ErrorCode, FieldError, InvalidInput
+from dealgraph.services.pagination import Page, PageRequest, keyset_page
+from dealgraph.validation import Checker, ErrorCode, FieldError, InvalidInput
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-NAME_SORT = Sort(key=func.lower(Account.name, type_=String), id=Account.id, descending=False, name="account-name")
 
 
 async def list_accounts(scope: TenantScope, request: PageRequest, search: str | None) -> Page[Account]:
-    query = select(Account)
-    if search:
-        query = query.where(Account.name.icontains(search.strip(), autoescape=True))
-    return await keyset_page(scope, query, NAME_SORT, request)
+    return await keyset_page(scope, accounts.matching(search), accounts.BY_NAME, request)
 
 
 def _validated(changes: dict[str, Any], *, creating: bool) -> dict[str, Any]:
@@ -41,14 +36,14 @@ def _validated(changes: dict[str, Any], *, creating: bool) -> dict[str, Any]:
 async def create_account(scope: TenantScope, fields: dict[str, Any]) -> Account:
     account = Account(tenant_id=scope.tenant_id, **_validated(fields, creating=True))
     async with scope.session() as session:
-        session.add(account)
+        accounts.add(session, account)
     return account
 
 
 async def update_account(scope: TenantScope, account_id: uuid.UUID | None, changes: dict[str, Any]) -> Account:
     cleaned = _validated(changes, creating=False)
     async with scope.session() as session:
-        account = await session.get(Account, account_id) if account_id else None
+        account = await accounts.get(session, account_id) if account_id else None
         if account is None:
             raise InvalidInput(FieldError("input.id", "account not found", ErrorCode.NOT_FOUND))
         for name, value in cleaned.items():
@@ -59,11 +54,11 @@ async def update_account(scope: TenantScope, account_id: uuid.UUID | None, chang
 async def delete_account(scope: TenantScope, account_id: uuid.UUID | None) -> uuid.UUID:
     """Refuses while deals reference the account, rather than silently deleting a pipeline."""
     async with scope.session() as session:
-        if account_id is None or await session.get(Account, account_id) is None:
+        if account_id is None or await accounts.get(session, account_id) is None:
             raise InvalidInput(FieldError("id", "account not found", ErrorCode.NOT_FOUND))
-        if await session.scalar(select(exists().where(Deal.account_id == account_id))):
+        if await accounts.has_deals(session, account_id):
             raise InvalidInput(
                 FieldError("id", "account still has deals; delete or move them first", ErrorCode.CONFLICT)
             )
-        await session.execute(delete(Account).where(Account.id == account_id))
+        await accounts.delete_account(session, account_id)
     return account_id

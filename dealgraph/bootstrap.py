@@ -1,0 +1,54 @@
+"""Make a database ready to serve: schema migrated, built-in prompt versions loaded.
+
+It sits above `db` and `agents` because seeding needs both: the shipped prompts are the agents'
+business, storing them the repositories'.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dealgraph.agents.kinds import AgentKind
+from dealgraph.agents.registry import builtin_effort
+from dealgraph.agents.templates import builtin_templates, content_hash, version_fields
+from dealgraph.config import Settings
+from dealgraph.db import migrate
+from dealgraph.db.repositories import prompts
+from dealgraph.db.session import Database
+
+
+async def prepare_database(database: Database, settings: Settings, *, apply_migrations: bool) -> None:
+    if apply_migrations:
+        await migrate.upgrade(database.engine, settings.app_role)
+    async with database.owner_session() as session:
+        await ensure_builtin_prompts(session, model=settings.llm_model, max_tokens=settings.llm_max_tokens)
+
+
+async def ensure_builtin_prompts(session: AsyncSession, *, model: str, max_tokens: int) -> None:
+    """Load the shipped defaults as global versions; a changed default becomes a new version, never an edit."""
+    await prompts.lock_builtin_seeding(session)
+    for kind in AgentKind:
+        template = await prompts.find_template(session, None, kind.value) or await prompts.add_template(
+            session,
+            tenant_id=None,
+            agent=kind.value,
+            name=f"{kind.value} (built-in)",
+            description="Shipped with dealgraph. Create a version for your tenant to override it.",
+        )
+        system_text, user_template = builtin_templates(kind.value)
+        fields = version_fields(
+            kind,
+            system_text=system_text,
+            user_template=user_template,
+            model=model,
+            max_tokens=max_tokens,
+            effort=builtin_effort(kind),
+        )
+        digest = content_hash(**fields)
+        if await prompts.version_with_hash(session, template.id, digest) is not None:
+            continue
+        version = await prompts.add_version(
+            session, template, fields, digest=digest, author_id=None, note="built-in default"
+        )
+        for label in (prompts.PRODUCTION, prompts.STAGING):
+            await prompts.move_label(session, template, label, version, actor_id=None, action=prompts.LABEL_SET)

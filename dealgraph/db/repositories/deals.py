@@ -1,0 +1,80 @@
+"""Deals: the filtered listing query and its sorts, reads and writes by id."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Date, Numeric, String, delete, func, literal_column, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dealgraph.db.keyset import ListQuery, Sort
+from dealgraph.db.models import Account, Deal, DealStage, User
+
+_SORT_KEYS: dict[str, Any] = {
+    "created_at": Deal.created_at,
+    "updated_at": Deal.updated_at,
+    "name": func.lower(Deal.name, type_=String),
+    # Deals without an amount or close date sort as the smallest amount / the latest date. Constants are SQL
+    # text, not parameters, so compiled reads (graph_reads) render the very same key and cursor text ("-1.00").
+    "amount": func.coalesce(Deal.amount, literal_column("CAST(-1 AS NUMERIC(14, 2))", Numeric(14, 2))),
+    "close_date": func.coalesce(Deal.close_date, literal_column("'infinity'::date", Date)),
+}
+SORT_FIELDS = frozenset(_SORT_KEYS)
+
+
+def sort_by(field: str, descending: bool) -> Sort:
+    """`field` is one of SORT_FIELDS (the cursor names it, so a cursor of another order is refused)."""
+    return Sort(key=_SORT_KEYS[field], id=Deal.id, descending=descending, name=f"deal-{field}")
+
+
+def matching(
+    *,
+    stages: Sequence[DealStage] | None,
+    account_id: uuid.UUID | None,
+    owner_id: uuid.UUID | None,
+    close_date_from: date | None,
+    close_date_to: date | None,
+    text: str | None,
+) -> ListQuery:
+    """Deals meeting every given condition; `text` matches the deal's or its account's name (any case)."""
+    query = select(Deal)
+    if stages:
+        query = query.where(Deal.stage.in_(stages))
+    if account_id:
+        query = query.where(Deal.account_id == account_id)
+    if owner_id:
+        query = query.where(Deal.owner_id == owner_id)
+    if close_date_from:
+        query = query.where(Deal.close_date >= close_date_from)
+    if close_date_to:
+        query = query.where(Deal.close_date <= close_date_to)
+    if text and text.strip():
+        needle = text.strip()
+        query = query.join(Account, Account.id == Deal.account_id).where(
+            or_(Deal.name.icontains(needle, autoescape=True), Account.name.icontains(needle, autoescape=True))
+        )
+    return query
+
+
+async def get(session: AsyncSession, deal_id: uuid.UUID) -> Deal | None:
+    return await session.get(Deal, deal_id)
+
+
+async def account_exists(session: AsyncSession, account_id: uuid.UUID) -> bool:
+    return await session.get(Account, account_id) is not None
+
+
+async def user_exists(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    return await session.get(User, user_id) is not None
+
+
+def add(session: AsyncSession, deal: Deal) -> None:
+    session.add(deal)
+
+
+async def delete_deal(session: AsyncSession, deal_id: uuid.UUID) -> uuid.UUID | None:
+    """The id if the deal was there (its transcripts go with it)."""
+    return await session.scalar(delete(Deal).where(Deal.id == deal_id).returning(Deal.id))

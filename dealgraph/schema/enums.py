@@ -1,0 +1,42 @@
+"""GraphQL names and descriptions for the enums the layers below the schema define.
+
+`strawberry.enum` marks the class itself and returns it, so each enum is registered here once and every
+schema module annotates with the very class the services, models and agents use: no second name for the
+same enum, and mypy sees an ordinary enum type.
+"""
+
+from __future__ import annotations
+
+import strawberry
+
+from dealgraph.agents.kinds import AgentKind
+from dealgraph.db.models import AnalysisStatus, DealStage, Role, RunStatus
+from dealgraph.search.service import SearchMode
+from dealgraph.services.deals import DealOrderField
+from dealgraph.transcripts.formats import TranscriptFormat
+from dealgraph.validation import ErrorCode
+
+strawberry.enum(AgentKind)
+strawberry.enum(AnalysisStatus)
+strawberry.enum(RunStatus, name="AgentRunStatus")
+strawberry.enum(DealStage)
+strawberry.enum(DealOrderField)
+strawberry.enum(ErrorCode, name="UserErrorCode")
+strawberry.enum(Role)
+strawberry.enum(TranscriptFormat)
+strawberry.enum(
+    SearchMode,
+    description="KEYWORD: full-text; SEMANTIC: nearest utterance windows by meaning; HYBRID: both, by reciprocal rank fusion.",
+)
+
+__all__ = [
+    "AgentKind",
+    "AnalysisStatus",
+    "DealOrderField",
+    "DealStage",
+    "ErrorCode",
+    "Role",
+    "RunStatus",
+    "SearchMode",
+    "TranscriptFormat",
+]

@@ -1,0 +1,126 @@
+"""Strawberry DataLoaders for every relation, so a nested query costs one SQL statement per level.
+
+Child lists (an account's deals, a deal's transcripts, a transcript's utterances) are loaded whole
+per batch of parents and paginated in memory: per-parent lists are small, and one statement for any
+number of parents is what keeps the query count flat (see tests/test_dataloaders.py). The queries
+are `dealgraph.db.repositories.batches`'; this module gives each operation its own caches.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from functools import cached_property, partial
+from typing import Any
+
+from strawberry.dataloader import DataLoader
+
+from dealgraph.db.models import AgentRun, Analysis, PromptTemplate, PromptVersion
+from dealgraph.db.repositories import batches
+from dealgraph.db.repositories.batches import ById, Children
+from dealgraph.db.session import TenantScope
+from dealgraph.services.qualification import Qualification, load_qualifications
+
+
+class Loaders:
+    """One set per operation; each DataLoader is made on first use (an operation uses few of them)."""
+
+    def __init__(self, scope: TenantScope) -> None:
+        self.scope = scope
+
+    @cached_property
+    def account(self) -> DataLoader[uuid.UUID, Any]:  # an Account row
+        return self._by_id(batches.ACCOUNT)
+
+    @cached_property
+    def deal(self) -> DataLoader[uuid.UUID, Any]:  # a Deal row
+        return self._by_id(batches.DEAL)
+
+    @cached_property
+    def user(self) -> DataLoader[uuid.UUID, Any]:  # a User row
+        return self._by_id(batches.USER)
+
+    @cached_property
+    def transcript(self) -> DataLoader[uuid.UUID, Any]:  # a Transcript row
+        return self._by_id(batches.TRANSCRIPT)
+
+    @cached_property
+    def transcript_text(self) -> DataLoader[uuid.UUID, str | None]:
+        return DataLoader(partial(_load_transcript_texts, self.scope))
+
+    @cached_property
+    def deals_by_account(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.DEALS_BY_ACCOUNT)
+
+    @cached_property
+    def transcripts_by_deal(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.TRANSCRIPTS_BY_DEAL)
+
+    @cached_property
+    def utterances_by_transcript(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.UTTERANCES_BY_TRANSCRIPT)
+
+    @cached_property
+    def analysis(self) -> DataLoader[uuid.UUID, Analysis | None]:
+        return self._by_id(batches.ANALYSIS)
+
+    @cached_property
+    def agent_run(self) -> DataLoader[uuid.UUID, AgentRun | None]:
+        return self._by_id(batches.AGENT_RUN)
+
+    @cached_property
+    def analyses_by_transcript(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.ANALYSES_BY_TRANSCRIPT)
+
+    @cached_property
+    def runs_by_analysis(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.RUNS_BY_ANALYSIS)
+
+    @cached_property
+    def qualification(self) -> DataLoader[uuid.UUID, Qualification]:
+        return DataLoader(partial(load_qualifications, self.scope))
+
+    @cached_property
+    def prompt_template(self) -> DataLoader[uuid.UUID, PromptTemplate | None]:
+        return self._by_id(batches.PROMPT_TEMPLATE)
+
+    @cached_property
+    def prompt_version(self) -> DataLoader[uuid.UUID, PromptVersion | None]:
+        return self._by_id(batches.PROMPT_VERSION)
+
+    @cached_property
+    def versions_by_template(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.VERSIONS_BY_TEMPLATE)
+
+    @cached_property
+    def labels_by_template(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.LABELS_BY_TEMPLATE)
+
+    @cached_property
+    def audit_by_template(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.AUDIT_BY_TEMPLATE)
+
+    # The batch functions hold the scope, not `self`: a loader referring back to its Loaders would make
+    # a reference cycle, and every row an operation loaded would wait for the garbage collector.
+    def _by_id(self, batch: ById) -> DataLoader[uuid.UUID, Any]:
+        scope = self.scope
+
+        async def load(ids: Sequence[uuid.UUID]) -> list[Any]:
+            async with scope.session() as session:
+                return await batch.load(session, ids)
+
+        return DataLoader(load)
+
+    def _children(self, batch: Children) -> DataLoader[uuid.UUID, list[Any]]:
+        scope = self.scope
+
+        async def load(parent_ids: Sequence[uuid.UUID]) -> list[list[Any]]:
+            async with scope.session() as session:
+                return await batch.load(session, parent_ids)
+
+        return DataLoader(load)
+
+
+async def _load_transcript_texts(scope: TenantScope, ids: Sequence[uuid.UUID]) -> list[str | None]:
+    async with scope.session() as session:
+        return await batches.transcript_texts(session, ids)

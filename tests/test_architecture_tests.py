@@ -1,0 +1,47 @@
+"""The tests' own layout: shared helpers live in helper modules (tests/support.py, tests/factories.py, ...),
+never in a test module that others import. Importing a `test_*` module runs its collection-time code twice
+and makes pytest see its tests again under another name, and a helper hidden among tests gets copied."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parent
+
+
+def imported_test_modules(source: str) -> Iterator[str]:
+    """The `test_*` modules of this package that `source` imports, however it spells the import."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join([*(["tests"] if node.level else []), *([node.module] if node.module else [])])
+            names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+        else:
+            continue
+        yield from (".".join(name.split(".")[:2]) for name in names if name.startswith("tests.test_"))
+
+
+def test_the_scanner_sees_every_spelling() -> None:
+    spellings = [
+        "from tests.test_cli import run",
+        "import tests.test_cli",
+        "from .test_cli import run",
+        "from . import test_cli",
+        "from tests import test_cli",
+        "def f():\n    from tests.test_cli import run",
+    ]
+    for source in spellings:
+        assert list(imported_test_modules(source)), source
+    assert not list(imported_test_modules("from tests.support import websocket\nfrom tests import factories"))
+
+
+def test_no_module_imports_a_test_module() -> None:
+    modules = sorted(TESTS.glob("*.py"))
+    assert len(modules) > 40  # the glob found the suite
+    offenders = {
+        module.name: sorted(set(imported_test_modules(module.read_text(encoding="utf-8")))) for module in modules
+    }
+    assert {name: imported for name, imported in offenders.items() if imported} == {}
