@@ -16,7 +16,7 @@ from dealgraph.agents.prompting import TranscriptForPrompt, build_request
 from dealgraph.agents.registry import AgentDefinition
 from dealgraph.agents.templates import AccountInfo, DealInfo, PromptContext, render
 from dealgraph.db.models import PromptTemplate, PromptVersion
-from dealgraph.db.repositories import accounts, deals, prompts, transcripts
+from dealgraph.db.repositories import prompts, transcripts
 from dealgraph.transcripts.formats import Utterance
 
 
@@ -74,25 +74,23 @@ async def load_version(
 
 
 async def load_call(session: AsyncSession, transcript_id: uuid.UUID) -> CallInputs | None:
-    transcript = await transcripts.get(session, transcript_id)
-    deal = await deals.get(session, transcript.deal_id) if transcript else None
-    account = await accounts.get(session, deal.account_id) if deal else None
-    if transcript is None or deal is None or account is None:
+    call = await transcripts.with_deal_and_account(session, transcript_id)
+    if call is None:
         return None
     rows = await transcripts.utterances(session, transcript_id)
     utterances = tuple(Utterance(r.position, r.speaker, r.start_seconds, r.end_seconds, r.text) for r in rows)
     context = PromptContext.for_call(
         utterances,
-        title=transcript.title,
-        occurred_on=transcript.occurred_at.date(),
+        title=call.title,
+        occurred_on=call.occurred_at.date(),
         deal=DealInfo(
-            name=deal.name,
-            stage=deal.stage.value,
-            amount=str(deal.amount) if deal.amount is not None else None,
-            currency=deal.currency,
-            close_date=deal.close_date.isoformat() if deal.close_date else None,
+            name=call.deal_name,
+            stage=call.stage.value,
+            amount=str(call.amount) if call.amount is not None else None,
+            currency=call.currency,
+            close_date=call.close_date.isoformat() if call.close_date else None,
         ),
-        account=AccountInfo(name=account.name, domain=account.domain),
+        account=AccountInfo(name=call.account_name, domain=call.domain),
         agent="",
     )
-    return CallInputs(TranscriptForPrompt(transcript.title, transcript.occurred_at, utterances), context)
+    return CallInputs(TranscriptForPrompt(call.title, call.occurred_at, utterances), context)

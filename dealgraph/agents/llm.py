@@ -23,6 +23,7 @@ import anthropic
 import httpx2
 
 from dealgraph.agents.claude_models import Effort
+from dealgraph.agents.message_stream import MessageStream, StreamError
 from dealgraph.agents.standin import SIMULATED_HEADER
 from dealgraph.config import Settings
 
@@ -178,6 +179,10 @@ def as_llm_error(error: Exception) -> LlmError:
     """Every way a request can fail, as one of our codes; anything unrecognised is not retried."""
     if isinstance(error, LlmError):
         return error
+    if isinstance(error, StreamError):
+        declared = error.error.get("type")
+        code, retryable = _ERROR_TYPES.get(declared if isinstance(declared, str) else "", ("API_ERROR", True))
+        return LlmError(code, f"mid-stream: {error}", retryable=retryable)
     if isinstance(error, anthropic.APITimeoutError):
         return LlmError("TIMEOUT", "the Messages API did not answer in time", retryable=True)
     if isinstance(error, anthropic.APIConnectionError | httpx2.TransportError):
@@ -201,7 +206,7 @@ def progress_tokens(characters: int) -> int:
 def _answer(message: anthropic.types.Message, max_tokens: int, usage: Usage) -> str:
     """The JSON text of the answer; thinking blocks never reach results. `usage` is what the message was
     billed, carried by the error when there is no usable answer."""
-    if message.stop_reason is None:  # the SDK returns what it has when a stream ends without message_stop
+    if message.stop_reason is None:  # the stream ended before message_delta: what it has is incomplete
         raise LlmError(
             "CONNECTION_FAILED",
             "the response stream ended before the message was complete",
@@ -234,13 +239,9 @@ def _usage(message: anthropic.types.Message) -> Usage:
     )
 
 
-def _partial_usage(stream: Any) -> Usage:
+def _partial_usage(stream: MessageStream) -> Usage:
     """What a broken stream had been billed so far (message_start's input, the deltas' output), if anything."""
-    try:
-        snapshot = stream.current_message_snapshot
-    except (AssertionError, AttributeError, RuntimeError):  # nothing arrived before the failure
-        return Usage()
-    return _usage(snapshot)
+    return _usage(stream.final()) if stream.started else Usage()
 
 
 class LlmClient:
@@ -286,23 +287,25 @@ class LlmClient:
     async def _stream(
         self, request: StructuredRequest, on_progress: ProgressCallback, on_response_start: StartCallback, attempt: int
     ) -> Completion:
-        streamed = 0
+        stream = MessageStream()
         try:
-            async with self.sdk.messages.stream(**request.params()) as stream:
+            sdk = self.sdk.messages.with_streaming_response
+            async with sdk.create(**request.params(), stream=True) as response:  # non-2xx raises here
+                simulated = response.headers.get(SIMULATED_HEADER) == "true"
                 try:
-                    async for event in stream:
-                        if event.type == "message_start":
+                    async for sse in anthropic.AsyncStream.raw_events(response.http_response):
+                        kind = stream.add(sse.event, sse.data)
+                        if kind == "message_start":
                             await on_response_start()
-                        elif event.type == "content_block_delta":
-                            delta = event.delta
-                            streamed += len(getattr(delta, "text", None) or getattr(delta, "thinking", None) or "")
-                            await on_progress(progress_tokens(streamed))
-                    message = await stream.get_final_message()
-                except (anthropic.APIError, httpx2.TransportError) as error:  # after the 200: bill what streamed
+                        elif kind == "content_block_delta":
+                            await on_progress(progress_tokens(stream.streamed_characters))
+                except (StreamError, anthropic.APIError, httpx2.TransportError) as error:  # after the 200
                     raise as_llm_error(error).billed(_partial_usage(stream)) from error
-                simulated = stream.response.headers.get(SIMULATED_HEADER) == "true"
         except (anthropic.APIError, httpx2.TransportError) as error:
             raise as_llm_error(error) from error
+        if not stream.started:
+            raise LlmError("CONNECTION_FAILED", "the response stream ended before the message started", retryable=True)
+        message = stream.final()
         usage = _usage(message)
         return Completion(
             text=_answer(message, request.max_tokens, usage),

@@ -102,10 +102,12 @@ class Orchestrator:
         claimed = claim.runs
         if not claimed:
             return
+        for (
+            item
+        ) in claimed:  # the runs start first: marking their analyses running is bookkeeping they need not wait for
+            self._active[item.run.id] = asyncio.create_task(self._execute(item, claimed_at), name=f"run-{item.run.id}")
         async with self.database.owner_session() as session:
             await runs.mark_analyses_running(session, (c.run.analysis_id for c in claimed))
-        for item in claimed:
-            self._active[item.run.id] = asyncio.create_task(self._execute(item, claimed_at), name=f"run-{item.run.id}")
 
     async def _sweep_exhausted_runs(self) -> None:
         """At most once per poll interval: leases expire with time, not with each NOTIFY wake-up."""

@@ -72,11 +72,14 @@ async def stream_events(
     before_finish: Callable[[], Awaitable[None]],
     fault: str | None,
 ) -> AsyncIterator[bytes]:
-    """message_start waits for the prefill (`first_token_at`); deltas are spread evenly until `done_at`."""
+    """message_start waits for the prefill (`first_token_at`); deltas are spread evenly until `done_at`.
+
+    Frames already due go out in one write, as a busy server's TCP stream would carry them: a stream
+    scripted at ~0 ms is a few writes, not one per delta, while deltas seconds apart still arrive one by one.
+    """
     await sleep_until(first_token_at)
     on_start()
-    yield _frame({"type": "message_start", "message": message})
-    yield _frame({"type": "ping"})
+    due = [_frame({"type": "message_start", "message": message}), _frame({"type": "ping"})]
     events = [event for index, block in enumerate(reply.blocks) for event in _block_events(index, block)]
     deltas = sum(is_delta for _, is_delta in events)
     step = (done_at - first_token_at) / (deltas + 1)
@@ -84,13 +87,15 @@ async def stream_events(
     sent = 0
     for event, is_delta in events:
         if fault is not None and sent == fault_after:
-            async for frame in _fault(fault):
-                yield frame
-            return
+            break
         if is_delta:
             sent += 1
-            await sleep_until(first_token_at + sent * step)
-        yield _frame(event)
+            if first_token_at + sent * step > time.monotonic():
+                yield b"".join(due)
+                due.clear()
+                await sleep_until(first_token_at + sent * step)
+        due.append(_frame(event))
+    yield b"".join(due)
     if fault is not None:
         async for frame in _fault(fault):
             yield frame
@@ -101,8 +106,8 @@ async def stream_events(
     usage = {
         key: message["usage"][key] for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     }
-    yield _frame({"type": "message_delta", "delta": delta, "usage": {**usage, **reply.usage()}})
-    yield _frame({"type": "message_stop"})
+    finish = _frame({"type": "message_delta", "delta": delta, "usage": {**usage, **reply.usage()}})
+    yield finish + _frame({"type": "message_stop"})
 
 
 async def _fault(fault: str) -> AsyncIterator[bytes]:

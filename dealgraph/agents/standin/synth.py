@@ -57,10 +57,25 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
 def synthesize(schema: Mapping[str, Any], utterances: Sequence[Utterance], *, name: str) -> Any:
-    """Same schema, name and transcript always give the same value, so test expectations stay stable."""
+    """Same schema, name and transcript always give the same value, so test expectations stay stable.
+
+    Remembered for the last few inputs (as JSON: every caller gets its own copy): synthesis was most of
+    the stand-in's CPU, and a benchmark sending one call's prompts over and over should measure dealgraph."""
     material = name + "\n" + "\n".join(f"[{u.index}] {u.speaker}: {u.text}" for u in utterances)
-    seed = int.from_bytes(hashlib.sha256(material.encode()).digest()[:8], "big")
-    return _Synthesizer(schema, utterances, random.Random(seed)).value(schema, name, None, 0)
+    digest = hashlib.sha256(material.encode()).digest()
+    key = (json.dumps(schema, sort_keys=True), digest)
+    if (known := _SYNTHESIZED.get(key)) is not None:
+        return json.loads(known)
+    seed = int.from_bytes(digest[:8], "big")
+    value = _Synthesizer(schema, utterances, random.Random(seed)).value(schema, name, None, 0)
+    if len(_SYNTHESIZED) >= _SYNTHESIZED_KEPT:
+        _SYNTHESIZED.clear()  # single dict operations only: stand-ins in several threads share this
+    _SYNTHESIZED[key] = json.dumps(value)
+    return value
+
+
+_SYNTHESIZED: dict[tuple[str, bytes], str] = {}
+_SYNTHESIZED_KEPT = 64
 
 
 def property_schema(root: Mapping[str, Any], key: str) -> dict[str, Any]:

@@ -132,18 +132,16 @@ async def start_analysis(
         insert(Analysis)
         .values(values)
         .on_conflict_do_nothing(constraint="uq_analyses_idempotency_key")
-        .returning(Analysis.id)
+        .returning(Analysis)
     )
-    analysis_id = await session.scalar(statement)
-    if analysis_id is None:  # the idempotency key was used before: that analysis is the answer
+    analysis = await session.scalar(statement)
+    if analysis is None:  # the idempotency key was used before: that analysis is the answer
         existing = await session.scalar(select(Analysis).where(Analysis.idempotency_key == idempotency_key))
         assert existing is not None
         return StartedAnalysis(existing, created=False)
-    new_runs = [_new_run(transcript, analysis_id, planned) for planned in plan]
+    new_runs = [_new_run(transcript, analysis.id, planned) for planned in plan]
     session.add_all(new_runs)
     await session.flush()
-    analysis = await session.get(Analysis, analysis_id)
-    assert analysis is not None
     events = [run_event(run, "succeeded", transcript.deal_id) for run in new_runs if run.status is RunStatus.SUCCEEDED]
     if any(run.status is RunStatus.QUEUED for run in new_runs):
         await announce_queued(session)

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import Row, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from dealgraph.db.keyset import ListQuery, Sort
-from dealgraph.db.models import Transcript, TranscriptUtterance
+from dealgraph.db.models import Account, Deal, DealStage, Transcript, TranscriptUtterance
+
+CallRow = Row[str, datetime, str, DealStage, Decimal | None, str, date | None, str, str | None]
+"""title, occurred_at, deal_name, stage, amount, currency, close_date, account_name, domain"""
 
 RECENT_FIRST = Sort(key=Transcript.occurred_at, id=Transcript.id, descending=True, name="transcript-recent")
 
@@ -47,15 +52,45 @@ async def delete_transcript(session: AsyncSession, transcript_id: uuid.UUID) -> 
 
 
 async def get(session: AsyncSession, transcript_id: uuid.UUID) -> Transcript | None:
-    return await session.get(Transcript, transcript_id)
+    """Without its original text (analyses and prompts read the utterances; reading the text raises)."""
+    return await session.scalar(
+        select(Transcript)
+        .options(defer(Transcript.original_text, raiseload=True))
+        .where(Transcript.id == transcript_id)
+    )
 
 
-async def utterances(session: AsyncSession, transcript_id: uuid.UUID) -> Sequence[TranscriptUtterance]:
-    """The transcript's utterances in the order spoken."""
+async def with_deal_and_account(session: AsyncSession, transcript_id: uuid.UUID) -> CallRow | None:
+    """What a prompt says about the call, in one read: the transcript's title and date, its deal, its account."""
     return (
-        await session.scalars(
-            select(TranscriptUtterance)
-            .where(TranscriptUtterance.transcript_id == transcript_id)
-            .order_by(TranscriptUtterance.position)
+        await session.execute(
+            select(
+                Transcript.title,
+                Transcript.occurred_at,
+                Deal.name.label("deal_name"),
+                Deal.stage,
+                Deal.amount,
+                Deal.currency,
+                Deal.close_date,
+                Account.name.label("account_name"),
+                Account.domain,
+            )
+            .join(Deal, Deal.id == Transcript.deal_id)
+            .join(Account, Account.id == Deal.account_id)
+            .where(Transcript.id == transcript_id)
+        )
+    ).one_or_none()
+
+
+async def utterances(
+    session: AsyncSession, transcript_id: uuid.UUID
+) -> Sequence[Row[int, str, float | None, float | None, str]]:
+    """The transcript's utterances in the order spoken, as plain rows (not the search vector each one carries)."""
+    u = TranscriptUtterance
+    return (
+        await session.execute(
+            select(u.position, u.speaker, u.start_seconds, u.end_seconds, u.text)
+            .where(u.transcript_id == transcript_id)
+            .order_by(u.position)
         )
     ).all()
