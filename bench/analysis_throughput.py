@@ -5,7 +5,8 @@
 of claiming, starting, recording and announcing runs. For each batch size, that many analyses (4
 agents each) are started at once over HTTP; the rate is analyses / (last analysis `finished_at` -
 first `created_at`), both written by PostgreSQL. Server CPU is read from /proc for the server's
-process tree over the batch and divided by the agent runs executed. The single-analysis overhead is
+process tree over the batch and divided by the agent runs executed; the stand-in's is
+reported beside it (another process, but the same cores). The single-analysis overhead is
 `finished_at - created_at` minus the slowest scripted agent, one analysis at a time (p50).
 
 Run from the repository root: `.venv/bin/python -m bench.analysis_throughput [--batches 50 200]`.
@@ -58,7 +59,9 @@ async def wait_finished(db: asyncpg.Connection, ids: list[uuid.UUID]) -> int:
 
 async def committed(db: asyncpg.Connection) -> int:
     """Transactions ended in the bench database so far (PostgreSQL's cumulative statistics, this query included)."""
-    await asyncio.sleep(1.5)  # backends publish their counters at most once a second when idle
+    # A backend that goes idle with counters not yet published publishes them 10 s later
+    # (PGSTAT_IDLE_INTERVAL, PostgreSQL 15+); a shorter wait missed the end of a busy batch.
+    await asyncio.sleep(10.5)
     await db.execute("SELECT pg_stat_clear_snapshot()")
     return int(
         await db.fetchval("SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = current_database()")
@@ -71,17 +74,24 @@ async def start_many(http: httpx.AsyncClient, transcript_id: str, count: int) ->
 
 
 async def batch(
-    http: httpx.AsyncClient, db: asyncpg.Connection, server_pids: list[int], transcript_id: str, count: int
+    http: httpx.AsyncClient,
+    db: asyncpg.Connection,
+    server_pids: list[int],
+    standin_pid: int,
+    transcript_id: str,
+    count: int,
 ) -> str:
     idle_before = await committed(db)
     idle_began = time.monotonic()
     transactions_before = await committed(db)
     idle_rate = (transactions_before - idle_before - 2) / (time.monotonic() - idle_began)  # polls of an idle server
     cpu_before = sum(tree_cpu(pid) for pid in server_pids)
+    standin_before = tree_cpu(standin_pid)
     began = time.monotonic()
     ids = await start_many(http, transcript_id, count)
     polls = await wait_finished(db, ids)
     cpu = sum(tree_cpu(pid) for pid in server_pids) - cpu_before
+    standin_cpu = tree_cpu(standin_pid) - standin_before
     transactions: float = await committed(db) - transactions_before - polls - 2  # without the bench's own
     transactions -= idle_rate * (time.monotonic() - began)  # nor the server's idle polling meanwhile
     first, last, failed = await db.fetchrow(
@@ -94,7 +104,8 @@ async def batch(
     return (
         f"  {count:4d} analyses at once: {count / span:6.1f} analyses/s ({span:.2f} s), "
         f"server CPU {cpu * 1000 / runs:6.1f} ms per agent run ({cpu * 1000 / count:6.1f} ms per analysis), "
-        f"{transactions / count:.1f} database transactions per analysis, {failed} not succeeded"
+        f"{transactions / count:.1f} database transactions per analysis, {failed} not succeeded; "
+        f"the stand-in's CPU {standin_cpu * 1000 / runs:.1f} ms per agent run"
     )
 
 
@@ -147,7 +158,7 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
                 if args.single_runs:
                     lines.append(await single_overhead(http, db, transcript_id, args.single_runs, args.agent_latency))
                 for count in args.batches:
-                    lines.append(await batch(http, db, server_pids, transcript_id, count))
+                    lines.append(await batch(http, db, server_pids, standin.popen.pid, transcript_id, count))
             await db.close()
     print(
         f"dealgraph orchestration throughput: 4 agents per analysis, each scripted at {args.agent_latency * 1000:.0f} ms, "

@@ -70,13 +70,13 @@ async def _plan(
         )
     plan = []
     for agent in agents:
-        version = versions[agent.value]
+        version_id = versions[agent.value]
         reuse = (
             None
             if request.force
-            else await prompts.reusable_result(session, agent.value, version.id, transcript.content_hash)
+            else await prompts.reusable_result(session, agent.value, version_id, transcript.content_hash)
         )
-        plan.append(runs.PlannedRun(agent.value, version.id, reuse))
+        plan.append(runs.PlannedRun(agent.value, version_id, reuse))
     return plan
 
 

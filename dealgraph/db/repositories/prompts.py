@@ -179,22 +179,21 @@ async def rollback_target(
     )
 
 
-async def resolve_versions(session: AsyncSession, agents: Sequence[str], label: str) -> dict[str, PromptVersion]:
-    """Per agent, the version `label` points at: the tenant's own template first, else the global one.
+async def resolve_versions(session: AsyncSession, agents: Sequence[str], label: str) -> dict[str, uuid.UUID]:
+    """Per agent, the id of the version `label` points at: the tenant's own template first, else the global one.
 
     Row-level security already limits the rows to the tenant's and the global ones.
     """
     rows = (
         await session.execute(
-            select(PromptTemplate.agent, PromptTemplate.tenant_id, PromptVersion)
+            select(PromptTemplate.agent, PromptTemplate.tenant_id, PromptLabel.version_id)
             .join(PromptLabel, PromptLabel.template_id == PromptTemplate.id)
-            .join(PromptVersion, PromptVersion.id == PromptLabel.version_id)
             .where(PromptTemplate.agent.in_(agents), PromptLabel.name == label)
         )
     ).all()
-    resolved: dict[str, PromptVersion] = {}
-    for agent, _, version in sorted(rows, key=lambda row: row.tenant_id is None):
-        resolved.setdefault(agent, version)
+    resolved: dict[str, uuid.UUID] = {}
+    for agent, _, version_id in sorted(rows, key=lambda row: row.tenant_id is None):
+        resolved.setdefault(agent, version_id)
     return resolved
 
 

@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, null, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,24 +89,35 @@ def _reused_metadata(source: AgentRun) -> dict[str, Any]:
     return {**(source.metadata_ or {}), "attempts": 0, "reused_from_run_id": str(source.id)}
 
 
-def _new_run(transcript: Transcript, analysis_id: uuid.UUID, planned: PlannedRun) -> AgentRun:
-    run = AgentRun(
-        tenant_id=transcript.tenant_id,
-        analysis_id=analysis_id,
-        agent=planned.agent,
-        prompt_version_id=planned.prompt_version_id,
-        status=RunStatus.QUEUED,
-    )
-    if planned.reuse is not None:
-        run.status = RunStatus.SUCCEEDED
-        run.result = planned.reuse.result
-        run.metadata_ = _reused_metadata(planned.reuse)
-        run.model = planned.reuse.model
-        run.latency_ms = 0
-        run.simulated = planned.reuse.simulated
-        run.started_at = run.finished_at = func.now()
-        run.seq = 1
-    return run
+def _new_run(transcript: Transcript, analysis_id: uuid.UUID, planned: PlannedRun) -> dict[str, Any]:
+    """Column values of a new run; every run has the same keys, so one multi-row INSERT writes them all."""
+    reuse = planned.reuse
+    return {
+        "id": uuid.uuid4(),
+        "tenant_id": transcript.tenant_id,
+        "analysis_id": analysis_id,
+        "agent": planned.agent,
+        "prompt_version_id": planned.prompt_version_id,
+        "status": RunStatus.QUEUED if reuse is None else RunStatus.SUCCEEDED,
+        "result": null() if reuse is None else reuse.result,
+        "metadata_": null() if reuse is None else _reused_metadata(reuse),
+        "model": None if reuse is None else reuse.model,
+        "latency_ms": None if reuse is None else 0,
+        "simulated": False if reuse is None else reuse.simulated,
+        "started_at": None if reuse is None else func.now(),
+        "finished_at": None if reuse is None else func.now(),
+        "seq": 0 if reuse is None else 1,
+    }
+
+
+class _WrittenRun(NamedTuple):
+    """What an event names of a run just inserted (see `RunKey`)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    analysis_id: uuid.UUID
+    agent: str
+    seq: int
 
 
 async def start_analysis(
@@ -140,10 +151,17 @@ async def start_analysis(
         assert existing is not None
         return StartedAnalysis(existing, created=False)
     new_runs = [_new_run(transcript, analysis.id, planned) for planned in plan]
-    session.add_all(new_runs)
-    await session.flush()
-    events = [run_event(run, "succeeded", transcript.deal_id) for run in new_runs if run.status is RunStatus.SUCCEEDED]
-    if any(run.status is RunStatus.QUEUED for run in new_runs):
+    await session.execute(insert(AgentRun).values(new_runs))  # one statement, no unit of work to flush
+    events = [
+        run_event(
+            _WrittenRun(run["id"], run["tenant_id"], analysis.id, run["agent"], run["seq"]),
+            "succeeded",
+            transcript.deal_id,
+        )
+        for run in new_runs
+        if run["status"] is RunStatus.SUCCEEDED
+    ]
+    if any(run["status"] is RunStatus.QUEUED for run in new_runs):
         await announce_queued(session)
     elif finished := await _settle(session, analysis.id, analysis.tenant_id, analysis.deal_id):
         await session.refresh(analysis)  # every result was reused: it is finished already
