@@ -31,8 +31,8 @@ async def test_results_are_pushed_in_completion_order_and_persisted(
     # Every answer is held by the stand-in until the test releases it, one agent at a time, after the previous
     # agent's result has been pushed: the order is scripted, not timed, so a loaded machine cannot reorder it,
     # and a server that batched or delayed results would never push the released agent's result in time.
-    for agent in COMPLETION_ORDER:
-        await standin.behave(agent, latency_s=0.05, held=True)
+    for agent in COMPLETION_ORDER:  # streams last 4 progress intervals: a run reports progress one interval in
+        await standin.behave(agent, latency_s=0.2, held=True)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
     call_reads = app.state.orchestrator.runner.call_reads.reads

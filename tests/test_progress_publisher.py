@@ -5,10 +5,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+import pytest
 from starlette.applications import Starlette
 
+from dealgraph.agents import runner
 from dealgraph.agents.progress import ProgressPublisher
+from dealgraph.db.models import AgentRun
 from dealgraph.db.notifications import NotificationHub
+from dealgraph.db.repositories.runs import ClaimedRun
 from tests.support import recording_statements
 
 
@@ -45,3 +49,30 @@ async def test_a_run_waits_only_for_its_own_pending_progress(app: Starlette) -> 
     publisher.publish(_progress(str(uuid.uuid4()), run, 5))
     await asyncio.wait_for(publisher.sent(run), 30)
     await publisher.close()
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.events: list[dict[str, object]] = []
+
+    def publish(self, event: dict[str, object]) -> None:
+        self.events.append(event)
+
+
+async def test_a_run_reports_progress_one_interval_in_then_at_most_once_per_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run shorter than the interval announces only its result: no progress write, nothing for it to wait on."""
+    clock = [1000.0]
+    monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
+    run = AgentRun(id=uuid.uuid4(), tenant_id=uuid.uuid4(), analysis_id=uuid.uuid4(), agent="meddpicc", seq=1)
+    recorder = _Recorder()
+    report = runner.ProgressReporter(recorder, ClaimedRun(run, uuid.uuid4(), uuid.uuid4()), interval=0.25)
+    for elapsed, tokens in ((0.0, 5), (0.1, 40), (0.24, 90)):  # the first tokens, within the first interval
+        clock[0] = 1000.0 + elapsed
+        await report(tokens)
+    assert recorder.events == []
+    for elapsed, tokens in ((0.26, 100), (0.3, 120), (0.52, 200)):
+        clock[0] = 1000.0 + elapsed
+        await report(tokens)
+    assert [(e["kind"], e["outputTokens"]) for e in recorder.events] == [("progress", 100), ("progress", 200)]

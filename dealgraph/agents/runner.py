@@ -53,14 +53,17 @@ def validation_problems(error: ValidationError) -> list[str]:
 
 
 class ProgressReporter:
-    """Publishes output-token progress of a run, at most once per `interval` seconds."""
+    """Publishes output-token progress of a run, at most once per `interval` seconds.
+
+    The first comes one interval after the run began, not with the first token: a run that ends sooner
+    announces only its result, so fast agents cost no progress write and their result never waits for one."""
 
     def __init__(self, publisher: ProgressPublisher, claimed: runs.ClaimedRun, interval: float) -> None:
         self.publisher = publisher
         self.claimed = claimed
         self.interval = interval
         self.earlier_tokens = 0  # output of previous calls of this run (the validation retry adds to it)
-        self._last = 0.0
+        self._last = time.monotonic()
 
     async def __call__(self, output_tokens: int) -> None:
         now = time.monotonic()
