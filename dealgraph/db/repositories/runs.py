@@ -151,7 +151,12 @@ async def start_analysis(
         assert existing is not None
         return StartedAnalysis(existing, created=False)
     new_runs = [_new_run(transcript, analysis.id, planned) for planned in plan]
-    await session.execute(insert(AgentRun).values(new_runs))  # one statement, no unit of work to flush
+    queued = any(run["status"] is RunStatus.QUEUED for run in new_runs)
+    written = insert(AgentRun).values(new_runs)  # one statement, no unit of work to flush
+    if queued:  # workers hear of the runs in the same round trip (a data-modifying WITH always runs in full)
+        await session.execute(select(func.pg_notify(RUNS_QUEUED_CHANNEL, "")).add_cte(written.cte("written")))
+    else:
+        await session.execute(written)
     events = [
         run_event(
             _WrittenRun(run["id"], run["tenant_id"], analysis.id, run["agent"], run["seq"]),
@@ -161,9 +166,7 @@ async def start_analysis(
         for run in new_runs
         if run["status"] is RunStatus.SUCCEEDED
     ]
-    if any(run["status"] is RunStatus.QUEUED for run in new_runs):
-        await announce_queued(session)
-    elif finished := await _settle(session, analysis.id, analysis.tenant_id, analysis.deal_id):
+    if not queued and (finished := await _settle(session, analysis.id, analysis.tenant_id, analysis.deal_id)):
         await session.refresh(analysis)  # every result was reused: it is finished already
         events.append(finished)
     await notify(session, events)
@@ -254,8 +257,7 @@ async def _lock_analysis(session: AsyncSession, analysis_id: uuid.UUID) -> Analy
     return await session.scalar(select(Analysis).where(Analysis.id == analysis_id).with_for_update())
 
 
-_SETTLE = text(
-    """
+_SETTLE_SQL = """
     UPDATE analyses SET
         status = CASE
             WHEN EXISTS (SELECT FROM agent_runs WHERE analysis_id = :analysis AND status = 'cancelled') THEN 'cancelled'
@@ -274,19 +276,33 @@ _SETTLE = text(
       )
     RETURNING status
     """
-)
+_SETTLE = text(_SETTLE_SQL)
 """Finishes an analysis none of whose runs is left to do: cancelled if any run was, else succeeded or failed
 if all were, else partial. Plain SQL, fixed text: it runs at the end of every run, where building the
 equivalent expression and its cache key was a visible share of a run's CPU."""
+_SETTLE_AND_NOTIFY = text(
+    f"WITH settled AS ({_SETTLE_SQL}) SELECT (SELECT status FROM settled), pg_notify(:channel, :event)"
+)
+"""The same, also sending one event in the same round trip (the NOTIFY transport: the run's own event,
+queued before any `finished` event of the analysis that a later statement sends)."""
 
 
 async def _settle(
-    session: AsyncSession, analysis_id: uuid.UUID, tenant_id: uuid.UUID, deal_id: uuid.UUID
+    session: AsyncSession,
+    analysis_id: uuid.UUID,
+    tenant_id: uuid.UUID,
+    deal_id: uuid.UUID,
+    with_event: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Finish the analysis if none of its runs is left to do; returns the `finished` event then.
 
-    One statement: the caller holds the analysis lock, so exactly one of the runs ending together settles it."""
-    settled = await session.scalar(_SETTLE, {"analysis": analysis_id})
+    One statement: the caller holds the analysis lock, so exactly one of the runs ending together settles it.
+    `with_event` is NOTIFY-ed by the same statement (only when PostgreSQL is the event transport)."""
+    if with_event is None:
+        settled = await session.scalar(_SETTLE, {"analysis": analysis_id})
+    else:
+        parameters = {"analysis": analysis_id, "channel": EVENTS_CHANNEL, "event": json.dumps(with_event)}
+        settled = await session.scalar(_SETTLE_AND_NOTIFY, parameters)
     if settled is None:
         return None
     return {
@@ -346,8 +362,8 @@ one statement; no row when the analysis is gone or the run is no longer this wor
 async def finish_run(session: AsyncSession, claimed: AgentRun, worker_id: str, outcome: Outcome) -> bool:
     """Record a run's end; False (and nothing written) if the run is no longer this worker's.
 
-    Three statements (the end, the settlement, the notification) of fixed text: this runs once per agent run,
-    the hottest write there is. JSON values are stored as the ORM stores them (None as JSON null)."""
+    Two statements of fixed text (the end; the settlement, carrying the run's NOTIFY), a third only for the
+    run that finishes its analysis: this runs once per agent run, the hottest write there is. JSON values are stored as the ORM stores them (None as JSON null)."""
     run = (
         await session.execute(
             _FINISH,
@@ -372,10 +388,14 @@ async def finish_run(session: AsyncSession, claimed: AgentRun, worker_id: str, o
     ).first()
     if run is None:
         return False
-    events = [run_event(run, outcome.status.value, run.deal_id)]
-    if finished := await _settle(session, claimed.analysis_id, run.analysis_tenant_id, run.deal_id):
-        events.append(finished)
-    await notify(session, events)
+    ended = run_event(run, outcome.status.value, run.deal_id)
+    if event_transport.active() is None:  # NOTIFY: the run's event rides on the settlement's round trip
+        events = []
+        finished = await _settle(session, claimed.analysis_id, run.analysis_tenant_id, run.deal_id, ended)
+    else:
+        events = [ended]
+        finished = await _settle(session, claimed.analysis_id, run.analysis_tenant_id, run.deal_id)
+    await notify(session, [*events, *([finished] if finished else [])])
     return True
 
 
