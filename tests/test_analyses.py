@@ -20,7 +20,7 @@ from tests.analysis_support import (
     transcript_for_analysis,
     wait_until_finished,
 )
-from tests.support import GraphQLClient, StandinControl, TenantFactory, subscribe, websocket
+from tests.support import GraphQLClient, StandinControl, TenantFactory, recording_statements, subscribe, websocket
 
 COMPLETION_ORDER = ["meeting_intelligence", "action_items", "stakeholders", "meddpicc"]
 
@@ -333,3 +333,23 @@ async def test_invalid_output_retry_sends_the_thinking_turn_back_and_succeeds(
     [run] = stored["agentRuns"]
     assert run["status"] == "SUCCEEDED" and run["metadata"]["attempts"] == 2
     assert await standin.thinking_blocks_received("meddpicc") == 1
+
+
+async def test_an_analysis_announces_its_runs_and_their_ends_in_the_statements_that_write_them(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    """NOTIFY transport: the runs' INSERT wakes the workers, each run's settlement carries its event, and only
+    the run that finishes the analysis sends one more NOTIFY (its `finished` event); every event still arrives."""
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    with recording_statements(app.state.database) as sent:
+        analysis, events = await analyse_live(app, gql, who, ids["transcript"], agents=["MEDDPICC", "STAKEHOLDERS"])
+    inserts = [s for s in sent if "INSERT INTO agent_runs" in s]
+    assert len(inserts) == 1 and "pg_notify" in inserts[0]
+    assert sum("WITH settled AS" in s and "pg_notify" in s for s in sent) == 2  # one per run's end
+    lone = [s for s in sent if "pg_notify" in s and "INSERT" not in s and "settled" not in s and "UPDATE" not in s]
+    progress = [e for e in events if e["analysisEvents"]["__typename"] == "AgentProgress"]
+    # the claim's `started` events and the `finished` event; progress batches, if a run reported any
+    assert len(lone) <= 2 + len(progress), lone
+    succeeded = sorted(agent for typename, agent in kinds(events) if typename == "AgentSucceeded")
+    assert succeeded == ["MEDDPICC", "STAKEHOLDERS"] and kinds(events)[-1] == ("AnalysisFinished", None)
