@@ -153,3 +153,24 @@ def test_events_before_message_start_are_an_error_and_pings_carry_nothing() -> N
     assert stream.add("ping", '{"type": "ping"}') is None and not stream.started
     with pytest.raises(StreamError, match="before message_start"):
         stream.add("content_block_stop", '{"type": "content_block_stop", "index": 0}')
+
+
+@pytest.mark.parametrize(
+    ("event", "data"),
+    [
+        ("content_block_delta", "{not json"),
+        (
+            "content_block_delta",
+            '{"type": "content_block_delta", "index": 7, "delta": {"type": "text_delta", "text": "x"}}',
+        ),
+        ("message_delta", '{"type": "message_delta"}'),
+        ("message_start", '{"type": "message_start"}'),
+    ],
+)
+def test_a_malformed_event_is_the_apis_error_not_an_unexpected_one(event: str, data: str) -> None:
+    stream = MessageStream()
+    if event != "message_start":
+        stream.add("message_start", json.dumps(START))
+    with pytest.raises(StreamError) as caught:
+        stream.add(event, data)
+    assert caught.value.error["type"] == "api_error" and f"malformed '{event}'" in str(caught.value)

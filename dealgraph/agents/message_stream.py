@@ -50,13 +50,21 @@ class MessageStream:
         """Text and thinking characters received so far, for progress estimates."""
 
     def add(self, event: str | None, data: str) -> str | None:
-        """Folds one event in; returns its type, None for what carries nothing (pings, keep-alives)."""
+        """Folds one event in; returns its type, None for what carries nothing (pings, keep-alives).
+
+        An event that is not what the documentation says (bad JSON, a missing field, an unknown block index)
+        ends the stream as the API's own failure (`api_error`, retried), never as an unexpected exception."""
         if event is None or event == "ping" or not data:
             return None
-        payload = json.loads(data)
+        try:
+            return self._fold(event, json.loads(data))
+        except (ValueError, KeyError, IndexError, TypeError, AttributeError) as error:
+            raise StreamError({"type": "api_error", "message": f"malformed '{event}' event: {error!r}"}) from error
+
+    def _fold(self, event: str, payload: Any) -> str:
         if event == "error":
             error = payload.get("error") if isinstance(payload, dict) else None
-            raise StreamError(error if isinstance(error, dict) else {"type": "api_error", "message": data})
+            raise StreamError(error if isinstance(error, dict) else {"type": "api_error", "message": str(payload)})
         if event == "message_start":
             self._message = payload["message"]
             return event
