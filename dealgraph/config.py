@@ -172,7 +172,11 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(
         default=1.0, gt=0, description="Fallback poll for runs (NOTIFY wakes workers at once)."
     )
-    progress_interval_s: float = Field(default=0.25, gt=0, description="Minimum time between progress events of a run.")
+    progress_interval_s: float = Field(
+        default=0.25,
+        gt=0,
+        description="Minimum time between progress events of a run; the first comes one interval after the run began.",
+    )
     # --- live path transport (issue 10) ---
     event_transport: Literal["postgres", "redis"] = Field(
         default="postgres",
