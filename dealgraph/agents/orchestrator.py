@@ -102,9 +102,8 @@ class Orchestrator:
         claimed = claim.runs
         if not claimed:
             return
-        for (
-            item
-        ) in claimed:  # the runs start first: marking their analyses running is bookkeeping they need not wait for
+        # The runs start first: marking their analyses running is bookkeeping they need not wait for.
+        for item in claimed:
             self._active[item.run.id] = asyncio.create_task(self._execute(item, claimed_at), name=f"run-{item.run.id}")
         async with self.database.owner_session() as session:
             await runs.mark_analyses_running(session, (c.run.analysis_id for c in claimed))

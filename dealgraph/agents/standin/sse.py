@@ -79,7 +79,7 @@ async def stream_events(
     """
     await sleep_until(first_token_at)
     on_start()
-    due = [_frame({"type": "message_start", "message": message}), _frame({"type": "ping"})]
+    pending = [_frame({"type": "message_start", "message": message}), _frame({"type": "ping"})]
     events = [event for index, block in enumerate(reply.blocks) for event in _block_events(index, block)]
     deltas = sum(is_delta for _, is_delta in events)
     step = (done_at - first_token_at) / (deltas + 1)
@@ -90,12 +90,13 @@ async def stream_events(
             break
         if is_delta:
             sent += 1
-            if first_token_at + sent * step > time.monotonic():
-                yield b"".join(due)
-                due.clear()
-                await sleep_until(first_token_at + sent * step)
-        due.append(_frame(event))
-    yield b"".join(due)
+            due_at = first_token_at + sent * step
+            if due_at > time.monotonic():  # not due yet: what is due goes out, then wait
+                yield b"".join(pending)
+                pending.clear()
+                await sleep_until(due_at)
+        pending.append(_frame(event))
+    yield b"".join(pending)
     if fault is not None:
         async for frame in _fault(fault):
             yield frame

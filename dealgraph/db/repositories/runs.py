@@ -65,8 +65,12 @@ async def notify(session: AsyncSession, events: Iterable[dict[str, Any]], channe
         )
 
 
+_RUNS_QUEUED = select(func.pg_notify(RUNS_QUEUED_CHANNEL, ""))
+"""Wakes every worker: runs were queued."""
+
+
 async def announce_queued(session: AsyncSession) -> None:
-    await session.execute(text("SELECT pg_notify(:c, '')"), {"c": RUNS_QUEUED_CHANNEL})
+    await session.execute(_RUNS_QUEUED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +158,7 @@ async def start_analysis(
     queued = any(run["status"] is RunStatus.QUEUED for run in new_runs)
     written = insert(AgentRun).values(new_runs)  # one statement, no unit of work to flush
     if queued:  # workers hear of the runs in the same round trip (a data-modifying WITH always runs in full)
-        await session.execute(select(func.pg_notify(RUNS_QUEUED_CHANNEL, "")).add_cte(written.cte("written")))
+        await session.execute(_RUNS_QUEUED.add_cte(written.cte("written")))
     else:
         await session.execute(written)
     events = [
@@ -363,7 +367,8 @@ async def finish_run(session: AsyncSession, claimed: AgentRun, worker_id: str, o
     """Record a run's end; False (and nothing written) if the run is no longer this worker's.
 
     Two statements of fixed text (the end; the settlement, carrying the run's NOTIFY), a third only for the
-    run that finishes its analysis: this runs once per agent run, the hottest write there is. JSON values are stored as the ORM stores them (None as JSON null)."""
+    run that finishes its analysis: this runs once per agent run, the hottest write there is. JSON values
+    are stored as the ORM stores them (None as JSON null)."""
     run = (
         await session.execute(
             _FINISH,
@@ -389,13 +394,11 @@ async def finish_run(session: AsyncSession, claimed: AgentRun, worker_id: str, o
     if run is None:
         return False
     ended = run_event(run, outcome.status.value, run.deal_id)
-    if event_transport.active() is None:  # NOTIFY: the run's event rides on the settlement's round trip
-        events = []
-        finished = await _settle(session, claimed.analysis_id, run.analysis_tenant_id, run.deal_id, ended)
-    else:
-        events = [ended]
-        finished = await _settle(session, claimed.analysis_id, run.analysis_tenant_id, run.deal_id)
-    await notify(session, [*events, *([finished] if finished else [])])
+    rides = event_transport.active() is None  # NOTIFY: the run's event rides on the settlement's round trip
+    finished = await _settle(
+        session, claimed.analysis_id, run.analysis_tenant_id, run.deal_id, with_event=ended if rides else None
+    )
+    await notify(session, ([] if rides else [ended]) + ([finished] if finished else []))
     return True
 
 
