@@ -3,13 +3,16 @@ API against the real database, so a seed takes the same path (validation, RLS, t
 
 Each factory asserts that its mutation succeeded: a test never runs on a half-made world. Tests of the
 mutations themselves, which expect errors, use `add_transcript` or send the documents directly.
-Tenants, users and API keys come from `tests.support.TenantFactory` (the `tenants` fixture).
+Tenants, users and API keys come from `tests.support.TenantFactory` (the `tenants` fixture). `claimed_run`
+is the one in-memory factory: a run as a worker holds it, for unit tests of the worker's parts.
 """
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
+from dealgraph.db.repositories.runs import ClaimedRun
 from tests.graphql_documents import ADD_TRANSCRIPT, CREATE_ACCOUNT, CREATE_DEAL, CREATE_TRANSCRIPT_VARS
 from tests.support import GraphQLClient, TenantHandle
 
@@ -51,3 +54,19 @@ async def create_transcript(gql: GraphQLClient, who: TenantHandle, deal_id: str,
     assert payload["errors"] == [], payload
     transcript: dict[str, Any] = payload["transcript"]
     return transcript
+
+
+def claimed_run(agent: str = "meddpicc", **fields: Any) -> ClaimedRun:
+    """A run as a worker holds it, for unit tests of what executes it (nothing is written)."""
+    values: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "tenant_id": uuid.uuid4(),
+        "analysis_id": uuid.uuid4(),
+        "agent": agent,
+        "prompt_version_id": uuid.uuid4(),
+        "seq": 1,
+        "attempts": 1,
+        "deal_id": uuid.uuid4(),
+        "transcript_id": uuid.uuid4(),
+    }
+    return ClaimedRun(**{**values, **fields})

@@ -133,6 +133,38 @@ def recording_statements(database: Database, containing: str = "") -> Iterator[l
         event.remove(engine, "before_cursor_execute", record)
 
 
+@contextmanager
+def recording_round_trips(database: Database, containing: str = "") -> Iterator[list[str]]:
+    """Every statement this process sends on its pool connections while the block runs: the ORM's (as
+    `recording_statements` sees them) and those sent with the driver itself (`Database.autocommit`;
+    asyncpg's query logger, which also sees SQLAlchemy's BEGIN and COMMIT but not its prepared statements).
+    Only those containing `containing`, when given. Complete once the block has ended; the driver's logger
+    is called soon after its statement, so yield to the loop before the block ends."""
+    statements: list[str] = []
+
+    def record(query: Any) -> None:
+        if containing in query.query:
+            statements.append(query.query)
+
+    def attach(dbapi_connection: Any, *_: Any) -> None:
+        dbapi_connection.driver_connection.add_query_logger(record)
+
+    def detach(dbapi_connection: Any, *_: Any) -> None:
+        if dbapi_connection is not None:
+            dbapi_connection.driver_connection.remove_query_logger(record)
+
+    pool = database.engine.sync_engine.pool
+    event.listen(pool, "checkout", attach)
+    event.listen(pool, "checkin", detach)
+    try:
+        with recording_statements(database, containing) as orm_statements:
+            yield statements
+    finally:
+        event.remove(pool, "checkout", attach)
+        event.remove(pool, "checkin", detach)
+    statements.extend(orm_statements)
+
+
 class GraphQLClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http

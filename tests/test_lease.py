@@ -11,10 +11,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from dealgraph.agents.lease import RunLease, record_outcome
-from dealgraph.db.models import AgentRun, RunStatus
+from dealgraph.db.models import RunStatus
 from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
+from tests.factories import claimed_run
 from tests.processes import free_port
 
 
@@ -24,10 +25,6 @@ async def unreachable() -> AsyncIterator[Database]:
     database = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/gone", app_role="dealgraph_app")
     yield database
     await database.dispose()
-
-
-def _claimed() -> runs.ClaimedRun:
-    return runs.ClaimedRun(AgentRun(id=uuid.uuid4(), analysis_id=uuid.uuid4()), uuid.uuid4(), uuid.uuid4())
 
 
 def _lease(database: Database, remaining_s: float) -> RunLease:
@@ -42,14 +39,14 @@ SUCCEEDED = runs.Outcome(RunStatus.SUCCEEDED, result={})
 async def test_outcome_is_retried_while_the_lease_lasts_then_given_up(unreachable: Database) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
-    assert await record_outcome(unreachable, _claimed(), _lease(unreachable, remaining_s=1.0), SUCCEEDED) is False
+    assert await record_outcome(unreachable, claimed_run(), _lease(unreachable, remaining_s=1.0), SUCCEEDED) is False
     assert 0.5 <= loop.time() - started < 15  # it kept trying, and stopped once the lease was over
 
 
 async def test_outcome_is_not_retried_once_the_lease_has_lapsed(unreachable: Database) -> None:
     loop = asyncio.get_running_loop()
     started = loop.time()
-    assert await record_outcome(unreachable, _claimed(), _lease(unreachable, remaining_s=-1.0), SUCCEEDED) is False
+    assert await record_outcome(unreachable, claimed_run(), _lease(unreachable, remaining_s=-1.0), SUCCEEDED) is False
     assert loop.time() - started < 5
 
 

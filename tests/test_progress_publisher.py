@@ -10,9 +10,8 @@ from starlette.applications import Starlette
 
 from dealgraph.agents import runner
 from dealgraph.agents.progress import ProgressPublisher
-from dealgraph.db.models import AgentRun
 from dealgraph.db.notifications import NotificationHub
-from dealgraph.db.repositories.runs import ClaimedRun
+from tests.factories import claimed_run
 from tests.support import recording_statements
 
 
@@ -65,9 +64,8 @@ async def test_a_run_reports_progress_one_interval_in_then_at_most_once_per_inte
     """A run shorter than the interval announces only its result: no progress write, nothing for it to wait on."""
     clock = [1000.0]
     monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
-    run = AgentRun(id=uuid.uuid4(), tenant_id=uuid.uuid4(), analysis_id=uuid.uuid4(), agent="meddpicc", seq=1)
     recorder = _Recorder()
-    report = runner.ProgressReporter(recorder, ClaimedRun(run, uuid.uuid4(), uuid.uuid4()), interval=0.25)
+    report = runner.ProgressReporter(recorder, claimed_run(), interval=0.25)
     for elapsed, tokens in ((0.0, 5), (0.1, 40), (0.24, 90)):  # the first tokens, within the first interval
         clock[0] = 1000.0 + elapsed
         await report(tokens)

@@ -140,8 +140,8 @@ async def test_run_whose_workers_keep_dying_fails_as_worker_lost(
                 lease_expires_at=func.now() - timedelta(seconds=1),
             )
         )
-    async with database.owner_session() as session:
-        assert await runs.fail_exhausted_runs(session, settings.max_run_attempts) == 1
+    async with database.autocommit() as connection:
+        assert await runs.fail_exhausted_runs(connection, settings.max_run_attempts) == 1
     stored = await wait_until_finished(gql, who, analysis["id"])
     [run] = stored["agentRuns"]
     assert stored["status"] == "FAILED" and run["status"] == "FAILED" and run["error"]["code"] == "WORKER_LOST"

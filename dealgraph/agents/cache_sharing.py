@@ -37,7 +37,6 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from dealgraph.agents.llm import StartCallback, no_callback
-from dealgraph.db.models import AgentRun
 from dealgraph.db.notifications import RESYNC, Event, NotificationHub
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
@@ -72,7 +71,7 @@ class CacheGate:
         return self.strategy == "leader"
 
     @asynccontextmanager
-    async def turn(self, run: AgentRun) -> AsyncIterator[Turn]:
+    async def turn(self, run: runs.ClaimedRun) -> AsyncIterator[Turn]:
         """Yields once this run may send its request; a leader's gate opens however its turn ends."""
         if self.strategy == "parallel":
             yield Turn()
@@ -106,7 +105,7 @@ class CacheGate:
                 with suppress(asyncio.CancelledError):
                     await asyncio.shield(open_gate())
 
-    async def _wait_until_open(self, run: AgentRun) -> None:
+    async def _wait_until_open(self, run: runs.ClaimedRun) -> None:
         if self.hub is None:
             return
         analysis = str(run.analysis_id)

@@ -65,18 +65,16 @@ async def record_outcome(database: Database, claimed: runs.ClaimedRun, lease: Ru
     delay = _FIRST_RETRY_S
     while True:
         try:
-            async with database.owner_session() as session:
-                return await runs.finish_run(session, claimed.run, lease.worker_id, outcome)
+            async with database.autocommit() as connection:
+                return await runs.finish_run(connection, claimed, lease.worker_id, outcome)
         except Exception as error:
             if not is_outage(error):
                 raise
             if lease.remaining_s <= delay:
                 log.error(
-                    "run %s: outcome not recorded, its lease lapsed while the database was unreachable", claimed.run.id
+                    "run %s: outcome not recorded, its lease lapsed while the database was unreachable", claimed.id
                 )
                 return False
-            log.warning(
-                "run %s: recording the outcome failed (database unreachable: %s); retrying", claimed.run.id, error
-            )
+            log.warning("run %s: recording the outcome failed (database unreachable: %s); retrying", claimed.id, error)
             await asyncio.sleep(delay)
             delay = min(delay * 2, _MAX_RETRY_S)

@@ -88,25 +88,24 @@ class Orchestrator:
             return
         await self._sweep_exhausted_runs()
         claimed_at = asyncio.get_running_loop().time()
-        async with self.database.owner_session() as session:
+        async with self.database.autocommit() as connection:
             claim = await runs.claim_runs(
-                session,
+                connection,
                 worker_id=self.worker_id,
                 limit=free,
                 cluster_cap=self.settings.llm_concurrency,
                 lease_s=self.settings.lease_s,
                 max_attempts=self.settings.max_run_attempts,
             )
-        # A runs-queued notification arriving during the claim sets it again after this (and wakes the loop).
-        self._more_waiting = claim.more_waiting
-        claimed = claim.runs
-        if not claimed:
-            return
-        # The runs start first: marking their analyses running is bookkeeping they need not wait for.
-        for item in claimed:
-            self._active[item.run.id] = asyncio.create_task(self._execute(item, claimed_at), name=f"run-{item.run.id}")
-        async with self.database.owner_session() as session:
-            await runs.mark_analyses_running(session, (c.run.analysis_id for c in claimed))
+            # A runs-queued notification arriving during the claim sets it again after this (and wakes the loop).
+            self._more_waiting = claim.more_waiting
+            if claim.runs:
+                try:
+                    await runs.start_claimed(connection, claim.runs)
+                except Exception:  # the runs are this worker's now: they run, announced or not
+                    log.exception("marking %d claimed runs started failed", len(claim.runs))
+        for item in claim.runs:
+            self._active[item.id] = asyncio.create_task(self._execute(item, claimed_at), name=f"run-{item.id}")
 
     async def _sweep_exhausted_runs(self) -> None:
         """At most once per poll interval: leases expire with time, not with each NOTIFY wake-up."""
@@ -114,11 +113,11 @@ class Orchestrator:
         if now < self._next_sweep:
             return
         self._next_sweep = now + self.settings.poll_interval_s
-        async with self.database.owner_session() as session:
-            await runs.fail_exhausted_runs(session, self.settings.max_run_attempts)
+        async with self.database.autocommit() as connection:
+            await runs.fail_exhausted_runs(connection, self.settings.max_run_attempts)
 
     async def _execute(self, claimed: runs.ClaimedRun, claimed_at: float) -> None:
-        run_id = claimed.run.id
+        run_id = claimed.id
         lease = RunLease(self.database, run_id, self.worker_id, self.settings.lease_s, claimed_at)
         keeper = asyncio.create_task(lease.keep(on_lost=lambda: self._cancel(run_id)))
         try:

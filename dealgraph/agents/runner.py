@@ -71,7 +71,7 @@ class ProgressReporter:
             return
         self._last = now
         total = self.earlier_tokens + output_tokens
-        self.publisher.publish(runs.run_event(self.claimed.run, "progress", self.claimed.deal_id, outputTokens=total))
+        self.publisher.publish(runs.run_event(self.claimed, "progress", self.claimed.deal_id, outputTokens=total))
 
 
 class AgentRunner:
@@ -103,14 +103,14 @@ class AgentRunner:
                 cache_write_tokens=error.usage.cache_write_tokens,
             )
         except Exception:
-            log.exception("agent run %s failed unexpectedly", claimed.run.id)
+            log.exception("agent run %s failed unexpectedly", claimed.id)
             return runs.Outcome(
                 RunStatus.FAILED, error_code="INTERNAL_ERROR", error_message="unexpected error; see the server log"
             )
 
     async def _run(self, claimed: runs.ClaimedRun) -> runs.Outcome:
         started = time.monotonic()
-        agent = AGENTS[AgentKind(claimed.run.agent)]
+        agent = AGENTS[AgentKind(claimed.agent)]
         inputs = await self._load_inputs(claimed)
         transcript, version = inputs.transcript, inputs.version
         try:
@@ -120,10 +120,10 @@ class AgentRunner:
         except UnknownModel as error:
             raise AgentFailure("MODEL_UNKNOWN", str(error)) from error
         progress = ProgressReporter(self.progress, claimed, self.settings.progress_interval_s)
-        async with self.cache_gate.turn(claimed.run) as turn:
+        async with self.cache_gate.turn(claimed) as turn:
             first = await self.llm.complete(request, on_progress=progress, on_response_start=turn.response_started)
         output, calls = await self._validated(agent, request, first, progress)
-        await self.progress.sent(str(claimed.run.id))  # the result must not overtake the run's progress
+        await self.progress.sent(str(claimed.id))  # the result must not overtake the run's progress
         output = verify_evidence(agent.postprocess(output, transcript.utterances), transcript.evidence)
         verified, total = count_evidence(output)
         usage = sum((call.usage for call in calls), Usage())
@@ -184,7 +184,7 @@ class AgentRunner:
 
         Runs of one analysis claimed together share one read of the call (joined only before it begins,
         so a deal edited since is seen as a fresh read would see it); pinned versions are cached."""
-        tenant, transcript_id, version_id = claimed.run.tenant_id, claimed.transcript_id, claimed.run.prompt_version_id
+        tenant, transcript_id, version_id = claimed.tenant_id, claimed.transcript_id, claimed.prompt_version_id
 
         async def read_call(begin: Callable[[], None]) -> CallInputs | None:
             async with self.database.tenant_session(tenant) as session:

@@ -24,6 +24,9 @@ class EventTransport(Protocol):
     def publish_after_commit(self, session: Session, payloads: Iterable[str]) -> None:
         """Publish the payloads once `session`'s transaction commits, and never if it rolls back."""
 
+    def publish_committed(self, payloads: list[str]) -> None:
+        """Publish the payloads of a change already committed (a statement that was its own transaction)."""
+
 
 _active: EventTransport | None = None
 

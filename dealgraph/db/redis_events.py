@@ -67,7 +67,7 @@ class RedisEvents:
             session.info["dealgraph_redis_sink"] = self
         pending.extend(payloads)
 
-    def _committed(self, payloads: list[str]) -> None:
+    def publish_committed(self, payloads: list[str]) -> None:
         self._outbox.put_nowait(payloads)
 
     async def _send(self) -> None:
@@ -112,7 +112,7 @@ def _hand_over_on_commit(session: Session) -> None:
     payloads = session.info.pop(_PENDING, None)
     sink = session.info.pop("dealgraph_redis_sink", None)
     if payloads and sink is not None:
-        sink._committed(payloads)
+        sink.publish_committed(payloads)
 
 
 @event.listens_for(Session, "after_soft_rollback")

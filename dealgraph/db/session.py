@@ -25,6 +25,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -102,6 +103,24 @@ class Database:
         """Unscoped transaction as the connecting (owner) role: only for the CLI and bootstrap."""
         async with self.sessions() as session, session.begin():
             yield session
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection as the owner role, each statement its own transaction, in plain asyncpg.
+
+        For the worker's run state changes, each one statement (`dealgraph.db.repositories.runs`): no
+        BEGIN or COMMIT round trip, no ORM. The driver's own prepared-statement cache serves them. A
+        connection a statement failed or was interrupted on is discarded, never pooled in an unknown state.
+
+        >>> async with database.autocommit() as connection:
+        ...     await connection.fetchval("SELECT 1")
+        """
+        async with self.engine.connect() as connection:
+            try:
+                yield await _driver(connection)
+            except BaseException:
+                await connection.invalidate()
+                raise
 
     async def dispose(self) -> None:
         await self.reads.close()

@@ -11,19 +11,18 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from typing import Any, NamedTuple, Protocol
 
-from sqlalchemy import func, null, select, text, update
+import asyncpg
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db import event_transport
 from dealgraph.db.models import AgentRun, Analysis, AnalysisStatus, RunStatus, Transcript
 from dealgraph.db.notifications import EVENTS_CHANNEL, RUNS_QUEUED_CHANNEL
-
-_CLAIM_LOCK = 0x6465616C  # advisory lock key serialising claims, so the cluster-wide cap is exact
 
 
 class RunKey(Protocol):
@@ -93,25 +92,31 @@ def _reused_metadata(source: AgentRun) -> dict[str, Any]:
     return {**(source.metadata_ or {}), "attempts": 0, "reused_from_run_id": str(source.id)}
 
 
-def _new_run(transcript: Transcript, analysis_id: uuid.UUID, planned: PlannedRun) -> dict[str, Any]:
-    """Column values of a new run; every run has the same keys, so one multi-row INSERT writes them all."""
+def _new_run(planned: PlannedRun) -> _NewRun:
     reuse = planned.reuse
-    return {
-        "id": uuid.uuid4(),
-        "tenant_id": transcript.tenant_id,
-        "analysis_id": analysis_id,
-        "agent": planned.agent,
-        "prompt_version_id": planned.prompt_version_id,
-        "status": RunStatus.QUEUED if reuse is None else RunStatus.SUCCEEDED,
-        "result": null() if reuse is None else reuse.result,
-        "metadata_": null() if reuse is None else _reused_metadata(reuse),
-        "model": None if reuse is None else reuse.model,
-        "latency_ms": None if reuse is None else 0,
-        "simulated": False if reuse is None else reuse.simulated,
-        "started_at": None if reuse is None else func.now(),
-        "finished_at": None if reuse is None else func.now(),
-        "seq": 0 if reuse is None else 1,
-    }
+    if reuse is None:
+        return _NewRun(uuid.uuid4(), planned.agent, planned.prompt_version_id, None, None, None, False)
+    return _NewRun(
+        uuid.uuid4(),
+        planned.agent,
+        planned.prompt_version_id,
+        json.dumps(reuse.result),
+        json.dumps(_reused_metadata(reuse)),
+        reuse.model,
+        reuse.simulated,
+    )
+
+
+class _NewRun(NamedTuple):
+    """A run to insert: queued, or already succeeded with an earlier run's result (`result` not None)."""
+
+    id: uuid.UUID
+    agent: str
+    prompt_version_id: uuid.UUID
+    result: str | None
+    metadata: str | None
+    model: str | None
+    simulated: bool
 
 
 class _WrittenRun(NamedTuple):
@@ -122,6 +127,33 @@ class _WrittenRun(NamedTuple):
     analysis_id: uuid.UUID
     agent: str
     seq: int
+
+
+_INSERT_RUNS = text(
+    """
+    WITH written AS (
+        INSERT INTO agent_runs (
+            id, tenant_id, analysis_id, agent, prompt_version_id, status, result, metadata, model, simulated,
+            latency_ms, started_at, finished_at, seq
+        )
+        SELECT id, CAST(:tenant AS uuid), CAST(:analysis AS uuid), agent, version,
+               CAST(CASE WHEN result IS NULL THEN 'queued' ELSE 'succeeded' END AS agent_run_status),
+               CAST(result AS jsonb), CAST(metadata AS jsonb), model, simulated,
+               CASE WHEN result IS NOT NULL THEN 0 END,
+               CASE WHEN result IS NOT NULL THEN now() END,
+               CASE WHEN result IS NOT NULL THEN now() END,
+               CASE WHEN result IS NOT NULL THEN 1 ELSE 0 END
+        FROM unnest(
+            CAST(:id AS uuid[]), CAST(:agent AS text[]), CAST(:prompt_version_id AS uuid[]), CAST(:result AS text[]),
+            CAST(:metadata AS text[]), CAST(:model AS text[]), CAST(:simulated AS boolean[])
+        ) AS run(id, agent, version, result, metadata, model, simulated)
+    )
+    SELECT pg_notify(:channel, '') WHERE :queued
+    """
+)
+"""Every run of a new analysis in one statement of fixed text (a multi-row VALUES was compiled anew each
+time, a tenth of the server's CPU); it also wakes the workers when any run is queued (a data-modifying WITH
+always runs in full). A reused run is inserted as succeeded, started and finished now, at seq 1."""
 
 
 async def start_analysis(
@@ -154,21 +186,22 @@ async def start_analysis(
         existing = await session.scalar(select(Analysis).where(Analysis.idempotency_key == idempotency_key))
         assert existing is not None
         return StartedAnalysis(existing, created=False)
-    new_runs = [_new_run(transcript, analysis.id, planned) for planned in plan]
-    queued = any(run["status"] is RunStatus.QUEUED for run in new_runs)
-    written = insert(AgentRun).values(new_runs)  # one statement, no unit of work to flush
-    if queued:  # workers hear of the runs in the same round trip (a data-modifying WITH always runs in full)
-        await session.execute(_RUNS_QUEUED.add_cte(written.cte("written")))
-    else:
-        await session.execute(written)
+    new_runs = [_new_run(planned) for planned in plan]
+    queued = any(run.result is None for run in new_runs)
+    await session.execute(
+        _INSERT_RUNS,
+        {
+            "tenant": transcript.tenant_id,
+            "analysis": analysis.id,
+            **dict(zip(_NewRun._fields, zip(*new_runs, strict=True), strict=True)),  # a list per column
+            "channel": RUNS_QUEUED_CHANNEL,
+            "queued": queued,
+        },
+    )
     events = [
-        run_event(
-            _WrittenRun(run["id"], run["tenant_id"], analysis.id, run["agent"], run["seq"]),
-            "succeeded",
-            transcript.deal_id,
-        )
+        run_event(_WrittenRun(run.id, transcript.tenant_id, analysis.id, run.agent, 1), "succeeded", transcript.deal_id)
         for run in new_runs
-        if run["status"] is RunStatus.SUCCEEDED
+        if run.result is not None
     ]
     if not queued and (finished := await _settle(session, analysis.id, analysis.tenant_id, analysis.deal_id)):
         await session.refresh(analysis)  # every result was reused: it is finished already
@@ -179,7 +212,15 @@ async def start_analysis(
 
 @dataclass(frozen=True, slots=True)
 class ClaimedRun:
-    run: AgentRun
+    """A run as a worker holds it: what executing it and announcing its changes need (a `RunKey`)."""
+
+    id: uuid.UUID
+    tenant_id: uuid.UUID
+    analysis_id: uuid.UUID
+    agent: str
+    prompt_version_id: uuid.UUID
+    seq: int
+    attempts: int
     deal_id: uuid.UUID
     transcript_id: uuid.UUID
 
@@ -192,58 +233,42 @@ class Claim:
     False when fewer runs than the room were claimable, so a freed slot need not ask until runs are queued."""
 
 
+_CLAIM = "SELECT room, claimed FROM dealgraph_claim_runs($1, $2, $3, $4, $5)"
+
+
 async def claim_runs(
-    session: AsyncSession, *, worker_id: str, limit: int, cluster_cap: int, lease_s: float, max_attempts: int
+    connection: asyncpg.Connection, *, worker_id: str, limit: int, cluster_cap: int, lease_s: float, max_attempts: int
 ) -> Claim:
-    """Claim queued runs and runs whose worker died (lease expired), within the cluster-wide cap."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _CLAIM_LOCK})
-    busy = await session.scalar(
-        select(func.count()).where(AgentRun.status == RunStatus.RUNNING, AgentRun.lease_expires_at >= func.now())
+    """Claim queued runs and runs whose worker died (lease expired), within the cluster-wide cap.
+
+    One statement (migration 0007): the claims of all workers are serialised by an advisory lock, so the
+    cap is exact. Nothing is announced yet: see `start_claimed`."""
+    room, claimed = await connection.fetchrow(
+        _CLAIM, worker_id, limit, cluster_cap, timedelta(seconds=lease_s), max_attempts
     )
-    room = min(limit, cluster_cap - int(busy or 0))
-    if room <= 0:
-        return Claim([], more_waiting=True)
-    lease = timedelta(seconds=lease_s)
-    candidates = (
-        select(AgentRun.id)
-        .where(
-            (AgentRun.status == RunStatus.QUEUED)
-            | ((AgentRun.status == RunStatus.RUNNING) & (AgentRun.lease_expires_at < func.now()))
-        )
-        .where(AgentRun.attempts < max_attempts)
-        .order_by(AgentRun.queued_at)
-        .limit(room)
-        .with_for_update(skip_locked=True)
-        .cte("candidates")  # a CTE runs once; an IN-subquery with LIMIT may be rescanned and over-claim
-    )
-    claimed = (
-        await session.execute(
-            update(AgentRun)
-            .where(AgentRun.id.in_(select(candidates.c.id)), AgentRun.analysis_id == Analysis.id)
-            .values(
-                status=RunStatus.RUNNING,
-                worker_id=worker_id,
-                lease_expires_at=func.now() + lease,
-                attempts=AgentRun.attempts + 1,
-                started_at=func.now(),
-                seq=AgentRun.seq + 1,
-            )
-            .returning(AgentRun, Analysis.deal_id, Analysis.transcript_id)  # UPDATE … FROM analyses: no second read
-        )
-    ).all()
-    await notify(session, (run_event(run, "started", deal_id, attempt=run.attempts) for run, deal_id, _ in claimed))
-    return Claim(
-        [ClaimedRun(run, deal_id, transcript_id) for run, deal_id, transcript_id in claimed], len(claimed) == room
-    )
+    return Claim([ClaimedRun(*run) for run in claimed], more_waiting=room <= 0 or len(claimed) == room)
 
 
-async def mark_analyses_running(session: AsyncSession, analysis_ids: Iterable[uuid.UUID]) -> None:
-    """Separate from the claim so a claim never waits on an analysis lock (see module docstring)."""
-    await session.execute(
-        update(Analysis)
-        .where(Analysis.id.in_(set(analysis_ids)), Analysis.status == AnalysisStatus.QUEUED)
-        .values(status=AnalysisStatus.RUNNING, started_at=func.coalesce(Analysis.started_at, func.now()))
+_START_CLAIMED = """
+    WITH marked AS (
+        UPDATE analyses SET status = 'running', started_at = coalesce(started_at, now())
+        WHERE id = ANY($1::uuid[]) AND status = 'queued'
     )
+    SELECT pg_notify($2, payload) FROM unnest($3::text[]) AS payload
+    """
+
+
+async def start_claimed(connection: asyncpg.Connection, claimed: Sequence[ClaimedRun]) -> None:
+    """Mark the claimed runs' analyses running and announce each run's start, in one statement.
+
+    Not part of the claim, so a claim never waits on an analysis lock (see module docstring); sent before
+    the runs begin, so a run's `started` always precedes its result."""
+    started = [json.dumps(run_event(run, "started", run.deal_id, attempt=run.attempts)) for run in claimed]
+    broker = event_transport.active()
+    analyses = list({run.analysis_id for run in claimed})
+    await connection.execute(_START_CLAIMED, analyses, EVENTS_CHANNEL, [] if broker else started)
+    if broker is not None:
+        broker.publish_committed(started)
 
 
 async def extend_lease(session: AsyncSession, run_id: uuid.UUID, worker_id: str, lease_s: float) -> bool:
@@ -261,61 +286,26 @@ async def _lock_analysis(session: AsyncSession, analysis_id: uuid.UUID) -> Analy
     return await session.scalar(select(Analysis).where(Analysis.id == analysis_id).with_for_update())
 
 
-_SETTLE_SQL = """
-    UPDATE analyses SET
-        status = CASE
-            WHEN EXISTS (SELECT FROM agent_runs WHERE analysis_id = :analysis AND status = 'cancelled') THEN 'cancelled'
-            WHEN NOT EXISTS (SELECT FROM agent_runs WHERE analysis_id = :analysis AND status <> 'succeeded')
-                THEN 'succeeded'
-            WHEN NOT EXISTS (SELECT FROM agent_runs WHERE analysis_id = :analysis AND status <> 'failed') THEN 'failed'
-            ELSE 'partial'
-        END::analysis_status,
-        finished_at = now(),
-        started_at = coalesce(started_at, now())  -- e.g. every result reused: started as it ended
-    WHERE id = :analysis
-      AND finished_at IS NULL
-      AND NOT EXISTS (
-          SELECT FROM agent_runs
-          WHERE analysis_id = :analysis AND status NOT IN ('succeeded', 'failed', 'cancelled')
-      )
-    RETURNING status
-    """
-_SETTLE = text(_SETTLE_SQL)
+_SETTLE = text("SELECT dealgraph_settle_analysis(:analysis)")
 """Finishes an analysis none of whose runs is left to do: cancelled if any run was, else succeeded or failed
-if all were, else partial. Plain SQL, fixed text: it runs at the end of every run, where building the
-equivalent expression and its cache key was a visible share of a run's CPU."""
-_SETTLE_AND_NOTIFY = text(
-    f"WITH settled AS ({_SETTLE_SQL}) SELECT (SELECT status FROM settled), pg_notify(:channel, :event)"
-)
-"""The same, also sending one event in the same round trip (the NOTIFY transport: the run's own event,
-queued before any `finished` event of the analysis that a later statement sends)."""
+if all were, else partial (migration 0007, where `finish_run` uses it too)."""
+
+
+def _finished_event(tenant_id: uuid.UUID, analysis_id: uuid.UUID, deal_id: uuid.UUID) -> dict[str, Any]:
+    """An analysis' `finished` event, but for its `status`."""
+    return {"kind": "finished", "tenant": str(tenant_id), "analysis": str(analysis_id), "deal": str(deal_id)}
 
 
 async def _settle(
-    session: AsyncSession,
-    analysis_id: uuid.UUID,
-    tenant_id: uuid.UUID,
-    deal_id: uuid.UUID,
-    with_event: dict[str, Any] | None = None,
+    session: AsyncSession, analysis_id: uuid.UUID, tenant_id: uuid.UUID, deal_id: uuid.UUID
 ) -> dict[str, Any] | None:
     """Finish the analysis if none of its runs is left to do; returns the `finished` event then.
 
-    One statement: the caller holds the analysis lock, so exactly one of the runs ending together settles it.
-    `with_event` is NOTIFY-ed by the same statement (only when PostgreSQL is the event transport)."""
-    if with_event is None:
-        settled = await session.scalar(_SETTLE, {"analysis": analysis_id})
-    else:
-        parameters = {"analysis": analysis_id, "channel": EVENTS_CHANNEL, "event": json.dumps(with_event)}
-        settled = await session.scalar(_SETTLE_AND_NOTIFY, parameters)
+    The caller holds the analysis lock, so exactly one of the changes ending its runs together settles it."""
+    settled = await session.scalar(_SETTLE, {"analysis": analysis_id})
     if settled is None:
         return None
-    return {
-        "kind": "finished",
-        "tenant": str(tenant_id),
-        "analysis": str(analysis_id),
-        "deal": str(deal_id),
-        "status": AnalysisStatus(settled).value,
-    }
+    return {**_finished_event(tenant_id, analysis_id, deal_id), "status": AnalysisStatus(settled).value}
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,96 +324,60 @@ class Outcome:
     error_message: str | None = None
 
 
-_FINISH = text(
-    """
-    WITH analysis AS (SELECT tenant_id, deal_id FROM analyses WHERE id = :analysis FOR UPDATE)
-    UPDATE agent_runs SET
-        status = CAST(:status AS agent_run_status),
-        result = CAST(:result AS jsonb),
-        metadata = CAST(:metadata AS jsonb),
-        simulated = :simulated,
-        model = :model,
-        input_tokens = :input_tokens,
-        output_tokens = :output_tokens,
-        cache_read_tokens = :cache_read_tokens,
-        cache_write_tokens = :cache_write_tokens,
-        latency_ms = :latency_ms,
-        error_code = :error_code,
-        error_message = :error_message,
-        finished_at = now(),
-        lease_expires_at = NULL,
-        seq = agent_runs.seq + 1
-    FROM analysis
-    WHERE agent_runs.id = :run AND agent_runs.worker_id = :worker AND agent_runs.status = 'running'
-    RETURNING agent_runs.id, agent_runs.tenant_id, agent_runs.analysis_id, agent_runs.agent, agent_runs.seq,
-              analysis.tenant_id AS analysis_tenant_id, analysis.deal_id
-    """
-)
-"""Locks the analysis (serialising the runs that end together, see `_settle`) and records the run's end, in
-one statement; no row when the analysis is gone or the run is no longer this worker's."""
+_FINISH = "SELECT seq, settled FROM dealgraph_finish_run($1, $2, $3, $4, $5, $6, $7)"
 
 
-async def finish_run(session: AsyncSession, claimed: AgentRun, worker_id: str, outcome: Outcome) -> bool:
-    """Record a run's end; False (and nothing written) if the run is no longer this worker's.
+async def finish_run(connection: asyncpg.Connection, run: ClaimedRun, worker_id: str, outcome: Outcome) -> bool:
+    """Record a run's end, and its analysis' if it was the last; False (nothing written) if the run is no
+    longer this worker's.
 
-    Two statements of fixed text (the end; the settlement, carrying the run's NOTIFY), a third only for the
-    run that finishes its analysis: this runs once per agent run, the hottest write there is. JSON values
-    are stored as the ORM stores them (None as JSON null)."""
-    run = (
-        await session.execute(
-            _FINISH,
-            {
-                "analysis": claimed.analysis_id,
-                "run": claimed.id,
-                "worker": worker_id,
-                "status": outcome.status.value,
-                "result": json.dumps(outcome.result),
-                "metadata": json.dumps(outcome.metadata),
-                "simulated": outcome.simulated,
-                "model": outcome.model,
-                "input_tokens": outcome.input_tokens,
-                "output_tokens": outcome.output_tokens,
-                "cache_read_tokens": outcome.cache_read_tokens,
-                "cache_write_tokens": outcome.cache_write_tokens,
-                "latency_ms": outcome.latency_ms,
-                "error_code": outcome.error_code,
-                "error_message": outcome.error_message,
-            },
-        )
-    ).first()
-    if run is None:
-        return False
+    One statement (migration 0007), the hottest write there is: it locks the analysis, records the end,
+    settles the analysis and, with the NOTIFY transport, sends both events. The events are built here and
+    completed there with what only the database knows (the run's `seq`, the analysis' status)."""
     ended = run_event(run, outcome.status.value, run.deal_id)
-    rides = event_transport.active() is None  # NOTIFY: the run's event rides on the settlement's round trip
-    finished = await _settle(
-        session, claimed.analysis_id, run.analysis_tenant_id, run.deal_id, with_event=ended if rides else None
+    finished = _finished_event(run.tenant_id, run.analysis_id, run.deal_id)
+    broker = event_transport.active()
+    seq, settled = await connection.fetchrow(
+        _FINISH,
+        run.id,
+        run.analysis_id,
+        worker_id,
+        json.dumps({field.name: getattr(outcome, field.name) for field in fields(outcome)}),
+        None if broker else EVENTS_CHANNEL,
+        json.dumps(ended),
+        json.dumps(finished),
     )
-    await notify(session, ([] if rides else [ended]) + ([finished] if finished else []))
+    if seq is None:
+        return False
+    if broker is not None:
+        payloads = [{**ended, "seq": seq}] + ([{**finished, "status": settled}] if settled else [])
+        broker.publish_committed([json.dumps(payload) for payload in payloads])
     return True
 
 
-async def fail_exhausted_runs(session: AsyncSession, max_attempts: int) -> int:
+_LOST_RUNS = """
+    SELECT r.id, r.tenant_id, r.analysis_id, r.agent, r.prompt_version_id, r.seq, r.attempts, a.deal_id,
+           a.transcript_id, r.worker_id
+    FROM agent_runs r JOIN analyses a ON a.id = r.analysis_id
+    WHERE r.status = 'running' AND r.lease_expires_at < now() AND r.attempts >= $1
+    """
+
+
+async def fail_exhausted_runs(connection: asyncpg.Connection, max_attempts: int) -> int:
     """Runs whose worker died on every one of their attempts fail, instead of being retried forever.
 
     No row lock here: `finish_run` locks the analysis before the run (the order every writer uses)
     and only updates a run still held by the worker it was read with, so a race changes nothing.
     """
-    lost = (
-        await session.scalars(
-            select(AgentRun).where(
-                AgentRun.status == RunStatus.RUNNING,
-                AgentRun.lease_expires_at < func.now(),
-                AgentRun.attempts >= max_attempts,
-            )
-        )
-    ).all()
-    for run in lost:
+    lost = await connection.fetch(_LOST_RUNS, max_attempts)
+    for *columns, worker_id in lost:
+        run = ClaimedRun(*columns)
         outcome = Outcome(
             RunStatus.FAILED,
             error_code="WORKER_LOST",
             error_message=f"the worker executing this run stopped responding {run.attempts} times",
         )
-        await finish_run(session, run, run.worker_id or "", outcome)
+        await finish_run(connection, run, worker_id or "", outcome)
     return len(lost)
 
 
