@@ -16,7 +16,9 @@ from dealgraph.agents.prompting import TranscriptForPrompt, build_request
 from dealgraph.agents.registry import AgentDefinition
 from dealgraph.agents.templates import AccountInfo, DealInfo, PromptContext, render
 from dealgraph.db.models import PromptTemplate, PromptVersion
+from dealgraph.db.read_pool import ReadPool
 from dealgraph.db.repositories import prompts, transcripts
+from dealgraph.db.session import Database
 from dealgraph.transcripts.formats import Utterance
 
 
@@ -57,10 +59,15 @@ class CallInputs:
 
 
 async def load_inputs(
-    session: AsyncSession, *, transcript_id: uuid.UUID, prompt_version_id: uuid.UUID
+    database: Database,
+    session: AsyncSession,
+    *,
+    tenant_id: uuid.UUID,
+    transcript_id: uuid.UUID,
+    prompt_version_id: uuid.UUID,
 ) -> AgentInputs | None:
-    """None when any of them is gone (or, in a tenant transaction, not visible)."""
-    call = await load_call(session, transcript_id)
+    """None when any of them is gone (or, in the tenant's scope, not visible)."""
+    call = await load_call(database.reads, tenant_id, transcript_id)
     pinned = await load_version(session, prompt_version_id)
     return call.with_version(*pinned) if call is not None and pinned is not None else None
 
@@ -73,19 +80,18 @@ async def load_version(
     return (version, template) if version is not None and template is not None else None
 
 
-async def load_call(session: AsyncSession, transcript_id: uuid.UUID) -> CallInputs | None:
-    call = await transcripts.with_deal_and_account(session, transcript_id)
+async def load_call(reads: ReadPool, tenant_id: uuid.UUID, transcript_id: uuid.UUID) -> CallInputs | None:
+    call = await transcripts.call_for_prompt(reads, tenant_id, transcript_id)
     if call is None:
         return None
-    rows = await transcripts.utterances(session, transcript_id)
-    utterances = tuple(Utterance(r.position, r.speaker, r.start_seconds, r.end_seconds, r.text) for r in rows)
+    utterances = tuple(Utterance(*utterance) for utterance in call.utterances)
     context = PromptContext.for_call(
         utterances,
         title=call.title,
         occurred_on=call.occurred_at.date(),
         deal=DealInfo(
             name=call.deal_name,
-            stage=call.stage.value,
+            stage=call.stage,
             amount=str(call.amount) if call.amount is not None else None,
             currency=call.currency,
             close_date=call.close_date.isoformat() if call.close_date else None,

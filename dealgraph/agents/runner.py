@@ -187,9 +187,8 @@ class AgentRunner:
         tenant, transcript_id, version_id = claimed.tenant_id, claimed.transcript_id, claimed.prompt_version_id
 
         async def read_call(begin: Callable[[], None]) -> CallInputs | None:
-            async with self.database.tenant_session(tenant) as session:
-                begin()
-                return await load_call(session, transcript_id)
+            begin()
+            return await load_call(self.database.reads, tenant, transcript_id)
 
         async def read_version() -> tuple[PromptVersion, PromptTemplate] | None:
             async with self.database.tenant_session(tenant) as session:

@@ -6,17 +6,15 @@ import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Row, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from dealgraph.db.keyset import ListQuery, Sort
-from dealgraph.db.models import Account, Deal, DealStage, Transcript, TranscriptUtterance
-
-CallRow = Row[str, datetime, str, DealStage, Decimal | None, str, date | None, str, str | None]
-"""title, occurred_at, deal_name, stage, amount, currency, close_date, account_name, domain"""
+from dealgraph.db.models import Transcript, TranscriptUtterance
+from dealgraph.db.read_pool import ReadPool
 
 RECENT_FIRST = Sort(key=Transcript.occurred_at, id=Transcript.id, descending=True, name="transcript-recent")
 
@@ -60,26 +58,40 @@ async def get(session: AsyncSession, transcript_id: uuid.UUID) -> Transcript | N
     )
 
 
-async def with_deal_and_account(session: AsyncSession, transcript_id: uuid.UUID) -> CallRow | None:
-    """What a prompt says about the call, in one read: the transcript's title and date, its deal, its account."""
-    return (
-        await session.execute(
-            select(
-                Transcript.title,
-                Transcript.occurred_at,
-                Deal.name.label("deal_name"),
-                Deal.stage,
-                Deal.amount,
-                Deal.currency,
-                Deal.close_date,
-                Account.name.label("account_name"),
-                Account.domain,
-            )
-            .join(Deal, Deal.id == Transcript.deal_id)
-            .join(Account, Account.id == Deal.account_id)
-            .where(Transcript.id == transcript_id)
-        )
-    ).one_or_none()
+_CALL_FOR_PROMPT = """
+    SELECT t.title, t.occurred_at, d.name, d.stage, d.amount, d.currency, d.close_date, a.name, a.domain,
+           ARRAY(
+               SELECT ROW(u.position, u.speaker, u.start_seconds, u.end_seconds, u.text)
+               FROM transcript_utterances u WHERE u.transcript_id = t.id ORDER BY u.position
+           )
+    FROM transcripts t JOIN deals d ON d.id = t.deal_id JOIN accounts a ON a.id = d.account_id
+    WHERE t.id = $1
+    """
+
+
+class CallForPrompt(NamedTuple):
+    """What a prompt says about a call: the transcript's title, date and utterances, its deal, its account."""
+
+    title: str
+    occurred_at: datetime
+    deal_name: str
+    stage: str
+    amount: Decimal | None
+    currency: str
+    close_date: date | None
+    account_name: str
+    domain: str | None
+    utterances: list[tuple[int, str, float | None, float | None, str]]
+    """(position, speaker, start_seconds, end_seconds, text), in the order spoken."""
+
+
+async def call_for_prompt(reads: ReadPool, tenant_id: uuid.UUID, transcript_id: uuid.UUID) -> CallForPrompt | None:
+    """One statement on the read pool (`dealgraph.db.read_pool`): no transaction, no ORM, the tenant's own scope.
+
+    Read once per analysis by its runs (and by every prompt preview); the utterances come as plain tuples,
+    not entities carrying the search vector each one has."""
+    row = await reads.fetchrow(tenant_id, _CALL_FOR_PROMPT, [transcript_id])
+    return CallForPrompt(*row) if row is not None else None
 
 
 async def utterances(
