@@ -6,11 +6,9 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.db.models import AgentRun, Analysis, Transcript
-from dealgraph.db.repositories import analyses, prompts, runs, transcripts
+from dealgraph.db.models import AgentRun, Analysis
+from dealgraph.db.repositories import analyses, runs
 from dealgraph.db.session import TenantScope
 from dealgraph.validation import Checker, ErrorCode, FieldError, InvalidInput
 
@@ -32,19 +30,33 @@ async def start_analysis(scope: TenantScope, requested_by: uuid.UUID, request: A
     check.check(bool(chosen), "agents", "choose at least one agent")
     key = check.text(request.idempotency_key, "idempotencyKey", max_length=MAX_IDEMPOTENCY_KEY, required=False)
     check.raise_if_any()
+    transcript_id = request.transcript_id
     async with scope.session() as session:
-        transcript = await transcripts.get(session, request.transcript_id) if request.transcript_id else None
-        if transcript is None:
+        agents = [agent.value for agent in chosen]
+        reuse = not request.force
+        call = (
+            await runs.plan_analysis(session, transcript_id, agents, request.prompt_label, reuse=reuse)
+            if transcript_id
+            else None
+        )
+        if transcript_id is None or call is None:
             raise InvalidInput(FieldError("transcriptId", "transcript not found", ErrorCode.NOT_FOUND))
+        missing = [planned.agent for planned in call.runs if planned.prompt_version_id is None]
+        if missing:
+            raise InvalidInput(
+                FieldError(
+                    "promptLabel", f"no '{request.prompt_label}' prompt for: {', '.join(missing)}", ErrorCode.NOT_FOUND
+                )
+            )
         started = await runs.start_analysis(
             session,
-            transcript=transcript,
+            transcript_id=transcript_id,
+            call=call,
             requested_by=requested_by,
-            plan=await _plan(session, transcript, chosen, request),
             prompt_label=request.prompt_label,
             idempotency_key=key,
         )
-    same_request = started.analysis.transcript_id == transcript.id and started.analysis.agents == [
+    same_request = started.analysis.transcript_id == transcript_id and started.analysis.agents == [
         a.value for a in chosen
     ]
     if not started.created and not same_request:
@@ -54,30 +66,6 @@ async def start_analysis(scope: TenantScope, requested_by: uuid.UUID, request: A
             )
         )
     return started.analysis
-
-
-async def _plan(
-    session: AsyncSession, transcript: Transcript, agents: Sequence[AgentKind], request: AnalysisRequest
-) -> list[runs.PlannedRun]:
-    """Pin each agent to the version its label names; reuse an identical earlier result unless forced."""
-    versions = await prompts.resolve_versions(session, [agent.value for agent in agents], request.prompt_label)
-    missing = [agent.value for agent in agents if agent.value not in versions]
-    if missing:
-        raise InvalidInput(
-            FieldError(
-                "promptLabel", f"no '{request.prompt_label}' prompt for: {', '.join(missing)}", ErrorCode.NOT_FOUND
-            )
-        )
-    plan = []
-    for agent in agents:
-        version_id = versions[agent.value]
-        reuse = (
-            None
-            if request.force
-            else await prompts.reusable_result(session, agent.value, version_id, transcript.content_hash)
-        )
-        plan.append(runs.PlannedRun(agent.value, version_id, reuse))
-    return plan
 
 
 async def cancel_analysis(scope: TenantScope, analysis_id: uuid.UUID | None) -> Analysis:

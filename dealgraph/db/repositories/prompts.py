@@ -6,21 +6,16 @@ What a version contains (and its content hash) is the agents' business; this mod
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db.models import (
-    AgentRun,
-    Analysis,
     PromptAudit,
     PromptLabel,
     PromptTemplate,
     PromptVersion,
-    RunStatus,
-    Transcript,
 )
 
 PRODUCTION = "production"
@@ -175,43 +170,6 @@ async def rollback_target(
             PromptAudit.from_version_id.is_not(None),
         )
         .order_by(PromptAudit.created_at.desc())
-        .limit(1)
-    )
-
-
-async def resolve_versions(session: AsyncSession, agents: Sequence[str], label: str) -> dict[str, uuid.UUID]:
-    """Per agent, the id of the version `label` points at: the tenant's own template first, else the global one.
-
-    Row-level security already limits the rows to the tenant's and the global ones.
-    """
-    rows = (
-        await session.execute(
-            select(PromptTemplate.agent, PromptTemplate.tenant_id, PromptLabel.version_id)
-            .join(PromptLabel, PromptLabel.template_id == PromptTemplate.id)
-            .where(PromptTemplate.agent.in_(agents), PromptLabel.name == label)
-        )
-    ).all()
-    resolved: dict[str, uuid.UUID] = {}
-    for agent, _, version_id in sorted(rows, key=lambda row: row.tenant_id is None):
-        resolved.setdefault(agent, version_id)
-    return resolved
-
-
-async def reusable_result(
-    session: AsyncSession, agent: str, prompt_version_id: uuid.UUID, transcript_hash: str
-) -> AgentRun | None:
-    """A succeeded run of the same agent, prompt version (hence model) and transcript content."""
-    return await session.scalar(
-        select(AgentRun)
-        .join(Analysis, Analysis.id == AgentRun.analysis_id)
-        .join(Transcript, Transcript.id == Analysis.transcript_id)
-        .where(
-            AgentRun.agent == agent,
-            AgentRun.prompt_version_id == prompt_version_id,
-            AgentRun.status == RunStatus.SUCCEEDED,
-            Transcript.content_hash == transcript_hash,
-        )
-        .order_by(AgentRun.finished_at.desc())
         .limit(1)
     )
 

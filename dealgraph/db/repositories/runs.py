@@ -17,11 +17,10 @@ from typing import Any, NamedTuple, Protocol
 
 import asyncpg
 from sqlalchemy import func, select, text, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db import event_transport
-from dealgraph.db.models import AgentRun, Analysis, AnalysisStatus, RunStatus, Transcript
+from dealgraph.db.models import AgentRun, Analysis, AnalysisStatus, RunStatus
 from dealgraph.db.notifications import EVENTS_CHANNEL, RUNS_QUEUED_CHANNEL
 
 
@@ -78,33 +77,86 @@ class StartedAnalysis:
     created: bool
 
 
-@dataclass(frozen=True, slots=True)
-class PlannedRun:
-    """One agent of a new analysis: the prompt version it is pinned to, and a result to reuse, if any."""
+class ReusableRun(NamedTuple):
+    """An earlier succeeded run of the same agent, prompt version (hence model) and transcript content."""
+
+    id: uuid.UUID
+    result: dict[str, Any] | None
+    metadata: dict[str, Any] | None
+    model: str | None
+    simulated: bool
+
+
+class PlannedRun(NamedTuple):
+    """One agent of a new analysis: the version its label points at (None: no such version), a result to reuse."""
 
     agent: str
-    prompt_version_id: uuid.UUID
-    reuse: AgentRun | None = None
+    prompt_version_id: uuid.UUID | None
+    reuse: ReusableRun | None
 
 
-def _reused_metadata(source: AgentRun) -> dict[str, Any]:
-    """The original run's provenance; no request was made this time (tokens stay 0, latency 0)."""
-    return {**(source.metadata_ or {}), "attempts": 0, "reused_from_run_id": str(source.id)}
+class CallPlan(NamedTuple):
+    """What starting an analysis of a transcript reads: the transcript's tenant and deal, and a plan per agent."""
+
+    tenant_id: uuid.UUID
+    deal_id: uuid.UUID
+    runs: list[PlannedRun]
 
 
-def _new_run(planned: PlannedRun) -> _NewRun:
-    reuse = planned.reuse
-    if reuse is None:
-        return _NewRun(uuid.uuid4(), planned.agent, planned.prompt_version_id, None, None, None, False)
-    return _NewRun(
-        uuid.uuid4(),
-        planned.agent,
-        planned.prompt_version_id,
-        json.dumps(reuse.result),
-        json.dumps(_reused_metadata(reuse)),
-        reuse.model,
-        reuse.simulated,
+_PLAN = text(
+    """
+    SELECT t.tenant_id, t.deal_id, ARRAY(
+        SELECT ROW(agent.name, version.id, reused.id, reused.result, reused.metadata, reused.model, reused.simulated)
+        FROM unnest(CAST(:agents AS text[])) WITH ORDINALITY AS agent(name, position)
+        LEFT JOIN LATERAL (
+            SELECT label.version_id AS id
+            FROM prompt_templates template JOIN prompt_labels label ON label.template_id = template.id
+            WHERE template.agent = agent.name AND label.name = :label
+            ORDER BY template.tenant_id IS NULL  -- the tenant's own template first, else the global one
+            LIMIT 1
+        ) AS version ON true
+        LEFT JOIN LATERAL (
+            SELECT run.id, run.result, run.metadata, run.model, run.simulated
+            FROM agent_runs run
+            JOIN analyses analysis ON analysis.id = run.analysis_id
+            JOIN transcripts same ON same.id = analysis.transcript_id
+            WHERE :reuse AND run.agent = agent.name AND run.prompt_version_id = version.id
+              AND run.status = 'succeeded' AND same.content_hash = t.content_hash
+            ORDER BY run.finished_at DESC
+            LIMIT 1
+        ) AS reused ON true
+        ORDER BY agent.position
     )
+    FROM transcripts t WHERE t.id = :transcript
+    """
+)
+
+
+async def plan_analysis(
+    session: AsyncSession, transcript_id: uuid.UUID, agents: Sequence[str], label: str, *, reuse: bool
+) -> CallPlan | None:
+    """In one statement: per agent, the version `label` points at and (with `reuse`) the latest result to reuse.
+
+    None when the transcript does not exist; row-level security limits every read to the tenant's rows and the
+    global templates."""
+    parameters = {"transcript": transcript_id, "agents": list(agents), "label": label, "reuse": reuse}
+    row = (await session.execute(_PLAN, parameters)).first()
+    if row is None:
+        return None
+    tenant_id, deal_id, planned = row
+    return CallPlan(
+        tenant_id,
+        deal_id,
+        [
+            PlannedRun(agent, version_id, ReusableRun(*reused) if reused[0] is not None else None)
+            for agent, version_id, *reused in planned
+        ],
+    )
+
+
+def _reused_metadata(source: ReusableRun) -> dict[str, Any]:
+    """The original run's provenance; no request was made this time (tokens stay 0, latency 0)."""
+    return {**(source.metadata or {}), "attempts": 0, "reused_from_run_id": str(source.id)}
 
 
 class _NewRun(NamedTuple):
@@ -119,6 +171,22 @@ class _NewRun(NamedTuple):
     simulated: bool
 
 
+def _new_run(planned: PlannedRun) -> _NewRun:
+    reuse = planned.reuse
+    assert planned.prompt_version_id is not None, "a run is planned only for an agent whose version resolved"
+    if reuse is None:
+        return _NewRun(uuid.uuid4(), planned.agent, planned.prompt_version_id, None, None, None, False)
+    return _NewRun(
+        uuid.uuid4(),
+        planned.agent,
+        planned.prompt_version_id,
+        json.dumps(reuse.result),
+        json.dumps(_reused_metadata(reuse)),
+        reuse.model,
+        reuse.simulated,
+    )
+
+
 class _WrittenRun(NamedTuple):
     """What an event names of a run just inserted (see `RunKey`)."""
 
@@ -129,83 +197,83 @@ class _WrittenRun(NamedTuple):
     seq: int
 
 
-_INSERT_RUNS = text(
+_START = text(
     """
-    WITH written AS (
+    WITH analysis AS (
+        INSERT INTO analyses (
+            tenant_id, transcript_id, deal_id, requested_by_id, status, agents, prompt_label, idempotency_key
+        )
+        VALUES (
+            CAST(:tenant AS uuid), CAST(:transcript AS uuid), CAST(:deal AS uuid), CAST(:requested_by AS uuid),
+            'queued', CAST(:agents AS varchar(32)[]), :prompt_label, :idempotency_key
+        )
+        ON CONFLICT ON CONSTRAINT uq_analyses_idempotency_key DO NOTHING
+        RETURNING *
+    ), written AS (
         INSERT INTO agent_runs (
             id, tenant_id, analysis_id, agent, prompt_version_id, status, result, metadata, model, simulated,
             latency_ms, started_at, finished_at, seq
         )
-        SELECT id, CAST(:tenant AS uuid), CAST(:analysis AS uuid), agent, version,
-               CAST(CASE WHEN result IS NULL THEN 'queued' ELSE 'succeeded' END AS agent_run_status),
-               CAST(result AS jsonb), CAST(metadata AS jsonb), model, simulated,
-               CASE WHEN result IS NOT NULL THEN 0 END,
-               CASE WHEN result IS NOT NULL THEN now() END,
-               CASE WHEN result IS NOT NULL THEN now() END,
-               CASE WHEN result IS NOT NULL THEN 1 ELSE 0 END
-        FROM unnest(
+        SELECT run.id, analysis.tenant_id, analysis.id, run.agent, run.version,
+               CAST(CASE WHEN run.result IS NULL THEN 'queued' ELSE 'succeeded' END AS agent_run_status),
+               CAST(run.result AS jsonb), CAST(run.metadata AS jsonb), run.model, run.simulated,
+               CASE WHEN run.result IS NOT NULL THEN 0 END,
+               CASE WHEN run.result IS NOT NULL THEN now() END,
+               CASE WHEN run.result IS NOT NULL THEN now() END,
+               CASE WHEN run.result IS NOT NULL THEN 1 ELSE 0 END
+        FROM analysis, unnest(
             CAST(:id AS uuid[]), CAST(:agent AS text[]), CAST(:prompt_version_id AS uuid[]), CAST(:result AS text[]),
             CAST(:metadata AS text[]), CAST(:model AS text[]), CAST(:simulated AS boolean[])
         ) AS run(id, agent, version, result, metadata, model, simulated)
     )
-    SELECT pg_notify(:channel, '') WHERE :queued
+    SELECT analysis.*, (SELECT pg_notify(:channel, '') WHERE :queued) AS woken FROM analysis
     """
 )
-"""Every run of a new analysis in one statement of fixed text (a multi-row VALUES was compiled anew each
-time, a tenth of the server's CPU); it also wakes the workers when any run is queued (a data-modifying WITH
-always runs in full). A reused run is inserted as succeeded, started and finished now, at seq 1."""
+"""A new analysis and all its runs in one statement of fixed text (built per call, the ORM's INSERT and
+a multi-row VALUES were compiled anew each time, a fifth of the server's CPU); it also wakes the workers
+when any run is queued. A reused run is inserted as succeeded, started and finished now, at seq 1. No row:
+the idempotency key was used before, and nothing is written (the runs are inserted from the analysis' row)."""
 
 
 async def start_analysis(
     session: AsyncSession,
     *,
-    transcript: Transcript,
+    transcript_id: uuid.UUID,
+    call: CallPlan,
     requested_by: uuid.UUID,
-    plan: Sequence[PlannedRun],
     prompt_label: str,
     idempotency_key: str | None,
 ) -> StartedAnalysis:
-    values = {
-        "tenant_id": transcript.tenant_id,
-        "transcript_id": transcript.id,
-        "deal_id": transcript.deal_id,
-        "requested_by_id": requested_by,
-        "status": AnalysisStatus.QUEUED,
-        "agents": [planned.agent for planned in plan],
+    new_runs = [_new_run(planned) for planned in call.runs]
+    queued = any(run.result is None for run in new_runs)
+    parameters = {
+        "tenant": call.tenant_id,
+        "transcript": transcript_id,
+        "deal": call.deal_id,
+        "requested_by": requested_by,
+        "agents": [run.agent for run in new_runs],
         "prompt_label": prompt_label,
         "idempotency_key": idempotency_key,
+        **dict(zip(_NewRun._fields, zip(*new_runs, strict=True), strict=True)),  # a list per column
+        "channel": RUNS_QUEUED_CHANNEL,
+        "queued": queued,
     }
-    statement = (
-        insert(Analysis)
-        .values(values)
-        .on_conflict_do_nothing(constraint="uq_analyses_idempotency_key")
-        .returning(Analysis)
-    )
-    analysis = await session.scalar(statement)
-    if analysis is None:  # the idempotency key was used before: that analysis is the answer
+    row = (await session.execute(_START, parameters)).first()
+    if row is None:  # the idempotency key was used before: that analysis is the answer
         existing = await session.scalar(select(Analysis).where(Analysis.idempotency_key == idempotency_key))
         assert existing is not None
         return StartedAnalysis(existing, created=False)
-    new_runs = [_new_run(planned) for planned in plan]
-    queued = any(run.result is None for run in new_runs)
-    await session.execute(
-        _INSERT_RUNS,
-        {
-            "tenant": transcript.tenant_id,
-            "analysis": analysis.id,
-            **dict(zip(_NewRun._fields, zip(*new_runs, strict=True), strict=True)),  # a list per column
-            "channel": RUNS_QUEUED_CHANNEL,
-            "queued": queued,
-        },
-    )
+    columns = row._asdict()
+    del columns["woken"]
+    analysis = Analysis(**{**columns, "status": AnalysisStatus(columns["status"])})  # built, not loaded: no flush
     events = [
-        run_event(_WrittenRun(run.id, transcript.tenant_id, analysis.id, run.agent, 1), "succeeded", transcript.deal_id)
+        run_event(_WrittenRun(run.id, call.tenant_id, analysis.id, run.agent, 1), "succeeded", call.deal_id)
         for run in new_runs
         if run.result is not None
     ]
-    if not queued and (finished := await _settle(session, analysis.id, analysis.tenant_id, analysis.deal_id)):
-        await session.refresh(analysis)  # every result was reused: it is finished already
-        events.append(finished)
+    if not queued and (finished := await _settle(session, analysis.id, call.tenant_id, call.deal_id)):
+        events.append(finished)  # every result was reused: it is finished already
+        analysis = await session.get_one(Analysis, analysis.id)
     await notify(session, events)
     return StartedAnalysis(analysis, created=True)
 

@@ -49,15 +49,6 @@ async def delete_transcript(session: AsyncSession, transcript_id: uuid.UUID) -> 
     return await session.scalar(delete(Transcript).where(Transcript.id == transcript_id).returning(Transcript.id))
 
 
-async def get(session: AsyncSession, transcript_id: uuid.UUID) -> Transcript | None:
-    """Without its original text (analyses and prompts read the utterances; reading the text raises)."""
-    return await session.scalar(
-        select(Transcript)
-        .options(defer(Transcript.original_text, raiseload=True))
-        .where(Transcript.id == transcript_id)
-    )
-
-
 _CALL_FOR_PROMPT = """
     SELECT t.title, t.occurred_at, d.name, d.stage, d.amount, d.currency, d.close_date, a.name, a.domain,
            ARRAY(
