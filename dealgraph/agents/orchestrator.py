@@ -39,7 +39,6 @@ class Orchestrator:
         self.worker_id = new_worker_id()
         self._active: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wakeup = asyncio.Event()
-        self._next_sweep = 0.0
         self._more_waiting = True
         """Whether the last claim may have left claimable runs: only then does a freed slot claim again."""
         self._tasks: list[asyncio.Task[None]] = []
@@ -49,6 +48,7 @@ class Orchestrator:
         self._tasks = [
             asyncio.create_task(self._claim_loop(), name="orchestrator-claims"),
             asyncio.create_task(self._watch_cancellations(), name="orchestrator-cancellations"),
+            asyncio.create_task(self._sweep_exhausted_runs(), name="orchestrator-sweeps"),
         ]
         log.info("worker %s started with %d slots", self.worker_id, self.settings.worker_slots)
 
@@ -86,7 +86,6 @@ class Orchestrator:
         free = self.settings.worker_slots - len(self._active)
         if free <= 0:
             return
-        await self._sweep_exhausted_runs()
         claimed_at = asyncio.get_running_loop().time()
         async with self.database.autocommit() as connection:
             claim = await runs.claim_runs(
@@ -108,13 +107,14 @@ class Orchestrator:
             self._active[item.id] = asyncio.create_task(self._execute(item, claimed_at), name=f"run-{item.id}")
 
     async def _sweep_exhausted_runs(self) -> None:
-        """At most once per poll interval: leases expire with time, not with each NOTIFY wake-up."""
-        now = asyncio.get_running_loop().time()
-        if now < self._next_sweep:
-            return
-        self._next_sweep = now + self.settings.poll_interval_s
-        async with self.database.autocommit() as connection:
-            await runs.fail_exhausted_runs(connection, self.settings.max_run_attempts)
+        """Once per poll interval, off the claim's path: leases expire with time, not with each NOTIFY wake-up."""
+        while True:
+            try:
+                async with self.database.autocommit() as connection:
+                    await runs.fail_exhausted_runs(connection, self.settings.max_run_attempts)
+            except Exception:  # a database hiccup must not end the worker; the next sweep retries
+                log.exception("failing exhausted runs failed")
+            await asyncio.sleep(self.settings.poll_interval_s)
 
     async def _execute(self, claimed: runs.ClaimedRun, claimed_at: float) -> None:
         run_id = claimed.id
