@@ -61,16 +61,22 @@ class _Recorder:
 async def test_a_run_reports_progress_one_interval_in_then_at_most_once_per_interval(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A run shorter than the interval announces only its result: no progress write, nothing for it to wait on."""
+    """A run shorter than the interval announces only its result: no progress write, nothing for it to wait on.
+    And no progress goes out before the run's start has been announced, however long that takes."""
     clock = [1000.0]
     monkeypatch.setattr(runner.time, "monotonic", lambda: clock[0])
     recorder = _Recorder()
-    report = runner.ProgressReporter(recorder, claimed_run(), interval=0.25)
+    announced = asyncio.get_running_loop().create_future()
+    report = runner.ProgressReporter(recorder, claimed_run(), interval=0.25, announced=announced)
     for elapsed, tokens in ((0.0, 5), (0.1, 40), (0.24, 90)):  # the first tokens, within the first interval
         clock[0] = 1000.0 + elapsed
         await report(tokens)
     assert recorder.events == []
-    for elapsed, tokens in ((0.26, 100), (0.3, 120), (0.52, 200)):
+    clock[0] = 1000.3
+    await report(95)  # an interval in, but `started` has not gone out yet
+    assert recorder.events == []
+    announced.set_result(None)
+    for elapsed, tokens in ((0.31, 100), (0.35, 120), (0.57, 200)):
         clock[0] = 1000.0 + elapsed
         await report(tokens)
     assert [(e["kind"], e["outputTokens"]) for e in recorder.events] == [("progress", 100), ("progress", 200)]

@@ -96,15 +96,25 @@ class Orchestrator:
                 lease_s=self.settings.lease_s,
                 max_attempts=self.settings.max_run_attempts,
             )
-            # A runs-queued notification arriving during the claim sets it again after this (and wakes the loop).
-            self._more_waiting = claim.more_waiting
-            if claim.runs:
-                try:
-                    await runs.start_claimed(connection, claim.runs)
-                except Exception:  # the runs are this worker's now: they run, announced or not
-                    log.exception("marking %d claimed runs started failed", len(claim.runs))
+        # A runs-queued notification arriving during the claim sets it again after this (and wakes the loop).
+        self._more_waiting = claim.more_waiting
+        if not claim.runs:
+            return
+        # The runs start at once; their start is announced meanwhile, and each waits for that before its
+        # result or progress goes out, so `started` always comes first.
+        announced = asyncio.create_task(self._announce_started(claim.runs), name="orchestrator-started")
         for item in claim.runs:
-            self._active[item.id] = asyncio.create_task(self._execute(item, claimed_at), name=f"run-{item.id}")
+            self._active[item.id] = asyncio.create_task(
+                self._execute(item, claimed_at, announced), name=f"run-{item.id}"
+            )
+
+    async def _announce_started(self, claimed: list[runs.ClaimedRun]) -> None:
+        """Never fails: the runs are this worker's now, and run whether or not their start was announced."""
+        try:
+            async with self.database.autocommit() as connection:
+                await runs.start_claimed(connection, claimed)
+        except Exception:
+            log.exception("marking %d claimed runs started failed", len(claimed))
 
     async def _sweep_exhausted_runs(self) -> None:
         """Once per poll interval, off the claim's path: leases expire with time, not with each NOTIFY wake-up."""
@@ -116,12 +126,13 @@ class Orchestrator:
                 log.exception("failing exhausted runs failed")
             await asyncio.sleep(self.settings.poll_interval_s)
 
-    async def _execute(self, claimed: runs.ClaimedRun, claimed_at: float) -> None:
+    async def _execute(self, claimed: runs.ClaimedRun, claimed_at: float, announced: asyncio.Task[None]) -> None:
         run_id = claimed.id
         lease = RunLease(self.database, run_id, self.worker_id, self.settings.lease_s, claimed_at)
         keeper = asyncio.create_task(lease.keep(on_lost=lambda: self._cancel(run_id)))
         try:
-            outcome = await self.runner.run(claimed)
+            outcome = await self.runner.run(claimed, announced)
+            await asyncio.shield(announced)  # shared by the claim's runs: cancelling this run must not cancel it
             await record_outcome(self.database, claimed, lease, outcome)
         except asyncio.CancelledError:
             pass  # cancelled by a user (already recorded), or the run was taken over, or shutdown

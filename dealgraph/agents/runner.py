@@ -6,6 +6,7 @@ INTERNAL_ERROR), never an exception: one agent failing must not affect its sibli
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -56,18 +57,22 @@ class ProgressReporter:
     """Publishes output-token progress of a run, at most once per `interval` seconds.
 
     The first comes one interval after the run began, not with the first token: a run that ends sooner
-    announces only its result, so fast agents cost no progress write and their result never waits for one."""
+    announces only its result, so fast agents cost no progress write and their result never waits for one.
+    None goes out before `announced` is done (the run's `started`), so progress never precedes it."""
 
-    def __init__(self, publisher: ProgressPublisher, claimed: runs.ClaimedRun, interval: float) -> None:
+    def __init__(
+        self, publisher: ProgressPublisher, claimed: runs.ClaimedRun, interval: float, announced: asyncio.Future[None]
+    ) -> None:
         self.publisher = publisher
         self.claimed = claimed
         self.interval = interval
+        self.announced = announced
         self.earlier_tokens = 0  # output of previous calls of this run (the validation retry adds to it)
         self._last = time.monotonic()
 
     async def __call__(self, output_tokens: int) -> None:
         now = time.monotonic()
-        if now - self._last < self.interval:
+        if now - self._last < self.interval or not self.announced.done():
             return
         self._last = now
         total = self.earlier_tokens + output_tokens
@@ -89,9 +94,10 @@ class AgentRunner:
     async def close(self) -> None:
         await self.progress.close()
 
-    async def run(self, claimed: runs.ClaimedRun) -> runs.Outcome:
+    async def run(self, claimed: runs.ClaimedRun, announced: asyncio.Future[None]) -> runs.Outcome:
+        """`announced` is done once the run's start has been announced (its progress waits for that)."""
         try:
-            return await self._run(claimed)
+            return await self._run(claimed, announced)
         except (LlmError, AgentFailure) as error:  # a failed run still records what its requests were billed
             return runs.Outcome(
                 RunStatus.FAILED,
@@ -108,7 +114,7 @@ class AgentRunner:
                 RunStatus.FAILED, error_code="INTERNAL_ERROR", error_message="unexpected error; see the server log"
             )
 
-    async def _run(self, claimed: runs.ClaimedRun) -> runs.Outcome:
+    async def _run(self, claimed: runs.ClaimedRun, announced: asyncio.Future[None]) -> runs.Outcome:
         started = time.monotonic()
         agent = AGENTS[AgentKind(claimed.agent)]
         inputs = await self._load_inputs(claimed)
@@ -119,7 +125,7 @@ class AgentRunner:
             raise AgentFailure("PROMPT_RENDER_FAILED", str(error)) from error
         except UnknownModel as error:
             raise AgentFailure("MODEL_UNKNOWN", str(error)) from error
-        progress = ProgressReporter(self.progress, claimed, self.settings.progress_interval_s)
+        progress = ProgressReporter(self.progress, claimed, self.settings.progress_interval_s, announced)
         async with self.cache_gate.turn(claimed) as turn:
             first = await self.llm.complete(request, on_progress=progress, on_response_start=turn.response_started)
         output, calls = await self._validated(agent, request, first, progress)
