@@ -4,6 +4,10 @@ Every state change is written and announced (pg_notify) in the same transaction,
 never sent for a change that rolled back, and listeners only hear of committed state. Transactions
 that change several runs of one analysis lock the analysis row first (always in that order), which
 serialises completions, cancellation and reruns of the same analysis without deadlocks.
+
+The worker's hot changes (claiming runs, announcing their start, recording a run's end) take a plain
+asyncpg connection in autocommit (`Database.autocommit`): each is one statement, the claim and the end
+PostgreSQL functions (migration 0007), so each costs one round trip. The rest take an ORM session.
 """
 
 from __future__ import annotations
