@@ -113,14 +113,16 @@ async def single_overhead(
     http: httpx.AsyncClient, db: asyncpg.Connection, transcript_id: str, runs: int, agent_latency_s: float
 ) -> str:
     """Also where the time went, from the rows' timestamps: when the first run was claimed after
-    `startAnalysis`'s transaction began, and how long the slowest run took from its start to its result."""
-    overheads, claims, slowest = [], [], []
+    `startAnalysis`'s transaction began, when each run ended (first to last), and how long the slowest run
+    took from its start to its result."""
+    overheads, claims, slowest, ends = [], [], [], []
     for _ in range(runs):
         [analysis_id] = await start_many(http, transcript_id, 1)
         await wait_finished(db, [analysis_id])
-        span, claimed, longest = await db.fetchrow(
+        span, claimed, longest, ended = await db.fetchrow(
             "SELECT extract(epoch FROM a.finished_at - a.created_at),"
-            " extract(epoch FROM min(r.started_at) - a.created_at), max(r.latency_ms)"
+            " extract(epoch FROM min(r.started_at) - a.created_at), max(r.latency_ms),"
+            " array_agg(extract(epoch FROM r.finished_at - a.created_at) ORDER BY r.finished_at)"
             " FROM analyses a JOIN agent_runs r ON r.analysis_id = a.id WHERE a.id = $1"
             " GROUP BY a.id",
             analysis_id,
@@ -128,10 +130,13 @@ async def single_overhead(
         overheads.append(float(span) - agent_latency_s)
         claims.append(float(claimed))
         slowest.append(int(longest))
+        ends.append([float(end) for end in ended])
+    ends_p50 = "/".join(f"{statistics.median(run_ends) * 1000:.0f}" for run_ends in zip(*ends, strict=True))
     return (
         f"  one analysis at a time ({runs} runs): overhead over the slowest agent p50 "
         f"{statistics.median(overheads) * 1000:.0f} ms (min {min(overheads) * 1000:.0f}, max {max(overheads) * 1000:.0f}); "
         f"first run claimed {statistics.median(claims) * 1000:.0f} ms after the analysis was created, "
+        f"runs ended at {ends_p50} ms, "
         f"slowest run {statistics.median(slowest):.0f} ms from its start to its result (p50)"
     )
 
