@@ -18,7 +18,7 @@ from dealgraph.agents.templates import AccountInfo, DealInfo, PromptContext, ren
 from dealgraph.db.models import PromptTemplate, PromptVersion
 from dealgraph.db.read_pool import ReadPool
 from dealgraph.db.repositories import prompts, transcripts
-from dealgraph.db.session import Database
+from dealgraph.db.session import TenantScope
 from dealgraph.transcripts.formats import Utterance
 
 
@@ -59,15 +59,10 @@ class CallInputs:
 
 
 async def load_inputs(
-    database: Database,
-    session: AsyncSession,
-    *,
-    tenant_id: uuid.UUID,
-    transcript_id: uuid.UUID,
-    prompt_version_id: uuid.UUID,
+    scope: TenantScope, session: AsyncSession, *, transcript_id: uuid.UUID, prompt_version_id: uuid.UUID
 ) -> AgentInputs | None:
-    """None when any of them is gone (or, in the tenant's scope, not visible)."""
-    call = await load_call(database.reads, tenant_id, transcript_id)
+    """None when any of them is gone (or, in the tenant's scope, not visible); `session` is one of `scope`'s."""
+    call = await load_call(scope.database.reads, scope.tenant_id, transcript_id)
     pinned = await load_version(session, prompt_version_id)
     return call.with_version(*pinned) if call is not None and pinned is not None else None
 

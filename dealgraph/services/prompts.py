@@ -172,13 +172,7 @@ async def render_preview(
 ) -> Preview:
     async with scope.session() as session:
         inputs = (
-            await load_inputs(
-                scope.database,
-                session,
-                tenant_id=scope.tenant_id,
-                transcript_id=transcript_id,
-                prompt_version_id=version_id,
-            )
+            await load_inputs(scope, session, transcript_id=transcript_id, prompt_version_id=version_id)
             if version_id and transcript_id
             else None
         )

@@ -333,8 +333,8 @@ _START_CLAIMED = """
 async def start_claimed(connection: asyncpg.Connection, claimed: Sequence[ClaimedRun]) -> None:
     """Mark the claimed runs' analyses running and announce each run's start, in one statement.
 
-    Not part of the claim, so a claim never waits on an analysis lock (see module docstring); sent before
-    the runs begin, so a run's `started` always precedes its result."""
+    Not part of the claim, so a claim never waits on an analysis lock (see module docstring). The runs begin
+    meanwhile; each waits for this before its progress or result goes out, so `started` always comes first."""
     started = [json.dumps(run_event(run, "started", run.deal_id, attempt=run.attempts)) for run in claimed]
     broker = event_transport.active()
     analyses = list({run.analysis_id for run in claimed})
