@@ -110,12 +110,19 @@ async def batch(
 
 
 async def single_overhead(
-    http: httpx.AsyncClient, db: asyncpg.Connection, transcript_id: str, runs: int, agent_latency_s: float
+    http: httpx.AsyncClient,
+    db: asyncpg.Connection,
+    server_pids: list[int],
+    transcript_id: str,
+    runs: int,
+    agent_latency_s: float,
 ) -> str:
     """Also where the time went, from the rows' timestamps: when the first run was claimed after
     `startAnalysis`'s transaction began, when each run ended (first to last), and how long the slowest run
-    took from its start to its result."""
+    took from its start to its result; and the server's CPU per analysis (one at a time, the server is
+    otherwise idle, so the overhead is bounded below by it: everything the server does is on the path)."""
     overheads, claims, slowest, ends = [], [], [], []
+    cpu_before = sum(tree_cpu(pid) for pid in server_pids)
     for _ in range(runs):
         [analysis_id] = await start_many(http, transcript_id, 1)
         await wait_finished(db, [analysis_id])
@@ -131,13 +138,15 @@ async def single_overhead(
         claims.append(float(claimed))
         slowest.append(int(longest))
         ends.append([float(end) for end in ended])
+    cpu_ms = (sum(tree_cpu(pid) for pid in server_pids) - cpu_before) * 1000 / runs
     ends_p50 = "/".join(f"{statistics.median(run_ends) * 1000:.0f}" for run_ends in zip(*ends, strict=True))
     return (
         f"  one analysis at a time ({runs} runs): overhead over the slowest agent p50 "
         f"{statistics.median(overheads) * 1000:.0f} ms (min {min(overheads) * 1000:.0f}, max {max(overheads) * 1000:.0f}); "
         f"first run claimed {statistics.median(claims) * 1000:.0f} ms after the analysis was created, "
         f"runs ended at {ends_p50} ms, "
-        f"slowest run {statistics.median(slowest):.0f} ms from its start to its result (p50)"
+        f"slowest run {statistics.median(slowest):.0f} ms from its start to its result (p50); "
+        f"server CPU {cpu_ms:.1f} ms per analysis"
     )
 
 
@@ -169,9 +178,10 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
                 base_url=server.base_url, headers=headers, trust_env=False, limits=limits, timeout=120
             ) as http:
                 _, transcript_id = await create_transcript(http, TRANSCRIPT)
-                await single_overhead(http, db, transcript_id, 3, args.agent_latency)  # warm-up, not reported
+                single = (http, db, server_pids, transcript_id)
+                await single_overhead(*single, 3, args.agent_latency)  # warm-up, not reported
                 if args.single_runs:
-                    lines.append(await single_overhead(http, db, transcript_id, args.single_runs, args.agent_latency))
+                    lines.append(await single_overhead(*single, args.single_runs, args.agent_latency))
                 for count in args.batches:
                     lines.append(await batch(http, db, server_pids, standin.popen.pid, transcript_id, count))
             await db.close()

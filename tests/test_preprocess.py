@@ -1,7 +1,29 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from dealgraph.transcripts import preprocess
 from dealgraph.transcripts.formats import Utterance
 from dealgraph.transcripts.preprocess import clean_utterance_text, render_for_prompt
+
+# Words the rules react to and near misses of them ("umbrella", "likely", "the then"), in both cases.
+_WORDS = (
+    "um uh hmm erm Um UH Hm umbrella hummus number form likely like Like you know I mean i I we We the The a an"
+    " it's it’s I'm we're so and then platform İ é 5 x"
+).split()
+_SPACES = [" ", " ", " ", " ", " ", " ", "", "  ", "\t", "\u00a0"]
+_texts = st.lists(
+    st.tuples(st.sampled_from(_WORDS), st.text(alphabet=",.?;:-'", max_size=2), st.sampled_from(_SPACES)), max_size=8
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_texts.map(lambda parts: "".join(word + mark + space for word, mark, space in parts)))
+def test_skipping_lines_without_fillers_never_changes_the_result(text: str) -> None:
+    """The shortcut for lines no rule applies to must give exactly what running every rule gives."""
+    for variant in (text, text.strip(), f", {text}"):
+        rules = preprocess._apply_rules(variant)
+        assert clean_utterance_text(variant) == (rules if preprocess._WORD.search(rules) else "")
 
 
 @pytest.mark.parametrize(

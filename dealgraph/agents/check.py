@@ -39,7 +39,7 @@ class CheckResult:
         return f"{self.agent:<22} {self.model:<20} effort={self.effort:<7} json_schema  {verdict}: {self.detail}"
 
 
-_CALL = TranscriptForPrompt(
+_CALL = TranscriptForPrompt.of(
     "API check", datetime(2026, 1, 5, tzinfo=UTC), (Utterance(0, "Ana Ruiz", 1.0, None, "We will decide next week."),)
 )
 _PROMPT = RenderedTemplates(

@@ -94,4 +94,5 @@ async def load_call(reads: ReadPool, tenant_id: uuid.UUID, transcript_id: uuid.U
         account=AccountInfo(name=call.account_name, domain=call.domain),
         agent="",
     )
-    return CallInputs(TranscriptForPrompt(call.title, call.occurred_at, utterances), context)
+    # the templates' `transcript` is the block's text: rendered once for both
+    return CallInputs(TranscriptForPrompt(call.title, call.occurred_at, utterances, context.transcript), context)

@@ -33,13 +33,16 @@ class TranscriptForPrompt:
     title: str
     occurred_at: datetime
     utterances: tuple[Utterance, ...]
+    lines: str
+    """The utterances as `render_for_prompt` shows them: rendered once, for the block and the templates."""
+
+    @classmethod
+    def of(cls, title: str, occurred_at: datetime, utterances: tuple[Utterance, ...]) -> TranscriptForPrompt:
+        return cls(title, occurred_at, utterances, render_for_prompt(utterances))
 
     @cached_property
     def block(self) -> str:
-        return (
-            f'<transcript title="{self.title}" date="{self.occurred_at:%Y-%m-%d}">\n'
-            f"{render_for_prompt(self.utterances)}\n</transcript>"
-        )
+        return f'<transcript title="{self.title}" date="{self.occurred_at:%Y-%m-%d}">\n{self.lines}\n</transcript>'
 
     @cached_property
     def evidence(self) -> EvidenceLocator:

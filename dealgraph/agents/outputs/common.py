@@ -17,6 +17,7 @@ from pydantic.json_schema import SkipJsonSchema
 from dealgraph.agents.evidence import EvidenceLocator, EvidenceMatch
 
 OutputT = TypeVar("OutputT", bound=BaseModel)
+_V = TypeVar("_V")
 
 Confidence = Annotated[
     float,
@@ -86,12 +87,25 @@ def verify_evidence(output: OutputT, locator: EvidenceLocator) -> OutputT:
 
     The model's `utterance_index` is only a search hint: it is replaced by where the quote was
     actually found (None when it was not), so a wrong index never sends a user to the wrong turn.
-    Values the model may have sent for the hidden fields are overwritten too.
+    Values the model may have sent for the hidden fields are overwritten too. Only the models and
+    lists on the way to an Evidence are copied (shallowly); a deep copy of the whole answer cost
+    more than verifying its quotes.
     """
-    verified = output.model_copy(deep=True)
-    for evidence in _walk(verified):
-        _apply(evidence, locator.locate(evidence.quote, hint_index=evidence.utterance_index))
-    return verified
+    return _verified(output, locator)
+
+
+def _verified(value: _V, locator: EvidenceLocator) -> _V:
+    """`value` with its Evidence verified: a new model or list wherever one may hold Evidence (see `_walk`)."""
+    if isinstance(value, Evidence):
+        match = locator.locate(value.quote, hint_index=value.utterance_index)
+        return value.model_copy(update=_hidden_fields(match))
+    if isinstance(value, BaseModel):
+        return value.model_copy(
+            update={name: _verified(getattr(value, name), locator) for name in type(value).model_fields}
+        )
+    if isinstance(value, list):
+        return [_verified(item, locator) for item in value]  # type: ignore[return-value]
+    return value
 
 
 def count_evidence(output: BaseModel) -> tuple[int, int]:
@@ -112,10 +126,12 @@ def _walk(value: object) -> Iterator[Evidence]:
             yield from _walk(item)
 
 
-def _apply(evidence: Evidence, match: EvidenceMatch) -> None:
-    evidence.verified = match.verified
-    evidence.match_score = match.score
-    evidence.utterance_index = match.utterance_index
-    evidence.speaker = match.speaker
-    evidence.start = match.start
-    evidence.end = match.end
+def _hidden_fields(match: EvidenceMatch) -> dict[str, object]:
+    return {
+        "verified": match.verified,
+        "match_score": match.score,
+        "utterance_index": match.utterance_index,
+        "speaker": match.speaker,
+        "start": match.start,
+        "end": match.end,
+    }

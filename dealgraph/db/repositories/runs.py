@@ -12,7 +12,6 @@ PostgreSQL functions (migration 0007), so each costs one round trip. The rest ta
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -26,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dealgraph.db import event_transport
 from dealgraph.db.models import AgentRun, Analysis, AnalysisStatus, RunStatus
 from dealgraph.db.notifications import EVENTS_CHANNEL, RUNS_QUEUED_CHANNEL
+from dealgraph.json_text import dumps
 
 
 class RunKey(Protocol):
@@ -57,7 +57,7 @@ def run_event(run: RunKey, kind: str, deal_id: uuid.UUID, **extra: Any) -> dict[
 
 
 async def notify(session: AsyncSession, events: Iterable[dict[str, Any]], channel: str = EVENTS_CHANNEL) -> None:
-    payloads = [json.dumps(event) for event in events]
+    payloads = [dumps(event) for event in events]
     if payloads and channel == EVENTS_CHANNEL and (broker := event_transport.active()) is not None:
         broker.publish_after_commit(session.sync_session, payloads)
     elif payloads:
@@ -184,8 +184,8 @@ def _new_run(planned: PlannedRun) -> _NewRun:
         uuid.uuid4(),
         planned.agent,
         planned.prompt_version_id,
-        json.dumps(reuse.result),
-        json.dumps(_reused_metadata(reuse)),
+        dumps(reuse.result),
+        dumps(_reused_metadata(reuse)),
         reuse.model,
         reuse.simulated,
     )
@@ -335,7 +335,7 @@ async def start_claimed(connection: asyncpg.Connection, claimed: Sequence[Claime
 
     Not part of the claim, so a claim never waits on an analysis lock (see module docstring). The runs begin
     meanwhile; each waits for this before its progress or result goes out, so `started` always comes first."""
-    started = [json.dumps(run_event(run, "started", run.deal_id, attempt=run.attempts)) for run in claimed]
+    started = [dumps(run_event(run, "started", run.deal_id, attempt=run.attempts)) for run in claimed]
     broker = event_transport.active()
     analyses = list({run.analysis_id for run in claimed})
     await connection.execute(_START_CLAIMED, analyses, EVENTS_CHANNEL, [] if broker else started)
@@ -414,16 +414,16 @@ async def finish_run(connection: asyncpg.Connection, run: ClaimedRun, worker_id:
         run.id,
         run.analysis_id,
         worker_id,
-        json.dumps({field.name: getattr(outcome, field.name) for field in fields(outcome)}),
+        dumps({field.name: getattr(outcome, field.name) for field in fields(outcome)}),
         None if broker else EVENTS_CHANNEL,
-        json.dumps(ended),
-        json.dumps(finished),
+        dumps(ended),
+        dumps(finished),
     )
     if seq is None:
         return False
     if broker is not None:
         payloads = [{**ended, "seq": seq}] + ([{**finished, "status": settled}] if settled else [])
-        broker.publish_committed([json.dumps(payload) for payload in payloads])
+        broker.publish_committed([dumps(payload) for payload in payloads])
     return True
 
 
