@@ -57,7 +57,7 @@ def ours(events: list[dict[str, Any]]) -> dict[str, Any]:
     stream = MessageStream()
     for event in events:
         stream.add(event["type"], json.dumps(event))
-    return stream.final().model_dump(mode="json")
+    return anthropic.types.Message.construct(**stream.final()).model_dump(mode="json")
 
 
 def sse_events(body: bytes) -> list[dict[str, Any]]:

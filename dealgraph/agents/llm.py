@@ -203,39 +203,41 @@ def progress_tokens(characters: int) -> int:
     return characters // _CHARS_PER_TOKEN
 
 
-def _answer(message: anthropic.types.Message, max_tokens: int, usage: Usage) -> str:
+def _answer(message: dict[str, Any], max_tokens: int, usage: Usage) -> str:
     """The JSON text of the answer; thinking blocks never reach results. `usage` is what the message was
     billed, carried by the error when there is no usable answer."""
-    if message.stop_reason is None:  # the stream ended before message_delta: what it has is incomplete
+    stop_reason = message.get("stop_reason")
+    if stop_reason is None:  # the stream ended before message_delta: what it has is incomplete
         raise LlmError(
             "CONNECTION_FAILED",
             "the response stream ended before the message was complete",
             retryable=True,
             usage=usage,
         )
-    if message.stop_reason == "max_tokens":
+    if stop_reason == "max_tokens":
         raise LlmError(
             "OUTPUT_TRUNCATED",
             f"the model used all {max_tokens} output tokens (thinking included) before finishing its answer; "
             "raise the prompt version's maxTokens or lower its effort",
             usage=usage,
         )
-    if message.stop_reason == "model_context_window_exceeded":
+    if stop_reason == "model_context_window_exceeded":
         raise LlmError("CONTEXT_TOO_LONG", "the call does not fit the model's context window", usage=usage)
-    if message.stop_reason == "refusal":
+    if stop_reason == "refusal":
         raise LlmError("REFUSED", "the model declined to analyse this call (stop_reason: refusal)", usage=usage)
-    return "".join(block.text for block in message.content if block.type == "text")
+    return "".join(block["text"] for block in message["content"] if block.get("type") == "text")
 
 
-def _usage(message: anthropic.types.Message) -> Usage:
-    usage = message.usage
-    details = usage.output_tokens_details
+def _usage(message: dict[str, Any]) -> Usage:
+    """The message's `usage` object (https://platform.claude.com/docs/en/api/messages); absent counts are 0."""
+    usage = message.get("usage") or {}
+    details = usage.get("output_tokens_details") or {}
     return Usage(
-        usage.input_tokens,
-        usage.output_tokens,
-        usage.cache_read_input_tokens or 0,
-        usage.cache_creation_input_tokens or 0,
-        details.thinking_tokens if details is not None else 0,
+        usage.get("input_tokens") or 0,
+        usage.get("output_tokens") or 0,
+        usage.get("cache_read_input_tokens") or 0,
+        usage.get("cache_creation_input_tokens") or 0,
+        details.get("thinking_tokens") or 0,
     )
 
 
@@ -309,10 +311,10 @@ class LlmClient:
         usage = _usage(message)
         return Completion(
             text=_answer(message, request.max_tokens, usage),
-            content=[block.model_dump(mode="json", exclude_none=True) for block in message.content],
+            content=[{key: value for key, value in block.items() if value is not None} for block in message["content"]],
             usage=usage,
-            model=message.model,
-            stop_reason=message.stop_reason,
+            model=message["model"],
+            stop_reason=message.get("stop_reason"),
             simulated=simulated,
             requests=attempt,
         )

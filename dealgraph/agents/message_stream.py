@@ -1,11 +1,13 @@
-"""A Messages API stream folded into its final Message: the SDK's own server-sent-event decoding, plain JSON after it.
+"""A Messages API stream folded into its final message: the SDK's own server-sent-event decoding, plain JSON after it.
 
 The SDK's `messages.stream()` helper types every event (a pydantic union validation per delta) and then
 accumulates a typed snapshot and derives events from it; for an agent's answer of a hundred-odd deltas that
 was the largest share of a run's CPU (see the README's orchestration figures). This folds the events'
 JSON, as https://platform.claude.com/docs/en/build-with-claude/streaming documents them, into the message
-dict and types it once, at the end, with the SDK's own `Message` model: what callers read is the same object
-the helper would have returned. The rules mirror `anthropic.lib.streaming._messages.accumulate_event`:
+object as the API documents it (https://platform.claude.com/docs/en/api/messages), which callers read as
+JSON: typing it with the SDK's `Message` model, only to read five fields and dump the blocks back to JSON,
+cost more than folding the stream. `tests/test_message_stream.py` checks that the folded message, typed,
+is the one the SDK's helper builds. The rules mirror `anthropic.lib.streaming._messages.accumulate_event`:
 deltas append to their block, `message_delta` sets the stop reason and overwrites the cumulative usage
 counts it carries, `ping` and unnamed events are skipped, an `error` event ends the stream with that error.
 
@@ -21,8 +23,6 @@ from __future__ import annotations
 
 import json
 from typing import Any
-
-import anthropic
 
 _USAGE_ON_DELTA = (
     "input_tokens",
@@ -107,8 +107,8 @@ class MessageStream:
     def started(self) -> bool:
         return self._message is not None
 
-    def final(self) -> anthropic.types.Message:
-        """The message so far, typed by the SDK (stop_reason None when the stream ended before message_delta)."""
+    def final(self) -> dict[str, Any]:
+        """The message so far (stop_reason None when the stream ended before message_delta)."""
         if self._message is None:
             raise StreamError({"type": "api_error", "message": "the stream ended before message_start"})
-        return anthropic.types.Message.construct(**self._message)
+        return self._message
