@@ -55,18 +55,28 @@ async def test_tiny_query_stays_fast_while_another_tenant_sends_worst_allowed_qu
     one_more = (await gql.raw(WORST_ALLOWED.replace("first: 40", "first: 41"), as_=heavy)).json()
     assert one_more["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"  # so it is the worst allowed
 
-    flood = [asyncio.create_task(gql.raw(WORST_ALLOWED, as_=heavy)) for _ in range(10)]
-    await asyncio.sleep(0.2)
-    latencies = []  # only samples taken while the flood was still running count
-    while len(latencies) < 5 and not all(task.done() for task in flood):
+    # A sustained flood: ten heavy clients each send the query again as soon as it is answered, until the
+    # light tenant has been sampled (ten one-shot queries finished before sampling began on a fast machine).
+    sampled = asyncio.Event()
+
+    async def heavy_client() -> list[int]:
+        statuses = []
+        while not sampled.is_set():
+            statuses.append((await gql.raw(WORST_ALLOWED, as_=heavy)).status_code)
+        return statuses
+
+    flood = [asyncio.create_task(heavy_client()) for _ in range(10)]
+    await asyncio.sleep(0.2)  # every heavy client has a query in flight
+    latencies = []
+    for _ in range(5):
         started = time.monotonic()
         assert (await gql(TINY, as_=light))["viewer"]["role"] == "ADMIN"
         latencies.append(time.monotonic() - started)
-    statuses = [response.status_code for response in await asyncio.gather(*flood)]
+    sampled.set()
+    statuses = [status for client in await asyncio.gather(*flood) for status in client]
     print(
         f"worst allowed query alone {alone:.2f}s; tiny query during flood {[round(x, 2) for x in latencies]}s; "
-        f"flood statuses {statuses}"
+        f"{len(statuses)} flood queries, statuses {sorted(set(statuses))}"
     )
-    assert len(latencies) >= 3, f"only {len(latencies)} tiny queries answered during the flood: {latencies}"
     assert statistics.median(latencies) < 2.0  # the median: the machine is shared, one sample may stall
     assert set(statuses) <= {200, 429}
