@@ -12,7 +12,7 @@ import orjson
 
 
 def dumps(value: object) -> str:
-    """orjson, about fifteen times faster than `json` on a deal page (bench/read_throughput) and a run's result.
+    """orjson: about fifteen times faster than `json` on a deal page's response (bench/read_throughput).
 
     What orjson refuses (a lone surrogate, a key that is not a string) falls back to `json`, which accepts it."""
     try:

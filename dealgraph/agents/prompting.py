@@ -38,6 +38,7 @@ class TranscriptForPrompt:
 
     @classmethod
     def of(cls, title: str, occurred_at: datetime, utterances: tuple[Utterance, ...]) -> TranscriptForPrompt:
+        """For a call whose lines no one has rendered yet (`load_call` has them from its `PromptContext`)."""
         return cls(title, occurred_at, utterances, render_for_prompt(utterances))
 
     @cached_property
