@@ -1,4 +1,4 @@
-"""Statements and round trips per request, pinned: what the deal-graph and `viewer` queries cost in PostgreSQL.
+"""Statements and round trips per request, pinned: what the deal-graph and `viewer` queries and a mutation cost in PostgreSQL.
 
 Counted on the wire (bench/pg_statements.py: a proxy between the app and PostgreSQL), so BEGIN,
 COMMIT and SQLAlchemy's pre-ping are counted too, whichever layer issues them. Statements and round
@@ -85,3 +85,17 @@ async def test_viewer_query_statement_count(
     # read only when asked for, so no transaction is opened.
     assert capture.statements == []
     assert capture.round_trips == 0
+
+
+async def test_mutation_statement_count(
+    gql: GraphQLClient, counting_proxy: CountingProxy, seeded: TenantHandle
+) -> None:
+    """A write transaction: BEGIN and the scope statement in one message, the INSERT, COMMIT."""
+    create = 'mutation { createAccount(input: {name: "Pinned"}) { account { id name } errors { message } } }'
+    data, capture = await statements_of(gql, counting_proxy, seeded, create)
+    assert data["createAccount"]["account"]["name"] == "Pinned"
+    statements = capture.statements
+    assert by_kind(statements) == {Kind.DATA: 1, Kind.SCOPE: 1, Kind.TRANSACTION: 2}, statements
+    assert statements[0] == "BEGIN" and statements[2].startswith("INSERT INTO accounts"), statements
+    assert statements[-1] == "COMMIT", statements
+    assert capture.round_trips == 3  # (BEGIN; scope), the INSERT, COMMIT

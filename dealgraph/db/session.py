@@ -26,16 +26,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, DisconnectionError
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from dealgraph.db.read_pool import ReadPool
 from dealgraph.db.tenant_slots import TenantSlots
 
-_SCOPE_SQL = text("SELECT set_config('role', :role, true), set_config('app.tenant_id', :tenant, true)")
 PREPARED_STATEMENT_CACHE_SIZE = 500
 """Per connection (SQLAlchemy's asyncpg dialect): enough for every statement shape the API sends."""
 
@@ -75,28 +74,51 @@ class Database:
 
     @asynccontextmanager
     async def tenant_session(self, tenant_id: uuid.UUID | None) -> AsyncIterator[AsyncSession]:
-        """`None` scopes to no tenant at all: the policy-bound role then sees no tenant rows."""
-        async with AsyncExitStack() as stack:
-            session = await self._scoped(stack, tenant_id)
-            yield session
+        """A tenant transaction: committed when the block ends, rolled back if it raises.
 
-    async def _scoped(self, stack: AsyncExitStack, tenant_id: uuid.UUID | None) -> AsyncSession:
-        """A session in a tenant transaction, entered on `stack`; a stale pooled connection is retried once."""
-        scope = {"role": self.app_role, "tenant": str(tenant_id or "")}
-        for attempt in (1, 2):
-            attempt_stack = AsyncExitStack()
+        `None` scopes to no tenant at all: the policy-bound role then sees no tenant rows. BEGIN and the
+        scope go to PostgreSQL as one message, as for `OperationTransaction`; the session runs inside the
+        transaction (its connection in autocommit mode, so SQLAlchemy sends no BEGIN of its own), and its
+        own commit, after COMMIT, sends nothing but runs its hooks (the Redis transport publishes there).
+        """
+        async with AsyncExitStack() as stack:
+            session, connection = await self.begin_scoped(stack, tenant_id, read_only=False)
             try:
-                session = await attempt_stack.enter_async_context(self.sessions())
-                await attempt_stack.enter_async_context(session.begin())
-                await session.execute(_SCOPE_SQL, scope)
-            except DBAPIError as error:
-                await attempt_stack.__aexit__(type(error), error, error.__traceback__)
-                if attempt == 2 or not error.connection_invalidated:
-                    raise
-                continue
-            stack.push_async_exit(attempt_stack)
-            return session
-        raise AssertionError("unreachable")
+                yield session
+                await session.flush()
+            except BaseException:
+                await _end(connection, "ROLLBACK")
+                await session.rollback()  # its hooks: what the transaction would have published is dropped
+                raise
+            await _end(connection, "COMMIT")
+            await session.commit()
+
+    async def begin_scoped(
+        self, stack: AsyncExitStack, tenant_id: uuid.UUID | None, *, read_only: bool
+    ) -> tuple[AsyncSession, AsyncConnection]:
+        """A session (entered on `stack`) whose connection is in a tenant-scoped transaction: one round trip.
+
+        A connection found dead here is replaced (nothing has happened in the transaction yet); every
+        pooled connection may have died at once (a server restart), hence one attempt per pool slot.
+        """
+        begin = (
+            f"BEGIN{' READ ONLY' if read_only else ''}; SELECT set_config('role', {_literal(self.app_role)}, true), "
+            f"set_config('app.tenant_id', {_literal(str(tenant_id or ''))}, true)"
+        )
+        for _ in range(self.pool_size + 1):
+            session = await stack.enter_async_context(self.sessions())
+            connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            driver = await _driver(connection)
+            try:
+                await driver.execute(begin)
+            except BaseException:
+                await connection.invalidate()
+                await session.close()
+                if driver.is_closed():  # it had died: try the next one
+                    continue
+                raise
+            return session, connection
+        raise DisconnectionError("no live database connection")
 
     @asynccontextmanager
     async def owner_session(self) -> AsyncIterator[AsyncSession]:
@@ -143,6 +165,18 @@ def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+async def _end(connection: AsyncConnection, command: str) -> None:
+    """COMMIT or ROLLBACK a transaction begun by `Database.begin_scoped`; a connection that cannot end it is
+    discarded, never pooled mid-transaction (and one a statement was interrupted on is discarded already)."""
+    if connection.invalidated:
+        return
+    try:
+        await (await _driver(connection)).execute(command)
+    except BaseException:
+        await connection.invalidate()
+        raise
+
+
 async def _driver(connection: AsyncConnection) -> Any:
     """The asyncpg connection under a checked-out SQLAlchemy connection."""
     driver = (await connection.get_raw_connection()).driver_connection
@@ -186,37 +220,14 @@ class OperationTransaction:
                 stack = AsyncExitStack()
                 try:
                     await stack.enter_async_context(self.database.tenant_connections.hold(self.tenant_id))
-                    self._session, self._connection = await self._begin(stack)
+                    self._session, self._connection = await self.database.begin_scoped(
+                        stack, self.tenant_id, read_only=True
+                    )
                 except BaseException:
                     await stack.aclose()
                     raise
                 self._stack = stack
             yield self._session
-
-    async def _begin(self, stack: AsyncExitStack) -> tuple[AsyncSession, AsyncConnection]:
-        """A session whose connection is in the read-only, tenant-scoped transaction (one round trip).
-
-        A connection found dead here is replaced (nothing has happened in the transaction yet); every
-        pooled connection may have died at once (a server restart), hence one attempt per pool slot.
-        """
-        begin = (
-            f"BEGIN READ ONLY; SELECT set_config('role', {_literal(self.database.app_role)}, true), "
-            f"set_config('app.tenant_id', {_literal(str(self.tenant_id))}, true)"
-        )
-        for _ in range(self.database.pool_size + 1):
-            session = await stack.enter_async_context(self.database.sessions())
-            connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            driver = await _driver(connection)
-            try:
-                await driver.execute(begin)
-            except BaseException:
-                await connection.invalidate()
-                await session.close()
-                if driver.is_closed():  # it had died: try the next one
-                    continue
-                raise
-            return session, connection
-        raise DisconnectionError("no live database connection")
 
     async def close(self, error: BaseException | None = None) -> None:
         """Commit (or, after `error`, roll back) and give the connection and the tenant's slot back."""
@@ -226,13 +237,7 @@ class OperationTransaction:
             if stack is None or connection is None:
                 return
             async with stack:
-                if connection.invalidated:  # a statement was interrupted: SQLAlchemy discarded the connection
-                    return
-                try:
-                    await (await _driver(connection)).execute("ROLLBACK" if error else "COMMIT")
-                except BaseException:
-                    await connection.invalidate()  # never back into the pool mid-transaction
-                    raise
+                await _end(connection, "ROLLBACK" if error else "COMMIT")
 
 
 @dataclass(frozen=True, slots=True)
