@@ -87,8 +87,10 @@ class Database:
                 yield session
                 await session.flush()
             except BaseException:
-                await _end(connection, "ROLLBACK")
-                await session.rollback()  # its hooks: what the transaction would have published is dropped
+                try:
+                    await _end(connection, "ROLLBACK")
+                finally:  # its hooks, even if the connection could not roll back: nothing is published
+                    await session.rollback()
                 raise
             await _end(connection, "COMMIT")
             await session.commit()
