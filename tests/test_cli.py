@@ -42,9 +42,13 @@ def test_unknown_tenant_and_schema_output(database_url: str) -> None:
 
 
 def llm_check(**env: str) -> subprocess.CompletedProcess[str]:
+    """As on a fresh install unless `env` says otherwise: no key (never a billed call from a test), and no
+    database but an empty embedded one of its own, never the user's (`make run` leaves prompt versions there)."""
     hidden = {f"{prefix}ANTHROPIC_{name}" for prefix in ("", "DEALGRAPH_") for name in ("API_KEY", "BASE_URL")}
-    clean = {k: v for k, v in os.environ.items() if k not in hidden}  # never a billed call from a test
-    return run_command(["llm", "check"], clean | env)
+    hidden |= {"DATABASE_URL", "DEALGRAPH_DATABASE_URL", "DEALGRAPH_DATA_DIR"}
+    clean = {k: v for k, v in os.environ.items() if k not in hidden}
+    with tempfile.TemporaryDirectory(prefix="dealgraph-llm-check-") as data_dir:
+        return run_command(["llm", "check"], clean | {"DEALGRAPH_DATA_DIR": data_dir} | env)
 
 
 def test_llm_check_without_a_key_runs_against_the_stand_in_and_says_so() -> None:
