@@ -3,7 +3,23 @@
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
+
+# Python keeps a surrogate only when it is unpaired (json.loads joins valid pairs into one character).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable_reason(text: str) -> str | None:
+    """Why PostgreSQL cannot store `text` (NUL) or UTF-8 cannot encode it (a lone surrogate); None if it can.
+
+    GraphQL strings are checked once for the whole request (`dealgraph.schema.text_guard`); text that
+    is decoded later (a JSON transcript's escapes, a rendered prompt) is checked with this again.
+    """
+    match = _UNSTORABLE.search(text)
+    if match is None:
+        return None
+    return "a NUL character (\\u0000)" if match[0] == "\x00" else "an unpaired UTF-16 surrogate"
 
 
 class ErrorCode(enum.StrEnum):

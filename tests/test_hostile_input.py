@@ -140,15 +140,39 @@ async def test_nul_in_a_literal_argument_is_refused(http: httpx.AsyncClient, wor
     assert_bad_input(response, "'query'", "NUL")
 
 
-@pytest.mark.parametrize("amount", ["1e309", "1" * 35, 1e300, "NaN"], ids=["1e309", "35-digits", "json-1e300", "nan"])
+@pytest.mark.parametrize(
+    ("amount", "why"),
+    [
+        ("1e309", "magnitude below"),
+        ("1" * 35, "significant digits"),
+        (1e300, "significant digits"),
+        ("NaN", "plain number"),
+        ("1_000", "plain number"),
+        (" 5 ", "plain number"),
+        ("0x10", "plain number"),
+        ("5,5", "plain number"),
+    ],
+    ids=["1e309", "35-digits", "json-1e300", "nan", "underscore", "spaces", "hex", "comma"],
+)
 async def test_absurd_amounts_are_refused(
-    app: Starlette, http: httpx.AsyncClient, world: dict[str, Any], amount: object
+    app: Starlette, http: httpx.AsyncClient, world: dict[str, Any], amount: object, why: str
 ) -> None:
+    """Python's Decimal parses more than numbers (underscores, spaces): a Decimal string is a plain number."""
     before = await row_counts(app, world["who"])
     response = await post(
         http, world["who"], CREATE_DEAL, {"input": {"accountId": world["account"], "name": "Huge", "amount": amount}}
     )
-    assert_bad_input(response, "amount", "Decimal")
+    assert_bad_input(response, "amount", why)
+    assert await row_counts(app, world["who"]) == before
+
+
+@pytest.mark.parametrize("close_date", ["20270101", "2027-W01-1", "0001-01-01", "9999-12-31", "2027-02-30"])
+async def test_close_dates_outside_the_calendar_format_or_range_are_refused(
+    app: Starlette, http: httpx.AsyncClient, world: dict[str, Any], close_date: str
+) -> None:
+    before = await row_counts(app, world["who"])
+    variables = {"input": {"accountId": world["account"], "name": "Dated", "closeDate": close_date}}
+    assert_bad_input(await post(http, world["who"], CREATE_DEAL, variables), "closeDate", "Date")
     assert await row_counts(app, world["who"]) == before
 
 

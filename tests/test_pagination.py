@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
+import pytest
+
 from dealgraph.schema.connections import LoadedList
+from dealgraph.services.pagination import encode_cursor
 from tests.factories import create_account, create_deal
 from tests.support import GraphQLClient, TenantFactory, TenantHandle
 
@@ -137,3 +141,67 @@ async def test_iterating_a_list_walks_every_page() -> None:
     """`Pages` is an async iterable (strawberry requires one of a connection's resolver): it yields the whole list."""
     pages = LoadedList(list(range(45)), str, "numbers")
     assert [item async for item in pages] == [str(i) for i in range(45)]
+
+
+_NIL = "00000000-0000-0000-0000-000000000000"
+_ACCOUNTS = "query($a: String) { accounts(after: $a) { edges { cursor } } }"
+_DEALS = "query($a: String, $o: DealOrder) { deals(after: $a, orderBy: $o) { edges { cursor } } }"
+_TRANSCRIPTS = "query($a: String) { transcripts(after: $a) { edges { cursor } } }"
+_SEARCH = 'query($a: String) { searchTranscripts(query: "budget", mode: KEYWORD, after: $a) { edges { cursor } } }'
+_TEMPLATES = "query($a: String) { promptTemplates(after: $a) { edges { cursor } } }"
+_VERSIONS = "query($a: String) { promptTemplates(first: 1) { edges { node { versions(after: $a) { totalCount } } } } }"
+_ACCOUNT_DEALS = "query($a: String) { accounts(first: 1) { edges { node { deals(after: $a) { totalCount } } } } }"
+
+
+async def _refused(gql: GraphQLClient, who: TenantHandle, document: str, variables: dict[str, Any]) -> None:
+    body = (await gql.raw(document, variables, as_=who)).json()
+    assert body["errors"][0].get("extensions", {}).get("code") == "BAD_USER_INPUT", (document, str(body)[:300])
+
+
+@pytest.mark.parametrize("depth", [100_000, 3_000], ids=["over-long", "nested-within-length"])
+async def test_deeply_nested_cursors_are_refused(gql: GraphQLClient, tenants: TenantFactory, depth: int) -> None:
+    """JSON nested past the parser's recursion limit is no cursor (it raised RecursionError, an internal error)."""
+    who = await _seed(gql, tenants)
+    nested = base64.urlsafe_b64encode(("[" * depth + "]" * depth).encode()).decode()
+    for document in (_ACCOUNTS, _DEALS, _TRANSCRIPTS, _SEARCH, _TEMPLATES, _VERSIONS, _ACCOUNT_DEALS):
+        await _refused(gql, who, document, {"a": nested})
+
+
+async def test_offsets_beyond_any_list_are_refused(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    """An offset PostgreSQL cannot hold as a bigint failed the statement; no list is that long."""
+    who = await _seed(gql, tenants)
+    for offset in (10**30, 2**63, 2**63 - 1, 2**31):
+        await _refused(gql, who, _SEARCH, {"a": encode_cursor("search", offset)})
+        await _refused(gql, who, _ACCOUNT_DEALS, {"a": encode_cursor("account-deals", offset)})
+
+
+@pytest.mark.parametrize(
+    ("document", "order", "cursor"),
+    [
+        pytest.param(_ACCOUNTS, None, encode_cursor("account-name", "a", f"urn:uuid:{_NIL}"), id="account-urn-id"),
+        pytest.param(_ACCOUNTS, None, encode_cursor("account-name", "a", _NIL.replace("-", "") + "-"), id="account-id"),
+        pytest.param(_DEALS, "NAME", encode_cursor("deal-name", "a", f"urn:uuid:{_NIL}"), id="deal-name-id"),
+        pytest.param(
+            _DEALS, "CREATED_AT", encode_cursor("deal-created_at", "2026-01-01 00:00:00+23:59", _NIL), id="created"
+        ),
+        pytest.param(
+            _DEALS, "UPDATED_AT", encode_cursor("deal-updated_at", "2026-01-01 00:00:00-14:60", _NIL), id="updated"
+        ),
+        pytest.param(
+            _TRANSCRIPTS, None, encode_cursor("transcript-recent", "2026-01-01 00:00:00+16", _NIL), id="transcript"
+        ),
+        pytest.param(_DEALS, "AMOUNT", encode_cursor("deal-amount", "1." + "9" * 20_000, _NIL), id="amount-digits"),
+        pytest.param(_DEALS, "AMOUNT", encode_cursor("deal-amount", "999999999999.999", _NIL), id="amount-rounded"),
+        pytest.param(
+            _DEALS, "CLOSE_DATE", encode_cursor("deal-close_date", "2026-01-01", f"urn:uuid:{_NIL}"), id="close-date"
+        ),
+    ],
+)
+async def test_positions_postgresql_would_refuse_are_refused(
+    gql: GraphQLClient, tenants: TenantFactory, document: str, order: str | None, cursor: str
+) -> None:
+    """A cursor whose position Python parses but PostgreSQL does not cast (urn: UUIDs, time zone offsets of
+    16 hours or more, numbers the column cannot hold) failed the statement as an internal error; each kind of
+    position is covered (a close date is a plain date: only its id can be such a cursor)."""
+    who = await _seed(gql, tenants)
+    await _refused(gql, who, document, {"a": cursor, **({"o": {"field": order}} if order else {})})

@@ -92,6 +92,82 @@ def test_python_errors_raised_while_rendering_are_reported() -> None:
     assert "ZeroDivisionError" in error.message
 
 
+NESTED_TOO_DEEPLY = "is nested too deeply"
+DEEP_TEMPLATES = [
+    "{{ " + "(" * 1000 + "1" + ")" * 1000 + " }}",
+    "{% if true %}" * 235 + "x" + "{% endif %}" * 235,
+    "{{ " + "[" * 1000 + "]" * 1000 + " }}",
+    "{{ " + "+".join(["1"] * 5000) + " }}",
+    "{{ 'a'" + "|upper" * 3000 + " }}",
+    "{% macro again() %}{{ again() }}{% endmacro %}{{ again() }}",
+]
+
+
+@pytest.mark.parametrize("template", DEEP_TEMPLATES, ids=["parens", "ifs", "lists", "sum", "filters", "macro"])
+def test_templates_nested_too_deeply_are_refused_and_fail_to_render(template: str) -> None:
+    """Jinja's parser, compiler and renderer recurse, and Python limits the nesting of the code Jinja makes."""
+    assert NESTED_TOO_DEEPLY in only_problem(user_template=template).message
+    with pytest.raises(TemplateRenderError, match=NESTED_TOO_DEEPLY):  # a version saved before the check
+        render(template, "ok", SAMPLE_CONTEXT)
+
+
+@pytest.mark.parametrize("template", ["{{ 10 ** 100000 }}", "{{ 9 ** (9 ** 9) }}", "{{ 2 ** 99999999999999999 }}"])
+def test_powers_too_large_to_write_out_are_refused_without_computing_them(template: str) -> None:
+    error = only_problem(user_template=template)
+    assert error.message == "line 1: '**' would give a number of more than 4300 digits"
+
+
+def test_powers_too_large_for_the_calls_values_fail_to_render() -> None:
+    assert render("ok", "{{ meeting.utterance_count ** 7 }}", SAMPLE_CONTEXT).user == "16384"
+    with pytest.raises(TemplateRenderError, match="more than 4300 digits"):
+        render("ok", "{{ meeting.utterance_count ** 10000000 }}", SAMPLE_CONTEXT)
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{{ 'x' * 10 ** 7 }}", "'*' would repeat to more than 1000000 items"),
+        ("{{ 10 ** 7 * [1] }}", "'*' would repeat to more than 1000000 items"),
+        ("{{ '%01000000000d' % 1 }}", "'%' formats a width over 1000000"),
+        ("{{ '%.2000000f' % 1 }}", "'%' formats a width over 1000000"),
+        ("{{ 'x'.center(10 ** 9) }}", "'center' got 1000000000, more than 1000000"),
+        ("{{ 'x' | center(10 ** 9) }}", "filter 'center' got 1000000000, more than 1000000"),
+        ("{{ 'x' | indent(width=10 ** 9, first=true) }}", "filter 'indent' got 1000000000, more than 1000000"),
+    ],
+)
+def test_sizes_that_would_take_the_process_memory_are_refused(template: str, message: str) -> None:
+    assert only_problem(user_template=template).message == f"line 1: {message}"
+
+
+def test_sizes_from_the_calls_values_are_bounded_when_rendering() -> None:
+    assert render("ok", "{{ '-' * meeting.utterance_count }}", SAMPLE_CONTEXT).user == "----"
+    with pytest.raises(TemplateRenderError, match="more than 1000000 items"):
+        render("ok", "{{ '-' * meeting.utterance_count * 10 ** 6 }}", SAMPLE_CONTEXT)
+
+
+def test_lorem_ipsum_is_not_available() -> None:
+    """`lipsum(10**5)` held the event loop for 11 s while the version was checked."""
+    assert only_problem(user_template="{{ lipsum(100000) }}").message.startswith("unknown variables: lipsum")
+
+
+def test_integer_literal_too_long_to_read_is_refused() -> None:
+    error = only_problem(system_text="{{ " + "9" * 5000 + " }}")
+    assert error.field == "systemText"
+    assert "Exceeds the limit (4300 digits)" in error.message
+
+
+@pytest.mark.parametrize(
+    "template", ["{{ '%c' % 55296 }}", "A{{ '\\ud800' }}", "{{ '%c' % (56319 + meeting.utterance_count) }}"]
+)
+@pytest.mark.parametrize("field", ["system_text", "user_template"])
+def test_templates_rendering_a_lone_surrogate_are_refused_and_fail_to_render(field: str, template: str) -> None:
+    """UTF-8 (what requests are sent as) cannot encode it: the SDK would fail with a UnicodeEncodeError."""
+    error = only_problem(**{field: template})
+    assert "renders an unpaired UTF-16 surrogate" in error.message
+    with pytest.raises(TemplateRenderError, match="unpaired UTF-16 surrogate"):
+        render(template, "ok", SAMPLE_CONTEXT)
+
+
 @pytest.mark.parametrize(
     "template",
     [

@@ -304,3 +304,51 @@ async def test_identical_results_are_reused_unless_forced(
     stranger = await tenants.create()  # identical transcript content in another tenant: never shared
     theirs = await transcript_for_analysis(gql, stranger)
     assert (await _run_version(gql, stranger, theirs["transcript"]))["metadata"]["reusedFromRunId"] is None
+
+
+async def test_create_version_refuses_templates_too_deep_or_too_large_and_saves_nothing(
+    gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    """Each used to reach Jinja's parser or compiler unguarded: a RecursionError or ValueError, an internal error."""
+    who = await tenants.create()
+    refused = {
+        "{{ " + "(" * 67 + "1" + ")" * 67 + " }}": "is nested too deeply",
+        "{% if true %}" * 235 + "x" + "{% endif %}" * 235: "is nested too deeply",
+        "{{ " + "[" * 1000 + "]" * 1000 + " }}": "is nested too deeply",
+        "{{ " + "+".join(["1"] * 5000) + " }}": "is nested too deeply",
+        "{{ 'a'" + "|upper" * 3000 + " }}": "is nested too deeply",
+        "{{ 10 ** 100000 }}": "'**' would give a number of more than 4300 digits",
+        "{{ '%c' % 55296 }}": "renders an unpaired UTF-16 surrogate",
+    }
+    for template, problem in refused.items():
+        bad = version_input(agent="STAKEHOLDERS", systemText="s", userTemplate=template)
+        payload = (await gql(CREATE, {"input": bad}, as_=who))["createPromptVersion"]
+        assert payload["promptVersion"] is None
+        [error] = payload["errors"]
+        assert (error["field"], error["code"]) == ("userTemplate", "INVALID") and problem in error["message"], error
+    templates = (await gql(TEMPLATES, {"agent": "STAKEHOLDERS"}, as_=who))["promptTemplates"]["edges"]
+    assert [t["node"]["isBuiltin"] for t in templates] == [True]  # nothing saved
+
+
+async def test_a_version_rendering_a_lone_surrogate_for_a_call_fails_its_preview_and_runs(
+    gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    """The sample call has 4 utterances, this one 8: the version saves, then cannot be sent for this call."""
+    who = await tenants.create()
+    version = await create_version(
+        gql,
+        who,
+        userTemplate=USER + "{% if meeting.utterance_count > 4 %}{{ '%c' % 55296 }}{% endif %}",
+        labels=["production"],
+    )
+    ids = await transcript_for_analysis(gql, who)
+    body = (await gql.raw(RENDER, {"v": version["id"], "t": ids["transcript"]}, as_=who)).json()
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert error["message"].startswith("userTemplate: renders an unpaired UTF-16 surrogate")
+
+    analysis = await start(gql, who, ids["transcript"], agents=["MEDDPICC"])
+    [run] = (await wait_until_finished(gql, who, analysis["id"]))["agentRuns"]
+    assert run["status"] == "FAILED" and run["promptVersion"]["id"] == version["id"]
+    assert run["error"]["code"] == "PROMPT_RENDER_FAILED" and "unpaired UTF-16 surrogate" in run["error"]["message"]

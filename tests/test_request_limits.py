@@ -15,7 +15,7 @@ from strawberry.extensions.validation_cache import _get_validate_cache
 
 from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
-from dealgraph.server.limits import DOCUMENT_CACHE_SIZE
+from dealgraph.server.limits import DOCUMENT_CACHE_SIZE, EXPANSION_PER_TOKEN
 from tests.support import GraphQLClient, TenantFactory, make_settings, websocket
 
 BODY_LIMIT = 64 * 1024
@@ -110,6 +110,61 @@ async def test_too_many_aliases(gql: GraphQLClient, tenants: TenantFactory, sett
     error = refusal((await gql.raw(allowed.replace("{ a0", "{ extra: viewer { role } a0"), as_=who)).json())
     assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     assert f"Allowed: {limit}" in error["message"] and "DEALGRAPH_MAX_QUERY_ALIASES" in error["message"]
+
+
+def fragment_doubling(levels: int) -> str:
+    """A document of a few hundred tokens whose fragments each spread the previous one twice."""
+    fragments = ["fragment F0 on Account { id name }"]
+    fragments += [f"fragment F{i} on Account {{ ...F{i - 1} ...F{i - 1} }}" for i in range(1, levels + 1)]
+    return f"{{ accounts(first: 1) {{ edges {{ node {{ ...F{levels} }} }} }} }} " + " ".join(fragments)
+
+
+async def test_fragments_expanding_past_the_limit_are_refused_before_validation(
+    gql: GraphQLClient, tenants: TenantFactory, settings: Settings
+) -> None:
+    """Strawberry's depth and alias limiters walk each spread again: validating 40 levels never ended."""
+    who = await tenants.create()
+    limit = settings.max_query_tokens * EXPANSION_PER_TOKEN
+    assert (await gql(fragment_doubling(12), as_=who))["accounts"]["edges"] == []  # 8,195 selections: served
+    for levels in (13, 40):
+        started = asyncio.get_running_loop().time()
+        error = refusal((await gql.raw(fragment_doubling(levels), as_=who)).json())
+        assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+        assert f"more than {limit}" in error["message"] and "DEALGRAPH_MAX_QUERY_TOKENS" in error["message"]
+        assert asyncio.get_running_loop().time() - started < 5
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "{ accounts(first: %s) { totalCount } }",
+        "query($n: Int = %s) { accounts(first: $n) { totalCount } }",
+        'mutation { createDeal(input: {accountId: "x", name: "n", amount: %s}) { deal { id } } }',
+        "{ accounts(first: 1) { edges { node { ... on Account { deals(first: [%s]) { totalCount } } } } } }",
+    ],
+)
+async def test_number_literals_too_long_to_convert_are_refused(
+    gql: GraphQLClient, tenants: TenantFactory, document: str
+) -> None:
+    """Python refuses to turn more than 4,300 digits into an int: that was an internal error."""
+    who = await tenants.create()
+    error = refusal((await gql.raw(document % ("9" * 5000), as_=who)).json())
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert error["message"] == "Number literal too long (5000 characters; at most 100)."
+
+
+async def test_several_operations_need_an_operation_name(
+    http: httpx.AsyncClient, gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    """The spec's GetOperation: strawberry alone would run the first operation."""
+    who = await tenants.create()
+    document = "query Role { viewer { role } } query Count { accounts(first: 1) { totalCount } }"
+    error = refusal((await gql.raw(document, as_=who)).json())
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED" and "operationName" in error["message"]
+    named = await http.post("/graphql", json={"query": document, "operationName": "Count"}, headers=who.headers)
+    assert named.json() == {"data": {"accounts": {"totalCount": 0}}}
+    unknown = await http.post("/graphql", json={"query": document, "operationName": "Nope"}, headers=who.headers)
+    assert (unknown.status_code, unknown.text) == (400, 'Unknown operation named "Nope".')
 
 
 ACCOUNTS_AND_DEALS = """

@@ -364,6 +364,7 @@ class TestAbsurdInput:
     """Values no call has are refused with the line that holds them, in every format alike."""
 
     HUGE = "100000000000000000000:00:00"  # 3.6e23 seconds
+    HUGE_DIGITS = "9" * 5000  # beyond the 4,300 digits int() converts
 
     @pytest.mark.parametrize(
         ("text", "line"),
@@ -376,6 +377,47 @@ class TestAbsurdInput:
     def test_timestamps_beyond_a_day(self, text: str, line: int) -> None:
         error = error_of(text)
         assert error.line == line and "more than 24 hours into the call" in error.message
+
+    @pytest.mark.parametrize(
+        ("text", "line"),
+        [
+            (f"[{HUGE_DIGITS}:00:00] Ann: hi", 1),
+            (f"Ann: hello\n{HUGE_DIGITS}:00:00 Bob: hi", 2),
+            (f"WEBVTT\n\n{HUGE_DIGITS}:00:00.000 --> 00:00:01.000\nAnn: hello", 3),
+            (f"1\n{HUGE_DIGITS}:00:00,000 --> 00:00:01,000\nAnn: hello", 2),
+        ],
+    )
+    def test_timestamps_beyond_pythons_integer_digit_limit(self, text: str, line: int) -> None:
+        error = error_of(text)
+        assert error.line == line and "more than 24 hours into the call" in error.message
+
+    def test_leading_zeros_do_not_make_an_hour_late(self) -> None:
+        assert parse_transcript(f"[{'0' * 5000}1:00:00] Ann: hi").utterances[0].start == 3600.0
+
+    @pytest.mark.parametrize(
+        ("content", "field"),
+        [
+            (f'[{{"speaker": "Ann", "text": "hi", "start": {HUGE_DIGITS}, "end": 1}}]', "start"),
+            (f'[{{"speaker": "Ann", "text": "hi", "start": 0, "end": {"9" * 4500}}}]', "end"),
+        ],
+    )
+    def test_json_seconds_beyond_pythons_integer_digit_limit(self, content: str, field: str) -> None:
+        error = error_of(content)
+        assert str(error) == f"item 1: {field} must be between 0 and 86400 seconds, got inf"
+
+    @pytest.mark.parametrize(
+        ("field", "char", "reason"),
+        [
+            ("speaker", "\x00", "a NUL character (\\u0000)"),
+            ("text", "\x00", "a NUL character (\\u0000)"),
+            ("speaker", "\ud800", "an unpaired UTF-16 surrogate"),
+            ("text", "\udc00", "an unpaired UTF-16 surrogate"),
+        ],
+    )
+    def test_json_escapes_postgres_cannot_store(self, field: str, char: str, reason: str) -> None:
+        content = json.dumps([JSON_ITEMS[0], {**JSON_ITEMS[1], field: f"x{char}y"}])
+        assert content.isascii()  # only the JSON escape carries it, as it arrives through GraphQL
+        assert str(error_of(content)) == f"item 2: {field} contains {reason}"
 
     def test_a_day_is_still_a_call(self) -> None:
         assert parse_transcript("[24:00:00] Ann: still here").utterances[0].start == 86400.0

@@ -118,3 +118,31 @@ async def test_deal_lists_its_transcripts_newest_first(gql: GraphQLClient, tenan
     assert [e["node"]["title"] for e in data["deal"]["transcripts"]["edges"]] == ["Newer", "Older"]
     top = await gql("query($d: ID) { transcripts(dealId: $d) { edges { node { title } } } }", {"d": deal_id}, as_=who)
     assert [e["node"]["title"] for e in top["transcripts"]["edges"]] == ["Newer", "Older"]
+
+
+HUGE_HOURS = "9" * 5000  # beyond the 4,300 digits Python's int() converts
+
+
+@pytest.mark.parametrize(
+    ("content", "fmt", "fragment"),
+    [
+        (f'[{{"speaker": "A", "text": "x", "start": {HUGE_HOURS}, "end": 1}}]', "JSON", "item 1: start must be"),
+        (f"Alice: hi\n[{HUGE_HOURS}:00:00] Bob: x", None, "line 2: timestamp"),
+        (f"1\n{HUGE_HOURS}:00:00,000 --> 00:00:01,000\nAlice: hi", None, "line 2: timestamp"),
+        ('[{"speaker": "A\\u0000", "text": "x", "start": 0, "end": 1}]', "JSON", "item 1: speaker contains a NUL"),
+        ('[{"speaker": "A", "text": "x\\ud800", "start": 0, "end": 1}]', None, "item 1: text contains an unpaired"),
+    ],
+)
+async def test_content_the_database_cannot_take_is_a_field_error(
+    gql: GraphQLClient, tenants: TenantFactory, content: str, fmt: str | None, fragment: str
+) -> None:
+    """Huge timestamps and JSON escapes of NUL or a lone surrogate are refused, not failed on, and nothing is saved."""
+    who = await tenants.create()
+    deal_id = (await create_deal_with_account(gql, who))["id"]
+    payload = await add_transcript(gql, who, deal_id, content=content, format=fmt)
+    assert payload["transcript"] is None
+    [error] = payload["errors"]
+    assert (error["field"], error["code"]) == ("input.content", "INVALID")
+    assert fragment in error["message"], error["message"][:200]
+    data = await gql("query($id: ID!) { deal(id: $id) { transcripts { totalCount } } }", {"id": deal_id}, as_=who)
+    assert data["deal"]["transcripts"]["totalCount"] == 0

@@ -41,7 +41,9 @@ def valid_position(sort: Sort, key: str, row_id: str) -> bool:
     statement (and the operation's shared transaction with it) as an internal error.
     """
     try:
-        uuid.UUID(row_id)
+        # Python also parses forms PostgreSQL refuses ("urn:uuid:", hyphens anywhere); ids are written canonically.
+        if str(uuid.UUID(row_id)) != row_id:
+            return False
         key.encode()  # a lone surrogate cannot be sent
         return "\x00" not in key and _castable(sort.key.type, key)
     except (ValueError, ArithmeticError):  # UnicodeEncodeError is a ValueError
@@ -49,10 +51,13 @@ def valid_position(sort: Sort, key: str, row_id: str) -> bool:
 
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-]\d{2}(:\d{2}){0,2}")
-_NUMBER = re.compile(r"-?\d+(\.\d+)?")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?[+-](0\d|1[0-5])(:[0-5]\d){0,2}")
+_NUMBER = re.compile(r"-?\d+(\.(\d+))?")
 """The text PostgreSQL writes for these types (ISO DateStyle), which the cursors hold; anything else is refused
-even where Python would parse it (ISO week dates, underscores in numbers)."""
+even where Python would parse it (ISO week dates, underscores in numbers, time zone offsets of 16 hours or more or
+of 60 minutes, which PostgreSQL refuses as out of range)."""
+_MAX_FRACTION_DIGITS = 16_383
+"""PostgreSQL's limit on digits after a numeric's point, for a numeric column without a scale."""
 
 
 def _castable(key_type: Any, text: str) -> bool:
@@ -72,8 +77,13 @@ def _castable(key_type: Any, text: str) -> bool:
         date.fromisoformat(text)
         return True
     if isinstance(key_type, Numeric):
+        number = _NUMBER.fullmatch(text)
+        if not number:
+            return False
+        # More fraction digits than the scale would be rounded, maybe up past the precision (999.999 in NUMERIC(5, 2)).
+        fraction_digits = _MAX_FRACTION_DIGITS if key_type.scale is None else key_type.scale
         whole_digits = (key_type.precision or 1000) - (key_type.scale or 0)
-        return bool(_NUMBER.fullmatch(text)) and abs(Decimal(text)) < Decimal(10) ** whole_digits
+        return len(number[2] or "") <= fraction_digits and abs(Decimal(text)) < Decimal(10) ** whole_digits
     return False  # a sort key of a type this check does not know: refused rather than failed in SQL
 
 

@@ -13,6 +13,7 @@ from graphql.error import GraphQLError, GraphQLSyntaxError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.extensions import MaskErrors
 from strawberry.relay.types import GlobalIDValueError
+from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from dealgraph.errors import ApiError, TooManyRequests
 
@@ -55,6 +56,8 @@ class PresentErrors(MaskErrors):
             return _with_extensions(error, original.message, {"code": original.code})
         if isinstance(original, GraphQLError):  # e.g. a bad argument value coerced by strawberry
             return _with_extensions(error, error.message, {"code": "BAD_USER_INPUT"})
+        if isinstance(original, CannotGetOperationTypeError):  # e.g. an operationName the document lacks
+            return _with_extensions(error, original.as_http_error_reason(), {"code": "GRAPHQL_VALIDATION_FAILED"})
         if isinstance(original, GlobalIDValueError):  # e.g. node(id:) naming a type that is not a Node
             return _with_extensions(error, f"Invalid global id: {original}", {"code": "BAD_USER_INPUT"})
         request_id = getattr(self.execution_context.context, "request_id", None)

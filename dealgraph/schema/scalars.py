@@ -1,24 +1,30 @@
-"""Bounded `Decimal` and `DateTime` scalars: values no column or arithmetic can hold are refused at coercion.
+"""Bounded `Decimal`, `DateTime` and `Date` scalars: values no column or arithmetic can hold are refused at coercion.
 
 Strawberry's defaults accept anything Python can parse ("1e309", 35 digits, year 1), which then
 crashes deep inside a resolver or the driver. Refusing them while the request is coerced makes them
 `BAD_USER_INPUT` errors naming the variable and field, for every argument of these types at once.
+They also accept what Python's parsers are lenient about ("1_000", " 5 ", "20270101", "2027-W01-1"),
+which no other GraphQL server would take: a Decimal string must be a plain number and a Date must
+be `YYYY-MM-DD`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import re
 from collections.abc import Callable
 
 from strawberry.exceptions import StrawberryInputCoercionError
-from strawberry.schema.types.base_scalars import DateTimeDefinition, DecimalDefinition
+from strawberry.schema.types.base_scalars import DateDefinition, DateTimeDefinition, DecimalDefinition
 from strawberry.types.scalar import ScalarDefinition, scalar
 
 # What Python's default decimal context (28 digits) computes exactly; NUMERIC columns are far narrower.
 MAX_DECIMAL_DIGITS = 28
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2999, 12, 31, tzinfo=dt.UTC)
+PLAIN_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+CALENDAR_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _builtin_parser(definition: ScalarDefinition) -> Callable[[object], object]:
@@ -29,9 +35,12 @@ def _builtin_parser(definition: ScalarDefinition) -> Callable[[object], object]:
 
 _parse_any_decimal = _builtin_parser(DecimalDefinition)
 _parse_any_datetime = _builtin_parser(DateTimeDefinition)
+_parse_any_date = _builtin_parser(DateDefinition)
 
 
 def _parse_decimal(value: object) -> decimal.Decimal:
+    if isinstance(value, str) and not PLAIN_NUMBER.fullmatch(value):
+        raise StrawberryInputCoercionError(f'Value cannot represent a Decimal: "{value}". Expected a plain number.')
     parsed = _parse_any_decimal(value)
     assert isinstance(parsed, decimal.Decimal)
     if not parsed.is_finite():
@@ -60,6 +69,18 @@ def _parse_datetime(value: object) -> dt.datetime:
     return parsed
 
 
+def _parse_date(value: object) -> dt.date:
+    if not isinstance(value, str) or not CALENDAR_DATE.fullmatch(value):
+        raise StrawberryInputCoercionError(f'Value cannot represent a Date: "{value}". Expected YYYY-MM-DD.')
+    parsed = _parse_any_date(value)
+    assert isinstance(parsed, dt.date)
+    if not EARLIEST.date() <= parsed <= LATEST.date():
+        raise StrawberryInputCoercionError(
+            f'Value cannot represent a Date: "{value}". Expected a date between {EARLIEST.year} and {LATEST.year}.'
+        )
+    return parsed
+
+
 BoundedDecimal: ScalarDefinition = scalar(
     name="Decimal",
     description=f"Decimal number as a string (or number), finite, at most {MAX_DECIMAL_DIGITS} significant digits.",
@@ -72,4 +93,14 @@ BoundedDateTime: ScalarDefinition = scalar(
     serialize=dt.datetime.isoformat,
     parse_value=_parse_datetime,
 )
-SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {decimal.Decimal: BoundedDecimal, dt.datetime: BoundedDateTime}
+BoundedDate: ScalarDefinition = scalar(
+    name="Date",
+    description=f"Calendar date (YYYY-MM-DD), between the years {EARLIEST.year} and {LATEST.year}.",
+    serialize=dt.date.isoformat,
+    parse_value=_parse_date,
+)
+SCALAR_OVERRIDES: dict[object, ScalarDefinition] = {
+    decimal.Decimal: BoundedDecimal,
+    dt.datetime: BoundedDateTime,
+    dt.date: BoundedDate,
+}

@@ -9,7 +9,6 @@ fail to decode on their own.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
@@ -31,24 +30,15 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from dealgraph.errors import BadUserInput
+from dealgraph.validation import unstorable_reason
 
 DOCUMENT_CACHE_SIZE = 256
 """Distinct documents whose parse, validation and literal check are kept per process (LRU caches)."""
 
-# Python keeps a surrogate only when it is unpaired (json.loads joins valid pairs into one character).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def _reason(text: str) -> str | None:
-    match = _UNSTORABLE.search(text)
-    if match is None:
-        return None
-    return "a NUL character (\\u0000)" if match[0] == "\x00" else "an unpaired UTF-16 surrogate"
-
 
 def _value_problems(value: Any, path: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, str):
-        if reason := _reason(value):
+        if reason := unstorable_reason(value):
             yield path, reason
     elif isinstance(value, dict):
         for key, item in value.items():

@@ -29,7 +29,10 @@ from strawberry.extensions.add_validation_rules import AddValidationRules
 from dealgraph.config import Settings
 from dealgraph.schema.text_guard import DOCUMENT_CACHE_SIZE
 from dealgraph.server.cost import QUERY_TOO_COMPLEX, QueryCostLimiter
+from dealgraph.server.document_shape import shape_errors
 from dealgraph.services.pagination import DEFAULT_PAGE_SIZE
+
+EXPANSION_PER_TOKEN = 5
 
 
 def too_complex(error: GraphQLError, setting: str) -> GraphQLError:
@@ -102,6 +105,30 @@ class DocumentCache(ParserCache):
         yield
 
 
+class ShapeCheckedValidationCache(ValidationCache):
+    """ValidationCache that first refuses what validating would choke on (`document_shape`).
+
+    Setting the errors here also skips strawberry's own validation step and the cost rule, which
+    run only when no errors were set before them.
+    """
+
+    def __init__(self, maxsize: int, max_selections: int, setting: str) -> None:
+        super().__init__(maxsize=maxsize)
+        self.max_selections = max_selections
+        self.setting = setting
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        assert context.graphql_document is not None
+        # the name the client sent: strawberry's `operation_name` falls back to the first operation's
+        given_name = context._provided_operation_name
+        if errors := shape_errors(context.graphql_document, given_name, self.max_selections, self.setting):
+            context.pre_execution_errors = errors
+            yield
+        else:
+            yield from super().on_validate()
+
+
 def limit_extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories (one fresh extension per operation) that go before the schema's own extensions.
 
@@ -132,10 +159,13 @@ def validation_extensions(settings: Settings) -> list[Callable[[], SchemaExtensi
 
     ValidationCache validates in its own hook, so rules added by a later extension would be skipped.
     The cost limiter comes after it: its rule depends on the variables, so it checks the cost alone,
-    uncached, once the cached validation passed.
+    uncached, once the cached validation passed. A document may expand through its fragments to
+    `EXPANSION_PER_TOKEN` selections per token allowed (fragments shared by many parts of a page).
     """
+    max_selections = settings.max_query_tokens * EXPANSION_PER_TOKEN
+    tokens_setting = f"DEALGRAPH_MAX_QUERY_TOKENS={settings.max_query_tokens}"
     return [
-        lambda: ValidationCache(maxsize=DOCUMENT_CACHE_SIZE),
+        lambda: ShapeCheckedValidationCache(DOCUMENT_CACHE_SIZE, max_selections, tokens_setting),
         lambda: QueryCostLimiter(
             settings.max_query_cost,
             DEFAULT_PAGE_SIZE,

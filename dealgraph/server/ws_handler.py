@@ -9,17 +9,28 @@
 - Every new operation re-authenticates the socket's key first: a revoke whose notification never
   arrived still stops the next query, mutation or subscription. While the database cannot be
   reached that operation gets an error (SERVICE_UNAVAILABLE) and the socket stays open.
+- A message that is not what the protocol specifies (not a JSON object, JSON nested deeper than the
+  decoder follows, a wrong-typed `type`, `id` or `subscribe` payload field) closes the socket with
+  4400, the protocol's "invalid message", before strawberry indexes it: strawberry trusts the shape
+  and would crash (no close code) or run the operation into an internal error.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, Mapping
 from contextlib import suppress
 from typing import Protocol, cast
 
 from graphql import GraphQLError
 from starlette.websockets import WebSocket, WebSocketState
+from strawberry.http.async_base_view import AsyncWebSocketAdapter
+from strawberry.http.exceptions import NonJsonMessageReceived
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage, SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    Message,
+    SubscribeMessage,
+)
 
 from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories.tenancy import Principal
@@ -32,10 +43,65 @@ from dealgraph.server.ws_registry import LiveSockets
 REVOKED_CODE, REVOKED_REASON = 4403, "API key revoked"
 TRY_AGAIN_LATER_CODE = 1013
 _MAX_CLOSE_REASON = 123  # bytes a close frame's reason may hold
+_OPERATION_ID_MESSAGES = ("subscribe", "complete")
+_OPTIONAL_SUBSCRIBE_FIELDS = {
+    "operationName": (str, "a string"),
+    "variables": (dict, "an object"),
+    "extensions": (dict, "an object"),
+}
 TOO_MANY_PENDING_REASON = "Too many WebSockets without connection_init from this address"
 UNAVAILABLE = GraphQLError(
     "The database cannot be reached; try the operation again shortly.", extensions={"code": "SERVICE_UNAVAILABLE"}
 )
+
+
+def _malformation(message: object) -> str | None:
+    """Why `message` is not a graphql-transport-ws message the handler can act on, or None."""
+    if not isinstance(message, dict):
+        return "WebSocket message must be a JSON object"
+    kind = message.get("type")
+    if not isinstance(kind, str):
+        return "Message 'type' must be a string"  # an unknown string is strawberry's to refuse
+    if kind in _OPERATION_ID_MESSAGES and not isinstance(message.get("id"), str):
+        return f"'{kind}' message 'id' must be a string"
+    if kind != "subscribe":
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict):
+        return "'subscribe' message 'payload' must be an object"
+    if not isinstance(payload.get("query"), str):
+        return "'subscribe' payload 'query' must be a string"
+    for field, (expected, described) in _OPTIONAL_SUBSCRIBE_FIELDS.items():
+        if not isinstance(payload.get(field), expected | None):
+            return f"'subscribe' payload '{field}' must be {described} or null"
+    return None
+
+
+class _ClientProofSocket(AsyncWebSocketAdapter):
+    """The view's socket adapter, hardened where strawberry passes client input through unchecked.
+
+    JSON nested deeper than the decoder follows raises RecursionError, which strawberry does not treat
+    as invalid JSON. Close reasons may repeat client text ("Unknown message type: …"), and uvicorn's
+    WebSocket library refuses a reason longer than a close frame holds instead of cutting it.
+    """
+
+    def __init__(self, adapter: AsyncWebSocketAdapter) -> None:
+        super().__init__(adapter.view)
+        self._adapter = adapter
+
+    async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
+        try:
+            async for message in self._adapter.iter_json(ignore_parsing_errors=ignore_parsing_errors):
+                yield message
+        except RecursionError as error:  # the decoder stopped: no later message can be read either
+            raise NonJsonMessageReceived from error
+
+    async def send_json(self, message: Mapping[str, object]) -> None:
+        await self._adapter.send_json(message)
+
+    async def close(self, code: int, reason: str) -> None:
+        clipped = reason.encode(errors="replace")[:_MAX_CLOSE_REASON].decode(errors="ignore")
+        await self._adapter.close(code, clipped)
 
 
 class WebSocketPolicy(Protocol):
@@ -58,6 +124,7 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return cast(WebSocketPolicy, self.view)
 
     async def handle(self) -> None:
+        self.websocket = _ClientProofSocket(self.websocket)
         client = self.context.request.client
         address = client.host if client else "unknown"
         if not self._policy.pending_sockets.admit(address):
@@ -77,6 +144,13 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         if self._pending_address is not None:
             self._policy.pending_sockets.release(self._pending_address)
             self._pending_address = None
+
+    async def handle_message(self, message: object) -> None:
+        """Anything but a message of the protocol's shape closes the socket (4400), as the protocol says."""
+        if (malformation := _malformation(message)) is not None:
+            await self.handle_invalid_message(malformation)
+            return
+        await super().handle_message(cast(Message, message))
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
         self._release_pending()
@@ -98,7 +172,7 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def _close_busy(self, reason: str) -> None:
         """1013 (try again later) instead of an internal error: the key could not be checked just now."""
         with suppress(RuntimeError, OSError):  # the client may have gone in the meantime
-            await self.websocket.close(TRY_AGAIN_LATER_CODE, reason[:_MAX_CLOSE_REASON])
+            await self.websocket.close(TRY_AGAIN_LATER_CODE, reason)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self._revoked or (self.connection_acknowledged and not await self._may_operate(message["id"])):

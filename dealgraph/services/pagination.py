@@ -22,6 +22,10 @@ from dealgraph.errors import BadUserInput
 T = TypeVar("T")
 U = TypeVar("U")
 DEFAULT_PAGE_SIZE = 20
+MAX_CURSOR_LENGTH = 16_384
+"""Well above the longest cursor issued: a 200-character name, each character at worst a 12-character JSON escape."""
+MAX_OFFSET = 2**31 - 1
+"""Offset cursors hold less: no list is that long, and an offset past PostgreSQL's bigint failed the statement."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +47,10 @@ def encode_cursor(kind: str, *values: object) -> str:
 
 def decode_cursor(cursor: str, kind: str) -> list[Any]:
     try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, UnicodeDecodeError):
+        # Longer than any cursor issued, it is no cursor, and not worth decoding; JSON nested past the parser's
+        # recursion limit fits within the bound, so RecursionError is refused too.
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode())) if len(cursor) <= MAX_CURSOR_LENGTH else None
+    except (ValueError, UnicodeDecodeError, RecursionError):
         decoded = None
     if not isinstance(decoded, list) or not decoded or decoded[0] != kind:
         raise BadUserInput("'after' is not a cursor of this list.")
@@ -97,7 +103,7 @@ def offset_after(after: str | None, kind: str) -> int:
     if after is None:
         return 0
     values = decode_cursor(after, kind)
-    if len(values) != 1 or not isinstance(values[0], int) or values[0] < 0:
+    if len(values) != 1 or type(values[0]) is not int or not 0 <= values[0] < MAX_OFFSET:  # a JSON true is no int
         raise BadUserInput("'after' is not a cursor of this list.")
     return values[0] + 1
 

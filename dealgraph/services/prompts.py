@@ -115,6 +115,7 @@ async def create_version(
             effort=cast(Effort, request.effort) if request.effort else builtin_effort(agent),
         )
         digest = content_hash(**fields)
+        await prompts.lock_template(session, template.id)
         twin = await prompts.version_with_hash(session, template.id, digest)
         if twin is not None:
             raise InvalidInput(
@@ -134,6 +135,7 @@ async def set_label(
     check.raise_if_any()
     async with scope.session() as session:
         template = await _own_template(session, template_id, "templateId")
+        await prompts.lock_template(session, template.id)  # two requests adding the same new label
         version = await prompts.get_version(session, version_id) if version_id else None
         if version is None or version.template_id != template.id:
             raise InvalidInput(FieldError("versionId", "no such version of this template", ErrorCode.NOT_FOUND))

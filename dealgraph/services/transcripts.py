@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dealgraph.db.models import Transcript, TranscriptUtterance
-from dealgraph.db.repositories import deals, search, search_jobs, transcripts
+from dealgraph.db.repositories import search, search_jobs, transcripts
 from dealgraph.db.repositories.search import SearchFilters
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import BadUserInput
@@ -44,28 +44,31 @@ async def add_transcript(scope: TenantScope, fields: dict[str, Any], max_bytes: 
         raise InvalidInput(FieldError("input.content", str(error))) from error
     async with scope.session() as session:
         deal_id = fields.get("deal_id")
-        if deal_id is None or await deals.get(session, deal_id) is None:
+        if deal_id is None or not await transcripts.lock_deal(session, deal_id):
             raise InvalidInput(FieldError("input.dealId", "deal not found", ErrorCode.NOT_FOUND))
-        duplicate = await transcripts.duplicate_of(session, deal_id, parsed.content_hash)
-        if duplicate is not None:
+        # inserted before looking for a duplicate: a look first would miss one a concurrent request is adding
+        transcript = await transcripts.add(
+            session,
+            {
+                "tenant_id": scope.tenant_id,
+                "deal_id": deal_id,
+                "title": title,
+                "occurred_at": fields.get("occurred_at") or datetime.now(UTC),
+                "source_format": parsed.format.value,
+                "original_text": content,
+                "participants": list(parsed.participants),
+                "content_hash": parsed.content_hash,
+                "language": language or parsed.language,
+                "utterance_count": len(parsed.utterances),
+            },
+        )
+        if transcript is None:
+            duplicate = await transcripts.duplicate_of(session, deal_id, parsed.content_hash)
             raise InvalidInput(
                 FieldError(
                     "input.content", f"this transcript was already added to the deal ({duplicate})", ErrorCode.CONFLICT
                 )
             )
-        transcript = Transcript(
-            tenant_id=scope.tenant_id,
-            deal_id=deal_id,
-            title=title,
-            occurred_at=fields.get("occurred_at") or datetime.now(UTC),
-            source_format=parsed.format.value,
-            original_text=content,
-            participants=list(parsed.participants),
-            content_hash=parsed.content_hash,
-            language=language or parsed.language,
-            utterance_count=len(parsed.utterances),
-        )
-        await transcripts.add(session, transcript)
         await search_jobs.enqueue(session, scope.tenant_id, [transcript.id])  # embedded off the request path
         await transcripts.add_utterances(
             session,

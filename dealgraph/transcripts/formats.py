@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import Any, NamedTuple
 
+from dealgraph.validation import unstorable_reason
+
 
 class TranscriptFormat(enum.StrEnum):
     PLAIN = "plain"
@@ -91,11 +93,15 @@ _MARKUP_TAG = re.compile(r"<[^>]*>")
 _UNKNOWN_SPEAKER = "Unknown"
 # A call is not a day long: larger times are export bugs (or attacks), not calls to store and prompt with.
 MAX_TIMESTAMP_SECONDS = 24 * 3600
+_MAX_HOUR_DIGITS = len(str(MAX_TIMESTAMP_SECONDS // 3600))
 MAX_SPEAKER_LENGTH = 200  # the width of the participants column
 _EXPECTED_TIMING = "expected cue timing 'start --> end'"
 
 _JSON_FIELDS = ("speaker", "start", "end", "text")
 _JSON_TYPE_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+# Wider than any 64-bit integer an exporter writes. Longer digit runs are read as floats: int() refuses
+# more than 4,300 digits, while a float keeps the magnitude for the range check to report with the item.
+_MAX_JSON_INT_DIGITS = 20
 
 # Frequent function words, favouring ones that are distinctive for their language.
 _STOPWORDS: dict[str, frozenset[str]] = {
@@ -195,11 +201,19 @@ def _parse_timestamp(raw: str, line: int) -> float:
     hours, minutes, seconds, fraction = match.groups()
     if int(seconds) >= 60 or (hours is not None and int(minutes) >= 60):
         raise TranscriptParseError(line, f"bad timestamp {raw!r}")
-    value = float(int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds))
+    hour_digits = (hours or "").lstrip("0")
+    if len(hour_digits) > _MAX_HOUR_DIGITS:  # int() would refuse over 4,300 digits, leading zeros included
+        raise _beyond_a_day(raw, line)
+    value = float(int(hour_digits or 0) * 3600 + int(minutes) * 60 + int(seconds))
     if value > MAX_TIMESTAMP_SECONDS:
-        hours = MAX_TIMESTAMP_SECONDS // 3600
-        raise TranscriptParseError(line, f"timestamp {raw!r} is more than {hours} hours into the call")
+        raise _beyond_a_day(raw, line)
     return value + (int(fraction) / 10 ** len(fraction) if fraction else 0.0)
+
+
+def _beyond_a_day(raw: str, line: int) -> TranscriptParseError:
+    return TranscriptParseError(
+        line, f"timestamp {raw!r} is more than {MAX_TIMESTAMP_SECONDS // 3600} hours into the call"
+    )
 
 
 def _parse_cue_timing(line_no: int, line: str) -> tuple[float, float]:
@@ -353,7 +367,7 @@ def _json_type(value: Any) -> str:
 
 def _parse_json(body: str) -> list[_Draft]:
     try:
-        data = json.loads(body)
+        data = json.loads(body, parse_int=_json_int)
     except json.JSONDecodeError as exc:
         raise TranscriptParseError(exc.lineno, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
     except RecursionError:
@@ -361,6 +375,10 @@ def _parse_json(body: str) -> list[_Draft]:
     if not isinstance(data, list):
         raise TranscriptParseError(None, f"expected a JSON list of utterance objects, got {_json_type(data)}")
     return [_json_draft(number, item) for number, item in enumerate(data, 1)]
+
+
+def _json_int(digits: str) -> int | float:
+    return int(digits) if len(digits) <= _MAX_JSON_INT_DIGITS else float(digits)
 
 
 def _json_draft(number: int, item: Any) -> _Draft:
@@ -378,6 +396,10 @@ def _json_draft(number: int, item: Any) -> _Draft:
         raise fail(f"speaker must be at most {MAX_SPEAKER_LENGTH} characters")
     if not isinstance(text, str):
         raise fail(f"text must be a string, got {_json_type(text)}")
+    for field, value in (("speaker", speaker), ("text", text)):
+        # JSON escapes such as "\u0000" decode only here, after the GraphQL text guard saw six harmless characters
+        if reason := unstorable_reason(value):
+            raise fail(f"{field} contains {reason}")
     start, end = (_json_seconds(item[field], field, fail) for field in ("start", "end"))
     if start is not None and end is not None and end < start:
         raise fail(f"end ({end}) is before start ({start})")

@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db.models import (
@@ -40,10 +41,23 @@ async def find_template(session: AsyncSession, tenant_id: uuid.UUID | None, agen
 async def add_template(
     session: AsyncSession, *, tenant_id: uuid.UUID | None, agent: str, name: str, description: str
 ) -> PromptTemplate:
-    template = PromptTemplate(tenant_id=tenant_id, agent=agent, name=name, description=description)
-    session.add(template)
-    await session.flush()
+    """The agent's new template, or the one a concurrent transaction added meanwhile (an agent has one per
+    tenant, and one built-in): the insert waits for that transaction, then gives way instead of failing."""
+    added = await session.scalar(
+        insert(PromptTemplate)
+        .values(tenant_id=tenant_id, agent=agent, name=name, description=description)
+        .on_conflict_do_nothing()  # either unique index: (tenant_id, agent), or agent where tenant_id IS NULL
+        .returning(PromptTemplate)
+    )
+    template = added or await find_template(session, tenant_id, agent)
+    assert template is not None, "the insert gave way to a committed template"
     return template
+
+
+async def lock_template(session: AsyncSession, template_id: uuid.UUID) -> None:
+    """Held to the end of the transaction: changes to one template's versions and labels happen one at a
+    time, so each sees the versions and labels the previous one saved (numbers, twins, new labels)."""
+    await session.execute(select(PromptTemplate.id).where(PromptTemplate.id == template_id).with_for_update())
 
 
 async def list_templates(session: AsyncSession, agent: str | None) -> list[PromptTemplate]:
@@ -84,8 +98,10 @@ async def add_version(
     author_id: uuid.UUID | None,
     note: str | None,
 ) -> PromptVersion:
-    """The template's next version; `digest` is the caller's content hash of `fields`."""
-    await session.execute(select(PromptTemplate.id).where(PromptTemplate.id == template.id).with_for_update())
+    """The template's next version; `digest` is the caller's content hash of `fields`.
+
+    The caller holds the template's lock (`lock_template`; the built-ins': `lock_builtin_seeding`), taken
+    before it looked for a twin of the version (`version_with_hash`)."""
     latest = await session.scalar(
         select(func.max(PromptVersion.version)).where(PromptVersion.template_id == template.id)
     )

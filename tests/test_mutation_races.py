@@ -1,0 +1,199 @@
+"""Mutations racing each other answer as if they had run one after the other: CONFLICT or NOT_FOUND, never an
+INTERNAL_SERVER_ERROR from a unique or foreign key violation, and nothing saved twice.
+
+Each race is made certain rather than hoped for: a transaction of the test's own holds a row lock the racing
+requests need, every request is seen waiting for a lock, and only then does that transaction end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from dealgraph.services.ids import node_uuid
+from tests.factories import create_deal_with_account
+from tests.graphql_documents import ADD_TRANSCRIPT, CREATE_TRANSCRIPT_VARS
+from tests.support import GraphQLClient, TenantFactory, TenantHandle, asyncpg_dsn
+
+CREATE_VERSION = """
+mutation($input: PromptVersionInput!) {
+  createPromptVersion(input: $input) { promptVersion { id version } errors { field code } }
+}"""
+SET_LABEL = """
+mutation($t: ID!, $label: String!, $v: ID!) {
+  setPromptLabel(templateId: $t, label: $label, versionId: $v) { label { name version { version } } errors { field code } }
+}"""
+TEMPLATES = "query { promptTemplates(agent: MEDDPICC) { edges { node { id isBuiltin } } } }"
+VERSION = {"systemText": "You analyse sales calls.", "userTemplate": "Call the `{{ agent }}` tool."}
+
+
+@asynccontextmanager
+async def owner(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the test's own, as the owner (no row-level security)."""
+    connection = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+async def payloads_once_blocked(
+    database_url: str, requests: list[Awaitable[dict[str, Any]]], end_holder: Awaitable[object]
+) -> list[dict[str, Any]]:
+    """Start `requests`, wait until each waits for a lock (the holder's, or one another's), end the holder."""
+    tasks = [asyncio.ensure_future(request) for request in requests]
+    async with owner(database_url) as watcher:
+        for _ in range(1000):
+            waiting = await watcher.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if waiting >= len(tasks) or any(task.done() for task in tasks):
+                break
+            await asyncio.sleep(0.01)
+    assert not any(task.done() for task in tasks), "a request finished while the lock was held"
+    assert waiting == len(tasks)
+    await end_holder
+    return list(await asyncio.gather(*tasks))
+
+
+async def mutation(gql: GraphQLClient, who: TenantHandle, document: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """The mutation's payload; a GraphQL error (INTERNAL_SERVER_ERROR) fails the test with the error."""
+    body = (await gql.raw(document, variables, as_=who)).json()
+    assert not body.get("errors"), body["errors"]
+    payload: dict[str, Any] = next(iter(body["data"].values()))
+    return payload
+
+
+def codes(payloads: list[dict[str, Any]]) -> list[list[str]]:
+    return sorted([error["code"] for error in payload["errors"]] for payload in payloads)
+
+
+async def test_identical_transcripts_racing_add_one_and_the_other_conflicts(
+    gql: GraphQLClient, tenants: TenantFactory, database_url: str
+) -> None:
+    """Both pass the duplicate check before either is saved; the second insert waits for the first's commit."""
+    who = await tenants.create()
+    deal_id = (await create_deal_with_account(gql, who))["id"]
+    add = {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": deal_id, "title": "race"}}
+    async with owner(database_url) as holder:
+        lock = holder.transaction()
+        await lock.start()
+        # the deal row, which the transcript's foreign key check locks: held, the first insert waits there
+        await holder.execute("SELECT 1 FROM deals WHERE id = $1 FOR UPDATE", node_uuid(deal_id, "Deal"))
+        payloads = await payloads_once_blocked(
+            database_url, [mutation(gql, who, ADD_TRANSCRIPT, add) for _ in range(2)], lock.commit()
+        )
+        saved = await holder.fetchval("SELECT count(*) FROM transcripts WHERE tenant_id = $1", who.tenant_id)
+    assert codes(payloads) == [[], ["CONFLICT"]]
+    added = next(payload["transcript"] for payload in payloads if not payload["errors"])
+    conflict = next(payload["errors"][0] for payload in payloads if payload["errors"])
+    assert conflict["field"] == "input.content" and str(node_uuid(added["id"], "Transcript")) in conflict["message"]
+    assert saved == 1
+
+
+async def test_transcript_added_while_its_deal_is_deleted_is_not_found(
+    gql: GraphQLClient, tenants: TenantFactory, database_url: str
+) -> None:
+    """The deal is deleted (not yet committed) when the request looks for it, and is gone once the deletion commits."""
+    who = await tenants.create()
+    deal_id = (await create_deal_with_account(gql, who))["id"]
+    add = {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": deal_id}}
+    async with owner(database_url) as holder:
+        deletion = holder.transaction()
+        await deletion.start()
+        await holder.execute("DELETE FROM deals WHERE id = $1", node_uuid(deal_id, "Deal"))  # as deleteDeal does
+        [payload] = await payloads_once_blocked(
+            database_url, [mutation(gql, who, ADD_TRANSCRIPT, add)], deletion.commit()
+        )
+        saved = await holder.fetchval("SELECT count(*) FROM transcripts WHERE tenant_id = $1", who.tenant_id)
+    assert payload["errors"] == [{"field": "input.dealId", "message": "deal not found", "code": "NOT_FOUND"}]
+    assert saved == 0
+
+
+async def versions_racing(
+    gql: GraphQLClient, who: TenantHandle, database_url: str, lock_sql: str, key: uuid.UUID, variables: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Two identical createPromptVersion requests, both let go at once when `lock_sql` (on `key`) commits."""
+    async with owner(database_url) as holder:
+        lock = holder.transaction()
+        await lock.start()
+        await holder.execute(lock_sql, key)
+        return await payloads_once_blocked(
+            database_url, [mutation(gql, who, CREATE_VERSION, variables) for _ in range(2)], lock.commit()
+        )
+
+
+async def count_versions(database_url: str, tenant_id: uuid.UUID, agent: str) -> tuple[int, int]:
+    """(templates, versions) of the tenant's own template of `agent`."""
+    async with owner(database_url) as connection:
+        row = await connection.fetchrow(
+            "SELECT count(DISTINCT t.id), count(v.id) FROM prompt_templates t "
+            "LEFT JOIN prompt_versions v ON v.template_id = t.id WHERE t.tenant_id = $1 AND t.agent = $2",
+            tenant_id,
+            agent,
+        )
+    return row[0], row[1]
+
+
+async def test_first_override_versions_racing_add_one_template(
+    gql: GraphQLClient, tenants: TenantFactory, database_url: str
+) -> None:
+    """Neither request finds the tenant's ACTION_ITEMS template, so both add it: the second gives way to the first,
+    and then finds its version to be a twin of the first's."""
+    who = await tenants.create()
+    variables = {"input": {"agent": "ACTION_ITEMS", **VERSION}}
+    # the tenant row, which the template's foreign key check locks: held, the first insert waits there
+    payloads = await versions_racing(
+        gql, who, database_url, "SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE", who.tenant_id, variables
+    )
+    assert codes(payloads) == [[], ["CONFLICT"]]
+    assert sorted(payload["promptVersion"]["version"] for payload in payloads if payload["promptVersion"]) == [1]
+    assert await count_versions(database_url, who.tenant_id, "action_items") == (1, 1)
+
+
+async def test_identical_versions_racing_save_one(
+    gql: GraphQLClient, tenants: TenantFactory, database_url: str
+) -> None:
+    """Both requests look for a twin version before either saves: one version is saved, the other conflicts."""
+    who = await tenants.create()
+    first = await mutation(gql, who, CREATE_VERSION, {"input": {"agent": "STAKEHOLDERS", **VERSION}})
+    assert first["errors"] == []
+    assert await count_versions(database_url, who.tenant_id, "stakeholders") == (1, 1)
+    async with owner(database_url) as connection:
+        template_id = await connection.fetchval(
+            "SELECT id FROM prompt_templates WHERE tenant_id = $1 AND agent = 'stakeholders'", who.tenant_id
+        )
+    again = {"input": {"agent": "STAKEHOLDERS", **VERSION, "userTemplate": "Be brief. Call `{{ agent }}`."}}
+    payloads = await versions_racing(
+        gql, who, database_url, "SELECT 1 FROM prompt_templates WHERE id = $1 FOR UPDATE", template_id, again
+    )
+    assert codes(payloads) == [[], ["CONFLICT"]]
+    assert await count_versions(database_url, who.tenant_id, "stakeholders") == (1, 2)
+
+
+async def test_new_label_set_by_racing_requests_is_added_once(
+    gql: GraphQLClient, tenants: TenantFactory, database_url: str
+) -> None:
+    """Neither request finds the label, so both add it: the second moves the first's instead."""
+    who = await tenants.create()
+    created = await mutation(gql, who, CREATE_VERSION, {"input": {"agent": "MEDDPICC", **VERSION}})
+    template = (await gql(TEMPLATES, as_=who))["promptTemplates"]["edges"][0]["node"]  # the override comes first
+    template_id = node_uuid(template["id"], "PromptTemplate")
+    variables = {"t": template["id"], "label": "canary", "v": created["promptVersion"]["id"]}
+    async with owner(database_url) as holder:
+        lock = holder.transaction()
+        await lock.start()
+        # the template row, which the label's foreign key check locks: held, the first insert waits there
+        await holder.execute("SELECT 1 FROM prompt_templates WHERE id = $1 FOR UPDATE", template_id)
+        payloads = await payloads_once_blocked(
+            database_url, [mutation(gql, who, SET_LABEL, variables) for _ in range(2)], lock.commit()
+        )
+        labels = await holder.fetchval("SELECT count(*) FROM prompt_labels WHERE template_id = $1", template_id)
+    assert [payload["errors"] for payload in payloads] == [[], []]
+    assert [payload["label"]["version"]["version"] for payload in payloads] == [1, 1]
+    assert labels == 1
