@@ -151,8 +151,10 @@ async def test_nul_in_a_literal_argument_is_refused(http: httpx.AsyncClient, wor
         (" 5 ", "plain number"),
         ("0x10", "plain number"),
         ("5,5", "plain number"),
+        ("１２", "plain number"),
+        ("١٢", "plain number"),
     ],
-    ids=["1e309", "35-digits", "json-1e300", "nan", "underscore", "spaces", "hex", "comma"],
+    ids=["1e309", "35-digits", "json-1e300", "nan", "underscore", "spaces", "hex", "comma", "fullwidth", "arabic"],
 )
 async def test_absurd_amounts_are_refused(
     app: Starlette, http: httpx.AsyncClient, world: dict[str, Any], amount: object, why: str
@@ -241,14 +243,24 @@ async def test_absurd_cue_timestamps_are_refused_naming_the_line(
 
 
 @pytest.mark.parametrize(
-    "occurred_at", ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "9999-12-31T23:00:00-05:00"]
+    "occurred_at",
+    [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:00:00-05:00",
+        "2026-W01-1T00:00:00Z",
+        "2026-001T00:00Z",
+        "20260101T000000Z",
+        "2026-01-01T24:00:00Z",
+        "2026-01-01T10:00:00.1234567Z",
+    ],
 )
 async def test_absurd_occurred_at_is_refused(
     app: Starlette, http: httpx.AsyncClient, world: dict[str, Any], occurred_at: str
 ) -> None:
     before = await row_counts(app, world["who"])
     variables = {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": world["deal"], "occurredAt": occurred_at}}
-    assert_bad_input(await post(http, world["who"], ADD_TRANSCRIPT, variables), "occurredAt", "between 1900 and 2999")
+    assert_bad_input(await post(http, world["who"], ADD_TRANSCRIPT, variables), "occurredAt", "DateTime")
     assert await row_counts(app, world["who"]) == before
 
 

@@ -123,20 +123,52 @@ def test_powers_too_large_for_the_calls_values_fail_to_render() -> None:
         render("ok", "{{ meeting.utterance_count ** 10000000 }}", SAMPLE_CONTEXT)
 
 
+FORMAT_TOO_WIDE = "has a number of 1000000 or more in its format"
+TOO_MANY_STEPS = "goes past 100000 steps (loop iterations and items filtered)"
+
+
 @pytest.mark.parametrize(
     ("template", "message"),
     [
         ("{{ 'x' * 10 ** 7 }}", "'*' would repeat to more than 1000000 items"),
         ("{{ 10 ** 7 * [1] }}", "'*' would repeat to more than 1000000 items"),
-        ("{{ '%01000000000d' % 1 }}", "'%' formats a width over 1000000"),
-        ("{{ '%.2000000f' % 1 }}", "'%' formats a width over 1000000"),
+        ("{{ '%01000000000d' % 1 }}", f"'%' {FORMAT_TOO_WIDE}"),
+        ("{{ '%.2000000f' % 1 }}", f"'%' {FORMAT_TOO_WIDE}"),
+        ("{{ '%(a)100000000s' % {'a': 1} }}", f"'%' {FORMAT_TOO_WIDE}"),
+        ("{{ '%*d' % (100000000, 1) }}", "'%' got 100000000, more than 1000000"),
+        ("{{ '%100000000d' | format(1) }}", f"filter 'format' {FORMAT_TOO_WIDE}"),
+        ("{{ '{:>1000000000}'.format(1) }}", f"'format' {FORMAT_TOO_WIDE}"),
         ("{{ 'x'.center(10 ** 9) }}", "'center' got 1000000000, more than 1000000"),
         ("{{ 'x' | center(10 ** 9) }}", "filter 'center' got 1000000000, more than 1000000"),
         ("{{ 'x' | indent(width=10 ** 9, first=true) }}", "filter 'indent' got 1000000000, more than 1000000"),
+        ("{{ ('x' * 1000) | replace('x', 'y' * 100000) }}", "filter 'replace' would make more than 1000000 items"),
+        ("{{ ('x' * 1000).replace('x', 'y' * 100000) }}", "'replace' would make more than 1000000 items"),
+        ("{{ (['x' * 1000000] * 2) | join }}", "filter 'join' makes 2000000 items, more than 1000000"),
+        (
+            "{% set ns = namespace(s='x') %}{% for i in range(30) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+            "'~' makes 1048576 items, more than 1000000",
+        ),
+        ("{% for c in 'x' * 400 %}{% for d in 'y' * 400 %}x{% endfor %}{% endfor %}", f"a loop {TOO_MANY_STEPS}"),
+        ("{% for i in range(500) %}{% for j in range(500) %}x{% endfor %}{% endfor %}", f"range() {TOO_MANY_STEPS}"),
+        ("{{ range(100000) | groupby('real') }}", f"filter 'groupby' {TOO_MANY_STEPS}"),
+        ("{{ range(200000) | list }}", f"range() {TOO_MANY_STEPS}"),
     ],
 )
-def test_sizes_that_would_take_the_process_memory_are_refused(template: str, message: str) -> None:
+def test_work_and_sizes_that_would_hold_the_process_are_refused(template: str, message: str) -> None:
+    """Each was measured holding the event loop for seconds, or building strings of 100 MB to 1 GB."""
     assert only_problem(user_template=template).message == f"line 1: {message}"
+
+
+def test_rendering_stops_once_the_text_is_too_long() -> None:
+    template = "{% for i in range(2000) %}{{ 'x' * 1000 }}{% endfor %}"
+    assert only_problem(user_template=template).message == "renders more than 1000000 characters"
+
+
+def test_each_render_gets_its_own_budget() -> None:
+    """A template that loops near the limit renders every time, not only the first."""
+    template = "{% for i in range(40000) %}{% endfor %}ok"
+    for _ in range(3):
+        assert render("ok", template, SAMPLE_CONTEXT).user == "ok"
 
 
 def test_sizes_from_the_calls_values_are_bounded_when_rendering() -> None:

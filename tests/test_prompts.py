@@ -263,6 +263,13 @@ async def test_override_staging_pinning_and_default_for_others(
         as_=who,
     )
     assert no_label["startAnalysis"]["errors"][0]["field"] == "promptLabel"
+    not_a_label = await gql(
+        "mutation($t: ID!, $l: String!) { startAnalysis(transcriptId: $t, promptLabel: $l) { errors { field code message } } }",
+        {"t": ids["transcript"], "l": "x" * 300_000},
+        as_=who,
+    )
+    [error] = not_a_label["startAnalysis"]["errors"]
+    assert (error["field"], error["code"]) == ("promptLabel", "INVALID") and len(error["message"]) < 200
 
     other_ids = await transcript_for_analysis(gql, other)  # the override is this tenant's only
     assert (await _run_version(gql, other, other_ids["transcript"]))["promptVersion"]["template"]["isBuiltin"] is True
@@ -326,6 +333,28 @@ async def test_create_version_refuses_templates_too_deep_or_too_large_and_saves_
         assert payload["promptVersion"] is None
         [error] = payload["errors"]
         assert (error["field"], error["code"]) == ("userTemplate", "INVALID") and problem in error["message"], error
+    templates = (await gql(TEMPLATES, {"agent": "STAKEHOLDERS"}, as_=who))["promptTemplates"]["edges"]
+    assert [t["node"]["isBuiltin"] for t in templates] == [True]  # nothing saved
+
+
+async def test_create_version_refuses_empty_model_zero_tokens_and_too_many_labels(
+    gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    """`""` and 0 used to mean "the default" (a falsy `or`); a thousand labels took 2 s to set."""
+    who = await tenants.create()
+    refused = [
+        ({"model": ""}, "model", "model"),
+        ({"maxTokens": 0}, "maxTokens", "must be between 256"),
+        ({"labels": [f"l{i}" for i in range(11)]}, "labels", "at most 10 labels"),
+        ({"labels": ["production\n"]}, "labels", "lowercase letters"),
+    ]
+    for fields, field, problem in refused:
+        payload = (await gql(CREATE, {"input": version_input(agent="STAKEHOLDERS", **fields)}, as_=who))[
+            "createPromptVersion"
+        ]
+        assert payload["promptVersion"] is None
+        [error] = payload["errors"]
+        assert error["field"] == field and problem in error["message"], error
     templates = (await gql(TEMPLATES, {"agent": "STAKEHOLDERS"}, as_=who))["promptTemplates"]["edges"]
     assert [t["node"]["isBuiltin"] for t in templates] == [True]  # nothing saved
 

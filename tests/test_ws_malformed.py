@@ -36,6 +36,10 @@ MALFORMED = {
     "string": ('"subscribe"', "WebSocket message must be a JSON object"),
     "deep array": ("[" * DEPTH + "]" * DEPTH, "WebSocket message must be valid JSON"),
     "deep object": ('{"a":' * DEPTH + "1" + "}" * DEPTH, "WebSocket message must be valid JSON"),
+    "huge number": (
+        '{"type": "connection_init", "payload": {"n": ' + "9" * 5000 + "}}",
+        "WebSocket message must be valid JSON",
+    ),
     "type not a string": ('{"type": ["subscribe"]}', "Message 'type' must be a string"),
     "numeric id": (_subscribe({"query": ANALYSIS_EVENTS}, operation_id=1), "'subscribe' message 'id' must be a string"),
     "list id on complete": ('{"type": "complete", "id": []}', "'complete' message 'id' must be a string"),

@@ -9,13 +9,10 @@ variables of `PROMPT_VARIABLES`. A version is validated by rendering it against 
 from __future__ import annotations
 
 import difflib
-import functools
 import hashlib
 import json
-import math
-import re
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date
 from functools import lru_cache
@@ -24,13 +21,12 @@ from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError, meta
 from jinja2.exceptions import SecurityError, TemplateRuntimeError
-from jinja2.runtime import Context
-from jinja2.sandbox import SandboxedEnvironment
 from jinja2.utils import missing
 
 from dealgraph.agents.claude_models import EFFORTS, MODELS, Effort
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.registry import AGENTS, SYSTEM_PROMPT, instruction_text
+from dealgraph.agents.template_sandbox import MAX_SIZE, PromptEnvironment, work_budget
 from dealgraph.transcripts.formats import Utterance
 from dealgraph.transcripts.preprocess import render_for_prompt
 from dealgraph.validation import Checker, FieldError, unstorable_reason
@@ -166,83 +162,7 @@ class _NamingUndefined(StrictUndefined):
         super().__init__(hint, obj, name, exc)
 
 
-_MAX_POWER_DIGITS = 4300
-"""Python's limit for turning an int into text (`sys.get_int_max_str_digits`): a larger power cannot render."""
-
-
-MAX_SIZE_ARGUMENT = 1_000_000
-"""Largest number a template may pass as a size (a width, a count, a repetition): a prompt that long is
-already several times the model's context window, and much larger ones take the process's memory."""
-_FORMAT_WIDTH = re.compile(r"%[#0 +-]*(\d+)|\.(\d+)")
-
-
-class _PromptEnvironment(SandboxedEnvironment):
-    """The sandbox bounds `range` but nothing else that sizes its result.
-
-    `9 ** 9 ** 9` takes minutes of CPU, `'x' * 10**9`, `'%01000000000d' % 1`, `'x'.center(10**9)` or
-    `lipsum(10**6)` a gigabyte or seconds of a process every request shares. Powers are bounded by their
-    digits, repetitions and formats by the size they make, and every call and filter by its numeric
-    arguments. An intercepted operator is also never constant-folded, so a literal one no longer runs
-    while compiling.
-    """
-
-    intercepted_binops = frozenset({"**", "*", "%"})
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.filters = {name: _size_checked(name, function) for name, function in self.filters.items()}
-        del self.globals["lipsum"]  # lorem ipsum has no place in a prompt; `lipsum(10**5)` took 11 s of the loop
-
-    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "**" and _power_digits(left, right) > _MAX_POWER_DIGITS:
-            raise SecurityError(f"'**' would give a number of more than {_MAX_POWER_DIGITS} digits")
-        if operator == "*" and _repeated_length(left, right) > MAX_SIZE_ARGUMENT:
-            raise SecurityError(f"'*' would repeat to more than {MAX_SIZE_ARGUMENT} items")
-        if operator == "%" and isinstance(left, str):
-            widths = (int(digits) for match in _FORMAT_WIDTH.finditer(left) for digits in match.groups() if digits)
-            if any(width > MAX_SIZE_ARGUMENT for width in widths):
-                raise SecurityError(f"'%' formats a width over {MAX_SIZE_ARGUMENT}")
-        return super().call_binop(context, operator, left, right)
-
-    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
-        name = getattr(__obj, "__name__", type(__obj).__name__)
-        _check_sizes(f"'{name}'", args, kwargs)
-        return super().call(__context, __obj, *args, **kwargs)
-
-
-def _size_checked(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
-    """`function` (a Jinja filter) refusing numeric arguments over `MAX_SIZE_ARGUMENT` (`center(10**9)`)."""
-
-    @functools.wraps(function)  # keeps Jinja's pass_context/pass_environment marks
-    def checked(*args: Any, **kwargs: Any) -> Any:
-        _check_sizes(f"filter '{name}'", args[1:], kwargs)
-        return function(*args, **kwargs)
-
-    return checked
-
-
-def _check_sizes(what: str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> None:
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, int) and abs(value) > MAX_SIZE_ARGUMENT:
-            raise SecurityError(f"{what} got {value}, more than {MAX_SIZE_ARGUMENT}")
-
-
-def _repeated_length(left: Any, right: Any) -> int:
-    """The length `left * right` would have when it repeats a string or list; 0 for arithmetic."""
-    sequence, count = (left, right) if isinstance(right, int) else (right, left)
-    if isinstance(sequence, str | list | tuple) and isinstance(count, int):
-        return len(sequence) * count
-    return 0
-
-
-def _power_digits(base: Any, exponent: Any) -> float:
-    """About how many digits `base ** exponent` has; 0 unless both are ints (a float power overflows quickly)."""
-    if not (isinstance(base, int) and isinstance(exponent, int)) or exponent <= 0 or abs(base) <= 1:
-        return 0
-    return exponent * math.log10(abs(base))
-
-
-_ENV = _PromptEnvironment(undefined=_NamingUndefined, autoescape=False, keep_trailing_newline=True)
+_ENV = PromptEnvironment(undefined=_NamingUndefined, autoescape=False, keep_trailing_newline=True)
 _TEMPLATE_FILENAME = "<template>"  # what Jinja names the frames of templates made by from_string
 
 
@@ -277,7 +197,7 @@ def _compile(source: str) -> Template:
 
 def _render_one(field: str, source: str, variables: Mapping[str, Any]) -> str:
     try:
-        text = _compile(source).render(variables)
+        text = _bounded_render(_compile(source), variables)
     except Exception as error:  # anything a sandboxed template raises is the template's fault
         raise TemplateRenderError(field, _describe(error)) from error
     if not text.strip():
@@ -285,6 +205,18 @@ def _render_one(field: str, source: str, variables: Mapping[str, Any]) -> str:
     if reason := unstorable_reason(text):  # `'%c' % 55296` renders a lone surrogate: the SDK could not encode it
         raise TemplateRenderError(field, f"renders {reason}, which requests to the model must not carry")
     return text
+
+
+def _bounded_render(template: Template, variables: Mapping[str, Any]) -> str:
+    """The rendered text, stopped as soon as it grows past `MAX_SIZE` (a loop printing a large string)."""
+    pieces, length = [], 0
+    with work_budget():
+        for piece in template.generate(variables):
+            length += len(piece)
+            if length > MAX_SIZE:
+                raise SecurityError(f"renders more than {MAX_SIZE} characters")
+            pieces.append(piece)
+    return "".join(pieces)
 
 
 def _describe(error: Exception) -> str:

@@ -3,9 +3,9 @@
 Strawberry's defaults accept anything Python can parse ("1e309", 35 digits, year 1), which then
 crashes deep inside a resolver or the driver. Refusing them while the request is coerced makes them
 `BAD_USER_INPUT` errors naming the variable and field, for every argument of these types at once.
-They also accept what Python's parsers are lenient about ("1_000", " 5 ", "20270101", "2027-W01-1"),
-which no other GraphQL server would take: a Decimal string must be a plain number and a Date must
-be `YYYY-MM-DD`.
+They also accept what Python's parsers are lenient about ("1_000", "１２", "20270101", "2027-W01-1",
+"T24:00"), which no other GraphQL server would take: a Decimal string must be a plain ASCII number, a
+Date `YYYY-MM-DD` and a DateTime RFC 3339.
 """
 
 from __future__ import annotations
@@ -23,8 +23,14 @@ from strawberry.types.scalar import ScalarDefinition, scalar
 MAX_DECIMAL_DIGITS = 28
 EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 LATEST = dt.datetime(2999, 12, 31, tzinfo=dt.UTC)
-PLAIN_NUMBER = re.compile(r"-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-CALENDAR_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+PLAIN_NUMBER = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+CALENDAR_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+# RFC 3339 (the profile of ISO 8601 GraphQL clients send), with the offset optional (then UTC) and a space
+# allowed for the T; no week or ordinal dates, no basic format, no 24:00, at most microseconds.
+DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})?"
+)
 
 
 def _builtin_parser(definition: ScalarDefinition) -> Callable[[object], object]:
@@ -55,6 +61,10 @@ def _parse_decimal(value: object) -> decimal.Decimal:
 
 
 def _parse_datetime(value: object) -> dt.datetime:
+    if not isinstance(value, str) or not DATE_TIME.fullmatch(value):
+        raise StrawberryInputCoercionError(
+            f'Value cannot represent a DateTime: "{value}". Expected RFC 3339, e.g. 2026-03-01T14:30:00Z.'
+        )
     parsed = _parse_any_datetime(value)
     assert isinstance(parsed, dt.datetime)
     comparable = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)

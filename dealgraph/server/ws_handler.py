@@ -80,8 +80,8 @@ def _malformation(message: object) -> str | None:
 class _ClientProofSocket(AsyncWebSocketAdapter):
     """The view's socket adapter, hardened where strawberry passes client input through unchecked.
 
-    JSON nested deeper than the decoder follows raises RecursionError, which strawberry does not treat
-    as invalid JSON. Close reasons may repeat client text ("Unknown message type: …"), and uvicorn's
+    JSON nested deeper than the decoder follows raises RecursionError, and a number of more than 4,300
+    digits a ValueError that is not a JSONDecodeError: strawberry treats neither as invalid JSON. Close reasons may repeat client text ("Unknown message type: …"), and uvicorn's
     WebSocket library refuses a reason longer than a close frame holds instead of cutting it.
     """
 
@@ -93,7 +93,7 @@ class _ClientProofSocket(AsyncWebSocketAdapter):
         try:
             async for message in self._adapter.iter_json(ignore_parsing_errors=ignore_parsing_errors):
                 yield message
-        except RecursionError as error:  # the decoder stopped: no later message can be read either
+        except (RecursionError, ValueError) as error:  # the decoder stopped: no later message can be read either
             raise NonJsonMessageReceived from error
 
     async def send_json(self, message: Mapping[str, object]) -> None:

@@ -10,6 +10,7 @@ from dealgraph.agents.kinds import AgentKind
 from dealgraph.db.models import AgentRun, Analysis
 from dealgraph.db.repositories import analyses, runs
 from dealgraph.db.session import TenantScope
+from dealgraph.services.prompts import check_label
 from dealgraph.validation import Checker, ErrorCode, FieldError, InvalidInput
 
 MAX_IDEMPOTENCY_KEY = 200
@@ -29,6 +30,7 @@ async def start_analysis(scope: TenantScope, requested_by: uuid.UUID, request: A
     check = Checker()
     check.check(bool(chosen), "agents", "choose at least one agent")
     key = check.text(request.idempotency_key, "idempotencyKey", max_length=MAX_IDEMPOTENCY_KEY, required=False)
+    check_label(check, request.prompt_label, "promptLabel")  # not echoed back at any length in NOT_FOUND
     check.raise_if_any()
     transcript_id = request.transcript_id
     async with scope.session() as session:

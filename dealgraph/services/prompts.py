@@ -22,7 +22,8 @@ from dealgraph.db.session import TenantScope
 from dealgraph.errors import BadUserInput, NotFound
 from dealgraph.validation import Checker, ErrorCode, FieldError, InvalidInput
 
-LABEL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+LABEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+MAX_LABELS_AT_ONCE = 10  # a label names a stage (production, staging, ...): a thousand took 2 s to set
 NOTE_LIMIT = 2000
 
 
@@ -45,8 +46,10 @@ def allowed_models(settings: Settings) -> list[str]:
     return list(dict.fromkeys([settings.llm_model, *settings.allowed_models]))
 
 
-def _check_label(check: Checker, label: str, field: str) -> None:
-    check.check(bool(LABEL_NAME.match(label)), field, "must be lowercase letters, digits, '-' or '_' (e.g. production)")
+def check_label(check: Checker, label: str, field: str) -> None:
+    check.check(
+        bool(LABEL_NAME.fullmatch(label)), field, "must be lowercase letters, digits, '-' or '_' (e.g. production)"
+    )
 
 
 async def _own_template(session: AsyncSession, template_id: uuid.UUID | None, field: str) -> PromptTemplate:
@@ -82,8 +85,9 @@ async def _template_for(session: AsyncSession, scope: TenantScope, request: NewV
 async def create_version(
     scope: TenantScope, author: uuid.UUID, request: NewVersion, settings: Settings
 ) -> PromptVersion:
-    model = request.model or settings.llm_model
-    max_tokens = request.max_tokens or settings.llm_max_tokens
+    # only a missing value means the default: "" and 0 are refused like any other model or limit
+    model = settings.llm_model if request.model is None else request.model
+    max_tokens = settings.llm_max_tokens if request.max_tokens is None else request.max_tokens
     problems = validate_version(
         system_text=request.system_text,
         user_template=request.user_template,
@@ -100,8 +104,9 @@ async def create_version(
         "is no longer supported: current models refuse sampling parameters; set effort instead",
     )
     note = check.text(request.note, "note", max_length=NOTE_LIMIT, required=False)
-    for label in request.labels:
-        _check_label(check, label, "labels")
+    check.check(len(request.labels) <= MAX_LABELS_AT_ONCE, "labels", f"at most {MAX_LABELS_AT_ONCE} labels at once")
+    for label in request.labels[:MAX_LABELS_AT_ONCE]:
+        check_label(check, label, "labels")
     check.raise_if_any()
     async with scope.session() as session:
         template = await _template_for(session, scope, request)
@@ -131,7 +136,7 @@ async def set_label(
     scope: TenantScope, actor: uuid.UUID, template_id: uuid.UUID | None, label: str, version_id: uuid.UUID | None
 ) -> PromptLabel:
     check = Checker()
-    _check_label(check, label, "label")
+    check_label(check, label, "label")
     check.raise_if_any()
     async with scope.session() as session:
         template = await _own_template(session, template_id, "templateId")
