@@ -81,8 +81,9 @@ class _ClientProofSocket(AsyncWebSocketAdapter):
     """The view's socket adapter, hardened where strawberry passes client input through unchecked.
 
     JSON nested deeper than the decoder follows raises RecursionError, and a number of more than 4,300
-    digits a ValueError that is not a JSONDecodeError: strawberry treats neither as invalid JSON. Close reasons may repeat client text ("Unknown message type: …"), and uvicorn's
-    WebSocket library refuses a reason longer than a close frame holds instead of cutting it.
+    digits a ValueError that is not a JSONDecodeError: strawberry treats neither as invalid JSON. Close
+    reasons may repeat client text ("Unknown message type: …"), and uvicorn's WebSocket library refuses
+    a reason longer than a close frame holds instead of cutting it.
     """
 
     def __init__(self, adapter: AsyncWebSocketAdapter) -> None:
