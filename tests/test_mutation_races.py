@@ -115,16 +115,23 @@ async def test_transcript_added_while_its_deal_is_deleted_is_not_found(
     assert saved == 0
 
 
-async def versions_racing(
-    gql: GraphQLClient, who: TenantHandle, database_url: str, lock_sql: str, key: uuid.UUID, variables: dict[str, Any]
+async def twins_racing(
+    gql: GraphQLClient,
+    who: TenantHandle,
+    database_url: str,
+    lock_sql: str,
+    key: uuid.UUID,
+    variables: dict[str, Any],
+    document: str = CREATE_VERSION,
 ) -> list[dict[str, Any]]:
-    """Two identical createPromptVersion requests, both let go at once when `lock_sql` (on `key`) commits."""
+    """Two identical mutations (createPromptVersion unless told), both let go at once when `lock_sql` (on `key`)
+    commits."""
     async with owner(database_url) as holder:
         lock = holder.transaction()
         await lock.start()
         await holder.execute(lock_sql, key)
         return await payloads_once_blocked(
-            database_url, [mutation(gql, who, CREATE_VERSION, variables) for _ in range(2)], lock.commit()
+            database_url, [mutation(gql, who, document, variables) for _ in range(2)], lock.commit()
         )
 
 
@@ -148,7 +155,7 @@ async def test_first_override_versions_racing_add_one_template(
     who = await tenants.create()
     variables = {"input": {"agent": "ACTION_ITEMS", **VERSION}}
     # the tenant row, which the template's foreign key check locks: held, the first insert waits there
-    payloads = await versions_racing(
+    payloads = await twins_racing(
         gql, who, database_url, "SELECT 1 FROM tenants WHERE id = $1 FOR UPDATE", who.tenant_id, variables
     )
     assert codes(payloads) == [[], ["CONFLICT"]]
@@ -169,7 +176,7 @@ async def test_identical_versions_racing_save_one(
             "SELECT id FROM prompt_templates WHERE tenant_id = $1 AND agent = 'stakeholders'", who.tenant_id
         )
     again = {"input": {"agent": "STAKEHOLDERS", **VERSION, "userTemplate": "Be brief. Call `{{ agent }}`."}}
-    payloads = await versions_racing(
+    payloads = await twins_racing(
         gql, who, database_url, "SELECT 1 FROM prompt_templates WHERE id = $1 FOR UPDATE", template_id, again
     )
     assert codes(payloads) == [[], ["CONFLICT"]]
@@ -185,15 +192,11 @@ async def test_new_label_set_by_racing_requests_is_added_once(
     template = (await gql(TEMPLATES, as_=who))["promptTemplates"]["edges"][0]["node"]  # the override comes first
     template_id = node_uuid(template["id"], "PromptTemplate")
     variables = {"t": template["id"], "label": "canary", "v": created["promptVersion"]["id"]}
-    async with owner(database_url) as holder:
-        lock = holder.transaction()
-        await lock.start()
-        # the template row, which the label's foreign key check locks: held, the first insert waits there
-        await holder.execute("SELECT 1 FROM prompt_templates WHERE id = $1 FOR UPDATE", template_id)
-        payloads = await payloads_once_blocked(
-            database_url, [mutation(gql, who, SET_LABEL, variables) for _ in range(2)], lock.commit()
-        )
-        labels = await holder.fetchval("SELECT count(*) FROM prompt_labels WHERE template_id = $1", template_id)
+    # the template row, which the label's foreign key check locks: held, the first insert waits there
+    lock_sql = "SELECT 1 FROM prompt_templates WHERE id = $1 FOR UPDATE"
+    payloads = await twins_racing(gql, who, database_url, lock_sql, template_id, variables, SET_LABEL)
+    async with owner(database_url) as connection:
+        labels = await connection.fetchval("SELECT count(*) FROM prompt_labels WHERE template_id = $1", template_id)
     assert [payload["errors"] for payload in payloads] == [[], []]
     assert [payload["label"]["version"]["version"] for payload in payloads] == [1, 1]
     assert labels == 1

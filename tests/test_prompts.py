@@ -313,12 +313,26 @@ async def test_identical_results_are_reused_unless_forced(
     assert (await _run_version(gql, stranger, theirs["transcript"]))["metadata"]["reusedFromRunId"] is None
 
 
+async def assert_versions_refused(
+    gql: GraphQLClient, who: TenantHandle, refused: list[tuple[dict[str, Any], str, str]]
+) -> None:
+    """Each input (over a STAKEHOLDERS version) gets one INVALID error on `field` saying `problem`; none is saved."""
+    for fields, field, problem in refused:
+        payload = (await gql(CREATE, {"input": version_input(agent="STAKEHOLDERS", **fields)}, as_=who))[
+            "createPromptVersion"
+        ]
+        assert payload["promptVersion"] is None
+        [error] = payload["errors"]
+        assert (error["field"], error["code"]) == (field, "INVALID") and problem in error["message"], error
+    templates = (await gql(TEMPLATES, {"agent": "STAKEHOLDERS"}, as_=who))["promptTemplates"]["edges"]
+    assert [t["node"]["isBuiltin"] for t in templates] == [True]  # nothing saved
+
+
 async def test_create_version_refuses_templates_too_deep_or_too_large_and_saves_nothing(
     gql: GraphQLClient, tenants: TenantFactory
 ) -> None:
     """Each used to reach Jinja's parser or compiler unguarded: a RecursionError or ValueError, an internal error."""
-    who = await tenants.create()
-    refused = {
+    templates = {
         "{{ " + "(" * 67 + "1" + ")" * 67 + " }}": "is nested too deeply",
         "{% if true %}" * 235 + "x" + "{% endif %}" * 235: "is nested too deeply",
         "{{ " + "[" * 1000 + "]" * 1000 + " }}": "is nested too deeply",
@@ -327,36 +341,21 @@ async def test_create_version_refuses_templates_too_deep_or_too_large_and_saves_
         "{{ 10 ** 100000 }}": "'**' would give a number of more than 4300 digits",
         "{{ '%c' % 55296 }}": "renders an unpaired UTF-16 surrogate",
     }
-    for template, problem in refused.items():
-        bad = version_input(agent="STAKEHOLDERS", systemText="s", userTemplate=template)
-        payload = (await gql(CREATE, {"input": bad}, as_=who))["createPromptVersion"]
-        assert payload["promptVersion"] is None
-        [error] = payload["errors"]
-        assert (error["field"], error["code"]) == ("userTemplate", "INVALID") and problem in error["message"], error
-    templates = (await gql(TEMPLATES, {"agent": "STAKEHOLDERS"}, as_=who))["promptTemplates"]["edges"]
-    assert [t["node"]["isBuiltin"] for t in templates] == [True]  # nothing saved
+    refused = [({"systemText": "s", "userTemplate": t}, "userTemplate", problem) for t, problem in templates.items()]
+    await assert_versions_refused(gql, await tenants.create(), refused)
 
 
 async def test_create_version_refuses_empty_model_zero_tokens_and_too_many_labels(
     gql: GraphQLClient, tenants: TenantFactory
 ) -> None:
     """`""` and 0 used to mean "the default" (a falsy `or`); a thousand labels took 2 s to set."""
-    who = await tenants.create()
     refused = [
         ({"model": ""}, "model", "model"),
         ({"maxTokens": 0}, "maxTokens", "must be between 256"),
         ({"labels": [f"l{i}" for i in range(11)]}, "labels", "at most 10 labels"),
         ({"labels": ["production\n"]}, "labels", "lowercase letters"),
     ]
-    for fields, field, problem in refused:
-        payload = (await gql(CREATE, {"input": version_input(agent="STAKEHOLDERS", **fields)}, as_=who))[
-            "createPromptVersion"
-        ]
-        assert payload["promptVersion"] is None
-        [error] = payload["errors"]
-        assert error["field"] == field and problem in error["message"], error
-    templates = (await gql(TEMPLATES, {"agent": "STAKEHOLDERS"}, as_=who))["promptTemplates"]["edges"]
-    assert [t["node"]["isBuiltin"] for t in templates] == [True]  # nothing saved
+    await assert_versions_refused(gql, await tenants.create(), refused)
 
 
 async def test_a_version_rendering_a_lone_surrogate_for_a_call_fails_its_preview_and_runs(

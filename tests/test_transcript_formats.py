@@ -372,22 +372,14 @@ class TestAbsurdInput:
             (f"Ann: hello\n[{HUGE}] Bob: hi", 2),
             (f"WEBVTT\n\n00:00:01.000 --> {HUGE}.000\nAnn: hello", 3),
             (f"1\n00:00:01,000 --> 00:00:02,000\nAnn: hello\n\n2\n{HUGE},000 --> {HUGE},500\nBob: hi", 6),
-        ],
-    )
-    def test_timestamps_beyond_a_day(self, text: str, line: int) -> None:
-        error = error_of(text)
-        assert error.line == line and "more than 24 hours into the call" in error.message
-
-    @pytest.mark.parametrize(
-        ("text", "line"),
-        [
+            # beyond the 4,300 digits Python's int() converts: that was a ValueError, an internal error
             (f"[{HUGE_DIGITS}:00:00] Ann: hi", 1),
             (f"Ann: hello\n{HUGE_DIGITS}:00:00 Bob: hi", 2),
             (f"WEBVTT\n\n{HUGE_DIGITS}:00:00.000 --> 00:00:01.000\nAnn: hello", 3),
             (f"1\n{HUGE_DIGITS}:00:00,000 --> 00:00:01,000\nAnn: hello", 2),
         ],
     )
-    def test_timestamps_beyond_pythons_integer_digit_limit(self, text: str, line: int) -> None:
+    def test_timestamps_beyond_a_day(self, text: str, line: int) -> None:
         error = error_of(text)
         assert error.line == line and "more than 24 hours into the call" in error.message
 
