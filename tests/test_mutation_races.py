@@ -22,13 +22,13 @@ from tests.support import GraphQLClient, TenantFactory, TenantHandle, asyncpg_ds
 
 CREATE_VERSION = """
 mutation($input: PromptVersionInput!) {
-  createPromptVersion(input: $input) { promptVersion { id version } errors { field code } }
+  createPromptVersion(input: $input) { promptVersion { id version template { id } } errors { field code } }
 }"""
 SET_LABEL = """
 mutation($t: ID!, $label: String!, $v: ID!) {
   setPromptLabel(templateId: $t, label: $label, versionId: $v) { label { name version { version } } errors { field code } }
 }"""
-TEMPLATES = "query { promptTemplates(agent: MEDDPICC) { edges { node { id isBuiltin } } } }"
+LOCK_TEMPLATE = "SELECT 1 FROM prompt_templates WHERE id = $1 FOR UPDATE"
 VERSION = {"systemText": "You analyse sales calls.", "userTemplate": "Call the `{{ agent }}` tool."}
 
 
@@ -135,6 +135,13 @@ async def twins_racing(
         )
 
 
+async def first_override(gql: GraphQLClient, who: TenantHandle, agent: str) -> tuple[dict[str, Any], uuid.UUID]:
+    """The tenant's first version of `agent` (so in a template of its own) and that template's id."""
+    created = await mutation(gql, who, CREATE_VERSION, {"input": {"agent": agent, **VERSION}})
+    assert created["errors"] == []
+    return created["promptVersion"], node_uuid(created["promptVersion"]["template"]["id"], "PromptTemplate")
+
+
 async def count_versions(database_url: str, tenant_id: uuid.UUID, agent: str) -> tuple[int, int]:
     """(templates, versions) of the tenant's own template of `agent`."""
     async with owner(database_url) as connection:
@@ -168,17 +175,10 @@ async def test_identical_versions_racing_save_one(
 ) -> None:
     """Both requests look for a twin version before either saves: one version is saved, the other conflicts."""
     who = await tenants.create()
-    first = await mutation(gql, who, CREATE_VERSION, {"input": {"agent": "STAKEHOLDERS", **VERSION}})
-    assert first["errors"] == []
+    _, template_id = await first_override(gql, who, "STAKEHOLDERS")
     assert await count_versions(database_url, who.tenant_id, "stakeholders") == (1, 1)
-    async with owner(database_url) as connection:
-        template_id = await connection.fetchval(
-            "SELECT id FROM prompt_templates WHERE tenant_id = $1 AND agent = 'stakeholders'", who.tenant_id
-        )
     again = {"input": {"agent": "STAKEHOLDERS", **VERSION, "userTemplate": "Be brief. Call `{{ agent }}`."}}
-    payloads = await twins_racing(
-        gql, who, database_url, "SELECT 1 FROM prompt_templates WHERE id = $1 FOR UPDATE", template_id, again
-    )
+    payloads = await twins_racing(gql, who, database_url, LOCK_TEMPLATE, template_id, again)
     assert codes(payloads) == [[], ["CONFLICT"]]
     assert await count_versions(database_url, who.tenant_id, "stakeholders") == (1, 2)
 
@@ -188,13 +188,10 @@ async def test_new_label_set_by_racing_requests_is_added_once(
 ) -> None:
     """Neither request finds the label, so both add it: the second moves the first's instead."""
     who = await tenants.create()
-    created = await mutation(gql, who, CREATE_VERSION, {"input": {"agent": "MEDDPICC", **VERSION}})
-    template = (await gql(TEMPLATES, as_=who))["promptTemplates"]["edges"][0]["node"]  # the override comes first
-    template_id = node_uuid(template["id"], "PromptTemplate")
-    variables = {"t": template["id"], "label": "canary", "v": created["promptVersion"]["id"]}
+    created, template_id = await first_override(gql, who, "MEDDPICC")
+    variables = {"t": created["template"]["id"], "label": "canary", "v": created["id"]}
     # the template row, which the label's foreign key check locks: held, the first insert waits there
-    lock_sql = "SELECT 1 FROM prompt_templates WHERE id = $1 FOR UPDATE"
-    payloads = await twins_racing(gql, who, database_url, lock_sql, template_id, variables, SET_LABEL)
+    payloads = await twins_racing(gql, who, database_url, LOCK_TEMPLATE, template_id, variables, SET_LABEL)
     async with owner(database_url) as connection:
         labels = await connection.fetchval("SELECT count(*) FROM prompt_labels WHERE template_id = $1", template_id)
     assert [payload["errors"] for payload in payloads] == [[], []]

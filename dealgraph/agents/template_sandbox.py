@@ -14,8 +14,9 @@ So, per render (and per compile, where Jinja folds constants):
 - no power of more than `MAX_POWER_DIGITS` digits.
 
 Refusals are `SecurityError`s, which the caller reports as the template's fault with its line.
+Render with `bounded_render`, not `Template.render`: it holds the budget and stops the text at `MAX_SIZE`.
 
-    >>> PromptEnvironment().from_string("{{ 'ab' * 2 }}").render()
+    >>> bounded_render(PromptEnvironment().from_string("{{ 'ab' * 2 }}"), {})
     'abab'
 """
 
@@ -29,7 +30,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from jinja2 import nodes
+from jinja2 import Template, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
@@ -48,8 +49,20 @@ _LOOP_FILTER = "_counted_loop"
 _CONCAT_FILTER = "_sized_concat"
 
 
+def bounded_render(template: Template, variables: Mapping[str, Any]) -> str:
+    """`template`'s text, within a fresh budget, stopped as soon as it grows past `MAX_SIZE`."""
+    pieces, length = [], 0
+    with _work_budget():
+        for piece in template.generate(variables):
+            length += len(piece)
+            if length > MAX_SIZE:
+                raise SecurityError(f"renders more than {MAX_SIZE} characters")
+            pieces.append(piece)
+    return "".join(pieces)
+
+
 @contextmanager
-def work_budget() -> Iterator[None]:
+def _work_budget() -> Iterator[None]:
     """A fresh `MAX_STEPS` for what runs inside: one render, or one compile."""
     token = _STEPS_LEFT.set([MAX_STEPS])
     try:
@@ -61,7 +74,7 @@ def work_budget() -> Iterator[None]:
 def _spend(steps: int, what: str) -> None:
     left = _STEPS_LEFT.get(None)
     if left is None:
-        raise RuntimeError("templates are rendered and compiled inside work_budget()")
+        raise RuntimeError("templates are rendered with `bounded_render`, which gives them a budget")
     left[0] -= steps
     if left[0] < 0:
         raise SecurityError(f"{what} goes past {MAX_STEPS} steps (loop iterations and items filtered)")
@@ -106,11 +119,12 @@ def _bounded_range(*args: int) -> range:
 def _bounded_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
     """`function` (a Jinja filter) with its arguments, work and result checked."""
 
+    what = f"filter '{name}'"
+    first_value = 1 if getattr(function, "jinja_pass_arg", None) is not None else 0  # after a context it asks for
+
     @functools.wraps(function)  # keeps Jinja's pass_context/pass_environment marks
     def checked(*args: Any, **kwargs: Any) -> Any:
-        what = f"filter '{name}'"
-        marks = getattr(function, "jinja_pass_arg", None)
-        value, rest = (args[1], args[2:]) if marks is not None else (args[0], args[1:])
+        value, rest = args[first_value], args[first_value + 1 :]
         _check_arguments(what, rest, kwargs)
         if name == "format":
             _check_format(value, what)
@@ -144,7 +158,7 @@ class PromptEnvironment(SandboxedEnvironment):
         return tree
 
     def compile(self, *args: Any, **kwargs: Any) -> Any:
-        with work_budget():  # Jinja runs filters with constant arguments while compiling
+        with _work_budget():  # Jinja runs filters with constant arguments while compiling
             return super().compile(*args, **kwargs)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:

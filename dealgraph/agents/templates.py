@@ -20,13 +20,13 @@ from types import MappingProxyType
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, TemplateError, TemplateSyntaxError, UndefinedError, meta
-from jinja2.exceptions import SecurityError, TemplateRuntimeError
+from jinja2.exceptions import TemplateRuntimeError
 from jinja2.utils import missing
 
 from dealgraph.agents.claude_models import EFFORTS, MODELS, Effort
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.registry import AGENTS, SYSTEM_PROMPT, instruction_text
-from dealgraph.agents.template_sandbox import MAX_SIZE, PromptEnvironment, work_budget
+from dealgraph.agents.template_sandbox import PromptEnvironment, bounded_render
 from dealgraph.transcripts.formats import Utterance
 from dealgraph.transcripts.preprocess import render_for_prompt
 from dealgraph.validation import Checker, FieldError, unstorable_reason
@@ -197,7 +197,7 @@ def _compile(source: str) -> Template:
 
 def _render_one(field: str, source: str, variables: Mapping[str, Any]) -> str:
     try:
-        text = _bounded_render(_compile(source), variables)
+        text = bounded_render(_compile(source), variables)
     except Exception as error:  # anything a sandboxed template raises is the template's fault
         raise TemplateRenderError(field, _describe(error)) from error
     if not text.strip():
@@ -205,18 +205,6 @@ def _render_one(field: str, source: str, variables: Mapping[str, Any]) -> str:
     if reason := unstorable_reason(text):  # `'%c' % 55296` renders a lone surrogate: the SDK could not encode it
         raise TemplateRenderError(field, f"renders {reason}, which requests to the model must not carry")
     return text
-
-
-def _bounded_render(template: Template, variables: Mapping[str, Any]) -> str:
-    """The rendered text, stopped as soon as it grows past `MAX_SIZE` (a loop printing a large string)."""
-    pieces, length = [], 0
-    with work_budget():
-        for piece in template.generate(variables):
-            length += len(piece)
-            if length > MAX_SIZE:
-                raise SecurityError(f"renders more than {MAX_SIZE} characters")
-            pieces.append(piece)
-    return "".join(pieces)
 
 
 def _describe(error: Exception) -> str:

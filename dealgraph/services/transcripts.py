@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from dealgraph.db.models import Transcript, TranscriptUtterance
-from dealgraph.db.repositories import search, search_jobs, transcripts
+from dealgraph.db.repositories import deals, search, search_jobs, transcripts
 from dealgraph.db.repositories.search import SearchFilters
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import BadUserInput
@@ -44,7 +44,7 @@ async def add_transcript(scope: TenantScope, fields: dict[str, Any], max_bytes: 
         raise InvalidInput(FieldError("input.content", str(error))) from error
     async with scope.session() as session:
         deal_id = fields.get("deal_id")
-        if deal_id is None or not await transcripts.lock_deal(session, deal_id):
+        if deal_id is None or not await deals.hold(session, deal_id):
             raise InvalidInput(FieldError("input.dealId", "deal not found", ErrorCode.NOT_FOUND))
         # inserted before looking for a duplicate: a look first would miss one a concurrent request is adding
         transcript = await transcripts.add(

@@ -63,6 +63,17 @@ async def get(session: AsyncSession, deal_id: uuid.UUID) -> Deal | None:
     return await session.get(Deal, deal_id)
 
 
+async def hold(session: AsyncSession, deal_id: uuid.UUID) -> bool:
+    """Whether the deal exists; if it does, it stays until the transaction ends.
+
+    FOR KEY SHARE, as a foreign key check takes it: a concurrent deletion of the deal waits for this
+    transaction (and then takes what it adds to the deal with it) instead of failing its insert, and
+    one that deleted it first is waited for, so the deal is found missing. Updates of the deal do not wait.
+    """
+    locked = await session.scalar(select(Deal.id).where(Deal.id == deal_id).with_for_update(key_share=True))
+    return locked is not None
+
+
 async def account_exists(session: AsyncSession, account_id: uuid.UUID) -> bool:
     return await session.get(Account, account_id) is not None
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import defer
 
 from dealgraph.db.keyset import ListQuery, Sort
-from dealgraph.db.models import Deal, Transcript, TranscriptUtterance
+from dealgraph.db.models import Transcript, TranscriptUtterance
 from dealgraph.db.read_pool import ReadPool
 
 RECENT_FIRST = Sort(key=Transcript.occurred_at, id=Transcript.id, descending=True, name="transcript-recent")
@@ -35,27 +35,17 @@ async def duplicate_of(session: AsyncSession, deal_id: uuid.UUID, content_hash: 
     )
 
 
-async def lock_deal(session: AsyncSession, deal_id: uuid.UUID) -> bool:
-    """Whether the deal exists; if it does, it stays until the transaction ends.
-
-    FOR KEY SHARE, as the foreign key check takes it: a concurrent deletion of the deal waits for this
-    transaction (and then takes its transcript with it) instead of failing the transcript's insert, and
-    one that deleted it first is waited for, so the deal is found missing. Updates of the deal do not wait.
-    """
-    locked = await session.scalar(select(Deal.id).where(Deal.id == deal_id).with_for_update(key_share=True))
-    return locked is not None
-
-
 async def add(session: AsyncSession, columns: dict[str, Any]) -> Transcript | None:
     """The new transcript, or None when the deal has one with this content already.
 
     A concurrent transaction adding the same content is waited for, then yields None too, rather than
-    a unique violation (see `duplicate_of` for the one it added)."""
+    a unique violation (see `duplicate_of` for the one it added). The text just sent is not read back."""
     return await session.scalar(
         insert(Transcript)
         .values(columns)
         .on_conflict_do_nothing(constraint="uq_transcripts_deal_content")
         .returning(Transcript)
+        .options(defer(Transcript.original_text))
     )
 
 
