@@ -3,7 +3,7 @@
 A cache entry is readable only once the response that writes it has started, and the output format is part
 of the cached prefix, so `parallel` (each agent its own schema, all at once) writes the transcript four
 times; `leader` (one shared schema) starts one agent and releases the others when its response starts (see
-`dealgraph/agents/cache_sharing.py`; a `max_tokens: 0` pre-warm cannot carry the format, so it is not a
+`dealgraph/runs/cache_sharing.py`; a `max_tokens: 0` pre-warm cannot carry the format, so it is not a
 strategy). This bench runs the same long call through each, in alternating rounds, against one
 `dealgraph serve` process at a time and the stand-in in a process of its own.
 

@@ -23,8 +23,8 @@ from bench.support import create_api_key, fresh_database, postgres_server
 from dealgraph.config import Settings
 from dealgraph.db.repositories.vectors import vector_literal
 from dealgraph.search.embedders import get_embedder
+from dealgraph.search.embedding_pool import EmbeddingWorker
 from dealgraph.search.windows import Spoken, windows
-from dealgraph.search.worker import EmbeddingWorker
 from dealgraph.server.app import create_app
 
 MODES = ("KEYWORD", "SEMANTIC", "HYBRID")

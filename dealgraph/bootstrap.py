@@ -10,11 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.registry import builtin_effort
-from dealgraph.agents.templates import builtin_templates, content_hash, version_fields
 from dealgraph.config import Settings
 from dealgraph.db import migrate
 from dealgraph.db.repositories import prompts
 from dealgraph.db.session import Database
+from dealgraph.prompts.templates import builtin_templates, content_hash, version_fields
 
 
 async def prepare_database(database: Database, settings: Settings, *, apply_migrations: bool) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import os
 import re
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from typing import NoReturn
 
-from dealgraph.agents.check import AgentConfiguration, CheckResult
-from dealgraph.agents.simulation import with_llm_access
 from dealgraph.bootstrap import prepare_database
 from dealgraph.children import watch_supervisor
 from dealgraph.config import Settings, get_settings
@@ -20,6 +21,8 @@ from dealgraph.db.models import Role
 from dealgraph.db.repositories import tenancy
 from dealgraph.db.session import Database
 from dealgraph.logs import configure_logging
+from dealgraph.runs.check import AgentConfiguration, CheckResult
+from dealgraph.runs.simulation import with_llm_access
 
 # Commands that keep running and narrate what they do; the others answer in a line or two, so their
 # logs stay at WARNING (failures still show) unless DEALGRAPH_LOG_LEVEL is set explicitly.
@@ -75,9 +78,9 @@ def serve(args: argparse.Namespace) -> int:
 
 async def _configurations(settings: Settings) -> tuple[list[AgentConfiguration], str]:
     """The production versions' configurations from the database, or the built-ins when it has none yet."""
-    from dealgraph.agents.check import builtin_configurations
     from dealgraph.agents.kinds import AgentKind
     from dealgraph.db.repositories import prompts
+    from dealgraph.runs.check import builtin_configurations
 
     database = _database(settings)
     try:
@@ -96,7 +99,7 @@ async def _configurations(settings: Settings) -> tuple[list[AgentConfiguration],
 
 
 def llm_check(args: argparse.Namespace) -> int:
-    from dealgraph.agents.check import check_agents
+    from dealgraph.runs.check import check_agents
 
     configured = get_settings()
     settings, standin = with_llm_access(configured, quiet=True)
@@ -138,7 +141,7 @@ def worker(args: argparse.Namespace) -> int:
 
 async def _work_until_stopped(settings: Settings) -> None:
     """Execute runs until SIGINT/SIGTERM; unfinished runs are handed back to the queue on the way out."""
-    from dealgraph.agents.engine import analysis_engine
+    from dealgraph.runs.engine import analysis_engine
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -153,13 +156,12 @@ async def _work_until_stopped(settings: Settings) -> None:
         await database.dispose()
 
 
-def llm_standin(args: argparse.Namespace) -> int:
-    from dealgraph.agents.simulation import standin_config
-    from dealgraph.agents.standin import run_standin
-
-    config = standin_config(get_settings().model_copy(update={"standin_latencies": dict(args.latency or [])}))
-    run_standin(config, host=args.host, port=args.port)
-    return 0
+def llm_standin(args: argparse.Namespace) -> NoReturn:
+    """Replaces this process with the stand-in's own (`python -m dealgraph.standin`), which imports nothing of the
+    server: the command line never loads the stand-in's code itself."""
+    latencies = json.dumps(dict(args.latency or []))
+    argv = [sys.executable, "-m", "dealgraph.standin", "--host", args.host, "--port", str(args.port)]
+    os.execv(sys.executable, [*argv, "--latencies", latencies])
 
 
 def _latency(value: str) -> tuple[str, float]:

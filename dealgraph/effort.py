@@ -1,6 +1,6 @@
 """The effort levels Claude accepts, in one neutral module.
 
-They are both a request field (`dealgraph.agents.claude_models`) and the domain of the prompt
+They are both a request field (`dealgraph.claude.models`) and the domain of the prompt
 versions' `effort` column (`dealgraph.db.models`), and the database layer must not import agents.
 """
 

@@ -20,9 +20,9 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
 from bench.pg_statements import CountingProxy
-from dealgraph.agents.standin import AgentBehaviour, RunningStandin, StandinConfig, start_standin_in_thread
 from dealgraph.config import Settings
 from dealgraph.db.embedded import start_embedded_postgres
+from dealgraph.standin import AgentBehaviour, RunningStandin, StandinConfig, start_standin_in_thread
 from tests.support import (
     GraphQLClient,
     StandinControl,

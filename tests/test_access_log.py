@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from dealgraph.agents.standin import RunningStandin
+from dealgraph.standin import RunningStandin
 from tests.processes import process_env, serving
 
 ACCESS_LINE = '"POST /graphql HTTP/1.1" 401'

@@ -33,7 +33,7 @@ from dealgraph.agents.outputs import (
     count_evidence,
     verify_evidence,
 )
-from dealgraph.agents.standin import extract_utterances, synthesize
+from dealgraph.standin import extract_utterances, synthesize
 from dealgraph.transcripts.formats import Utterance, parse_transcript
 from dealgraph.transcripts.preprocess import render_for_prompt
 

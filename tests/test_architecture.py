@@ -18,6 +18,11 @@ SQL_BUILDERS = {"select", "insert", "update", "delete", "text"}
 # What code outside db/ may take from SQLAlchemy: exception types to catch, and the session type that
 # services pass to repositories as their unit of work.
 SQLALCHEMY_OUTSIDE_DB = {"sqlalchemy.exc", "sqlalchemy.ext.asyncio"}
+# The fan-out rides on the database's transactions (events go out when the session commits) and its
+# LISTEN connection: it hooks session events and parses the URL, and builds no SQL.
+SQLALCHEMY_IN_FANOUT = {"sqlalchemy", "sqlalchemy.engine", "sqlalchemy.orm"}
+# Where SQL is the point: the database layer, and the migrations that shape it.
+SQL_PACKAGES = ("dealgraph.db", "dealgraph.migrations")
 SESSION_CALLS = {
     "execute",
     "scalar",
@@ -114,7 +119,8 @@ def test_the_graph_sees_the_imports_it_should() -> None:
     edges = package_graph()
     assert ("server", "schema") in edges  # the Starlette app serves the schema
     assert ("services", "db") in edges
-    assert ("agents", "db") in edges
+    assert ("runs", "db") in edges
+    assert ("standin", "claude") in edges  # the stand-in marks its answers with the client's header
     assert any("->" in where for where in edges[("schema", "services")])
 
 
@@ -144,13 +150,14 @@ def test_sql_is_built_only_in_db() -> None:
     """Queries live in `dealgraph/db/` (repositories, keyset pagination, sessions); everything else calls them."""
     problems = []
     for module, path, tree in _modules():
-        if module == "dealgraph.db" or module.startswith("dealgraph.db."):
+        if module.startswith(SQL_PACKAGES):
             continue
+        allowed = SQLALCHEMY_OUTSIDE_DB | (SQLALCHEMY_IN_FANOUT if module.startswith("dealgraph.fanout") else set())
         where = path.relative_to(PACKAGE.parent)
         for imported, names, line in _imported(module, path, tree):
             if imported.split(".")[0] != "sqlalchemy":
                 continue
-            if imported not in SQLALCHEMY_OUTSIDE_DB or SQL_BUILDERS & set(names):
+            if imported not in allowed or SQL_BUILDERS & set(names):
                 problems.append(f"{where}:{line} imports {imported} {names}")
         for node in ast.walk(tree):
             if (
@@ -162,3 +169,38 @@ def test_sql_is_built_only_in_db() -> None:
             ):
                 problems.append(f"{where}:{node.lineno} calls session.{node.func.attr}()")
     assert not problems, "SQL outside dealgraph/db/:\n" + "\n".join(problems)
+
+
+# What each package may import from the others: the layers from the bottom up. A package missing here may
+# import anything that does not close a cycle; the ones named are the boundaries a reader relies on.
+FORBIDDEN = {
+    "claude": {"db", "schema", "services", "server", "runs", "prompts", "agents", "standin", "search", "fanout"},
+    "agents": {"db", "schema", "services", "server", "runs", "standin", "search", "fanout"},
+    "prompts": {"db", "schema", "services", "server", "runs", "standin", "search", "fanout"},
+    "db": {"schema", "services", "server", "runs", "prompts", "agents", "claude", "standin", "search"},
+    "fanout": {"schema", "services", "server", "runs", "prompts", "agents", "claude", "standin", "search"},
+    "services": {"schema", "server", "standin"},
+    "schema": {"server", "standin"},
+    "runs": {"schema", "services", "server", "standin"},
+    "search": {"schema", "server", "runs", "standin"},
+    "standin": {"db", "schema", "services", "server", "runs", "search", "fanout"},
+}
+
+
+def test_layers_import_only_downwards() -> None:
+    """The stand-in is reached only over HTTP (production code starts it by module name), the Claude client
+    knows nothing of the database, and the database layer knows nothing of the API above it."""
+    problems = [
+        line
+        for (importer, imported), lines in sorted(package_graph().items())
+        if imported in FORBIDDEN.get(importer, set())
+        for line in lines
+    ]
+    production = {node for node, _ in package_graph()} - {"standin"}
+    problems += [
+        line
+        for (importer, imported), lines in sorted(package_graph().items())
+        if imported == "standin" and importer in production
+        for line in lines
+    ]
+    assert not problems, "imports across a layer boundary:\n" + "\n".join(problems)

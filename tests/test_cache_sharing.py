@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from starlette.applications import Starlette
 
-from dealgraph.agents.standin import RunningStandin
+from dealgraph.standin import RunningStandin
 from tests.analysis_support import AGENTS, start, transcript_for_analysis, wait_until_finished
 from tests.support import GraphQLClient, StandinControl, TenantFactory, asgi_client, make_settings, running_app
 

@@ -21,11 +21,11 @@ from starlette.applications import Starlette
 
 from bench.pg_statements import CountingProxy, Kind, by_kind
 from bench.read_dataset import DatasetSize
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
 from dealgraph.db.read_pool import ReadPool
 from dealgraph.db.session import Database
 from dealgraph.errors import TooManyRequests
+from dealgraph.standin import RunningStandin
 from tests.support import TenantFactory, TenantHandle, asgi_client, running_app, seed_reads, settings_through
 
 DATA = DatasetSize(accounts=4, deals=12, transcripts=30)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.applications import Starlette
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
+from dealgraph.standin import RunningStandin
 from tests.analysis_support import AGENTS, analyse_live, transcript_for_analysis
 from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings
 

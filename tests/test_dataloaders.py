@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from starlette.applications import Starlette
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
+from dealgraph.standin import RunningStandin
 from tests.factories import create_account, create_deal, create_transcript
 from tests.support import GraphQLClient, TenantFactory, TenantHandle, make_settings, recording_statements
 

@@ -7,8 +7,8 @@ import asyncio
 import pytest
 from starlette.applications import Starlette
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
+from dealgraph.standin import RunningStandin
 from tests.analysis_support import AGENTS, start, transcript_for_analysis, wait_until_finished
 from tests.support import (
     GraphQLClient,

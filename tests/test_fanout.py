@@ -18,14 +18,14 @@ import pytest
 from sqlalchemy import event, text
 from starlette.applications import Starlette
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
-from dealgraph.db.notifications import _QUEUE_LIMIT, EVENTS_CHANNEL, RESYNC, NotificationHub
 from dealgraph.db.session import Database, TenantScope
-from dealgraph.db.single_flight import CoalescedReads
+from dealgraph.fanout.hub import _QUEUE_LIMIT, EVENTS_CHANNEL, RESYNC, NotificationHub
+from dealgraph.fanout.single_flight import CoalescedReads
 from dealgraph.schema.shared_events import SharedEventExecution
 from dealgraph.services.analysis_events import RunState, analysis_snapshot, stream_events
 from dealgraph.services.ids import node_uuid
+from dealgraph.standin import RunningStandin
 from tests.analysis_support import ANALYSIS, start, transcript_for_analysis
 from tests.support import (
     GraphQLClient,

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 from starlette.applications import Starlette
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.server.app import create_app
+from dealgraph.standin import RunningStandin
 from tests.support import asgi_client, database_outage, make_settings
 
 

@@ -7,7 +7,7 @@ import asyncio
 import gc
 import weakref
 
-from dealgraph.agents.standin import RunningStandin
+from dealgraph.standin import RunningStandin
 from tests.support import make_settings, running_app
 
 

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
-from dealgraph.agents.lease import RunLease, record_outcome
 from dealgraph.db.models import RunStatus
 from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
+from dealgraph.runs.lease import RunLease, record_outcome
 from tests.factories import claimed_run
 from tests.processes import free_port
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.llm import LlmClient, LlmError, StructuredRequest
-from dealgraph.agents.prompting import retry_messages
 from dealgraph.agents.registry import AGENTS, SHARED_OUTPUT_SCHEMA
-from dealgraph.agents.standin import RunningStandin
+from dealgraph.claude.client import LlmClient, LlmError, StructuredRequest
 from dealgraph.config import Settings
+from dealgraph.prompts.request import retry_messages
+from dealgraph.standin import RunningStandin
 from tests.support import StandinControl
 
 AGENT = AGENTS[AgentKind.MEDDPICC]

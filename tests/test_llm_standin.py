@@ -13,7 +13,7 @@ import httpx
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from dealgraph.agents.standin import (
+from dealgraph.standin import (
     SIMULATED_HEADER,
     StandinConfig,
     start_standin_in_thread,

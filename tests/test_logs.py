@@ -16,7 +16,6 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
 from dealgraph.logs import log_handler
 from dealgraph.schema import DealgraphSchema
@@ -24,6 +23,7 @@ from dealgraph.schema.context import Context
 from dealgraph.schema.errors import PresentErrors
 from dealgraph.server.request_id import RequestIdMiddleware
 from dealgraph.server.view import DealgraphGraphQL
+from dealgraph.standin import RunningStandin
 from tests.factories import create_account, create_deal_with_account, create_transcript
 from tests.graphql_documents import CREATE_ACCOUNT, CREATE_DEAL, DEAL
 from tests.support import GraphQLClient, TenantFactory, asgi_client, make_settings, running_app

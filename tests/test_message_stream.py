@@ -16,10 +16,10 @@ from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import RawMessageStreamEvent
 
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.llm import StructuredRequest
-from dealgraph.agents.message_stream import MessageStream, StreamError
 from dealgraph.agents.registry import AGENTS
-from dealgraph.agents.standin import RunningStandin
+from dealgraph.claude.client import StructuredRequest
+from dealgraph.claude.stream import MessageStream, StreamError
+from dealgraph.standin import RunningStandin
 
 START = {
     "type": "message_start",

@@ -10,12 +10,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
 from dealgraph.db.models import Role
-from dealgraph.db.notifications import RESYNC
 from dealgraph.db.repositories.tenancy import Principal
+from dealgraph.fanout.hub import RESYNC
 from dealgraph.server.principal_cache import PrincipalCache
+from dealgraph.standin import RunningStandin
 from tests.processes import process_env, server
 from tests.support import (
     REFUSAL_DEADLINE_S,

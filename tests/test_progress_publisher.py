@@ -8,9 +8,9 @@ import uuid
 import pytest
 from starlette.applications import Starlette
 
-from dealgraph.agents import runner
-from dealgraph.agents.progress import ProgressPublisher
-from dealgraph.db.notifications import NotificationHub
+from dealgraph.fanout.hub import NotificationHub
+from dealgraph.runs import runner
+from dealgraph.runs.progress import ProgressPublisher
 from tests.factories import claimed_run
 from tests.support import recording_statements
 

@@ -5,7 +5,7 @@ import pytest
 
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.registry import SYSTEM_PROMPT, builtin_effort, instruction_text
-from dealgraph.agents.templates import (
+from dealgraph.prompts.templates import (
     PROMPT_VARIABLES,
     SAMPLE_CONTEXT,
     AccountInfo,

@@ -17,11 +17,11 @@ import uvicorn.supervisors.multiprocess as uvicorn_multiprocess
 from httpx_ws import aconnect_ws
 from starlette.applications import Starlette
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.db.session import Database
 from dealgraph.server.recycle import Recycler
 from dealgraph.server.workers import _WatchedProcess
 from dealgraph.server.ws_registry import LiveSockets
+from dealgraph.standin import RunningStandin
 from tests.processes import descendants, process_env, serving
 from tests.support import TenantFactory
 

@@ -22,11 +22,11 @@ import pytest
 import redis.asyncio as redis
 from starlette.applications import Starlette
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
-from dealgraph.db.notifications import EVENTS_CHANNEL, RESYNC
-from dealgraph.db.redis_events import RedisEvents
 from dealgraph.db.repositories import runs
+from dealgraph.fanout.hub import EVENTS_CHANNEL, RESYNC
+from dealgraph.fanout.redis import RedisEvents
+from dealgraph.standin import RunningStandin
 from tests.analysis_support import analyse_live, kinds, transcript_for_analysis
 from tests.processes import free_port
 from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings

@@ -13,9 +13,9 @@ from starlette.applications import Starlette
 from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
 from dealgraph.server.limits import DOCUMENT_CACHE_SIZE, EXPANSION_PER_TOKEN
+from dealgraph.standin import RunningStandin
 from tests.support import GraphQLClient, TenantFactory, make_settings, websocket
 
 BODY_LIMIT = 64 * 1024

@@ -12,10 +12,10 @@ import pytest
 from httpx_ws import aconnect_ws
 from sqlalchemy import func, update
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
 from dealgraph.db.models import AgentRun, RunStatus
 from dealgraph.db.repositories import runs
+from dealgraph.standin import RunningStandin
 from tests.analysis_support import (
     ANALYSIS,
     ANALYSIS_EVENTS,

@@ -17,9 +17,9 @@ from httpx_ws import aconnect_ws
 from sqlalchemy import select
 from starlette.applications import Starlette
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
 from dealgraph.db.models import AgentRun
+from dealgraph.standin import RunningStandin
 from tests.analysis_support import AGENTS, ANALYSIS_EVENTS, START, kinds, transcript_for_analysis
 from tests.processes import children, descendants, process_env, serving
 from tests.support import (
@@ -111,7 +111,7 @@ async def test_serve_runs_the_stand_in_in_a_child_that_stops_with_it(
     ids = await transcript_for_analysis(gql, who)
     with serving(without_a_key(database_url)) as (base_url, process):
         below = descendants(process.process.pid)
-        [standin] = [pid for pid, command in below.items() if "dealgraph.agents.standin" in command]
+        [standin] = [pid for pid, command in below.items() if "dealgraph.standin" in command]
         assert standin != process.process.pid
         events = await analyse_through(base_url, who, ids["transcript"])
         assert kinds(events)[-1] == ("AnalysisFinished", None), process.output()
@@ -131,7 +131,7 @@ async def test_workers_run_api_pool_and_stand_in_apart_and_none_outlives_a_kille
     env = without_a_key(database_url, worker_slots="4")
     with serving(env, "--workers", "2") as (base_url, process):
         below = descendants(process.process.pid)
-        [standin] = [pid for pid, command in below.items() if "dealgraph.agents.standin" in command]
+        [standin] = [pid for pid, command in below.items() if "dealgraph.standin" in command]
         [pool] = [pid for pid, command in below.items() if command.endswith("dealgraph.cli worker ")]
         assert len([command for command in below.values() if "multiprocessing.spawn" in command]) == 2, below
         assert process.process.pid not in (standin, pool)

@@ -7,8 +7,8 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
+from dealgraph.standin import RunningStandin
 from tests.support import GraphQLClient, TenantFactory, asyncpg_dsn, make_settings, terminate_connections
 
 

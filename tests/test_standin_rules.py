@@ -1,5 +1,5 @@
 """One test per rule: the stand-in refuses what the real Messages API refuses, with its status, `error.type`
-and message shape. Each rule's source is cited in `dealgraph/agents/standin/rules.py`; requests go through
+and message shape. Each rule's source is cited in `dealgraph/standin/rules.py`; requests go through
 the real `anthropic` SDK."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 import anthropic
 import pytest
 
-from dealgraph.agents.claude_models import MODELS
-from dealgraph.agents.standin.usage import PromptCache, Segment
+from dealgraph.claude.models import MODELS
+from dealgraph.standin.usage import PromptCache, Segment
 from tests.support import StandinControl
 
 SCHEMA = {

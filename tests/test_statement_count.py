@@ -15,8 +15,8 @@ from starlette.applications import Starlette
 from bench.pg_statements import Capture, CountingProxy, Kind, by_kind
 from bench.read_dataset import DatasetSize
 from bench.read_queries import DEALGRAPH_DEAL_GRAPH, DEALGRAPH_TRIVIAL, DEALS, TRANSCRIPTS_PER_DEAL, DealGraphShape
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
+from dealgraph.standin import RunningStandin
 from tests.support import GraphQLClient, TenantFactory, TenantHandle, seed_reads, settings_through
 
 SMALL = DatasetSize(accounts=5, deals=30, transcripts=90)

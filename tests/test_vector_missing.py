@@ -64,7 +64,7 @@ async def test_semantic_and_hybrid_say_pgvector_is_required(
 async def test_startup_logs_that_semantic_search_needs_pgvector(
     settings: Settings, app: Starlette, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.WARNING, logger="dealgraph.search.worker"):
+    with caplog.at_level(logging.WARNING, logger="dealgraph.search.embedding_pool"):
         async with running_app(settings.model_copy(update={"auto_migrate": False})):
             pass
     assert any("need the pgvector extension" in record.getMessage() for record in caplog.records)

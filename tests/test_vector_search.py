@@ -16,11 +16,11 @@ from sqlalchemy import select, text, update
 from starlette.applications import Starlette
 from strawberry.relay import GlobalID
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
 from dealgraph.db.models import SearchJob
 from dealgraph.db.repositories import search_jobs
-from dealgraph.search.worker import EmbeddingWorker
+from dealgraph.search.embedding_pool import EmbeddingWorker
+from dealgraph.standin import RunningStandin
 from tests.processes import run_cli
 from tests.support import GraphQLClient, TenantFactory, make_settings, running_app
 from tests.vector_support import drain, pgvector_server_url, seed_calls

@@ -12,8 +12,8 @@ from httpx_ws.transport import ASGIWebSocketTransport
 from sqlalchemy import text
 from starlette.applications import Starlette
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.config import Settings
+from dealgraph.standin import RunningStandin
 from tests.support import TenantFactory, closed, connect_websocket, is_open, make_settings, running_app
 
 

@@ -11,7 +11,7 @@ import pytest
 from httpx_ws import aconnect_ws
 from starlette.applications import Starlette
 
-from dealgraph.agents.standin import RunningStandin
+from dealgraph.standin import RunningStandin
 from tests.analysis_support import ANALYSIS_EVENTS
 from tests.processes import process_env, server
 from tests.support import TenantFactory, authenticate, closed, is_open, websocket

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 from wsproto.utilities import LocalProtocolError
 
-from dealgraph.agents.standin import RunningStandin
 from dealgraph.db.models import Role
+from dealgraph.standin import RunningStandin
 from tests.analysis_support import DEAL_EVENTS
 from tests.factories import create_deal_with_account
 from tests.graphql_documents import CREATE_ACCOUNT

@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.search_corpus import CALLS
 from dealgraph.db.embedded import start_embedded_postgres
-from dealgraph.search.worker import EmbeddingWorker
+from dealgraph.search.embedding_pool import EmbeddingWorker
 from tests.factories import create_deal_with_account, create_transcript
 from tests.support import GraphQLClient, TenantHandle
 

@@ -1,6 +1,6 @@
 """The four agents: output model (the JSON schema of their structured output) and post-processing.
 
-What each agent is told lives in prompt versions (see `dealgraph.agents.templates`); the shipped
+What each agent is told lives in prompt versions (see `dealgraph.prompts.templates`); the shipped
 instruction files are only the built-in defaults loaded into them, with the effort each agent needs
 (chosen, and explained, in the file's front matter).
 """
@@ -16,7 +16,6 @@ from typing import Any
 from anthropic import transform_schema
 from pydantic import BaseModel, create_model
 
-from dealgraph.agents.claude_models import EFFORTS, Effort
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.outputs import (
     ActionItemsOutput,
@@ -25,6 +24,7 @@ from dealgraph.agents.outputs import (
     StakeholdersOutput,
     compute_talk_time,
 )
+from dealgraph.claude.models import EFFORTS, Effort
 from dealgraph.transcripts.formats import Utterance
 
 Postprocess = Callable[[Any, Sequence[Utterance]], Any]

@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from dealgraph.db.read_pool import ReadPool
-from dealgraph.db.tenant_slots import TenantSlots
+from dealgraph.tenant_slots import TenantSlots
 
 PREPARED_STATEMENT_CACHE_SIZE = 500
 """Per connection (SQLAlchemy's asyncpg dialect): enough for every statement shape the API sends."""

@@ -9,12 +9,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from dealgraph.agents.llm import LlmClient
+from dealgraph.claude.client import LlmClient
 from dealgraph.config import Settings
-from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.repositories.tenancy import Principal
 from dealgraph.db.session import Database, OperationTransaction, TenantScope
 from dealgraph.errors import Unauthenticated
+from dealgraph.fanout.hub import NotificationHub
 from dealgraph.services.loaders import Loaders
 
 

@@ -20,7 +20,7 @@ from dealgraph.schema.context import Context
 from dealgraph.schema.enums import DealOrderField, DealStage
 from dealgraph.schema.qualification import DealQualification
 from dealgraph.schema.tenancy import User
-from dealgraph.search.service import search_with_default
+from dealgraph.search.modes import search_with_default
 
 if TYPE_CHECKING:
     from dealgraph.schema.transcripts import SearchHit, Transcript

@@ -12,9 +12,9 @@ from strawberry import relay
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
-from dealgraph.agents.templates import unified_diff
 from dealgraph.db import models
 from dealgraph.errors import BadUserInput
+from dealgraph.prompts.templates import unified_diff
 from dealgraph.schema.common import LoadedNode, UserError, referenced
 from dealgraph.schema.connections import Connection, LoadedList, Pages
 from dealgraph.schema.context import Context

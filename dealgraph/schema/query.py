@@ -21,7 +21,7 @@ from dealgraph.schema.permissions import IsAdmin
 from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.tenancy import Viewer
 from dealgraph.schema.transcripts import SearchHit, Transcript
-from dealgraph.search import service as search_service
+from dealgraph.search import modes as search_service
 from dealgraph.services import accounts, deals, prompts, transcripts
 from dealgraph.services.deals import DealFilter as DealCriteria
 from dealgraph.services.ids import node_uuid

@@ -16,8 +16,8 @@ from dealgraph.schema.common import LoadedNode, UserError
 from dealgraph.schema.connections import Connection, LoadedList, Pages
 from dealgraph.schema.context import Context
 from dealgraph.schema.enums import TranscriptFormat
-from dealgraph.search import service as search_service
-from dealgraph.services.transcripts import SearchRow
+from dealgraph.search import modes as search_service
+from dealgraph.search.keyword import SearchRow
 
 if TYPE_CHECKING:
     from dealgraph.schema.analyses import Analysis

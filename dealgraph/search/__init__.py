@@ -1,1 +1,2 @@
-"""Semantic and hybrid transcript search: embedders, utterance windows, the embedding queue and rank fusion."""
+"""Transcript search in one package: keyword (full text), semantic (embeddings) and hybrid (both, fused), the
+embedders, utterance windows, the embedding job pool and `dealgraph reembed`."""

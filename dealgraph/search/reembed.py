@@ -10,7 +10,7 @@ from __future__ import annotations
 from dealgraph.config import Settings
 from dealgraph.db.repositories import search_jobs, vectors
 from dealgraph.db.session import Database
-from dealgraph.search.worker import EmbeddingWorker
+from dealgraph.search.embedding_pool import EmbeddingWorker
 
 BATCH = 500
 

@@ -10,13 +10,13 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Route, WebSocketRoute
 
-from dealgraph.agents.engine import analysis_engine
 from dealgraph.bootstrap import prepare_database
 from dealgraph.config import Settings
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
+from dealgraph.runs.engine import analysis_engine
 from dealgraph.schema import schema
-from dealgraph.search.worker import embedding_worker
+from dealgraph.search.embedding_pool import embedding_worker
 from dealgraph.server.body_limit import BodyLimitMiddleware
 from dealgraph.server.health import health_routes
 from dealgraph.server.heap import settled_heap

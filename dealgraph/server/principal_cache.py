@@ -18,8 +18,8 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
-from dealgraph.db.notifications import RESYNC, Event, NotificationHub
 from dealgraph.db.repositories.tenancy import Principal
+from dealgraph.fanout.hub import RESYNC, Event, NotificationHub
 
 MAX_ENTRIES = 10_000
 

@@ -23,13 +23,12 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 
-from dealgraph.agents.llm import LlmClient
+from dealgraph.claude.client import LlmClient
 from dealgraph.config import Settings
-from dealgraph.db.notifications import NotificationHub
 from dealgraph.db.repositories.tenancy import KEY_PREFIX, Principal, authenticate, hash_api_key
 from dealgraph.db.session import Database
-from dealgraph.db.tenant_slots import TenantSlots
 from dealgraph.errors import TooManyRequests
+from dealgraph.fanout.hub import NotificationHub
 from dealgraph.json_text import dumps
 from dealgraph.schema.context import Context
 from dealgraph.server.negotiation import GRAPHQL_RESPONSE, JSON, is_request_error, response_media_type
@@ -39,6 +38,7 @@ from dealgraph.server.request_id import request_id_of
 from dealgraph.server.ws_admission import PendingSockets
 from dealgraph.server.ws_handler import DealgraphTransportWSHandler
 from dealgraph.server.ws_registry import LiveSockets
+from dealgraph.tenant_slots import TenantSlots
 
 UNAUTHENTICATED_MESSAGE = "Missing or invalid API key: send 'Authorization: Bearer <api key>'."
 

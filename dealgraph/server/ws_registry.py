@@ -15,9 +15,9 @@ from collections import defaultdict
 from collections.abc import Coroutine
 from typing import Any, Protocol
 
-from dealgraph.db.notifications import RESYNC, Event
 from dealgraph.db.repositories.tenancy import live_api_key_ids
 from dealgraph.db.session import Database
+from dealgraph.fanout.hub import RESYNC, Event
 
 log = logging.getLogger(__name__)
 

@@ -20,11 +20,11 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from dealgraph.db.models import AgentRun, Analysis
-from dealgraph.db.notifications import RESYNC, Event, NotificationHub, Topic
 from dealgraph.db.repositories import analyses, deals
 from dealgraph.db.session import TenantScope
-from dealgraph.db.single_flight import SingleFlight
 from dealgraph.errors import NotFound
+from dealgraph.fanout.hub import RESYNC, Event, NotificationHub, Topic
+from dealgraph.fanout.single_flight import SingleFlight
 
 
 @dataclass(frozen=True, slots=True)

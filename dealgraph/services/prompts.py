@@ -9,17 +9,17 @@ from typing import cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dealgraph.agents.claude_models import Effort, UnknownModel
-from dealgraph.agents.inputs import load_inputs
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.llm import LlmClient, StructuredRequest
 from dealgraph.agents.registry import AGENTS, builtin_effort
-from dealgraph.agents.templates import TemplateRenderError, content_hash, validate_version, version_fields
+from dealgraph.claude.client import LlmClient, StructuredRequest
+from dealgraph.claude.models import Effort, UnknownModel
 from dealgraph.config import Settings
 from dealgraph.db.models import PromptLabel, PromptTemplate, PromptVersion
 from dealgraph.db.repositories import prompts
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import BadUserInput, NotFound
+from dealgraph.prompts.templates import TemplateRenderError, content_hash, validate_version, version_fields
+from dealgraph.runs.inputs import load_inputs
 from dealgraph.validation import Checker, ErrorCode, FieldError, InvalidInput
 
 LABEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")

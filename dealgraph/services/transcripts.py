@@ -1,23 +1,19 @@
-"""Transcripts: ingest (parse, size limit, de-duplication), listing, deletion and full-text search."""
+"""Transcripts: ingest (parse, size limit, de-duplication), listing and deletion (search: `dealgraph.search`)."""
 
 from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from dealgraph.db.models import Transcript, TranscriptUtterance
-from dealgraph.db.repositories import deals, search, search_jobs, transcripts
-from dealgraph.db.repositories.search import SearchFilters
+from dealgraph.db.models import Transcript
+from dealgraph.db.repositories import deals, search_jobs, transcripts
 from dealgraph.db.session import TenantScope
-from dealgraph.errors import BadUserInput
-from dealgraph.services.pagination import Page, PageRequest, encode_cursor, keyset_page, offset_after
+from dealgraph.services.pagination import Page, PageRequest, keyset_page
 from dealgraph.transcripts.formats import TranscriptParseError, TranscriptTooLarge, parse_transcript
 from dealgraph.validation import Checker, ErrorCode, FieldError, InvalidInput
 
-MAX_SEARCH_QUERY = 500
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,4})?")  # 'en', 'pt-BR': fits the 8-character column
 
 
@@ -94,43 +90,3 @@ async def delete_transcript(scope: TenantScope, transcript_id: uuid.UUID | None)
     if deleted is None:
         raise InvalidInput(FieldError("id", "transcript not found", ErrorCode.NOT_FOUND))
     return deleted
-
-
-def search_text(text: str) -> str:
-    needle = text.strip()
-    if not needle or len(needle) > MAX_SEARCH_QUERY:
-        raise BadUserInput(f"'query' must be 1 to {MAX_SEARCH_QUERY} characters.")
-    return needle
-
-
-@dataclass(frozen=True, slots=True)
-class SearchRow:
-    transcript: Transcript
-    utterance: TranscriptUtterance
-    rank: float
-    snippet: str
-    matched_by: tuple[str, ...] = ("keyword",)
-    similarity: float | None = None
-
-
-async def search_transcripts(
-    scope: TenantScope, text: str, request: PageRequest, filters: SearchFilters
-) -> Page[SearchRow]:
-    """Ranked utterance hits; offset cursors, since rank order has no stable key to resume from."""
-    needle = search_text(text)
-    offset = offset_after(request.after, "search")
-    async with scope.session() as session:
-        rows = await search.keyword_hits(session, needle, filters, offset=offset, limit=request.first + 1)
-
-    async def count() -> int:
-        async with scope.session() as session:
-            return await search.keyword_count(session, needle, filters)
-
-    kept = rows[: request.first]
-    return Page(
-        items=[SearchRow(t, u, float(r), s) for t, u, r, s in kept],
-        cursors=[encode_cursor("search", offset + i) for i in range(len(kept))],
-        has_next_page=len(rows) > request.first,
-        has_previous_page=offset > 0,
-        count=count,
-    )

@@ -74,7 +74,7 @@ class Analysis(Identified, Timestamped, TenantOwned, Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cache_leader_run_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
-    """The run that writes the transcript's prompt-cache entry first (see dealgraph.agents.cache_sharing)."""
+    """The run that writes the transcript's prompt-cache entry first (see dealgraph.runs.cache_sharing)."""
     cache_opened_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     """When that entry became readable (the leader's response started); the other runs wait for it."""
 

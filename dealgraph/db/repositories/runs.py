@@ -22,9 +22,9 @@ import asyncpg
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dealgraph.db import event_transport
 from dealgraph.db.models import AgentRun, Analysis, AnalysisStatus, RunStatus
-from dealgraph.db.notifications import EVENTS_CHANNEL, RUNS_QUEUED_CHANNEL
+from dealgraph.fanout import transport as event_transport
+from dealgraph.fanout.hub import EVENTS_CHANNEL, RUNS_QUEUED_CHANNEL
 from dealgraph.json_text import dumps
 
 

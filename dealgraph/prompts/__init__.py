@@ -1,0 +1,1 @@
+"""Prompt authoring: admin-edited Jinja templates, the sandbox they render in, and the request an agent sends."""

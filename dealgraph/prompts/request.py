@@ -1,0 +1,103 @@
+"""What an agent sends to Claude.
+
+With the built-in prompts every agent's request starts with the same system blocks, the last of which
+holds the transcript with `cache_control`, so the agents of one analysis can share one prompt-cache
+entry for the transcript (see `dealgraph.runs.cache_sharing` for when that entry becomes readable).
+The pinned prompt version's rendered user template comes after, in the user turn, and the agent's
+answer is asked for as JSON outputs in its own schema. The transcript is shown preprocessed (fillers
+removed) with each line's index, which is how evidence quotes map back to the original text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cached_property
+from typing import Any
+
+from dealgraph.agents.evidence import EvidenceLocator
+from dealgraph.agents.registry import SHARED_OUTPUT_SCHEMA, AgentDefinition
+from dealgraph.claude.client import StructuredRequest
+from dealgraph.claude.models import Effort
+from dealgraph.prompts.templates import RenderedTemplates
+from dealgraph.transcripts.formats import Utterance
+from dealgraph.transcripts.preprocess import render_for_prompt
+
+
+@dataclass(frozen=True)
+class TranscriptForPrompt:
+    """A call as its agents see it. The agents of an analysis share one (see `CallInputs`), so what is derived
+    from it is derived once for all four: the prompt's transcript block, and the evidence locator."""
+
+    title: str
+    occurred_at: datetime
+    utterances: tuple[Utterance, ...]
+    lines: str
+    """The utterances as `render_for_prompt` shows them: rendered once, for the block and the templates."""
+
+    @classmethod
+    def of(cls, title: str, occurred_at: datetime, utterances: tuple[Utterance, ...]) -> TranscriptForPrompt:
+        """For a call whose lines no one has rendered yet (`load_call` has them from its `PromptContext`)."""
+        return cls(title, occurred_at, utterances, render_for_prompt(utterances))
+
+    @cached_property
+    def block(self) -> str:
+        return f'<transcript title="{self.title}" date="{self.occurred_at:%Y-%m-%d}">\n{self.lines}\n</transcript>'
+
+    @cached_property
+    def evidence(self) -> EvidenceLocator:
+        return EvidenceLocator(self.utterances)
+
+
+def build_request(
+    agent: AgentDefinition,
+    transcript: TranscriptForPrompt,
+    prompt: RenderedTemplates,
+    *,
+    model: str,
+    max_tokens: int,
+    effort: Effort,
+    shared_schema: bool = False,
+) -> StructuredRequest:
+    """`shared_schema`: ask for the answer in the schema all agents share (see `registry.SHARED_OUTPUT_SCHEMA`),
+    so the agents' prompts are identical up to the transcript and can share its cache entry."""
+    key = agent.kind.value if shared_schema else None
+    user = prompt.user if key is None else f"{prompt.user}\n\n{_answer_under(key)}"
+    return StructuredRequest(
+        model=model,
+        max_tokens=max_tokens,
+        effort=effort,
+        system=[
+            {"type": "text", "text": prompt.system},
+            {"type": "text", "text": transcript.block, "cache_control": {"type": "ephemeral"}},
+        ],
+        messages=[{"role": "user", "content": user}],
+        schema=SHARED_OUTPUT_SCHEMA if shared_schema else agent.output_schema,
+        answer_key=key,
+    )
+
+
+def _answer_under(key: str) -> str:
+    return f"Put your answer under the `{key}` key of the JSON object and set every other key to null."
+
+
+def retry_messages(
+    request: StructuredRequest, answer: Sequence[dict[str, Any]], problems: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The conversation for the one retry after invalid output: the model sees its answer and what was wrong.
+
+    The assistant turn goes back exactly as it came, thinking blocks and their signatures included: the
+    API verifies them, and a modified or dropped thinking block is an error on thinking models.
+    """
+    listing = "\n".join(f"- {problem}" for problem in problems)
+    where = "" if request.answer_key is None else f" {_answer_under(request.answer_key)}"
+    return [
+        *request.messages,
+        {"role": "assistant", "content": list(answer)},
+        {
+            "role": "user",
+            "content": f"Your answer does not satisfy the schema's constraints:\n{listing}\n"
+            f"Answer again with the complete, corrected JSON object.{where}",
+        },
+    ]

@@ -1,0 +1,1 @@
+"""The run engine: job pools that claim agent runs, execute them, hold their leases and report progress."""

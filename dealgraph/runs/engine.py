@@ -1,0 +1,60 @@
+"""The analysis engine of one process: notification hub, Claude client and worker pool.
+
+`serve` runs it inside the API process; `dealgraph worker` runs it alone. Either way the process
+listens for run events (to push them to its subscribers and to cancel its own runs) and, with
+`worker_slots > 0`, executes runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from dealgraph.claude.client import LlmClient
+from dealgraph.claude.models import MODELS
+from dealgraph.config import Settings
+from dealgraph.db.session import Database
+from dealgraph.fanout import transport as event_transport
+from dealgraph.fanout.hub import NotificationHub
+from dealgraph.fanout.redis import RedisEvents
+from dealgraph.runs.orchestrator import Orchestrator
+from dealgraph.runs.runner import AgentRunner
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Engine:
+    hub: NotificationHub
+    llm: LlmClient
+    orchestrator: Orchestrator | None
+
+
+@asynccontextmanager
+async def analysis_engine(database: Database, settings: Settings) -> AsyncIterator[Engine]:
+    if settings.llm_model not in MODELS:
+        log.error(
+            "DEALGRAPH_LLM_MODEL=%s is not a known model (%s): every run of the built-in prompts will fail "
+            "with MODEL_UNKNOWN",
+            settings.llm_model,
+            ", ".join(MODELS),
+        )
+    events = RedisEvents(settings.redis_url, database.url) if settings.event_transport == "redis" else None
+    hub = NotificationHub(database.url, events)
+    await hub.start()
+    event_transport.activate(events)
+    llm = LlmClient(settings)
+    orchestrator = None
+    if settings.worker_slots > 0:
+        orchestrator = Orchestrator(database, hub, AgentRunner(database, hub, llm, settings), settings)
+        await orchestrator.start()
+    try:
+        yield Engine(hub, llm, orchestrator)
+    finally:
+        if orchestrator:
+            await orchestrator.stop()
+        event_transport.activate(None)
+        await hub.stop()
+        await llm.close()

@@ -1,0 +1,89 @@
+"""No API key: run the agents against the local Messages API stand-in, and say so loudly.
+
+The stand-in (`dealgraph.standin`) is started by module name in a child process and reached over
+HTTP only: production code never imports it, and never shares its GIL or event loop with it, so no
+figure measured on a server includes the stand-in's own work.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass
+
+from dealgraph.children import ChildProcess
+from dealgraph.config import Settings
+
+log = logging.getLogger("dealgraph.simulation")
+
+STANDIN_MODULE = "dealgraph.standin"
+_STARTUP_TIMEOUT_S = 120.0  # a fresh interpreter on a loaded machine; only a broken child waits this long
+
+BANNER = (
+    "\n" + "!" * 78 + "\n"
+    "!!  NO ANTHROPIC_API_KEY: agents run against the LOCAL STAND-IN at %s (process %d, a child of %d)\n"
+    "!!  Every analysis result is SIMULATED (metadata.simulated = true), not real analysis.\n" + "!" * 78
+)
+
+
+@dataclass
+class StandinProcess:
+    """A stand-in in a child process (`python -m dealgraph.standin --fd N`), serving on a socket this process
+    bound and keeps: a restarted child serves the same `base_url`."""
+
+    base_url: str
+    child: ChildProcess
+    _socket: socket.socket
+
+    @property
+    def pid(self) -> int:
+        return self.child.pid
+
+    def stop(self) -> None:
+        self.child.stop()
+        self._socket.close()
+
+
+def start_standin_process(latencies: dict[str, float], host: str = "127.0.0.1", port: int = 0) -> StandinProcess:
+    """Returns once the child answers HTTP; the socket is listening before the child starts, so nothing is refused."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(socket.SOMAXCONN)
+    bound_port: int = sock.getsockname()[1]
+    base_url = f"http://[{host}]:{bound_port}" if ":" in host else f"http://{host}:{bound_port}"
+    args = [STANDIN_MODULE, "--fd", str(sock.fileno()), "--latencies", json.dumps(latencies)]
+    running = StandinProcess(base_url, ChildProcess("LLM stand-in", args, {}, [sock.fileno()]), sock)
+    deadline = time.monotonic() + _STARTUP_TIMEOUT_S
+    while not _answers(host, bound_port):
+        if not running.child.alive() or time.monotonic() > deadline:
+            running.stop()
+            raise RuntimeError(f"LLM stand-in process failed to start on {running.base_url}")
+        time.sleep(0.05)
+    return running
+
+
+def _answers(host: str, port: int) -> bool:
+    connection = http.client.HTTPConnection(host, port, timeout=1.0)
+    try:
+        connection.request("GET", "/_standin/stats")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def with_llm_access(settings: Settings, *, quiet: bool = False) -> tuple[Settings, StandinProcess | None]:
+    """The settings to run with: unchanged with a key or base URL, else pointed at a fresh stand-in
+    (announced with a loud banner unless the caller says so itself)."""
+    if settings.anthropic_api_key or settings.anthropic_base_url:
+        return settings, None
+    standin = start_standin_process(settings.standin_latencies, port=settings.standin_port)
+    if not quiet:
+        log.warning(BANNER, standin.base_url, standin.pid, os.getpid())
+    return settings.model_copy(update={"anthropic_base_url": standin.base_url}), standin
