@@ -1,10 +1,63 @@
-"""Errors a client is meant to see. Everything else is masked (see `dealgraph.schema.errors`)."""
+"""Every error code a client can be given, and the exceptions that carry one to the response.
+
+Codes are part of the API: clients branch on them, so each is spelled once, here, and every error path
+(GraphQL errors, refusals before GraphQL runs, payload field errors, WebSocket closes) names the member.
+`tests/test_error_codes.py` fails on a code written anywhere else. Errors that are not `ApiError`s are
+masked as INTERNAL_SERVER_ERROR (see `dealgraph.schema.errors`).
+"""
 
 from __future__ import annotations
 
+import enum
+from typing import ClassVar
+
+
+class ErrorCode(enum.StrEnum):
+    """`extensions.code` of a GraphQL error (also of a refusal before GraphQL runs), or a field error's `code`."""
+
+    # The code of one field's problem in a mutation payload's `errors` (GraphQL enum `UserErrorCode`).
+    INVALID = "INVALID"
+    NOT_FOUND = "NOT_FOUND"  # also a request error: a required object the caller may not see
+    CONFLICT = "CONFLICT"
+    TOO_LARGE = "TOO_LARGE"
+
+    # The request: who sends it, and what it asks for.
+    UNAUTHENTICATED = "UNAUTHENTICATED"
+    FORBIDDEN = "FORBIDDEN"
+    BAD_USER_INPUT = "BAD_USER_INPUT"
+    GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
+    GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
+    PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+    SUBSCRIPTION_REQUIRES_WEBSOCKET = "SUBSCRIPTION_REQUIRES_WEBSOCKET"
+    QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+    PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
+
+    # The server: retrying later helps, or (internal) it is a bug to report with the request id.
+    TOO_MANY_REQUESTS = "TOO_MANY_REQUESTS"
+    SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
+    INTERNAL_SERVER_ERROR = "INTERNAL_SERVER_ERROR"
+
+
+class UserErrorCode(enum.StrEnum):
+    """The codes a payload's field error can have: the GraphQL enum `UserErrorCode`, a part of `ErrorCode`."""
+
+    INVALID = ErrorCode.INVALID
+    NOT_FOUND = ErrorCode.NOT_FOUND
+    CONFLICT = ErrorCode.CONFLICT
+    TOO_LARGE = ErrorCode.TOO_LARGE
+
+
+class CloseCode(enum.IntEnum):
+    """WebSocket close codes the server sends itself (strawberry sends the protocol's own: 4400, 4401, ...)."""
+
+    TRY_AGAIN_LATER = 1013  # RFC 6455: the server cannot take this socket just now
+    API_KEY_REVOKED = 4403
+
 
 class ApiError(Exception):
-    code = "BAD_REQUEST"
+    """An error the client is meant to see, with its message and code."""
+
+    code: ClassVar[ErrorCode]
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -12,25 +65,25 @@ class ApiError(Exception):
 
 
 class Unauthenticated(ApiError):
-    code = "UNAUTHENTICATED"
+    code = ErrorCode.UNAUTHENTICATED
 
 
 class Forbidden(ApiError):
-    code = "FORBIDDEN"
+    code = ErrorCode.FORBIDDEN
 
 
 class NotFound(ApiError):
-    code = "NOT_FOUND"
+    code = ErrorCode.NOT_FOUND
 
 
 class BadUserInput(ApiError):
-    code = "BAD_USER_INPUT"
+    code = ErrorCode.BAD_USER_INPUT
 
 
 class TooManyRequests(ApiError):
     """Over a capacity limit (per-tenant cap, exhausted connection pool): retrying later helps."""
 
-    code = "TOO_MANY_REQUESTS"
+    code = ErrorCode.TOO_MANY_REQUESTS
 
     def __init__(self, message: str, retry_after_s: int = 1) -> None:
         super().__init__(message)

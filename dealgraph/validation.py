@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass
+
+from dealgraph.errors import ErrorCode
 
 # Python keeps a surrogate only when it is unpaired (json.loads joins valid pairs into one character).
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -20,13 +21,6 @@ def unstorable_reason(text: str) -> str | None:
     if match is None:
         return None
     return "a NUL character (\\u0000)" if match[0] == "\x00" else "an unpaired UTF-16 surrogate"
-
-
-class ErrorCode(enum.StrEnum):
-    INVALID = "INVALID"
-    NOT_FOUND = "NOT_FOUND"
-    CONFLICT = "CONFLICT"
-    TOO_LARGE = "TOO_LARGE"
 
 
 @dataclass(frozen=True, slots=True)

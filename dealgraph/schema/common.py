@@ -15,7 +15,7 @@ from strawberry.dataloader import DataLoader
 
 from dealgraph.errors import NotFound
 from dealgraph.schema.context import Context
-from dealgraph.schema.enums import ErrorCode
+from dealgraph.schema.enums import UserErrorCode
 from dealgraph.services.ids import node_uuid, raw_uuid
 from dealgraph.validation import FieldError, InvalidInput
 
@@ -29,11 +29,11 @@ T = TypeVar("T")
 class UserError:
     field: str = strawberry.field(description="Input field path, e.g. 'input.amount'.")
     message: str
-    code: ErrorCode
+    code: UserErrorCode
 
     @classmethod
     def from_error(cls, error: FieldError) -> UserError:
-        return cls(field=error.field, message=error.message, code=error.code)
+        return cls(field=error.field, message=error.message, code=UserErrorCode(error.code))
 
 
 def user_errors(error: InvalidInput) -> list[UserError]:

@@ -11,19 +11,19 @@ import strawberry
 
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.db.models import AnalysisStatus, DealStage, Role, RunStatus
+from dealgraph.errors import UserErrorCode
 from dealgraph.search.modes import SearchMode
 from dealgraph.services.deals import DealOrderField
 from dealgraph.transcripts.formats import TranscriptFormat
-from dealgraph.validation import ErrorCode
 
 strawberry.enum(AgentKind)
 strawberry.enum(AnalysisStatus)
 strawberry.enum(RunStatus, name="AgentRunStatus")
 strawberry.enum(DealStage)
 strawberry.enum(DealOrderField)
-strawberry.enum(ErrorCode, name="UserErrorCode")
 strawberry.enum(Role)
 strawberry.enum(TranscriptFormat)
+strawberry.enum(UserErrorCode)
 strawberry.enum(
     SearchMode,
     description="KEYWORD: full-text; SEMANTIC: nearest utterance windows by meaning; HYBRID: both, by reciprocal rank fusion.",
@@ -34,9 +34,9 @@ __all__ = [
     "AnalysisStatus",
     "DealOrderField",
     "DealStage",
-    "ErrorCode",
     "Role",
     "RunStatus",
     "SearchMode",
     "TranscriptFormat",
+    "UserErrorCode",
 ]

@@ -15,12 +15,13 @@ from strawberry.extensions import MaskErrors
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
-from dealgraph.errors import ApiError, TooManyRequests
+from dealgraph.errors import ApiError, ErrorCode, TooManyRequests
 
 log = logging.getLogger("dealgraph.errors")
 
 
-def _with_extensions(error: GraphQLError, message: str, extensions: dict[str, object]) -> GraphQLError:
+def _coded(error: GraphQLError, message: str, code: str, **extensions: object) -> GraphQLError:
+    """`error` as the client sees it: `message`, and `code` (with any `extensions`) among its extensions."""
     return GraphQLError(
         message=message,
         nodes=error.nodes,
@@ -28,7 +29,7 @@ def _with_extensions(error: GraphQLError, message: str, extensions: dict[str, ob
         positions=error.positions,
         path=error.path,
         original_error=None,
-        extensions={**(error.extensions or {}), **extensions},
+        extensions={**(error.extensions or {}), "code": code, **extensions},
     )
 
 
@@ -42,29 +43,27 @@ class PresentErrors(MaskErrors):
         presented = [self._present(error) for error in errors]
         for error in presented:
             code = (error.extensions or {}).get("code")
-            if code != "INTERNAL_SERVER_ERROR":  # internal ones were logged at ERROR by _present
+            if code != ErrorCode.INTERNAL_SERVER_ERROR:  # internal ones were logged at ERROR by _present
                 log.debug("client error %s at %s: %s", code, error.path, error.message)
         return presented
 
     def _present(self, error: GraphQLError) -> GraphQLError:
         original = error.original_error
         if original is None:  # about the document (syntax, validation, limits): safe to show
-            return _with_extensions(error, error.message, {"code": _document_error_code(error)})
+            return _coded(error, error.message, _document_error_code(error))
         if isinstance(original, PoolTimeout):  # every pooled connection busy: load, not a bug
             original = TooManyRequests.pool_exhausted()
         if isinstance(original, ApiError):
-            return _with_extensions(error, original.message, {"code": original.code})
+            return _coded(error, original.message, original.code)
         if isinstance(original, GraphQLError):  # e.g. a bad argument value coerced by strawberry
-            return _with_extensions(error, error.message, {"code": "BAD_USER_INPUT"})
+            return _coded(error, error.message, ErrorCode.BAD_USER_INPUT)
         if isinstance(original, CannotGetOperationTypeError):  # e.g. an operationName the document lacks
-            return _with_extensions(error, original.as_http_error_reason(), {"code": "GRAPHQL_VALIDATION_FAILED"})
+            return _coded(error, original.as_http_error_reason(), ErrorCode.GRAPHQL_VALIDATION_FAILED)
         if isinstance(original, GlobalIDValueError):  # e.g. node(id:) naming a type that is not a Node
-            return _with_extensions(error, f"Invalid global id: {original}", {"code": "BAD_USER_INPUT"})
+            return _coded(error, f"Invalid global id: {original}", ErrorCode.BAD_USER_INPUT)
         request_id = getattr(self.execution_context.context, "request_id", None)
         log.error("unexpected error (request %s) at %s", request_id, error.path, exc_info=original)
-        return _with_extensions(
-            error, "Internal server error.", {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}
-        )
+        return _coded(error, "Internal server error.", ErrorCode.INTERNAL_SERVER_ERROR, requestId=request_id)
 
 
 def _document_error_code(error: GraphQLError) -> str:
@@ -72,4 +71,6 @@ def _document_error_code(error: GraphQLError) -> str:
     code = (error.extensions or {}).get("code")
     if isinstance(code, str):
         return code
-    return "GRAPHQL_PARSE_FAILED" if isinstance(error, GraphQLSyntaxError) else "GRAPHQL_VALIDATION_FAILED"
+    if isinstance(error, GraphQLSyntaxError):
+        return ErrorCode.GRAPHQL_PARSE_FAILED
+    return ErrorCode.GRAPHQL_VALIDATION_FAILED

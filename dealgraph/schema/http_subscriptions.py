@@ -14,7 +14,8 @@ from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-CODE = "SUBSCRIPTION_REQUIRES_WEBSOCKET"
+from dealgraph.errors import ErrorCode
+
 MESSAGE = (
     "Subscriptions are not served over plain HTTP: open a WebSocket to /graphql with the "
     "'graphql-transport-ws' subprotocol and send the subscription there."
@@ -24,7 +25,7 @@ MESSAGE = (
 class _RefuseSubscription(ValidationRule):
     def __init__(self, context: ValidationContext) -> None:
         super().__init__(context)
-        context.report_error(GraphQLError(MESSAGE, extensions={"code": CODE}))
+        context.report_error(GraphQLError(MESSAGE, extensions={"code": ErrorCode.SUBSCRIPTION_REQUIRES_WEBSOCKET}))
 
 
 class SubscriptionsOverWebSocketOnly(SchemaExtension):

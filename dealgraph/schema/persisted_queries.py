@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from dealgraph.errors import ErrorCode
+
 CAPACITY = 1000
 """Documents kept per process (all tenants together); the least recently used is forgotten first."""
 
@@ -45,14 +47,14 @@ class PersistedQueries(SchemaExtension):
         if query is None:
             known = cls._documents.get(key)
             if known is None:
-                raise GraphQLError(NOT_FOUND, extensions={"code": "PERSISTED_QUERY_NOT_FOUND"})
+                raise GraphQLError(NOT_FOUND, extensions={"code": ErrorCode.PERSISTED_QUERY_NOT_FOUND})
             cls._documents.move_to_end(key)
             return known
         if hashlib.sha256(query.encode()).hexdigest() != digest:
             raise GraphQLError(
                 "provided sha does not match query: extensions.persistedQuery.sha256Hash must be the SHA-256 "
                 "of the query text, in hexadecimal",
-                extensions={"code": "BAD_USER_INPUT"},
+                extensions={"code": ErrorCode.BAD_USER_INPUT},
             )
         cls._documents[key] = query
         cls._documents.move_to_end(key)
@@ -68,5 +70,5 @@ def _hash_of(persisted: Any) -> str:
             return digest.lower()
     raise GraphQLError(
         'extensions.persistedQuery must be {"version": 1, "sha256Hash": "<SHA-256 of the query, 64 hex digits>"}',
-        extensions={"code": "BAD_USER_INPUT"},
+        extensions={"code": ErrorCode.BAD_USER_INPUT},
     )

@@ -11,10 +11,12 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from dealgraph.errors import ErrorCode
+
 
 def payload_too_large(limit: int) -> bytes:
     message = f"Request body is larger than the limit of {limit} bytes (DEALGRAPH_MAX_BODY_BYTES={limit})."
-    return json.dumps({"errors": [{"message": message, "extensions": {"code": "PAYLOAD_TOO_LARGE"}}]}).encode()
+    return json.dumps({"errors": [{"message": message, "extensions": {"code": ErrorCode.PAYLOAD_TOO_LARGE}}]}).encode()
 
 
 class BodyLimitMiddleware:

@@ -35,7 +35,8 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+from dealgraph.errors import ErrorCode
+
 _MAX_NESTING = 64  # deeper documents are refused by the depth limit; this only bounds recursion
 
 
@@ -102,7 +103,7 @@ def cost_errors(
                     f"{limiter.max_cost} ({limiter.setting}). Ask for smaller pages (`first`) or fewer "
                     "nested lists.",
                     operation,
-                    extensions={"code": QUERY_TOO_COMPLEX, "cost": total, "maxCost": limiter.max_cost},
+                    extensions={"code": ErrorCode.QUERY_TOO_COMPLEX, "cost": total, "maxCost": limiter.max_cost},
                 )
             )
     return errors

@@ -42,7 +42,7 @@ from graphql import (
     ValueNode,
 )
 
-from dealgraph.server.cost import QUERY_TOO_COMPLEX
+from dealgraph.errors import ErrorCode
 
 MAX_NUMBER_LITERAL_CHARS = 100
 """Longer than any number the schema's scalars accept (Int: 11 characters; Decimal: 28 digits)."""
@@ -129,7 +129,7 @@ def shape_errors(
             GraphQLError(
                 f"Query too complex: its fragments expand to {expanded} selections, more than {max_selections} "
                 f"({setting}).",
-                extensions={"code": QUERY_TOO_COMPLEX},
+                extensions={"code": ErrorCode.QUERY_TOO_COMPLEX},
             )
         ]
     return [

@@ -27,8 +27,9 @@ from strawberry.extensions import (
 from strawberry.extensions.add_validation_rules import AddValidationRules
 
 from dealgraph.config import Settings
+from dealgraph.errors import ErrorCode
 from dealgraph.schema.text_guard import DOCUMENT_CACHE_SIZE
-from dealgraph.server.cost import QUERY_TOO_COMPLEX, QueryCostLimiter
+from dealgraph.server.cost import QueryCostLimiter
 from dealgraph.server.document_shape import shape_errors
 from dealgraph.services.pagination import DEFAULT_PAGE_SIZE
 
@@ -41,7 +42,7 @@ def too_complex(error: GraphQLError, setting: str) -> GraphQLError:
         error.nodes,
         error.source,
         error.positions,
-        extensions={**(error.extensions or {}), "code": QUERY_TOO_COMPLEX},
+        extensions={**(error.extensions or {}), "code": ErrorCode.QUERY_TOO_COMPLEX},
     )
 
 

@@ -27,7 +27,7 @@ from dealgraph.claude.client import LlmClient
 from dealgraph.config import Settings
 from dealgraph.db.repositories.tenancy import KEY_PREFIX, Principal, authenticate, hash_api_key
 from dealgraph.db.session import Database
-from dealgraph.errors import TooManyRequests
+from dealgraph.errors import ErrorCode, TooManyRequests
 from dealgraph.fanout.hub import NotificationHub
 from dealgraph.json_text import dumps
 from dealgraph.schema.context import Context
@@ -50,7 +50,7 @@ def bearer_token(value: object) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def error_response(status: int, message: str, code: str, headers: dict[str, str]) -> Response:
+def error_response(status: int, message: str, code: ErrorCode, headers: dict[str, str]) -> Response:
     """A GraphQL-shaped refusal for requests stopped before GraphQL runs."""
     body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
     return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
@@ -134,7 +134,7 @@ class DealgraphGraphQL(GraphQL[Context, None]):
     @staticmethod
     def _unauthenticated() -> Response:
         return error_response(
-            401, UNAUTHENTICATED_MESSAGE, "UNAUTHENTICATED", {"WWW-Authenticate": 'Bearer realm="dealgraph"'}
+            401, UNAUTHENTICATED_MESSAGE, ErrorCode.UNAUTHENTICATED, {"WWW-Authenticate": 'Bearer realm="dealgraph"'}
         )
 
     @staticmethod
@@ -172,7 +172,7 @@ class DealgraphGraphQL(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> dict[str, object] | None:
         principal = await self.reauthenticate(context)
         if principal is None:
-            raise ConnectionRejectionError({"message": UNAUTHENTICATED_MESSAGE, "code": "UNAUTHENTICATED"})
+            raise ConnectionRejectionError({"message": UNAUTHENTICATED_MESSAGE, "code": ErrorCode.UNAUTHENTICATED})
         context.principal = principal
         return None
 

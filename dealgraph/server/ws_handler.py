@@ -34,14 +34,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 
 from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories.tenancy import Principal
-from dealgraph.errors import TooManyRequests
+from dealgraph.errors import CloseCode, ErrorCode, TooManyRequests
 from dealgraph.schema.context import Context
 from dealgraph.server.recycle import Recycler
 from dealgraph.server.ws_admission import PendingSockets
 from dealgraph.server.ws_registry import LiveSockets
 
-REVOKED_CODE, REVOKED_REASON = 4403, "API key revoked"
-TRY_AGAIN_LATER_CODE = 1013
+REVOKED_REASON = "API key revoked"
 _MAX_CLOSE_REASON = 123  # bytes a close frame's reason may hold
 _OPERATION_ID_MESSAGES = ("subscribe", "complete")
 _OPTIONAL_SUBSCRIBE_FIELDS = {
@@ -51,7 +50,8 @@ _OPTIONAL_SUBSCRIBE_FIELDS = {
 }
 TOO_MANY_PENDING_REASON = "Too many WebSockets without connection_init from this address"
 UNAVAILABLE = GraphQLError(
-    "The database cannot be reached; try the operation again shortly.", extensions={"code": "SERVICE_UNAVAILABLE"}
+    "The database cannot be reached; try the operation again shortly.",
+    extensions={"code": ErrorCode.SERVICE_UNAVAILABLE},
 )
 
 
@@ -129,7 +129,7 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         client = self.context.request.client
         address = client.host if client else "unknown"
         if not self._policy.pending_sockets.admit(address):
-            await self.websocket.close(TRY_AGAIN_LATER_CODE, TOO_MANY_PENDING_REASON)
+            await self.websocket.close(CloseCode.TRY_AGAIN_LATER, TOO_MANY_PENDING_REASON)
             return
         self._pending_address = address
         try:
@@ -173,7 +173,7 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def _close_busy(self, reason: str) -> None:
         """1013 (try again later) instead of an internal error: the key could not be checked just now."""
         with suppress(RuntimeError, OSError):  # the client may have gone in the meantime
-            await self.websocket.close(TRY_AGAIN_LATER_CODE, reason)
+            await self.websocket.close(CloseCode.TRY_AGAIN_LATER, reason)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self._revoked or (self.connection_acknowledged and not await self._may_operate(message["id"])):
@@ -209,4 +209,4 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         assert isinstance(socket, WebSocket)
         if socket.application_state is WebSocketState.CONNECTED:
             with suppress(RuntimeError, OSError):  # the client may have gone in the meantime
-                await self.websocket.close(REVOKED_CODE, REVOKED_REASON)
+                await self.websocket.close(CloseCode.API_KEY_REVOKED, REVOKED_REASON)
