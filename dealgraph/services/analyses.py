@@ -5,15 +5,32 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+from typing_extensions import TypedDict
 
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.db.models import AgentRun, Analysis
 from dealgraph.db.repositories import analyses, runs
 from dealgraph.db.session import TenantScope
-from dealgraph.services.prompts import check_label
-from dealgraph.validation import Checker, ErrorCode, FieldError, InvalidInput
+from dealgraph.errors import ErrorCode
+from dealgraph.services.prompts import LABEL_FORMAT, Label
+from dealgraph.validation import BLANK_IS_NONE, InvalidInput, Rules
 
 MAX_IDEMPOTENCY_KEY = 200
+
+
+class AnalysisFields(TypedDict, total=False):
+    agents: Annotated[list[AgentKind], Field(min_length=1)]
+    idempotency_key: Annotated[Annotated[str, StringConstraints(max_length=MAX_IDEMPOTENCY_KEY)] | None, BLANK_IS_NONE]
+    prompt_label: Label  # not echoed back at any length in NOT_FOUND
+
+
+ANALYSIS_RULES = Rules(
+    AnalysisFields,
+    {("agents", "too_short"): "choose at least one agent", ("prompt_label", "string_pattern_mismatch"): LABEL_FORMAT},
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,11 +44,9 @@ class AnalysisRequest:
 
 async def start_analysis(scope: TenantScope, requested_by: uuid.UUID, request: AnalysisRequest) -> Analysis:
     chosen = list(dict.fromkeys(request.agents)) if request.agents is not None else list(AgentKind)
-    check = Checker()
-    check.check(bool(chosen), "agents", "choose at least one agent")
-    key = check.text(request.idempotency_key, "idempotencyKey", max_length=MAX_IDEMPOTENCY_KEY, required=False)
-    check_label(check, request.prompt_label, "promptLabel")  # not echoed back at any length in NOT_FOUND
-    check.raise_if_any()
+    valid = ANALYSIS_RULES.validate(
+        {"agents": chosen, "idempotency_key": request.idempotency_key, "prompt_label": request.prompt_label}
+    )
     transcript_id = request.transcript_id
     async with scope.session() as session:
         agents = [agent.value for agent in chosen]
@@ -42,13 +57,11 @@ async def start_analysis(scope: TenantScope, requested_by: uuid.UUID, request: A
             else None
         )
         if transcript_id is None or call is None:
-            raise InvalidInput(FieldError("transcriptId", "transcript not found", ErrorCode.NOT_FOUND))
+            raise InvalidInput.at("transcript_id", "transcript not found", ErrorCode.NOT_FOUND)
         missing = [planned.agent for planned in call.runs if planned.prompt_version_id is None]
         if missing:
-            raise InvalidInput(
-                FieldError(
-                    "promptLabel", f"no '{request.prompt_label}' prompt for: {', '.join(missing)}", ErrorCode.NOT_FOUND
-                )
+            raise InvalidInput.at(
+                "prompt_label", f"no '{request.prompt_label}' prompt for: {', '.join(missing)}", ErrorCode.NOT_FOUND
             )
         started = await runs.start_analysis(
             session,
@@ -56,16 +69,14 @@ async def start_analysis(scope: TenantScope, requested_by: uuid.UUID, request: A
             call=call,
             requested_by=requested_by,
             prompt_label=request.prompt_label,
-            idempotency_key=key,
+            idempotency_key=valid.get("idempotency_key"),
         )
     same_request = started.analysis.transcript_id == transcript_id and started.analysis.agents == [
         a.value for a in chosen
     ]
     if not started.created and not same_request:
-        raise InvalidInput(
-            FieldError(
-                "idempotencyKey", "this key was already used for a different analysis request", ErrorCode.CONFLICT
-            )
+        raise InvalidInput.at(
+            "idempotency_key", "this key was already used for a different analysis request", ErrorCode.CONFLICT
         )
     return started.analysis
 
@@ -74,11 +85,9 @@ async def cancel_analysis(scope: TenantScope, analysis_id: uuid.UUID | None) -> 
     async with scope.session() as session:
         existing = await analyses.get(session, analysis_id) if analysis_id else None
         if existing is None:
-            raise InvalidInput(FieldError("id", "analysis not found", ErrorCode.NOT_FOUND))
+            raise InvalidInput.at("id", "analysis not found", ErrorCode.NOT_FOUND)
         if existing.finished_at is not None:
-            raise InvalidInput(
-                FieldError("id", f"analysis already finished ({existing.status.value})", ErrorCode.CONFLICT)
-            )
+            raise InvalidInput.at("id", f"analysis already finished ({existing.status.value})", ErrorCode.CONFLICT)
         cancelled = await runs.cancel_analysis(session, existing.id)
     assert cancelled is not None
     return cancelled
@@ -88,17 +97,13 @@ async def rerun_agent(scope: TenantScope, analysis_id: uuid.UUID | None, agent: 
     async with scope.session() as session:
         analysis = await analyses.get(session, analysis_id) if analysis_id else None
         if analysis is None:
-            raise InvalidInput(FieldError("analysisId", "analysis not found", ErrorCode.NOT_FOUND))
+            raise InvalidInput.at("analysis_id", "analysis not found", ErrorCode.NOT_FOUND)
         run = await analyses.run_of_agent(session, analysis.id, agent.value)
         if run is None:
-            raise InvalidInput(FieldError("agent", "this analysis did not run that agent", ErrorCode.NOT_FOUND))
+            raise InvalidInput.at("agent", "this analysis did not run that agent", ErrorCode.NOT_FOUND)
         rerun = await runs.rerun_agent(session, analysis.id, agent.value)
         if rerun is None:
-            raise InvalidInput(
-                FieldError(
-                    "agent",
-                    f"only a failed or cancelled run can be rerun; it is {run.status.value}",
-                    ErrorCode.CONFLICT,
-                )
+            raise InvalidInput.at(
+                "agent", f"only a failed or cancelled run can be rerun; it is {run.status.value}", ErrorCode.CONFLICT
             )
     return rerun

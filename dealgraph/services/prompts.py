@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
-from typing import cast
+from typing import Annotated, cast
 
+from pydantic import Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
+from typing_extensions import TypedDict
 
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.registry import AGENTS, builtin_effort
@@ -17,14 +18,37 @@ from dealgraph.config import Settings
 from dealgraph.db.models import PromptLabel, PromptTemplate, PromptVersion
 from dealgraph.db.repositories import prompts
 from dealgraph.db.session import TenantScope
-from dealgraph.errors import BadUserInput, NotFound
+from dealgraph.errors import BadUserInput, ErrorCode, NotFound
 from dealgraph.prompts.templates import TemplateRenderError, content_hash, validate_version, version_fields
 from dealgraph.runs.inputs import load_inputs
-from dealgraph.validation import Checker, ErrorCode, FieldError, InvalidInput
+from dealgraph.validation import BLANK_IS_NONE, Checker, InvalidInput, Rules
 
-LABEL_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+Label = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
+LABEL_FORMAT = "must be lowercase letters, digits, '-' or '_' (e.g. production)"
 MAX_LABELS_AT_ONCE = 10  # a label names a stage (production, staging, ...): a thousand took 2 s to set
 NOTE_LIMIT = 2000
+
+
+class LabelFields(TypedDict, total=False):
+    label: Label
+
+
+class VersionFields(TypedDict, total=False):
+    temperature: None
+    note: Annotated[Annotated[str, StringConstraints(max_length=NOTE_LIMIT)] | None, BLANK_IS_NONE]
+    labels: Annotated[list[Label], Field(max_length=MAX_LABELS_AT_ONCE)]
+
+
+LABEL_RULES = Rules(LabelFields, {("label", "string_pattern_mismatch"): LABEL_FORMAT})
+VERSION_RULES = Rules(
+    VersionFields,
+    {
+        ("temperature", "none_required"): "is no longer supported: current models refuse sampling parameters; "
+        "set effort instead",
+        ("labels", "too_long"): "at most {max_length} labels at once",
+        ("labels", "string_pattern_mismatch"): LABEL_FORMAT,
+    },
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,32 +70,22 @@ def allowed_models(settings: Settings) -> list[str]:
     return list(dict.fromkeys([settings.llm_model, *settings.allowed_models]))
 
 
-def check_label(check: Checker, label: str, field: str) -> None:
-    check.check(
-        bool(LABEL_NAME.fullmatch(label)), field, "must be lowercase letters, digits, '-' or '_' (e.g. production)"
-    )
-
-
 async def _own_template(session: AsyncSession, template_id: uuid.UUID | None, field: str) -> PromptTemplate:
     template = await prompts.get_template(session, template_id) if template_id else None
     if template is None:
-        raise InvalidInput(FieldError(field, "prompt template not found", ErrorCode.NOT_FOUND))
+        raise InvalidInput.at(field, "prompt template not found", ErrorCode.NOT_FOUND)
     if template.tenant_id is None:
-        raise InvalidInput(
-            FieldError(
-                field,
-                "built-in templates are read-only; create a version by `agent` to override it",
-                ErrorCode.CONFLICT,
-            )
+        raise InvalidInput.at(
+            field, "built-in templates are read-only; create a version by `agent` to override it", ErrorCode.CONFLICT
         )
     return template
 
 
 async def _template_for(session: AsyncSession, scope: TenantScope, request: NewVersion) -> PromptTemplate:
     if (request.template_id is None) == (request.agent is None):
-        raise InvalidInput(FieldError("templateId", "give either templateId or agent"))
+        raise InvalidInput.at("template_id", "give either templateId or agent")
     if request.template_id is not None:
-        return await _own_template(session, request.template_id, "templateId")
+        return await _own_template(session, request.template_id, "template_id")
     assert request.agent is not None
     return await prompts.find_template(session, scope.tenant_id, request.agent.value) or await prompts.add_template(
         session,
@@ -98,15 +112,9 @@ async def create_version(
     )
     check = Checker()
     check.errors.extend(problems)
-    check.check(
-        request.temperature is None,
-        "temperature",
-        "is no longer supported: current models refuse sampling parameters; set effort instead",
+    valid = check.fields(
+        VERSION_RULES, {"temperature": request.temperature, "note": request.note, "labels": request.labels}
     )
-    note = check.text(request.note, "note", max_length=NOTE_LIMIT, required=False)
-    check.check(len(request.labels) <= MAX_LABELS_AT_ONCE, "labels", f"at most {MAX_LABELS_AT_ONCE} labels at once")
-    for label in request.labels[:MAX_LABELS_AT_ONCE]:
-        check_label(check, label, "labels")
     check.raise_if_any()
     async with scope.session() as session:
         template = await _template_for(session, scope, request)
@@ -123,10 +131,10 @@ async def create_version(
         await prompts.lock_template(session, template.id)
         twin = await prompts.version_with_hash(session, template.id, digest)
         if twin is not None:
-            raise InvalidInput(
-                FieldError("userTemplate", f"identical to version {twin}; nothing to save", ErrorCode.CONFLICT)
-            )
-        version = await prompts.add_version(session, template, fields, digest=digest, author_id=author, note=note)
+            raise InvalidInput.at("user_template", f"identical to version {twin}; nothing to save", ErrorCode.CONFLICT)
+        version = await prompts.add_version(
+            session, template, fields, digest=digest, author_id=author, note=valid.get("note")
+        )
         for label in request.labels:
             await prompts.move_label(session, template, label, version, actor_id=author, action=prompts.LABEL_SET)
     return version
@@ -135,30 +143,26 @@ async def create_version(
 async def set_label(
     scope: TenantScope, actor: uuid.UUID, template_id: uuid.UUID | None, label: str, version_id: uuid.UUID | None
 ) -> PromptLabel:
-    check = Checker()
-    check_label(check, label, "label")
-    check.raise_if_any()
+    LABEL_RULES.validate({"label": label})
     async with scope.session() as session:
-        template = await _own_template(session, template_id, "templateId")
+        template = await _own_template(session, template_id, "template_id")
         await prompts.lock_template(session, template.id)  # two requests adding the same new label
         version = await prompts.get_version(session, version_id) if version_id else None
         if version is None or version.template_id != template.id:
-            raise InvalidInput(FieldError("versionId", "no such version of this template", ErrorCode.NOT_FOUND))
+            raise InvalidInput.at("version_id", "no such version of this template", ErrorCode.NOT_FOUND)
         return await prompts.move_label(session, template, label, version, actor_id=actor, action=prompts.LABEL_SET)
 
 
 async def rollback(scope: TenantScope, actor: uuid.UUID, template_id: uuid.UUID | None, label: str) -> PromptLabel:
     async with scope.session() as session:
-        template = await _own_template(session, template_id, "templateId")
+        template = await _own_template(session, template_id, "template_id")
         current = await prompts.get_label(session, template.id, label)
         if current is None:
-            raise InvalidInput(FieldError("label", f"this template has no '{label}' label", ErrorCode.NOT_FOUND))
+            raise InvalidInput.at("label", f"this template has no '{label}' label", ErrorCode.NOT_FOUND)
         target = await prompts.rollback_target(session, template.id, label, current.version_id)
         previous = await prompts.get_version(session, target) if target else None
         if previous is None:
-            raise InvalidInput(
-                FieldError("label", f"'{label}' has no earlier version to roll back to", ErrorCode.CONFLICT)
-            )
+            raise InvalidInput.at("label", f"'{label}' has no earlier version to roll back to", ErrorCode.CONFLICT)
         return await prompts.move_label(session, template, label, previous, actor_id=actor, action=prompts.ROLLBACK)
 
 

@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import StringConstraints
+from typing_extensions import TypedDict
 
 from dealgraph.db.models import Transcript
 from dealgraph.db.repositories import deals, search_jobs, transcripts
 from dealgraph.db.session import TenantScope
+from dealgraph.errors import ErrorCode
 from dealgraph.services.pagination import Page, PageRequest, keyset_page
 from dealgraph.transcripts.formats import TranscriptParseError, TranscriptTooLarge, parse_transcript
-from dealgraph.validation import Checker, ErrorCode, FieldError, InvalidInput
+from dealgraph.validation import InvalidInput, Rules, text
 
-_LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,4})?")  # 'en', 'pt-BR': fits the 8-character column
+
+class TranscriptFields(TypedDict, total=False):
+    title: Annotated[str, text(300)]
+    # 'en', 'pt-BR': fits the 8-character column
+    language: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,4})?$")] | None
+
+
+TRANSCRIPT_RULES = Rules(
+    TranscriptFields, {("language", "string_pattern_mismatch"): "must be a language code like 'en' or 'pt-BR'"}
+)
 
 
 async def list_transcripts(scope: TenantScope, request: PageRequest, deal_id: uuid.UUID | None) -> Page[Transcript]:
@@ -22,48 +34,38 @@ async def list_transcripts(scope: TenantScope, request: PageRequest, deal_id: uu
 
 
 async def add_transcript(scope: TenantScope, fields: dict[str, Any], max_bytes: int) -> Transcript:
-    check = Checker()
-    title = check.text(fields.get("title"), "input.title", max_length=300)
-    language = fields.get("language")
-    check.check(
-        language is None or bool(_LANGUAGE.fullmatch(language)),
-        "input.language",
-        "must be a language code like 'en' or 'pt-BR'",
-    )
-    check.raise_if_any()
+    valid = TRANSCRIPT_RULES.validate(fields, at=("input",))
     content: str = fields.get("content") or ""
     try:
         parsed = parse_transcript(content, fields.get("format"), max_bytes=max_bytes)
     except TranscriptTooLarge as error:
-        raise InvalidInput(FieldError("input.content", str(error), ErrorCode.TOO_LARGE)) from error
+        raise InvalidInput.at(("input", "content"), str(error), ErrorCode.TOO_LARGE) from error
     except TranscriptParseError as error:
-        raise InvalidInput(FieldError("input.content", str(error))) from error
+        raise InvalidInput.at(("input", "content"), str(error)) from error
     async with scope.session() as session:
         deal_id = fields.get("deal_id")
         if deal_id is None or not await deals.hold(session, deal_id):
-            raise InvalidInput(FieldError("input.dealId", "deal not found", ErrorCode.NOT_FOUND))
+            raise InvalidInput.at(("input", "deal_id"), "deal not found", ErrorCode.NOT_FOUND)
         # inserted before looking for a duplicate: a look first would miss one a concurrent request is adding
         transcript = await transcripts.add(
             session,
             {
                 "tenant_id": scope.tenant_id,
                 "deal_id": deal_id,
-                "title": title,
+                "title": valid["title"],
                 "occurred_at": fields.get("occurred_at") or datetime.now(UTC),
                 "source_format": parsed.format.value,
                 "original_text": content,
                 "participants": list(parsed.participants),
                 "content_hash": parsed.content_hash,
-                "language": language or parsed.language,
+                "language": valid.get("language") or parsed.language,
                 "utterance_count": len(parsed.utterances),
             },
         )
         if transcript is None:
             duplicate = await transcripts.duplicate_of(session, deal_id, parsed.content_hash)
-            raise InvalidInput(
-                FieldError(
-                    "input.content", f"this transcript was already added to the deal ({duplicate})", ErrorCode.CONFLICT
-                )
+            raise InvalidInput.at(
+                ("input", "content"), f"this transcript was already added to the deal ({duplicate})", ErrorCode.CONFLICT
             )
         await search_jobs.enqueue(session, scope.tenant_id, [transcript.id])  # embedded off the request path
         await transcripts.add_utterances(
@@ -88,5 +90,5 @@ async def delete_transcript(scope: TenantScope, transcript_id: uuid.UUID | None)
     async with scope.session() as session:
         deleted = await transcripts.delete_transcript(session, transcript_id) if transcript_id else None
     if deleted is None:
-        raise InvalidInput(FieldError("id", "transcript not found", ErrorCode.NOT_FOUND))
+        raise InvalidInput.at("id", "transcript not found", ErrorCode.NOT_FOUND)
     return deleted
