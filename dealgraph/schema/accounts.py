@@ -28,18 +28,7 @@ class Account(LoadedNode, relay.Node):
     domain: str | None
     created_at: datetime
     updated_at: datetime
-    pk: strawberry.Private[uuid.UUID]
-
-    @classmethod
-    def from_row(cls, row: models.Account) -> Account:
-        return cls(
-            id=str(row.id),
-            name=row.name,
-            domain=row.domain,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            pk=row.id,
-        )
+    row: strawberry.Private[models.Account]
 
     @classmethod
     def node_loader(cls, info: strawberry.Info[Context, None]) -> DataLoader[uuid.UUID, Any]:
@@ -49,7 +38,7 @@ class Account(LoadedNode, relay.Node):
     async def deals(self, info: strawberry.Info[Context, None]) -> Pages[DealType]:
         from dealgraph.schema.deals import Deal
 
-        rows = await info.context.loaders.deals_by_account.load(self.pk)
+        rows = await info.context.loaders.deals_by_account.load(self.row.id)
         return LoadedList(rows, Deal.from_row, "account-deals")
 
 

@@ -96,20 +96,6 @@ class AgentRun(LoadedNode, relay.Node):
     row: strawberry.Private[models.AgentRun]
 
     @classmethod
-    def from_row(cls, row: models.AgentRun) -> AgentRun:
-        return cls(
-            id=str(row.id),
-            agent=AgentKind(row.agent),
-            status=row.status,
-            attempts=row.attempts,
-            queued_at=row.queued_at,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            simulated=row.simulated,
-            row=row,
-        )
-
-    @classmethod
     def node_loader(cls, info: Info) -> DataLoader[uuid.UUID, Any]:
         return info.context.loaders.agent_run
 
@@ -182,20 +168,6 @@ class Analysis(LoadedNode, relay.Node):
     started_at: datetime | None
     finished_at: datetime | None
     row: strawberry.Private[models.Analysis]
-
-    @classmethod
-    def from_row(cls, row: models.Analysis) -> Analysis:
-        return cls(
-            id=str(row.id),
-            status=row.status,
-            agents=[AgentKind(a) for a in row.agents],
-            idempotency_key=row.idempotency_key,
-            prompt_label=row.prompt_label,
-            created_at=row.created_at,
-            started_at=row.started_at,
-            finished_at=row.finished_at,
-            row=row,
-        )
 
     @classmethod
     def node_loader(cls, info: Info) -> DataLoader[uuid.UUID, Any]:

@@ -16,6 +16,7 @@ from strawberry.dataloader import DataLoader
 from dealgraph.errors import NotFound
 from dealgraph.schema.context import Context
 from dealgraph.schema.enums import UserErrorCode
+from dealgraph.schema.rows import FromRow
 from dealgraph.services.ids import node_uuid, raw_uuid
 from dealgraph.validation import FieldError, InvalidInput
 
@@ -46,8 +47,8 @@ class SortDirection(enum.Enum):
     DESC = "desc"
 
 
-class LoadedNode:
-    """`Node.resolve_nodes` for our UUID-keyed types, through the operation's DataLoaders.
+class LoadedNode(FromRow):
+    """`Node.resolve_nodes` for our UUID-keyed row types, through the operation's DataLoaders.
 
     Put before `relay.Node` among the bases. A malformed or foreign id is just missing (null), as for any
     id the caller may not see; `required` (the `node` field's non-null form) makes that an error.
@@ -57,11 +58,6 @@ class LoadedNode:
     @abstractmethod
     def node_loader(cls, info: strawberry.Info[Context, None]) -> DataLoader[uuid.UUID, Any]:
         """The loader of this type's rows by primary key."""
-
-    @classmethod
-    @abstractmethod
-    def from_row(cls, row: Any) -> Self:
-        """The GraphQL object of one row."""
 
     @overload
     @classmethod

@@ -39,25 +39,7 @@ class Deal(LoadedNode, relay.Node):
     close_date: date | None
     created_at: datetime
     updated_at: datetime
-    pk: strawberry.Private[uuid.UUID]
-    account_pk: strawberry.Private[uuid.UUID]
-    owner_pk: strawberry.Private[uuid.UUID | None]
-
-    @classmethod
-    def from_row(cls, row: models.Deal) -> Deal:
-        return cls(
-            id=str(row.id),
-            name=row.name,
-            stage=row.stage,
-            amount=row.amount,
-            currency=row.currency,
-            close_date=row.close_date,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            pk=row.id,
-            account_pk=row.account_id,
-            owner_pk=row.owner_id,
-        )
+    row: strawberry.Private[models.Deal]
 
     @classmethod
     def node_loader(cls, info: strawberry.Info[Context, None]) -> DataLoader[uuid.UUID, Any]:
@@ -65,18 +47,18 @@ class Deal(LoadedNode, relay.Node):
 
     @strawberry.field
     async def account(self, info: strawberry.Info[Context, None]) -> Account:
-        return Account.from_row(await info.context.loaders.account.load(self.account_pk))
+        return Account.from_row(await info.context.loaders.account.load(self.row.account_id))
 
     @strawberry.field
     async def owner(self, info: strawberry.Info[Context, None]) -> User | None:
-        row = await info.context.loaders.user.load(self.owner_pk) if self.owner_pk else None
+        row = await info.context.loaders.user.load(self.row.owner_id) if self.row.owner_id else None
         return User.from_row(row) if row else None
 
     @relay.connection(Connection[TranscriptType], description="Call transcripts of this deal, most recent call first.")
     async def transcripts(self, info: strawberry.Info[Context, None]) -> Pages[TranscriptType]:
         from dealgraph.schema.transcripts import Transcript
 
-        rows = await info.context.loaders.transcripts_by_deal.load(self.pk)
+        rows = await info.context.loaders.transcripts_by_deal.load(self.row.id)
         return LoadedList(rows, Transcript.from_row, "deal-transcripts")
 
     @relay.connection(
@@ -87,7 +69,7 @@ class Deal(LoadedNode, relay.Node):
     def moments(self, info: strawberry.Info[Context, None], query: str) -> Pages[SearchHitType]:
         from dealgraph.schema.transcripts import SearchHit
 
-        filters = SearchFilters(deal_id=self.pk)
+        filters = SearchFilters(deal_id=self.row.id)
         settings = info.context.settings
         return FetchedPages(
             lambda request: search_with_default(
@@ -98,7 +80,7 @@ class Deal(LoadedNode, relay.Node):
 
     @strawberry.field(description="MEDDPICC rolled up across the deal's analysed calls.")
     async def qualification(self, info: strawberry.Info[Context, None]) -> DealQualification:
-        return DealQualification.of(await info.context.loaders.qualification.load(self.pk))
+        return DealQualification.of(await info.context.loaders.qualification.load(self.row.id))
 
 
 @strawberry.input

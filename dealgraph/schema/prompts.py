@@ -19,6 +19,7 @@ from dealgraph.schema.common import LoadedNode, UserError, referenced
 from dealgraph.schema.connections import Connection, LoadedList, Pages
 from dealgraph.schema.context import Context
 from dealgraph.schema.enums import AgentKind
+from dealgraph.schema.rows import FromRow, column
 from dealgraph.schema.tenancy import User
 from dealgraph.services.ids import node_uuid
 
@@ -67,7 +68,8 @@ class PromptVersion(LoadedNode, relay.Node):
     )
     temperature: float | None = strawberry.field(
         deprecation_reason="Never sent (current models refuse sampling parameters); kept on versions saved before "
-        "`effort` replaced it."
+        "`effort` replaced it.",
+        metadata=column("legacy_temperature"),
     )
     output_schema: JSON = strawberry.field(
         description="The JSON schema of the agent's structured output (as sent in `output_config.format`) at creation."
@@ -76,24 +78,6 @@ class PromptVersion(LoadedNode, relay.Node):
     content_hash: str
     created_at: datetime
     row: strawberry.Private[models.PromptVersion]
-
-    @classmethod
-    def from_row(cls, row: models.PromptVersion) -> PromptVersion:
-        return cls(
-            id=str(row.id),
-            version=row.version,
-            system_text=row.system_text,
-            user_template=row.user_template,
-            model=row.model,
-            max_tokens=row.max_tokens,
-            effort=EffortLevel(row.effort) if row.effort else None,
-            temperature=row.legacy_temperature,
-            output_schema=JSON(row.output_schema),
-            note=row.note,
-            content_hash=row.content_hash,
-            created_at=row.created_at,
-            row=row,
-        )
 
     @classmethod
     def node_loader(cls, info: Info) -> DataLoader[uuid.UUID, Any]:
@@ -111,14 +95,10 @@ class PromptVersion(LoadedNode, relay.Node):
 
 
 @strawberry.type(description="A label (e.g. production, staging) and the version it points at.")
-class PromptLabel:
+class PromptLabel(FromRow):
     name: str
     updated_at: datetime
     row: strawberry.Private[models.PromptLabel]
-
-    @classmethod
-    def from_row(cls, row: models.PromptLabel) -> PromptLabel:
-        return cls(name=row.name, updated_at=row.updated_at, row=row)
 
     @strawberry.field
     async def version(self, info: Info) -> PromptVersion:
@@ -132,15 +112,11 @@ class PromptLabel:
 
 
 @strawberry.type(description="One change: a version created, a label moved (from → to), or a rollback.")
-class PromptAuditEntry:
+class PromptAuditEntry(FromRow):
     action: str = strawberry.field(description="version_created, label_set or rollback.")
     label: str | None
     created_at: datetime
     row: strawberry.Private[models.PromptAudit]
-
-    @classmethod
-    def from_row(cls, row: models.PromptAudit) -> PromptAuditEntry:
-        return cls(action=row.action, label=row.label, created_at=row.created_at, row=row)
 
     @strawberry.field
     async def from_version(self, info: Info) -> PromptVersion | None:
@@ -161,21 +137,12 @@ class PromptTemplate(LoadedNode, relay.Node):
     agent: AgentKind
     name: str
     description: str
-    is_builtin: bool = strawberry.field(description="A global default shipped with dealgraph (read-only).")
     created_at: datetime
     row: strawberry.Private[models.PromptTemplate]
 
-    @classmethod
-    def from_row(cls, row: models.PromptTemplate) -> PromptTemplate:
-        return cls(
-            id=str(row.id),
-            agent=AgentKind(row.agent),
-            name=row.name,
-            description=row.description,
-            is_builtin=row.tenant_id is None,
-            created_at=row.created_at,
-            row=row,
-        )
+    @strawberry.field(description="A global default shipped with dealgraph (read-only).")
+    def is_builtin(self) -> bool:
+        return self.row.tenant_id is None
 
     @classmethod
     def node_loader(cls, info: Info) -> DataLoader[uuid.UUID, Any]:

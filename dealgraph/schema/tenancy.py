@@ -14,6 +14,7 @@ from dealgraph.db import models
 from dealgraph.schema.common import LoadedNode
 from dealgraph.schema.context import Context
 from dealgraph.schema.enums import Role
+from dealgraph.schema.rows import FromRow
 from dealgraph.services.tenancy import current_tenant
 
 
@@ -23,11 +24,7 @@ class User(LoadedNode, relay.Node):
     email: str
     display_name: str
     role: Role
-    pk: strawberry.Private[uuid.UUID]
-
-    @classmethod
-    def from_row(cls, row: models.User) -> User:
-        return cls(id=str(row.id), email=row.email, display_name=row.display_name, role=row.role, pk=row.id)
+    row: strawberry.Private[models.User]
 
     @classmethod
     def node_loader(cls, info: strawberry.Info[Context, None]) -> DataLoader[uuid.UUID, Any]:
@@ -35,11 +32,12 @@ class User(LoadedNode, relay.Node):
 
 
 @strawberry.type
-class Tenant:
+class Tenant(FromRow):
     id: strawberry.ID
     name: str
     slug: str
     created_at: datetime
+    row: strawberry.Private[models.Tenant]
 
 
 @strawberry.type(description="The caller, as identified by their API key.")
@@ -50,8 +48,7 @@ class Viewer:
 
     @strawberry.field
     async def tenant(self, info: strawberry.Info[Context, None]) -> Tenant:
-        row = await current_tenant(info.context.tenant)
-        return Tenant(id=strawberry.ID(str(row.id)), name=row.name, slug=row.slug, created_at=row.created_at)
+        return Tenant.from_row(await current_tenant(info.context.tenant))
 
     @strawberry.field
     async def user(self, info: strawberry.Info[Context, None]) -> User:

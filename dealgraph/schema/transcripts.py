@@ -16,6 +16,7 @@ from dealgraph.schema.common import LoadedNode, UserError
 from dealgraph.schema.connections import Connection, LoadedList, Pages
 from dealgraph.schema.context import Context
 from dealgraph.schema.enums import TranscriptFormat
+from dealgraph.schema.rows import FromRow, column
 from dealgraph.search import modes as search_service
 from dealgraph.search.keyword import SearchRow
 
@@ -44,16 +45,15 @@ class SearchSignal(enum.Enum):
 
 
 @strawberry.type
-class Utterance:
-    index: int = strawberry.field(description="Position in the transcript, from 0.")
+class Utterance(FromRow):
+    index: int = strawberry.field(description="Position in the transcript, from 0.", metadata=column("position"))
     speaker: str
-    start: float | None = strawberry.field(description="Seconds from the start of the call.")
-    end: float | None
+    start: float | None = strawberry.field(
+        description="Seconds from the start of the call.", metadata=column("start_seconds")
+    )
+    end: float | None = strawberry.field(metadata=column("end_seconds"))
     text: str
-
-    @classmethod
-    def from_row(cls, row: models.TranscriptUtterance) -> Utterance:
-        return cls(index=row.position, speaker=row.speaker, start=row.start_seconds, end=row.end_seconds, text=row.text)
+    row: strawberry.Private[models.TranscriptUtterance]
 
 
 @strawberry.type
@@ -67,24 +67,7 @@ class Transcript(LoadedNode, relay.Node):
     content_hash: str = strawberry.field(description="SHA-256 of the normalized original text.")
     utterance_count: int
     created_at: datetime
-    pk: strawberry.Private[uuid.UUID]
-    deal_pk: strawberry.Private[uuid.UUID]
-
-    @classmethod
-    def from_row(cls, row: models.Transcript) -> Transcript:
-        return cls(
-            id=str(row.id),
-            title=row.title,
-            occurred_at=row.occurred_at,
-            source_format=TranscriptFormat(row.source_format),
-            language=row.language,
-            participants=list(row.participants),
-            content_hash=row.content_hash,
-            utterance_count=row.utterance_count,
-            created_at=row.created_at,
-            pk=row.id,
-            deal_pk=row.deal_id,
-        )
+    row: strawberry.Private[models.Transcript]
 
     @classmethod
     def node_loader(cls, info: strawberry.Info[Context, None]) -> DataLoader[uuid.UUID, Any]:
@@ -94,7 +77,7 @@ class Transcript(LoadedNode, relay.Node):
     async def deal(self, info: strawberry.Info[Context, None]) -> DealType:
         from dealgraph.schema.deals import Deal
 
-        return Deal.from_row(await info.context.loaders.deal.load(self.deal_pk))
+        return Deal.from_row(await info.context.loaders.deal.load(self.row.deal_id))
 
     @strawberry.field(
         description="PENDING until its utterances are embedded (in the background after addTranscript), then READY; "
@@ -102,11 +85,11 @@ class Transcript(LoadedNode, relay.Node):
     )
     async def search_status(self, info: strawberry.Info[Context, None]) -> SearchStatus:
         model = info.context.settings.embedding_model
-        return SearchStatus(await search_service.search_status(info.context.tenant, self.pk, model))
+        return SearchStatus(await search_service.search_status(info.context.tenant, self.row.id, model))
 
     @strawberry.field(description="The transcript exactly as uploaded.")
     async def original_text(self, info: strawberry.Info[Context, None]) -> str:
-        return await info.context.loaders.transcript_text.load(self.pk) or ""
+        return await info.context.loaders.transcript_text.load(self.row.id) or ""
 
     @relay.connection(
         Connection[Utterance],
@@ -114,14 +97,14 @@ class Transcript(LoadedNode, relay.Node):
         max_results=MAX_UTTERANCES_PAGE,
     )
     async def utterances(self, info: strawberry.Info[Context, None]) -> Pages[Utterance]:
-        rows = await info.context.loaders.utterances_by_transcript.load(self.pk)
+        rows = await info.context.loaders.utterances_by_transcript.load(self.row.id)
         return LoadedList(rows, Utterance.from_row, "utterances")
 
     @relay.connection(Connection[AnalysisType], description="Analyses of this transcript, newest first.")
     async def analyses(self, info: strawberry.Info[Context, None]) -> Pages[AnalysisType]:
         from dealgraph.schema.analyses import Analysis
 
-        rows = await info.context.loaders.analyses_by_transcript.load(self.pk)
+        rows = await info.context.loaders.analyses_by_transcript.load(self.row.id)
         return LoadedList(rows, Analysis.from_row, "transcript-analyses")
 
 

@@ -38,7 +38,6 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
-from strawberry.types.enum import StrawberryEnumDefinition
 
 from dealgraph.db.repositories.graph_reads import (
     ChildrenRead,
@@ -61,6 +60,7 @@ from dealgraph.schema.compiled_reads.writing import (
     object_writer,
     parent,
 )
+from dealgraph.schema.rows import column_of, stored_value
 from dealgraph.services.deals import DealOrderField
 from dealgraph.services.pagination import DEFAULT_PAGE_SIZE, encode_cursor, keyset_position, offset_after
 
@@ -336,11 +336,11 @@ class Planner:
         definition = field.extensions.get(_DEFINITION) if field else None
         if field is None or definition is None or definition.base_resolver is not None:
             raise Unanswerable  # computed by a resolver (search status, analyses, utterances, ...)
-        column = definition.python_name
+        column = column_of(definition)
         if not has_column(row.table, column):
             raise Unanswerable
         row.columns[column] = None
-        to_python = _enum_member(definition.type)
+        to_python = stored_value(definition.type)
         leaf = get_named_type(field.type)
         is_list = isinstance(field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type, GraphQLList)
         nullable = not isinstance(field.type, GraphQLNonNull)
@@ -389,16 +389,3 @@ def _node(type_: GraphQLObjectType) -> _Node:
     if spec is None:
         raise Unanswerable
     return spec
-
-
-def _enum_member(type_: Any) -> Callable[[Any], Any]:
-    """What a `from_row` does to a stored value: an enum's (`TranscriptFormat(row.source_format)`), else nothing."""
-    inner = getattr(type_, "of_type", type_)
-    if isinstance(inner, StrawberryEnumDefinition):
-        wrapped: Any = inner.wrapped_cls
-        return lambda value: value if isinstance(value, wrapped) else wrapped(value)
-    return _as_is
-
-
-def _as_is(value: Any) -> Any:
-    return value
