@@ -33,11 +33,12 @@ PGVECTOR_REQUIRED = (
 async def search(scope: TenantScope, search: Search, request: PageRequest) -> Page[SearchRow]:
     """The page `request` asks for; no mode means HYBRID where the server stores vectors, KEYWORD where it cannot."""
     offset = offset_after(request.after, "search")
-    has_vectors = await vectors.vectors_available(scope.database)
-    mode = search.mode or (SearchMode.HYBRID if has_vectors else SearchMode.KEYWORD)
+    mode = search.mode
+    if mode is None:
+        mode = SearchMode.HYBRID if await vectors.vectors_available(scope.database) else SearchMode.KEYWORD
     if mode is SearchMode.KEYWORD:
         return await keyword_page(scope, search, offset, request.first)
-    if not has_vectors:
+    if not await vectors.vectors_available(scope.database):  # asked once per Database, then remembered
         raise BadUserInput(PGVECTOR_REQUIRED)
     return await _fused_page(scope, search, mode, offset, request.first)
 
@@ -65,8 +66,8 @@ async def _fused_page(scope: TenantScope, search: Search, mode: SearchMode, offs
             continue
         transcript, utterance, snippet = rows[f.key]
         cosine = similarity.get(f.key)
-        signals = relevance(cosine, keyword_rank.get(f.key))
-        hits.append(SearchRow(transcript, utterance, f.score, snippet, signals, tuple(f.signals), cosine))
+        how_relevant = relevance(cosine, keyword_rank.get(f.key))
+        hits.append(SearchRow(transcript, utterance, f.score, snippet, how_relevant, tuple(f.signals), cosine))
 
     async def count() -> int:
         return len(fused)
