@@ -246,6 +246,16 @@ QUERIES: dict[str, str] = {
     "q43": "fear of being abandoned after the sale",
 }
 
+UNRELATED: tuple[str, ...] = (
+    "recipe for banana bread",
+    "what is the capital of france",
+    "the weather on mars",
+    "knitting a wool scarf",
+    "photosynthesis in plants",
+    "volcano eruption lava",
+)
+"""Questions no sales call here answers: every hit they get is noise, which the relevance floor should cut."""
+
 
 def relevant() -> dict[str, set[tuple[str, int]]]:
     """query id -> {(call key, utterance position)}."""

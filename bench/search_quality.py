@@ -1,24 +1,29 @@
 """Search quality on the labelled set: recall@5 and MRR for KEYWORD, SEMANTIC and HYBRID side by side,
-plus ingest speed (utterances embedded per second) and, with --scale N, search p50/p99 over N utterances
-of one tenant. Runs the real app in-process on an embedded PostgreSQL (it ships pgvector).
+without a relevance floor (as before it existed) and at each floor asked for (default: the configured
+one), with the hits that questions no call answers still get; plus ingest speed (utterances embedded per
+second) and, with --scale N, search p50/p99 over N utterances of one tenant. Runs the real app in-process
+on an embedded PostgreSQL (it ships pgvector); every floor searches the same seeded database.
 
-  .venv/bin/python -m bench.search_quality [--scale 100000]
+  .venv/bin/python -m bench.search_quality [--floor 0.05 --floor 0.1] [--scale 100000]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import random
 import statistics
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 from sqlalchemy import text
 
-from bench.search_corpus import CALLS, QUERIES, relevant
+from bench.search_corpus import CALLS, QUERIES, UNRELATED, relevant
 from bench.support import create_api_key, fresh_database, postgres_server
 from dealgraph.config import Settings
 from dealgraph.db.repositories.vectors import vector_literal
@@ -28,6 +33,7 @@ from dealgraph.search.windows import Spoken, windows
 from dealgraph.server.app import create_app
 
 MODES = ("KEYWORD", "SEMANTIC", "HYBRID")
+NO_FLOOR = -1.0  # every cosine similarity is at least -1: the search as it was before the floor
 SEARCH = """query($q: String!, $mode: SearchMode, $first: Int) {
   searchTranscripts(query: $q, mode: $mode, first: $first) { edges { node { transcript { title } utterance { index } } } } }"""
 CREATE_ACCOUNT = "mutation($i: CreateAccountInput!) { createAccount(input: $i) { account { id } } }"
@@ -66,23 +72,44 @@ async def _seed(http: httpx.AsyncClient) -> None:
         )
 
 
-async def quality(http: httpx.AsyncClient) -> dict[str, tuple[float, float]]:
+async def _ranked(http: httpx.AsyncClient, question: str, mode: str, by_title: dict[str, str]) -> list[tuple[str, int]]:
+    data = await _gql(http, SEARCH, {"q": question, "mode": mode, "first": 50})
+    return [
+        (by_title[e["node"]["transcript"]["title"]], e["node"]["utterance"]["index"])
+        for e in data["searchTranscripts"]["edges"]
+    ]
+
+
+async def quality(http: httpx.AsyncClient) -> dict[str, tuple[float, float, float]]:
+    """mode -> (recall@5, MRR, hits per unrelated question), each question asked with `first: 50`."""
     by_title = {call.title: call.key for call in CALLS}
     labels = relevant()
-    scores: dict[str, tuple[float, float]] = {}
+    scores: dict[str, tuple[float, float, float]] = {}
     for mode in MODES:
         recall = mrr = 0.0
         for query_id, question in QUERIES.items():
-            data = await _gql(http, SEARCH, {"q": question, "mode": mode, "first": 50})
-            ranked = [
-                (by_title[e["node"]["transcript"]["title"]], e["node"]["utterance"]["index"])
-                for e in data["searchTranscripts"]["edges"]
-            ]
+            ranked = await _ranked(http, question, mode, by_title)
             wanted = labels[query_id]
             recall += len(wanted & set(ranked[:5])) / len(wanted)
             mrr += next((1.0 / (i + 1) for i, key in enumerate(ranked) if key in wanted), 0.0)
-        scores[mode] = (recall / len(QUERIES), mrr / len(QUERIES))
+        noise = sum([len(await _ranked(http, question, mode, by_title)) for question in UNRELATED])
+        scores[mode] = (recall / len(QUERIES), mrr / len(QUERIES), noise / len(UNRELATED))
     return scores
+
+
+def print_quality(by_floor: dict[float, dict[str, tuple[float, float, float]]]) -> None:
+    """The table, then which floors keep recall@5 and MRR of every mode at least as high as no floor."""
+    print("| relevance floor | mode | recall@5 | MRR | hits per unrelated question |\n|---|---|---|---|---|")
+    for floor, scores in by_floor.items():
+        label = "none (before)" if floor == NO_FLOOR else f"{floor:g}"
+        for mode, (recall, mrr, noise) in scores.items():
+            print(f"| {label} | {mode} | {recall:.3f} | {mrr:.3f} | {noise:.1f} |")
+    before = by_floor[NO_FLOOR]
+
+    def keeps(floor: float) -> bool:  # compared as printed: a change below the third decimal is no drop
+        return all(round(by_floor[floor][mode][i], 3) >= round(before[mode][i], 3) for mode in MODES for i in range(2))
+
+    print(f"\nfloors costing no recall@5 or MRR in any mode: {[f for f in by_floor if f != NO_FLOOR and keeps(f)]}")
 
 
 async def _scale_up(app: Any, tenant_id: uuid.UUID, utterances: int) -> None:
@@ -153,7 +180,24 @@ async def latency(http: httpx.AsyncClient, rounds: int) -> dict[str, tuple[float
     return out
 
 
-async def main(scale: int, rounds: int) -> None:
+@asynccontextmanager
+async def _serving(settings: Settings) -> AsyncIterator[Any]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+def _client(app: Any, key: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://bench",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=120,
+    )
+
+
+async def main(floors: list[float], scale: int, rounds: int) -> None:
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per request would bury the tables
     with postgres_server("embedded") as (server_url, origin):
         async with fresh_database(server_url) as db:
             settings = Settings(
@@ -163,15 +207,9 @@ async def main(scale: int, rounds: int) -> None:
                 anthropic_api_key="unused",
                 anthropic_base_url="http://127.0.0.1:9",
             )
-            app = create_app(settings)
-            async with app.router.lifespan_context(app):
+            async with _serving(settings) as app:
                 key = await create_api_key(db.url, "Bench")
-                async with httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app),
-                    base_url="http://bench",
-                    headers={"Authorization": f"Bearer {key}"},
-                    timeout=120,
-                ) as http:
+                async with _client(app, key) as http:
                     await _seed(http)
                     worker = EmbeddingWorker(app.state.database, settings)
                     started = time.perf_counter()
@@ -186,10 +224,15 @@ async def main(scale: int, rounds: int) -> None:
                         f"ingest: {utterances / (time.perf_counter() - started):.0f} utterances/s embedded and stored "
                         f"(queue claim, embed, write; {len(CALLS)} calls)"
                     )
-                    print(f"\n{len(QUERIES)} paraphrase queries, {utterances} utterances\n")
-                    print("| mode | recall@5 | MRR |\n|---|---|---|")
-                    for mode, (recall, mrr) in (await quality(http)).items():
-                        print(f"| {mode} | {recall:.3f} | {mrr:.3f} |")
+                    print(
+                        f"\n{len(QUERIES)} paraphrase queries and {len(UNRELATED)} unrelated ones, {utterances} utterances\n"
+                    )
+                    by_floor = {}
+                    for floor in [NO_FLOOR, *(floors or [settings.search_relevance_floor])]:
+                        floored = settings.model_copy(update={"search_relevance_floor": floor, "auto_migrate": False})
+                        async with _serving(floored) as other, _client(other, key) as floored_http:
+                            by_floor[floor] = await quality(floored_http)
+                    print_quality(by_floor)
                     if scale:
                         async with app.state.database.owner_session() as session:
                             tenant = await session.scalar(text("SELECT tenant_id FROM deals LIMIT 1"))
@@ -206,7 +249,13 @@ async def main(scale: int, rounds: int) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--floor",
+        type=float,
+        action="append",
+        help="relevance floor to measure (repeatable; default: the configured one)",
+    )
     parser.add_argument("--scale", type=int, default=0, help="utterances to add for the latency run (e.g. 100000)")
     parser.add_argument("--rounds", type=int, default=200)
     args = parser.parse_args()
-    asyncio.run(main(args.scale, args.rounds))
+    asyncio.run(main(args.floor, args.scale, args.rounds))

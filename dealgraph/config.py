@@ -207,6 +207,14 @@ class Settings(BaseSettings):
     embedding_max_attempts: int = Field(
         default=3, ge=1, description="Claims of one embedding job before it is marked failed."
     )
+    search_relevance_floor: float = Field(
+        default=0.045,
+        ge=-1.0,
+        le=1.0,
+        description="Least cosine similarity between a query and an utterance window for a semantic match to count: "
+        "SEMANTIC returns no hit below it, HYBRID keeps such a hit only if the keyword ranking found it; -1: no floor. "
+        "The default is the highest floor that costs the labelled set (bench/search_quality.py) no recall@5 or MRR.",
+    )
 
 
 @lru_cache

@@ -10,7 +10,7 @@ query($q: String!, $first: Int, $after: String, $deal: ID) {
   searchTranscripts(query: $q, first: $first, after: $after, dealId: $deal, mode: KEYWORD) {
     totalCount
     pageInfo { hasNextPage endCursor }
-    edges { node { rank snippet transcript { title } utterance { index speaker start text } } }
+    edges { node { rank relevance snippet transcript { title } utterance { index speaker start text } } }
   }
 }"""
 
@@ -44,6 +44,7 @@ async def test_hits_are_ranked_highlighted_and_timestamped(gql: GraphQLClient, t
         "text": "Pricing is our main concern. The pricing has to fit the budget, and pricing approval sits with finance.",
     }
     assert hits[0]["rank"] > hits[1]["rank"] >= hits[2]["rank"] > 0
+    assert [hit["relevance"] for hit in hits] == [hit["rank"] / (hit["rank"] + 1) for hit in hits]  # in [0, 1)
     assert "<mark>Pricing</mark>" in hits[0]["snippet"]
     assert {hit["transcript"]["title"] for hit in hits} == {"Pricing call"}
 

@@ -22,7 +22,7 @@ from dealgraph.db.repositories import search_jobs
 from dealgraph.search.embedding_pool import EmbeddingWorker
 from dealgraph.standin import RunningStandin
 from tests.processes import run_cli
-from tests.support import GraphQLClient, TenantFactory, make_settings, running_app
+from tests.support import GraphQLClient, TenantFactory, asgi_client, make_settings, running_app
 from tests.vector_support import drain, pgvector_server_url, seed_calls
 
 SEARCH = """
@@ -30,7 +30,7 @@ query($q: String!, $mode: SearchMode, $deal: ID, $first: Int, $after: String) {
   searchTranscripts(query: $q, mode: $mode, dealId: $deal, first: $first, after: $after) {
     totalCount
     pageInfo { hasNextPage endCursor }
-    edges { node { rank snippet matchedBy similarity transcript { title } utterance { index speaker start text } } }
+    edges { node { rank relevance snippet matchedBy similarity transcript { title } utterance { index speaker start text } } }
   }
 }"""
 STATUS = "query($id: ID!) { transcript(id: $id) { searchStatus } }"
@@ -91,6 +91,29 @@ async def test_each_mode_through_graphql(
     assert any(h["matchedBy"] == ["SEMANTIC"] for h in hybrid)  # and meaning-only hits follow
     default = await _search(gql, who, "infosec review", first=10)  # no mode: HYBRID where pgvector is
     assert default == hybrid
+
+
+async def test_the_relevance_floor_drops_unrelated_semantic_matches(
+    gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings
+) -> None:
+    who = await tenants.create()
+    await seed_calls(gql, who, {"fb1"})  # a security review call: nothing in it is about geography
+    await drain(_worker(app, settings))
+    unrelated, related = "what is the capital of france", "who raised security concerns?"
+    without_floor = settings.model_copy(update={"search_relevance_floor": -1.0, "auto_migrate": False})
+    async with running_app(without_floor) as unfloored, asgi_client(unfloored) as http:
+        before = await _search(GraphQLClient(http), who, unrelated, mode="SEMANTIC")
+    assert before and all(h["similarity"] < settings.search_relevance_floor for h in before)  # noise, yet returned
+
+    for mode in ("SEMANTIC", "HYBRID"):
+        assert await _search(gql, who, unrelated, mode=mode) == []
+    semantic = await _search(gql, who, related, mode="SEMANTIC", first=50)
+    assert (1, "Priya Raman") in {(h["utterance"]["index"], h["utterance"]["speaker"]) for h in semantic}  # the answer
+    assert all(h["relevance"] == h["similarity"] >= settings.search_relevance_floor for h in semantic)
+    hybrid = await _search(gql, who, related, mode="HYBRID", first=50)
+    for hit in hybrid:  # a keyword match is kept whatever its similarity; a semantic-only one only above the floor
+        assert "KEYWORD" in hit["matchedBy"] or hit["similarity"] >= settings.search_relevance_floor
+        assert 0 < hit["relevance"] <= 1 and hit["relevance"] >= (hit["similarity"] or 0)
 
 
 async def test_hybrid_pages_and_filters_by_deal(

@@ -15,12 +15,11 @@ from dealgraph.db import models
 from dealgraph.db.repositories.search import SearchFilters
 from dealgraph.schema.accounts import Account
 from dealgraph.schema.common import LoadedNode, SortDirection, UserError
-from dealgraph.schema.connections import Connection, FetchedPages, LoadedList, Pages
+from dealgraph.schema.connections import Connection, LoadedList, Pages
 from dealgraph.schema.context import Context
 from dealgraph.schema.enums import DealOrderField, DealStage
 from dealgraph.schema.qualification import DealQualification
 from dealgraph.schema.tenancy import User
-from dealgraph.search.modes import search_with_default
 
 if TYPE_CHECKING:
     from dealgraph.schema.transcripts import SearchHit, Transcript
@@ -67,16 +66,9 @@ class Deal(LoadedNode, relay.Node):
         "where the server has pgvector, KEYWORD elsewhere.",
     )
     def moments(self, info: strawberry.Info[Context, None], query: str) -> Pages[SearchHitType]:
-        from dealgraph.schema.transcripts import SearchHit
+        from dealgraph.schema.transcripts import search_hits
 
-        filters = SearchFilters(deal_id=self.row.id)
-        settings = info.context.settings
-        return FetchedPages(
-            lambda request: search_with_default(
-                info.context.tenant, settings.embedding_model, query, None, request, filters
-            ),
-            SearchHit.from_row,
-        )
+        return search_hits(info, query, None, SearchFilters(deal_id=self.row.id))
 
     @strawberry.field(description="MEDDPICC rolled up across the deal's analysed calls.")
     async def qualification(self, info: strawberry.Info[Context, None]) -> DealQualification:

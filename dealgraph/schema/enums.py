@@ -12,7 +12,7 @@ import strawberry
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.db.models import AnalysisStatus, DealStage, Role, RunStatus
 from dealgraph.errors import UserErrorCode
-from dealgraph.search.modes import SearchMode
+from dealgraph.search.request import SearchMode
 from dealgraph.services.deals import DealOrderField
 from dealgraph.transcripts.formats import TranscriptFormat
 

@@ -20,8 +20,7 @@ from dealgraph.schema.enums import AgentKind, SearchMode
 from dealgraph.schema.permissions import IsAdmin
 from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.tenancy import Viewer
-from dealgraph.schema.transcripts import SearchHit, Transcript
-from dealgraph.search import modes as search_service
+from dealgraph.schema.transcripts import SearchHit, Transcript, search_hits
 from dealgraph.services import accounts, deals, prompts, transcripts
 from dealgraph.services.deals import DealFilter as DealCriteria
 from dealgraph.services.ids import node_uuid
@@ -113,13 +112,7 @@ class Query:
             occurred_from=occurred_from,
             occurred_to=occurred_to,
         )
-        settings = info.context.settings
-        return FetchedPages(
-            lambda request: search_service.search_with_default(
-                info.context.tenant, settings.embedding_model, query, mode, request, filters
-            ),
-            SearchHit.from_row,
-        )
+        return search_hits(info, query, mode, filters)
 
     @strawberry.field
     async def analysis(self, info: Info, id: relay.GlobalID) -> Analysis | None:

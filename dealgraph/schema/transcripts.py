@@ -12,13 +12,15 @@ from strawberry import relay
 from strawberry.dataloader import DataLoader
 
 from dealgraph.db import models
+from dealgraph.db.repositories.search import SearchFilters
 from dealgraph.schema.common import LoadedNode, UserError
-from dealgraph.schema.connections import Connection, LoadedList, Pages
+from dealgraph.schema.connections import Connection, FetchedPages, LoadedList, Pages
 from dealgraph.schema.context import Context
-from dealgraph.schema.enums import TranscriptFormat
+from dealgraph.schema.enums import SearchMode, TranscriptFormat
 from dealgraph.schema.rows import FromRow, column
 from dealgraph.search import modes as search_service
-from dealgraph.search.keyword import SearchRow
+from dealgraph.search.hits import SearchRow
+from dealgraph.search.request import Search
 
 if TYPE_CHECKING:
     from dealgraph.schema.analyses import Analysis
@@ -113,6 +115,12 @@ class SearchHit:
     transcript: Transcript
     utterance: Utterance
     rank: float = strawberry.field(description="KEYWORD: full-text rank; SEMANTIC and HYBRID: the fused RRF score.")
+    relevance: float = strawberry.field(
+        description="How well the utterance answers the query, from 0 to 1, comparable across queries and modes "
+        "(`rank` is only an order): the stronger of its signals, the cosine `similarity` of its window to the query "
+        "(SEMANTIC and HYBRID return no semantic match below the server's relevance floor) and the full-text rank "
+        "scaled as rank / (rank + 1) (keyword matches)."
+    )
     snippet: str
     matched_by: list[SearchSignal] = strawberry.field(description="The rankings that found this utterance.")
     similarity: float | None = strawberry.field(
@@ -125,10 +133,20 @@ class SearchHit:
             transcript=Transcript.from_row(row.transcript),
             utterance=Utterance.from_row(row.utterance),
             rank=row.rank,
+            relevance=row.relevance,
             snippet=row.snippet,
             matched_by=[SearchSignal(m) for m in row.matched_by],
             similarity=row.similarity,
         )
+
+
+def search_hits(
+    info: strawberry.Info[Context, None], query: str, mode: SearchMode | None, filters: SearchFilters
+) -> Pages[SearchHit]:
+    """searchTranscripts and Deal.moments alike: the request is built (and its query checked) once, then
+    each page the connection asks for is searched with it."""
+    search = Search.of(query, mode, filters, info.context.settings)
+    return FetchedPages(lambda page: search_service.search(info.context.tenant, search, page), SearchHit.from_row)
 
 
 @strawberry.input

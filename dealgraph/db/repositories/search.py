@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, Text, cast, func, literal_column, select, tuple_
+from sqlalchemy import ColumnElement, Select, Text, cast, func, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import defer
+from sqlalchemy.orm import InstrumentedAttribute, defer
 
 from dealgraph.db.models import Deal, Transcript, TranscriptUtterance
 from dealgraph.db.models.transcripts import SEARCH_CONFIG
@@ -41,41 +41,21 @@ class SearchFilters:
             v is not None for v in (self.deal_id, self.account_id, self.speaker, self.occurred_from, self.occurred_to)
         )
 
-    def apply(self, query: Select[Any]) -> Select[Any]:
-        """Narrow a query over transcripts joined with their utterances."""
+    def conditions(self, speaker: ColumnElement[str] | InstrumentedAttribute[str]) -> list[ColumnElement[bool]]:
+        """The filters as conditions on `transcripts` and on `speaker`, the speaker column of what is searched
+        (utterances for the keyword ranking, windows for the vector one), so every mode narrows alike."""
+        conditions: list[ColumnElement[bool]] = []
         if self.deal_id is not None:
-            query = query.where(Transcript.deal_id == self.deal_id)
+            conditions.append(Transcript.deal_id == self.deal_id)
         if self.account_id is not None:
-            query = query.where(Transcript.deal_id.in_(select(Deal.id).where(Deal.account_id == self.account_id)))
+            conditions.append(Transcript.deal_id.in_(select(Deal.id).where(Deal.account_id == self.account_id)))
         if self.speaker is not None:
-            query = query.where(func.lower(TranscriptUtterance.speaker) == self.speaker.strip().lower())
+            conditions.append(func.lower(speaker) == self.speaker.strip().lower())
         if self.occurred_from is not None:
-            query = query.where(Transcript.occurred_at >= self.occurred_from)
+            conditions.append(Transcript.occurred_at >= self.occurred_from)
         if self.occurred_to is not None:
-            query = query.where(Transcript.occurred_at < self.occurred_to)
-        return query
-
-    def sql(self) -> tuple[str, dict[str, Any]]:
-        """The same conditions over `transcript_windows w JOIN transcripts t` (the vector path's plain SQL)."""
-        conditions: list[str] = []
-        if self.deal_id is not None:
-            conditions.append("t.deal_id = :f_deal")
-        if self.account_id is not None:
-            conditions.append("t.deal_id IN (SELECT id FROM deals WHERE account_id = :f_account)")
-        if self.speaker is not None:
-            conditions.append("lower(w.speaker) = :f_speaker")
-        if self.occurred_from is not None:
-            conditions.append("t.occurred_at >= :f_from")
-        if self.occurred_to is not None:
-            conditions.append("t.occurred_at < :f_to")
-        params = {
-            "f_deal": self.deal_id,
-            "f_account": self.account_id,
-            "f_from": self.occurred_from,
-            "f_to": self.occurred_to,
-            "f_speaker": self.speaker.strip().lower() if self.speaker is not None else None,
-        }
-        return " AND ".join(conditions), params
+            conditions.append(Transcript.occurred_at < self.occurred_to)
+        return conditions
 
 
 def tsquery_of(needle: str, any_word: bool = False) -> Any:
@@ -107,7 +87,7 @@ def _keyword_query(needle: str, filters: SearchFilters, any_word: bool = False) 
         .where(TranscriptUtterance.search_vector.op("@@")(tsquery))
         .options(defer(Transcript.original_text))
     )
-    return filters.apply(query), rank
+    return query.where(*filters.conditions(TranscriptUtterance.speaker)), rank
 
 
 def _by_rank(rank: Any) -> tuple[Any, ...]:
@@ -130,13 +110,16 @@ async def keyword_count(session: AsyncSession, needle: str, filters: SearchFilte
 
 async def keyword_ranking(
     session: AsyncSession, needle: str, filters: SearchFilters, depth: int
-) -> list[tuple[uuid.UUID, int]]:
-    """(transcript id, position) of the best `depth` utterances matching any word of `needle`."""
+) -> list[tuple[tuple[uuid.UUID, int], float]]:
+    """((transcript id, position), full-text rank) of the best `depth` utterances matching any word of `needle`."""
     matches, rank = _keyword_query(needle, filters, any_word=True)
-    ranked = matches.with_only_columns(TranscriptUtterance.transcript_id, TranscriptUtterance.position).order_by(
+    ranked = matches.with_only_columns(TranscriptUtterance.transcript_id, TranscriptUtterance.position, rank).order_by(
         *_by_rank(rank)
     )
-    return [(transcript_id, position) for transcript_id, position in await session.execute(ranked.limit(depth))]
+    return [
+        ((transcript_id, position), float(r))
+        for transcript_id, position, r in await session.execute(ranked.limit(depth))
+    ]
 
 
 async def utterances_at(

@@ -1,8 +1,8 @@
 """Utterance-window vectors in pgvector: availability, writes and the nearest-neighbour ranking.
 
-The table exists only where the server has pgvector (migration 0006), so it is reached with plain SQL
-rather than a mapped model. Vectors travel as pgvector's text form ('[0.1,…]') cast in SQL, which needs
-no driver codec. Row-level security scopes every read and write to the session's tenant.
+The table exists only where the server has pgvector (migration 0006), so it is reached with plain SQL and
+a lightweight `table()` rather than a mapped model. Vectors travel as pgvector's text form ('[0.1,…]')
+cast in SQL, which needs no driver codec. Row-level security scopes every read and write to the session's tenant.
 """
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 from weakref import WeakKeyDictionary
 
 import numpy as np
-from sqlalchemy import text
+from sqlalchemy import Float, Integer, String, Uuid, cast, column, literal, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.types import UserDefinedType
 
+from dealgraph.db.models import Transcript
 from dealgraph.db.repositories.search import SearchFilters
 from dealgraph.db.session import Database
 from dealgraph.db.vector_sql import hnsw_index_sql
@@ -32,6 +34,27 @@ class Window(Protocol):
     @property
     def start(self) -> float | None: ...
 
+
+class _Vector(UserDefinedType[str]):
+    """pgvector's `vector(n)`, for casts only: vectors travel as text (see the module docstring)."""
+
+    cache_ok = True
+
+    def __init__(self, dimensions: int) -> None:
+        self.dimensions = dimensions
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return f"vector({self.dimensions})"
+
+
+_windows = table(
+    "transcript_windows",
+    column("transcript_id", Uuid()),
+    column("model", String()),
+    column("position", Integer()),
+    column("speaker", String()),
+    column("embedding"),
+)
 
 _available: WeakKeyDictionary[Database, bool] = WeakKeyDictionary()
 
@@ -93,32 +116,30 @@ class Neighbour:
 
 
 async def nearest(
-    session: AsyncSession, query: np.ndarray, model: str, limit: int, filters: SearchFilters
+    session: AsyncSession, query: np.ndarray, model: str, limit: int, filters: SearchFilters, min_similarity: float
 ) -> list[Neighbour]:
-    """Windows nearest to `query` by cosine, best first.
+    """Windows nearest to `query` by cosine, best first, none less similar than `min_similarity`.
 
-    Across the tenant the HNSW index answers (approximate; ef_search is raised so the tenant and model
-    filters, applied after the index scan, still leave `limit` rows). With filters (a deal, an account,
-    a speaker, dates) the scan is exact: an index scan filtered afterwards could return too few.
+    Across the tenant the HNSW index answers (approximate; ef_search is raised so the tenant, model and
+    similarity conditions, applied after the index scan, still leave `limit` rows). With filters (a deal,
+    an account, a speaker, dates) the scan is exact: an index scan filtered afterwards could return too few.
     """
     dims = int(query.shape[0])
-    distance = f"(w.embedding::vector({dims}) <=> CAST(:q AS vector({dims})))"
-    narrowing, params = filters.sql()
-    join, where, order = (
-        ("", "", distance)
-        if not filters.narrowed
-        else (
-            "JOIN transcripts t ON t.id = w.transcript_id",
-            f"AND {narrowing}",
-            f"{distance} + 0",  # + 0: no index scan
+    # The same cast as the HNSW index's expression (`dealgraph.db.vector_sql`), or the index is not used.
+    distance = cast(_windows.c.embedding, _Vector(dims)).op("<=>", return_type=Float)(
+        cast(literal(vector_literal(query)), _Vector(dims))
+    )
+    similarity = (1 - distance).label("similarity")
+    ranked = select(_windows.c.transcript_id, _windows.c.position, similarity).where(
+        _windows.c.model == model, distance <= 1 - min_similarity
+    )
+    if filters.narrowed:
+        ranked = ranked.join(Transcript, Transcript.id == _windows.c.transcript_id).where(
+            *filters.conditions(_windows.c.speaker)
         )
-    )
+        order = distance + 0  # + 0: no index scan
+    else:
+        order = distance
     await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(40, min(1000, 4 * limit))}"))
-    rows = await session.execute(
-        text(
-            f"SELECT w.transcript_id, w.position, 1 - {distance} AS similarity FROM transcript_windows w {join} "
-            f"WHERE w.model = :m {where} ORDER BY {order} LIMIT :limit"
-        ),
-        {"q": vector_literal(query), "m": model, "limit": limit, **params},
-    )
+    rows = await session.execute(ranked.order_by(order).limit(limit))
     return [Neighbour(t, p, float(s)) for t, p, s in rows]
