@@ -24,7 +24,7 @@ import sys
 import tempfile
 import urllib.parse
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ class Session:
 
     server_address: str  # host:port of the real server the examples talk to
     env: dict[str, str]
-    home: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="dealgraph-docs-")))
+    home: Path  # an empty directory: the terminal's working directory
 
     def __post_init__(self) -> None:
         bin_dir = self.home / ".venv" / "bin"
@@ -126,9 +126,9 @@ class Session:
                 timeout=300,
             )
             assert done.returncode == 0, f"{block.where} failed:\n{done.stdout}\n{done.stderr}"
-            self.env = dict(entry.split("=", 1) for entry in state.read_text().split("\0") if "=" in entry) | {
-                "DOCS_CURL_LOG": ""
-            }
+            variables = (entry.split("=", 1) for entry in state.read_text().split("\0") if "=" in entry)
+            # the recording curl is the prelude's, defined afresh in every block; it is not the reader's
+            self.env = {name: value for name, value in variables if not name.startswith(("BASH_FUNC_", "DOCS_"))}
             return [
                 CurlCall.parse(args.read_text().split("\0")[:-1], args.with_suffix(".out").read_text())
                 for args in sorted(Path(log).glob("*.args"))

@@ -8,6 +8,7 @@ What the docs must look like for this is in tests/doc_examples.py.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +86,15 @@ async def run_examples(path: Path, session: Session, base_url: str) -> None:
     assert unsent is None, f"{unsent.where}: no curl form follows this operation"
 
 
-async def test_doc_examples_run_in_order(database_url: str, standin_server: RunningStandin) -> None:
+async def test_doc_examples_run_in_order(database_url: str, standin_server: RunningStandin, tmp_path: Path) -> None:
+    assert shutil.which("curl") and shutil.which("jq"), "the docs' examples use curl and jq: install them"
     with serving(process_env(database_url, standin_server.base_url)) as (base_url, _):
-        session = Session(base_url.removeprefix("http://"), environment_for_docs(database_url))
+        session = Session(base_url.removeprefix("http://"), environment_for_docs(database_url), tmp_path)
         for path in DOCS:
             await run_examples(path, session, base_url)
-        assert {"KEY", "DEAL", "TRANSCRIPT", "ANALYSIS"} <= set(session.env), "the walkthrough keeps its ids"
+        assert {"KEY", "DEAL", "TRANSCRIPT", "ANALYSIS", "VERSION2"} <= set(session.env), (
+            "the walkthrough keeps its ids"
+        )
 
 
 def test_every_doc_has_examples() -> None:
