@@ -7,7 +7,7 @@ on a shared machine hits both; every round has the same duration and concurrency
 
 Per server and query it prints req/s, p50, p99, server CPU per request (/proc of the server's process
 tree) and PostgreSQL backend CPU per request (/proc of the database's backends, when the server runs on
-this machine), and the ratios dealgraph/PostGraphile next to the goals of issue 9. Statements and round
+this machine), and the ratios dealgraph/PostGraphile next to the read-throughput goals. Statements and round
 trips per request are counted on the wire by a proxy (bench/pg_statements.py) in a separate, sequential
 pass, so the measured servers talk to PostgreSQL directly. They differ where several statements share a
 message (dealgraph sends `BEGIN READ ONLY` and its scope statement together): both are printed, and the
@@ -70,7 +70,7 @@ QUERIES = ("deal-graph", "trivial")
 START_TIMEOUT_S = 120.0
 WARM_UP_REQUESTS = 10
 """Before counting statements: enough for the pool's connections to have introspected their types."""
-# Goals of issue 9: dealgraph/PostGraphile ratios (req/s at least, p99 at most), overhead statements at most.
+# Read-throughput goals: dealgraph/PostGraphile ratios (req/s at least, p99 at most), overhead statements at most.
 GOAL_MIN_RPS_RATIO = {"deal-graph": 0.5, "trivial": 0.3}
 GOAL_MAX_P99_RATIO = 2.0
 GOAL_MAX_OVERHEAD_STATEMENTS = 2

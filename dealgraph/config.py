@@ -112,7 +112,7 @@ class Settings(BaseSettings):
         default=5.0, ge=0, description="How long an operation over the tenant cap waits before 429 TOO_MANY_REQUESTS."
     )
 
-    # Request path speed (issue 9).
+    # Request path speed: per-request work a small query should not pay.
     auth_cache_s: float = Field(
         default=30.0,
         ge=0,
@@ -177,20 +177,19 @@ class Settings(BaseSettings):
         gt=0,
         description="Minimum time between progress events of a run; the first comes one interval after the run began.",
     )
-    # --- live path transport (issue 10) ---
+    # Live path: how run events reach every process.
     event_transport: Literal["postgres", "redis"] = Field(
         default="postgres",
         description="How run events reach every process: PostgreSQL LISTEN/NOTIFY, or Redis pub/sub (published after commit).",
     )
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis for `event_transport=redis`.")
-    # --- end live path transport ---
     standin_port: int = Field(default=0, description="Port of the stand-in `serve` starts without an API key (0: any).")
     standin_latencies: dict[str, float] = Field(
         default={"meeting_intelligence": 1.5, "action_items": 2.5, "stakeholders": 3.5, "meddpicc": 4.5},
         description="Simulated seconds per agent of that auto-started stand-in (JSON object).",
     )
 
-    # Semantic search (issue 11): local embeddings of utterance windows, stored with pgvector.
+    # Semantic search: local embeddings of utterance windows, stored with pgvector.
     embedding_model: Literal["wordllama", "minilm"] = Field(
         default="wordllama", description="Local embedder; minilm needs the 'minilm' extra and a CPU torch."
     )

@@ -9,6 +9,7 @@ from the interpreter. Each subpackage (`db`, `schema`, ...) and each top-level m
 from __future__ import annotations
 
 import ast
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -204,3 +205,10 @@ def test_layers_import_only_downwards() -> None:
         for line in lines
     ]
     assert not problems, "imports across a layer boundary:\n" + "\n".join(problems)
+
+
+def test_the_documented_boundaries_are_these() -> None:
+    """docs/architecture.md lists the forbidden imports; a boundary changed here must change there too."""
+    doc = (PACKAGE.parent / "docs" / "architecture.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `(\w+)` \| ([a-z, ]+) \|$", doc, flags=re.MULTILINE)
+    assert {package: set(imports.split(", ")) for package, imports in rows} == FORBIDDEN

@@ -1,6 +1,6 @@
 """Broken and hostile input gets a clear error naming the field, never INTERNAL_SERVER_ERROR, and saves nothing.
 
-One regression test per case found by probing the server as an attacker would (issue 8).
+One regression test per case found by probing the server as an attacker would.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ from tests.support import (
     websocket,
 )
 
-REVOCATION_DEADLINE_S = 1.0  # what the issue asks for; a NOTIFY round trip takes milliseconds
+REVOCATION_DEADLINE_S = 1.0  # a revoked key's sockets close within this; a NOTIFY takes milliseconds
 ACCOUNTS = "{ accounts(first: 50) { edges { node { name } } } }"
 
 

@@ -1,7 +1,7 @@
 """Agent results as typed GraphQL objects, generated from the agents' pydantic output models.
 
-The output models are the single source of truth: the same classes are the tool schema Claude
-fills in and, through strawberry's pydantic integration, the GraphQL types clients query.
+The output models are the single source of truth: the same classes are the JSON schema of the structured
+output Claude answers in and, through strawberry's pydantic integration, the GraphQL types clients query.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Pydantic output models of the analysis agents: tool input schemas for Claude, later GraphQL types."""
+"""Pydantic output models of the analysis agents: the JSON schemas of their structured outputs and the GraphQL result types."""
 
 from dealgraph.agents.outputs.action_items import ActionItem, ActionItemsOutput, Priority
 from dealgraph.agents.outputs.common import (

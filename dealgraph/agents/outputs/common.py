@@ -1,8 +1,9 @@
 """Pieces shared by every agent's output model, plus generic evidence verification.
 
-Class docstrings, enum docstrings and `Field` descriptions become the tool `input_schema` Claude
-reads, so they are written to the model. Anything the model must not fill is hidden from that schema
-with `SkipJsonSchema` and set by the server after the tool call.
+Class docstrings, enum docstrings and `Field` descriptions become the JSON schema of the agent's
+structured output (`output_config.format`), which Claude reads, so they are written to the model.
+Anything the model must not fill is hidden from that schema with `SkipJsonSchema` and set by the
+server once the answer has arrived (evidence verification, talk time).
 """
 
 from __future__ import annotations
