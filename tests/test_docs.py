@@ -111,3 +111,13 @@ def test_code_names_no_tracker_items() -> None:
     sources += [path for folder in ("dealgraph", "tests", "bench") for path in sorted((ROOT / folder).rglob("*.py"))]
     sources.remove(Path(__file__).resolve())
     assert not (problems := offending_lines(sources, TRACKER_WORDS)), "\n".join(problems)
+
+
+def rewrite_table() -> None:
+    """`python -m tests.test_docs`: put the table `Settings` makes into docs/operations.md."""
+    text = OPERATIONS.read_text(encoding="utf-8")
+    OPERATIONS.write_text(text.replace(documented_table(), expected_table()), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    rewrite_table()
