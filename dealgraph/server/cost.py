@@ -35,6 +35,8 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from dealgraph.schema.strawberry_overrides import graphql_core_schema
+
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 _MAX_NESTING = 64  # deeper documents are refused by the depth limit; this only bounds recursion
 
@@ -75,7 +77,7 @@ class QueryCostLimiter(SchemaExtension):
             # document and rules only): the variable-dependent cost is checked alone, never cached.
             assert context.graphql_document is not None
             context.pre_execution_errors = cost_errors(
-                context.schema._schema, context.graphql_document, variables, self
+                graphql_core_schema(context.schema), context.graphql_document, variables, self
             )
         yield
 
