@@ -1,12 +1,23 @@
-# Two commands for a fresh machine: `make run` and `make test`. Each creates .venv from pyproject.toml.
+# Two commands for a fresh machine: `make run` and `make test`. Each creates .venv from requirements-dev.lock:
+# the exact versions (and hashes) the project is tested with; pyproject.toml keeps the ranges for library users.
 PYTHON ?= python3
 VENV ?= .venv
+LOCK = requirements-dev.lock
 
-$(VENV)/.installed: pyproject.toml
+# The build backend (setuptools) is in the lock too, so the editable install needs nothing unpinned.
+$(VENV)/.installed: $(LOCK) pyproject.toml
+	@echo "Installing the locked dependencies into $(VENV)..."
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --require-hashes -r $(LOCK)
+	$(VENV)/bin/pip install --no-deps --no-build-isolation -e .
 	touch $@
+
+# Re-resolve the lock from pyproject.toml's ranges, newest versions allowed (LOCK_ARGS='--upgrade-package NAME'
+# to move one); then `make test`, and commit the lock with the change that needed it.
+LOCK_ARGS ?= --upgrade
+lock: $(VENV)/.installed
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --generate-hashes \
+		$(LOCK_ARGS) -o $(LOCK)
 
 # ruff (lint + format) and mypy, configured in pyproject.toml; .ci/run runs this before the tests
 lint: $(VENV)/.installed
@@ -14,7 +25,7 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check dealgraph tests bench
 	$(VENV)/bin/mypy
 
-.PHONY: run test lint bench bench-read bench-cache bench-live bench-search
+.PHONY: run test lint lock bench bench-read bench-cache bench-live bench-search
 run: $(VENV)/.installed
 	$(VENV)/bin/dealgraph serve
 

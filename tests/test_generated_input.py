@@ -21,10 +21,11 @@ from hypothesis import strategies as st
 from hypothesis_graphql import nodes
 
 from dealgraph.schema import schema
+from dealgraph.schema.strawberry_overrides import graphql_core_schema
 from tests.analysis_support import transcript_for_analysis
 from tests.support import GraphQLClient, TenantFactory, TenantHandle
 
-GRAPHQL_SCHEMA = schema._schema
+GRAPHQL_SCHEMA = graphql_core_schema(schema)
 QUERY_FIELDS = sorted(GRAPHQL_SCHEMA.query_type.fields)  # type: ignore[union-attr]
 MUTATION_FIELDS = sorted(GRAPHQL_SCHEMA.mutation_type.fields)  # type: ignore[union-attr]
 EXAMPLES_PER_FIELD = 20

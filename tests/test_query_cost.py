@@ -8,13 +8,14 @@ import pytest
 from graphql import parse, validate
 
 from dealgraph.schema import schema
+from dealgraph.schema.strawberry_overrides import graphql_core_schema
 from dealgraph.server.cost import QueryCostLimiter, cost_rule
 
 
 def cost(query: str, variables: dict[str, Any] | None = None) -> int:
     """Validate with a limit of 0, so the rule always reports and says what it counted."""
     rule = cost_rule(QueryCostLimiter(max_cost=0, default_page_size=20, max_list_size=100), variables or {})
-    errors = validate(schema._schema, parse(query), [rule])
+    errors = validate(graphql_core_schema(schema), parse(query), [rule])
     assert len(errors) == 1, errors
     return int(errors[0].extensions["cost"])
 

@@ -19,7 +19,7 @@ from starlette.applications import Starlette
 
 from dealgraph.db.session import Database
 from dealgraph.server.recycle import Recycler
-from dealgraph.server.workers import _WatchedProcess
+from dealgraph.server.uvicorn_overrides import WatchedProcess
 from dealgraph.server.ws_registry import LiveSockets
 from dealgraph.standin import RunningStandin
 from tests.processes import descendants, process_env, serving
@@ -79,9 +79,9 @@ class DeadProcess:
         return False
 
 
-def watched_worker(process: object) -> tuple[_WatchedProcess, Connection]:
+def watched_worker(process: object) -> tuple[WatchedProcess, Connection]:
     """The supervisor's handle of `process`, and the worker's end of the pipe (kept open, as the supervisor does)."""
-    watched = _WatchedProcess.__new__(_WatchedProcess)
+    watched = WatchedProcess.__new__(WatchedProcess)
     watched.parent_conn, worker_end = multiprocessing.Pipe()
     watched.process = cast(Any, process)
     return watched, worker_end

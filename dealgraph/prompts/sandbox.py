@@ -152,14 +152,21 @@ class PromptEnvironment(SandboxedEnvironment):
         self.globals["range"] = _bounded_range
         del self.globals["lipsum"]  # lorem ipsum has no place in a prompt; `lipsum(10**5)` took 11 s
 
-    def _parse(self, source: str, name: str | None, filename: str | None) -> nodes.Template:
-        tree = _Counting().visit(super()._parse(source, name, filename))
-        assert isinstance(tree, nodes.Template)
-        return tree
-
-    def compile(self, *args: Any, **kwargs: Any) -> Any:
+    def compile(
+        self,
+        source: str | nodes.Template,
+        name: str | None = None,
+        filename: str | None = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        """Source text is parsed here (Jinja's public `parse`) and rewritten before Jinja compiles the tree."""
+        if isinstance(source, str):
+            tree = _Counting().visit(self.parse(source, name, filename))
+            assert isinstance(tree, nodes.Template)
+            source = tree
         with _work_budget():  # Jinja runs filters with constant arguments while compiling
-            return super().compile(*args, **kwargs)
+            return super().compile(source, name, filename, *args, **kwargs)
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
         if operator == "**" and _power_digits(left, right) > MAX_POWER_DIGITS:

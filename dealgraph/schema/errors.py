@@ -11,11 +11,11 @@ import logging
 
 from graphql.error import GraphQLError, GraphQLSyntaxError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from strawberry.extensions import MaskErrors
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
 from dealgraph.errors import ApiError, ErrorCode, TooManyRequests
+from dealgraph.schema.strawberry_overrides import MaskErrorsWithoutProtocolCheck
 
 log = logging.getLogger("dealgraph.errors")
 
@@ -33,18 +33,13 @@ def _coded(error: GraphQLError, message: str, code: str, **extensions: object) -
     )
 
 
-class PresentErrors(MaskErrors):
-    def _process_result(self, result: object) -> None:
-        """As strawberry's, without its runtime-checked Protocol `isinstance` on every result (slow)."""
-        if errors := getattr(result, "errors", None):
-            result.errors = self._process_errors(errors)  # type: ignore[attr-defined]
-
-    def _process_errors(self, errors: list[GraphQLError]) -> list[GraphQLError]:
-        presented = [self._present(error) for error in errors]
-        for error in presented:
-            code = (error.extensions or {}).get("code")
-            if code != ErrorCode.INTERNAL_SERVER_ERROR:  # internal ones were logged at ERROR by _present
-                log.debug("client error %s at %s: %s", code, error.path, error.message)
+class PresentErrors(MaskErrorsWithoutProtocolCheck):
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        """Every error comes here (strawberry's default `should_mask_error` masks all): presented, not anonymised."""
+        presented = self._present(error)
+        code = (presented.extensions or {}).get("code")
+        if code != ErrorCode.INTERNAL_SERVER_ERROR:  # internal ones were logged at ERROR by _present
+            log.debug("client error %s at %s: %s", code, presented.path, presented.message)
         return presented
 
     def _present(self, error: GraphQLError) -> GraphQLError:

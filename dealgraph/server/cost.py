@@ -36,6 +36,7 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from dealgraph.errors import ErrorCode
+from dealgraph.schema.strawberry_overrides import graphql_core_schema
 
 _MAX_NESTING = 64  # deeper documents are refused by the depth limit; this only bounds recursion
 
@@ -76,7 +77,7 @@ class QueryCostLimiter(SchemaExtension):
             # document and rules only): the variable-dependent cost is checked alone, never cached.
             assert context.graphql_document is not None
             context.pre_execution_errors = cost_errors(
-                context.schema._schema, context.graphql_document, variables, self
+                graphql_core_schema(context.schema), context.graphql_document, variables, self
             )
         yield
 

@@ -28,6 +28,7 @@ from strawberry.extensions.add_validation_rules import AddValidationRules
 
 from dealgraph.config import Settings
 from dealgraph.errors import ErrorCode
+from dealgraph.schema.strawberry_overrides import provided_operation_name
 from dealgraph.schema.text_guard import DOCUMENT_CACHE_SIZE
 from dealgraph.server.cost import QueryCostLimiter
 from dealgraph.server.document_shape import shape_errors
@@ -122,7 +123,7 @@ class ShapeCheckedValidationCache(ValidationCache):
         context = self.execution_context
         assert context.graphql_document is not None
         # the name the client sent: strawberry's `operation_name` falls back to the first operation's
-        given_name = context._provided_operation_name
+        given_name = provided_operation_name(context)
         if errors := shape_errors(context.graphql_document, given_name, self.max_selections, self.setting):
             context.pre_execution_errors = errors
             yield

@@ -16,11 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import pickle
-import time
 
 import uvicorn
-import uvicorn.supervisors.multiprocess as uvicorn_multiprocess
 from starlette.applications import Starlette
 
 from dealgraph.bootstrap import prepare_database
@@ -30,33 +27,9 @@ from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.logs import configure_logging
 from dealgraph.server.app import create_app
+from dealgraph.server.uvicorn_overrides import watch_process_deaths
 
 _HEALTHCHECK_TIMEOUT_S = 60
-_DEATH_CHECK_S = 0.1
-
-
-class _WatchedProcess(uvicorn_multiprocess.Process):
-    """uvicorn's worker handle, with a health check that notices a worker dying while it waits.
-
-    uvicorn pings a worker it finds alive and waits for the answer up to the health-check timeout, and it
-    keeps the pipe's other end itself, so a worker that exits with a ping pending (an API process restarting
-    after a burst of WebSockets, `recycle.py`, on a machine too busy to schedule its answering thread in its
-    last milliseconds) is not seen dead until the timeout: no replacement for a minute, and with every
-    process exiting at once no server (a CI failure of tests/test_recycle.py). Waiting in short slices and
-    checking the process between them ends the wait as soon as it is gone.
-    """
-
-    def _healthcheck(self, timeout: float) -> bool | None:
-        try:
-            self.parent_conn.send(b"ping")
-            deadline = time.monotonic() + timeout
-            while not self.parent_conn.poll(min(_DEATH_CHECK_S, max(0.0, deadline - time.monotonic()))):
-                if not self.process.is_alive() or time.monotonic() >= deadline:
-                    return None
-            started: bool = self.parent_conn.recv()
-            return started
-        except (OSError, EOFError, pickle.UnpicklingError):
-            return None
 
 
 def serve_workers(settings: Settings, host: str, port: int, workers: int) -> None:
@@ -73,7 +46,7 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int) -> Non
         )
     os.environ["DEALGRAPH_WORKER_SLOTS"] = "0"  # the API processes only serve
     os.environ.update(supervised_env())
-    uvicorn_multiprocess.Process = _WatchedProcess  # type: ignore[misc]  # the supervisor builds its workers by this name
+    watch_process_deaths()  # an API process that dies with a health ping pending is replaced at once
     try:
         uvicorn.run(
             "dealgraph.server.workers:app_from_environment",

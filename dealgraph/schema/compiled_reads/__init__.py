@@ -42,6 +42,7 @@ from dealgraph.errors import TooManyRequests
 from dealgraph.schema.compiled_reads.planner import ROOT_NAMES, Planner, argument_value
 from dealgraph.schema.compiled_reads.writing import Unanswerable
 from dealgraph.schema.context import Context
+from dealgraph.schema.strawberry_overrides import graphql_core_schema
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ class CompiledReads(SchemaExtension):
         ):
             execution.result = await answer(
                 context,
-                execution.schema._schema,
+                graphql_core_schema(execution.schema),
                 execution.graphql_document,
                 execution.operation_name,
                 execution.variables,

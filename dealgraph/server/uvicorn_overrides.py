@@ -1,0 +1,44 @@
+"""Every use of a uvicorn internal, in one place: the supervisor of several API processes noticing a death at once.
+
+uvicorn's supervisor pings an API process it finds alive and waits for the answer up to the health-check
+timeout, and it keeps the pipe's other end itself, so a process that exits with a ping pending (an API
+process restarting after a burst of WebSockets, `recycle.py`, on a machine too busy to schedule its
+answering thread in its last milliseconds) is not seen dead until the timeout: no replacement for a
+minute, and with every process exiting at once no server (a CI failure of tests/test_recycle.py).
+
+uvicorn has no public hook for this: the wait is `Process._healthcheck` (behind the public `ping` and
+`is_ready`), and the supervisor builds its handles by the module global `Process`. tests/test_library_overrides.py
+checks both against the installed uvicorn (and names its version when they move); pyproject.toml bounds
+uvicorn to the versions checked.
+"""
+
+from __future__ import annotations
+
+import pickle
+import time
+
+import uvicorn.supervisors.multiprocess as uvicorn_multiprocess
+
+_DEATH_CHECK_S = 0.1
+
+
+class WatchedProcess(uvicorn_multiprocess.Process):
+    """uvicorn's handle of an API process, with a health check that notices the process dying while it waits:
+    it waits in short slices and checks the process between them."""
+
+    def _healthcheck(self, timeout: float) -> bool | None:
+        try:
+            self.parent_conn.send(b"ping")
+            deadline = time.monotonic() + timeout
+            while not self.parent_conn.poll(min(_DEATH_CHECK_S, max(0.0, deadline - time.monotonic()))):
+                if not self.process.is_alive() or time.monotonic() >= deadline:
+                    return None
+            started: bool = self.parent_conn.recv()
+            return started
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return None
+
+
+def watch_process_deaths() -> None:
+    """Makes uvicorn's supervisor (in this process) build its API-process handles as `WatchedProcess`."""
+    uvicorn_multiprocess.Process = WatchedProcess  # type: ignore[misc]
