@@ -28,7 +28,7 @@ from bench.support import create_api_key, fresh_database, postgres_server
 from dealgraph.config import Settings
 from dealgraph.db.repositories.vectors import vector_literal
 from dealgraph.search.embedders import get_embedder
-from dealgraph.search.embedding_pool import EmbeddingWorker
+from dealgraph.search.embedding_pool import EmbeddingPool
 from dealgraph.search.windows import Spoken, windows
 from dealgraph.server.app import create_app
 
@@ -211,13 +211,13 @@ async def main(floors: list[float], scale: int, rounds: int) -> None:
                 key = await create_api_key(db.url, "Bench")
                 async with _client(app, key) as http:
                     await _seed(http)
-                    worker = EmbeddingWorker(app.state.database, settings)
+                    pool = EmbeddingPool(app.state.database, settings)
                     started = time.perf_counter()
-                    while await worker.run_once():
+                    while await pool.run_once():
                         pass
                     utterances = sum(len(c.lines) for c in CALLS)
                     print(
-                        f"PostgreSQL {db.version} ({origin}); model {worker.embedder.model_id}, "
+                        f"PostgreSQL {db.version} ({origin}); model {pool.embedder.model_id}, "
                         f"window ±{settings.embedding_neighbours}"
                     )
                     print(

@@ -357,7 +357,7 @@ def make_settings(database_url: str, standin_url: str, **overrides: object) -> S
         "poll_interval_s": 0.2,
         "llm_max_retries": 2,
         "progress_interval_s": 0.05,
-        "embedding_worker": False,  # tests drive EmbeddingWorker themselves (tests/test_vector_search.py)
+        "embedding_worker": False,  # tests drive EmbeddingPool themselves (tests/test_vector_search.py)
     }
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 

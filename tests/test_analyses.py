@@ -35,7 +35,7 @@ async def test_results_are_pushed_in_completion_order_and_persisted(
         await standin.behave(agent, latency_s=0.2, held=True)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
-    call_reads = app.state.orchestrator.runner.call_reads.reads
+    call_reads = app.state.analysis_pool.runner.call_reads.reads
     async with websocket(app, who.api_key) as ws:
         analysis = await start(gql, who, ids["transcript"])
         subscription = await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})
@@ -51,7 +51,7 @@ async def test_results_are_pushed_in_completion_order_and_persisted(
         events += await subscription.collect()
     assert analysis["status"] == "QUEUED" and sorted(analysis["agents"]) == sorted(a.upper() for a in AGENTS)
     # runs claimed together share one read of the call: one per claim that took some of them, not one per agent
-    assert app.state.orchestrator.runner.call_reads.reads - call_reads < len(AGENTS)
+    assert app.state.analysis_pool.runner.call_reads.reads - call_reads < len(AGENTS)
 
     succeeded = [agent for typename, agent in kinds(events) if typename == "AgentSucceeded"]
     assert succeeded == [a.upper() for a in COMPLETION_ORDER]  # each pushed when it finished
@@ -217,7 +217,7 @@ async def test_cancel_stops_running_agents(
         ("AgentCancelled", a.upper()) for a in AGENTS
     )
     assert rest[-1]["analysisEvents"]["status"] == "CANCELLED"
-    assert app.state.orchestrator.active_runs == 0  # the workers really stopped
+    assert app.state.analysis_pool.active_runs == 0  # the workers really stopped
     await asyncio.sleep(0.3)
     stored = (await gql(ANALYSIS, {"id": analysis["id"]}, as_=who))["analysis"]
     assert {run["status"] for run in stored["agentRuns"]} == {"CANCELLED"}

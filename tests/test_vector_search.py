@@ -2,7 +2,7 @@
 neighbours, and the embedding queue's durability (a dead worker's job completes elsewhere).
 
 Runs on an embedded PostgreSQL in both CI passes (see tests/vector_support.py); the background worker
-is off here and tests drive `EmbeddingWorker` by hand, so nothing waits on a timer.
+is off here and tests drive `EmbeddingPool` by hand, so nothing waits on a timer.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from strawberry.relay import GlobalID
 from dealgraph.config import Settings
 from dealgraph.db.models import SearchJob
 from dealgraph.db.repositories import search_jobs
-from dealgraph.search.embedding_pool import EmbeddingWorker
+from dealgraph.search.embedding_pool import EmbeddingPool
 from dealgraph.standin import RunningStandin
 from tests.processes import run_cli
 from tests.support import GraphQLClient, TenantFactory, asgi_client, make_settings, running_app
@@ -46,8 +46,8 @@ def settings(database_url: str, standin_server: RunningStandin) -> Settings:
     return make_settings(database_url, standin_server.base_url)  # background worker off: tests drive it
 
 
-def _worker(app: Starlette, settings: Settings, **overrides: object) -> EmbeddingWorker:
-    return EmbeddingWorker(app.state.database, settings.model_copy(update=overrides))
+def _worker(app: Starlette, settings: Settings, **overrides: object) -> EmbeddingPool:
+    return EmbeddingPool(app.state.database, settings.model_copy(update=overrides))
 
 
 async def _search(gql: GraphQLClient, who: object, q: str, **variables: object) -> list[dict]:
@@ -163,7 +163,7 @@ async def test_a_dead_workers_job_completes_elsewhere(
     seeded = await seed_calls(gql, who, {"nw1"})
     database = app.state.database
     async with database.owner_session() as session:
-        dead = await search_jobs.claim(session, worker_id="dead-worker", lease_s=0.5, max_attempts=3)
+        dead = await search_jobs.claim(session, claimer_id="dead-worker", lease_s=0.5, max_attempts=3)
     assert dead is not None  # claimed, then the worker "dies": it never finishes
     assert dead.transcript_id == uuid.UUID(GlobalID.from_id(seeded["calls"]["nw1"]["id"]).node_id)
     survivor = _worker(app, settings)
@@ -183,7 +183,7 @@ async def test_a_dead_workers_job_completes_elsewhere(
     await drain(survivor)
     async with database.owner_session() as session:
         job = await session.get(SearchJob, dead.transcript_id)
-        assert job is not None and job.status == "ready" and job.attempts == 2 and job.worker_id == survivor.worker_id
+        assert job is not None and job.status == "ready" and job.attempts == 2 and job.worker_id == survivor.claimer_id
         windows = await session.scalar(
             text("SELECT count(*) FROM transcript_windows WHERE transcript_id = :t"), {"t": dead.transcript_id}
         )
@@ -206,7 +206,7 @@ async def test_a_failing_job_is_retried_then_marked_failed(
 
     who = await tenants.create()
     seeded = await seed_calls(gql, who, {"gx2"})
-    worker = EmbeddingWorker(app.state.database, settings, embedder=Broken())  # type: ignore[arg-type]
+    worker = EmbeddingPool(app.state.database, settings, embedder=Broken())  # type: ignore[arg-type]
     assert await drain(worker) == settings.embedding_max_attempts
     assert (await gql(STATUS, {"id": seeded["calls"]["gx2"]["id"]}, as_=who))["transcript"]["searchStatus"] == "FAILED"
     async with app.state.database.owner_session() as session:  # a healthy re-run (reembed) recovers it

@@ -11,7 +11,7 @@ from typing import Any
 
 from bench.search_corpus import CALLS
 from dealgraph.db.embedded import start_embedded_postgres
-from dealgraph.search.embedding_pool import EmbeddingWorker
+from dealgraph.search.embedding_pool import EmbeddingPool
 from tests.factories import create_deal_with_account, create_transcript
 from tests.support import GraphQLClient, TenantHandle
 
@@ -41,7 +41,7 @@ async def seed_calls(gql: GraphQLClient, who: TenantHandle, keys: set[str] | Non
     return {"deals": deals, "calls": calls}
 
 
-async def drain(worker: EmbeddingWorker) -> int:
+async def drain(worker: EmbeddingPool) -> int:
     """Run the worker until the queue has nothing claimable; returns the jobs it handled."""
     handled = 0
     while await worker.run_once():

@@ -1,6 +1,6 @@
-"""The analysis engine of one process: notification hub, Claude client and worker pool.
+"""The analysis engine of one process: notification hub, Claude client and analysis pool.
 
-`serve` runs it inside the API process; `dealgraph worker` runs it alone. Either way the process
+`serve` runs it inside each API process; `dealgraph analysis-pool` runs it alone. Either way the process
 listens for run events (to push them to its subscribers and to cancel its own runs) and, with
 `worker_slots > 0`, executes runs.
 """
@@ -19,7 +19,7 @@ from dealgraph.db.session import Database
 from dealgraph.fanout import transport as event_transport
 from dealgraph.fanout.hub import NotificationHub
 from dealgraph.fanout.redis import RedisEvents
-from dealgraph.runs.orchestrator import Orchestrator
+from dealgraph.runs.analysis_pool import AnalysisPool
 from dealgraph.runs.runner import AgentRunner
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 class Engine:
     hub: NotificationHub
     llm: LlmClient
-    orchestrator: Orchestrator | None
+    analysis_pool: AnalysisPool | None
 
 
 @asynccontextmanager
@@ -46,15 +46,15 @@ async def analysis_engine(database: Database, settings: Settings) -> AsyncIterat
     await hub.start()
     event_transport.activate(events)
     llm = LlmClient(settings)
-    orchestrator = None
+    analysis_pool = None
     if settings.worker_slots > 0:
-        orchestrator = Orchestrator(database, hub, AgentRunner(database, hub, llm, settings), settings)
-        await orchestrator.start()
+        analysis_pool = AnalysisPool(database, hub, AgentRunner(database, hub, llm, settings), settings)
+        await analysis_pool.start()
     try:
-        yield Engine(hub, llm, orchestrator)
+        yield Engine(hub, llm, analysis_pool)
     finally:
-        if orchestrator:
-            await orchestrator.stop()
+        if analysis_pool:
+            await analysis_pool.stop()
         event_transport.activate(None)
         await hub.stop()
         await llm.close()

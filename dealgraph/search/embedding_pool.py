@@ -1,7 +1,9 @@
-"""The embedding worker: claims transcripts from the queue, embeds their windows, stores the vectors.
+"""The embedding pool: the job pool that claims transcripts from the queue, embeds their windows, stores the vectors.
 
-Runs inside `serve` beside the analysis engine (or in any number of processes: claims never collide).
-Embedding is CPU work, so it runs in a thread and the event loop keeps serving requests meanwhile.
+Runs inside `serve` beside the analysis pool (or in any number of processes: claims never collide), and
+follows the durable-job pattern (`dealgraph.db.jobs`): a lease renewed while it works, writes fenced on
+its claimer id, failed attempts retried then failed, jobs handed back on shutdown. Embedding is CPU
+work, so it runs in a thread and the event loop keeps serving requests meanwhile.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from contextlib import asynccontextmanager, suppress
 
 from dealgraph.config import Settings
 from dealgraph.db.claimers import new_claimer_id
+from dealgraph.db.jobs import JobLease
 from dealgraph.db.repositories import search_jobs, transcripts, vectors
 from dealgraph.db.session import Database
 from dealgraph.search.embedders import Embedder, get_embedder
@@ -25,59 +28,92 @@ class _LeaseLost(Exception):
     pass
 
 
-class EmbeddingWorker:
+class EmbeddingPool:
     def __init__(self, database: Database, settings: Settings, embedder: Embedder | None = None) -> None:
         self.database = database
         self.settings = settings
         self.embedder = embedder or get_embedder(settings.embedding_model)
-        self.worker_id = new_claimer_id()
+        self.claimer_id = new_claimer_id()
 
     async def run_once(self) -> bool:
         """Embed one claimed transcript; False when the queue had nothing claimable."""
-        async with self.database.owner_session() as session:
+        claimed_at = asyncio.get_running_loop().time()
+        async with self.database.autocommit() as connection:
             job = await search_jobs.claim(
-                session,
-                worker_id=self.worker_id,
+                connection,
+                claimer_id=self.claimer_id,
                 lease_s=self.settings.embedding_lease_s,
                 max_attempts=self.settings.embedding_max_attempts,
             )
         if job is None:
             return False
+        lease = JobLease(
+            self.database,
+            search_jobs.EMBEDDING_QUEUE,
+            job.transcript_id,
+            self.claimer_id,
+            self.settings.embedding_lease_s,
+            claimed_at,
+        )
+        # The thread cannot be stopped: a job lost meanwhile is embedded to the end, and its write refused.
+        keeper = asyncio.create_task(lease.keep(on_lost=lambda: None), name=f"embedding-lease-{job.transcript_id}")
         try:
-            async with self.database.tenant_session(job.tenant_id) as session:
-                rows = await transcripts.utterances(session, job.transcript_id)
-                spoken = [Spoken(r.position, r.speaker, r.start_seconds, r.text) for r in rows]
-            batch = windows(spoken, self.settings.embedding_neighbours)
-            matrix = await asyncio.to_thread(self.embedder.embed, [w.text for w in batch])
-            async with self.database.tenant_session(job.tenant_id) as session:
-                await vectors.replace_windows(
-                    session, job.tenant_id, job.transcript_id, self.embedder.model_id, batch, matrix
-                )
-                if not await search_jobs.finish(session, job, self.worker_id, self.embedder.model_id):
-                    raise _LeaseLost  # rolls the windows back: the worker that took over writes its own
+            await self._embed(job)
         except _LeaseLost:
             log.warning("embedding job for transcript %s was taken over; result discarded", job.transcript_id)
         except Exception as error:  # one bad transcript must not stop the queue: retried, then marked failed
             log.exception("embedding transcript %s failed (attempt %d)", job.transcript_id, job.attempts)
-            async with self.database.tenant_session(job.tenant_id) as session:
+            async with self.database.autocommit() as connection:
                 await search_jobs.give_back(
-                    session, job, self.worker_id, str(error), self.settings.embedding_max_attempts
+                    connection, job, self.claimer_id, str(error), self.settings.embedding_max_attempts
                 )
+        finally:
+            keeper.cancel()
         return True
 
+    async def _embed(self, job: search_jobs.ClaimedJob) -> None:
+        async with self.database.tenant_session(job.tenant_id) as session:
+            rows = await transcripts.utterances(session, job.transcript_id)
+            spoken = [Spoken(r.position, r.speaker, r.start_seconds, r.text) for r in rows]
+        batch = windows(spoken, self.settings.embedding_neighbours)
+        matrix = await asyncio.to_thread(self.embedder.embed, [w.text for w in batch])
+        async with self.database.tenant_session(job.tenant_id) as session:
+            await vectors.replace_windows(
+                session, job.tenant_id, job.transcript_id, self.embedder.model_id, batch, matrix
+            )
+            if not await search_jobs.finish(session, job, self.claimer_id, self.embedder.model_id):
+                raise _LeaseLost  # rolls the windows back: the pool that took over writes its own
+
+    async def sweep(self) -> int:
+        """Fail the jobs whose pool died on their last attempt; how many."""
+        async with self.database.autocommit() as connection:
+            return await search_jobs.fail_exhausted(connection, self.settings.embedding_max_attempts)
+
     async def run(self) -> None:
-        while True:
-            try:
-                while await self.run_once():
-                    pass
-            except Exception:  # the database may be briefly away: keep polling
-                log.exception("embedding worker poll failed")
-            await asyncio.sleep(self.settings.embedding_poll_s)
+        """Embed until cancelled, then hand the job in hand back to the queue."""
+        try:
+            while True:
+                try:
+                    await self.sweep()
+                    while await self.run_once():
+                        pass
+                except Exception:  # the database may be briefly away: keep polling
+                    log.exception("embedding pool poll failed")
+                await asyncio.sleep(self.settings.embedding_poll_s)
+        finally:
+            await self._hand_back()
+
+    async def _hand_back(self) -> None:
+        try:
+            async with self.database.autocommit() as connection:
+                await search_jobs.EMBEDDING_QUEUE.release(connection, self.claimer_id)
+        except Exception:  # shutting down regardless: the lease runs out and another pool takes the job
+            log.exception("embedding pool %s could not hand its job back", self.claimer_id)
 
 
 @asynccontextmanager
-async def embedding_worker(database: Database, settings: Settings) -> AsyncIterator[None]:
-    """Run the worker for the app's lifetime where vectors are stored; say so once where they cannot be."""
+async def embedding_pool(database: Database, settings: Settings) -> AsyncIterator[None]:
+    """Run the pool for the app's lifetime where vectors are stored; say so once where they cannot be."""
     if not await vectors.vectors_available(database):
         log.warning("semantic and hybrid search are off: they need the pgvector extension on the PostgreSQL server")
         yield
@@ -85,7 +121,7 @@ async def embedding_worker(database: Database, settings: Settings) -> AsyncItera
     if not settings.embedding_worker:
         yield
         return
-    task = asyncio.create_task(EmbeddingWorker(database, settings).run(), name="embedding-worker")
+    task = asyncio.create_task(EmbeddingPool(database, settings).run(), name="embedding-pool")
     try:
         yield
     finally:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dealgraph.config import Settings
 from dealgraph.db.repositories import search_jobs, vectors
 from dealgraph.db.session import Database
-from dealgraph.search.embedding_pool import EmbeddingWorker
+from dealgraph.search.embedding_pool import EmbeddingPool
 
 BATCH = 500
 
@@ -19,14 +19,14 @@ async def reembed(database: Database, settings: Settings) -> int:
     """Transcripts embedded by this run; raises RuntimeError where the server has no pgvector."""
     if not await vectors.vectors_available(database):
         raise RuntimeError("semantic search needs the pgvector extension on the PostgreSQL server")
-    worker = EmbeddingWorker(database, settings)
+    pool = EmbeddingPool(database, settings)
     async with database.owner_session() as session:
-        await vectors.ensure_hnsw_index(session, worker.embedder.model_id, worker.embedder.dimensions)
+        await vectors.ensure_hnsw_index(session, pool.embedder.model_id, pool.embedder.dimensions)
     done = 0
     while True:
         async with database.owner_session() as session:
-            queued = await search_jobs.requeue_stale(session, worker.embedder.model_id, BATCH)
-        while await worker.run_once():
+            queued = await search_jobs.requeue_stale(session, pool.embedder.model_id, BATCH)
+        while await pool.run_once():
             done += 1
         if not queued:
             return done

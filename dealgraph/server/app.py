@@ -16,7 +16,7 @@ from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.runs.engine import analysis_engine
 from dealgraph.schema import schema
-from dealgraph.search.embedding_pool import embedding_worker
+from dealgraph.search.embedding_pool import embedding_pool
 from dealgraph.server.body_limit import BodyLimitMiddleware
 from dealgraph.server.health import health_routes
 from dealgraph.server.heap import settled_heap
@@ -46,12 +46,12 @@ def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await prepare_database(database, settings, apply_migrations=settings.auto_migrate)
         try:
-            async with analysis_engine(database, settings) as engine, embedding_worker(database, settings):
+            async with analysis_engine(database, settings) as engine, embedding_pool(database, settings):
                 graphql.hub = app.state.hub = engine.hub
                 engine.hub.on_keys_revoked(graphql.live_sockets.keys_revoked)
                 graphql.principals.listen_to(engine.hub)
                 graphql.llm = engine.llm
-                app.state.orchestrator = engine.orchestrator
+                app.state.analysis_pool = engine.analysis_pool
                 log.info("dealgraph ready: GraphQL at /graphql")
                 app.state.ready = True
                 try:

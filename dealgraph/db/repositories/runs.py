@@ -5,9 +5,10 @@ never sent for a change that rolled back, and listeners only hear of committed s
 that change several runs of one analysis lock the analysis row first (always in that order), which
 serialises completions, cancellation and reruns of the same analysis without deadlocks.
 
-The worker's hot changes (claiming runs, announcing their start, recording a run's end) take a plain
-asyncpg connection in autocommit (`Database.autocommit`): each is one statement, the claim and the end
-PostgreSQL functions (migration 0007), so each costs one round trip. The rest take an ORM session.
+Agent runs are a queue of the durable-job pattern (`dealgraph.db.jobs`, `RUN_QUEUE`). The analysis pool's
+hot changes (claiming runs, announcing their start, recording a run's end) take a plain asyncpg connection
+in autocommit (`Database.autocommit`): each is one statement, the claim and the end PostgreSQL functions
+(dealgraph/db/sql/claim_runs.sql, finish_run.sql), so each costs one round trip. The rest take an ORM session.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import asyncpg
 from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dealgraph.db.jobs import JobQueue
 from dealgraph.db.models import AgentRun, Analysis, AnalysisStatus, RunStatus
 from dealgraph.fanout import transport as event_transport
 from dealgraph.fanout.hub import EVENTS_CHANNEL, RUNS_QUEUED_CHANNEL
@@ -68,7 +70,7 @@ async def notify(session: AsyncSession, events: Iterable[dict[str, Any]], channe
 
 
 _RUNS_QUEUED = select(func.pg_notify(RUNS_QUEUED_CHANNEL, ""))
-"""Wakes every worker: runs were queued."""
+"""Wakes every analysis pool: runs were queued."""
 
 
 async def announce_queued(session: AsyncSession) -> None:
@@ -234,8 +236,8 @@ _START = text(
     """
 )
 """A new analysis and all its runs in one statement of fixed text (built per call, the ORM's INSERT and
-a multi-row VALUES were compiled anew each time, a fifth of the server's CPU); it also wakes the workers
-when any run is queued. A reused run is inserted as succeeded, started and finished now, at seq 1. No row:
+a multi-row VALUES were compiled anew each time, a fifth of the server's CPU); it also wakes the analysis
+pools when any run is queued. A reused run is inserted as succeeded, started and finished now, at seq 1. No row:
 the idempotency key was used before, and nothing is written (the runs are inserted from the analysis' row)."""
 
 
@@ -282,9 +284,13 @@ async def start_analysis(
     return StartedAnalysis(analysis, created=True)
 
 
+RUN_QUEUE = JobQueue(table="agent_runs", key="id", fifo="queued_at", status_type="agent_run_status")
+"""Claimed and finished by PostgreSQL functions (one round trip each); renewed, handed back and swept here."""
+
+
 @dataclass(frozen=True, slots=True)
 class ClaimedRun:
-    """A run as a worker holds it: what executing it and announcing its changes need (a `RunKey`)."""
+    """A run as an analysis pool holds it: what executing it and announcing its changes need (a `RunKey`)."""
 
     id: uuid.UUID
     tenant_id: uuid.UUID
@@ -309,14 +315,14 @@ _CLAIM = "SELECT room, claimed FROM dealgraph_claim_runs($1, $2, $3, $4, $5)"
 
 
 async def claim_runs(
-    connection: asyncpg.Connection, *, worker_id: str, limit: int, cluster_cap: int, lease_s: float, max_attempts: int
+    connection: asyncpg.Connection, *, claimer_id: str, limit: int, cluster_cap: int, lease_s: float, max_attempts: int
 ) -> Claim:
-    """Claim queued runs and runs whose worker died (lease expired), within the cluster-wide cap.
+    """Claim queued runs and runs whose pool died (lease expired), within the cluster-wide cap.
 
-    One statement (migration 0007): the claims of all workers are serialised by an advisory lock, so the
-    cap is exact. Nothing is announced yet: see `start_claimed`."""
+    One statement (dealgraph/db/sql/claim_runs.sql): the claims of all pools are serialised by an advisory
+    lock, so the cap is exact. Nothing is announced yet: see `start_claimed`."""
     room, claimed = await connection.fetchrow(
-        _CLAIM, worker_id, limit, cluster_cap, timedelta(seconds=lease_s), max_attempts
+        _CLAIM, claimer_id, limit, cluster_cap, timedelta(seconds=lease_s), max_attempts
     )
     return Claim([ClaimedRun(*run) for run in claimed], more_waiting=room <= 0 or len(claimed) == room)
 
@@ -343,24 +349,13 @@ async def start_claimed(connection: asyncpg.Connection, claimed: Sequence[Claime
         broker.publish_committed(started)
 
 
-async def extend_lease(session: AsyncSession, run_id: uuid.UUID, worker_id: str, lease_s: float) -> bool:
-    """False once the run is no longer this worker's (cancelled, or re-claimed after a stall)."""
-    extended = await session.scalar(
-        update(AgentRun)
-        .where(AgentRun.id == run_id, AgentRun.worker_id == worker_id, AgentRun.status == RunStatus.RUNNING)
-        .values(lease_expires_at=func.now() + timedelta(seconds=lease_s))
-        .returning(AgentRun.id)
-    )
-    return extended is not None
-
-
 async def _lock_analysis(session: AsyncSession, analysis_id: uuid.UUID) -> Analysis | None:
     return await session.scalar(select(Analysis).where(Analysis.id == analysis_id).with_for_update())
 
 
 _SETTLE = text("SELECT dealgraph_settle_analysis(:analysis)")
 """Finishes an analysis none of whose runs is left to do: cancelled if any run was, else succeeded or failed
-if all were, else partial (migration 0007, where `finish_run` uses it too)."""
+if all were, else partial (dealgraph/db/sql/settle_analysis.sql; `finish_run` uses it too)."""
 
 
 def _finished_event(tenant_id: uuid.UUID, analysis_id: uuid.UUID, deal_id: uuid.UUID) -> dict[str, Any]:
@@ -399,11 +394,11 @@ class Outcome:
 _FINISH = "SELECT seq, settled FROM dealgraph_finish_run($1, $2, $3, $4, $5, $6, $7)"
 
 
-async def finish_run(connection: asyncpg.Connection, run: ClaimedRun, worker_id: str, outcome: Outcome) -> bool:
+async def finish_run(connection: asyncpg.Connection, run: ClaimedRun, claimer_id: str, outcome: Outcome) -> bool:
     """Record a run's end, and its analysis' if it was the last; False (nothing written) if the run is no
-    longer this worker's.
+    longer this claimer's (the fence).
 
-    One statement (migration 0007), the hottest write there is: it locks the analysis, records the end,
+    One statement (dealgraph/db/sql/finish_run.sql), the hottest write there is: it locks the analysis, records the end,
     settles the analysis and, with the NOTIFY transport, sends both events. The events are built here and
     completed there with what only the database knows (the run's `seq`, the analysis' status)."""
     ended = run_event(run, outcome.status.value, run.deal_id)
@@ -413,7 +408,7 @@ async def finish_run(connection: asyncpg.Connection, run: ClaimedRun, worker_id:
         _FINISH,
         run.id,
         run.analysis_id,
-        worker_id,
+        claimer_id,
         dumps({field.name: getattr(outcome, field.name) for field in fields(outcome)}),
         None if broker else EVENTS_CHANNEL,
         dumps(ended),
@@ -427,29 +422,31 @@ async def finish_run(connection: asyncpg.Connection, run: ClaimedRun, worker_id:
     return True
 
 
-_LOST_RUNS = """
+_CLAIMED_RUNS = """
     SELECT r.id, r.tenant_id, r.analysis_id, r.agent, r.prompt_version_id, r.seq, r.attempts, a.deal_id,
-           a.transcript_id, r.worker_id
+           a.transcript_id
     FROM agent_runs r JOIN analyses a ON a.id = r.analysis_id
-    WHERE r.status = 'running' AND r.lease_expires_at < now() AND r.attempts >= $1
+    WHERE r.id = ANY($1::uuid[])
     """
 
 
 async def fail_exhausted_runs(connection: asyncpg.Connection, max_attempts: int) -> int:
-    """Runs whose worker died on every one of their attempts fail, instead of being retried forever.
+    """Runs whose pool died on every one of their attempts fail (WORKER_LOST), instead of being retried forever.
 
-    No row lock here: `finish_run` locks the analysis before the run (the order every writer uses)
-    and only updates a run still held by the worker it was read with, so a race changes nothing.
+    No row lock here: `finish_run` locks the analysis before the run (the order every writer uses) and
+    is fenced on the claimer the run was found with, so a race changes nothing.
     """
-    lost = await connection.fetch(_LOST_RUNS, max_attempts)
-    for *columns, worker_id in lost:
+    lost = {job.job: job.claimer_id for job in await RUN_QUEUE.lost(connection, max_attempts)}
+    if not lost:
+        return 0
+    for columns in await connection.fetch(_CLAIMED_RUNS, list(lost)):
         run = ClaimedRun(*columns)
         outcome = Outcome(
             RunStatus.FAILED,
             error_code="WORKER_LOST",
-            error_message=f"the worker executing this run stopped responding {run.attempts} times",
+            error_message=f"the analysis pool executing this run stopped responding {run.attempts} times",
         )
-        await finish_run(connection, run, worker_id or "", outcome)
+        await finish_run(connection, run, lost[run.id], outcome)
     return len(lost)
 
 
@@ -522,15 +519,9 @@ async def rerun_agent(session: AsyncSession, analysis_id: uuid.UUID, agent: str)
     return run
 
 
-async def release_runs(session: AsyncSession, worker_id: str) -> int:
-    """On graceful shutdown, hand this worker's runs back to the queue instead of waiting out the lease."""
-    released = await session.scalars(
-        update(AgentRun)
-        .where(AgentRun.worker_id == worker_id, AgentRun.status == RunStatus.RUNNING)
-        .values(status=RunStatus.QUEUED, worker_id=None, lease_expires_at=None, attempts=AgentRun.attempts - 1)
-        .returning(AgentRun.id)
-    )
-    count = len(released.all())
+async def release_runs(session: AsyncSession, claimer_id: str) -> int:
+    """On graceful shutdown, hand this pool's runs back to the queue (and wake the other pools)."""
+    count = await RUN_QUEUE.release(session, claimer_id)
     if count:
         await announce_queued(session)
     return count
@@ -542,7 +533,7 @@ CACHE_OPEN = "cache_open"
 
 async def take_cache_lead(session: AsyncSession, analysis_id: uuid.UUID, run_id: uuid.UUID) -> bool:
     """The first run of an analysis to ask leads. The lead passes on when its run is no longer running
-    under a live lease (it failed, was cancelled, or its worker died), so no later run waits for a dead
+    under a live lease (it failed, was cancelled, or its pool died), so no later run waits for a dead
     leader; a re-claimed leader keeps it."""
     leader_gone = ~(
         select(AgentRun.id)

@@ -1,8 +1,8 @@
-"""The embedding queue: one job per transcript, claimed with FOR UPDATE SKIP LOCKED under a lease.
+"""The embedding queue: one job per transcript, a queue of the durable-job pattern (`dealgraph.db.jobs`).
 
-Same pattern as agent runs: a job whose worker died (lease expired while running) is claimable again,
-and every write after the claim is fenced on `worker_id`, so a worker that lost its lease cannot
-overwrite the work of the one that took over.
+A job whose embedding pool died (lease lapsed while running) is claimable again, and every write after
+the claim is fenced on the claimer id, so a pool that lost its lease cannot overwrite the work of the one
+that took over. Unlike agent runs, a failed attempt is retried (`give_back`) and claims are one at a time.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dealgraph.db.jobs import Executor, JobQueue
 from dealgraph.db.models import SearchJob
 
 QUEUED, RUNNING, READY, FAILED = "queued", "running", "ready", "failed"
@@ -49,63 +50,40 @@ async def enqueue(session: AsyncSession, tenant_id: uuid.UUID, transcript_ids: l
     )
 
 
-async def claim(session: AsyncSession, *, worker_id: str, lease_s: float, max_attempts: int) -> ClaimedJob | None:
-    """Claim the oldest queued job, or one whose worker's lease ran out (the worker died)."""
-    candidate = (
-        select(SearchJob.transcript_id)
-        .where(
-            (SearchJob.status == QUEUED) | ((SearchJob.status == RUNNING) & (SearchJob.lease_expires_at < func.now())),
-            SearchJob.attempts < max_attempts,
-        )
-        .order_by(SearchJob.created_at)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .scalar_subquery()
-    )
-    row = (
-        await session.execute(
-            update(SearchJob)
-            .where(SearchJob.transcript_id == candidate)
-            .values(
-                status=RUNNING,
-                worker_id=worker_id,
-                attempts=SearchJob.attempts + 1,
-                lease_expires_at=func.now() + timedelta(seconds=lease_s),
-                updated_at=func.now(),
-            )
-            .returning(SearchJob.transcript_id, SearchJob.tenant_id, SearchJob.attempts)
-        )
-    ).first()
-    return ClaimedJob(*row) if row else None
+EMBEDDING_QUEUE = JobQueue(
+    table="transcript_search_jobs", key="transcript_id", fifo="created_at", status_type="varchar"
+)
+_CLAIM = EMBEDDING_QUEUE.claim(returning="transcript_id, tenant_id, attempts")
+_FINISH = EMBEDDING_QUEUE.fenced(
+    "status = 'ready', model = :model, lease_expires_at = NULL, error_message = NULL", returning="transcript_id"
+)
 
 
-async def finish(session: AsyncSession, job: ClaimedJob, worker_id: str, model: str) -> bool:
-    """Mark ready, only if this worker still holds the job; False means the lease was lost (roll back)."""
-    result = await session.execute(
-        update(SearchJob)
-        .where(
-            SearchJob.transcript_id == job.transcript_id, SearchJob.worker_id == worker_id, SearchJob.status == RUNNING
-        )
-        .values(status=READY, model=model, lease_expires_at=None, error_message=None, updated_at=func.now())
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+async def claim(executor: Executor, *, claimer_id: str, lease_s: float, max_attempts: int) -> ClaimedJob | None:
+    """Claim the oldest queued job, or one whose pool's lease ran out (the pool died)."""
+    lease = timedelta(seconds=lease_s)
+    claimed = await _CLAIM.rows(executor, claimer=claimer_id, lease=lease, max_attempts=max_attempts, limit=1)
+    return ClaimedJob(*claimed[0]) if claimed else None
 
 
-async def give_back(session: AsyncSession, job: ClaimedJob, worker_id: str, error: str, max_attempts: int) -> None:
+async def finish(session: AsyncSession, job: ClaimedJob, claimer_id: str, model: str) -> bool:
+    """Mark ready, in the transaction that stored the vectors, only if this pool still holds the job; False
+    means the lease was lost (roll back)."""
+    return bool(await _FINISH.rows(session, job=job.transcript_id, claimer=claimer_id, model=model))
+
+
+async def give_back(executor: Executor, job: ClaimedJob, claimer_id: str, error: str, max_attempts: int) -> None:
     """A failed attempt: queue it again, or mark it failed once the attempts are used up."""
-    await session.execute(
-        update(SearchJob)
-        .where(
-            SearchJob.transcript_id == job.transcript_id, SearchJob.worker_id == worker_id, SearchJob.status == RUNNING
-        )
-        .values(
-            status=FAILED if job.attempts >= max_attempts else QUEUED,
-            error_message=error[:2000],
-            worker_id=None,
-            lease_expires_at=None,
-            updated_at=func.now(),
-        )
-    )
+    await EMBEDDING_QUEUE.give_back(executor, job.transcript_id, claimer_id, error, max_attempts)
+
+
+async def fail_exhausted(executor: Executor, max_attempts: int) -> int:
+    """Jobs whose pool died on their last attempt fail, instead of staying `running` forever."""
+    lost = await EMBEDDING_QUEUE.lost(executor, max_attempts)
+    for job in lost:
+        error = f"the embedding pool executing this job stopped responding {job.attempts} times"
+        await EMBEDDING_QUEUE.give_back(executor, job.job, job.claimer_id, error, max_attempts)
+    return len(lost)
 
 
 async def requeue_stale(session: AsyncSession, model: str, limit: int) -> int:

@@ -1,10 +1,11 @@
-"""The worker pool: claims agent runs from PostgreSQL and executes each in its own task.
+"""The analysis pool: the job pool that claims agent runs from PostgreSQL and executes each in its own task.
 
 Runs of one analysis are separate rows, so they are claimed and executed concurrently, and one
-agent's failure is recorded on its own row only. A worker holds each run by a lease it keeps
-extending; if the process dies the lease expires and any worker re-claims the run. Through a short
-database outage it keeps the lease and retries writing a finished result (see `lease`). Workers
-wake on NOTIFY (a new run is queued) and also poll, so nothing depends on a notification arriving.
+agent's failure is recorded on its own row only. A pool holds each run by a lease it keeps extending
+(the durable-job pattern, `dealgraph.db.jobs`); if the process dies the lease expires and any pool
+re-claims the run. Through a short database outage it keeps the lease and retries writing a finished
+result (see `lease`). Pools wake on NOTIFY (a new run is queued) and also poll, so nothing depends on a
+notification arriving. It runs in each API process by default, or alone (`dealgraph analysis-pool`).
 """
 
 from __future__ import annotations
@@ -25,13 +26,15 @@ from dealgraph.runs.runner import AgentRunner
 log = logging.getLogger(__name__)
 
 
-class Orchestrator:
+class AnalysisPool:
+    """Claims up to `worker_slots` runs at a time, within the cluster-wide `llm_concurrency` cap."""
+
     def __init__(self, database: Database, hub: NotificationHub, runner: AgentRunner, settings: Settings) -> None:
         self.database = database
         self.hub = hub
         self.runner = runner
         self.settings = settings
-        self.worker_id = new_claimer_id()
+        self.claimer_id = new_claimer_id()
         self._active: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._wakeup = asyncio.Event()
         self._more_waiting = True
@@ -41,11 +44,11 @@ class Orchestrator:
 
     async def start(self) -> None:
         self._tasks = [
-            asyncio.create_task(self._claim_loop(), name="orchestrator-claims"),
-            asyncio.create_task(self._watch_cancellations(), name="orchestrator-cancellations"),
-            asyncio.create_task(self._sweep_exhausted_runs(), name="orchestrator-sweeps"),
+            asyncio.create_task(self._claim_loop(), name="analysis-pool-claims"),
+            asyncio.create_task(self._watch_cancellations(), name="analysis-pool-cancellations"),
+            asyncio.create_task(self._sweep_exhausted_runs(), name="analysis-pool-sweeps"),
         ]
-        log.info("worker %s started with %d slots", self.worker_id, self.settings.worker_slots)
+        log.info("analysis pool %s started with %d slots", self.claimer_id, self.settings.worker_slots)
 
     async def stop(self) -> None:
         for task in [*self._tasks, *self._active.values()]:
@@ -55,9 +58,9 @@ class Orchestrator:
                 await task
         await self.runner.close()
         async with self.database.owner_session() as session:
-            released = await runs.release_runs(session, self.worker_id)
+            released = await runs.release_runs(session, self.claimer_id)
         if released:
-            log.info("worker %s handed %d unfinished runs back to the queue", self.worker_id, released)
+            log.info("analysis pool %s handed %d unfinished runs back to the queue", self.claimer_id, released)
 
     @property
     def active_runs(self) -> int:
@@ -72,7 +75,7 @@ class Orchestrator:
             self._wakeup.clear()
             try:
                 await self._claim()
-            except Exception:  # a database hiccup must not end the worker; the next poll retries
+            except Exception:  # a database hiccup must not end the pool; the next poll retries
                 log.exception("claiming runs failed")
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.poll_interval_s)
@@ -85,7 +88,7 @@ class Orchestrator:
         async with self.database.autocommit() as connection:
             claim = await runs.claim_runs(
                 connection,
-                worker_id=self.worker_id,
+                claimer_id=self.claimer_id,
                 limit=free,
                 cluster_cap=self.settings.llm_concurrency,
                 lease_s=self.settings.lease_s,
@@ -97,14 +100,14 @@ class Orchestrator:
             return
         # The runs start at once; their start is announced meanwhile, and each waits for that before its
         # result or progress goes out, so `started` always comes first.
-        announced = asyncio.create_task(self._announce_started(claim.runs), name="orchestrator-started")
+        announced = asyncio.create_task(self._announce_started(claim.runs), name="analysis-pool-started")
         for item in claim.runs:
             self._active[item.id] = asyncio.create_task(
                 self._execute(item, claimed_at, announced), name=f"run-{item.id}"
             )
 
     async def _announce_started(self, claimed: list[runs.ClaimedRun]) -> None:
-        """Never fails: the runs are this worker's now, and run whether or not their start was announced."""
+        """Never fails: the runs are this pool's now, and run whether or not their start was announced."""
         try:
             async with self.database.autocommit() as connection:
                 await runs.start_claimed(connection, claimed)
@@ -117,13 +120,13 @@ class Orchestrator:
             try:
                 async with self.database.autocommit() as connection:
                     await runs.fail_exhausted_runs(connection, self.settings.max_run_attempts)
-            except Exception:  # a database hiccup must not end the worker; the next sweep retries
+            except Exception:  # a database hiccup must not end the pool; the next sweep retries
                 log.exception("failing exhausted runs failed")
             await asyncio.sleep(self.settings.poll_interval_s)
 
     async def _execute(self, claimed: runs.ClaimedRun, claimed_at: float, announced: asyncio.Task[None]) -> None:
         run_id = claimed.id
-        lease = RunLease(self.database, run_id, self.worker_id, self.settings.lease_s, claimed_at)
+        lease = RunLease(self.database, run_id, self.claimer_id, self.settings.lease_s, claimed_at)
         keeper = asyncio.create_task(lease.keep(on_lost=lambda: self._cancel(run_id)))
         try:
             outcome = await self.runner.run(claimed, announced)

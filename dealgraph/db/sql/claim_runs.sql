@@ -1,0 +1,41 @@
+-- The agent-run queue's claim (the job pattern of dealgraph.db.jobs) under a cluster-wide cap: at most
+-- `cluster_cap` runs hold a live lease at once, across every analysis pool. One statement sent in
+-- autocommit, one round trip. A volatile function takes a fresh snapshot per statement, so the count
+-- after the advisory lock sees every claim committed before it and the cap is exact.
+-- `worker` is the claimer id (dealgraph.db.claimers).
+CREATE OR REPLACE FUNCTION dealgraph_claim_runs(
+    worker text, wanted integer, cluster_cap integer, lease interval, max_attempts integer,
+    OUT room integer, OUT claimed dealgraph_claimed_run[]
+)
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1684365676);  -- 0x6465616C: claims are serialised, so the cap is exact
+    SELECT least(wanted, cluster_cap - count(*)) INTO room
+    FROM agent_runs WHERE status = 'running' AND lease_expires_at >= now();
+    IF room <= 0 THEN
+        claimed := '{}';
+        RETURN;
+    END IF;
+    WITH candidates AS (  -- a CTE runs once; an IN-subquery with LIMIT may be rescanned and over-claim
+        SELECT agent_runs.id FROM agent_runs
+        WHERE (status = 'queued' OR (status = 'running' AND lease_expires_at < now()))
+          AND attempts < max_attempts
+        ORDER BY queued_at
+        LIMIT room
+        FOR UPDATE SKIP LOCKED
+    ), updated AS (
+        UPDATE agent_runs SET
+            status = 'running',
+            worker_id = worker,
+            lease_expires_at = now() + lease,
+            attempts = agent_runs.attempts + 1,
+            started_at = now(),
+            seq = agent_runs.seq + 1
+        FROM analyses
+        WHERE agent_runs.id IN (SELECT candidates.id FROM candidates) AND analyses.id = agent_runs.analysis_id
+        RETURNING ROW(agent_runs.id, agent_runs.tenant_id, agent_runs.analysis_id, agent_runs.agent,
+                      agent_runs.prompt_version_id, agent_runs.seq, agent_runs.attempts,
+                      analyses.deal_id, analyses.transcript_id)::dealgraph_claimed_run AS run
+    )
+    SELECT coalesce(array_agg(updated.run), '{}') INTO claimed FROM updated;
+END $$;
