@@ -323,3 +323,12 @@ def test_cache_entries_live_for_their_ttl_and_renew() -> None:
     assert bill() == (written, 0)  # expired: written again
     now[0] += 1.0
     assert bill() == (0, written)  # and readable again
+
+
+@pytest.mark.parametrize(("text", "problem"), [("", "be non-empty"), (" \n\t", "contain non-whitespace text")])
+async def test_blank_text_blocks_are_refused(sdk: anthropic.AsyncAnthropic, text: str, problem: str) -> None:
+    turns = [{"role": "user", "content": [{"type": "text", "text": TRANSCRIPT}, {"type": "text", "text": text}]}]
+    error = await refused(sdk, **request(messages=turns))
+    assert message_of(error) == f"messages: text content blocks must {problem}"
+    error = await refused(sdk, **request(system=[{"type": "text", "text": text}]))
+    assert message_of(error) == f"system: text content blocks must {problem}"

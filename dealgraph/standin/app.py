@@ -25,6 +25,7 @@ from dealgraph.standin.errors import (
     handle_api_error,
     handle_http_error,
     scripted_error,
+    spend_limit_error,
 )
 from dealgraph.standin.headers import ProtocolHeaders
 from dealgraph.standin.reply import build_reply, message_object
@@ -69,6 +70,8 @@ class _Handlers:
         )
         caps = enforce(parsed)
         runtime = self._state.runtime(agent)
+        if runtime.behaviour.spend_limit is not None:
+            raise spend_limit_error(runtime.behaviour.spend_limit)
         failure = runtime.next_failure()
         if failure is not None:
             raise scripted_error(failure, agent, runtime.behaviour)

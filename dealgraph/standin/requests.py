@@ -135,8 +135,8 @@ class ContentBlock(BaseModel):
         unknown = sorted(set(self.model_extra or {}) - allowed) if allowed is not None else []
         if unknown:
             raise ValueError(f"{self.type}.{unknown[0]}: Extra inputs are not permitted")
-        if self.type == "text" and not (isinstance(text := getattr(self, "text", None), str) and text):
-            raise ValueError("text content blocks must be non-empty")
+        if self.type == "text" and not isinstance(getattr(self, "text", None), str):
+            raise ValueError("text.text: Input should be a valid string")
         return self
 
 

@@ -81,6 +81,7 @@ def _problems(request: PromptRequest, caps: ModelCapabilities) -> Iterator[str]:
     if breakpoints > MAX_CACHE_BREAKPOINTS:
         yield f"A maximum of {MAX_CACHE_BREAKPOINTS} blocks with cache_control may be provided. Found {breakpoints}."
     yield from _signature_problems(request)
+    yield from _blank_text_problems(request)
     if isinstance(request, MessagesRequest):
         yield from _generation_problems(request, caps)
 
@@ -137,6 +138,18 @@ def _generation_problems(request: MessagesRequest, caps: ModelCapabilities) -> I
         ]
         if conflicts:
             yield f"max_tokens: 0 (cache pre-warming) cannot be combined with {', '.join(conflicts)}"
+
+
+def _blank_text_problems(request: PromptRequest) -> Iterator[str]:
+    """Text blocks must hold text: an empty one and a whitespace-only one are each a 400 with the API's own
+    wording (https://platform.claude.com/docs/en/api/errors, common validation errors)."""
+    located: list[tuple[str, ContentBlock]] = [("system", block) for block in request.system]
+    located += [("messages", block) for message in request.messages for block in message.content]
+    for where, block in located:
+        text = getattr(block, "text", None)
+        if block.type != "text" or not isinstance(text, str) or text.strip():
+            continue
+        yield f"{where}: text content blocks must {'be non-empty' if not text else 'contain non-whitespace text'}"
 
 
 def _cache_breakpoints(request: PromptRequest) -> int:
