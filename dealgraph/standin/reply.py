@@ -19,7 +19,7 @@ from dealgraph.standin.behaviour import AgentRuntime
 from dealgraph.standin.config import DEFAULT_AGENT
 from dealgraph.standin.ids import new_id
 from dealgraph.standin.requests import MessagesRequest, answer_key
-from dealgraph.standin.rules import thinking_signature
+from dealgraph.standin.rules import conversation_digest, thinking_signature
 from dealgraph.standin.synth import (
     SIMULATED_PREFIX,
     drop_required,
@@ -107,7 +107,8 @@ def _cut(payload: str, max_tokens: int, natural_stop: str) -> tuple[str, str]:
 def _thinking(request: MessagesRequest, utterances: Sequence[Utterance]) -> Block:
     summarized = request.thinking is not None and request.thinking.display == "summarized"
     text = f"{SIMULATED_PREFIX}Reading {len(utterances)} transcript lines." if summarized else ""
-    return Block({"type": "thinking", "thinking": text, "signature": thinking_signature(request.model, text)}, text)
+    signature = thinking_signature(request.model, conversation_digest(request, len(request.messages)), text)
+    return Block({"type": "thinking", "thinking": text, "signature": signature}, text)
 
 
 def _structured(
