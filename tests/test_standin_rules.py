@@ -12,7 +12,9 @@ from typing import Any
 import anthropic
 import pytest
 
+from dealgraph.agents.registry import AGENTS, SHARED_OUTPUT_SCHEMA
 from dealgraph.claude.models import MODELS
+from dealgraph.standin.output_schema import schema_problems
 from dealgraph.standin.usage import PromptCache, Segment
 from tests.support import StandinControl
 
@@ -416,3 +418,61 @@ async def test_blank_text_blocks_are_refused(sdk: anthropic.AsyncAnthropic, text
     assert message_of(error) == f"messages: text content blocks must {problem}"
     error = await refused(sdk, **request(system=[{"type": "text", "text": text}]))
     assert message_of(error) == f"system: text content blocks must {problem}"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"minimum": 0}, "'minimum' is not supported in structured outputs"),
+        ({"maxLength": 80}, "'maxLength' is not supported in structured outputs"),
+        ({"format": "credit-card"}, "format 'credit-card' is not supported"),
+        ({"type": "date"}, "type 'date' is not supported"),
+        ({"$ref": "https://example.com/summary.json"}, "external references are not supported"),
+    ],
+)
+async def test_output_schemas_outside_the_structured_outputs_subset_are_refused(
+    sdk: anthropic.AsyncAnthropic, change: dict[str, Any], problem: str
+) -> None:
+    schema = {**SCHEMA, "properties": {"summary": {"type": "string", **change}}}
+    fmt = {"type": "json_schema", "schema": schema}
+    error = await refused(sdk, **request(output_config={"effort": "medium", "format": fmt}))
+    assert message_of(error).startswith("output_config.format.schema.properties.summary: ")
+    assert problem in message_of(error)
+
+
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [
+        ({**SCHEMA, "additionalProperties": True}, "'additionalProperties' must be explicitly set to false"),
+        (
+            {**SCHEMA, "properties": {"items": {"type": "array", "items": {"type": "string"}, "minItems": 2}}},
+            "'minItems' values other than 0 or 1 are not supported",
+        ),
+        (
+            {
+                **SCHEMA,
+                "properties": {"summary": {"$ref": "#/$defs/node"}},
+                "$defs": {
+                    "node": {
+                        "type": "object",
+                        "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+                        "required": ["children"],
+                        "additionalProperties": False,
+                    }
+                },
+            },
+            "output_config.format.schema.$defs.node: recursive schemas are not supported",
+        ),
+    ],
+)
+async def test_objects_arrays_and_recursion_outside_the_subset_are_refused(
+    sdk: anthropic.AsyncAnthropic, schema: dict[str, Any], problem: str
+) -> None:
+    fmt = {"type": "json_schema", "schema": schema}
+    error = await refused(sdk, **request(output_config={"effort": "medium", "format": fmt}))
+    assert problem in message_of(error)
+
+
+def test_every_schema_dealgraph_sends_is_in_the_subset() -> None:
+    schemas = [agent.output_schema for agent in AGENTS.values()] + [SHARED_OUTPUT_SCHEMA]
+    assert [list(schema_problems(schema)) for schema in schemas] == [[]] * len(schemas)

@@ -17,6 +17,7 @@ from typing import Any
 
 from dealgraph.claude.models import MODELS, ModelCapabilities, UnknownModel, capabilities
 from dealgraph.standin.errors import ApiError
+from dealgraph.standin.output_schema import schema_problems
 from dealgraph.standin.requests import ContentBlock, MessagesRequest, PromptRequest, Tool
 
 MAX_CACHE_BREAKPOINTS = 4
@@ -100,8 +101,11 @@ def _problems(request: PromptRequest, caps: ModelCapabilities) -> Iterator[str]:
         )
     # JSON outputs only on models that support structured outputs
     # (https://platform.claude.com/docs/en/build-with-claude/structured-outputs).
-    if request.output_schema() is not None and not caps.structured_outputs:
+    schema = request.output_schema()
+    if schema is not None and not caps.structured_outputs:
         yield f"output_config.format: structured outputs are not supported for {caps.model}"
+    elif schema is not None:  # only the documented subset of JSON Schema (see `output_schema`)
+        yield from schema_problems(schema)
     # Assistant prefill returns an error (https://platform.claude.com/docs/en/models/sonnet-5-5/migration-guide; haiku-5-5/whats-new).
     if request.messages[-1].role == "assistant" and not caps.assistant_prefill:
         yield (
