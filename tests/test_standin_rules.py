@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import re
 from typing import Any
 
@@ -476,3 +477,10 @@ async def test_objects_arrays_and_recursion_outside_the_subset_are_refused(
 def test_every_schema_dealgraph_sends_is_in_the_subset() -> None:
     schemas = [agent.output_schema for agent in AGENTS.values()] + [SHARED_OUTPUT_SCHEMA]
     assert [list(schema_problems(schema)) for schema in schemas] == [[]] * len(schemas)
+
+
+async def test_token_counts_follow_the_newer_tokenizer(sdk: anthropic.AsyncAnthropic) -> None:
+    """About 30 % more tokens than the four characters a token of earlier models (token-counting docs)."""
+    text = "We will decide on the pilot budget next week, after legal has reviewed the contract. " * 40
+    counted = await sdk.messages.count_tokens(model="claude-sonnet-5-5", messages=[{"role": "user", "content": text}])
+    assert counted.input_tokens == math.ceil(len(text) * 1.3 / 4) > len(text) // 4

@@ -100,7 +100,7 @@ def _explanation(utterances: Sequence[Utterance]) -> str:
 
 def _cut(payload: str, max_tokens: int, natural_stop: str) -> tuple[str, str]:
     """Truncate at `max_tokens` the way a real model runs out of budget mid-output."""
-    limit = max_tokens * CHARS_PER_TOKEN
+    limit = int(max_tokens * CHARS_PER_TOKEN)
     return (payload[:limit], "max_tokens") if len(payload) > limit else (payload, natural_stop)
 
 
