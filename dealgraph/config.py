@@ -144,8 +144,30 @@ class Settings(BaseSettings):
         le=128_000,
         description="Output token cap per agent call of the built-in versions; thinking counts towards it.",
     )
+    llm_first_byte_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Longest wait, from sending a Messages API request, for its response to start (message_start, "
+        "after the prompt is processed); then the attempt fails as TIMEOUT and is retried.",
+    )
+    llm_idle_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Longest silence between two events of a started response stream (pings count); then the "
+        "attempt fails as TIMEOUT and is retried. Thinking that is not displayed streams no deltas, so keep it long.",
+    )
     llm_timeout_s: float = Field(
-        default=120.0, gt=0, description="Wall-clock deadline of one Messages API request, streaming included."
+        default=120.0,
+        gt=0,
+        description="Fixed part of one attempt's overall deadline, which is this plus `max_tokens` times "
+        "`llm_timeout_s_per_1k_tokens` / 1000 (16,000 tokens: 120 + 450 s): a stream that keeps trickling never "
+        "outlives it, while a long answer is not cut because it is long.",
+    )
+    llm_timeout_s_per_1k_tokens: float = Field(
+        default=28.125,
+        ge=0,
+        description="Overall deadline added per 1,000 tokens of `max_tokens`; the default is the anthropic SDK's own "
+        "estimate of a request's duration (an hour for 128,000 tokens).",
     )
     llm_max_retries: int = Field(
         default=3, ge=0, description="Retries on 429/5xx/529, mid-stream errors and dropped connections."

@@ -56,9 +56,11 @@ def test_llm_check_without_a_key_runs_against_the_stand_in_and_says_so() -> None
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "No ANTHROPIC_API_KEY: checking against the local stand-in" in checked.stdout
     lines = [line for line in checked.stdout.splitlines() if "json_schema" in line]
-    assert [line.split()[0] for line in lines] == ["meddpicc", "action_items", "stakeholders", "meeting_intelligence"]
-    assert all("claude-sonnet-5-5" in line and "accepted: stop_reason=" in line for line in lines)
-    assert "effort=high" in lines[0] and "effort=medium" in lines[1]
+    agents = ["meddpicc", "action_items", "stakeholders", "meeting_intelligence"]
+    assert [line.split()[0] for line in lines] == [agent for agent in agents for _ in ("parallel", "leader")]
+    assert [line.split()[3] for line in lines[:2]] == ["json_schema/parallel", "json_schema/leader"]
+    assert all("claude-sonnet-5-5" in line and "accepted: stop_reason=end_turn" in line for line in lines)
+    assert "effort=high" in lines[0] and "effort=medium" in lines[2]
 
 
 async def test_llm_check_sends_every_production_configuration(
@@ -92,7 +94,9 @@ async def test_llm_check_sends_every_production_configuration(
 def test_llm_check_prints_the_apis_exact_error() -> None:
     checked = llm_check(DEALGRAPH_LLM_MODEL="claude-sonnet-4-0")
     assert checked.returncode == 1
-    assert checked.stdout.count("REJECTED: NOT_FOUND 404: model: claude-sonnet-4-0") == 4
+    assert (
+        checked.stdout.count("REJECTED: NOT_FOUND 404: model: claude-sonnet-4-0 is not supported by dealgraph yet") == 8
+    )
 
 
 def test_one_line_answers_come_without_log_noise() -> None:

@@ -27,7 +27,6 @@ async def test_one_analysis_on_the_real_api(database_url: str, cache_sharing: st
         "",
         anthropic_api_key=os.environ["ANTHROPIC_API_KEY"],
         anthropic_base_url=os.environ.get("ANTHROPIC_BASE_URL") or None,
-        llm_timeout_s=300.0,
         cache_sharing=cache_sharing,
     )
     async with running_app(settings) as app, asgi_client(app) as http:

@@ -1,18 +1,20 @@
 """The Claude client against the strict stand-in, through the real SDK: what it sends, and every way a call
 can fail after or before the 200 (error events, dropped connections, truncation, refusals, deadlines,
-long retry-after)."""
+long retry-after, spend limits, every stop reason)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from typing import Any
 
 import pytest
 
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.registry import AGENTS, SHARED_OUTPUT_SCHEMA
-from dealgraph.claude.client import LlmClient, LlmError, StructuredRequest
+from dealgraph.claude.client import LlmClient, LlmError, StructuredRequest, Usage, answer_text, retry_after_s
 from dealgraph.config import Settings
 from dealgraph.prompts.request import retry_messages
 from dealgraph.standin import RunningStandin
@@ -125,18 +127,113 @@ async def test_max_tokens_stop_is_output_truncated_with_the_limit(
     assert not caught.value.retryable and len(await standin.statuses("meddpicc")) == 1
 
 
-async def test_refusal_stop_is_refused(standin_server: RunningStandin, standin: StandinControl) -> None:
+async def test_refusal_stop_is_refused_with_its_stop_details(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
     await standin.behave("meddpicc", stops=["refusal"])
     with pytest.raises(LlmError) as caught:
         await complete(client(standin_server))
     assert caught.value.code == "REFUSED" and not caught.value.retryable
+    assert "category: general_harms" in caught.value.message and "Simulated refusal" in caught.value.message
 
 
-async def test_every_request_has_a_wall_clock_deadline(standin_server: RunningStandin, standin: StandinControl) -> None:
-    await standin.behave("meddpicc", latency_s=5.0)  # the stream keeps trickling deltas: no read timeout fires
+@pytest.mark.parametrize(
+    ("stop", "code"),
+    [
+        ("pause_turn", "TURN_PAUSED"),
+        ("tool_use", "UNEXPECTED_TOOL_USE"),
+        ("stop_sequence", "STOP_SEQUENCE"),
+        ("model_context_window_exceeded", "CONTEXT_TOO_LONG"),
+    ],
+)
+async def test_every_other_stop_reason_is_a_failure_that_names_it(
+    standin_server: RunningStandin, standin: StandinControl, stop: str, code: str
+) -> None:
+    await standin.behave("meddpicc", stops=[stop])
     with pytest.raises(LlmError) as caught:
-        await complete(client(standin_server, llm_timeout_s=0.5, llm_max_retries=0))
-    assert caught.value.code == "TIMEOUT" and "0.5 s" in caught.value.message
+        await complete(client(standin_server))
+    assert caught.value.code == code and not caught.value.retryable and caught.value.usage.output_tokens > 0
+    assert len(await standin.statuses("meddpicc")) == 1
+
+
+def test_an_unknown_stop_reason_is_a_failure_too() -> None:
+    message = {"stop_reason": "some_future_reason", "content": [{"type": "text", "text": "{}"}]}
+    with pytest.raises(LlmError) as caught:
+        answer_text(message, 4096, Usage(output_tokens=7))
+    assert caught.value.code == "UNKNOWN_STOP_REASON" and "some_future_reason" in caught.value.message
+    assert caught.value.usage.output_tokens == 7
+
+
+def test_retry_after_is_read_in_seconds_milliseconds_or_as_an_http_date() -> None:
+    later = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 28 <= (retry_after_s({"retry-after": later}) or 0) <= 30
+    assert retry_after_s({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # already past: now
+    assert retry_after_s({"retry-after": "7"}) == 7.0 and retry_after_s({"retry-after-ms": "250"}) == 0.25
+    assert retry_after_s({"retry-after": "soon"}) is None and retry_after_s({}) is None
+
+
+@pytest.mark.parametrize(("limit", "status"), [("workspace", 400), ("tier", 429)])
+async def test_a_spend_limit_is_not_retried(
+    standin_server: RunningStandin, standin: StandinControl, limit: str, status: int
+) -> None:
+    """Neither the workspace limit's 400 nor the tier cap's 429 (no retry-after, x-should-retry: true) can
+    succeed before the date they name."""
+    await standin.behave("meddpicc", spend_limit=limit)
+    with pytest.raises(LlmError) as caught:
+        await complete(client(standin_server))
+    assert caught.value.code == "SPEND_LIMIT_REACHED" and not caught.value.retryable
+    assert "regain access" in caught.value.message or "resumes" in caught.value.message
+    assert await standin.statuses("meddpicc") == [status]
+
+
+async def test_a_trickling_stream_is_cut_at_the_overall_cap_and_billed(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
+    """The stream keeps trickling deltas, so no idle timeout fires; the overall cap does, and is not retried
+    (a second try would take as long and be billed again). What message_start reported is billed."""
+    await standin.behave("meddpicc", latency_s=5.0)
+    with pytest.raises(LlmError) as caught:
+        await complete(client(standin_server, llm_timeout_s=0.5, llm_timeout_s_per_1k_tokens=0))
+    assert caught.value.code == "TIMEOUT" and "overall 0.5 s" in caught.value.message and not caught.value.retryable
+    assert caught.value.usage.cache_write_tokens > 0 and caught.value.usage.output_tokens > 0
+    assert await standin.statuses("meddpicc") == [200]
+
+
+async def test_a_long_answer_is_not_cut_for_being_long(standin_server: RunningStandin, standin: StandinControl) -> None:
+    """The overall cap grows with max_tokens (as the SDK's own estimate does): 16,000 tokens at the defaults
+    are 120 + 450 s, where the fixed 120 s alone cut answers that were still streaming."""
+    assert client(standin_server, llm_timeout_s=120.0).overall_timeout_s(16_000) == 570.0
+    await standin.behave("meddpicc", latency_s=1.5)
+    llm = client(standin_server, llm_timeout_s=0.5, llm_timeout_s_per_1k_tokens=1.0, llm_idle_timeout_s=1.0)
+    completion = await complete(llm)
+    assert completion.requests == 1 and completion.stop_reason == "end_turn"
+
+
+async def test_a_response_that_does_not_start_times_out_at_the_first_byte_deadline(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
+    await standin.behave("meddpicc", prefill_s_per_1k_tokens=100.0)  # message_start a minute away
+    with pytest.raises(LlmError) as caught:
+        await complete(client(standin_server, llm_first_byte_timeout_s=0.3, llm_max_retries=1))
+    assert caught.value.code == "TIMEOUT" and "did not start within 0.3 s" in caught.value.message
+    assert caught.value.retryable and caught.value.usage == Usage()  # nothing was reported, nothing billed
+    assert await standin.statuses("meddpicc") == [200, 200]
+
+
+async def test_a_stream_that_falls_silent_times_out_and_is_billed_what_it_reported(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
+    """A held answer stops just before message_delta: the idle timeout fires, and the attempt is billed the
+    input message_start reported and the output so far, as a broken stream is."""
+    await standin.behave("meddpicc", held=True)
+    try:
+        with pytest.raises(LlmError) as caught:
+            await complete(client(standin_server, llm_idle_timeout_s=0.3, llm_max_retries=0))
+    finally:
+        await standin.release("meddpicc")
+    assert caught.value.code == "TIMEOUT" and "fell silent for 0.3 s" in caught.value.message
+    assert caught.value.retryable
+    assert caught.value.usage.input_tokens > 0 and caught.value.usage.cache_write_tokens > 0
 
 
 async def test_retry_after_within_the_cap_is_honoured(standin_server: RunningStandin, standin: StandinControl) -> None:
@@ -175,6 +272,24 @@ async def test_thinking_blocks_go_back_intact_in_the_retry_turn(
         with pytest.raises(LlmError) as caught:
             await llm.complete(bad, on_progress=ignore)
         assert caught.value.code == "BAD_REQUEST" and "Invalid `signature`" in caught.value.message
+    finally:
+        await llm.close()
+
+
+async def test_the_retry_turn_leaves_blank_text_blocks_out(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
+    """The API refuses a whitespace-only text block with a 400, so the retry drops it (and the stand-in
+    refuses it as the API does); thinking blocks stay, and an answer left with nothing is not sent back."""
+    llm = client(standin_server)
+    try:
+        first = await llm.complete(structured(), on_progress=ignore)
+        answer = [*first.content, {"type": "text", "text": " \n"}]
+        retry = replace(structured(), messages=retry_messages(structured(), answer, ["x: too long"]))
+        assert retry.messages[1] == {"role": "assistant", "content": first.content}
+        assert (await llm.complete(retry, on_progress=ignore)).requests == 1
+        blank = retry_messages(structured(), [{"type": "text", "text": "\t"}], ["x: too long"])
+        assert [message["role"] for message in blank] == ["user", "user"]
     finally:
         await llm.close()
 

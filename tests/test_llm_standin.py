@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 from dealgraph.standin import (
     SIMULATED_HEADER,
     StandinConfig,
+    estimate_tokens,
     start_standin_in_thread,
     synthesize,
 )
@@ -136,7 +137,7 @@ async def test_stream_accumulates_into_final_message(sdk: anthropic.AsyncAnthrop
     assert block.type == "tool_use" and block.input == json.loads(partial)
     _assert_grounded(CallAnalysis.model_validate(block.input))
     assert final.stop_reason == "tool_use"
-    assert final.usage.input_tokens > 0 and final.usage.output_tokens == max(1, -(-len(partial) // 4))
+    assert final.usage.input_tokens > 0 and final.usage.output_tokens == estimate_tokens(len(partial))
 
 
 async def test_sse_frames_match_the_wire_format(own_standin: StandinControl) -> None:

@@ -174,3 +174,24 @@ def test_a_malformed_event_is_the_apis_error_not_an_unexpected_one(event: str, d
     with pytest.raises(StreamError) as caught:
         stream.add(event, data)
     assert caught.value.error["type"] == "api_error" and f"malformed '{event}'" in str(caught.value)
+
+
+def test_a_tool_called_without_arguments_has_empty_input_as_the_sdk_builds_it() -> None:
+    """An empty input_json_delta (or none at all) leaves the input content_block_start announced: `{}`."""
+    tool = {"type": "tool_use", "id": "toolu_1", "name": "ping", "input": {}}
+    events: list[dict[str, Any]] = [
+        START,
+        {"type": "content_block_start", "index": 0, "content_block": tool},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": ""}},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "content_block_start", "index": 1, "content_block": {**tool, "id": "toolu_2"}},
+        {"type": "content_block_stop", "index": 1},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use", "stop_sequence": None},
+            "usage": {"output_tokens": 9},
+        },
+    ]
+    built = ours(events)
+    assert built == sdk_message(events)
+    assert [block["input"] for block in built["content"]] == [{}, {}]

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
+import re
 from typing import Any
 
 import anthropic
 import pytest
 
+from dealgraph.agents.registry import AGENTS, SHARED_OUTPUT_SCHEMA
 from dealgraph.claude.models import MODELS
+from dealgraph.standin.output_schema import schema_problems
 from dealgraph.standin.usage import PromptCache, Segment
 from tests.support import StandinControl
 
@@ -141,8 +145,91 @@ async def test_assistant_prefill_is_refused(sdk: anthropic.AsyncAnthropic, model
 
 
 async def test_unknown_model_is_not_found(sdk: anthropic.AsyncAnthropic) -> None:
+    error = await refused(sdk, 404, **request("gpt-4o"))
+    assert isinstance(error, anthropic.NotFoundError) and message_of(error) == "model: gpt-4o"
+
+
+async def test_a_claude_model_missing_from_the_table_is_not_supported_yet_rather_than_unknown(
+    sdk: anthropic.AsyncAnthropic,
+) -> None:
     error = await refused(sdk, 404, **request("claude-sonnet-4-0"))
-    assert isinstance(error, anthropic.NotFoundError) and message_of(error) == "model: claude-sonnet-4-0"
+    assert message_of(error).startswith("model: claude-sonnet-4-0 is not supported by dealgraph yet")
+    assert "add it to dealgraph/claude/models.py" in message_of(error)
+
+
+async def test_request_fields_the_sdk_sends_and_the_api_accepts_are_accepted(sdk: anthropic.AsyncAnthropic) -> None:
+    message = await sdk.messages.create(
+        **request(
+            container="container_011",
+            diagnostics={"previous_message_id": None},
+            inference_geo="us",
+            speed="standard",
+            metadata={"user_id": "tenant-7"},
+        )
+    )
+    assert message.stop_reason == "end_turn"
+
+
+async def test_metadata_takes_user_id_only(sdk: anthropic.AsyncAnthropic) -> None:
+    error = await refused(sdk, **request(metadata={"user_id": "u", "tenant": "t"}))  # type: ignore[typeddict-unknown-key]
+    assert message_of(error) == "metadata.tenant: Extra inputs are not permitted"
+
+
+@pytest.mark.parametrize("kind", ["disabled", "between_tools"])
+async def test_display_only_on_thinking_types_that_take_it(sdk: anthropic.AsyncAnthropic, kind: str) -> None:
+    model = "claude-haiku-5-5" if kind == "disabled" else "claude-sonnet-5-5"
+    thinking = {"type": kind, "display": "summarized"}
+    error = await refused(sdk, **request(model, thinking=thinking))
+    assert message_of(error) == f"thinking.{kind}.display: Extra inputs are not permitted"
+    message = await sdk.messages.create(**request(model, thinking={"type": "adaptive", "display": "summarized"}))
+    assert message.content[0].type == "thinking" and message.content[0].thinking
+
+
+async def test_a_prompt_over_the_context_window_is_refused(sdk: anthropic.AsyncAnthropic) -> None:
+    window = MODELS["claude-haiku-5-5"].context_window
+    huge = "budget " * (window * 4 // 7 + 1000)  # just over the window at 4 characters a token
+    error = await refused(sdk, **request("claude-haiku-5-5", messages=[{"role": "user", "content": huge}]))
+    assert re.fullmatch(rf"prompt is too long: \d+ tokens > {window} maximum", message_of(error))
+
+
+async def test_thinking_blocks_are_tied_to_their_conversation(sdk: anthropic.AsyncAnthropic) -> None:
+    first = await sdk.messages.create(**request())
+    answer = [block.model_dump(exclude_none=True) for block in first.content]
+    follow_up = {"role": "user", "content": "Shorter, please."}
+    accepted = await sdk.messages.create(
+        **request(
+            messages=[{"role": "user", "content": TRANSCRIPT}, {"role": "assistant", "content": answer}, follow_up]
+        )
+    )
+    assert accepted.stop_reason == "end_turn"
+    elsewhere = [{"role": "user", "content": "Another call."}, {"role": "assistant", "content": answer}, follow_up]
+    error = await refused(sdk, **request(messages=elsewhere))
+    assert message_of(error) == "messages.1.content.0: Invalid `signature` in `thinking` block"
+
+
+async def test_thinking_blocks_cannot_carry_cache_control(sdk: anthropic.AsyncAnthropic) -> None:
+    first = await sdk.messages.create(**request())
+    answer = [block.model_dump(exclude_none=True) for block in first.content]
+    answer[0]["cache_control"] = {"type": "ephemeral"}
+    turns = [
+        {"role": "user", "content": TRANSCRIPT},
+        {"role": "assistant", "content": answer},
+        {"role": "user", "content": "Go on."},
+    ]
+    error = await refused(sdk, **request(messages=turns))
+    assert message_of(error) == "messages.1.content.0: cache_control cannot be set on thinking blocks"
+
+
+async def test_longer_cache_ttls_must_come_before_shorter_ones(sdk: anthropic.AsyncAnthropic) -> None:
+    def system(first: str, second: str) -> list[dict[str, Any]]:
+        return [
+            {"type": "text", "text": "Analyse the call.", "cache_control": {"type": "ephemeral", "ttl": first}},
+            {"type": "text", "text": TRANSCRIPT, "cache_control": {"type": "ephemeral", "ttl": second}},
+        ]
+
+    error = await refused(sdk, **request(system=system("5m", "1h")))
+    assert message_of(error).startswith("cache_control: a cache breakpoint with ttl '1h' cannot come after")
+    assert (await sdk.messages.create(**request(system=system("1h", "5m")))).stop_reason == "end_turn"
 
 
 async def test_unknown_top_level_field_is_refused(sdk: anthropic.AsyncAnthropic) -> None:
@@ -323,3 +410,77 @@ def test_cache_entries_live_for_their_ttl_and_renew() -> None:
     assert bill() == (written, 0)  # expired: written again
     now[0] += 1.0
     assert bill() == (0, written)  # and readable again
+
+
+@pytest.mark.parametrize(("text", "problem"), [("", "be non-empty"), (" \n\t", "contain non-whitespace text")])
+async def test_blank_text_blocks_are_refused(sdk: anthropic.AsyncAnthropic, text: str, problem: str) -> None:
+    turns = [{"role": "user", "content": [{"type": "text", "text": TRANSCRIPT}, {"type": "text", "text": text}]}]
+    error = await refused(sdk, **request(messages=turns))
+    assert message_of(error) == f"messages: text content blocks must {problem}"
+    error = await refused(sdk, **request(system=[{"type": "text", "text": text}]))
+    assert message_of(error) == f"system: text content blocks must {problem}"
+
+
+@pytest.mark.parametrize(
+    ("change", "problem"),
+    [
+        ({"minimum": 0}, "'minimum' is not supported in structured outputs"),
+        ({"maxLength": 80}, "'maxLength' is not supported in structured outputs"),
+        ({"format": "credit-card"}, "format 'credit-card' is not supported"),
+        ({"type": "date"}, "type 'date' is not supported"),
+        ({"$ref": "https://example.com/summary.json"}, "external references are not supported"),
+    ],
+)
+async def test_output_schemas_outside_the_structured_outputs_subset_are_refused(
+    sdk: anthropic.AsyncAnthropic, change: dict[str, Any], problem: str
+) -> None:
+    schema = {**SCHEMA, "properties": {"summary": {"type": "string", **change}}}
+    fmt = {"type": "json_schema", "schema": schema}
+    error = await refused(sdk, **request(output_config={"effort": "medium", "format": fmt}))
+    assert message_of(error).startswith("output_config.format.schema.properties.summary: ")
+    assert problem in message_of(error)
+
+
+@pytest.mark.parametrize(
+    ("schema", "problem"),
+    [
+        ({**SCHEMA, "additionalProperties": True}, "'additionalProperties' must be explicitly set to false"),
+        (
+            {**SCHEMA, "properties": {"items": {"type": "array", "items": {"type": "string"}, "minItems": 2}}},
+            "'minItems' values other than 0 or 1 are not supported",
+        ),
+        (
+            {
+                **SCHEMA,
+                "properties": {"summary": {"$ref": "#/$defs/node"}},
+                "$defs": {
+                    "node": {
+                        "type": "object",
+                        "properties": {"children": {"type": "array", "items": {"$ref": "#/$defs/node"}}},
+                        "required": ["children"],
+                        "additionalProperties": False,
+                    }
+                },
+            },
+            "output_config.format.schema.$defs.node: recursive schemas are not supported",
+        ),
+    ],
+)
+async def test_objects_arrays_and_recursion_outside_the_subset_are_refused(
+    sdk: anthropic.AsyncAnthropic, schema: dict[str, Any], problem: str
+) -> None:
+    fmt = {"type": "json_schema", "schema": schema}
+    error = await refused(sdk, **request(output_config={"effort": "medium", "format": fmt}))
+    assert problem in message_of(error)
+
+
+def test_every_schema_dealgraph_sends_is_in_the_subset() -> None:
+    schemas = [agent.output_schema for agent in AGENTS.values()] + [SHARED_OUTPUT_SCHEMA]
+    assert [list(schema_problems(schema)) for schema in schemas] == [[]] * len(schemas)
+
+
+async def test_token_counts_follow_the_newer_tokenizer(sdk: anthropic.AsyncAnthropic) -> None:
+    """About 30 % more tokens than the four characters a token of earlier models (token-counting docs)."""
+    text = "We will decide on the pilot budget next week, after legal has reviewed the contract. " * 40
+    counted = await sdk.messages.count_tokens(model="claude-sonnet-5-5", messages=[{"role": "user", "content": text}])
+    assert counted.input_tokens == math.ceil(len(text) * 1.3 / 4) > len(text) // 4

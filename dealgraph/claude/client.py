@@ -7,16 +7,21 @@ think by default, and a thinking model refuses a forced tool choice with a 400, 
 The SDK's own retries are off (`max_retries=0`): retrying here lets a run report how many API requests
 its result took, honour `retry-after` the same way for every error, and treat an `error` event that
 arrives after a 200 (e.g. `overloaded_error` mid-stream) exactly like the same error before the response.
-Every request has a wall-clock deadline: a stream that keeps trickling bytes never outlives it.
+Each attempt has three deadlines (see the `llm_*timeout*` settings): its response must start within the
+first-byte timeout, a started stream may not fall silent for longer than the idle timeout, and the whole
+attempt must end within an overall cap that grows with `max_tokens`, so a stream that keeps trickling bytes
+never outlives it while a long answer is not cut for being long. A timed-out attempt is billed what its
+stream had reported (message_start's input, message_delta's output), like every other failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import anthropic
@@ -29,7 +34,9 @@ from dealgraph.config import Settings
 SIMULATED_HEADER = "x-dealgraph-simulated"
 """Set on every response of the stand-in (`dealgraph.standin`): a result it produced is marked simulated."""
 
-_CHARS_PER_TOKEN = 4
+_CHARS_PER_TOKEN = 3
+"""Streamed characters per output token, roughly, for progress only: the current models' tokenizer makes about
+30 % more tokens of a text than the four characters a token of earlier ones (see `dealgraph.standin.usage`)."""
 
 ProgressCallback = Callable[[int], Awaitable[None]]
 StartCallback = Callable[[], Awaitable[None]]
@@ -161,14 +168,34 @@ def _error_type(error: anthropic.APIStatusError) -> str:
     return _STATUS_TYPES.get(error.status_code, "api_error" if error.status_code >= 500 else "invalid_request_error")
 
 
-def _retry_after(error: anthropic.APIStatusError) -> float | None:
-    headers = error.response.headers
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        try:
-            return float(headers[name]) * scale
-        except (KeyError, ValueError):
-            continue
-    return None
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait: `retry-after-ms`, else `retry-after` as seconds or as an HTTP-date (RFC 9110 §10.2.3,
+    both forms are valid; the SDK's own `_parse_retry_after_header` reads the same three)."""
+    try:
+        return float(headers["retry-after-ms"]) / 1000
+    except (KeyError, ValueError):
+        pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    when = when if when.tzinfo is not None else when.replace(tzinfo=UTC)  # "-0000": UTC, as HTTP-dates are
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+_SPEND_LIMIT_400 = "You have reached your specified"
+"""How a 400 for an organization or workspace spend limit you set begins ("… API usage limits" / "… workspace
+API usage limits"; https://platform.claude.com/docs/en/api/errors, 400): no retry succeeds before the date it names."""
+_TIER_SPEND_CAP = "enforced_spend_limit_reached"
+"""`error.details.error_code` of the 429 for the usage tier's monthly spend cap, which carries no `retry-after`
+(https://platform.claude.com/docs/en/api/errors, 429; the SDK's `EnforcedSpendLimitReachedError`)."""
 
 
 def _retryable(error: anthropic.APIStatusError, by_type: bool) -> bool:
@@ -194,10 +221,23 @@ def as_llm_error(error: Exception) -> LlmError:
         code, retryable = _ERROR_TYPES[_error_type(error)]
         where = "mid-stream" if error.status_code == 200 else str(error.status_code)
         message = str(_error_detail(error).get("message") or error.message)
-        return LlmError(
-            code, f"{where}: {message}", retryable=_retryable(error, retryable), retry_after=_retry_after(error)
-        )
+        wait = retry_after_s(error.response.headers)
+        if _spend_limit(error, message, wait):
+            return LlmError(
+                "SPEND_LIMIT_REACHED",
+                f"{where}: {message} (a spend limit: retrying cannot succeed before it resets or is raised)",
+            )
+        if error.status_code == 429 and wait is None:  # every rate limit says when to come back
+            return LlmError(code, f"{where}: {message} (no retry-after: not retried)")
+        return LlmError(code, f"{where}: {message}", retryable=_retryable(error, retryable), retry_after=wait)
     return LlmError("API_ERROR", f"{type(error).__name__}: {error}")
+
+
+def _spend_limit(error: anthropic.APIStatusError, message: str, wait: float | None) -> bool:
+    """A spend limit is not retried, whatever `x-should-retry` says: it lasts until a date, often next month."""
+    if error.status_code == 400:
+        return message.startswith(_SPEND_LIMIT_400)
+    return error.status_code == 429 and wait is None and getattr(error, "error_code", None) == _TIER_SPEND_CAP
 
 
 def progress_tokens(characters: int) -> int:
@@ -205,10 +245,32 @@ def progress_tokens(characters: int) -> int:
     return characters // _CHARS_PER_TOKEN
 
 
-def _answer(message: dict[str, Any], max_tokens: int, usage: Usage) -> str:
-    """The JSON text of the answer; thinking blocks never reach results. `usage` is what the message was
-    billed, carried by the error when there is no usable answer."""
+_UNUSED_STOPS = {
+    "tool_use": ("UNEXPECTED_TOOL_USE", "the model called a tool, but the agents offer none"),
+    "pause_turn": ("TURN_PAUSED", "the model paused its turn, which only server tools do, and the agents use none"),
+    "stop_sequence": ("STOP_SEQUENCE", "the model stopped at a stop sequence, but the agents set none"),
+}
+"""Stop reasons of features the agents do not use yet (https://platform.claude.com/docs/en/build-with-claude/handling-stop-reasons):
+should one come, the answer is not a complete JSON object, so the run fails saying which it was."""
+
+
+def _refusal(message: dict[str, Any]) -> str:
+    """The refusal's `stop_details` (category, explanation; both may be null) in words."""
+    details = message.get("stop_details") or {}
+    category, explanation = details.get("category"), details.get("explanation")
+    said = f"; category: {category}" if category else ""
+    return f"the model declined to analyse this call (stop_reason: refusal{said})" + (
+        f": {explanation}" if explanation else ""
+    )
+
+
+def answer_text(message: dict[str, Any], max_tokens: int, usage: Usage) -> str:
+    """The JSON text of the answer; thinking blocks never reach results. Only `end_turn` is an answer, every
+    other stop reason is a failure (https://platform.claude.com/docs/en/build-with-claude/handling-stop-reasons).
+    `usage` is what the message was billed, carried by the error when there is no usable answer."""
     stop_reason = message.get("stop_reason")
+    if stop_reason == "end_turn":
+        return "".join(block["text"] for block in message["content"] if block.get("type") == "text")
     if stop_reason is None:  # the stream ended before message_delta: what it has is incomplete
         raise LlmError(
             "CONNECTION_FAILED",
@@ -226,8 +288,9 @@ def _answer(message: dict[str, Any], max_tokens: int, usage: Usage) -> str:
     if stop_reason == "model_context_window_exceeded":
         raise LlmError("CONTEXT_TOO_LONG", "the call does not fit the model's context window", usage=usage)
     if stop_reason == "refusal":
-        raise LlmError("REFUSED", "the model declined to analyse this call (stop_reason: refusal)", usage=usage)
-    return "".join(block["text"] for block in message["content"] if block.get("type") == "text")
+        raise LlmError("REFUSED", _refusal(message), usage=usage)
+    code, why = _UNUSED_STOPS.get(stop_reason, ("UNKNOWN_STOP_REASON", "dealgraph does not know this stop reason"))
+    raise LlmError(code, f"{why} (stop_reason: {stop_reason})", usage=usage)
 
 
 def _usage(message: dict[str, Any]) -> Usage:
@@ -251,12 +314,14 @@ def _partial_usage(stream: MessageStream) -> Usage:
 class LlmClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # The socket read timeout only backs up the client's own deadlines (`_attempt`), which name what expired.
+        read_timeout = max(settings.llm_first_byte_timeout_s, settings.llm_idle_timeout_s) + 1.0
         self.sdk = anthropic.AsyncAnthropic(
             api_key=settings.anthropic_api_key or "simulated-no-key",
             base_url=settings.anthropic_base_url,
-            timeout=settings.llm_timeout_s,
+            timeout=read_timeout,
             max_retries=0,
-            http_client=anthropic.DefaultAioHttpClient(timeout=settings.llm_timeout_s),
+            http_client=anthropic.DefaultAioHttpClient(timeout=read_timeout),
         )
 
     async def complete(
@@ -272,26 +337,55 @@ class LlmClient:
         spent = Usage()
         for attempt in range(1, self.settings.llm_max_retries + 2):
             try:
-                async with asyncio.timeout(self.settings.llm_timeout_s):
-                    completion = await self._stream(request, on_progress, on_response_start, attempt)
+                completion = await self._attempt(request, on_progress, on_response_start, attempt)
                 return replace(completion, usage=completion.usage + spent)
-            except TimeoutError:
-                failure = LlmError(
-                    "TIMEOUT", f"no complete answer within {self.settings.llm_timeout_s:g} s", retryable=True
-                )
             except LlmError as error:
-                failure = error
-            failure = failure.billed(spent)  # every attempt so far, this one included
+                failure = error.billed(spent)  # every attempt so far, this one included
             spent = failure.usage
             if not failure.retryable or attempt > self.settings.llm_max_retries:
                 raise failure
             await asyncio.sleep(self._backoff(attempt, failure))
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _stream(
+    def overall_timeout_s(self, max_tokens: int) -> float:
+        """The overall cap of one attempt: fixed, plus what `max_tokens` may take to generate."""
+        return self.settings.llm_timeout_s + max_tokens * self.settings.llm_timeout_s_per_1k_tokens / 1000
+
+    async def _attempt(
         self, request: StructuredRequest, on_progress: ProgressCallback, on_response_start: StartCallback, attempt: int
     ) -> Completion:
+        """One request under its three deadlines; whichever expires, the error says which and bills the stream."""
         stream = MessageStream()
+        overall = self.overall_timeout_s(request.max_tokens)
+        try:
+            async with (
+                asyncio.timeout(overall) as whole,
+                asyncio.timeout(self.settings.llm_first_byte_timeout_s) as quiet,
+            ):
+                return await self._stream(request, stream, quiet, on_progress, on_response_start, attempt)
+        except TimeoutError as error:
+            if whole.expired():  # a runaway stream: trying again would take as long and be billed again
+                failure = LlmError("TIMEOUT", f"no complete answer within the overall {overall:g} s")
+            elif stream.started:
+                idle = self.settings.llm_idle_timeout_s
+                failure = LlmError("TIMEOUT", f"the response stream fell silent for {idle:g} s", retryable=True)
+            else:
+                first = self.settings.llm_first_byte_timeout_s
+                failure = LlmError("TIMEOUT", f"the response did not start within {first:g} s", retryable=True)
+            raise failure.billed(_partial_usage(stream)) from error
+
+    async def _stream(
+        self,
+        request: StructuredRequest,
+        stream: MessageStream,
+        quiet: asyncio.Timeout,
+        on_progress: ProgressCallback,
+        on_response_start: StartCallback,
+        attempt: int,
+    ) -> Completion:
+        """`quiet` expires at the first-byte deadline until message_start, then an idle timeout after each event."""
+        loop = asyncio.get_running_loop()
+        idle = self.settings.llm_idle_timeout_s
         try:
             sdk = self.sdk.messages.with_streaming_response
             async with sdk.create(**request.params(), stream=True) as response:  # non-2xx raises here
@@ -299,6 +393,8 @@ class LlmClient:
                 try:
                     async for sse in anthropic.AsyncStream.raw_events(response.http_response):
                         kind = stream.add(sse.event, sse.data)
+                        if stream.started:
+                            quiet.reschedule(loop.time() + idle)
                         if kind == "message_start":
                             await on_response_start()
                         elif kind == "content_block_delta":
@@ -312,7 +408,7 @@ class LlmClient:
         message = stream.final()
         usage = _usage(message)
         return Completion(
-            text=_answer(message, request.max_tokens, usage),
+            text=answer_text(message, request.max_tokens, usage),
             content=[{key: value for key, value in block.items() if value is not None} for block in message["content"]],
             usage=usage,
             model=message["model"],

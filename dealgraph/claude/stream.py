@@ -8,7 +8,7 @@ object as the API documents it (https://platform.claude.com/docs/en/api/messages
 JSON: typing it with the SDK's `Message` model, only to read five fields and dump the blocks back to JSON,
 cost more than folding the stream. `tests/test_message_stream.py` checks that the folded message, typed,
 is the one the SDK's helper builds. The rules mirror `anthropic.lib.streaming._messages.accumulate_event`:
-deltas append to their block, `message_delta` sets the stop reason and overwrites the cumulative usage
+deltas append to their block (a tool input's JSON parsed once complete, an empty one left `{}`), `message_delta` sets the stop reason and overwrites the cumulative usage
 counts it carries, `ping` and unnamed events are skipped, an `error` event ends the stream with that error.
 
 Example:
@@ -76,7 +76,9 @@ class MessageStream:
         elif event == "content_block_delta":
             self._delta(message["content"][payload["index"]], payload["index"], payload["delta"])
         elif event == "content_block_stop":
-            if (partial := self._json.pop(payload["index"], None)) is not None:
+            # An empty buffer leaves the input content_block_start announced ({}), as the SDK's accumulate_event
+            # does (it parses only a non-empty buffer): a tool called without arguments streams no JSON.
+            if partial := self._json.pop(payload["index"], None):
                 message["content"][payload["index"]]["input"] = json.loads(partial)
         elif event == "message_delta":
             delta, usage = payload["delta"], payload.get("usage") or {}

@@ -87,14 +87,17 @@ def retry_messages(
 ) -> list[dict[str, Any]]:
     """The conversation for the one retry after invalid output: the model sees its answer and what was wrong.
 
-    The assistant turn goes back exactly as it came, thinking blocks and their signatures included: the
-    API verifies them, and a modified or dropped thinking block is an error on thinking models.
+    The assistant turn goes back as it came, thinking blocks and their signatures included: the API
+    verifies them, and a modified or dropped thinking block is an error on thinking models. Only blank text
+    blocks are left out, because the API refuses them with a 400 ("text content blocks must contain
+    non-whitespace text"); a turn left with nothing is not sent (two user turns in a row are one turn).
     """
     listing = "\n".join(f"- {problem}" for problem in problems)
     where = "" if request.answer_key is None else f" {_answer_under(request.answer_key)}"
+    kept = [block for block in answer if block.get("type") != "text" or str(block.get("text", "")).strip()]
     return [
         *request.messages,
-        {"role": "assistant", "content": list(answer)},
+        *([{"role": "assistant", "content": kept}] if kept else []),
         {
             "role": "user",
             "content": f"Your answer does not satisfy the schema's constraints:\n{listing}\n"

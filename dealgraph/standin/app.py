@@ -25,6 +25,7 @@ from dealgraph.standin.errors import (
     handle_api_error,
     handle_http_error,
     scripted_error,
+    spend_limit_error,
 )
 from dealgraph.standin.headers import ProtocolHeaders
 from dealgraph.standin.reply import build_reply, message_object
@@ -37,7 +38,7 @@ from dealgraph.standin.requests import (
     parse_prompt,
     validate_as,
 )
-from dealgraph.standin.rules import enforce, thinks
+from dealgraph.standin.rules import check_context_window, enforce, thinks
 from dealgraph.standin.sse import SSE_MEDIA_TYPE, sleep_until, stream_events
 from dealgraph.standin.transcript import transcript_of
 from dealgraph.standin.usage import prompt_segments, prompt_tokens
@@ -68,11 +69,15 @@ class _Handlers:
             block.type == "thinking" for message in parsed.messages for block in message.content
         )
         caps = enforce(parsed)
+        segments = prompt_segments(prompt)
+        check_context_window(prompt_tokens(segments), caps)
         runtime = self._state.runtime(agent)
+        if runtime.behaviour.spend_limit is not None:
+            raise spend_limit_error(runtime.behaviour.spend_limit)
         failure = runtime.next_failure()
         if failure is not None:
             raise scripted_error(failure, agent, runtime.behaviour)
-        usage, write = self._state.cache.plan(prompt_segments(prompt), caps.min_cacheable_tokens)
+        usage, write = self._state.cache.plan(segments, caps.min_cacheable_tokens)
         reply = build_reply(parsed, prompt, transcript_of(prompt), runtime, thinking=thinks(parsed, caps))
         behaviour = runtime.behaviour
         uncached = usage.input_tokens + usage.cache_creation_input_tokens

@@ -25,7 +25,10 @@ scripted failures are limited to these."""
 STREAM_FAULTS = frozenset({"drop", *ERROR_TYPES.values()})
 """What a stream can be scripted to do after its 200: close the connection, or send an `error` event of a type."""
 
-ScriptedStop = Literal["max_tokens", "refusal"]
+ScriptedStop = Literal[
+    "max_tokens", "refusal", "pause_turn", "tool_use", "stop_sequence", "model_context_window_exceeded"
+]
+"""Every stop reason but end_turn (https://platform.claude.com/docs/en/build-with-claude/handling-stop-reasons)."""
 
 DEFAULT_AGENT = "default"
 
@@ -56,6 +59,13 @@ class AgentBehaviour(BaseModel):
         default=0.0, ge=0, le=1, description="Probability a request fails, drawn from a seeded RNG."
     )
     random_failure_status: int = Field(default=529, description="Status used by `failure_rate` failures.")
+    spend_limit: Literal["workspace", "tier"] | None = Field(
+        default=None,
+        description="Every request fails as over a spend limit (https://platform.claude.com/docs/en/api/errors): "
+        "'workspace', a limit you set, is a 400 invalid_request_error 'You have reached your specified workspace API "
+        "usage limits…'; 'tier', the usage tier's monthly cap, a 429 rate_limit_error without retry-after whose "
+        "error.details.error_code is enforced_spend_limit_reached.",
+    )
     retry_after_s: float | None = Field(
         default=None, ge=0, description="Sent as retry-after / retry-after-ms on 429 and 529 responses."
     )
@@ -72,7 +82,7 @@ class AgentBehaviour(BaseModel):
     stops: list[ScriptedStop] = Field(
         default_factory=list,
         description="Consumed one per successful request: end it with this stop_reason instead of finishing "
-        "(max_tokens: output cut at half; refusal: no content).",
+        "(refusal: no content, and stop_details with a category and an explanation; any other: output cut at half).",
     )
     prefill_s_per_1k_tokens: float = Field(
         default=0.0,

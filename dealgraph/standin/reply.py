@@ -19,7 +19,7 @@ from dealgraph.standin.behaviour import AgentRuntime
 from dealgraph.standin.config import DEFAULT_AGENT
 from dealgraph.standin.ids import new_id
 from dealgraph.standin.requests import MessagesRequest, answer_key
-from dealgraph.standin.rules import thinking_signature
+from dealgraph.standin.rules import conversation_digest, thinking_signature
 from dealgraph.standin.synth import (
     SIMULATED_PREFIX,
     drop_required,
@@ -58,11 +58,27 @@ class Block:
                 return {"type": "text_delta", "text": chunk}
 
 
+_REFUSAL = {
+    "type": "refusal",
+    "category": "general_harms",
+    "explanation": "Simulated refusal, scripted in the dealgraph LLM stand-in.",
+}
+"""`stop_details` of a refusal (https://platform.claude.com/docs/en/build-with-claude/handling-stop-reasons, refusal)."""
+_STOP_SEQUENCE = "\n\nEND"
+"""Which of the request's `stop_sequences` a scripted stop_sequence stop names."""
+
+
 @dataclass(frozen=True)
 class Reply:
     blocks: tuple[Block, ...]
     stop_reason: str
     thinking_tokens: int
+    stop_sequence: str | None = None
+    stop_details: dict[str, Any] | None = None
+
+    def stop(self) -> dict[str, Any]:
+        """The message's stop fields, as message_delta and the final Message carry them."""
+        return {"stop_reason": self.stop_reason, "stop_sequence": self.stop_sequence, "stop_details": self.stop_details}
 
     @property
     def output_tokens(self) -> int:
@@ -84,14 +100,15 @@ def _explanation(utterances: Sequence[Utterance]) -> str:
 
 def _cut(payload: str, max_tokens: int, natural_stop: str) -> tuple[str, str]:
     """Truncate at `max_tokens` the way a real model runs out of budget mid-output."""
-    limit = max_tokens * CHARS_PER_TOKEN
+    limit = int(max_tokens * CHARS_PER_TOKEN)
     return (payload[:limit], "max_tokens") if len(payload) > limit else (payload, natural_stop)
 
 
 def _thinking(request: MessagesRequest, utterances: Sequence[Utterance]) -> Block:
     summarized = request.thinking is not None and request.thinking.display == "summarized"
     text = f"{SIMULATED_PREFIX}Reading {len(utterances)} transcript lines." if summarized else ""
-    return Block({"type": "thinking", "thinking": text, "signature": thinking_signature(request.model, text)}, text)
+    signature = thinking_signature(request.model, conversation_digest(request, len(request.messages)), text)
+    return Block({"type": "thinking", "thinking": text, "signature": signature}, text)
 
 
 def _structured(
@@ -143,21 +160,21 @@ def build_reply(
         return Reply((), "max_tokens", 0)
     scripted = runtime.next_stop()
     if scripted == "refusal":  # a pre-output refusal: no content at all
-        return Reply((), "refusal", 0)
+        return Reply((), "refusal", 0, stop_details=_REFUSAL)
     thought = (
         min(thinking_tokens(runtime.behaviour.thinking_tokens, request.effort), request.max_tokens) if thinking else 0
     )
     budget = max(0, request.max_tokens - thought)
     answer, natural_stop = _answer(request, body, utterances, runtime)
     payload, stop_reason = _cut(answer.payload, budget, natural_stop)
-    if scripted == "max_tokens":
-        payload, stop_reason = answer.payload[: len(answer.payload) // 2], "max_tokens"
+    if scripted is not None:
+        payload, stop_reason = answer.payload[: len(answer.payload) // 2], scripted
     if answer.block["type"] == "tool_use":
         body = {**answer.block, "input": jiter.from_json(payload.encode(), partial_mode=True) if payload else {}}
     else:
         body = {"type": "text", "text": payload}
     blocks = ((_thinking(request, utterances),) if thinking else ()) + ((Block(body, payload),) if payload else ())
-    return Reply(blocks, stop_reason, thought)
+    return Reply(blocks, stop_reason, thought, _STOP_SEQUENCE if stop_reason == "stop_sequence" else None)
 
 
 _EFFORT_THINKING = {"low": 0.25, "medium": 1.0, "high": 3.0, "xhigh": 6.0, "max": 10.0}
@@ -176,8 +193,6 @@ def message_object(model: str, reply: Reply, usage: InputUsage, *, started: bool
         "role": "assistant",
         "model": model,
         "content": [] if started else [block.block for block in reply.blocks],
-        "stop_reason": None if started else reply.stop_reason,
-        "stop_sequence": None,
-        "stop_details": None if started or reply.stop_reason != "refusal" else {"type": "refusal"},
+        **({"stop_reason": None, "stop_sequence": None, "stop_details": None} if started else reply.stop()),
         "usage": {**usage.as_api(), **({"output_tokens": 1} if started else reply.usage())},
     }

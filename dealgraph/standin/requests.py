@@ -135,8 +135,8 @@ class ContentBlock(BaseModel):
         unknown = sorted(set(self.model_extra or {}) - allowed) if allowed is not None else []
         if unknown:
             raise ValueError(f"{self.type}.{unknown[0]}: Extra inputs are not permitted")
-        if self.type == "text" and not (isinstance(text := getattr(self, "text", None), str) and text):
-            raise ValueError("text content blocks must be non-empty")
+        if self.type == "text" and not isinstance(getattr(self, "text", None), str):
+            raise ValueError("text.text: Input should be a valid string")
         return self
 
 
@@ -257,12 +257,34 @@ class PromptRequest(BaseModel):
         return self.output_config.effort if self.output_config is not None else None
 
 
+class Metadata(BaseModel):
+    """`metadata` takes `user_id` only (https://platform.claude.com/docs/en/api/messages; SDK `MetadataParam`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: StrictStr | None = None
+
+
+class Diagnostics(BaseModel):
+    """SDK `DiagnosticsParam`: the previous response's id, for prompt-cache miss reasons."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    previous_message_id: StrictStr | None = None
+
+
 class MessagesRequest(PromptRequest):
-    """https://platform.claude.com/docs/en/api/messages: the create-message body."""
+    """https://platform.claude.com/docs/en/api/messages: the create-message body, every field the SDK's
+    `MessageCreateParams` sends accepted (the stand-in ignores what it does not simulate: container,
+    diagnostics, inference_geo, speed)."""
 
     max_tokens: StrictInt = Field(ge=0)
     stream: StrictBool = False
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
+    container: StrictStr | dict[str, Any] | None = None
+    diagnostics: Diagnostics | None = None
+    inference_geo: StrictStr | None = None
+    speed: Literal["standard", "fast"] | None = None
     stop_sequences: list[StrictStr] | None = None
     temperature: float | None = None
     top_p: float | None = None

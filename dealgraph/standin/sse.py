@@ -103,7 +103,7 @@ async def stream_events(
         return
     await sleep_until(done_at)
     await before_finish()
-    delta = {"stop_reason": reply.stop_reason, "stop_sequence": None}
+    delta = reply.stop()
     usage = {
         key: message["usage"][key] for key in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
     }
