@@ -35,6 +35,20 @@ POSTGRAPHILE_DEAL_GRAPH = f"""query DealGraph {{
   }}
 }}"""
 
+# The deal page with who was on each deal's calls and each call's conversation metrics.
+DEALGRAPH_DEAL_GRAPH_WITH_PEOPLE = f"""query DealGraphWithPeople {{
+  deals(first: {DEALS}, orderBy: {{field: AMOUNT, direction: DESC}}) {{
+    edges {{ node {{
+      name amount
+      account {{ name }}
+      people {{ person {{ name }} side callsAttended talkShare stakeholderViews {{ stakeholder {{ committeeRole }} }} }}
+      transcripts(first: {TRANSCRIPTS_PER_DEAL}) {{ edges {{ node {{
+        title occurredAt metrics {{ timing talkRatio longestMonologueSeconds interactivity }}
+      }} }} }}
+    }} }}
+  }}
+}}"""
+
 DEALGRAPH_TRIVIAL = "query Trivial { viewer { role } }"
 POSTGRAPHILE_TRIVIAL = "query Trivial { __typename }"
 

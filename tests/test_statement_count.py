@@ -14,7 +14,14 @@ from starlette.applications import Starlette
 
 from bench.pg_statements import Capture, CountingProxy, Kind, by_kind
 from bench.read_dataset import DatasetSize
-from bench.read_queries import DEALGRAPH_DEAL_GRAPH, DEALGRAPH_TRIVIAL, DEALS, TRANSCRIPTS_PER_DEAL, DealGraphShape
+from bench.read_queries import (
+    DEALGRAPH_DEAL_GRAPH,
+    DEALGRAPH_DEAL_GRAPH_WITH_PEOPLE,
+    DEALGRAPH_TRIVIAL,
+    DEALS,
+    TRANSCRIPTS_PER_DEAL,
+    DealGraphShape,
+)
 from dealgraph.config import Settings
 from dealgraph.standin import RunningStandin
 from tests.support import GraphQLClient, TenantFactory, TenantHandle, seed_reads, settings_through
@@ -99,3 +106,17 @@ async def test_mutation_statement_count(
     assert statements[0] == "BEGIN" and statements[2].startswith("INSERT INTO accounts"), statements
     assert statements[-1] == "COMMIT", statements
     assert capture.round_trips == 3  # (BEGIN; scope), the INSERT, COMMIT
+
+
+async def test_deal_graph_with_people_and_metrics_statement_count(
+    gql: GraphQLClient, counting_proxy: CountingProxy, seeded: TenantHandle
+) -> None:
+    """The deal page with everyone on each deal's calls and each call's metrics: the resolved deal graph's
+    statements plus two, one for all deals' people (with the stakeholder agent's views) and one for all calls'
+    metrics, however many deals and calls the page holds."""
+    data, capture = await statements_of(gql, counting_proxy, seeded, DEALGRAPH_DEAL_GRAPH_WITH_PEOPLE)
+    shape = DealGraphShape.of_dealgraph(data)
+    assert (len(shape.deals), shape.transcripts) == (DEALS, DEALS * TRANSCRIPTS_PER_DEAL)
+    statements = capture.statements
+    assert by_kind(statements) == {Kind.DATA: 3 + 2, Kind.SCOPE: 1, Kind.TRANSACTION: 2}, statements
+    assert len(statements) == 6 + 2

@@ -22,10 +22,12 @@ from dealgraph.schema.qualification import DealQualification
 from dealgraph.schema.tenancy import User
 
 if TYPE_CHECKING:
+    from dealgraph.schema.people import DealPerson
     from dealgraph.schema.transcripts import SearchHit, Transcript
 
 TranscriptType = Annotated["Transcript", strawberry.lazy("dealgraph.schema.transcripts")]
 SearchHitType = Annotated["SearchHit", strawberry.lazy("dealgraph.schema.transcripts")]
+DealPersonType = Annotated["DealPerson", strawberry.lazy("dealgraph.schema.people")]
 
 
 @strawberry.type
@@ -69,6 +71,12 @@ class Deal(LoadedNode, relay.Node):
         from dealgraph.schema.transcripts import search_hits
 
         return search_hits(info, query, None, SearchFilters(deal_id=self.row.id))
+
+    @strawberry.field(description="Everyone who spoke on the deal's calls (linked speakers), latest seen first.")
+    async def people(self, info: strawberry.Info[Context, None]) -> list[DealPersonType]:
+        from dealgraph.schema.people import DealPerson
+
+        return [DealPerson.of(seen) for seen in await info.context.loaders.deal_people.load(self.row.id)]
 
     @strawberry.field(description="MEDDPICC rolled up across the deal's analysed calls.")
     async def qualification(self, info: strawberry.Info[Context, None]) -> DealQualification:

@@ -10,11 +10,12 @@ from __future__ import annotations
 import strawberry
 
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.db.models import AnalysisStatus, DealStage, Role, RunStatus
+from dealgraph.db.models import AnalysisStatus, DealStage, LinkedBy, Role, RunStatus, SideSource
 from dealgraph.errors import UserErrorCode
 from dealgraph.search.request import SearchMode
 from dealgraph.services.deals import DealOrderField
 from dealgraph.transcripts.formats import TranscriptFormat
+from dealgraph.transcripts.metrics import Side, Timing, TimingRule
 
 strawberry.enum(AgentKind)
 strawberry.enum(AnalysisStatus)
@@ -24,6 +25,11 @@ strawberry.enum(DealOrderField)
 strawberry.enum(Role)
 strawberry.enum(TranscriptFormat)
 strawberry.enum(UserErrorCode)
+strawberry.enum(Side, description="Which company a person speaks for: the seller (the tenant) or the buyer.")
+strawberry.enum(SideSource)
+strawberry.enum(LinkedBy)
+strawberry.enum(Timing, description="EXACT: every utterance has a start and an end; ESTIMATED: see timingRule.")
+strawberry.enum(TimingRule)
 strawberry.enum(
     SearchMode,
     description="KEYWORD: full-text; SEMANTIC: nearest utterance windows by meaning; HYBRID: both, by reciprocal rank fusion.",
@@ -34,9 +40,14 @@ __all__ = [
     "AnalysisStatus",
     "DealOrderField",
     "DealStage",
+    "LinkedBy",
     "Role",
     "RunStatus",
     "SearchMode",
+    "Side",
+    "SideSource",
+    "Timing",
+    "TimingRule",
     "TranscriptFormat",
     "UserErrorCode",
 ]

@@ -11,10 +11,21 @@ from strawberry import relay
 
 from dealgraph.schema.accounts import Account, AccountPayload, CreateAccountInput, UpdateAccountInput
 from dealgraph.schema.analyses import AgentRun, AgentRunPayload, Analysis, AnalysisPayload
-from dealgraph.schema.common import DeletePayload, global_id, input_ids, mutate, provided
+from dealgraph.schema.common import UNKNOWN_ID, DeletePayload, global_id, input_ids, mutate, provided
 from dealgraph.schema.context import Context
 from dealgraph.schema.deals import CreateDealInput, Deal, DealPayload, UpdateDealInput
-from dealgraph.schema.enums import AgentKind
+from dealgraph.schema.enums import AgentKind, Side
+from dealgraph.schema.people import (
+    PeopleSettings,
+    PeopleSettingsInput,
+    PeopleSettingsPayload,
+    Person,
+    PersonPayload,
+    SetSpeakerPersonInput,
+    Speaker,
+    SpeakerPayload,
+    speakers_of,
+)
 from dealgraph.schema.permissions import AdminForUnpublishedPrompts, IsAdmin
 from dealgraph.schema.prompts import (
     PromptLabel,
@@ -24,7 +35,7 @@ from dealgraph.schema.prompts import (
     PromptVersionPayload,
 )
 from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
-from dealgraph.services import accounts, analyses, deals, prompts, transcripts
+from dealgraph.services import accounts, analyses, deals, people, prompts, transcripts
 from dealgraph.services.ids import node_uuid
 
 Info = strawberry.Info[Context, None]
@@ -81,6 +92,50 @@ class Mutation:
     async def delete_transcript(self, info: Info, id: relay.GlobalID) -> DeletePayload:
         action = transcripts.delete_transcript(info.context.tenant, node_uuid(id, "Transcript"))
         return await mutate(DeletePayload, "deleted_id", action, _deleted("Transcript"))
+
+    @strawberry.mutation(
+        description="Link a call's speaker to a person; the account's calls (re-added ones too) link that name the "
+        "same way from now on, and the call's metrics follow the person's side."
+    )
+    async def set_speaker_person(self, info: Info, input: SetSpeakerPersonInput) -> SpeakerPayload:
+        transcript_id = node_uuid(input.transcript_id, "Transcript")
+        person_id = node_uuid(input.person_id, "Person") or UNKNOWN_ID
+
+        async def linked() -> Speaker:
+            await people.set_speaker_person(info.context.tenant, transcript_id, input.speaker, person_id)
+            assert transcript_id is not None
+            return next(s for s in await speakers_of(info, transcript_id) if s.name == input.speaker)
+
+        return await mutate(SpeakerPayload, "speaker", linked(), lambda speaker: speaker)
+
+    @strawberry.mutation(description="A human's choice of side: never overridden; the metrics of their calls follow.")
+    async def set_person_side(self, info: Info, id: relay.GlobalID, side: Side) -> PersonPayload:
+        action = people.set_person_side(info.context.tenant, node_uuid(id, "Person"), side)
+        return await mutate(PersonPayload, "person", action, Person.from_row)
+
+    @strawberry.mutation(
+        description="`merged` becomes `kept` on every call and is deleted; its name keeps linking to `kept`."
+    )
+    async def merge_people(self, info: Info, kept_id: relay.GlobalID, merged_id: relay.GlobalID) -> PersonPayload:
+        action = people.merge_people(
+            info.context.tenant,
+            node_uuid(kept_id, "Person") or UNKNOWN_ID,
+            node_uuid(merged_id, "Person") or UNKNOWN_ID,
+        )
+        return await mutate(PersonPayload, "person", action, Person.from_row)
+
+    @strawberry.mutation(
+        description="Admins: the seller directory (decides the side of people created from now on).",
+        permission_classes=[IsAdmin],
+    )
+    async def set_people_settings(self, info: Info, input: PeopleSettingsInput) -> PeopleSettingsPayload:
+        action = people.save_people_settings(info.context.tenant, provided(input))
+        return await mutate(
+            PeopleSettingsPayload,
+            "settings",
+            action,
+            lambda saved: PeopleSettings(seller_domains=saved[0], seller_names=saved[1]),
+        )
 
     @strawberry.mutation(
         description="Queue an analysis and return it at once (status QUEUED); subscribe to analysisEvents for results. "

@@ -16,12 +16,13 @@ from dealgraph.schema.common import UNKNOWN_ID, SortDirection
 from dealgraph.schema.connections import Connection, FetchedPages, LoadedList, Pages
 from dealgraph.schema.context import Context
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
-from dealgraph.schema.enums import AgentKind, SearchMode
+from dealgraph.schema.enums import AgentKind, SearchMode, Side
+from dealgraph.schema.people import PeopleSettings, Person
 from dealgraph.schema.permissions import IsAdmin
 from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.tenancy import Viewer
 from dealgraph.schema.transcripts import SearchHit, Transcript, search_hits
-from dealgraph.services import accounts, deals, prompts, transcripts
+from dealgraph.services import accounts, deals, people, prompts, transcripts
 from dealgraph.services.deals import DealFilter as DealCriteria
 from dealgraph.services.ids import node_uuid
 
@@ -113,6 +114,28 @@ class Query:
             occurred_to=occurred_to,
         )
         return search_hits(info, query, mode, filters)
+
+    @relay.connection(Connection[Person], description="People on the tenant's calls, by name.")
+    def people(
+        self,
+        info: Info,
+        search: str | None = None,
+        side: Side | None = None,
+        account_id: relay.GlobalID | None = None,
+    ) -> Pages[Person]:
+        account = _optional_id(account_id, "Account")
+        return FetchedPages(
+            lambda request: people.list_people(info.context.tenant, request, search, side, account), Person.from_row
+        )
+
+    @strawberry.field
+    async def person(self, info: Info, id: relay.GlobalID) -> Person | None:
+        return await one_node(info.context.loaders.person, id, Person)
+
+    @strawberry.field(description="The seller directory that decides new people's side.")
+    async def people_settings(self, info: Info) -> PeopleSettings:
+        domains, names = await people.people_settings(info.context.tenant)
+        return PeopleSettings(seller_domains=domains, seller_names=names)
 
     @strawberry.field
     async def analysis(self, info: Info, id: relay.GlobalID) -> Analysis | None:

@@ -25,9 +25,12 @@ from dealgraph.search.request import Search
 if TYPE_CHECKING:
     from dealgraph.schema.analyses import Analysis
     from dealgraph.schema.deals import Deal
+    from dealgraph.schema.people import CallMetrics, Speaker
 
 DealType = Annotated["Deal", strawberry.lazy("dealgraph.schema.deals")]
 AnalysisType = Annotated["Analysis", strawberry.lazy("dealgraph.schema.analyses")]
+SpeakerType = Annotated["Speaker", strawberry.lazy("dealgraph.schema.people")]
+CallMetricsType = Annotated["CallMetrics", strawberry.lazy("dealgraph.schema.people")]
 MAX_UTTERANCES_PAGE = 1000
 
 
@@ -101,6 +104,19 @@ class Transcript(LoadedNode, relay.Node):
     async def utterances(self, info: strawberry.Info[Context, None]) -> Pages[Utterance]:
         rows = await info.context.loaders.utterances_by_transcript.load(self.row.id)
         return LoadedList(rows, Utterance.from_row, "utterances")
+
+    @strawberry.field(description="Each speaker label, in order of first appearance, and the person it is.")
+    async def speakers(self, info: strawberry.Info[Context, None]) -> list[SpeakerType]:
+        from dealgraph.schema.people import speakers_of
+
+        return await speakers_of(info, self.row.id)
+
+    @strawberry.field(description="Conversation metrics; null for transcripts added before metrics existed.")
+    async def metrics(self, info: strawberry.Info[Context, None]) -> CallMetricsType | None:
+        from dealgraph.schema.people import CallMetrics
+
+        stored = await info.context.loaders.metrics_by_transcript.load(self.row.id)
+        return CallMetrics.of(stored) if stored else None
 
     @relay.connection(Connection[AnalysisType], description="Analyses of this transcript, newest first.")
     async def analyses(self, info: strawberry.Info[Context, None]) -> Pages[AnalysisType]:

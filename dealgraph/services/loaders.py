@@ -9,16 +9,18 @@ are `dealgraph.db.repositories.batches`'; this module gives each operation its o
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cached_property, partial
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from dealgraph.db.models import AgentRun, Analysis, PromptTemplate, PromptVersion
-from dealgraph.db.repositories import batches
+from dealgraph.db.repositories import batches, people
 from dealgraph.db.repositories.batches import ById, Children
 from dealgraph.db.session import TenantScope
+from dealgraph.services.people import Appearance, load_deal_people, load_person_appearances
 from dealgraph.services.qualification import Qualification, load_qualifications
 
 
@@ -81,6 +83,26 @@ class Loaders:
         return DataLoader(partial(load_qualifications, self.scope))
 
     @cached_property
+    def person(self) -> DataLoader[uuid.UUID, Any]:  # a Person row
+        return self._by_id(batches.PERSON)
+
+    @cached_property
+    def speakers_by_transcript(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._batch(people.speakers_by_transcript)
+
+    @cached_property
+    def metrics_by_transcript(self) -> DataLoader[uuid.UUID, dict[str, Any] | None]:
+        return self._batch(people.metrics_by_transcript)
+
+    @cached_property
+    def deal_people(self) -> DataLoader[uuid.UUID, list[Appearance]]:
+        return DataLoader(partial(load_deal_people, self.scope))
+
+    @cached_property
+    def person_appearances(self) -> DataLoader[uuid.UUID, Appearance | None]:
+        return DataLoader(partial(load_person_appearances, self.scope))
+
+    @cached_property
     def prompt_template(self) -> DataLoader[uuid.UUID, PromptTemplate | None]:
         return self._by_id(batches.PROMPT_TEMPLATE)
 
@@ -108,6 +130,17 @@ class Loaders:
         async def load(ids: Sequence[uuid.UUID]) -> list[Any]:
             async with scope.session() as session:
                 return await batch.load(session, ids)
+
+        return DataLoader(load)
+
+    def _batch(
+        self, load_batch: Callable[[AsyncSession, Sequence[uuid.UUID]], Awaitable[list[Any]]]
+    ) -> DataLoader[uuid.UUID, Any]:
+        scope = self.scope
+
+        async def load(keys: Sequence[uuid.UUID]) -> list[Any]:
+            async with scope.session() as session:
+                return await load_batch(session, keys)
 
         return DataLoader(load)
 

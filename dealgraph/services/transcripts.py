@@ -13,6 +13,7 @@ from dealgraph.db.models import Transcript
 from dealgraph.db.repositories import deals, search_jobs, transcripts
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import ErrorCode
+from dealgraph.services import people
 from dealgraph.services.pagination import Page, PageRequest, keyset_page
 from dealgraph.transcripts.formats import TranscriptParseError, TranscriptTooLarge, parse_transcript
 from dealgraph.validation import InvalidInput, Rules, text
@@ -83,6 +84,7 @@ async def add_transcript(scope: TenantScope, fields: dict[str, Any], max_bytes: 
                 for u in parsed.utterances
             ],
         )
+        await people.link_call(session, scope.tenant_id, deal_id, transcript.id, parsed)
     return transcript
 
 

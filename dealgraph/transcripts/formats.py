@@ -46,6 +46,8 @@ class ParsedTranscript:
     participants: tuple[str, ...]
     content_hash: str
     language: str
+    speaker_emails: dict[str, str]
+    """Speaker -> email (lower case), where the format carries one (JSON's optional "email")."""
 
 
 class TranscriptParseError(ValueError):
@@ -71,6 +73,7 @@ class _Draft(NamedTuple):
     start: float | None
     end: float | None
     text: str
+    email: str | None = None
 
 
 _VTT_HEADER = re.compile(r"WEBVTT(?:[ \t].*)?")
@@ -98,6 +101,7 @@ MAX_SPEAKER_LENGTH = 200  # the width of the participants column
 _EXPECTED_TIMING = "expected cue timing 'start --> end'"
 
 _JSON_FIELDS = ("speaker", "start", "end", "text")
+_EMAIL = re.compile(r"[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,253}\.[^@\s\x00-\x1f.]{1,63}")
 _JSON_TYPE_NAMES = {dict: "object", list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
 # Wider than any 64-bit integer an exporter writes. Longer digit runs are read as floats: int() refuses
 # more than 4,300 digits, while a float keeps the magnitude for the range check to report with the item.
@@ -163,6 +167,7 @@ def parse_transcript(
         hint = f"{exc.message} (the text looks like {detected}, not {chosen})"
         raise TranscriptParseError(exc.line, hint, unit=exc.unit) from exc
     utterances = _finalize(drafts)
+    emails = {" ".join(d.speaker.split()): d.email for d in reversed(drafts) if d.email}
     if not utterances:
         raise TranscriptParseError(None, "transcript contains no utterances")
     return ParsedTranscript(
@@ -171,6 +176,9 @@ def parse_transcript(
         participants=tuple(dict.fromkeys(u.speaker for u in utterances)),
         content_hash=hashlib.sha256(normalized.encode("utf-8")).hexdigest(),
         language=_guess_language(u.text for u in utterances),
+        speaker_emails={
+            speaker: emails[speaker] for speaker in dict.fromkeys(u.speaker for u in utterances) if speaker in emails
+        },
     )
 
 
@@ -191,7 +199,7 @@ def _size_message(size: int, limit: int) -> str:
 def _finalize(drafts: Iterable[_Draft]) -> tuple[Utterance, ...]:
     """Whitespace-normalize and drop empty turns (e.g. tag-only cues): they carry nothing to analyse."""
     tidy = (d._replace(speaker=" ".join(d.speaker.split()), text=" ".join(d.text.split())) for d in drafts)
-    return tuple(Utterance(i, *draft) for i, draft in enumerate(d for d in tidy if d.text))
+    return tuple(Utterance(i, *draft[:4]) for i, draft in enumerate(d for d in tidy if d.text))
 
 
 def _parse_timestamp(raw: str, line: int) -> float:
@@ -403,7 +411,16 @@ def _json_draft(number: int, item: Any) -> _Draft:
     start, end = (_json_seconds(item[field], field, fail) for field in ("start", "end"))
     if start is not None and end is not None and end < start:
         raise fail(f"end ({end}) is before start ({start})")
-    return _Draft(speaker, start, end, text)
+    return _Draft(speaker, start, end, text, _json_email(item.get("email"), fail))
+
+
+def _json_email(value: Any, fail: Callable[[str], TranscriptParseError]) -> str | None:
+    """The optional "email" of a speaker: how their person is found before their name is tried."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _EMAIL.fullmatch(value.strip()):
+        raise fail(f"email must be an address like 'dana@acme.example' or null, got {value!r:.80}")
+    return value.strip().lower()
 
 
 def _json_seconds(value: Any, field: str, fail: Callable[[str], TranscriptParseError]) -> float | None:

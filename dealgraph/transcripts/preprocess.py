@@ -41,6 +41,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"^[,;:] ?|,$|^ | $"), ""),
 )
 _WORD = re.compile(r"\w")
+_FILLERS = (_HESITATION, _LEADING_PHRASE, _TRAILING_PHRASE)
 
 # Where a rule could apply, in lowercased printable ASCII (which has no whitespace but the space): a
 # hesitation, phrase or stutter as whole words, two spaces, or the punctuation rules' own patterns.
@@ -56,6 +57,13 @@ def clean_utterance_text(text: str) -> str:
     if _rules_may_apply(text):
         text = _apply_rules(text)
     return text if _WORD.search(text) else ""
+
+
+def count_fillers(text: str) -> int:
+    """The fillers `clean_utterance_text` removes: hesitation sounds and set-off "you know" / "I mean" / "like".
+
+    Conversation metrics count them with the same patterns, so the filler rate and the cleaning agree."""
+    return sum(len(pattern.findall(text)) for pattern in _FILLERS)
 
 
 def _rules_may_apply(text: str) -> bool:

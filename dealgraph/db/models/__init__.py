@@ -2,6 +2,15 @@
 
 from dealgraph.db.models.analyses import AgentRun, Analysis, AnalysisStatus, RunStatus
 from dealgraph.db.models.crm import Account, Deal, DealStage
+from dealgraph.db.models.people import (
+    CallMetrics,
+    LinkedBy,
+    PeopleSettings,
+    Person,
+    PersonAlias,
+    SideSource,
+    TranscriptSpeaker,
+)
 from dealgraph.db.models.prompts import PromptAudit, PromptLabel, PromptTemplate, PromptVersion
 from dealgraph.db.models.search import SearchJob
 from dealgraph.db.models.tenancy import ApiKey, Role, Tenant, User
@@ -12,9 +21,14 @@ __all__ = [
     "AgentRun",
     "Analysis",
     "AnalysisStatus",
+    "CallMetrics",
     "ApiKey",
     "Deal",
     "DealStage",
+    "LinkedBy",
+    "PeopleSettings",
+    "Person",
+    "PersonAlias",
     "PromptAudit",
     "PromptLabel",
     "PromptTemplate",
@@ -22,8 +36,10 @@ __all__ = [
     "Role",
     "RunStatus",
     "SearchJob",
+    "SideSource",
     "Tenant",
     "Transcript",
+    "TranscriptSpeaker",
     "TranscriptUtterance",
     "User",
 ]

@@ -23,6 +23,7 @@ from dealgraph.db.models import (
     AgentRun,
     Analysis,
     Deal,
+    Person,
     PromptAudit,
     PromptLabel,
     PromptTemplate,
@@ -77,6 +78,7 @@ class Children:
 ACCOUNT = ById(rows(Account))
 DEAL = ById(rows(Deal))
 USER = ById(rows(User))
+PERSON = ById(rows(Person))
 TRANSCRIPT = ById(rows(Transcript, Transcript.original_text))
 DEALS_BY_ACCOUNT = Children(rows(Deal), Deal.account_id, (Deal.created_at.desc(), Deal.id.desc()))
 TRANSCRIPTS_BY_DEAL = Children(

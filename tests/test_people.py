@@ -1,0 +1,172 @@
+"""People across calls through the API: linking speakers when a transcript is added, ambiguity, corrections
+that survive re-adding a transcript, merges, the deal's people, and isolation between tenants."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.factories import create_account, create_deal, create_transcript
+from tests.support import GraphQLClient, TenantFactory, TenantHandle
+
+SPEAKERS = """
+query($id: ID!) { transcript(id: $id) {
+  speakers { name email linkedBy person { id name side sideSource } candidates { id }
+             talk { speakingSeconds talkShare } }
+  metrics { timing timingRule talkRatio longestMonologueSeconds longestCustomerStorySeconds }
+} }"""
+DEAL_PEOPLE = """
+query($id: ID!) { deal(id: $id) { people {
+  person { id name } side callsAttended speakingSeconds talkShare firstSeen lastSeen
+} } }"""
+SET_SPEAKER = """
+mutation($input: SetSpeakerPersonInput!) { setSpeakerPerson(input: $input) {
+  speaker { name linkedBy person { id } } errors { field code message }
+} }"""
+SET_SIDE = """
+mutation($id: ID!, $side: Side!) { setPersonSide(id: $id, side: $side) {
+  person { id side sideSource } errors { field code }
+} }"""
+MERGE = """
+mutation($kept: ID!, $merged: ID!) { mergePeople(keptId: $kept, mergedId: $merged) {
+  person { id name email } errors { field code message }
+} }"""
+SETTINGS = """
+mutation($input: PeopleSettingsInput!) { setPeopleSettings(input: $input) {
+  settings { sellerDomains sellerNames } errors { field code message }
+} }"""
+DELETE = "mutation($id: ID!) { deleteTranscript(id: $id) { deletedId } }"
+
+
+def call(*turns: tuple[str, str | None, float, float, str]) -> str:
+    return json.dumps([{"speaker": s, "email": e, "start": a, "end": b, "text": t} for s, e, a, b, t in turns])
+
+
+DISCOVERY = call(
+    ("Rep", "rep@seller.example", 0, 30, "Thanks for joining. What does success look like?"),
+    ("Dana Ortiz", "dana@acme.example", 31, 91, "Faster onboarding; our board wants it this quarter."),
+    ("Rep", "rep@seller.example", 92, 102, "Understood."),
+)
+
+
+async def speakers(gql: GraphQLClient, who: TenantHandle, transcript_id: str) -> dict[str, Any]:
+    data = await gql(SPEAKERS, {"id": transcript_id}, as_=who)
+    return {s["name"]: s for s in data["transcript"]["speakers"]} | {"": data["transcript"]["metrics"]}
+
+
+async def deal_on(gql: GraphQLClient, who: TenantHandle, domain: str = "acme.example") -> str:
+    account = await create_account(gql, who, "Acme", domain=domain)
+    return str((await create_deal(gql, who, account["id"]))["id"])
+
+
+async def test_speakers_link_by_email_get_sides_and_metrics(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    who = await tenants.create()
+    settings = await gql(SETTINGS, {"input": {"sellerDomains": ["Seller.example"], "sellerNames": []}}, as_=who)
+    assert settings["setPeopleSettings"]["settings"]["sellerDomains"] == ["seller.example"]
+    deal_id = await deal_on(gql, who)
+    transcript = await create_transcript(gql, who, deal_id, content=DISCOVERY)
+    found = await speakers(gql, who, transcript["id"])
+    assert found["Rep"]["person"]["side"] == "SELLER" and found["Rep"]["person"]["sideSource"] == "DIRECTORY"
+    assert found["Dana Ortiz"]["person"]["side"] == "BUYER"  # her email is on the account's domain
+    assert found["Rep"]["linkedBy"] == found["Dana Ortiz"]["linkedBy"] == "CREATED"
+    assert found[""]["timing"] == "EXACT" and found[""]["talkRatio"] == 40 / 100
+    assert (found[""]["longestMonologueSeconds"], found[""]["longestCustomerStorySeconds"]) == (30, 60)
+    assert found["Dana Ortiz"]["talk"] == {"speakingSeconds": 60, "talkShare": 0.6}
+
+    second = await create_transcript(gql, who, deal_id, content=DISCOVERY.replace("Understood", "Great"))
+    again = await speakers(gql, who, second["id"])
+    assert again["Dana Ortiz"]["linkedBy"] == "EMAIL"
+    assert again["Dana Ortiz"]["person"]["id"] == found["Dana Ortiz"]["person"]["id"]
+
+    people = (await gql(DEAL_PEOPLE, {"id": deal_id}, as_=who))["deal"]["people"]
+    dana = next(p for p in people if p["person"]["name"] == "Dana Ortiz")
+    assert (dana["side"], dana["callsAttended"], dana["speakingSeconds"], dana["talkShare"]) == ("BUYER", 2, 120, 0.6)
+
+
+async def test_a_name_matching_two_people_stays_unlinked_with_both_listed(
+    gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    who = await tenants.create()
+    deal_id = await deal_on(gql, who)
+    two_sams = call(
+        ("Sam Lee", "sam.lee@acme.example", 0, 5, "Hello."),
+        ("Sam  lee", "slee@acme.example", 6, 10, "Hi."),
+    )
+    await create_transcript(gql, who, deal_id, content=two_sams)
+    plain = await create_transcript(gql, who, deal_id, content="Sam Lee: Who is this?\nRep: Me.\n")
+    found = await speakers(gql, who, plain["id"])
+    assert found["Sam Lee"]["person"] is None and found["Sam Lee"]["linkedBy"] is None
+    assert len(found["Sam Lee"]["candidates"]) == 2
+    assert found[""]["timing"] == "ESTIMATED" and found[""]["timingRule"] == "WORD_COUNT"
+
+
+async def test_corrections_survive_re_adding_the_transcript(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    who = await tenants.create()
+    deal_id = await deal_on(gql, who)
+    first = await create_transcript(gql, who, deal_id, content=DISCOVERY)
+    dana_id = (await speakers(gql, who, first["id"]))["Dana Ortiz"]["person"]["id"]
+    nickname = "Rep: Hi.\nDee: Hello, we need this fast.\n"
+    second = await create_transcript(gql, who, deal_id, content=nickname)
+    dee = (await speakers(gql, who, second["id"]))["Dee"]
+    assert dee["linkedBy"] == "CREATED" and dee["person"]["id"] != dana_id
+
+    fixed = await gql(
+        SET_SPEAKER, {"input": {"transcriptId": second["id"], "speaker": "Dee", "personId": dana_id}}, as_=who
+    )
+    assert fixed["setSpeakerPerson"] == {
+        "speaker": {"name": "Dee", "linkedBy": "CORRECTED", "person": {"id": dana_id}},
+        "errors": [],
+    }
+    rep_id = (await speakers(gql, who, second["id"]))["Rep"]["person"]["id"]
+    side = await gql(SET_SIDE, {"id": rep_id, "side": "SELLER"}, as_=who)
+    assert side["setPersonSide"]["person"]["sideSource"] == "HUMAN"
+    assert (await speakers(gql, who, second["id"]))[""]["talkRatio"] is not None  # recomputed with Rep a seller
+
+    await gql(DELETE, {"id": second["id"]}, as_=who)
+    readded = await create_transcript(gql, who, deal_id, content=nickname)
+    found = await speakers(gql, who, readded["id"])
+    assert found["Dee"]["linkedBy"] == "ALIAS" and found["Dee"]["person"]["id"] == dana_id
+    assert found["Rep"]["person"] == {"id": rep_id, "name": "Rep", "side": "SELLER", "sideSource": "HUMAN"}
+    assert found[""]["talkRatio"] is not None
+
+
+async def test_merging_moves_calls_and_keeps_the_name(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    who = await tenants.create()
+    deal_id = await deal_on(gql, who)
+    first = await create_transcript(gql, who, deal_id, content=DISCOVERY)
+    dana_id = (await speakers(gql, who, first["id"]))["Dana Ortiz"]["person"]["id"]
+    second = await create_transcript(gql, who, deal_id, content="D. Ortiz: Hello.\n")
+    other_id = (await speakers(gql, who, second["id"]))["D. Ortiz"]["person"]["id"]
+
+    itself = await gql(MERGE, {"kept": dana_id, "merged": dana_id}, as_=who)
+    assert itself["mergePeople"]["errors"] == [
+        {"field": "mergedId", "code": "INVALID", "message": "cannot merge a person into itself"}
+    ]
+    merged = await gql(MERGE, {"kept": dana_id, "merged": other_id}, as_=who)
+    assert merged["mergePeople"]["person"] == {"id": dana_id, "name": "Dana Ortiz", "email": "dana@acme.example"}
+    assert (await speakers(gql, who, second["id"]))["D. Ortiz"]["person"]["id"] == dana_id
+    third = await create_transcript(gql, who, deal_id, content="D. Ortiz: Hello again.\n")
+    assert (await speakers(gql, who, third["id"]))["D. Ortiz"]["person"]["id"] == dana_id
+
+
+async def test_people_of_another_tenant_are_not_found(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    acme, globex = await tenants.create(), await tenants.create()
+    theirs = await create_transcript(gql, globex, await deal_on(gql, globex), content=DISCOVERY)
+    their_dana = (await speakers(gql, globex, theirs["id"]))["Dana Ortiz"]["person"]["id"]
+    mine = await create_transcript(gql, acme, await deal_on(gql, acme), content=DISCOVERY)
+    my_dana = (await speakers(gql, acme, mine["id"]))["Dana Ortiz"]["person"]["id"]
+    assert my_dana != their_dana  # the same email is a different person in each tenant
+
+    cross = await gql(
+        SET_SPEAKER, {"input": {"transcriptId": mine["id"], "speaker": "Rep", "personId": their_dana}}, as_=acme
+    )
+    assert cross["setSpeakerPerson"]["errors"] == [
+        {"field": "input.personId", "code": "NOT_FOUND", "message": "person not found"}
+    ]
+    assert (await gql("query($id: ID!) { person(id: $id) { id } }", {"id": their_dana}, as_=acme))["person"] is None
+    side = await gql(SET_SIDE, {"id": their_dana, "side": "BUYER"}, as_=acme)
+    assert side["setPersonSide"]["errors"] == [{"field": "id", "code": "NOT_FOUND"}]
+    merge = await gql(MERGE, {"kept": my_dana, "merged": their_dana}, as_=acme)
+    assert merge["mergePeople"]["errors"][0]["code"] == "NOT_FOUND"
+    listed = await gql("{ people(first: 50) { edges { node { id } } } }", as_=acme)
+    assert their_dana not in {e["node"]["id"] for e in listed["people"]["edges"]}
