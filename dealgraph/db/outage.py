@@ -8,6 +8,10 @@ read pool) or wrapped by SQLAlchemy; both are recognised.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import asyncpg
 from sqlalchemy.exc import DBAPIError, EmulatedDBAPIException, InterfaceError
 
@@ -39,3 +43,22 @@ def is_outage(error: BaseException) -> bool:
     if not sqlstate or sqlstate == _QUERY_CANCELED:
         return False
     return sqlstate[:2] in _OUTAGE_SQLSTATE_CLASSES or sqlstate == _NOT_ACCEPTING_CONNECTIONS
+
+
+T = TypeVar("T")
+
+BLIP_RETRIES_S = (0.1, 0.5, 2.0)
+"""Waits between attempts of work that rides out a blip (a terminated connection, a failover's seconds)."""
+
+
+async def through_blips(work: Callable[[], Awaitable[T]], delays: tuple[float, ...] = BLIP_RETRIES_S) -> T:
+    """`work`, tried again after each of `delays` while it fails for a lost connection; for work that may run twice
+    (a read, or a write that is idempotent)."""
+    for delay in delays:
+        try:
+            return await work()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+        await asyncio.sleep(delay)
+    return await work()

@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 import asyncpg
@@ -97,7 +98,8 @@ class ReadPool:
                         raise  # asyncpg cancels the statement cleanly: the connection itself is sound
                     except BaseException as error:
                         if is_outage(error) or not isinstance(error, asyncpg.PostgresError):
-                            connection.terminate()  # in an unknown state: never handed out again
+                            with suppress(asyncpg.InterfaceError):  # the pool may have let go of it already
+                                connection.terminate()  # in an unknown state: never handed out again
                         raise  # else the statement failed: the connection itself is sound
             except TimeoutError:  # only acquiring has a deadline
                 raise TooManyRequests.pool_exhausted() from None

@@ -17,7 +17,7 @@ from contextlib import suppress
 
 from dealgraph.config import Settings
 from dealgraph.db.claimers import new_claimer_id
-from dealgraph.db.outage import is_outage
+from dealgraph.db.outage import is_outage, through_blips
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
 from dealgraph.fanout.hub import Event, NotificationHub
@@ -25,7 +25,6 @@ from dealgraph.runs.lease import RunLease, record_outcome
 from dealgraph.runs.runner import AgentRunner
 
 log = logging.getLogger(__name__)
-_ANNOUNCE_RETRIES_S = (0.1, 0.5, 2.0)
 
 
 def _log_failure(error: Exception, what: str) -> None:
@@ -121,16 +120,15 @@ class AnalysisPool:
 
         Retried through a lost connection: sent twice, the analysis is marked running once and subscribers drop
         the repeated `started` (same seq)."""
-        for delay in (*_ANNOUNCE_RETRIES_S, None):
-            try:
-                async with self.database.autocommit() as connection:
-                    await runs.start_claimed(connection, claimed)
-                return
-            except Exception as error:
-                if delay is None or not is_outage(error):
-                    _log_failure(error, f"marking {len(claimed)} claimed runs started")
-                    return
-            await asyncio.sleep(delay)
+
+        async def announce() -> None:
+            async with self.database.autocommit() as connection:
+                await runs.start_claimed(connection, claimed)
+
+        try:
+            await through_blips(announce)
+        except Exception as error:
+            _log_failure(error, f"marking {len(claimed)} claimed runs started")
 
     async def _sweep_exhausted_runs(self) -> None:
         """Once per poll interval, off the claim's path: leases expire with time, not with each NOTIFY wake-up."""
