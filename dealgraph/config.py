@@ -186,6 +186,12 @@ class Settings(BaseSettings):
     llm_concurrency: int = Field(
         default=8, ge=1, description="Agent runs executing at once across ALL processes (protects the rate limit)."
     )
+    max_queued_runs: int = Field(
+        default=400,
+        ge=0,
+        description="Agent runs one tenant may have waiting to start; an analysis that would queue more is refused "
+        "with TOO_MANY_REQUESTS (0: no cap).",
+    )
     worker_slots: int = Field(default=8, ge=0, description="Agent runs one process executes at once (0: no worker).")
     lease_s: float = Field(
         default=30.0, gt=0, description="A claimed run is re-claimed if its worker is silent this long."

@@ -92,3 +92,17 @@ class TooManyRequests(ApiError):
     @classmethod
     def pool_exhausted(cls) -> TooManyRequests:
         return cls("The server is busy (no free database connection); retry shortly.")
+
+
+class ServiceUnavailable(ApiError):
+    """The database could not be reached (a failover, a restart, a dropped connection): retrying shortly helps."""
+
+    code = ErrorCode.SERVICE_UNAVAILABLE
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+    @classmethod
+    def database_lost(cls) -> ServiceUnavailable:
+        return cls("The database connection was lost and the operation could not be completed; retry shortly.")

@@ -26,11 +26,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from contextlib import suppress
 from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
+from dealgraph.db.outage import is_outage
 from dealgraph.errors import TooManyRequests
 
 _SET_TENANT = "SELECT set_config('app.tenant_id', $1, false)"
@@ -82,7 +84,8 @@ class ReadPool:
             return self._pool
 
     async def fetchrow(self, tenant_id: uuid.UUID, sql: str, args: Sequence[Any]) -> Any:
-        """The one row of `sql`, read as `tenant_id`; a connection found broken is dropped and the read retried once.
+        """The one row of `sql`, read as `tenant_id`; a connection found broken (`is_outage`: the server ended its
+        session) is dropped and the read retried once.
 
         Waits `acquire_timeout_s` for a free connection, then refuses as the ORM's pool does (TOO_MANY_REQUESTS)."""
         pool = self._pool or await self._opened()
@@ -91,15 +94,17 @@ class ReadPool:
                 async with pool.acquire(timeout=self._acquire_timeout_s) as connection:
                     try:
                         return await connection.fetchrow_for(str(tenant_id), sql, args)
-                    except (asyncpg.PostgresError, asyncio.CancelledError):
-                        raise  # the statement failed or was cancelled: the connection itself is sound
-                    except BaseException:
-                        connection.terminate()  # in an unknown state: never handed out again
-                        raise
+                    except asyncio.CancelledError:
+                        raise  # asyncpg cancels the statement cleanly: the connection itself is sound
+                    except BaseException as error:
+                        if is_outage(error) or not isinstance(error, asyncpg.PostgresError):
+                            with suppress(asyncpg.InterfaceError):  # the pool may have let go of it already
+                                connection.terminate()  # in an unknown state: never handed out again
+                        raise  # else the statement failed: the connection itself is sound
             except TimeoutError:  # only acquiring has a deadline
                 raise TooManyRequests.pool_exhausted() from None
-            except BROKEN_CONNECTION:
-                if attempt == 2:
+            except Exception as error:
+                if attempt == 2 or not is_outage(error):
                     raise
         raise AssertionError("unreachable")
 

@@ -20,18 +20,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
+from dealgraph.db.outage import is_outage
 from dealgraph.db.read_pool import ReadPool
 from dealgraph.tenant_slots import TenantSlots
 
@@ -43,6 +45,34 @@ def async_url(url: str) -> str:
     """Accept plain `postgresql://` URLs (what people paste) and select the asyncpg driver."""
     parsed = make_url(url)
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+@dataclass(slots=True)
+class WriteLog:
+    """What one operation's write transactions did, so a caller can tell whether running it again is safe."""
+
+    commits_sent: int = 0
+    """COMMITs sent (committed, or possibly so when the answer was lost). None sent: nothing was written, and
+    an operation that lost its connection may run again."""
+
+
+_write_log: ContextVar[WriteLog | None] = ContextVar("dealgraph_write_log", default=None)
+
+
+@contextmanager
+def logging_writes() -> Iterator[WriteLog]:
+    """Count the write transactions the block (and the tasks it starts) sends COMMIT for."""
+    log = WriteLog()
+    token = _write_log.set(log)
+    try:
+        yield log
+    finally:
+        _write_log.reset(token)
+
+
+def _committing() -> None:
+    if (log := _write_log.get()) is not None:
+        log.commits_sent += 1
 
 
 class Database:
@@ -64,6 +94,7 @@ class Database:
             hide_parameters=True,  # parameters are customer content (transcripts, prompts): keep them out of logs
         )
         event.listen(self.engine.sync_engine, "checkout", _refuse_unusable)
+        event.listen(self.engine.sync_engine, "handle_error", _discard_on_outage)
         # Request code reaches the pool through TenantScope, which holds one of these per session.
         self.tenant_connections = TenantSlots(
             tenant_connections, pool_timeout_s, "database connections (DEALGRAPH_TENANT_CONNECTIONS)"
@@ -92,6 +123,7 @@ class Database:
                 finally:  # its hooks, even if the connection could not roll back: nothing is published
                     await session.rollback()
                 raise
+            _committing()
             await _end(connection, "COMMIT")
             await session.commit()
 
@@ -113,10 +145,10 @@ class Database:
             driver = await _driver(connection)
             try:
                 await driver.execute(begin)
-            except BaseException:
+            except BaseException as error:
                 await connection.invalidate()
                 await session.close()
-                if driver.is_closed():  # it had died: try the next one
+                if driver.is_closed() or is_outage(error):  # it had died: try the next one
                     continue
                 raise
             return session, connection
@@ -127,6 +159,7 @@ class Database:
         """Unscoped transaction as the connecting (owner) role: only for the CLI and bootstrap."""
         async with self.sessions() as session, session.begin():
             yield session
+            _committing()  # sent as the block ends
 
     @asynccontextmanager
     async def autocommit(self) -> AsyncIterator[asyncpg.Connection]:
@@ -161,6 +194,15 @@ def _refuse_unusable(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: 
     driver = dbapi_connection.driver_connection
     if driver.is_closed() or driver.is_in_transaction():
         raise DisconnectionError("pooled connection closed or still in a transaction")
+
+
+def _discard_on_outage(context: ExceptionContext) -> None:
+    """A statement SQLAlchemy ran failed because the server ended the session: the connection is discarded.
+
+    SQLAlchemy asks asyncpg whether the socket is closed, and right after the server's FATAL message it may not
+    be yet; pooled again, the connection would fail its next user with "another operation is in progress"."""
+    if is_outage(context.original_exception):
+        context.is_disconnect = True
 
 
 def _literal(value: str) -> str:
@@ -239,7 +281,12 @@ class OperationTransaction:
             if stack is None or connection is None:
                 return
             async with stack:
-                await _end(connection, "ROLLBACK" if error else "COMMIT")
+                try:
+                    await _end(connection, "ROLLBACK" if error else "COMMIT")
+                except Exception as failure:
+                    if not is_outage(failure):
+                        raise
+                    # read only: what was read stands, and the connection is discarded already
 
 
 @dataclass(frozen=True, slots=True)

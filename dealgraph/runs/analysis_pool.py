@@ -17,6 +17,7 @@ from contextlib import suppress
 
 from dealgraph.config import Settings
 from dealgraph.db.claimers import new_claimer_id
+from dealgraph.db.outage import is_outage, through_blips
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
 from dealgraph.fanout.hub import Event, NotificationHub
@@ -24,6 +25,14 @@ from dealgraph.runs.lease import RunLease, record_outcome
 from dealgraph.runs.runner import AgentRunner
 
 log = logging.getLogger(__name__)
+
+
+def _log_failure(error: Exception, what: str) -> None:
+    """A lost database connection is expected now and then (failover, idle kill): a warning, not a traceback."""
+    if is_outage(error):
+        log.warning("%s failed (database unreachable: %s)", what, error)
+    else:
+        log.error("%s failed", what, exc_info=error)
 
 
 class AnalysisPool:
@@ -75,8 +84,8 @@ class AnalysisPool:
             self._wakeup.clear()
             try:
                 await self._claim()
-            except Exception:  # a database hiccup must not end the pool; the next poll retries
-                log.exception("claiming runs failed")
+            except Exception as error:  # a database hiccup must not end the pool; the next poll retries
+                _log_failure(error, "claiming runs")
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.poll_interval_s)
 
@@ -107,12 +116,19 @@ class AnalysisPool:
             )
 
     async def _announce_started(self, claimed: list[runs.ClaimedRun]) -> None:
-        """Never fails: the runs are this pool's now, and run whether or not their start was announced."""
-        try:
+        """Never fails: the runs are this pool's now, and run whether or not their start was announced.
+
+        Retried through a lost connection: sent twice, the analysis is marked running once and subscribers drop
+        the repeated `started` (same seq)."""
+
+        async def announce() -> None:
             async with self.database.autocommit() as connection:
                 await runs.start_claimed(connection, claimed)
-        except Exception:
-            log.exception("marking %d claimed runs started failed", len(claimed))
+
+        try:
+            await through_blips(announce)
+        except Exception as error:
+            _log_failure(error, f"marking {len(claimed)} claimed runs started")
 
     async def _sweep_exhausted_runs(self) -> None:
         """Once per poll interval, off the claim's path: leases expire with time, not with each NOTIFY wake-up."""
@@ -120,8 +136,8 @@ class AnalysisPool:
             try:
                 async with self.database.autocommit() as connection:
                     await runs.fail_exhausted_runs(connection, self.settings.max_run_attempts)
-            except Exception:  # a database hiccup must not end the pool; the next sweep retries
-                log.exception("failing exhausted runs failed")
+            except Exception as error:  # a database hiccup must not end the pool; the next sweep retries
+                _log_failure(error, "failing exhausted runs")
             await asyncio.sleep(self.settings.poll_interval_s)
 
     async def _execute(self, claimed: runs.ClaimedRun, claimed_at: float, announced: asyncio.Task[None]) -> None:

@@ -22,6 +22,7 @@ from dealgraph.claude.client import Completion, LlmClient, LlmError, StructuredR
 from dealgraph.claude.models import UnknownModel
 from dealgraph.config import Settings
 from dealgraph.db.models import PromptTemplate, PromptVersion, RunStatus
+from dealgraph.db.outage import through_blips
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
 from dealgraph.fanout.hub import NotificationHub
@@ -189,7 +190,8 @@ class AgentRunner:
         """Read through the tenant's own scope: the worker never reads across tenants by accident.
 
         Runs of one analysis claimed together share one read of the call (joined only before it begins,
-        so a deal edited since is seen as a fresh read would see it); pinned versions are cached."""
+        so a deal edited since is seen as a fresh read would see it); pinned versions are cached. A read that
+        lost its connection is retried: a blip must not fail a run before it has even asked the model."""
         tenant, transcript_id, version_id = claimed.tenant_id, claimed.transcript_id, claimed.prompt_version_id
 
         async def read_call(begin: Callable[[], None]) -> CallInputs | None:
@@ -200,8 +202,8 @@ class AgentRunner:
             async with self.database.tenant_session(tenant) as session:
                 return await load_version(session, version_id)
 
-        call: CallInputs | None = await self.call_reads.get((tenant, transcript_id), read_call)
-        pinned = await self._versions.get((tenant, version_id), read_version)
+        call: CallInputs | None = await through_blips(lambda: self.call_reads.get((tenant, transcript_id), read_call))
+        pinned = await through_blips(lambda: self._versions.get((tenant, version_id), read_version))
         if call is None or pinned is None:
             raise AgentFailure("INPUT_MISSING", "the transcript, its deal or the prompt version no longer exists")
         return call.with_version(*pinned)

@@ -14,7 +14,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from strawberry.relay.types import GlobalIDValueError
 from strawberry.schema.exceptions import CannotGetOperationTypeError
 
-from dealgraph.errors import ApiError, ErrorCode, TooManyRequests
+from dealgraph.db.outage import is_outage
+from dealgraph.errors import ApiError, ErrorCode, ServiceUnavailable, TooManyRequests
 from dealgraph.schema.strawberry_overrides import MaskErrorsWithoutProtocolCheck
 
 log = logging.getLogger("dealgraph.errors")
@@ -48,6 +49,8 @@ class PresentErrors(MaskErrorsWithoutProtocolCheck):
             return _coded(error, error.message, _document_error_code(error))
         if isinstance(original, PoolTimeout):  # every pooled connection busy: load, not a bug
             original = TooManyRequests.pool_exhausted()
+        elif is_outage(original):  # a failover or a dropped connection: retrying helps (see server.view)
+            original = ServiceUnavailable.database_lost()
         if isinstance(original, ApiError):
             return _coded(error, original.message, original.code)
         if isinstance(original, GraphQLError):  # e.g. a bad argument value coerced by strawberry

@@ -168,7 +168,12 @@ class Mutation:
             prompt_label=prompt_label,
             force=force,
         )
-        action = analyses.start_analysis(info.context.tenant, info.context.viewer.user_id, request)
+        action = analyses.start_analysis(
+            info.context.tenant,
+            info.context.viewer.user_id,
+            request,
+            max_queued_runs=info.context.settings.max_queued_runs,
+        )
         return await mutate(AnalysisPayload, "analysis", action, Analysis.from_row)
 
     @strawberry.mutation(description="Stop running agents and cancel queued ones; finished results are kept.")

@@ -19,15 +19,17 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
 
 from dealgraph.claude.client import LlmClient
 from dealgraph.config import Settings
+from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories.tenancy import KEY_PREFIX, Principal, authenticate, hash_api_key
-from dealgraph.db.session import Database
-from dealgraph.errors import ErrorCode, TooManyRequests
+from dealgraph.db.session import Database, logging_writes
+from dealgraph.errors import ErrorCode, ServiceUnavailable, TooManyRequests
 from dealgraph.fanout.hub import NotificationHub
 from dealgraph.json_text import dumps
 from dealgraph.schema.context import Context
@@ -54,6 +56,11 @@ def error_response(status: int, message: str, code: ErrorCode, headers: dict[str
     """A GraphQL-shaped refusal for requests stopped before GraphQL runs."""
     body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
     return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
+
+
+def _lost_connection(result: ExecutionResult) -> bool:
+    """Errors presented as SERVICE_UNAVAILABLE (`dealgraph.schema.errors`) are lost database connections."""
+    return any((error.extensions or {}).get("code") == ErrorCode.SERVICE_UNAVAILABLE for error in result.errors or ())
 
 
 class DealgraphGraphQL(GraphQL[Context, None]):
@@ -85,14 +92,51 @@ class DealgraphGraphQL(GraphQL[Context, None]):
             return
         try:
             principal = await self._authenticate_http(bearer_token(Request(scope).headers.get("authorization")))
-            if principal is None:
-                await self._unauthenticated()(scope, receive, send)
-                return
-            scope.setdefault("state", {})["principal"] = principal
+        except TooManyRequests as busy:
+            await self._too_many_requests(busy)(scope, receive, send)
+            return
+        except Exception as error:  # the key could not be checked: the database is unreachable, or a bug
+            if not is_outage(error):
+                raise
+            down = ServiceUnavailable.database_lost()
+            await error_response(503, down.message, down.code, {"Retry-After": str(down.retry_after_s)})(
+                scope, receive, send
+            )
+            return
+        if principal is None:
+            await self._unauthenticated()(scope, receive, send)
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        try:
             async with self.operations.hold(principal.tenant_id):
                 await super().__call__(scope, receive, send)
         except TooManyRequests as busy:
             await self._too_many_requests(busy)(scope, receive, send)
+
+    async def execute_single(  # noqa: PLR0917  # strawberry's signature
+        self,
+        request: Request,
+        request_adapter: Any,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """An operation that lost its database connection runs once more if that is safe: it sent no COMMIT, so
+        nothing it wrote stands (a read, or writes rolled back with the connection). Otherwise, or if it is lost
+        again, the client gets SERVICE_UNAVAILABLE for the fields concerned, and `Retry-After`."""
+        for attempt in (1, 2):
+            with logging_writes() as writes:
+                result = await super().execute_single(
+                    request, request_adapter, sub_response, context, root_value, request_data
+                )
+            if not _lost_connection(result):
+                return result
+            if attempt == 1 and writes.commits_sent == 0:
+                context.reset_loaders()  # nothing read by the failed attempt is reused
+                continue
+        sub_response.headers["Retry-After"] = str(ServiceUnavailable.database_lost().retry_after_s)
+        return result
 
     def encode_json(self, data: object) -> str | bytes:
         """Returned as text: WebSocket messages are encoded here too and must go out as text frames."""
@@ -123,13 +167,19 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         return await self.principals.principal(hash_api_key(token), lambda: self._authenticate(token))
 
     async def _authenticate(self, token: str | None) -> Principal | None:
+        """A lost connection is retried once (the key's lookup only refreshes its last use)."""
         if token is None:
             return None
-        try:
-            async with self.database.tenant_session(None) as session:
-                return await authenticate(session, token)
-        except PoolTimeout:
-            raise TooManyRequests.pool_exhausted() from None
+        for attempt in (1, 2):
+            try:
+                async with self.database.tenant_session(None) as session:
+                    return await authenticate(session, token)
+            except PoolTimeout:
+                raise TooManyRequests.pool_exhausted() from None
+            except Exception as error:
+                if attempt == 2 or not is_outage(error):
+                    raise
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _unauthenticated() -> Response:

@@ -42,7 +42,10 @@ class AnalysisRequest:
     force: bool
 
 
-async def start_analysis(scope: TenantScope, requested_by: uuid.UUID, request: AnalysisRequest) -> Analysis:
+async def start_analysis(
+    scope: TenantScope, requested_by: uuid.UUID, request: AnalysisRequest, *, max_queued_runs: int = 0
+) -> Analysis:
+    """Over the tenant's `max_queued_runs` (0: no cap) it raises TooManyRequests and nothing is created."""
     chosen = list(dict.fromkeys(request.agents)) if request.agents is not None else list(AgentKind)
     valid = ANALYSIS_RULES.validate(
         {"agents": chosen, "idempotency_key": request.idempotency_key, "prompt_label": request.prompt_label}
@@ -70,6 +73,7 @@ async def start_analysis(scope: TenantScope, requested_by: uuid.UUID, request: A
             requested_by=requested_by,
             prompt_label=request.prompt_label,
             idempotency_key=valid.get("idempotency_key"),
+            max_queued_runs=max_queued_runs,
         )
     same_request = started.analysis.transcript_id == transcript_id and started.analysis.agents == [
         a.value for a in chosen

@@ -7,6 +7,12 @@ it) is dropped. Progress events carry the seq of the `running` state they belong
 progress after a later state change is dropped too. On RESYNC (lost listener or slow consumer)
 the snapshot is re-read and only what changed is emitted.
 
+A database blip (a failover, a terminated connection) does not end a subscription: a read that lost its
+connection is retried with backoff (a live event's read by resyncing from the snapshot, which the seqs make
+exact). Only if the database stays unreachable for `RECONNECT_PATIENCE_S` does the subscription end, with
+SERVICE_UNAVAILABLE: the client resubscribes, and the snapshot brings it up to date. It never ends as if the
+analysis were over.
+
 Authorisation happens once, at subscribe time: the snapshot is read in the subscriber's tenant
 scope, and the hub only hands it events of its own tenant. A live event's row is read once per
 process (the hub's `shared_reads`, keyed by tenant, row and seq) and the same read-only row is
@@ -15,16 +21,50 @@ given to every subscriber, so M subscribers cost one transaction per event, not 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from dealgraph.db.models import AgentRun, Analysis
+from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories import analyses, deals
 from dealgraph.db.session import TenantScope
-from dealgraph.errors import NotFound
+from dealgraph.errors import NotFound, ServiceUnavailable
 from dealgraph.fanout.hub import RESYNC, Event, NotificationHub, Topic
 from dealgraph.fanout.single_flight import SingleFlight
+
+log = logging.getLogger(__name__)
+
+RECONNECT_PATIENCE_S = 30.0
+"""How long a subscription keeps retrying an unreachable database before telling its client to resubscribe."""
+_FIRST_RETRY_S = 0.1
+_MAX_RETRY_S = 2.0
+
+
+def _resubscribe() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "The database cannot be reached; subscribe again shortly: the events resume from the current state."
+    )
+
+
+async def _through_blips(read: Callable[[], Awaitable[Snapshot]]) -> Snapshot:
+    """`read`, retried with backoff while it fails for a lost connection, for at most RECONNECT_PATIENCE_S."""
+    loop = asyncio.get_running_loop()
+    give_up_at = loop.time() + RECONNECT_PATIENCE_S
+    delay = _FIRST_RETRY_S
+    while True:
+        try:
+            return await read()
+        except Exception as error:
+            if not is_outage(error):
+                raise
+            if loop.time() + delay > give_up_at:
+                raise _resubscribe() from error
+            log.warning("a subscription's read lost its database connection (%s); retrying", error)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, _MAX_RETRY_S)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +153,7 @@ async def stream_events(
     snapshot_key = ("snapshot", scope.tenant_id, field, value)
 
     def read_snapshot() -> Awaitable[Snapshot]:
-        return hub.snapshot_reads.get(snapshot_key, snapshot)
+        return _through_blips(lambda: hub.snapshot_reads.get(snapshot_key, snapshot))
 
     def accepts(event: Event) -> bool:
         return event.get("tenant") == tenant and event.get(field) == value
@@ -133,7 +173,13 @@ async def stream_events(
                 if until_finished and current.finished:
                     return
                 continue
-            live = await _interpret(scope, hub.shared_reads, raw, seen)
+            try:
+                live = await _interpret(scope, hub.shared_reads, raw, seen)
+            except Exception as error:
+                if not is_outage(error):
+                    raise
+                subscription.offer(RESYNC)  # the event's row is re-read with the snapshot, through the blip
+                continue
             if live is not None:
                 yield live
             if until_finished and isinstance(live, AnalysisDone):

@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db.jobs import JobQueue
 from dealgraph.db.models import AgentRun, Analysis, AnalysisStatus, RunStatus
+from dealgraph.errors import TooManyRequests
 from dealgraph.fanout import transport as event_transport
 from dealgraph.fanout.hub import EVENTS_CHANNEL, RUNS_QUEUED_CHANNEL
 from dealgraph.json_text import dumps
@@ -77,6 +78,10 @@ async def announce_queued(session: AsyncSession) -> None:
     await session.execute(_RUNS_QUEUED)
 
 
+QUEUE_FULL_RETRY_AFTER_S = 5
+"""What a full queue tells the client to wait: about one agent run's time."""
+
+
 @dataclass(frozen=True, slots=True)
 class StartedAnalysis:
     analysis: Analysis
@@ -109,9 +114,14 @@ class CallPlan(NamedTuple):
     runs: list[PlannedRun]
 
 
+_START_LOCK = 1684365677
+"""Advisory lock class of a tenant's analysis starts (the key is the tenant's hash): starts of one tenant are
+serialised from the plan to the commit, so the queued runs `start_analysis` counts are all there are and the
+tenant's cap (`max_queued_runs`) is exact. Starts of different tenants do not wait for each other."""
+
 _PLAN = text(
     """
-    SELECT t.tenant_id, t.deal_id, ARRAY(
+    SELECT t.tenant_id, t.deal_id, pg_advisory_xact_lock(:start_lock, hashtext(CAST(t.tenant_id AS text))), ARRAY(
         SELECT ROW(agent.name, version.id, reused.id, reused.result, reused.metadata, reused.model, reused.simulated)
         FROM unnest(CAST(:agents AS text[])) WITH ORDINALITY AS agent(name, position)
         LEFT JOIN LATERAL (
@@ -144,12 +154,18 @@ async def plan_analysis(
     """In one statement: per agent, the version `label` points at and (with `reuse`) the latest result to reuse.
 
     None when the transcript does not exist; row-level security limits every read to the tenant's rows and the
-    global templates."""
-    parameters = {"transcript": transcript_id, "agents": list(agents), "label": label, "reuse": reuse}
+    global templates. It also takes the tenant's start lock until the transaction ends (see `_START_LOCK`)."""
+    parameters = {
+        "transcript": transcript_id,
+        "agents": list(agents),
+        "label": label,
+        "reuse": reuse,
+        "start_lock": _START_LOCK,
+    }
     row = (await session.execute(_PLAN, parameters)).first()
     if row is None:
         return None
-    tenant_id, deal_id, planned = row
+    tenant_id, deal_id, _locked, planned = row
     return CallPlan(
         tenant_id,
         deal_id,
@@ -232,13 +248,16 @@ _START = text(
             CAST(:metadata AS text[]), CAST(:model AS text[]), CAST(:simulated AS boolean[])
         ) AS run(id, agent, version, result, metadata, model, simulated)
     )
-    SELECT analysis.*, (SELECT pg_notify(:channel, '') WHERE :queued) AS woken FROM analysis
+    SELECT analysis.*, (SELECT pg_notify(:channel, '') WHERE :queued) AS woken,
+           (SELECT count(*) FROM agent_runs WHERE tenant_id = analysis.tenant_id AND status = 'queued') AS queued_before
+    FROM analysis
     """
 )
 """A new analysis and all its runs in one statement of fixed text (built per call, the ORM's INSERT and
 a multi-row VALUES were compiled anew each time, a fifth of the server's CPU); it also wakes the analysis
 pools when any run is queued. A reused run is inserted as succeeded, started and finished now, at seq 1. No row:
-the idempotency key was used before, and nothing is written (the runs are inserted from the analysis' row)."""
+the idempotency key was used before, and nothing is written (the runs are inserted from the analysis' row).
+`queued_before`: the tenant's runs queued before this analysis (a statement does not see its own inserts)."""
 
 
 async def start_analysis(
@@ -249,9 +268,14 @@ async def start_analysis(
     requested_by: uuid.UUID,
     prompt_label: str,
     idempotency_key: str | None,
+    max_queued_runs: int = 0,
 ) -> StartedAnalysis:
+    """Raises TooManyRequests when the new runs would take the tenant's queue beyond `max_queued_runs` (0: no cap);
+    the caller's transaction then rolls back, so nothing of the analysis is left. Call within the transaction of
+    `plan_analysis`, whose lock makes the count exact."""
     new_runs = [_new_run(planned) for planned in call.runs]
-    queued = any(run.result is None for run in new_runs)
+    new_queued = sum(run.result is None for run in new_runs)
+    queued = new_queued > 0
     parameters = {
         "tenant": call.tenant_id,
         "transcript": transcript_id,
@@ -271,6 +295,13 @@ async def start_analysis(
         return StartedAnalysis(existing, created=False)
     columns = row._asdict()
     del columns["woken"]
+    queued_before = columns.pop("queued_before")
+    if max_queued_runs and queued and queued_before + new_queued > max_queued_runs:
+        raise TooManyRequests(
+            f"This tenant's analysis queue is full: {queued_before} agent runs are waiting to start, at most "
+            f"{max_queued_runs}, and this analysis would add {new_queued}. Retry once some have started.",
+            retry_after_s=QUEUE_FULL_RETRY_AFTER_S,
+        )
     analysis = Analysis(**{**columns, "status": AnalysisStatus(columns["status"])})  # built, not loaded: no flush
     events = [
         run_event(_WrittenRun(run.id, call.tenant_id, analysis.id, run.agent, 1), "succeeded", call.deal_id)
