@@ -16,7 +16,7 @@ from alembic import op
 from dealgraph.db import sql
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
