@@ -36,13 +36,12 @@ from bench.support import (
     create_api_key,
     create_transcript,
     execute,
-    fresh_database,
-    postgres_server,
     script_agents,
     server_process,
     standin_process,
     subscription,
 )
+from harness.postgres import fresh_database, postgres_server
 
 OLD_SYSTEM_SECONDS = {"meeting_intelligence": 3.0, "action_items": 5.0, "stakeholders": 6.5, "meddpicc": 8.0}
 """Per-agent latency of the earlier, sequential system; the stand-in answers in these times x `--scale`."""

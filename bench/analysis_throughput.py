@@ -29,17 +29,16 @@ from bench.analysis_latency import TRANSCRIPT
 from bench.fanout import decode_id
 from bench.proc_cpu import tree_cpu
 from bench.support import (
-    asyncpg_dsn,
     create_api_key,
     create_transcript,
     execute,
-    fresh_database,
     run_on_a_server,
     script_agents,
     server_process,
     standin_process,
     worker_processes,
 )
+from harness.postgres import asyncpg_dsn, fresh_database
 
 AGENTS = ("meeting_intelligence", "action_items", "stakeholders", "meddpicc")
 START = """mutation($t: ID!) { startAnalysis(transcriptId: $t, force: true) { analysis { id } errors { field message } } }"""

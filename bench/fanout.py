@@ -39,18 +39,17 @@ from bench.support import (
     START_ACTION_ITEMS,
     SUBSCRIBE_ATTEMPTS,
     Process,
-    asyncpg_dsn,
     backoff,
     busy,
     create_api_key,
     create_transcript,
     execute,
-    fresh_database,
     run_on_a_server,
     script_agents,
     server_process,
     standin_process,
 )
+from harness.postgres import asyncpg_dsn, fresh_database
 
 AGENT = "action_items"
 EVENTS = """subscription($id: ID!) { analysisEvents(analysisId: $id) {

@@ -57,11 +57,10 @@ from bench.support import (
     create_api_key,
     create_transcript,
     execute,
-    fresh_database,
-    postgres_server,
     server_process,
 )
 from dealgraph.children import supervised_env, watch_supervisor
+from harness.postgres import fresh_database, postgres_server
 
 EVENTS = """subscription($id: ID!) { analysisEvents(analysisId: $id) { __typename ... on AgentEvent { agent } } }"""
 _STEP_TIMEOUT_S = 120.0

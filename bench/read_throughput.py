@@ -8,7 +8,7 @@ on a shared machine hits both; every round has the same duration and concurrency
 Per server and query it prints req/s, p50, p99, server CPU per request (/proc of the server's process
 tree) and PostgreSQL backend CPU per request (/proc of the database's backends, when the server runs on
 this machine), and the ratios dealgraph/PostGraphile next to the goals of issue 9. Statements and round
-trips per request are counted on the wire by a proxy (bench/pg_statements.py) in a separate, sequential
+trips per request are counted on the wire by a proxy (harness/pg_statements.py) in a separate, sequential
 pass, so the measured servers talk to PostgreSQL directly. They differ where several statements share a
 message (dealgraph sends `BEGIN READ ONLY` and its scope statement together): both are printed, and the
 goal (data + at most 2) is judged on each.
@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,22 +47,23 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
-from bench.pg_statements import CountingProxy, Kind, by_kind
 from bench.proc_cpu import BackendCpuSampler, local_postmaster, tree_cpu
-from bench.read_dataset import DatasetSize, seed
-from bench.read_queries import (
+from dealgraph.bootstrap import prepare_database
+from dealgraph.config import Settings
+from dealgraph.db.models import Role
+from dealgraph.db.repositories import tenancy
+from dealgraph.db.session import Database
+from harness.pg_statements import CountingProxy, Kind, by_kind
+from harness.ports import free_port
+from harness.postgres import asyncpg_dsn, postgres_server
+from harness.read_dataset import DatasetSize, seed
+from harness.read_queries import (
     DEALGRAPH_DEAL_GRAPH,
     DEALGRAPH_TRIVIAL,
     POSTGRAPHILE_DEAL_GRAPH,
     POSTGRAPHILE_TRIVIAL,
     DealGraphShape,
 )
-from bench.support import asyncpg_dsn, postgres_server
-from dealgraph.bootstrap import prepare_database
-from dealgraph.config import Settings
-from dealgraph.db.models import Role
-from dealgraph.db.repositories import tenancy
-from dealgraph.db.session import Database
 
 BENCH_DIR = Path(__file__).resolve().parent
 QUERIES = ("deal-graph", "trivial")
@@ -217,12 +217,6 @@ def ensure_autocannon(cache: Path) -> tuple[list[str] | None, str]:
 
 
 # ---------------------------------------------------------------- servers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

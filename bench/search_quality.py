@@ -18,14 +18,15 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from bench.search_corpus import CALLS, QUERIES, relevant
-from bench.support import create_api_key, fresh_database, postgres_server
+from bench.support import create_api_key
 from dealgraph.config import Settings
 from dealgraph.db.repositories.vectors import vector_literal
 from dealgraph.search.embedders import get_embedder
 from dealgraph.search.embedding_pool import EmbeddingWorker
 from dealgraph.search.windows import Spoken, windows
 from dealgraph.server.app import create_app
+from harness.postgres import fresh_database, postgres_server
+from harness.search_corpus import CALLS, QUERIES, relevant
 
 MODES = ("KEYWORD", "SEMANTIC", "HYBRID")
 SEARCH = """query($q: String!, $mode: SearchMode, $first: Int) {

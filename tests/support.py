@@ -25,18 +25,14 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from bench.pg_statements import CountingProxy
-from bench.read_dataset import DatasetSize, seed
 from dealgraph.config import Settings
 from dealgraph.db.models import Role, Tenant
 from dealgraph.db.repositories import tenancy
 from dealgraph.db.session import Database
 from dealgraph.server.app import create_app
-
-
-def asyncpg_dsn(url: str) -> str:
-    """A database URL as asyncpg takes it (no SQLAlchemy driver suffix), for connections of the test's own."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+from harness.pg_statements import CountingProxy
+from harness.postgres import asyncpg_dsn
+from harness.read_dataset import DatasetSize, seed
 
 
 async def terminate_connections(admin: asyncpg.Connection, database: str) -> int:
@@ -333,7 +329,7 @@ class StandinControl:
 
 
 async def seed_reads(database: Database, tenant_id: uuid.UUID, size: DatasetSize) -> None:
-    """The read benchmark's data set (bench/read_dataset.py) in a tenant, written as the owner."""
+    """The read benchmark's data set (harness/read_dataset.py) in a tenant, written as the owner."""
     async with database.owner_session() as session:
         raw = await (await session.connection()).get_raw_connection()
         await seed(raw.driver_connection, tenant_id, size)

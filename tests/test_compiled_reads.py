@@ -19,13 +19,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from bench.pg_statements import CountingProxy, Kind, by_kind
-from bench.read_dataset import DatasetSize
 from dealgraph.config import Settings
 from dealgraph.db.read_pool import ReadPool
 from dealgraph.db.session import Database
 from dealgraph.errors import TooManyRequests
 from dealgraph.standin import RunningStandin
+from harness.pg_statements import CountingProxy, Kind, by_kind
+from harness.read_dataset import DatasetSize
 from tests.support import TenantFactory, TenantHandle, asgi_client, running_app, seed_reads, settings_through
 
 DATA = DatasetSize(accounts=4, deals=12, transcripts=30)

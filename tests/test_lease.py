@@ -15,8 +15,8 @@ from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
 from dealgraph.runs.lease import RunLease, record_outcome
+from harness.ports import free_port
 from tests.factories import claimed_run
-from tests.processes import free_port
 
 
 @pytest.fixture

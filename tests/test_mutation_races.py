@@ -16,9 +16,10 @@ from typing import Any
 import asyncpg
 
 from dealgraph.services.ids import node_uuid
+from harness.postgres import asyncpg_dsn
 from tests.factories import create_deal_with_account
 from tests.graphql_documents import ADD_TRANSCRIPT, CREATE_TRANSCRIPT_VARS
-from tests.support import GraphQLClient, TenantFactory, TenantHandle, asyncpg_dsn
+from tests.support import GraphQLClient, TenantFactory, TenantHandle
 
 CREATE_VERSION = """
 mutation($input: PromptVersionInput!) {

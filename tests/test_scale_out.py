@@ -16,6 +16,7 @@ from dealgraph.config import Settings
 from dealgraph.db.models import AgentRun, RunStatus
 from dealgraph.db.repositories import runs
 from dealgraph.standin import RunningStandin
+from harness.processes import running
 from tests.analysis_support import (
     ANALYSIS,
     ANALYSIS_EVENTS,
@@ -25,7 +26,7 @@ from tests.analysis_support import (
     transcript_for_analysis,
     wait_until_finished,
 )
-from tests.processes import process_env, running, server
+from tests.processes import process_env, server
 from tests.support import (
     GraphQLClient,
     StandinControl,

@@ -9,7 +9,8 @@ from sqlalchemy.engine import make_url
 
 from dealgraph.config import Settings
 from dealgraph.standin import RunningStandin
-from tests.support import GraphQLClient, TenantFactory, asyncpg_dsn, make_settings, terminate_connections
+from harness.postgres import asyncpg_dsn
+from tests.support import GraphQLClient, TenantFactory, make_settings, terminate_connections
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,9 @@ from starlette.applications import Starlette
 from dealgraph.config import Settings
 from dealgraph.db import migrate
 from dealgraph.server.app import create_app
+from harness.postgres import asyncpg_dsn
 from tests.processes import run_cli
-from tests.support import GraphQLClient, TenantFactory, asyncpg_dsn, running_app
+from tests.support import GraphQLClient, TenantFactory, running_app
 from tests.vector_support import seed_calls
 
 SEARCH = "query($q: String!, $mode: SearchMode) { searchTranscripts(query: $q, mode: $mode) { totalCount edges { node { matchedBy } } } }"
