@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -94,16 +94,33 @@ def running(args: Sequence[str], env: Mapping[str, str]) -> Iterator[DealgraphPr
 
 
 @contextmanager
+def serving_together(
+    commands: Sequence[tuple[Sequence[str], Mapping[str, str]]],
+    ready_path: str = "/healthz",
+    start_timeout_s: float = START_TIMEOUT_S,
+) -> Iterator[list[tuple[str, DealgraphProcess]]]:
+    """`dealgraph` commands (args, env) that serve HTTP, each on a free port (`--port` is added), all started
+    before any is waited for: their interpreters start side by side, which is most of a server's start-up.
+    Yields (base URL, process) for each, in order, once every `ready_path` answers."""
+    with ExitStack() as stack:
+        started = []
+        for args, env in commands:
+            port = free_port()
+            started.append(
+                (f"http://127.0.0.1:{port}", stack.enter_context(running([*args, "--port", str(port)], env)))
+            )
+        for base_url, process in started:
+            process.wait_until_serving(base_url + ready_path, start_timeout_s)
+        yield started
+
+
+@contextmanager
 def serving(
     args: Sequence[str], env: Mapping[str, str], ready_path: str = "/healthz", start_timeout_s: float = START_TIMEOUT_S
 ) -> Iterator[tuple[str, DealgraphProcess]]:
-    """A `dealgraph` command that serves HTTP on a free port (`--port` is added); yields its base URL once
-    `ready_path` answers, and the process."""
-    port = free_port()
-    with running([*args, "--port", str(port)], env) as process:
-        base_url = f"http://127.0.0.1:{port}"
-        process.wait_until_serving(base_url + ready_path, start_timeout_s)
-        yield base_url, process
+    """One `dealgraph` command that serves HTTP (see `serving_together`)."""
+    with serving_together([(args, env)], ready_path, start_timeout_s) as [served]:
+        yield served
 
 
 def children(pid: int) -> set[int]:

@@ -86,6 +86,19 @@ async def wait_until_finished(
         await asyncio.sleep(0.05)
 
 
+async def wait_for_runs(
+    gql: GraphQLClient, who: TenantHandle, analysis_id: str, statuses: dict[str, str], timeout: float = 15
+) -> None:
+    """Until the analysis's runs are stored with these statuses (by agent, as the API spells them)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        runs = (await gql(ANALYSIS, {"id": analysis_id}, as_=who))["analysis"]["agentRuns"]
+        if {run["agent"]: run["status"] for run in runs} == statuses:
+            return
+        assert asyncio.get_running_loop().time() < deadline, runs
+        await asyncio.sleep(0.05)
+
+
 async def analyse_live(
     app: ASGIApp, gql: GraphQLClient, who: TenantHandle, transcript_id: str, **variables: Any
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from subprocess import CompletedProcess
 
-from harness.processes import DealgraphProcess, run_command
-from harness.processes import serving as serving_command
+from harness.processes import DealgraphProcess, run_command, serving_together
 
 
 def run_cli(database_url: str, *args: str) -> CompletedProcess[str]:
@@ -30,17 +29,27 @@ def process_env(database_url: str, standin_url: str, **settings: str) -> dict[st
     return env | {f"DEALGRAPH_{name.upper()}": value for name, value in settings.items()}
 
 
+def _serve(options: tuple[str, ...]) -> list[str]:
+    """One API process unless a test asks for more (the default is one per core)."""
+    return ["serve", *options, *(() if "--workers" in options else ("--workers", "1"))]
+
+
 @contextmanager
 def serving(env: dict[str, str], *options: str, start_timeout_s: float = 180) -> Iterator[tuple[str, DealgraphProcess]]:
     """A `dealgraph serve` process; yields its base URL (once /healthz answers) and the process."""
-    if "--workers" not in options:  # one API process unless a test asks for more (the default is one per core)
-        options = (*options, "--workers", "1")
-    with serving_command(["serve", *options], env, start_timeout_s=start_timeout_s) as served:
+    with serving_together([(_serve(options), env)], start_timeout_s=start_timeout_s) as [served]:
         yield served
+
+
+@contextmanager
+def servers(*envs: dict[str, str]) -> Iterator[list[str]]:
+    """`dealgraph serve` processes, one per env, started side by side; yields their base URLs once all answer."""
+    with serving_together([(_serve(()), env) for env in envs]) as started:
+        yield [base_url for base_url, _ in started]
 
 
 @contextmanager
 def server(env: dict[str, str]) -> Iterator[str]:
     """A `dealgraph serve` process; yields its base URL once /healthz answers."""
-    with serving(env) as (base_url, _):
+    with servers(env) as [base_url]:
         yield base_url

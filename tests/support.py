@@ -7,6 +7,7 @@ Rows of the deal graph come from `tests.factories`; real `dealgraph` processes f
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import uuid
 import weakref
@@ -281,10 +282,30 @@ async def is_open(ws: AsyncWebSocketSession) -> bool:
     return (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "pong"
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll `condition` until it holds; fails after `timeout` seconds."""
+async def statement_running(database_url: str, statement: str) -> bool:
+    """Whether a session on the database is executing `statement` (as PostgreSQL sees it, not guessed)."""
+    observer = await asyncpg.connect(asyncpg_dsn(database_url))
+    try:
+        running: int = await observer.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
+            "AND query = $1",
+            statement,
+        )
+    finally:
+        await observer.close()
+    return running > 0
+
+
+async def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
+    """Poll `condition` (a function, or a coroutine function) until it returns something true; fails after
+    `timeout` seconds."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
+    while True:
+        held = condition()
+        if inspect.isawaitable(held):
+            held = await held
+        if held:
+            return
         assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
 

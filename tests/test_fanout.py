@@ -36,6 +36,7 @@ from tests.support import (
     connect_websocket,
     make_settings,
     subscribe,
+    wait_for,
 )
 
 LEAN_EVENTS = """subscription($id: ID!) { analysisEvents(analysisId: $id) {
@@ -259,10 +260,7 @@ async def _notify(database: Database, payloads: list[dict[str, Any]]) -> None:
 
 
 async def _settled(queue: asyncio.Queue[Any], size: int) -> None:
-    for _ in range(200):
-        if queue.qsize() >= size:
-            return
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: queue.qsize() >= size)
 
 
 async def test_events_reach_only_subscriptions_of_their_topic(app: Starlette) -> None:
@@ -282,12 +280,15 @@ async def test_events_reach_only_subscriptions_of_their_topic(app: Starlette) ->
 
 async def test_a_subscriber_that_falls_behind_is_resynced_not_buffered(app: Starlette) -> None:
     hub: NotificationHub = app.state.hub
-    analysis = str(uuid.uuid4())
-    async with hub.subscribe(lambda _: True, ("analysis", analysis)) as lagging:
+    analysis, after = str(uuid.uuid4()), str(uuid.uuid4())
+    async with (
+        hub.subscribe(lambda _: True, ("analysis", analysis)) as lagging,
+        hub.subscribe(lambda _: True, ("analysis", after)) as behind_the_flood,
+    ):
         flood = [{"kind": "progress", "analysis": analysis, "n": n} for n in range(_QUEUE_LIMIT + 50)]
         await _notify(app.state.database, flood)
-        await _settled(lagging.queue, 50)
-        await asyncio.sleep(0.2)  # the whole flood has been dispatched
+        await _notify(app.state.database, [{"kind": "test", "analysis": after}])
+        await _settled(behind_the_flood.queue, 1)  # one listener dispatches in commit order: the flood is through
         assert lagging.queue.qsize() <= _QUEUE_LIMIT
         pending = [lagging.queue.get_nowait() for _ in range(lagging.queue.qsize())]
     assert RESYNC in pending  # it re-reads the database; the events it missed are not kept for it

@@ -16,7 +16,7 @@ from dealgraph.standin import RunningStandin
 from tests.analysis_support import DEAL_EVENTS
 from tests.factories import create_deal_with_account
 from tests.graphql_documents import CREATE_ACCOUNT
-from tests.processes import process_env, run_cli, server
+from tests.processes import process_env, run_cli, server, servers
 from tests.support import (
     REFUSAL_DEADLINE_S,
     GraphQLClient,
@@ -157,7 +157,7 @@ async def test_revoke_on_one_server_closes_the_socket_on_another(
     who = await tenants.create()
     deal_id = (await create_deal_with_account(gql, who))["id"]
     env = process_env(database_url, standin_server.base_url, worker_slots="0")
-    with server(env) as server_a, server(env) as server_b:
+    with servers(env, env) as (server_a, server_b):
         async with httpx.AsyncClient(base_url=server_a) as client_a, httpx.AsyncClient(base_url=server_b) as client_b:
             async with aconnect_ws("/graphql", client_a, subprotocols=["graphql-transport-ws"]) as ws:
                 await authenticate(ws, who.api_key)
