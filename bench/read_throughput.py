@@ -45,7 +45,6 @@ from typing import Any
 
 import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
 from bench.proc_cpu import BackendCpuSampler, local_postmaster, tree_cpu
 from dealgraph.bootstrap import prepare_database
@@ -55,7 +54,7 @@ from dealgraph.db.repositories import tenancy
 from dealgraph.db.session import Database
 from harness.pg_statements import CountingProxy, Kind, by_kind
 from harness.ports import free_port
-from harness.postgres import asyncpg_dsn, postgres_server
+from harness.postgres import asyncpg_dsn, fresh_database, postgres_server
 from harness.read_dataset import DatasetSize, seed
 from harness.read_queries import (
     DEALGRAPH_DEAL_GRAPH,
@@ -123,34 +122,24 @@ class BenchDatabase:
 @asynccontextmanager
 async def seeded_database(server_url: str, size: DatasetSize) -> AsyncIterator[BenchDatabase]:
     """A fresh database, migrated and seeded with one tenant's data and an API key; dropped at the end."""
-    name = f"dealgraph_bench_{uuid.uuid4().hex[:12]}"
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    admin = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+    async with fresh_database(server_url, prefix="dealgraph_bench") as scratch:
+        settings = Settings(database_url=scratch.url)
+        database = Database(scratch.url, app_role=settings.app_role, pool_size=1)
         try:
-            settings = Settings(database_url=url)
-            database = Database(url, app_role=settings.app_role, pool_size=1)
-            try:
-                await prepare_database(database, settings, apply_migrations=True)
-                async with database.owner_session() as session:
-                    tenant = await tenancy.create_tenant(session, "Read Bench", f"bench-{name[-12:]}")
-                    user = await tenancy.ensure_user(session, tenant, "admin@read-bench.example", Role.ADMIN)
-                    issued = await tenancy.issue_api_key(session, user, "read bench")
-            finally:
-                await database.dispose()
-            owner = await asyncpg.connect(asyncpg_dsn(url))
-            try:
-                await seed(owner, tenant.id, size)
-                version = await owner.fetchval("SHOW server_version")
-                postmaster = local_postmaster(await owner.fetchval("SELECT pg_backend_pid()"))
-            finally:
-                await owner.close()
-            yield BenchDatabase(url, name, version, tenant.id, issued.key, postmaster)
+            await prepare_database(database, settings, apply_migrations=True)
+            async with database.owner_session() as session:
+                tenant = await tenancy.create_tenant(session, "Read Bench", f"bench-{scratch.name[-12:]}")
+                user = await tenancy.ensure_user(session, tenant, "admin@read-bench.example", Role.ADMIN)
+                issued = await tenancy.issue_api_key(session, user, "read bench")
         finally:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+            await database.dispose()
+        owner = await asyncpg.connect(asyncpg_dsn(scratch.url))
+        try:
+            await seed(owner, tenant.id, size)
+            postmaster = local_postmaster(await owner.fetchval("SELECT pg_backend_pid()"))
+        finally:
+            await owner.close()
+        yield BenchDatabase(scratch.url, scratch.name, scratch.version, tenant.id, issued.key, postmaster)
 
 
 # ---------------------------------------------------------------- tools from npm
