@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from starlette.types import ASGIApp
 
 from harness.transcripts import DISCOVERY_CALL
 from tests.factories import create_deal_with_account, create_transcript
-from tests.support import GraphQLClient, TenantHandle, subscribe, websocket
+from tests.support import GraphQLClient, TenantHandle, subscribe, wait_for, websocket
 
 AGENTS = ("meeting_intelligence", "action_items", "stakeholders", "meddpicc")
 
@@ -69,26 +68,24 @@ async def start(gql: GraphQLClient, who: TenantHandle, transcript_id: str, **var
 async def wait_until_finished(
     gql: GraphQLClient, who: TenantHandle, analysis_id: str, timeout: float = 15
 ) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        analysis = (await gql(ANALYSIS, {"id": analysis_id}, as_=who))["analysis"]
-        if analysis["finishedAt"] is not None:
-            return analysis
-        assert asyncio.get_running_loop().time() < deadline, analysis
-        await asyncio.sleep(0.05)
+    async def finished() -> dict[str, Any] | None:
+        analysis: dict[str, Any] = (await gql(ANALYSIS, {"id": analysis_id}, as_=who))["analysis"]
+        return analysis if analysis["finishedAt"] is not None else None
+
+    analysis: dict[str, Any] = await wait_for(finished, timeout)
+    return analysis
 
 
 async def wait_for_runs(
     gql: GraphQLClient, who: TenantHandle, analysis_id: str, statuses: dict[str, str], timeout: float = 15
 ) -> None:
     """Until the analysis's runs are stored with these statuses (by agent, as the API spells them)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
+
+    async def stored() -> bool:
         runs = (await gql(ANALYSIS, {"id": analysis_id}, as_=who))["analysis"]["agentRuns"]
-        if {run["agent"]: run["status"] for run in runs} == statuses:
-            return
-        assert asyncio.get_running_loop().time() < deadline, runs
-        await asyncio.sleep(0.05)
+        return {run["agent"]: run["status"] for run in runs} == statuses
+
+    await wait_for(stored, timeout)
 
 
 async def analyse_live(

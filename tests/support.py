@@ -296,17 +296,17 @@ async def statement_running(database_url: str, statement: str) -> bool:
     return running > 0
 
 
-async def wait_for(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    """Poll `condition` (a function, or a coroutine function) until it returns something true; fails after
-    `timeout` seconds."""
+async def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll `condition` (a function, or a coroutine function) until it returns something true, and return that;
+    fails after `timeout` seconds with the last value it returned."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
-        held = condition()
-        if inspect.isawaitable(held):
-            held = await held
-        if held:
-            return
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        assert asyncio.get_running_loop().time() < deadline, f"condition not met in {timeout:g} s: {value!r}"
         await asyncio.sleep(0.02)
 
 

@@ -26,7 +26,7 @@ from dealgraph.schema.shared_events import SharedEventExecution
 from dealgraph.services.analysis_events import RunState, analysis_snapshot, stream_events
 from dealgraph.services.ids import node_uuid
 from dealgraph.standin import RunningStandin
-from tests.analysis_support import ANALYSIS, start, transcript_for_analysis
+from tests.analysis_support import start, transcript_for_analysis, wait_for_runs
 from tests.support import (
     GraphQLClient,
     StandinControl,
@@ -76,12 +76,8 @@ async def _held_running_analysis(gql: GraphQLClient, who: TenantHandle, standin:
     await standin.behave("action_items", latency_s=0.05, held=True)
     ids = await transcript_for_analysis(gql, who)
     analysis_id: str = (await start(gql, who, ids["transcript"], agents=["ACTION_ITEMS"]))["id"]
-    for _ in range(400):
-        run = (await gql(ANALYSIS, {"id": analysis_id}, as_=who))["analysis"]["agentRuns"][0]
-        if run["status"] == "RUNNING":
-            return analysis_id
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the run never started: {run}")
+    await wait_for_runs(gql, who, analysis_id, {"ACTION_ITEMS": "RUNNING"}, timeout=20)
+    return analysis_id
 
 
 _CONNECTING = asyncio.Semaphore(10)

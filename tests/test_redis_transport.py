@@ -25,7 +25,7 @@ from dealgraph.standin import RunningStandin
 from harness.postgres import asyncpg_dsn
 from harness.redis import REQUIRED, NoRedis, redis_server
 from tests.analysis_support import analyse_live, kinds, transcript_for_analysis
-from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings
+from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -105,11 +105,9 @@ async def test_events_leave_on_commit_and_never_on_rollback(
             raise RuntimeError("the change fails")
     async with database.owner_session() as session:
         await runs.notify(session, [{"kind": "test", "analysis": marker, "outcome": "committed"}])
-    for _ in range(200):
-        if any(e.get("analysis") == marker for e in heard_on_redis):
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.2)
+    # One sender publishes in commit order, and the subscription hears in that order: had the rolled-back event
+    # left, it would have arrived before the committed one.
+    await wait_for(lambda: any(e.get("analysis") == marker for e in heard_on_redis))
     assert [e["outcome"] for e in heard_on_redis if e.get("analysis") == marker] == ["committed"]
 
 

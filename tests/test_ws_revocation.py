@@ -86,13 +86,15 @@ async def test_operation_after_a_lost_notification_is_refused(
     """Revoked with triggers off (as if the NOTIFY were lost): the next operation re-checks the key."""
     who = await tenants.create()
     colleague = await tenants.add_user(who, Role.ADMIN)
-    async with websocket(app, who.api_key) as ws:
+    bystander = await tenants.add_user(who, Role.MEMBER)
+    async with websocket(app, who.api_key) as ws, websocket(app, bystander.api_key) as barrier:
         async with app.state.database.owner_session() as session:
             await session.execute(text("SET LOCAL session_replication_role = replica"))
             await session.execute(
                 text("UPDATE api_keys SET revoked_at = now() WHERE prefix = :p"), {"p": who.api_key[:11]}
             )
-        await asyncio.sleep(0.3)
+        await tenants.revoke(bystander)  # notified in commit order: once its close is heard, so was all before it
+        assert (await closed(barrier, timeout=10))[0].code == 4403
         assert await is_open(ws)  # no notification: still open
         await ws.send_json(
             {
