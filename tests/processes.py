@@ -42,9 +42,17 @@ def serving(env: dict[str, str], *options: str, start_timeout_s: float = 180) ->
 
 
 @contextmanager
+def servings(*envs: dict[str, str]) -> Iterator[list[tuple[str, DealgraphProcess]]]:
+    """`dealgraph serve` processes, one per env, started side by side; yields (base URL, process) of each once
+    all answer."""
+    with serving_together([(_serve(()), env) for env in envs]) as started:
+        yield started
+
+
+@contextmanager
 def servers(*envs: dict[str, str]) -> Iterator[list[str]]:
     """`dealgraph serve` processes, one per env, started side by side; yields their base URLs once all answer."""
-    with serving_together([(_serve(()), env) for env in envs]) as started:
+    with servings(*envs) as started:
         yield [base_url for base_url, _ in started]
 
 
