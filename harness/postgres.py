@@ -13,7 +13,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +44,16 @@ def asyncpg_dsn(url: str) -> str:
 def url_of(server_url: str, database: str) -> str:
     """The URL of `database` on the server of `server_url`, in the same form."""
     return make_url(server_url).set(database=database).render_as_string(hide_password=False)
+
+
+@asynccontextmanager
+async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the harness's own to the database at `url` (either URL form), closed at the end."""
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    try:
+        yield connection
+    finally:
+        await connection.close()
 
 
 @contextmanager
@@ -88,16 +98,13 @@ async def fresh_database(
 ) -> AsyncIterator[ScratchDatabase]:
     """A new database on the server (empty, or a copy of `template`), dropped at the end."""
     name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
+    async with connected(server_url) as admin:
         version = await admin.fetchval("SHOW server_version")
         await admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         try:
             yield ScratchDatabase(url_of(server_url, name), name, version)
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 def migrations_digest() -> str:
@@ -123,11 +130,8 @@ class MigratedTemplates:
     async def template_for(self, server_url: str) -> str:
         if server_url not in self._names:
             name = f"dealgraph_template_{migrations_digest()}_{uuid.uuid4().hex[:8]}"
-            admin = await asyncpg.connect(asyncpg_dsn(server_url))
-            try:
+            async with connected(server_url) as admin:
                 await admin.execute(f'CREATE DATABASE "{name}"')
-            finally:
-                await admin.close()
             self._names[server_url] = name  # from here on `drop_all` removes it, migrated or not
             database = Database(url_of(server_url, name), app_role=self.app_role, pool_size=1)
             try:
@@ -147,12 +151,7 @@ class MigratedTemplates:
         """Drop every template made; a server already stopped (an embedded one of a module's own) took its
         template with it."""
         for server_url, name in self._names.items():
-            try:
-                admin = await asyncpg.connect(asyncpg_dsn(server_url))
-            except OSError:
-                continue
-            try:
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            finally:
-                await admin.close()
+            with suppress(OSError):
+                async with connected(server_url) as admin:
+                    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         self._names.clear()

@@ -32,7 +32,7 @@ from dealgraph.db.repositories import tenancy
 from dealgraph.db.session import Database
 from dealgraph.server.app import create_app
 from harness.pg_statements import CountingProxy
-from harness.postgres import asyncpg_dsn
+from harness.postgres import connected
 from harness.read_dataset import DatasetSize, seed
 
 
@@ -51,16 +51,13 @@ async def database_outage(server_url: str, database_url: str) -> AsyncIterator[N
     """Drop every connection to the test database and refuse new ones until the block ends."""
     name = make_url(database_url).database
     assert name is not None
-    admin = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
+    async with connected(server_url) as admin:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         try:
             assert await terminate_connections(admin, name) > 0  # the app's pooled and listening connections
             yield
         finally:
             await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-    finally:
-        await admin.close()
 
 
 @asynccontextmanager
@@ -284,15 +281,12 @@ async def is_open(ws: AsyncWebSocketSession) -> bool:
 
 async def statement_running(database_url: str, statement: str) -> bool:
     """Whether a session on the database is executing `statement` (as PostgreSQL sees it, not guessed)."""
-    observer = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
+    async with connected(database_url) as observer:
         running: int = await observer.fetchval(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
             "AND query = $1",
             statement,
         )
-    finally:
-        await observer.close()
     return running > 0
 
 

@@ -3,30 +3,23 @@ the template is gone once the run ends; either URL form of a server works."""
 
 from __future__ import annotations
 
-import asyncpg
 from alembic.script import ScriptDirectory
 
 from dealgraph.db import migrate
-from harness.postgres import MigratedTemplates, asyncpg_dsn, migrations_digest, url_of
+from harness.postgres import MigratedTemplates, connected, migrations_digest, url_of
 
 HEAD = ScriptDirectory.from_config(migrate.alembic_config("dealgraph_app")).get_current_head()
 
 
 async def _revision(url: str) -> str | None:
-    connection = await asyncpg.connect(asyncpg_dsn(url))
-    try:
+    async with connected(url) as connection:
         revision: str | None = await connection.fetchval("SELECT version_num FROM alembic_version")
-        return revision
-    finally:
-        await connection.close()
+    return revision
 
 
 async def _databases(server_url: str, like: str) -> set[str]:
-    connection = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
+    async with connected(server_url) as connection:
         return {row[0] for row in await connection.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", like)}
-    finally:
-        await connection.close()
 
 
 async def test_the_module_database_is_migrated_to_head(database_url: str) -> None:
@@ -40,11 +33,8 @@ async def test_clones_are_independent_and_the_template_is_dropped_at_the_end(ser
         async with templates.clone(sqlalchemy_form) as one, templates.clone(sqlalchemy_form) as two:
             assert one.url.startswith("postgresql+asyncpg://") and one.name != two.name
             assert await _revision(one.url) == await _revision(two.url) == HEAD
-            writer = await asyncpg.connect(asyncpg_dsn(one.url))
-            try:
+            async with connected(one.url) as writer:
                 await writer.execute("UPDATE alembic_version SET version_num = 'changed'")
-            finally:
-                await writer.close()
             assert await _revision(two.url) == HEAD  # a clone's changes stay in it
         mine = await templates.template_for(sqlalchemy_form)
         assert mine.startswith(f"dealgraph_template_{migrations_digest()}_")

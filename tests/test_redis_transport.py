@@ -12,7 +12,6 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import asyncpg
 import pytest
 import redis.asyncio as redis
 from starlette.applications import Starlette
@@ -22,7 +21,7 @@ from dealgraph.db.repositories import runs
 from dealgraph.fanout.hub import EVENTS_CHANNEL, RESYNC
 from dealgraph.fanout.redis import RedisEvents
 from dealgraph.standin import RunningStandin
-from harness.postgres import asyncpg_dsn
+from harness.postgres import connected
 from harness.redis import REQUIRED, NoRedis, redis_server
 from tests.analysis_support import analyse_live, kinds, transcript_for_analysis
 from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings, wait_for
@@ -63,11 +62,10 @@ async def heard_on_redis(redis_url: str, database_url: str) -> AsyncIterator[lis
 
 @pytest.fixture
 async def heard_on_postgres(database_url: str) -> AsyncIterator[list[str]]:
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
     heard: list[str] = []
-    await connection.add_listener(EVENTS_CHANNEL, lambda *args: heard.append(args[-1]))
-    yield heard
-    await connection.close()
+    async with connected(database_url) as connection:
+        await connection.add_listener(EVENTS_CHANNEL, lambda *args: heard.append(args[-1]))
+        yield heard
 
 
 async def test_live_analysis_events_travel_through_redis_not_notify(
