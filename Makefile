@@ -21,8 +21,8 @@ lock: $(VENV)/.installed
 
 # ruff (lint + format) and mypy, configured in pyproject.toml; .ci/run runs this before the tests
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check dealgraph tests bench
-	$(VENV)/bin/ruff format --check dealgraph tests bench
+	$(VENV)/bin/ruff check dealgraph tests bench harness
+	$(VENV)/bin/ruff format --check dealgraph tests bench harness
 	$(VENV)/bin/mypy
 
 .PHONY: run test lint lock bench bench-read bench-cache bench-live bench-search

@@ -20,10 +20,11 @@ from unittest import mock
 
 import httpx
 
-from bench.support import CREATE_ACCOUNT, CREATE_DEAL, create_api_key, execute, fresh_database, run_on_a_server
+from bench.support import CREATE_ACCOUNT, CREATE_DEAL, create_api_key, execute, run_on_a_server
 from dealgraph.config import Settings
 from dealgraph.server.app import create_app
 from dealgraph.services import people
+from harness.postgres import fresh_database
 
 UTTERANCES = 1200
 SPEAKERS = ("Alice Chen", "Bob Diaz", "Dana Ortiz", "Ken Wu")

@@ -36,27 +36,18 @@ from bench.support import (
     create_api_key,
     create_transcript,
     execute,
-    fresh_database,
-    postgres_server,
     script_agents,
     server_process,
     standin_process,
     subscription,
 )
+from harness.postgres import fresh_database, postgres_server
+from harness.transcripts import DISCOVERY_CALL
 
 OLD_SYSTEM_SECONDS = {"meeting_intelligence": 3.0, "action_items": 5.0, "stakeholders": 6.5, "meddpicc": 8.0}
 """Per-agent latency of the earlier, sequential system; the stand-in answers in these times x `--scale`."""
 LABEL_WIDTH = 50
 
-TRANSCRIPT = """[00:00:04] Alice Chen: Thanks for joining, everyone. Today I want to understand your evaluation process.
-[00:00:15] Bob Martinez: We have to cut onboarding time by forty percent before the Q3 board meeting.
-[00:00:32] Alice Chen: Who signs off on a purchase of this size?
-[00:00:40] Bob Martinez: Our CFO, Dana Wright, approves anything above fifty thousand dollars.
-[00:01:02] Carol Singh: Security review usually takes three weeks, and legal needs the DPA early.
-[00:01:20] Bob Martinez: We are also looking at Contoso, but their integration story is weak.
-[00:01:41] Alice Chen: I will send the security questionnaire and a draft order form by Friday.
-[00:02:05] Bob Martinez: Great, I will set up a call with Dana next Tuesday.
-"""
 
 # force: every run calls the agents; without it the same transcript would reuse the first results.
 START_ANALYSIS = """mutation($t: ID!) {
@@ -150,7 +141,7 @@ async def run_bench(server_url: str, latencies: dict[str, float], runs: int) -> 
             api_key = await create_api_key(database.url, "Latency Bench")
             headers = {"Authorization": f"Bearer {api_key}"}
             async with httpx.AsyncClient(base_url=server.base_url, headers=headers, trust_env=False) as http:
-                deal_id, transcript_id = await create_transcript(http, TRANSCRIPT)
+                deal_id, transcript_id = await create_transcript(http, DISCOVERY_CALL)
                 async with subscription(http, api_key, DEAL_EVENTS, {"deal": deal_id}) as events:
                     await measure_run(http, events, transcript_id)  # warm-up (not counted): pools, first-use paths
                     timings = [await measure_run(http, events, transcript_id) for _ in range(runs)]

@@ -25,21 +25,20 @@ import uuid
 import asyncpg
 import httpx
 
-from bench.analysis_latency import TRANSCRIPT
 from bench.fanout import decode_id
 from bench.proc_cpu import tree_cpu
 from bench.support import (
-    asyncpg_dsn,
     create_api_key,
     create_transcript,
     execute,
-    fresh_database,
     run_on_a_server,
     script_agents,
     server_process,
     standin_process,
     worker_processes,
 )
+from harness.postgres import asyncpg_dsn, fresh_database
+from harness.transcripts import DISCOVERY_CALL
 
 AGENTS = ("meeting_intelligence", "action_items", "stakeholders", "meddpicc")
 START = """mutation($t: ID!) { startAnalysis(transcriptId: $t, force: true) { analysis { id } errors { field message } } }"""
@@ -177,7 +176,7 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
             async with httpx.AsyncClient(
                 base_url=server.base_url, headers=headers, trust_env=False, limits=limits, timeout=120
             ) as http:
-                _, transcript_id = await create_transcript(http, TRANSCRIPT)
+                _, transcript_id = await create_transcript(http, DISCOVERY_CALL)
                 single = (http, db, server_pids, transcript_id)
                 await single_overhead(*single, 3, args.agent_latency)  # warm-up, not reported
                 if args.single_runs:

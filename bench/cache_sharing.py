@@ -37,13 +37,12 @@ from bench.support import (
     create_api_key,
     create_transcript,
     execute,
-    fresh_database,
-    postgres_server,
     script_agents,
     server_process,
     standin_process,
     subscription,
 )
+from harness.postgres import fresh_database, postgres_server
 
 STRATEGIES = ("parallel", "leader")
 PRICE_PER_MTOK = {"input": 2.00, "cache_write_5m": 2.50, "cache_read": 0.10}

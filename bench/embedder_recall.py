@@ -12,10 +12,10 @@ import time
 
 import numpy as np
 
-from bench.search_corpus import CALLS, QUERIES, relevant
 from dealgraph.search.embedders import EmbedderName, get_embedder
 from dealgraph.search.windows import Spoken, windows
 from dealgraph.transcripts.formats import parse_transcript
+from harness.search_corpus import CALLS, QUERIES, relevant
 
 
 def _corpus(neighbours: int) -> tuple[list[tuple[str, int]], list[str]]:

@@ -32,25 +32,24 @@ import httpx
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
 from strawberry import relay
 
-from bench.analysis_latency import TRANSCRIPT
 from bench.proc_cpu import rss_mb, tree_cpu
 from bench.support import (
     EVENT_TIMEOUT_S,
     START_ACTION_ITEMS,
     SUBSCRIBE_ATTEMPTS,
     Process,
-    asyncpg_dsn,
     backoff,
     busy,
     create_api_key,
     create_transcript,
     execute,
-    fresh_database,
     run_on_a_server,
     script_agents,
     server_process,
     standin_process,
 )
+from harness.postgres import asyncpg_dsn, fresh_database
+from harness.transcripts import DISCOVERY_CALL
 
 AGENT = "action_items"
 EVENTS = """subscription($id: ID!) { analysisEvents(analysisId: $id) {
@@ -301,7 +300,7 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
             async with httpx.AsyncClient(
                 base_url=server.base_url, headers=headers, trust_env=False, limits=limits
             ) as http:
-                _, transcript_id = await create_transcript(http, TRANSCRIPT)
+                _, transcript_id = await create_transcript(http, DISCOVERY_CALL)
                 rounds = [
                     await measure(server, standin, http, db, api_key, transcript_id, args.subscribers)
                     for _ in range(args.rounds)

@@ -47,7 +47,6 @@ from wsproto.events import (
     TextMessage,
 )
 
-from bench.analysis_latency import TRANSCRIPT
 from bench.proc_cpu import tree_rss_mb
 from bench.support import (
     START_ACTION_ITEMS,
@@ -57,11 +56,11 @@ from bench.support import (
     create_api_key,
     create_transcript,
     execute,
-    fresh_database,
-    postgres_server,
     server_process,
 )
 from dealgraph.children import supervised_env, watch_supervisor
+from harness.postgres import fresh_database, postgres_server
+from harness.transcripts import DISCOVERY_CALL
 
 EVENTS = """subscription($id: ID!) { analysisEvents(analysisId: $id) { __typename ... on AgentEvent { agent } } }"""
 _STEP_TIMEOUT_S = 120.0
@@ -294,7 +293,7 @@ async def queued_analyses(base_url: str, database_url: str, tenants: int, per_te
         async with httpx.AsyncClient(
             base_url=base_url, headers={"Authorization": f"Bearer {key}"}, trust_env=False
         ) as http:
-            _, transcript = await create_transcript(http, TRANSCRIPT)
+            _, transcript = await create_transcript(http, DISCOVERY_CALL)
             for _ in range(per_tenant):
                 pairs.append((key, (await execute(http, START_ACTION_ITEMS, {"t": transcript}))["analysis"]["id"]))
     return pairs

@@ -21,7 +21,8 @@ import uuid
 
 import asyncpg
 
-from bench.support import asyncpg_dsn, fresh_database, run_on_a_server
+from bench.support import run_on_a_server
+from harness.postgres import asyncpg_dsn, fresh_database
 
 CHANNEL = "bench_events"
 PAYLOAD = json.dumps(

@@ -8,7 +8,7 @@ on a shared machine hits both; every round has the same duration and concurrency
 Per server and query it prints req/s, p50, p99, server CPU per request (/proc of the server's process
 tree) and PostgreSQL backend CPU per request (/proc of the database's backends, when the server runs on
 this machine), and the ratios dealgraph/PostGraphile next to the read-throughput goals. Statements and round
-trips per request are counted on the wire by a proxy (bench/pg_statements.py) in a separate, sequential
+trips per request are counted on the wire by a proxy (harness/pg_statements.py) in a separate, sequential
 pass, so the measured servers talk to PostgreSQL directly. They differ where several statements share a
 message (dealgraph sends `BEGIN READ ONLY` and its scope statement together): both are printed, and the
 goal (data + at most 2) is judged on each.
@@ -30,7 +30,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -46,24 +45,24 @@ from typing import Any
 
 import asyncpg
 import httpx
-from sqlalchemy.engine import make_url
 
-from bench.pg_statements import CountingProxy, Kind, by_kind
 from bench.proc_cpu import BackendCpuSampler, local_postmaster, tree_cpu
-from bench.read_dataset import DatasetSize, seed
-from bench.read_queries import (
+from dealgraph.bootstrap import prepare_database
+from dealgraph.config import Settings
+from dealgraph.db.models import Role
+from dealgraph.db.repositories import tenancy
+from dealgraph.db.session import Database
+from harness.pg_statements import CountingProxy, Kind, by_kind
+from harness.ports import free_port
+from harness.postgres import asyncpg_dsn, fresh_database, postgres_server
+from harness.read_dataset import DatasetSize, seed
+from harness.read_queries import (
     DEALGRAPH_DEAL_GRAPH,
     DEALGRAPH_TRIVIAL,
     POSTGRAPHILE_DEAL_GRAPH,
     POSTGRAPHILE_TRIVIAL,
     DealGraphShape,
 )
-from bench.support import asyncpg_dsn, postgres_server
-from dealgraph.bootstrap import prepare_database
-from dealgraph.config import Settings
-from dealgraph.db.models import Role
-from dealgraph.db.repositories import tenancy
-from dealgraph.db.session import Database
 
 BENCH_DIR = Path(__file__).resolve().parent
 QUERIES = ("deal-graph", "trivial")
@@ -123,34 +122,24 @@ class BenchDatabase:
 @asynccontextmanager
 async def seeded_database(server_url: str, size: DatasetSize) -> AsyncIterator[BenchDatabase]:
     """A fresh database, migrated and seeded with one tenant's data and an API key; dropped at the end."""
-    name = f"dealgraph_bench_{uuid.uuid4().hex[:12]}"
-    url = make_url(server_url).set(database=name).render_as_string(hide_password=False)
-    admin = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+    async with fresh_database(server_url, prefix="dealgraph_bench") as scratch:
+        settings = Settings(database_url=scratch.url)
+        database = Database(scratch.url, app_role=settings.app_role, pool_size=1)
         try:
-            settings = Settings(database_url=url)
-            database = Database(url, app_role=settings.app_role, pool_size=1)
-            try:
-                await prepare_database(database, settings, apply_migrations=True)
-                async with database.owner_session() as session:
-                    tenant = await tenancy.create_tenant(session, "Read Bench", f"bench-{name[-12:]}")
-                    user = await tenancy.ensure_user(session, tenant, "admin@read-bench.example", Role.ADMIN)
-                    issued = await tenancy.issue_api_key(session, user, "read bench")
-            finally:
-                await database.dispose()
-            owner = await asyncpg.connect(asyncpg_dsn(url))
-            try:
-                await seed(owner, tenant.id, size)
-                version = await owner.fetchval("SHOW server_version")
-                postmaster = local_postmaster(await owner.fetchval("SELECT pg_backend_pid()"))
-            finally:
-                await owner.close()
-            yield BenchDatabase(url, name, version, tenant.id, issued.key, postmaster)
+            await prepare_database(database, settings, apply_migrations=True)
+            async with database.owner_session() as session:
+                tenant = await tenancy.create_tenant(session, "Read Bench", f"bench-{scratch.name[-12:]}")
+                user = await tenancy.ensure_user(session, tenant, "admin@read-bench.example", Role.ADMIN)
+                issued = await tenancy.issue_api_key(session, user, "read bench")
         finally:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+            await database.dispose()
+        owner = await asyncpg.connect(asyncpg_dsn(scratch.url))
+        try:
+            await seed(owner, tenant.id, size)
+            postmaster = local_postmaster(await owner.fetchval("SELECT pg_backend_pid()"))
+        finally:
+            await owner.close()
+        yield BenchDatabase(scratch.url, scratch.name, scratch.version, tenant.id, issued.key, postmaster)
 
 
 # ---------------------------------------------------------------- tools from npm
@@ -217,12 +206,6 @@ def ensure_autocannon(cache: Path) -> tuple[list[str] | None, str]:
 
 
 # ---------------------------------------------------------------- servers
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

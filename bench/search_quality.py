@@ -23,14 +23,15 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from bench.search_corpus import CALLS, QUERIES, UNRELATED, relevant
-from bench.support import create_api_key, fresh_database, postgres_server
+from bench.support import create_api_key
 from dealgraph.config import Settings
 from dealgraph.db.repositories.vectors import vector_literal
 from dealgraph.search.embedders import get_embedder
 from dealgraph.search.embedding_pool import EmbeddingPool
 from dealgraph.search.windows import Spoken, windows
 from dealgraph.server.app import create_app
+from harness.postgres import fresh_database, postgres_server
+from harness.search_corpus import CALLS, QUERIES, UNRELATED, relevant
 
 MODES = ("KEYWORD", "SEMANTIC", "HYBRID")
 NO_FLOOR = -1.0  # every cosine similarity is at least -1: the search as it was before the floor

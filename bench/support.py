@@ -1,4 +1,5 @@
-"""What the benches share: a PostgreSQL server, fresh databases, and the processes under measurement.
+"""What the benches share: the `dealgraph` processes under measurement and the GraphQL calls they are driven with
+(servers, databases and processes themselves come from harness/).
 
 Every process measured runs on its own: `dealgraph serve` and `dealgraph llm-standin` are subprocesses of
 the bench, which is only the client, so neither the stand-in nor the bench's own work shares the server's
@@ -9,45 +10,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
-import socket
 import subprocess
-import sys
-import tempfile
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import ExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-import pgserver
 from httpx_ws import AsyncWebSocketSession, aconnect_ws
-from sqlalchemy.engine import make_url
 
-from dealgraph.db.embedded import start_embedded_postgres
 from dealgraph.db.models import Role
 from dealgraph.db.repositories import tenancy
 from dealgraph.db.session import Database
+from harness.postgres import postgres_server
+from harness.processes import running, serving
 
 EVENT_TIMEOUT_S = 60.0
-_START_TIMEOUT_S = 180.0  # a loaded 2-core machine takes minutes to start several interpreters
-
-
-def configured_database_url() -> tuple[str, str] | None:
-    """(URL, the variable it came from), if the environment names a PostgreSQL server."""
-    for variable in ("TEST_DATABASE_URL", "DATABASE_URL"):
-        if url := os.environ.get(variable):
-            return url, variable
-    return None
-
-
-LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
-
 
 _DATABASE_HELP = "auto: TEST_DATABASE_URL / DATABASE_URL when set, else embedded; local: 127.0.0.1:5432; embedded"
 
@@ -62,102 +42,19 @@ def run_on_a_server(
         asyncio.run(run(args, server_url, source))
 
 
-@contextmanager
-def postgres_server(choice: str = "auto") -> Iterator[tuple[str, str]]:
-    """(URL of a maintenance database, where the server comes from); an embedded one is stopped at the end.
-
-    `auto`: TEST_DATABASE_URL / DATABASE_URL when set, else embedded; `local`: 127.0.0.1:5432; `embedded`."""
-    if choice == "local":
-        yield LOCAL_SERVER, "local server 127.0.0.1:5432"
-        return
-    configured = configured_database_url() if choice == "auto" else None
-    if configured:
-        yield configured
-        return
-    with tempfile.TemporaryDirectory(prefix="dealgraph-bench-pg-") as data_dir:
-        path = Path(data_dir)
-        url = start_embedded_postgres(path, database="postgres")
-        try:
-            yield url, "embedded pgserver in a temporary directory"
-        finally:
-            pgserver.get_server(path).cleanup()
-
-
-def asyncpg_dsn(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-
-
 @dataclass(frozen=True)
-class BenchDatabase:
-    url: str
-    version: str
-
-
-@asynccontextmanager
-async def fresh_database(server_url: str) -> AsyncIterator[BenchDatabase]:
-    """A new, empty database on the server, dropped at the end."""
-    name = f"dealgraph_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        version = await admin.fetchval("SHOW server_version")
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield BenchDatabase(make_url(server_url).set(database=name).render_as_string(hide_password=False), version)
-        finally:
-            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@dataclass
 class Process:
     """A `dealgraph` subprocess serving HTTP on `base_url`."""
 
     base_url: str
     popen: subprocess.Popen[bytes]
 
-    def stop(self) -> None:
-        self.popen.terminate()
-        try:
-            self.popen.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-
-
-async def _wait_until_serving(process: Process, path: str) -> None:
-    deadline = time.monotonic() + _START_TIMEOUT_S
-    async with httpx.AsyncClient(base_url=process.base_url, trust_env=False) as http:
-        while True:
-            if process.popen.poll() is not None:
-                raise RuntimeError(f"{process.popen.args!r} exited with {process.popen.returncode}")
-            try:
-                if (await http.get(path)).status_code < 500:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{process.popen.args!r} did not start serving within {_START_TIMEOUT_S:g} s")
-            await asyncio.sleep(0.1)
-
 
 @asynccontextmanager
 async def dealgraph_process(args: list[str], env: dict[str, str], ready_path: str) -> AsyncIterator[Process]:
-    port = free_port()
-    command = [sys.executable, "-m", "dealgraph.cli", *args, "--port", str(port)]
-    popen = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL)
-    process = Process(f"http://127.0.0.1:{port}", popen)
-    try:
-        await _wait_until_serving(process, ready_path)
-        yield process
-    finally:
-        process.stop()
+    """A `dealgraph` command serving HTTP on a free port, once `ready_path` answers (harness/processes.py)."""
+    with serving(args, env, ready_path) as (base_url, process):
+        yield Process(base_url, process.popen)
 
 
 @asynccontextmanager
@@ -202,31 +99,12 @@ async def worker_processes(
 ) -> AsyncIterator[list[subprocess.Popen[bytes]]]:
     """`count` processes of `dealgraph worker` (execution only, no HTTP: how the worker pool scales out),
     each yielded once it has started its pool."""
-    env = {**os.environ, **_server_env(database_url, standin_url, settings), "DEALGRAPH_LOG_LEVEL": "INFO"}
-    started: list[tuple[subprocess.Popen[bytes], Any]] = []
-    try:
-        for _ in range(count):
-            log = tempfile.TemporaryFile()  # noqa: SIM115  # closed below
-            popen = subprocess.Popen([sys.executable, "-m", "dealgraph.cli", "worker"], env=env, stdout=log, stderr=log)
-            started.append((popen, log))
-        deadline = time.monotonic() + _START_TIMEOUT_S
-        for popen, log in started:
-            while True:
-                log.seek(0)
-                if b"started with" in log.read():
-                    break
-                if popen.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"a `dealgraph worker` did not start (exit code {popen.poll()})")
-                await asyncio.sleep(0.1)
-        yield [popen for popen, _ in started]
-    finally:
-        for popen, log in started:
-            popen.terminate()
-            try:
-                popen.wait(15)
-            except subprocess.TimeoutExpired:
-                popen.kill()
-            log.close()
+    env = {**_server_env(database_url, standin_url, settings), "DEALGRAPH_LOG_LEVEL": "INFO"}
+    with ExitStack() as stack:
+        started = [stack.enter_context(running(["worker"], env)) for _ in range(count)]
+        for process in started:
+            process.wait_for_output("started with")
+        yield [process.popen for process in started]
 
 
 async def create_api_key(database_url: str, name: str) -> str:

@@ -19,18 +19,18 @@ import time
 
 import httpx
 
-from bench.analysis_latency import TRANSCRIPT
 from bench.support import (
     create_api_key,
     create_transcript,
     execute,
-    fresh_database,
     run_on_a_server,
     script_agents,
     server_process,
     standin_process,
 )
 from dealgraph.config import Settings
+from harness.postgres import fresh_database
+from harness.transcripts import DISCOVERY_CALL
 
 START = """mutation($t: ID!) { startAnalysis(transcriptId: $t, force: true) { analysis { id } errors { field message } } }"""
 FINISHED = "query($id: ID!) { analysis(id: $id) { status finishedAt } }"
@@ -74,8 +74,8 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
                 for key in keys
             ]
             async with clients[0] as tenant_a, clients[1] as tenant_b:
-                _, a_transcript = await create_transcript(tenant_a, TRANSCRIPT)
-                _, b_transcript = await create_transcript(tenant_b, TRANSCRIPT)
+                _, a_transcript = await create_transcript(tenant_a, DISCOVERY_CALL)
+                _, b_transcript = await create_transcript(tenant_b, DISCOVERY_CALL)
                 await timed(tenant_b, b_transcript)  # warm-up, not counted
                 for _ in range(args.rounds):
                     alone.append(await timed(tenant_b, b_transcript))

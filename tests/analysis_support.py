@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from starlette.types import ASGIApp
 
+from harness.transcripts import DISCOVERY_CALL
 from tests.factories import create_deal_with_account, create_transcript
-from tests.support import GraphQLClient, TenantHandle, subscribe, websocket
+from tests.support import GraphQLClient, TenantHandle, subscribe, wait_for, websocket
 
 AGENTS = ("meeting_intelligence", "action_items", "stakeholders", "meddpicc")
 
-DISCOVERY_CALL = """[00:00:04] Alice Chen: Thanks for joining, everyone. Today I want to understand your evaluation process.
-[00:00:15] Bob Martinez: Sure. We have to cut onboarding time by forty percent before the Q3 board meeting.
-[00:00:32] Alice Chen: Who signs off on a purchase of this size?
-[00:00:40] Bob Martinez: Our CFO, Dana Wright, approves anything above fifty thousand dollars.
-[00:01:02] Carol Singh: Security review usually takes three weeks, and legal needs the DPA early.
-[00:01:20] Bob Martinez: We are also looking at Contoso, but their integration story is weak.
-[00:01:41] Alice Chen: I will send the security questionnaire and a draft order form by Friday.
-[00:02:05] Bob Martinez: Great, I will set up a call with Dana next Tuesday.
-"""
 
 EVENT_FIELDS = """
   __typename
@@ -77,13 +68,24 @@ async def start(gql: GraphQLClient, who: TenantHandle, transcript_id: str, **var
 async def wait_until_finished(
     gql: GraphQLClient, who: TenantHandle, analysis_id: str, timeout: float = 15
 ) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        analysis = (await gql(ANALYSIS, {"id": analysis_id}, as_=who))["analysis"]
-        if analysis["finishedAt"] is not None:
-            return analysis
-        assert asyncio.get_running_loop().time() < deadline, analysis
-        await asyncio.sleep(0.05)
+    async def finished() -> dict[str, Any] | None:
+        analysis: dict[str, Any] = (await gql(ANALYSIS, {"id": analysis_id}, as_=who))["analysis"]
+        return analysis if analysis["finishedAt"] is not None else None
+
+    analysis: dict[str, Any] = await wait_for(finished, timeout)
+    return analysis
+
+
+async def wait_for_runs(
+    gql: GraphQLClient, who: TenantHandle, analysis_id: str, statuses: dict[str, str], timeout: float = 15
+) -> None:
+    """Until the analysis's runs are stored with these statuses (by agent, as the API spells them)."""
+
+    async def stored() -> bool:
+        runs = (await gql(ANALYSIS, {"id": analysis_id}, as_=who))["analysis"]["agentRuns"]
+        return {run["agent"]: run["status"] for run in runs} == statuses
+
+    await wait_for(stored, timeout)
 
 
 async def analyse_live(

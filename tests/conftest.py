@@ -1,34 +1,28 @@
-"""Test harness: real PostgreSQL, a fresh database per test module, requests through the ASGI app.
+"""Test fixtures: real PostgreSQL, a migrated database per test module, requests through the ASGI app.
 
-Uses TEST_DATABASE_URL / DATABASE_URL when set (e.g. the server on 127.0.0.1:5432), else starts the
-embedded PostgreSQL in a temporary directory.
+Uses TEST_DATABASE_URL / DATABASE_URL when set (e.g. the server on 127.0.0.1:5432; either URL form), else starts
+the embedded PostgreSQL in a temporary directory. Each module's database is a clone of a template migrated once
+per run and server (harness/postgres.py).
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import anthropic
-import asyncpg
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 
-from bench.pg_statements import CountingProxy
 from dealgraph.config import Settings
-from dealgraph.db.embedded import start_embedded_postgres
 from dealgraph.standin import AgentBehaviour, RunningStandin, StandinConfig, start_standin_in_thread
+from harness.pg_statements import CountingProxy
+from harness.postgres import MigratedTemplates, configured_server, embedded_server, fresh_database
 from tests.support import (
     GraphQLClient,
     StandinControl,
     TenantFactory,
     asgi_client,
-    asyncpg_dsn,
     make_settings,
     running_app,
 )
@@ -36,24 +30,32 @@ from tests.support import (
 
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
-    configured = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if configured:
-        yield configured
+    if configured := configured_server():
+        yield configured[0]
         return
-    with tempfile.TemporaryDirectory(prefix="dealgraph-test-pg-") as data_dir:
-        yield start_embedded_postgres(Path(data_dir), database="postgres")
+    with embedded_server(prefix="dealgraph-test-pg-") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+async def migrated_templates() -> AsyncIterator[MigratedTemplates]:
+    templates = MigratedTemplates()
+    yield templates
+    await templates.drop_all()
 
 
 @pytest.fixture(scope="module")
-async def database_url(server_url: str) -> AsyncIterator[str]:
-    name = f"dealgraph_test_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield make_url(server_url).set(database=name).render_as_string(hide_password=False)
-        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+async def database_url(server_url: str, migrated_templates: MigratedTemplates) -> AsyncIterator[str]:
+    """The module's own database, migrated to head."""
+    async with migrated_templates.clone(server_url) as database:
+        yield database.url
+
+
+@pytest.fixture(scope="module")
+async def empty_database_url(server_url: str) -> AsyncIterator[str]:
+    """A database of the module's own with nothing in it, for what must start from scratch (the migrations)."""
+    async with fresh_database(server_url, prefix="dealgraph_test") as database:
+        yield database.url
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ Rows of the deal graph come from `tests.factories`; real `dealgraph` processes f
 from __future__ import annotations
 
 import asyncio
+import inspect
 import itertools
 import uuid
 import weakref
@@ -25,18 +26,14 @@ from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
 from starlette.types import ASGIApp
 
-from bench.pg_statements import CountingProxy
-from bench.read_dataset import DatasetSize, seed
 from dealgraph.config import Settings
 from dealgraph.db.models import Role, Tenant
 from dealgraph.db.repositories import tenancy
 from dealgraph.db.session import Database
 from dealgraph.server.app import create_app
-
-
-def asyncpg_dsn(url: str) -> str:
-    """A database URL as asyncpg takes it (no SQLAlchemy driver suffix), for connections of the test's own."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+from harness.pg_statements import CountingProxy
+from harness.postgres import connected
+from harness.read_dataset import DatasetSize, seed
 
 
 async def terminate_connections(admin: asyncpg.Connection, database: str) -> int:
@@ -54,16 +51,13 @@ async def database_outage(server_url: str, database_url: str) -> AsyncIterator[N
     """Drop every connection to the test database and refuse new ones until the block ends."""
     name = make_url(database_url).database
     assert name is not None
-    admin = await asyncpg.connect(asyncpg_dsn(server_url))
-    try:
+    async with connected(server_url) as admin:
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         try:
             assert await terminate_connections(admin, name) > 0  # the app's pooled and listening connections
             yield
         finally:
             await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
-    finally:
-        await admin.close()
 
 
 @asynccontextmanager
@@ -285,11 +279,28 @@ async def is_open(ws: AsyncWebSocketSession) -> bool:
     return (await asyncio.wait_for(ws.receive_json(), 10))["type"] == "pong"
 
 
-async def wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll `condition` until it holds; fails after `timeout` seconds."""
+async def statement_running(database_url: str, statement: str) -> bool:
+    """Whether a session on the database is executing `statement` (as PostgreSQL sees it, not guessed)."""
+    async with connected(database_url) as observer:
+        running: int = await observer.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND state = 'active' "
+            "AND query = $1",
+            statement,
+        )
+    return running > 0
+
+
+async def wait_for(condition: Callable[[], Any], timeout: float = 10.0) -> Any:
+    """Poll `condition` (a function, or a coroutine function) until it returns something true, and return that;
+    fails after `timeout` seconds with the last value it returned."""
     deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+    while True:
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
+        if value:
+            return value
+        assert asyncio.get_running_loop().time() < deadline, f"condition not met in {timeout:g} s: {value!r}"
         await asyncio.sleep(0.02)
 
 
@@ -333,7 +344,7 @@ class StandinControl:
 
 
 async def seed_reads(database: Database, tenant_id: uuid.UUID, size: DatasetSize) -> None:
-    """The read benchmark's data set (bench/read_dataset.py) in a tenant, written as the owner."""
+    """The read benchmark's data set (harness/read_dataset.py) in a tenant, written as the owner."""
     async with database.owner_session() as session:
         raw = await (await session.connection()).get_raw_connection()
         await seed(raw.driver_connection, tenant_id, size)

@@ -18,9 +18,18 @@ from tests.analysis_support import (
     kinds,
     start,
     transcript_for_analysis,
+    wait_for_runs,
     wait_until_finished,
 )
-from tests.support import GraphQLClient, StandinControl, TenantFactory, recording_round_trips, subscribe, websocket
+from tests.support import (
+    GraphQLClient,
+    StandinControl,
+    TenantFactory,
+    recording_round_trips,
+    subscribe,
+    wait_for,
+    websocket,
+)
 
 COMPLETION_ORDER = ["meeting_intelligence", "action_items", "stakeholders", "meddpicc"]
 
@@ -111,13 +120,16 @@ async def test_late_subscriber_gets_state_then_live_without_duplicates(
     app: Starlette, gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
 ) -> None:
     await standin.behave("meeting_intelligence", latency_s=0.05)
-    await standin.behave("meddpicc", latency_s=1.5)
+    await standin.behave("meddpicc", held=True)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
     analysis = await start(gql, who, ids["transcript"], agents=["MEETING_INTELLIGENCE", "MEDDPICC"])
-    await asyncio.sleep(0.8)  # the fast agent is done, the slow one is running
+    await wait_for_runs(gql, who, analysis["id"], {"MEETING_INTELLIGENCE": "SUCCEEDED", "MEDDPICC": "RUNNING"})
     async with websocket(app, who.api_key) as ws:
-        events = await (await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})).collect()
+        subscription = await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})
+        events = [await subscription.next(), await subscription.next()]  # the state, read before the release
+        await standin.release("meddpicc")
+        events += await subscription.collect()
     seen = kinds(events)
     assert seen[0] == ("AgentSucceeded", "MEETING_INTELLIGENCE")  # replayed from the database
     assert seen[1] == ("AgentStarted", "MEDDPICC")
@@ -143,9 +155,11 @@ async def test_deal_subscription_sees_every_analysis_of_the_deal(
     await standin.behave("action_items", latency_s=0.2)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
+    hub = app.state.hub
+    before = hub.subscriber_count
     async with websocket(app, who.api_key) as ws:
         subscription = await subscribe(ws, DEAL_EVENTS, {"id": ids["deal"]})
-        await asyncio.sleep(0.2)  # subscribed before anything starts
+        await wait_for(lambda: hub.subscriber_count > before)  # subscribed before anything starts
         first = await start(gql, who, ids["transcript"], agents=["ACTION_ITEMS"])
         second = await start(gql, who, ids["transcript"], agents=["ACTION_ITEMS"])
         events = []
@@ -218,9 +232,7 @@ async def test_cancel_stops_running_agents(
     )
     assert rest[-1]["analysisEvents"]["status"] == "CANCELLED"
     assert app.state.analysis_pool.active_runs == 0  # the workers really stopped
-    await asyncio.sleep(0.3)
-    stored = (await gql(ANALYSIS, {"id": analysis["id"]}, as_=who))["analysis"]
-    assert {run["status"] for run in stored["agentRuns"]} == {"CANCELLED"}
+    await wait_for_runs(gql, who, analysis["id"], dict.fromkeys((a.upper() for a in AGENTS), "CANCELLED"))
     again = await gql(
         "mutation($id: ID!) { cancelAnalysis(id: $id) { errors { code } } }", {"id": analysis["id"]}, as_=who
     )

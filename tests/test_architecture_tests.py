@@ -1,6 +1,7 @@
 """The tests' own layout: shared helpers live in helper modules (tests/support.py, tests/factories.py, ...),
 never in a test module that others import. Importing a `test_*` module runs its collection-time code twice
-and makes pytest see its tests again under another name, and a helper hidden among tests gets copied."""
+and makes pytest see its tests again under another name, and a helper hidden among tests gets copied.
+What tests share with the benches lives in harness/, so a test never imports `bench`."""
 
 from __future__ import annotations
 
@@ -45,3 +46,38 @@ def test_no_module_imports_a_test_module() -> None:
         module.name: sorted(set(imported_test_modules(module.read_text(encoding="utf-8")))) for module in modules
     }
     assert {name: imported for name, imported in offenders.items() if imported} == {}
+
+
+ROOT = TESTS.parent
+MAY_NOT_IMPORT = {
+    "tests": {"bench"},  # what a test and a benchmark share lives in harness/
+    "harness": {"bench", "tests"},
+    "dealgraph": {"bench", "tests", "harness"},
+}
+
+
+def imported_top_level(source: str) -> set[str]:
+    """The top-level packages `source` imports absolutely, anywhere in the file."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_import_scanner_sees_deferred_imports() -> None:
+    source = "import os\ndef f():\n    from bench.support import x\n    import harness.ports\n"
+    assert imported_top_level(source) == {"os", "bench", "harness"}
+
+
+def test_tests_never_import_the_benches() -> None:
+    offenders = {}
+    for package, forbidden in MAY_NOT_IMPORT.items():
+        modules = sorted((ROOT / package).rglob("*.py"))
+        assert modules, package
+        for module in modules:
+            if bad := imported_top_level(module.read_text(encoding="utf-8")) & forbidden:
+                offenders[str(module.relative_to(ROOT))] = sorted(bad)
+    assert offenders == {}

@@ -19,14 +19,23 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from bench.pg_statements import CountingProxy, Kind, by_kind
-from bench.read_dataset import DatasetSize
 from dealgraph.config import Settings
 from dealgraph.db.read_pool import ReadPool
 from dealgraph.db.session import Database
 from dealgraph.errors import TooManyRequests
 from dealgraph.standin import RunningStandin
-from tests.support import TenantFactory, TenantHandle, asgi_client, running_app, seed_reads, settings_through
+from harness.pg_statements import CountingProxy, Kind, by_kind
+from harness.read_dataset import DatasetSize
+from tests.support import (
+    TenantFactory,
+    TenantHandle,
+    asgi_client,
+    running_app,
+    seed_reads,
+    settings_through,
+    statement_running,
+    wait_for,
+)
 
 DATA = DatasetSize(accounts=4, deals=12, transcripts=30)
 
@@ -347,10 +356,11 @@ async def test_a_connection_the_server_closed_is_replaced(
 
 
 async def test_no_free_read_connection_is_too_many_requests(settings: Settings, alice: TenantHandle) -> None:
-    reads = ReadPool(settings.database_url or "", app_role=settings.app_role, size=1, acquire_timeout_s=0.2)
+    reads_url = settings.database_url or ""
+    reads = ReadPool(reads_url, app_role=settings.app_role, size=1, acquire_timeout_s=0.2)
     try:
         busy = asyncio.ensure_future(reads.fetchrow(alice.tenant_id, "SELECT pg_sleep(1)", []))
-        await asyncio.sleep(0.3)  # connected and sleeping
+        await wait_for(lambda: statement_running(reads_url, "SELECT pg_sleep(1)"))  # connected and sleeping
         with pytest.raises(TooManyRequests):
             await reads.fetchrow(alice.tenant_id, "SELECT 1", [])
         await busy

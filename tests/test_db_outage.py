@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import pytest
 from starlette.applications import Starlette
@@ -17,10 +18,10 @@ from tests.support import (
     database_outage,
     make_settings,
     subscribe,
+    wait_for,
     websocket,
 )
 
-THINKING_S = 3.0  # each agent's scripted latency
 LEASE_S = 15.0  # longer than the outage: the worker may keep its runs throughout
 
 
@@ -34,20 +35,32 @@ async def requests_per_agent(standin: StandinControl) -> dict[str, list[int]]:
 
 
 async def test_results_finished_during_an_outage_are_recorded_without_calling_claude_again(
-    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl, server_url: str, database_url: str
+    gql: GraphQLClient,
+    tenants: TenantFactory,
+    standin: StandinControl,
+    server_url: str,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     for agent in AGENTS:
-        await standin.behave(agent, latency_s=THINKING_S)
+        await standin.behave(agent, held=True)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
     analysis = await start(gql, who, ids["transcript"])
 
-    deadline = asyncio.get_running_loop().time() + 20
-    while not all((await requests_per_agent(standin)).values()):  # every agent's Claude call is under way
-        assert asyncio.get_running_loop().time() < deadline, await requests_per_agent(standin)
-        await asyncio.sleep(0.05)
-    async with database_outage(server_url, database_url):
-        await asyncio.sleep(THINKING_S + 1.5)  # every answer arrives while the database is unreachable
+    async def every_call_under_way() -> bool:
+        return all((await requests_per_agent(standin)).values())
+
+    def outcomes_refused() -> int:
+        refused = [record for record in caplog.records if "recording the outcome failed" in record.getMessage()]
+        return len({record.args[0] for record in refused if isinstance(record.args, tuple)})
+
+    await wait_for(every_call_under_way, timeout=20)
+    with caplog.at_level(logging.WARNING, logger="dealgraph.runs.lease"):
+        async with database_outage(server_url, database_url):
+            for agent in AGENTS:
+                await standin.release(agent)
+            await wait_for(lambda: outcomes_refused() == len(AGENTS), timeout=20)  # every answer is in, none stored
 
     finished = await wait_until_finished(gql, who, analysis["id"], timeout=30)
     assert finished["status"] == "SUCCEEDED", finished

@@ -26,7 +26,7 @@ from dealgraph.schema.shared_events import SharedEventExecution
 from dealgraph.services.analysis_events import RunState, analysis_snapshot, stream_events
 from dealgraph.services.ids import node_uuid
 from dealgraph.standin import RunningStandin
-from tests.analysis_support import ANALYSIS, start, transcript_for_analysis
+from tests.analysis_support import start, transcript_for_analysis, wait_for_runs
 from tests.support import (
     GraphQLClient,
     StandinControl,
@@ -36,6 +36,7 @@ from tests.support import (
     connect_websocket,
     make_settings,
     subscribe,
+    wait_for,
 )
 
 LEAN_EVENTS = """subscription($id: ID!) { analysisEvents(analysisId: $id) {
@@ -75,12 +76,8 @@ async def _held_running_analysis(gql: GraphQLClient, who: TenantHandle, standin:
     await standin.behave("action_items", latency_s=0.05, held=True)
     ids = await transcript_for_analysis(gql, who)
     analysis_id: str = (await start(gql, who, ids["transcript"], agents=["ACTION_ITEMS"]))["id"]
-    for _ in range(400):
-        run = (await gql(ANALYSIS, {"id": analysis_id}, as_=who))["analysis"]["agentRuns"][0]
-        if run["status"] == "RUNNING":
-            return analysis_id
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the run never started: {run}")
+    await wait_for_runs(gql, who, analysis_id, {"ACTION_ITEMS": "RUNNING"}, timeout=20)
+    return analysis_id
 
 
 _CONNECTING = asyncio.Semaphore(10)
@@ -259,10 +256,7 @@ async def _notify(database: Database, payloads: list[dict[str, Any]]) -> None:
 
 
 async def _settled(queue: asyncio.Queue[Any], size: int) -> None:
-    for _ in range(200):
-        if queue.qsize() >= size:
-            return
-        await asyncio.sleep(0.02)
+    await wait_for(lambda: queue.qsize() >= size)
 
 
 async def test_events_reach_only_subscriptions_of_their_topic(app: Starlette) -> None:
@@ -282,12 +276,15 @@ async def test_events_reach_only_subscriptions_of_their_topic(app: Starlette) ->
 
 async def test_a_subscriber_that_falls_behind_is_resynced_not_buffered(app: Starlette) -> None:
     hub: NotificationHub = app.state.hub
-    analysis = str(uuid.uuid4())
-    async with hub.subscribe(lambda _: True, ("analysis", analysis)) as lagging:
+    analysis, after = str(uuid.uuid4()), str(uuid.uuid4())
+    async with (
+        hub.subscribe(lambda _: True, ("analysis", analysis)) as lagging,
+        hub.subscribe(lambda _: True, ("analysis", after)) as behind_the_flood,
+    ):
         flood = [{"kind": "progress", "analysis": analysis, "n": n} for n in range(_QUEUE_LIMIT + 50)]
         await _notify(app.state.database, flood)
-        await _settled(lagging.queue, 50)
-        await asyncio.sleep(0.2)  # the whole flood has been dispatched
+        await _notify(app.state.database, [{"kind": "test", "analysis": after}])
+        await _settled(behind_the_flood.queue, 1)  # one listener dispatches in commit order: the flood is through
         assert lagging.queue.qsize() <= _QUEUE_LIMIT
         pending = [lagging.queue.get_nowait() for _ in range(lagging.queue.qsize())]
     assert RESYNC in pending  # it re-reads the database; the events it missed are not kept for it

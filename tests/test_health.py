@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 from starlette.applications import Starlette
 
 from dealgraph.server.app import create_app
 from dealgraph.standin import RunningStandin
-from tests.support import asgi_client, database_outage, make_settings
+from tests.support import asgi_client, database_outage, make_settings, wait_for
 
 
 async def test_healthy_and_ready(http: httpx.AsyncClient) -> None:
@@ -39,9 +37,9 @@ async def test_database_going_away_and_coming_back(
             response = await http.get(path)
             assert response.status_code == 503, (path, response.text)
             assert response.json()["reason"].startswith("database unreachable"), response.json()
-    for _ in range(50):  # the pool reconnects on the next checkout
-        if (await http.get("/healthz")).status_code == 200:
-            break
-        await asyncio.sleep(0.2)
-    assert (await http.get("/healthz")).status_code == 200
+
+    async def healthy() -> bool:
+        return (await http.get("/healthz")).status_code == 200
+
+    await wait_for(healthy)  # the pool reconnects on the next checkout
     assert (await http.get("/readyz")).status_code == 200

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import AsyncIterator
 
@@ -15,8 +16,9 @@ from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
 from dealgraph.runs.lease import RunLease, record_outcome
+from harness.ports import free_port
 from tests.factories import claimed_run
-from tests.processes import free_port
+from tests.support import wait_for
 
 
 @pytest.fixture
@@ -61,11 +63,12 @@ async def test_a_failing_statement_is_not_an_outage(database_url: str) -> None:
         await database.dispose()
 
 
-async def test_lease_keeper_survives_an_outage(unreachable: Database) -> None:
+async def test_lease_keeper_survives_an_outage(unreachable: Database, caplog: pytest.LogCaptureFixture) -> None:
     lost: list[bool] = []
     lease = RunLease(unreachable, uuid.uuid4(), "worker", 0.3, asyncio.get_running_loop().time())
-    keeper = asyncio.create_task(lease.keep(on_lost=lambda: lost.append(True)))
-    await asyncio.sleep(1.5)  # several failed extensions
+    with caplog.at_level(logging.WARNING, logger="dealgraph.runs.lease"):
+        keeper = asyncio.create_task(lease.keep(on_lost=lambda: lost.append(True)))
+        await wait_for(lambda: sum("could not extend the lease" in r.getMessage() for r in caplog.records) >= 3)
     assert not keeper.done(), keeper.exception() if keeper.done() else None
     keeper.cancel()
     assert lost == []  # unreachable is not "taken over": the run is not cancelled

@@ -14,8 +14,8 @@ from dealgraph.db.session import Database
 _MODELLED = {"include_name": lambda name, kind, parent: not (kind == "table" and name == "transcript_windows")}
 
 
-async def test_round_trip_and_no_drift(database_url: str) -> None:
-    database = Database(database_url, app_role="dealgraph_app")
+async def test_round_trip_and_no_drift(empty_database_url: str) -> None:
+    database = Database(empty_database_url, app_role="dealgraph_app")
     try:
         await migrate.upgrade(database.engine, "dealgraph_app")
         await migrate.downgrade(database.engine, "dealgraph_app", "base")

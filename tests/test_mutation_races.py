@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable
 from typing import Any
 
-import asyncpg
-
 from dealgraph.services.ids import node_uuid
+from harness.postgres import connected
 from tests.factories import create_deal_with_account
 from tests.graphql_documents import ADD_TRANSCRIPT, CREATE_TRANSCRIPT_VARS
-from tests.support import GraphQLClient, TenantFactory, TenantHandle, asyncpg_dsn
+from tests.support import GraphQLClient, TenantFactory, TenantHandle
 
 CREATE_VERSION = """
 mutation($input: PromptVersionInput!) {
@@ -32,22 +30,12 @@ LOCK_TEMPLATE = "SELECT 1 FROM prompt_templates WHERE id = $1 FOR UPDATE"
 VERSION = {"systemText": "You analyse sales calls.", "userTemplate": "Call the `{{ agent }}` tool."}
 
 
-@asynccontextmanager
-async def owner(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A connection of the test's own, as the owner (no row-level security)."""
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
-        yield connection
-    finally:
-        await connection.close()
-
-
 async def payloads_once_blocked(
     database_url: str, requests: list[Awaitable[dict[str, Any]]], end_holder: Awaitable[object]
 ) -> list[dict[str, Any]]:
     """Start `requests`, wait until each waits for a lock (the holder's, or one another's), end the holder."""
     tasks = [asyncio.ensure_future(request) for request in requests]
-    async with owner(database_url) as watcher:
+    async with connected(database_url) as watcher:
         for _ in range(1000):
             waiting = await watcher.fetchval(
                 "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
@@ -80,7 +68,7 @@ async def test_identical_transcripts_racing_add_one_and_the_other_conflicts(
     who = await tenants.create()
     deal_id = (await create_deal_with_account(gql, who))["id"]
     add = {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": deal_id, "title": "race"}}
-    async with owner(database_url) as holder:
+    async with connected(database_url) as holder:
         lock = holder.transaction()
         await lock.start()
         # the deal row, which the transcript's foreign key check locks: held, the first insert waits there
@@ -103,7 +91,7 @@ async def test_transcript_added_while_its_deal_is_deleted_is_not_found(
     who = await tenants.create()
     deal_id = (await create_deal_with_account(gql, who))["id"]
     add = {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": deal_id}}
-    async with owner(database_url) as holder:
+    async with connected(database_url) as holder:
         deletion = holder.transaction()
         await deletion.start()
         await holder.execute("DELETE FROM deals WHERE id = $1", node_uuid(deal_id, "Deal"))  # as deleteDeal does
@@ -126,7 +114,7 @@ async def twins_racing(
 ) -> list[dict[str, Any]]:
     """Two identical mutations (createPromptVersion unless told), both let go at once when `lock_sql` (on `key`)
     commits."""
-    async with owner(database_url) as holder:
+    async with connected(database_url) as holder:
         lock = holder.transaction()
         await lock.start()
         await holder.execute(lock_sql, key)
@@ -144,7 +132,7 @@ async def first_override(gql: GraphQLClient, who: TenantHandle, agent: str) -> t
 
 async def count_versions(database_url: str, tenant_id: uuid.UUID, agent: str) -> tuple[int, int]:
     """(templates, versions) of the tenant's own template of `agent`."""
-    async with owner(database_url) as connection:
+    async with connected(database_url) as connection:
         row = await connection.fetchrow(
             "SELECT count(DISTINCT t.id), count(v.id) FROM prompt_templates t "
             "LEFT JOIN prompt_versions v ON v.template_id = t.id WHERE t.tenant_id = $1 AND t.agent = $2",
@@ -192,7 +180,7 @@ async def test_new_label_set_by_racing_requests_is_added_once(
     variables = {"t": created["template"]["id"], "label": "canary", "v": created["id"]}
     # the template row, which the label's foreign key check locks: held, the first insert waits there
     payloads = await twins_racing(gql, who, database_url, LOCK_TEMPLATE, template_id, variables, SET_LABEL)
-    async with owner(database_url) as connection:
+    async with connected(database_url) as connection:
         labels = await connection.fetchval("SELECT count(*) FROM prompt_labels WHERE template_id = $1", template_id)
     assert [payload["errors"] for payload in payloads] == [[], []]
     assert [payload["label"]["version"]["version"] for payload in payloads] == [1, 1]

@@ -11,7 +11,7 @@ from sqlalchemy.exc import DBAPIError
 from starlette.applications import Starlette
 
 from dealgraph.db.session import OperationTransaction
-from tests.support import TenantFactory
+from tests.support import TenantFactory, statement_running, wait_for
 
 
 async def test_concurrent_uses_share_one_tenant_scoped_transaction(app: Starlette, tenants: TenantFactory) -> None:
@@ -101,7 +101,7 @@ async def test_nothing_of_the_scope_outlives_the_operation(app: Starlette, tenan
 
     task = asyncio.create_task(cancelled_mid_statement())
     await started.wait()
-    await asyncio.sleep(0.2)
+    await wait_for(lambda: statement_running(database.url, "SELECT pg_sleep(10)"))
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

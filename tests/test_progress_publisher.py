@@ -12,7 +12,7 @@ from dealgraph.fanout.hub import NotificationHub
 from dealgraph.runs import runner
 from dealgraph.runs.progress import ProgressPublisher
 from tests.factories import claimed_run
-from tests.support import recording_statements
+from tests.support import recording_statements, wait_for
 
 
 def _progress(analysis: str, run: str, tokens: int) -> dict[str, object]:
@@ -30,10 +30,7 @@ async def test_progress_of_many_runs_costs_one_statement_and_keeps_the_latest(ap
                 for run in run_ids:
                     publisher.publish(_progress(analysis, run, tokens))
             await asyncio.gather(*(publisher.sent(run) for run in run_ids))
-        for _ in range(200):
-            if heard.queue.qsize() >= len(run_ids):
-                break
-            await asyncio.sleep(0.02)
+        await wait_for(lambda: heard.queue.qsize() >= len(run_ids))
         events = [heard.queue.get_nowait() for _ in range(heard.queue.qsize())]
     await publisher.close()
     assert len(sent) == 1, sent

@@ -9,7 +9,8 @@ from typing import Any
 from dealgraph.agents.outputs import MEDDPICC_ELEMENTS, MeddpiccOutput, MeddpiccStatus
 from dealgraph.schema.qualification import MeddpiccElementKey
 from dealgraph.services.qualification import CallResult, roll_up
-from tests.analysis_support import DISCOVERY_CALL, start, transcript_for_analysis, wait_until_finished
+from harness.transcripts import DISCOVERY_CALL
+from tests.analysis_support import start, transcript_for_analysis, wait_until_finished
 from tests.factories import create_transcript
 from tests.support import GraphQLClient, StandinControl, TenantFactory
 

@@ -22,7 +22,8 @@ from dealgraph.server.recycle import Recycler
 from dealgraph.server.uvicorn_overrides import WatchedProcess
 from dealgraph.server.ws_registry import LiveSockets
 from dealgraph.standin import RunningStandin
-from tests.processes import descendants, process_env, serving
+from harness.processes import descendants
+from tests.processes import process_env, serving
 from tests.support import TenantFactory
 
 MB = 1024 * 1024
@@ -127,7 +128,7 @@ async def test_an_emptied_worker_is_replaced_and_the_server_keeps_serving(
         database_url, standin_server.base_url, worker_slots="0", recycle_after_sockets="2", recycle_growth_mb="0"
     )
     with serving(env, "--workers", "2") as (base_url, process):
-        before = api_workers(process.process.pid)
+        before = api_workers(process.popen.pid)
         assert len(before) == 2, process.output()
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
             async with AsyncExitStack() as sockets:  # 8 sockets over 2 processes: one holds at least 4
@@ -139,11 +140,11 @@ async def test_an_emptied_worker_is_replaced_and_the_server_keeps_serving(
                         {"type": "connection_init", "payload": {"authorization": who.headers["Authorization"]}}
                     )
                     assert (await ws.receive_json())["type"] == "connection_ack"
-                assert api_workers(process.process.pid) == before
+                assert api_workers(process.popen.pid) == before
             deadline = time.monotonic() + 60
-            while not (api_workers(process.process.pid) - before) and time.monotonic() < deadline:
+            while not (api_workers(process.popen.pid) - before) and time.monotonic() < deadline:
                 await asyncio.sleep(0.2)
-            assert api_workers(process.process.pid) - before, f"no worker was replaced\n{process.output()}"
+            assert api_workers(process.popen.pid) - before, f"no worker was replaced\n{process.output()}"
             assert "restarting this API process" in process.output()
             for _ in range(10):  # served throughout, by the remaining and the new process
                 answer = await client.post("/graphql", json={"query": "{ viewer { role } }"}, headers=who.headers)

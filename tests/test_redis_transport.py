@@ -1,23 +1,17 @@
 """Run events over Redis pub/sub (DEALGRAPH_EVENT_TRANSPORT=redis), against a real Redis server.
 
-Uses the Redis on 127.0.0.1:6379 when it answers, else starts a redis-server of its own on a free
-port. The channel is named after the test's database, so parallel runs sharing a Redis never mix.
+Uses the Redis named by TEST_REDIS_URL (CI), else the one on 127.0.0.1:6379 when it answers, else starts a
+redis-server of its own on a free port (harness/redis.py); skipped only when none of these exists outside CI. The channel is named after the test's database, so parallel runs sharing a Redis never mix.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import asyncpg
 import pytest
 import redis.asyncio as redis
 from starlette.applications import Starlette
@@ -27,41 +21,19 @@ from dealgraph.db.repositories import runs
 from dealgraph.fanout.hub import EVENTS_CHANNEL, RESYNC
 from dealgraph.fanout.redis import RedisEvents
 from dealgraph.standin import RunningStandin
+from harness.postgres import connected
+from harness.redis import REQUIRED, NoRedis, redis_server
 from tests.analysis_support import analyse_live, kinds, transcript_for_analysis
-from tests.processes import free_port
-from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings
-
-
-def _answers(port: int) -> bool:
-    with socket.socket() as probe:
-        probe.settimeout(0.5)
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings, wait_for
 
 
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
-    if _answers(6379):
-        yield "redis://127.0.0.1:6379/0"
-        return
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("no Redis on 127.0.0.1:6379 and no redis-server to start")
-    port = free_port()
-    with tempfile.TemporaryDirectory(prefix="dealgraph-redis-") as data_dir:
-        server = subprocess.Popen(
-            [binary, "--port", str(port), "--save", "", "--dir", data_dir],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 10
-            while not _answers(port):
-                assert time.monotonic() < deadline and server.poll() is None, "redis-server did not start"
-                time.sleep(0.05)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            server.terminate()
-            server.wait(10)
+    try:
+        with redis_server() as url:
+            yield url
+    except NoRedis as missing:
+        pytest.skip(f"{missing} (CI sets {REQUIRED}, and then a missing Redis fails)")
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +62,10 @@ async def heard_on_redis(redis_url: str, database_url: str) -> AsyncIterator[lis
 
 @pytest.fixture
 async def heard_on_postgres(database_url: str) -> AsyncIterator[list[str]]:
-    connection = await asyncpg.connect(database_url)
     heard: list[str] = []
-    await connection.add_listener(EVENTS_CHANNEL, lambda *args: heard.append(args[-1]))
-    yield heard
-    await connection.close()
+    async with connected(database_url) as connection:
+        await connection.add_listener(EVENTS_CHANNEL, lambda *args: heard.append(args[-1]))
+        yield heard
 
 
 async def test_live_analysis_events_travel_through_redis_not_notify(
@@ -132,11 +103,9 @@ async def test_events_leave_on_commit_and_never_on_rollback(
             raise RuntimeError("the change fails")
     async with database.owner_session() as session:
         await runs.notify(session, [{"kind": "test", "analysis": marker, "outcome": "committed"}])
-    for _ in range(200):
-        if any(e.get("analysis") == marker for e in heard_on_redis):
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.2)
+    # One sender publishes in commit order, and the subscription hears in that order: had the rolled-back event
+    # left, it would have arrived before the committed one.
+    await wait_for(lambda: any(e.get("analysis") == marker for e in heard_on_redis))
     assert [e["outcome"] for e in heard_on_redis if e.get("analysis") == marker] == ["committed"]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -127,11 +128,11 @@ async def test_fragments_expanding_past_the_limit_are_refused_before_validation(
     limit = settings.max_query_tokens * EXPANSION_PER_TOKEN
     assert (await gql(fragment_doubling(12), as_=who))["accounts"]["edges"] == []  # 8,195 selections: served
     for levels in (13, 40):
-        started = asyncio.get_running_loop().time()
+        started = time.thread_time()  # CPU, not wall-clock: the app runs in this thread, others' load is not counted
         error = refusal((await gql.raw(fragment_doubling(levels), as_=who)).json())
         assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
         assert f"more than {limit}" in error["message"] and "DEALGRAPH_MAX_QUERY_TOKENS" in error["message"]
-        assert asyncio.get_running_loop().time() - started < 5
+        assert time.thread_time() - started < 5
 
 
 @pytest.mark.parametrize(

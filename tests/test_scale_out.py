@@ -3,7 +3,6 @@ subscriber on one server process sees runs executed by another (LISTEN/NOTIFY fa
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ from dealgraph.config import Settings
 from dealgraph.db.models import AgentRun, RunStatus
 from dealgraph.db.repositories import runs
 from dealgraph.standin import RunningStandin
+from harness.processes import running
 from tests.analysis_support import (
     ANALYSIS,
     ANALYSIS_EVENTS,
@@ -25,7 +25,7 @@ from tests.analysis_support import (
     transcript_for_analysis,
     wait_until_finished,
 )
-from tests.processes import process_env, running, server
+from tests.processes import process_env, servers
 from tests.support import (
     GraphQLClient,
     StandinControl,
@@ -33,6 +33,7 @@ from tests.support import (
     TenantFactory,
     make_settings,
     subscribe,
+    wait_for,
     websocket,
 )
 
@@ -55,7 +56,7 @@ async def test_run_of_a_killed_worker_is_completed_by_another(
     database_url: str,
     standin_server: RunningStandin,
 ) -> None:
-    await standin.behave("meddpicc", latency_s=4.0)
+    await standin.behave("meddpicc", held=True)  # its answer never finishes for the doomed process
     env = process_env(database_url, standin_server.base_url)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
@@ -67,7 +68,7 @@ async def test_run_of_a_killed_worker_is_completed_by_another(
             first = (await events.next(timeout=20))["analysisEvents"]
             assert queued["__typename"] == "AgentQueued"
             assert (first["__typename"], first["attempt"]) == ("AgentStarted", 1), doomed.output()
-            await asyncio.sleep(0.5)  # mid-run: the model is still writing
+            await wait_for(lambda: standin.statuses("meddpicc"))  # mid-run: the model is writing
             doomed.kill()
         assert (await _run_state(gql, who, analysis["id"]))["status"] == "RUNNING"  # orphaned, lease still held
 
@@ -95,7 +96,7 @@ async def test_subscriber_on_one_server_sees_runs_executed_by_another(
     ids = await transcript_for_analysis(gql, who)
     listening = process_env(database_url, standin_server.base_url, worker_slots="0")
     executing = process_env(database_url, standin_server.base_url, worker_slots="4")
-    with server(listening) as server_a, server(executing) as server_b:
+    with servers(listening, executing) as (server_a, server_b):
         async with httpx.AsyncClient(base_url=server_a) as client_a, httpx.AsyncClient(base_url=server_b) as client_b:
             async with aconnect_ws("/graphql", client_a, subprotocols=["graphql-transport-ws"]) as ws:
                 await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {who.api_key}"}})

@@ -20,8 +20,9 @@ from starlette.applications import Starlette
 from dealgraph.config import Settings
 from dealgraph.db.models import AgentRun
 from dealgraph.standin import RunningStandin
+from harness.processes import children, descendants
 from tests.analysis_support import AGENTS, ANALYSIS_EVENTS, START, kinds, transcript_for_analysis
-from tests.processes import children, descendants, process_env, serving
+from tests.processes import process_env, serving
 from tests.support import (
     REFUSAL_DEADLINE_S,
     GraphQLClient,
@@ -48,7 +49,7 @@ async def test_two_workers_serve_and_hear_revocations(
     who = await tenants.create()
     env = process_env(database_url, standin_server.base_url, worker_slots="0")
     with serving(env, "--workers", "2") as (base_url, process):
-        assert len(children(process.process.pid)) >= 2, process.output()
+        assert len(children(process.popen.pid)) >= 2, process.output()
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
             answers = await asyncio.gather(
                 *(client.post("/graphql", json={"query": VIEWER}, headers=who.headers) for _ in range(20))
@@ -110,16 +111,16 @@ async def test_serve_runs_the_stand_in_in_a_child_that_stops_with_it(
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
     with serving(without_a_key(database_url)) as (base_url, process):
-        below = descendants(process.process.pid)
+        below = descendants(process.popen.pid)
         [standin] = [pid for pid, command in below.items() if "dealgraph.standin" in command]
-        assert standin != process.process.pid
+        assert standin != process.popen.pid
         events = await analyse_through(base_url, who, ids["transcript"])
         assert kinds(events)[-1] == ("AnalysisFinished", None), process.output()
         assert events[-1]["analysisEvents"]["status"] == "SUCCEEDED", events
         succeeded = [e["analysisEvents"] for e in events if e["analysisEvents"]["__typename"] == "AgentSucceeded"]
         assert [e["run"]["metadata"]["simulated"] for e in succeeded] == [True, True]
-        process.process.send_signal(signal.SIGTERM)
-        process.process.wait(30)
+        process.popen.send_signal(signal.SIGTERM)
+        process.popen.wait(30)
     assert not await wait_until_gone(below), "children left behind after SIGTERM"
 
 
@@ -130,11 +131,11 @@ async def test_workers_run_api_pool_and_stand_in_apart_and_none_outlives_a_kille
     ids = await transcript_for_analysis(gql, who)
     env = without_a_key(database_url, worker_slots="4")
     with serving(env, "--workers", "2") as (base_url, process):
-        below = descendants(process.process.pid)
+        below = descendants(process.popen.pid)
         [standin] = [pid for pid, command in below.items() if "dealgraph.standin" in command]
         [pool] = [pid for pid, command in below.items() if command.endswith("dealgraph.cli worker ")]
         assert len([command for command in below.values() if "multiprocessing.spawn" in command]) == 2, below
-        assert process.process.pid not in (standin, pool)
+        assert process.popen.pid not in (standin, pool)
         events = await analyse_through(base_url, who, ids["transcript"])
         assert kinds(events)[-1] == ("AnalysisFinished", None), process.output()
         assert events[-1]["analysisEvents"]["status"] == "SUCCEEDED", events

@@ -3,13 +3,13 @@ while idle is replaced when the transaction's first statement fails, and the req
 
 from __future__ import annotations
 
-import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
 from dealgraph.config import Settings
 from dealgraph.standin import RunningStandin
-from tests.support import GraphQLClient, TenantFactory, asyncpg_dsn, make_settings, terminate_connections
+from harness.postgres import connected
+from tests.support import GraphQLClient, TenantFactory, make_settings, terminate_connections
 
 
 @pytest.fixture(scope="module")
@@ -19,11 +19,8 @@ def settings(database_url: str, standin_server: RunningStandin) -> Settings:
 
 async def terminate_other_backends(database_url: str) -> int:
     """What a server restart or an idle-connection killer does to the app's pooled connections."""
-    admin = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
+    async with connected(database_url) as admin:
         return await terminate_connections(admin, str(make_url(database_url).database))
-    finally:
-        await admin.close()
 
 
 async def test_requests_after_the_pooled_connections_died_are_served(

@@ -1,6 +1,6 @@
 """Statements and round trips per request, pinned: what the deal-graph and `viewer` queries and a mutation cost in PostgreSQL.
 
-Counted on the wire (bench/pg_statements.py: a proxy between the app and PostgreSQL), so BEGIN,
+Counted on the wire (harness/pg_statements.py: a proxy between the app and PostgreSQL), so BEGIN,
 COMMIT and SQLAlchemy's pre-ping are counted too, whichever layer issues them. Statements and round
 trips differ where one message carries several statements. The figures document today's request
 path; work that lowers them must lower these numbers with it, and nothing can raise them unnoticed.
@@ -12,9 +12,11 @@ from __future__ import annotations
 import pytest
 from starlette.applications import Starlette
 
-from bench.pg_statements import Capture, CountingProxy, Kind, by_kind
-from bench.read_dataset import DatasetSize
-from bench.read_queries import (
+from dealgraph.config import Settings
+from dealgraph.standin import RunningStandin
+from harness.pg_statements import Capture, CountingProxy, Kind, by_kind
+from harness.read_dataset import DatasetSize
+from harness.read_queries import (
     DEALGRAPH_DEAL_GRAPH,
     DEALGRAPH_DEAL_GRAPH_WITH_PEOPLE,
     DEALGRAPH_TRIVIAL,
@@ -22,8 +24,6 @@ from bench.read_queries import (
     TRANSCRIPTS_PER_DEAL,
     DealGraphShape,
 )
-from dealgraph.config import Settings
-from dealgraph.standin import RunningStandin
 from tests.support import GraphQLClient, TenantFactory, TenantHandle, seed_reads, settings_through
 
 SMALL = DatasetSize(accounts=5, deals=30, transcripts=90)

@@ -8,7 +8,7 @@ from httpx_ws import WebSocketDisconnect
 from starlette.applications import Starlette
 
 from tests.analysis_support import ANALYSIS_EVENTS, start, transcript_for_analysis, wait_until_finished
-from tests.support import GraphQLClient, StandinControl, TenantFactory, open_websocket, subscribe, websocket
+from tests.support import GraphQLClient, StandinControl, TenantFactory, open_websocket, subscribe, wait_for, websocket
 
 
 async def _close_code(app: Starlette, payload: dict[str, str]) -> int:
@@ -55,9 +55,5 @@ async def test_disconnect_releases_server_side_subscriptions(
         subscription = await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})
         await subscription.next()  # the subscription is live on the server
         assert hub.subscriber_count == baseline + 1
-    for _ in range(50):
-        if hub.subscriber_count == baseline:
-            break
-        await asyncio.sleep(0.02)
-    assert hub.subscriber_count == baseline
+    await wait_for(lambda: hub.subscriber_count == baseline)
     assert (await wait_until_finished(gql, who, analysis["id"]))["status"] == "SUCCEEDED"  # the run itself went on

@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 
 from dealgraph.db import models
 from dealgraph.db.session import Database
-from tests.support import GraphQLClient, TenantFactory
+from tests.support import GraphQLClient, TenantFactory, wait_for
 
 ACCOUNTS, DEALS_EACH = 100, 40
 # 1 + 100 × (edge, node, id, name, deals + 40 × (edge, node, id, name, stage, amount)) = 24,501 ≤ 25,000
@@ -58,15 +58,17 @@ async def test_tiny_query_stays_fast_while_another_tenant_sends_worst_allowed_qu
     # A sustained flood: ten heavy clients each send the query again as soon as it is answered, until the
     # light tenant has been sampled (ten one-shot queries finished before sampling began on a fast machine).
     sampled = asyncio.Event()
+    sending: set[int] = set()
 
-    async def heavy_client() -> list[int]:
+    async def heavy_client(client: int) -> list[int]:
         statuses = []
         while not sampled.is_set():
+            sending.add(client)
             statuses.append((await gql.raw(WORST_ALLOWED, as_=heavy)).status_code)
         return statuses
 
-    flood = [asyncio.create_task(heavy_client()) for _ in range(10)]
-    await asyncio.sleep(0.2)  # every heavy client has a query in flight
+    flood = [asyncio.create_task(heavy_client(client)) for client in range(10)]
+    await wait_for(lambda: len(sending) == 10)  # every heavy client has a query in flight
     latencies = []
     for _ in range(5):
         started = time.monotonic()

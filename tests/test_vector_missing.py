@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -18,8 +17,9 @@ from starlette.applications import Starlette
 from dealgraph.config import Settings
 from dealgraph.db import migrate
 from dealgraph.server.app import create_app
+from harness.postgres import connected
 from tests.processes import run_cli
-from tests.support import GraphQLClient, TenantFactory, asyncpg_dsn, running_app
+from tests.support import GraphQLClient, TenantFactory, running_app
 from tests.vector_support import seed_calls
 
 SEARCH = "query($q: String!, $mode: SearchMode) { searchTranscripts(query: $q, mode: $mode) { totalCount edges { node { matchedBy } } } }"
@@ -29,11 +29,8 @@ SEARCH = "query($q: String!, $mode: SearchMode) { searchTranscripts(query: $q, m
 async def app(settings: Settings, database_url: str) -> AsyncIterator[Starlette]:
     application = create_app(settings)
     await migrate.upgrade(application.state.database.engine, settings.app_role)
-    connection = await asyncpg.connect(asyncpg_dsn(database_url))
-    try:
+    async with connected(database_url) as connection:
         await connection.execute("DROP TABLE IF EXISTS transcript_windows")
-    finally:
-        await connection.close()
     async with application.router.lifespan_context(application):
         yield application
 

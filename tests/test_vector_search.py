@@ -7,7 +7,6 @@ is off here and tests drive `EmbeddingPool` by hand, so nothing waits on a timer
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterator
 
@@ -22,7 +21,7 @@ from dealgraph.db.repositories import search_jobs
 from dealgraph.search.embedding_pool import EmbeddingPool
 from dealgraph.standin import RunningStandin
 from tests.processes import run_cli
-from tests.support import GraphQLClient, TenantFactory, asgi_client, make_settings, running_app
+from tests.support import GraphQLClient, TenantFactory, asgi_client, make_settings, running_app, wait_for
 from tests.vector_support import drain, pgvector_server_url, seed_calls
 
 SEARCH = """
@@ -172,14 +171,18 @@ async def test_a_dead_workers_job_completes_elsewhere(
             await session.scalar(select(SearchJob.status).where(SearchJob.transcript_id == dead.transcript_id))
             == "running"
         )
-    for _ in range(100):  # the lease is 0.5 s; wait for the database clock to pass it (generous bound)
+
+    async def lease_expired() -> bool:
         async with database.owner_session() as session:
-            expired = await session.scalar(
-                select(SearchJob.lease_expires_at < text("now()")).where(SearchJob.transcript_id == dead.transcript_id)
+            return bool(
+                await session.scalar(
+                    select(SearchJob.lease_expires_at < text("now()")).where(
+                        SearchJob.transcript_id == dead.transcript_id
+                    )
+                )
             )
-        if expired:
-            break
-        await asyncio.sleep(0.1)
+
+    await wait_for(lease_expired)  # the lease is 0.5 s: until the database clock passes it
     await drain(survivor)
     async with database.owner_session() as session:
         job = await session.get(SearchJob, dead.transcript_id)
@@ -221,13 +224,12 @@ async def test_serve_embeds_in_the_background(gql: GraphQLClient, tenants: Tenan
     who = await tenants.create()
     transcript_id = (await seed_calls(gql, who, {"in1"}))["calls"]["in1"]["id"]
     background = settings.model_copy(update={"embedding_worker": True, "embedding_poll_s": 0.1, "auto_migrate": False})
+
+    async def ready() -> bool:
+        return (await gql(STATUS, {"id": transcript_id}, as_=who))["transcript"]["searchStatus"] == "READY"
+
     async with running_app(background):
-        for _ in range(600):  # generous: up to 60 s on a loaded machine
-            status = (await gql(STATUS, {"id": transcript_id}, as_=who))["transcript"]["searchStatus"]
-            if status == "READY":
-                break
-            await asyncio.sleep(0.1)
-    assert status == "READY"
+        await wait_for(ready, timeout=60)  # generous on a loaded machine
 
 
 async def test_reembed_cli_brings_outdated_transcripts_to_the_current_model(

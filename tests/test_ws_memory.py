@@ -14,7 +14,7 @@ from contextlib import AsyncExitStack
 from starlette.applications import Starlette
 
 from dealgraph.server.ws_handler import DealgraphTransportWSHandler
-from tests.analysis_support import ANALYSIS, ANALYSIS_EVENTS, DEAL_EVENTS, start, transcript_for_analysis
+from tests.analysis_support import ANALYSIS_EVENTS, DEAL_EVENTS, start, transcript_for_analysis, wait_for_runs
 from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle, subscribe, websocket
 
 SOCKETS = 40
@@ -75,10 +75,8 @@ async def test_many_subscriptions_opened_and_closed_leave_the_registries_empty(
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
     ids["analysis"] = (await start(gql, who, ids["transcript"], agents=["ACTION_ITEMS"]))["id"]
-    for _ in range(400):  # its run's own tasks are up before the tasks are counted
-        if (await gql(ANALYSIS, {"id": ids["analysis"]}, as_=who))["analysis"]["agentRuns"][0]["status"] == "RUNNING":
-            break
-        await asyncio.sleep(0.05)
+    # its run's own tasks are up before the tasks are counted
+    await wait_for_runs(gql, who, ids["analysis"], {"ACTION_ITEMS": "RUNNING"}, timeout=20)
     subscribers_before = hub.subscriber_count
     process_wide = set(hub._untopical)  # noqa: SLF001 - the process's own (cancellation) subscription
 

@@ -16,7 +16,7 @@ from dealgraph.standin import RunningStandin
 from tests.analysis_support import DEAL_EVENTS
 from tests.factories import create_deal_with_account
 from tests.graphql_documents import CREATE_ACCOUNT
-from tests.processes import process_env, run_cli, server
+from tests.processes import process_env, run_cli, server, servers
 from tests.support import (
     REFUSAL_DEADLINE_S,
     GraphQLClient,
@@ -86,13 +86,15 @@ async def test_operation_after_a_lost_notification_is_refused(
     """Revoked with triggers off (as if the NOTIFY were lost): the next operation re-checks the key."""
     who = await tenants.create()
     colleague = await tenants.add_user(who, Role.ADMIN)
-    async with websocket(app, who.api_key) as ws:
+    bystander = await tenants.add_user(who, Role.MEMBER)
+    async with websocket(app, who.api_key) as ws, websocket(app, bystander.api_key) as barrier:
         async with app.state.database.owner_session() as session:
             await session.execute(text("SET LOCAL session_replication_role = replica"))
             await session.execute(
                 text("UPDATE api_keys SET revoked_at = now() WHERE prefix = :p"), {"p": who.api_key[:11]}
             )
-        await asyncio.sleep(0.3)
+        await tenants.revoke(bystander)  # notified in commit order: once its close is heard, so was all before it
+        assert (await closed(barrier, timeout=10))[0].code == 4403
         assert await is_open(ws)  # no notification: still open
         await ws.send_json(
             {
@@ -157,7 +159,7 @@ async def test_revoke_on_one_server_closes_the_socket_on_another(
     who = await tenants.create()
     deal_id = (await create_deal_with_account(gql, who))["id"]
     env = process_env(database_url, standin_server.base_url, worker_slots="0")
-    with server(env) as server_a, server(env) as server_b:
+    with servers(env, env) as (server_a, server_b):
         async with httpx.AsyncClient(base_url=server_a) as client_a, httpx.AsyncClient(base_url=server_b) as client_b:
             async with aconnect_ws("/graphql", client_a, subprotocols=["graphql-transport-ws"]) as ws:
                 await authenticate(ws, who.api_key)

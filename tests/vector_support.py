@@ -3,15 +3,12 @@ the labelled sales calls seeded through GraphQL, and a worker driven by hand (no
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-from bench.search_corpus import CALLS
-from dealgraph.db.embedded import start_embedded_postgres
 from dealgraph.search.embedding_pool import EmbeddingPool
+from harness.postgres import configured_server, embedded_server
+from harness.search_corpus import CALLS
 from tests.factories import create_deal_with_account, create_transcript
 from tests.support import GraphQLClient, TenantHandle
 
@@ -19,11 +16,11 @@ from tests.support import GraphQLClient, TenantHandle
 def pgvector_server_url(shared: str) -> Iterator[str]:
     """The session's embedded server, or, when the run targets a configured server (PostgreSQL 15,
     no pgvector), an embedded one of this module's own."""
-    if not (os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")):
+    if not configured_server():
         yield shared
         return
-    with tempfile.TemporaryDirectory(prefix="dealgraph-test-pgvector-") as data_dir:
-        yield start_embedded_postgres(Path(data_dir), database="postgres")
+    with embedded_server(prefix="dealgraph-test-pgvector-") as url:
+        yield url
 
 
 async def seed_calls(gql: GraphQLClient, who: TenantHandle, keys: set[str] | None = None) -> dict[str, Any]:

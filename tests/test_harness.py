@@ -1,0 +1,44 @@
+"""The test harness itself: module databases are clones of a migrated template, independent of each other, and
+the template is gone once the run ends; either URL form of a server works."""
+
+from __future__ import annotations
+
+from alembic.script import ScriptDirectory
+
+from dealgraph.db import migrate
+from harness.postgres import MigratedTemplates, connected, migrations_digest, url_of
+
+HEAD = ScriptDirectory.from_config(migrate.alembic_config("dealgraph_app")).get_current_head()
+
+
+async def _revision(url: str) -> str | None:
+    async with connected(url) as connection:
+        revision: str | None = await connection.fetchval("SELECT version_num FROM alembic_version")
+    return revision
+
+
+async def _databases(server_url: str, like: str) -> set[str]:
+    async with connected(server_url) as connection:
+        return {row[0] for row in await connection.fetch("SELECT datname FROM pg_database WHERE datname LIKE $1", like)}
+
+
+async def test_the_module_database_is_migrated_to_head(database_url: str) -> None:
+    assert HEAD is not None and await _revision(database_url) == HEAD
+
+
+async def test_clones_are_independent_and_the_template_is_dropped_at_the_end(server_url: str) -> None:
+    sqlalchemy_form = url_of(server_url, "postgres").replace("postgresql://", "postgresql+asyncpg://", 1)
+    templates = MigratedTemplates()
+    try:
+        async with templates.clone(sqlalchemy_form) as one, templates.clone(sqlalchemy_form) as two:
+            assert one.url.startswith("postgresql+asyncpg://") and one.name != two.name
+            assert await _revision(one.url) == await _revision(two.url) == HEAD
+            async with connected(one.url) as writer:
+                await writer.execute("UPDATE alembic_version SET version_num = 'changed'")
+            assert await _revision(two.url) == HEAD  # a clone's changes stay in it
+        mine = await templates.template_for(sqlalchemy_form)
+        assert mine.startswith(f"dealgraph_template_{migrations_digest()}_")
+        assert mine in await _databases(server_url, "dealgraph_template_%")
+    finally:
+        await templates.drop_all()
+    assert mine not in await _databases(server_url, "dealgraph_template_%")
