@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -23,6 +24,7 @@ from tests.support import GraphQLClient, TenantFactory, make_settings, websocket
 
 BODY_LIMIT = 64 * 1024
 CHARS_LIMIT = 20_000
+BODY_TIMEOUT_S = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -32,6 +34,7 @@ def settings(database_url: str, standin_server: RunningStandin) -> Settings:
         standin_server.base_url,
         max_body_bytes=BODY_LIMIT,
         max_query_chars=CHARS_LIMIT,
+        request_body_timeout_s=BODY_TIMEOUT_S,
         tenant_concurrency=1,
         tenant_queue_s=0.3,
         tenant_connections=1,
@@ -72,6 +75,42 @@ async def test_streamed_body_is_counted_and_refused_before_parsing(
 
     response = await http.post("/graphql", content=chunks(), headers=who.headers | {"content-type": "application/json"})
     assert response.status_code == 413 and response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
+
+
+@asynccontextmanager
+async def stalled_body() -> AsyncIterator[AsyncIterator[bytes]]:
+    """A JSON body that sends its first kilobyte and then nothing until the block ends."""
+    release = asyncio.Event()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ viewer { role } }", "variables": {"p": "' + b"x" * 1024
+        await release.wait()
+        yield b'"}}'
+
+    try:
+        yield chunks()
+    finally:
+        release.set()
+
+
+async def test_an_anonymous_body_is_not_read(http: httpx.AsyncClient) -> None:
+    """The key is in the headers: an anonymous client cannot make the server hold (or wait for) its body."""
+    async with stalled_body() as body:
+        request = http.post("/graphql", content=body, headers={"content-type": "application/json"})
+        response = await asyncio.wait_for(request, 10)
+    assert response.status_code == 401 and response.headers["connection"] == "close"
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_body_that_stalls_is_refused_at_its_deadline(http: httpx.AsyncClient, tenants: TenantFactory) -> None:
+    who = await tenants.create()
+    async with stalled_body() as body:
+        request = http.post("/graphql", content=body, headers=who.headers | {"content-type": "application/json"})
+        response = await asyncio.wait_for(request, 10)
+    assert response.status_code == 408 and response.headers["connection"] == "close"
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "REQUEST_TIMEOUT"
+    assert f"DEALGRAPH_REQUEST_BODY_TIMEOUT_S={BODY_TIMEOUT_S}" in error["message"]
 
 
 async def test_body_under_the_limit_is_served(gql: GraphQLClient, tenants: TenantFactory) -> None:
