@@ -9,10 +9,11 @@ tokens, so the token limit does not bound their lexing), each text unique so no 
 - HTTP, N chars: A posts `{viewer{role}}` + a comment, N characters in all;
 - WebSocket, N chars: A sends the same as `subscribe` messages, each on its authenticated socket.
 
-Then the memory probe: server RSS before and after A registers `--documents` distinct persisted
-queries of `--document-chars` characters each (hash and text together: parse, validation, literal
-check and persisted store all see it). Bounded: every phase stops after `--seconds`, each request
-after 60 s, and the memory probe after `--documents` requests.
+Then the memory probe: server RSS before and after each of `--rounds` rounds in which A registers
+`--documents` distinct persisted queries of `--document-chars` characters each (hash and text
+together: parse, validation, literal check and persisted store all see it); bounded caches show as
+growth that stops after the first round. Bounded: every phase stops after `--seconds`, each request
+after 60 s, and the memory probe after `--rounds` x `--documents` requests.
 
 Run from the repository root: `.venv/bin/python -m bench.tenant_isolation_probe`. Uses
 TEST_DATABASE_URL / DATABASE_URL when set, else an embedded PostgreSQL in a temporary directory.
@@ -142,8 +143,8 @@ def under_attack(
     return latencies, sent.value
 
 
-def memory_probe(base_url: str, key: str, pid: int, documents: int, chars: int) -> tuple[float, float, str]:
-    before = tree_rss_mb(pid)
+def memory_probe(base_url: str, key: str, documents: int, chars: int) -> str:
+    """A registers `documents` distinct persisted documents of `chars` characters; how the server answered."""
     codes: dict[str, int] = {}
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=REQUEST_TIMEOUT_S, trust_env=False) as http:
@@ -153,7 +154,7 @@ def memory_probe(base_url: str, key: str, pid: int, documents: int, chars: int) 
             body = http.post("/graphql", content=json.dumps({"query": text, "extensions": persisted})).json()
             code = body["errors"][0]["extensions"]["code"] if body.get("errors") else "served"
             codes[code] = codes.get(code, 0) + 1
-    return before, tree_rss_mb(pid), ", ".join(f"{code} {count}" for code, count in sorted(codes.items()))
+    return ", ".join(f"{code} {count}" for code, count in sorted(codes.items()))
 
 
 async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
@@ -179,13 +180,15 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
                     f"{label:<30} {statistics.median(latencies):9.1f} {percentile(latencies, 0.99):9.1f} "
                     f"{len(latencies):11d} {sent:12d}"
                 )
-            before, after, codes = await asyncio.to_thread(
-                memory_probe, server.base_url, keys[0], server.popen.pid, args.documents, args.document_chars
-            )
-            print(
-                f"server RSS: {before:.0f} MB before, {after:.0f} MB after {args.documents} distinct persisted "
-                f"documents of {args.document_chars:,} chars ({codes})"
-            )
+            print(f"server RSS before the memory probe: {tree_rss_mb(server.popen.pid):.0f} MB")
+            for round_number in range(1, args.rounds + 1):
+                codes = await asyncio.to_thread(
+                    memory_probe, server.base_url, keys[0], args.documents, args.document_chars
+                )
+                print(
+                    f"server RSS after round {round_number} of {args.documents} distinct persisted documents of "
+                    f"{args.document_chars:,} chars: {tree_rss_mb(server.popen.pid):.0f} MB ({codes})"
+                )
 
 
 def main() -> None:
@@ -197,6 +200,7 @@ def main() -> None:
     )
     parser.add_argument("--documents", type=int, default=60, help="distinct documents of the memory probe")
     parser.add_argument("--document-chars", type=int, default=3_900_000, help="their size in characters")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of the memory probe (growth should stop)")
     run_on_a_server(parser, run)
 
 
