@@ -53,6 +53,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from dealgraph.server.app import create_app
+    from dealgraph.server.protocol import uvicorn_options
 
     settings, standin = with_llm_access(get_settings())
     host, port = args.host or settings.host, args.port or settings.port
@@ -69,6 +70,7 @@ def serve(args: argparse.Namespace) -> int:
                 port=port,
                 log_config=None,
                 access_log=settings.access_log,  # off by default: a log line per request costs the hot path
+                **uvicorn_options(settings),
             )
     finally:
         if standin:

@@ -92,7 +92,23 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024,
         ge=1024,
-        description="Largest HTTP request body (query plus variables); above it: 413 PAYLOAD_TOO_LARGE.",
+        description="Largest HTTP request body (query plus variables), and WebSocket message; above it: 413 "
+        "PAYLOAD_TOO_LARGE (a WebSocket closes 1009).",
+    )
+    request_header_timeout_s: float = Field(
+        default=10.0, gt=0, description="A connection whose request headers are not complete this long is closed."
+    )
+    request_body_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="An authenticated request whose body has not fully arrived this long is refused: 408 "
+        "REQUEST_TIMEOUT.",
+    )
+    max_query_chars: int = Field(
+        default=100_000,
+        ge=1000,
+        description="Longest GraphQL document in characters, comments and whitespace included (HTTP and WebSocket); "
+        "above it: QUERY_TOO_COMPLEX before parsing.",
     )
     max_query_tokens: int = Field(default=2000, ge=100, description="Most lexical tokens in one GraphQL document.")
     max_query_depth: int = Field(default=10, ge=2, description="Deepest field nesting of an operation.")

@@ -22,6 +22,8 @@ class ErrorCode(enum.StrEnum):
     TOO_LARGE = "TOO_LARGE"
 
     # The request: who sends it, and what it asks for.
+    BAD_REQUEST = "BAD_REQUEST"  # not a GraphQL request: body not JSON, wrong content type, batch, wrong method
+    REQUEST_TIMEOUT = "REQUEST_TIMEOUT"  # the request's headers or body did not arrive in time
     UNAUTHENTICATED = "UNAUTHENTICATED"
     FORBIDDEN = "FORBIDDEN"
     BAD_USER_INPUT = "BAD_USER_INPUT"
@@ -50,6 +52,7 @@ class UserErrorCode(enum.StrEnum):
 class CloseCode(enum.IntEnum):
     """WebSocket close codes the server sends itself (strawberry sends the protocol's own: 4400, 4401, ...)."""
 
+    MESSAGE_TOO_BIG = 1009  # RFC 6455: a message longer than the server takes
     TRY_AGAIN_LATER = 1013  # RFC 6455: the server cannot take this socket just now
     API_KEY_REVOKED = 4403
 

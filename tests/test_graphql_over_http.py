@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
+import pytest
 
 from dealgraph.db.models import Role
 from tests.support import TenantFactory
@@ -68,3 +71,51 @@ async def test_subscription_over_plain_http_points_to_the_websocket(
         error = response.json()["errors"][0]
         assert error.get("extensions", {}).get("code") == "SUBSCRIPTION_REQUIRES_WEBSOCKET", error
         assert "graphql-transport-ws" in error["message"]
+
+
+TWO_OPERATIONS = "query A { viewer { role } } query B { viewer { role } }"
+# What strawberry refuses before execution, as (method, request keywords): each was a text/plain body.
+REFUSED_BEFORE_EXECUTION: dict[str, tuple[str, dict[str, Any]]] = {
+    "unknown-operation-name": ("POST", {"json": {"query": TWO_OPERATIONS, "operationName": "C"}}),
+    "batch": ("POST", {"json": [{"query": "{ viewer { role } }"}]}),
+    "content-type": ("POST", {"content": b"{ viewer { role } }", "headers": {"content-type": "text/plain"}}),
+    "bad-json": ("POST", {"content": b'{"query": ', "headers": {"content-type": "application/json"}}),
+    "query-not-a-string": ("POST", {"json": {"query": 1}}),
+    "mutation-over-get": (
+        "GET",
+        {"params": {"query": 'mutation { createAccount(input: {name: "x"}) { errors { message } } }'}},
+    ),
+    "method": ("PUT", {"json": {"query": "{ viewer { role } }"}}),
+}
+# (status, code) per media type: a request error is 200 for JSON clients and 400 for the new media type;
+# a request that is not GraphQL over HTTP is 400 either way; a mutation over GET or another method 405.
+EXPECTED = {
+    "unknown-operation-name": ((200, 400), "GRAPHQL_VALIDATION_FAILED"),
+    "batch": ((400, 400), "BAD_REQUEST"),
+    "content-type": ((400, 400), "BAD_REQUEST"),
+    "bad-json": ((400, 400), "BAD_REQUEST"),
+    "query-not-a-string": ((400, 400), "BAD_REQUEST"),
+    "mutation-over-get": ((405, 405), "BAD_REQUEST"),
+    "method": ((405, 405), "BAD_REQUEST"),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED_BEFORE_EXECUTION))
+async def test_refusals_before_execution_are_graphql_responses_with_a_code(
+    http: httpx.AsyncClient, tenants: TenantFactory, case: str
+) -> None:
+    who = await tenants.create()
+    method, request = REFUSED_BEFORE_EXECUTION[case]
+    (json_status, new_status), code = EXPECTED[case]
+    for accept, status in (("application/json", json_status), (NEW, new_status)):
+        headers = who.headers | {"accept": accept} | request.get("headers", {})
+        response = await http.request(method, "/graphql", **{**request, "headers": headers})
+        assert response.status_code == status and response.headers["content-type"].startswith(accept), (
+            accept,
+            response.text,
+        )
+        body = response.json()
+        assert [error["extensions"]["code"] for error in body["errors"]] == [code], body
+        assert ("data" in body) == (accept == "application/json"), body
+        if status == 405:
+            assert "POST" in response.headers["allow"]

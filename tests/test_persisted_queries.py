@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from dealgraph.schema import persisted_queries
+from dealgraph.schema.document_cache import CACHEABLE_CHARS
 from tests.support import TenantFactory, TenantHandle
 
 QUERY = "query Role { viewer { role } }"
@@ -98,13 +99,45 @@ async def test_one_tenants_documents_are_not_run_for_another(http: httpx.AsyncCl
     assert codes(await post(http, second, {"extensions": persisted(digest)})) == ["PERSISTED_QUERY_NOT_FOUND"]
 
 
-async def test_documents_kept_are_bounded(http: httpx.AsyncClient, tenants: TenantFactory) -> None:
-    who = await tenants.create()
-    oldest = "query Q0 { viewer { role } }"
-    texts = [oldest] + [f"query Q{n} {{ viewer {{ role }} }}" for n in range(1, persisted_queries.CAPACITY + 1)]
-    for text in texts:
-        persisted_queries.PersistedQueries._resolve(who.tenant_id, sha256(text), text)  # noqa: SLF001
-    assert len(persisted_queries.PersistedQueries._documents) <= persisted_queries.CAPACITY  # noqa: SLF001
-    assert codes(await post(http, who, {"extensions": persisted(sha256(oldest))})) == ["PERSISTED_QUERY_NOT_FOUND"]
-    newest = await post(http, who, {"extensions": persisted(sha256(texts[-1]))})
+def register(tenant: object, text: str) -> None:
+    persisted_queries.PersistedQueries._resolve(tenant, sha256(text), text)  # noqa: SLF001
+
+
+def padded(name: str, chars: int) -> str:
+    """A document of `chars` characters, most of them a comment."""
+    text = f"query {name} {{ viewer {{ role }} }} #"
+    return text + "x" * (chars - len(text))
+
+
+async def test_one_tenant_filling_the_store_pushes_out_its_own_documents_only(
+    http: httpx.AsyncClient, tenants: TenantFactory
+) -> None:
+    """The store is shared by bytes: the tenant holding the most gives way, and the total stays bounded."""
+    flooder, bystander = await tenants.create(), await tenants.create()
+    digest = sha256(QUERY)
+    await post(http, bystander, {"query": QUERY, "extensions": persisted(digest)})
+    store = persisted_queries.PersistedQueries.documents
+    flood = [padded(f"Q{n}", 8_000) for n in range(2 * store.max_bytes // 8_000)]
+    for text in flood:
+        register(flooder.tenant_id, text)
+    assert store.bytes <= store.max_bytes and store.tenant_bytes(flooder.tenant_id) > store.max_bytes // 2
+    assert (await post(http, bystander, {"extensions": persisted(digest)})).json() == {
+        "data": {"viewer": {"role": "ADMIN"}}
+    }
+    assert codes(await post(http, flooder, {"extensions": persisted(sha256(flood[0]))})) == [
+        "PERSISTED_QUERY_NOT_FOUND"
+    ]
+    newest = await post(http, flooder, {"extensions": persisted(sha256(flood[-1]))})
     assert newest.json() == {"data": {"viewer": {"role": "ADMIN"}}}
+
+
+async def test_a_document_longer_than_a_cacheable_one_runs_but_is_not_kept(
+    http: httpx.AsyncClient, tenants: TenantFactory
+) -> None:
+    who = await tenants.create()
+    long = padded("Long", CACHEABLE_CHARS + 1)
+    digest = sha256(long)
+    assert (await post(http, who, {"query": long, "extensions": persisted(digest)})).json() == {
+        "data": {"viewer": {"role": "ADMIN"}}
+    }
+    assert codes(await post(http, who, {"extensions": persisted(digest)})) == ["PERSISTED_QUERY_NOT_FOUND"]

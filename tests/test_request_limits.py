@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
+from graphql import parse
+from httpx_ws import WebSocketDisconnect
 from sqlalchemy import text
 from starlette.applications import Starlette
-from strawberry.extensions.parser_cache import _get_parse_cache
-from strawberry.extensions.validation_cache import _get_validate_cache
 
 from dealgraph.config import Settings
-from dealgraph.server.limits import DOCUMENT_CACHE_SIZE, EXPANSION_PER_TOKEN
+from dealgraph.schema.document_cache import CACHEABLE_CHARS, PARSED_BYTES_PER_CHAR
+from dealgraph.server.documents import INLINE_CHARS, Documents
+from dealgraph.server.limits import EXPANSION_PER_TOKEN
 from dealgraph.standin import RunningStandin
 from tests.support import GraphQLClient, TenantFactory, make_settings, websocket
 
 BODY_LIMIT = 64 * 1024
+CHARS_LIMIT = 20_000
+BODY_TIMEOUT_S = 0.5
 
 
 @pytest.fixture(scope="module")
@@ -28,6 +34,8 @@ def settings(database_url: str, standin_server: RunningStandin) -> Settings:
         database_url,
         standin_server.base_url,
         max_body_bytes=BODY_LIMIT,
+        max_query_chars=CHARS_LIMIT,
+        request_body_timeout_s=BODY_TIMEOUT_S,
         tenant_concurrency=1,
         tenant_queue_s=0.3,
         tenant_connections=1,
@@ -70,6 +78,42 @@ async def test_streamed_body_is_counted_and_refused_before_parsing(
     assert response.status_code == 413 and response.json()["errors"][0]["extensions"]["code"] == "PAYLOAD_TOO_LARGE"
 
 
+@asynccontextmanager
+async def stalled_body() -> AsyncIterator[AsyncIterator[bytes]]:
+    """A JSON body that sends its first kilobyte and then nothing until the block ends."""
+    release = asyncio.Event()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ viewer { role } }", "variables": {"p": "' + b"x" * 1024
+        await release.wait()
+        yield b'"}}'
+
+    try:
+        yield chunks()
+    finally:
+        release.set()
+
+
+async def test_an_anonymous_body_is_not_read(http: httpx.AsyncClient) -> None:
+    """The key is in the headers: an anonymous client cannot make the server hold (or wait for) its body."""
+    async with stalled_body() as body:
+        request = http.post("/graphql", content=body, headers={"content-type": "application/json"})
+        response = await asyncio.wait_for(request, 10)
+    assert response.status_code == 401 and response.headers["connection"] == "close"
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_a_body_that_stalls_is_refused_at_its_deadline(http: httpx.AsyncClient, tenants: TenantFactory) -> None:
+    who = await tenants.create()
+    async with stalled_body() as body:
+        request = http.post("/graphql", content=body, headers=who.headers | {"content-type": "application/json"})
+        response = await asyncio.wait_for(request, 10)
+    assert response.status_code == 408 and response.headers["connection"] == "close"
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "REQUEST_TIMEOUT"
+    assert f"DEALGRAPH_REQUEST_BODY_TIMEOUT_S={BODY_TIMEOUT_S}" in error["message"]
+
+
 async def test_body_under_the_limit_is_served(gql: GraphQLClient, tenants: TenantFactory) -> None:
     who = await tenants.create()
     data = await gql("{ viewer { role } }", {"p": "x" * (BODY_LIMIT // 2)}, as_=who)
@@ -85,6 +129,92 @@ async def test_too_many_tokens(gql: GraphQLClient, tenants: TenantFactory, setti
         f"more than {settings.max_query_tokens} tokens" in error["message"]
         and "DEALGRAPH_MAX_QUERY_TOKENS" in error["message"]
     )
+
+
+def comment_padded(chars: int, marker: str = "") -> str:
+    """`{ viewer { role } }` followed by a comment: few tokens, `chars` characters."""
+    text = "{ viewer { role } }\n#" + marker
+    return text + "x" * (chars - len(text))
+
+
+async def test_document_longer_than_the_character_limit_is_refused_before_parsing(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    """Comments are not tokens: without a bound on characters the lexer's work had none."""
+    who = await tenants.create()
+    assert (await gql(comment_padded(CHARS_LIMIT), as_=who))["viewer"]["role"] == "ADMIN"
+    parsed_before = app.state.documents.parsed.hits + len(app.state.documents.parsed)
+    error = refusal((await gql.raw(comment_padded(CHARS_LIMIT + 1), as_=who)).json())
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert f"{CHARS_LIMIT + 1} characters" in error["message"]
+    assert f"DEALGRAPH_MAX_QUERY_CHARS={CHARS_LIMIT}" in error["message"]
+    assert app.state.documents.parsed.hits + len(app.state.documents.parsed) == parsed_before
+
+
+async def test_document_longer_than_the_character_limit_over_a_websocket(
+    app: Starlette, tenants: TenantFactory
+) -> None:
+    who = await tenants.create()
+    async with websocket(app, who.api_key) as ws:
+        query = comment_padded(CHARS_LIMIT + 1)
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        message = await asyncio.wait_for(ws.receive_json(), 10)
+    assert message["type"] == "error", message
+    assert [e["extensions"]["code"] for e in message["payload"]] == ["QUERY_TOO_COMPLEX"]
+    assert "DEALGRAPH_MAX_QUERY_CHARS" in message["payload"][0]["message"]
+
+
+async def test_websocket_message_over_the_body_limit_closes_1009(app: Starlette, tenants: TenantFactory) -> None:
+    """The HTTP body limit bounds WebSocket messages too: a 10 MB `subscribe` used to get through."""
+    who = await tenants.create()
+    async with websocket(app, who.api_key) as ws:
+        query = "{ viewer { role } }" + " " * BODY_LIMIT
+        await ws.send_json({"id": "1", "type": "subscribe", "payload": {"query": query}})
+        with pytest.raises(WebSocketDisconnect) as closed:
+            await asyncio.wait_for(ws.receive_json(), 10)
+    assert closed.value.code == 1009 and "DEALGRAPH_MAX_BODY_BYTES" in (closed.value.reason or "")
+
+
+async def test_nesting_deeper_than_the_parser_follows_is_too_complex(
+    gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    """graphql-core stops parsing at its own nesting limit; that is a limit, not a syntax error."""
+    who = await tenants.create()
+    error = refusal((await gql.raw("{" + "a{" * 300 + "b" + "}" * 301, as_=who)).json())
+    assert error["extensions"]["code"] == "QUERY_TOO_COMPLEX" and "DEALGRAPH_MAX_QUERY_DEPTH" in error["message"]
+
+
+async def test_caches_are_bounded_by_bytes_and_keep_no_long_document(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    documents = app.state.documents
+    who = await tenants.create()
+    long = comment_padded(CACHEABLE_CHARS + 1, "long")
+    assert (await gql(long, as_=who))["viewer"]["role"] == "ADMIN"
+    assert documents.parsed.get(long) is None and not any(key[0] == long for key in documents.validated._entries)
+    budget, documents.parsed.max_bytes = documents.parsed.max_bytes, 4 * PARSED_BYTES_PER_CHAR * CACHEABLE_CHARS
+    try:
+        for n in range(8):
+            assert (await gql(comment_padded(CACHEABLE_CHARS, str(n)), as_=who))["viewer"]["role"] == "ADMIN"
+        assert documents.parsed.bytes <= documents.parsed.max_bytes and len(documents.parsed) <= 4
+        assert documents.parsed.get(comment_padded(CACHEABLE_CHARS, "7")) is not None
+    finally:
+        documents.parsed.max_bytes = budget
+
+
+async def test_long_documents_are_parsed_off_the_event_loop(app: Starlette, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parsing a long document takes tens of milliseconds: on the loop, every other request would wait."""
+    parsed_on: list[int] = []
+
+    def recording_parse(query: str, **options: Any) -> Any:
+        parsed_on.append(threading.get_ident())
+        return parse(query, **options)
+
+    monkeypatch.setattr("dealgraph.server.documents.parse", recording_parse)
+    documents = Documents(max_tokens=2000)
+    await documents.parse("{ viewer { role } }")
+    await documents.parse(comment_padded(INLINE_CHARS + 1))
+    assert parsed_on[0] == threading.get_ident() != parsed_on[1]
 
 
 def nested_deals(hops: int) -> str:
@@ -165,7 +295,11 @@ async def test_several_operations_need_an_operation_name(
     named = await http.post("/graphql", json={"query": document, "operationName": "Count"}, headers=who.headers)
     assert named.json() == {"data": {"accounts": {"totalCount": 0}}}
     unknown = await http.post("/graphql", json={"query": document, "operationName": "Nope"}, headers=who.headers)
-    assert (unknown.status_code, unknown.text) == (400, 'Unknown operation named "Nope".')
+    assert unknown.status_code == 200
+    assert refusal(unknown.json()) == {
+        "message": 'Unknown operation named "Nope".',
+        "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"},
+    }
 
 
 ACCOUNTS_AND_DEALS = """
@@ -187,18 +321,17 @@ async def test_too_costly(gql: GraphQLClient, tenants: TenantFactory, settings: 
 
 
 async def test_cached_validation_still_costs_each_requests_variables(
-    gql: GraphQLClient, tenants: TenantFactory
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory
 ) -> None:
     """Parse and validation are cached per document; the cost depends on the variables and is not."""
     who = await tenants.create()
-    validations = _get_validate_cache(DOCUMENT_CACHE_SIZE)
-    parses = _get_parse_cache(DOCUMENT_CACHE_SIZE)
+    validations, parses = app.state.documents.validated, app.state.documents.parsed
     for _ in range(2):
-        hits = validations.cache_info().hits, parses.cache_info().hits
+        hits = validations.hits, parses.hits
         assert (await gql(ACCOUNTS_AND_DEALS, {"accounts": 100, "deals": 10}, as_=who))["accounts"]["edges"] == []
         refused = refusal((await gql.raw(ACCOUNTS_AND_DEALS, {"accounts": 100, "deals": 100}, as_=who)).json())
         assert refused["extensions"]["code"] == "QUERY_TOO_COMPLEX"
-    assert validations.cache_info().hits >= hits[0] + 2 and parses.cache_info().hits >= hits[1] + 2
+    assert validations.hits >= hits[0] + 2 and parses.hits >= hits[1] + 2
 
 
 async def test_unbounded_lists_count_at_the_page_size_cap(gql: GraphQLClient, tenants: TenantFactory) -> None:

@@ -4,6 +4,7 @@ never with a crashed handler, and the server goes on serving the next connection
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ from starlette.applications import Starlette
 from dealgraph.standin import RunningStandin
 from tests.analysis_support import ANALYSIS_EVENTS
 from tests.processes import process_env, server
-from tests.support import TenantFactory, authenticate, closed, is_open, websocket
+from tests.support import TenantFactory, authenticate, closed, connect_websocket, is_open, websocket
 
 INVALID_MESSAGE = 4400
 MAX_CLOSE_REASON_BYTES = 123  # a close frame's payload is 125 bytes at most, 2 of them the code
@@ -96,3 +97,27 @@ async def test_an_operation_name_the_document_lacks_is_a_validation_error(
     assert message["payload"] == [
         {"message": 'Unknown operation named "Nope".', "extensions": {"code": "GRAPHQL_VALIDATION_FAILED"}}
     ]
+
+
+FORBIDDEN = 4403  # graphql-transport-ws: the server refused the connection_init (no or bad key)
+
+
+@pytest.mark.parametrize(
+    "init",
+    [
+        '{"type": "connection_init", "payload": {"authorization": "Bearer dg_\\ud800"}}',
+        '{"type": "connection_init", "payload": {"authorization": "Bearer d\\u00e9g"}}',
+        '{"type": "connection_init", "payload": null}',
+        '{"type": "connection_init"}',
+    ],
+    ids=["lone-surrogate", "not-ascii", "null-payload", "no-payload"],
+)
+async def test_a_key_that_cannot_be_one_closes_4403_like_any_bad_key(
+    app: Starlette, tenants: TenantFactory, init: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A lone surrogate raised UnicodeEncodeError (an ERROR traceback, no close frame); a null payload closed 4400."""
+    async with connect_websocket(app) as ws:
+        await ws.send_text(init)
+        close, _ = await closed(ws, timeout=10)
+    assert close.code == FORBIDDEN
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]

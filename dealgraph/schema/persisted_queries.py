@@ -4,8 +4,12 @@ A client sends `extensions.persistedQuery = {version: 1, sha256Hash}` without `q
 knows the hash for the caller's tenant the operation runs as if the text had been sent, otherwise the
 answer is the error `PersistedQueryNotFound` (code `PERSISTED_QUERY_NOT_FOUND`) and the client sends
 hash and text together once, which stores it. A text whose SHA-256 is not the hash sent with it is
-refused, so a hash can never be bound to another document. Documents are kept per process and per
-tenant (nothing one tenant sent is ever run for another), in a bounded LRU.
+refused, so a hash can never be bound to another document.
+
+Documents are kept per process and per tenant: nothing one tenant sent is ever run for another, and
+one tenant registering thousands of documents pushes out its own, not another's (when the store is
+full, the tenant holding the most bytes loses its least recently used document). A document longer
+than `CACHEABLE_CHARS` runs but is not kept, so its client sends the text again each time.
 
 >>> strawberry.Schema(query=Query, extensions=[PersistedQueries])
 """
@@ -14,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, ClassVar
 
@@ -22,16 +25,53 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
 from dealgraph.errors import ErrorCode
+from dealgraph.schema.document_cache import SizedLru, cacheable, text_bytes
 
-CAPACITY = 1000
-"""Documents kept per process (all tenants together); the least recently used is forgotten first."""
+STORE_BYTES = 16 * 1024 * 1024
+"""Bytes of document text kept per process, all tenants together."""
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 NOT_FOUND = "PersistedQueryNotFound"
 
 
+class TenantDocuments:
+    """Each tenant's documents by hash, in a store of `max_bytes` shared fairly: the heaviest tenant gives way."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._tenants: dict[object, SizedLru[str, str]] = {}
+
+    def get(self, tenant: object, digest: str) -> str | None:
+        documents = self._tenants.get(tenant)
+        return None if documents is None else documents.get(digest)
+
+    def put(self, tenant: object, digest: str, text: str) -> None:
+        if not cacheable(text):
+            return
+        documents = self._tenants.setdefault(tenant, SizedLru(self.max_bytes))
+        before = documents.bytes
+        documents.put(digest, text, text_bytes(text))
+        self.bytes += documents.bytes - before
+        while self.bytes > self.max_bytes:
+            tenant_of_most = max(self._tenants, key=lambda t: self._tenants[t].bytes)
+            self._forget_oldest(tenant_of_most)
+
+    def tenant_bytes(self, tenant: object) -> int:
+        documents = self._tenants.get(tenant)
+        return 0 if documents is None else documents.bytes
+
+    def _forget_oldest(self, tenant: object) -> None:
+        documents = self._tenants[tenant]
+        before = documents.bytes
+        documents.pop(documents.oldest())
+        self.bytes -= before - documents.bytes
+        if not documents:
+            del self._tenants[tenant]
+
+
 class PersistedQueries(SchemaExtension):
-    _documents: ClassVar[OrderedDict[tuple[object, str], str]] = OrderedDict()
+    documents: ClassVar[TenantDocuments] = TenantDocuments(STORE_BYTES)
 
     def on_operation(self) -> Iterator[None]:
         context = self.execution_context
@@ -43,23 +83,18 @@ class PersistedQueries(SchemaExtension):
 
     @classmethod
     def _resolve(cls, tenant: object, digest: str, query: str | None) -> str:
-        key = (tenant, digest)
         if query is None:
-            known = cls._documents.get(key)
+            known = cls.documents.get(tenant, digest)
             if known is None:
                 raise GraphQLError(NOT_FOUND, extensions={"code": ErrorCode.PERSISTED_QUERY_NOT_FOUND})
-            cls._documents.move_to_end(key)
             return known
-        if hashlib.sha256(query.encode()).hexdigest() != digest:
+        if hashlib.sha256(query.encode(errors="surrogatepass")).hexdigest() != digest:
             raise GraphQLError(
                 "provided sha does not match query: extensions.persistedQuery.sha256Hash must be the SHA-256 "
                 "of the query text, in hexadecimal",
                 extensions={"code": ErrorCode.BAD_USER_INPUT},
             )
-        cls._documents[key] = query
-        cls._documents.move_to_end(key)
-        while len(cls._documents) > CAPACITY:
-            cls._documents.popitem(last=False)
+        cls.documents.put(tenant, digest, query)
         return query
 
 

@@ -10,7 +10,6 @@ fail to decode on their own.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -24,16 +23,16 @@ from graphql import (
     ValueNode,
     VariableDefinitionNode,
     Visitor,
-    parse,
     visit,
 )
 from strawberry.extensions import SchemaExtension
 
 from dealgraph.errors import BadUserInput
+from dealgraph.schema.document_cache import SizedLru, cacheable, text_bytes
 from dealgraph.validation import unstorable_reason
 
-DOCUMENT_CACHE_SIZE = 256
-"""Distinct documents whose parse, validation and literal check are kept per process (LRU caches)."""
+CHECKED_BYTES = 4 * 1024 * 1024
+"""Bytes of document text whose literal check is kept per process (the result is a few bytes)."""
 
 
 def _value_problems(value: Any, path: str) -> Iterator[tuple[str, str]]:
@@ -78,14 +77,19 @@ def _document_problems(document: DocumentNode) -> tuple[tuple[str, str], ...]:
     return tuple(collector.problems)
 
 
-@lru_cache(maxsize=DOCUMENT_CACHE_SIZE)
-def _text_problems(query: str) -> tuple[tuple[str, str], ...]:
-    """A document's literals are fixed by its text: checked once per distinct text, not per request.
+_checked: SizedLru[str, tuple[tuple[str, str], ...]] = SizedLru(CHECKED_BYTES)
+"""A document's literals are fixed by its text: checked once per distinct text, not per request.
 
-    Walking the document was a visible share of a small query's CPU. Only texts that parsed reach
-    this (it runs at execution), so parsing again on a miss cannot fail.
-    """
-    return _document_problems(parse(query, no_location=True))
+Walking the document was a visible share of a small query's CPU."""
+
+
+def _text_problems(query: str, document: DocumentNode) -> tuple[tuple[str, str], ...]:
+    known = _checked.get(query)
+    if known is None:
+        known = _document_problems(document)
+        if cacheable(query):
+            _checked.put(query, known, text_bytes(query))
+    return known
 
 
 def _problems(
@@ -93,10 +97,8 @@ def _problems(
 ) -> list[tuple[str, str]]:
     """(where, why) for every string the operation must not carry; `where` is `$var.field` or `arg.field`."""
     problems = [p for name, value in (variables or {}).items() for p in _value_problems(value, f"${name}")]
-    if query is not None:
-        problems.extend(_text_problems(query))
-    elif document is not None:
-        problems.extend(_document_problems(document))
+    if document is not None:
+        problems.extend(_text_problems(query, document) if query is not None else _document_problems(document))
     return problems
 
 

@@ -17,7 +17,7 @@ from dealgraph.db.session import Database
 from dealgraph.runs.engine import analysis_engine
 from dealgraph.schema import schema
 from dealgraph.search.embedding_pool import embedding_pool
-from dealgraph.server.body_limit import BodyLimitMiddleware
+from dealgraph.server.documents import Documents
 from dealgraph.server.health import health_routes
 from dealgraph.server.heap import settled_heap
 from dealgraph.server.limits import with_limits
@@ -38,7 +38,8 @@ def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
         pool_timeout_s=settings.db_pool_timeout_s,
         tenant_connections=settings.tenant_connections,
     )
-    graphql = DealgraphGraphQL(with_limits(schema, settings), database, settings)
+    documents = Documents(settings.max_query_tokens)
+    graphql = DealgraphGraphQL(with_limits(schema, settings, documents), database, settings)
     if restartable and settings.recycle_after_sockets > 0:
         graphql.recycler = Recycler(settings.recycle_after_sockets, settings.recycle_growth_mb)
 
@@ -64,16 +65,16 @@ def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
 
     app = Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", graphql, methods=None),  # the view refuses other methods (405), as a GraphQL response
             WebSocketRoute("/graphql", graphql),
             *health_routes(database),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
-            Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
         ],
         lifespan=lifespan,
     )
     app.state.database = database
     app.state.graphql = graphql
+    app.state.documents = documents  # the parse and validation caches
     return app

@@ -73,7 +73,7 @@ class QueryCostLimiter(SchemaExtension):
         if context.pre_execution_errors is None:  # validation is still to run: the check joins it
             context.validation_rules = (*context.validation_rules, cost_rule(self, variables))
         elif not context.pre_execution_errors:
-            # An extension before this one validated already (strawberry's ValidationCache, keyed by
+            # An extension before this one validated already (`ShapeCheckedValidation`, keyed by
             # document and rules only): the variable-dependent cost is checked alone, never cached.
             assert context.graphql_document is not None
             context.pre_execution_errors = cost_errors(

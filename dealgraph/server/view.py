@@ -1,8 +1,14 @@
 """The GraphQL endpoint: strawberry's ASGI view plus API-key authentication for HTTP and WebSocket.
 
 HTTP requests without a valid key are refused before GraphQL runs (401 with a GraphQL-shaped body),
-so no resolver ever runs unauthenticated. WebSocket clients authenticate in `connection_init`
-(`{"authorization": "Bearer …"}`), because browsers cannot set headers on a WebSocket.
+so no resolver ever runs unauthenticated. The key is in the headers, so it is checked before the
+body is read: an anonymous client cannot make the server hold its body (`body_limit`). WebSocket
+clients authenticate in `connection_init` (`{"authorization": "Bearer …"}`), because browsers
+cannot set headers on a WebSocket.
+
+Every refusal is a GraphQL response with a code, in the media type the client accepts, including
+those strawberry makes before execution (body not JSON, unsupported content type, batches, unknown
+`operationName`, a mutation over GET), which it would send as plain text.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 
@@ -33,6 +40,7 @@ from dealgraph.errors import ErrorCode, ServiceUnavailable, TooManyRequests
 from dealgraph.fanout.hub import NotificationHub
 from dealgraph.json_text import dumps
 from dealgraph.schema.context import Context
+from dealgraph.server.body_limit import BodyRefused, declared_too_large, read_body, replay
 from dealgraph.server.negotiation import GRAPHQL_RESPONSE, JSON, is_request_error, response_media_type
 from dealgraph.server.principal_cache import PrincipalCache
 from dealgraph.server.recycle import Recycler
@@ -43,19 +51,46 @@ from dealgraph.server.ws_registry import LiveSockets
 from dealgraph.tenant_slots import TenantSlots
 
 UNAUTHENTICATED_MESSAGE = "Missing or invalid API key: send 'Authorization: Bearer <api key>'."
+_CLOSE = {"Connection": "close"}
+"""On a refusal sent before the body was read: the rest of it is not waited for on this connection."""
 
 
 def bearer_token(value: object) -> str | None:
+    """The token of an `Authorization: Bearer` value; None if there is none, or it is not ASCII (no key is)."""
     if not isinstance(value, str):
         return None
     scheme, _, token = value.partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token and token.isascii() else None
 
 
-def error_response(status: int, message: str, code: ErrorCode, headers: dict[str, str]) -> Response:
-    """A GraphQL-shaped refusal for requests stopped before GraphQL runs."""
-    body = {"data": None, "errors": [{"message": message, "extensions": {"code": code}}]}
-    return Response(json.dumps(body), status_code=status, media_type="application/json", headers=headers)
+def error_response(
+    status: int, message: str, code: ErrorCode, headers: dict[str, str], media_type: str = JSON
+) -> Response:
+    """A GraphQL-shaped refusal for requests stopped before GraphQL runs.
+
+    `application/json` clients get the legacy `data: null`; the GraphQL response media type has no
+    `data` entry on a request error.
+    """
+    error = {"message": message, "extensions": {"code": code}}
+    body = {"errors": [error]} if media_type == GRAPHQL_RESPONSE else {"data": None, "errors": [error]}
+    return Response(json.dumps(body), status_code=status, media_type=media_type, headers=headers)
+
+
+def refusal_of(refused: HTTPException) -> tuple[int, ErrorCode, dict[str, str]]:
+    """Status, code and headers for a request strawberry refused before execution, as GraphQL over HTTP asks.
+
+    An `operationName` the document lacks is a request error like a validation failure (the status is
+    then chosen by the media type, see `create_response`); a mutation over GET is 405 (the spec's MUST).
+    """
+    cause = refused.__cause__
+    if isinstance(cause, CannotGetOperationTypeError):
+        return 200, ErrorCode.GRAPHQL_VALIDATION_FAILED, {}
+    if isinstance(cause, InvalidOperationTypeError):
+        return 405, ErrorCode.BAD_REQUEST, {"Allow": "POST"}
+    if refused.status_code == 405:
+        return 405, ErrorCode.BAD_REQUEST, {"Allow": "GET, POST"}
+    return refused.status_code, ErrorCode.BAD_REQUEST, {}
 
 
 def _lost_connection(result: ExecutionResult) -> bool:
@@ -79,6 +114,7 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         self.live_sockets = LiveSockets(database)
         self.principals = PrincipalCache(settings.auth_cache_s)
         self.pending_sockets = PendingSockets(settings.ws_max_pending_per_address)
+        self.max_message_chars = settings.max_body_bytes  # a WebSocket message is bounded as a body is
         self.recycler: Recycler | None = None  # set by the app of a restartable worker process
         self.operations = TenantSlots(
             settings.tenant_concurrency, settings.tenant_queue_s, "concurrent operations (DEALGRAPH_TENANT_CONCURRENCY)"
@@ -90,28 +126,46 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         if scope["type"] != "http" or self._wants_ide(Request(scope)):
             await super().__call__(scope, receive, send)
             return
+        media_type = response_media_type(Request(scope).headers.get("accept"))
+        settings = self.settings
         try:
-            principal = await self._authenticate_http(bearer_token(Request(scope).headers.get("authorization")))
-        except TooManyRequests as busy:
-            await self._too_many_requests(busy)(scope, receive, send)
-            return
-        except Exception as error:  # the key could not be checked: the database is unreachable, or a bug
-            if not is_outage(error):
+            if declared_too_large(scope, settings.max_body_bytes):
+                raise BodyRefused.too_large(settings.max_body_bytes)
+            try:
+                principal = await self._authenticate_http(bearer_token(Request(scope).headers.get("authorization")))
+            except TooManyRequests:
                 raise
-            down = ServiceUnavailable.database_lost()
-            await error_response(503, down.message, down.code, {"Retry-After": str(down.retry_after_s)})(
+            except Exception as error:  # the key could not be checked: the database is unreachable, or a bug
+                if not is_outage(error):
+                    raise
+                down = ServiceUnavailable.database_lost()
+                headers = {"Retry-After": str(down.retry_after_s), **_CLOSE}
+                await error_response(503, down.message, down.code, headers, media_type)(scope, receive, send)
+                return
+            if principal is None:
+                await self._unauthenticated(media_type)(scope, receive, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal
+            async with self.operations.hold(principal.tenant_id):
+                body = await read_body(receive, settings.max_body_bytes, settings.request_body_timeout_s)
+                await self._serve(Request(scope, replay(body, receive)), media_type, send)
+        except TooManyRequests as busy:
+            await self._too_many_requests(busy, media_type)(scope, receive, send)
+        except BodyRefused as refused:
+            await error_response(refused.status, refused.message, refused.code, _CLOSE, media_type)(
                 scope, receive, send
             )
-            return
-        if principal is None:
-            await self._unauthenticated()(scope, receive, send)
-            return
-        scope.setdefault("state", {})["principal"] = principal
+
+    async def _serve(self, request: Request, media_type: str, send: Send) -> None:
+        """As strawberry's ASGI view serves a request, but its refusals are GraphQL responses too."""
         try:
-            async with self.operations.hold(principal.tenant_id):
-                await super().__call__(scope, receive, send)
-        except TooManyRequests as busy:
-            await self._too_many_requests(busy)(scope, receive, send)
+            response = await self.run(request)
+        except HTTPException as refused:
+            status, code, headers = refusal_of(refused)
+            if status == 200 and media_type == GRAPHQL_RESPONSE:  # a request error: no data, so 400
+                status = 400
+            response = error_response(status, refused.reason, code, headers, media_type)
+        await response(request.scope, request.receive, send)
 
     async def execute_single(  # noqa: PLR0917  # strawberry's signature
         self,
@@ -182,14 +236,14 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         raise AssertionError("unreachable")
 
     @staticmethod
-    def _unauthenticated() -> Response:
-        return error_response(
-            401, UNAUTHENTICATED_MESSAGE, ErrorCode.UNAUTHENTICATED, {"WWW-Authenticate": 'Bearer realm="dealgraph"'}
-        )
+    def _unauthenticated(media_type: str) -> Response:
+        headers = {"WWW-Authenticate": 'Bearer realm="dealgraph"', **_CLOSE}
+        return error_response(401, UNAUTHENTICATED_MESSAGE, ErrorCode.UNAUTHENTICATED, headers, media_type)
 
     @staticmethod
-    def _too_many_requests(busy: TooManyRequests) -> Response:
-        return error_response(429, busy.message, busy.code, {"Retry-After": str(busy.retry_after_s)})
+    def _too_many_requests(busy: TooManyRequests, media_type: str) -> Response:
+        headers = {"Retry-After": str(busy.retry_after_s), **_CLOSE}
+        return error_response(429, busy.message, busy.code, headers, media_type)
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)

@@ -27,6 +27,7 @@ from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.logs import configure_logging
 from dealgraph.server.app import create_app
+from dealgraph.server.protocol import uvicorn_options
 from dealgraph.server.uvicorn_overrides import watch_process_deaths
 
 _HEALTHCHECK_TIMEOUT_S = 60
@@ -59,6 +60,7 @@ def serve_workers(settings: Settings, host: str, port: int, workers: int) -> Non
             # uvicorn kills a process that has not answered its health ping within this; its default (5 s) is
             # shorter than importing the app takes on a loaded 2-core machine, so workers were killed in a loop
             timeout_worker_healthcheck=_HEALTHCHECK_TIMEOUT_S,
+            **uvicorn_options(settings),
         )
     finally:
         if pool:

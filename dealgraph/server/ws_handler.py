@@ -22,9 +22,9 @@ from contextlib import suppress
 from typing import Protocol, cast
 
 from graphql import GraphQLError
-from starlette.websockets import WebSocket, WebSocketState
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 from strawberry.http.async_base_view import AsyncWebSocketAdapter
-from strawberry.http.exceptions import NonJsonMessageReceived
+from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageReceived
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
@@ -80,22 +80,42 @@ def _malformation(message: object) -> str | None:
 class _ClientProofSocket(AsyncWebSocketAdapter):
     """The view's socket adapter, hardened where strawberry passes client input through unchecked.
 
-    JSON nested deeper than the decoder follows raises RecursionError, and a number of more than 4,300
-    digits a ValueError that is not a JSONDecodeError: strawberry treats neither as invalid JSON. Close
-    reasons may repeat client text ("Unknown message type: …"), and uvicorn's WebSocket library refuses
-    a reason longer than a close frame holds instead of cutting it.
+    A message longer than the HTTP body limit closes the socket (1009, message too big) before it is
+    decoded: the limit on what a client may send does not depend on the transport. JSON nested deeper
+    than the decoder follows raises RecursionError, and a number of more than 4,300 digits a ValueError
+    that is not a JSONDecodeError: strawberry treats neither as invalid JSON. Close reasons may repeat
+    client text ("Unknown message type: …"), and uvicorn's WebSocket library refuses a reason longer
+    than a close frame holds instead of cutting it.
     """
 
-    def __init__(self, adapter: AsyncWebSocketAdapter) -> None:
+    def __init__(self, adapter: AsyncWebSocketAdapter, socket: WebSocket, max_message_chars: int) -> None:
         super().__init__(adapter.view)
         self._adapter = adapter
+        self._socket = socket
+        self._max_message_chars = max_message_chars
 
     async def iter_json(self, *, ignore_parsing_errors: bool = False) -> AsyncGenerator[object, None]:
-        try:
-            async for message in self._adapter.iter_json(ignore_parsing_errors=ignore_parsing_errors):
-                yield message
-        except (RecursionError, ValueError) as error:  # the decoder stopped: no later message can be read either
-            raise NonJsonMessageReceived from error
+        """As strawberry's (text frames, decoded by the view), with the size check and every decoder failure.
+
+        The graphql-transport-ws handler never asks to ignore parsing errors; the flag is the base's signature.
+        """
+        while self._socket.application_state is not WebSocketState.DISCONNECTED:
+            try:
+                text = await self._socket.receive_text()
+            except KeyError as error:  # a binary frame
+                raise NonTextMessageReceived from error
+            except WebSocketDisconnect:
+                return
+            if len(text) > self._max_message_chars:
+                limit = self._max_message_chars
+                reason = f"Message longer than {limit} characters (DEALGRAPH_MAX_BODY_BYTES)"
+                await self.close(CloseCode.MESSAGE_TOO_BIG, reason)
+                return
+            try:
+                message = self.view.decode_json(text)
+            except (RecursionError, ValueError) as error:  # the decoder stopped: no later message can be read either
+                raise NonJsonMessageReceived from error
+            yield message
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         await self._adapter.send_json(message)
@@ -111,6 +131,7 @@ class WebSocketPolicy(Protocol):
     live_sockets: LiveSockets
     pending_sockets: PendingSockets
     recycler: Recycler | None
+    max_message_chars: int
 
     async def reauthenticate(self, context: Context) -> Principal | None: ...
 
@@ -125,7 +146,9 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         return cast(WebSocketPolicy, self.view)
 
     async def handle(self) -> None:
-        self.websocket = _ClientProofSocket(self.websocket)
+        socket = self.context.request
+        assert isinstance(socket, WebSocket)
+        self.websocket = _ClientProofSocket(self.websocket, socket, self._policy.max_message_chars)
         client = self.context.request.client
         address = client.host if client else "unknown"
         if not self._policy.pending_sockets.admit(address):
@@ -154,7 +177,10 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
         await super().handle_message(cast(Message, message))
 
     async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        """A null payload (the protocol allows it) carries no key: refused as a missing key is (4403), not 4400."""
         self._release_pending()
+        if message.get("payload", {}) is None:
+            message = {**message, "payload": {}}
         try:
             await super().handle_connection_init(message)
         except TooManyRequests as busy:  # no free connection to check the key: the client may retry, as told
