@@ -15,12 +15,12 @@ from starlette.applications import Starlette
 
 from dealgraph.config import Settings
 from dealgraph.standin import RunningStandin
+from harness.postgres import asyncpg_dsn
 from tests.analysis_support import AGENTS, ANALYSIS_EVENTS, start, transcript_for_analysis, wait_until_finished
 from tests.support import (
     GraphQLClient,
     StandinControl,
     TenantFactory,
-    asyncpg_dsn,
     make_settings,
     subscribe,
     terminate_connections,

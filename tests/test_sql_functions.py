@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 
 from dealgraph.db import migrate, sql
 from dealgraph.db.session import Database
-from tests.support import asyncpg_dsn
+from harness.postgres import asyncpg_dsn
 
 _DEFINITION = re.compile(r"CREATE OR REPLACE FUNCTION (\w+)\(.*?\bAS (\$\w*\$)(.*)\2", re.DOTALL)
 
