@@ -94,7 +94,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--loadgen", choices=["auto", "autocannon", "python"], default="auto")
     parser.add_argument("--no-postgraphile", action="store_true", help="measure dealgraph alone")
-    parser.add_argument("--workers", type=int, default=1, help="`dealgraph serve --workers N` (default 1)")
+    parser.add_argument("--workers", type=int, default=1, help="`dealgraph serve --api-processes N` (default 1)")
     parser.add_argument(
         "--cache-dir",
         type=Path,
@@ -301,13 +301,13 @@ def dealgraph(database_url: str, api_key: str, log_dir: Path, workers: int = 1) 
     executable = Path(sys.executable).parent / "dealgraph"
     env = {
         "DATABASE_URL": database_url,
-        "DEALGRAPH_WORKER_SLOTS": "0",
+        "DEALGRAPH_ANALYSIS_SLOTS": "0",
         "ANTHROPIC_API_KEY": "bench-dummy-key",
         "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",  # never called: no worker runs
         "DEALGRAPH_GRAPHIQL": "false",
     }
     queries = {"deal-graph": DEALGRAPH_DEAL_GRAPH, "trivial": DEALGRAPH_TRIVIAL}
-    command = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--api-processes", str(workers)]
     return running("dealgraph", command, env, port, {"Authorization": f"Bearer {api_key}"}, queries, log_dir)
 
 
@@ -645,7 +645,7 @@ def print_setup(
         f"and query, alternating servers, {args.warmup} s warm-up each (not counted)"
     )
     print(
-        f"dealgraph: `dealgraph serve --workers {args.workers}` (DEALGRAPH_WORKER_SLOTS=0, dummy ANTHROPIC_API_KEY/BASE_URL: "
+        f"dealgraph: `dealgraph serve --api-processes {args.workers}` (DEALGRAPH_ANALYSIS_SLOTS=0, dummy ANTHROPIC_API_KEY/BASE_URL: "
         "no worker, no stand-in)"
     )
 

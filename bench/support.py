@@ -178,10 +178,10 @@ async def script_agents(standin: Process, behaviours: dict[str, dict[str, Any]])
 async def server_process(
     database_url: str, standin_url: str, settings: dict[str, str] | None = None, *, workers: int = 1
 ) -> AsyncIterator[Process]:
-    """`dealgraph serve --workers N` against the database, its agents calling the stand-in process (with N > 1
+    """`dealgraph serve --api-processes N` against the database, its agents calling the stand-in process (with N > 1
     the API runs in N processes and the worker pool in one more, all below the `serve` process)."""
     env = _server_env(database_url, standin_url, settings)
-    async with dealgraph_process(["serve", "--workers", str(workers)], env, "/healthz") as process:
+    async with dealgraph_process(["serve", "--api-processes", str(workers)], env, "/healthz") as process:
         yield process
 
 

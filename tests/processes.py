@@ -91,8 +91,8 @@ def running(args: list[str], env: dict[str, str]) -> Iterator[DealgraphProcess]:
 def serving(env: dict[str, str], *options: str, start_timeout_s: float = 180) -> Iterator[tuple[str, DealgraphProcess]]:
     """A `dealgraph serve` process; yields its base URL (once /healthz answers) and the process."""
     port = free_port()
-    if "--workers" not in options:  # one API process unless a test asks for more (the default is one per core)
-        options = (*options, "--workers", "1")
+    if "--api-processes" not in options:  # one API process unless a test asks for more (the default is one per core)
+        options = (*options, "--api-processes", "1")
     with running(["serve", "--port", str(port), *options], env) as process:
         base_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + start_timeout_s

@@ -14,7 +14,7 @@ async def served_output(database_url: str, standin_url: str, **settings: str) ->
     """What the server logged by the time one refused GraphQL request was answered.
 
     uvicorn logs the access line when the response starts, before the client can have it."""
-    with serving(process_env(database_url, standin_url, worker_slots="0", **settings)) as (base_url, process):
+    with serving(process_env(database_url, standin_url, analysis_slots="0", **settings)) as (base_url, process):
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
             assert (await client.post("/graphql", json={"query": "{ viewer { role } }"})).status_code == 401
         return process.output()

@@ -40,7 +40,7 @@ from tests.support import (
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
     """The in-process app only serves the API here: every run is executed by a separate process."""
-    return make_settings(database_url, standin_server.base_url, worker_slots=0)
+    return make_settings(database_url, standin_server.base_url, analysis_slots=0)
 
 
 async def _run_state(gql: GraphQLClient, who: Any, analysis_id: str) -> dict[str, Any]:
@@ -93,8 +93,8 @@ async def test_subscriber_on_one_server_sees_runs_executed_by_another(
         await standin.behave(agent, latency_s=latency)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
-    listening = process_env(database_url, standin_server.base_url, worker_slots="0")
-    executing = process_env(database_url, standin_server.base_url, worker_slots="4")
+    listening = process_env(database_url, standin_server.base_url, analysis_slots="0")
+    executing = process_env(database_url, standin_server.base_url, analysis_slots="4")
     with server(listening) as server_a, server(executing) as server_b:
         async with httpx.AsyncClient(base_url=server_a) as client_a, httpx.AsyncClient(base_url=server_b) as client_b:
             async with aconnect_ws("/graphql", client_a, subprotocols=["graphql-transport-ws"]) as ws:

@@ -1,4 +1,4 @@
-"""`dealgraph serve --workers 2`: two API processes on one port, each serving GraphQL with the same data;
+"""`dealgraph serve --api-processes 2`: two API processes on one port, each serving GraphQL with the same data;
 the stand-in and the worker pool in child processes that never outlive `serve`."""
 
 from __future__ import annotations
@@ -39,15 +39,15 @@ VIEWER = "{ viewer { role tenant { slug } } }"
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
     """The in-process app only seeds rows: with workers of its own it would claim the runs that the served
     processes must execute (and the tests check which process did)."""
-    return make_settings(database_url, standin_server.base_url, worker_slots=0)
+    return make_settings(database_url, standin_server.base_url, analysis_slots=0)
 
 
 async def test_two_workers_serve_and_hear_revocations(
     tenants: TenantFactory, database_url: str, standin_server: RunningStandin
 ) -> None:
     who = await tenants.create()
-    env = process_env(database_url, standin_server.base_url, worker_slots="0")
-    with serving(env, "--workers", "2") as (base_url, process):
+    env = process_env(database_url, standin_server.base_url, analysis_slots="0")
+    with serving(env, "--api-processes", "2") as (base_url, process):
         assert len(children(process.process.pid)) >= 2, process.output()
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
             answers = await asyncio.gather(
@@ -128,8 +128,8 @@ async def test_workers_run_api_pool_and_stand_in_apart_and_none_outlives_a_kille
 ) -> None:
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
-    env = without_a_key(database_url, worker_slots="4")
-    with serving(env, "--workers", "2") as (base_url, process):
+    env = without_a_key(database_url, analysis_slots="4")
+    with serving(env, "--api-processes", "2") as (base_url, process):
         below = descendants(process.process.pid)
         [standin] = [pid for pid, command in below.items() if "dealgraph.standin" in command]
         [pool] = [pid for pid, command in below.items() if command.endswith("dealgraph.cli worker ")]

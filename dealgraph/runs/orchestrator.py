@@ -45,7 +45,7 @@ class Orchestrator:
             asyncio.create_task(self._watch_cancellations(), name="orchestrator-cancellations"),
             asyncio.create_task(self._sweep_exhausted_runs(), name="orchestrator-sweeps"),
         ]
-        log.info("worker %s started with %d slots", self.worker_id, self.settings.worker_slots)
+        log.info("worker %s started with %d slots", self.worker_id, self.settings.analysis_slots)
 
     async def stop(self) -> None:
         for task in [*self._tasks, *self._active.values()]:
@@ -78,7 +78,7 @@ class Orchestrator:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.poll_interval_s)
 
     async def _claim(self) -> None:
-        free = self.settings.worker_slots - len(self._active)
+        free = self.settings.analysis_slots - len(self._active)
         if free <= 0:
             return
         claimed_at = asyncio.get_running_loop().time()

@@ -82,7 +82,7 @@ async def embedding_worker(database: Database, settings: Settings) -> AsyncItera
         log.warning("semantic and hybrid search are off: they need the pgvector extension on the PostgreSQL server")
         yield
         return
-    if not settings.embedding_worker:
+    if not settings.embedding_pool:
         yield
         return
     task = asyncio.create_task(EmbeddingWorker(database, settings).run(), name="embedding-worker")

@@ -1,0 +1,177 @@
+"""`dealgraph serve`: API processes on one port, and a line saying when they answer.
+
+One Python process runs GraphQL on one core at most. With `--api-processes N` (N > 1) uvicorn's
+supervisor starts N processes that share the listening socket; each builds its app from the environment
+(`app_from_environment`). What must exist once is done by the parent first: the embedded PostgreSQL (when
+DATABASE_URL is unset), migrations and built-in prompts, and the LLM stand-in (when no API key is set;
+`serve` starts it in a child process and the API processes get its URL). The analysis pool runs in one
+more child process (`dealgraph analysis-pool`, DEALGRAPH_ANALYSIS_SLOTS slots; restarted if it dies), so
+the API processes only serve: orchestration does not compete with GraphQL for their event loops.
+Subscriptions, revocations and queued runs reach every process through the event transport (PostgreSQL
+notifications by default), as with separate servers. Every child watches the parent and stops when it is
+gone, killed or not (`dealgraph.children`).
+
+Each API process imports the whole app before it listens (seconds of CPU, N processes at once on a busy
+machine): uvicorn's "Uvicorn running on" line comes when the parent binds the port, long before that, and
+connections are refused meanwhile. So `serve` says so, and logs "dealgraph ready" once the port answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import logging
+import os
+import pickle
+import threading
+import time
+
+import uvicorn
+import uvicorn.supervisors.multiprocess as uvicorn_multiprocess
+from starlette.applications import Starlette
+
+from dealgraph.bootstrap import prepare_database
+from dealgraph.children import ChildProcess, supervised_env, watch_supervisor
+from dealgraph.config import Settings, get_settings
+from dealgraph.db.embedded import database_url_for
+from dealgraph.db.session import Database
+from dealgraph.logs import configure_logging
+
+log = logging.getLogger(__name__)
+
+_HEALTHCHECK_TIMEOUT_S = 60
+_DEATH_CHECK_S = 0.1
+_READY_POLL_S = 0.2
+_WILDCARD_TO_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+
+
+class _WatchedProcess(uvicorn_multiprocess.Process):
+    """uvicorn's worker handle, with a health check that notices a worker dying while it waits.
+
+    uvicorn pings a worker it finds alive and waits for the answer up to the health-check timeout, and it
+    keeps the pipe's other end itself, so a worker that exits with a ping pending (an API process restarting
+    after a burst of WebSockets, `recycle.py`, on a machine too busy to schedule its answering thread in its
+    last milliseconds) is not seen dead until the timeout: no replacement for a minute, and with every
+    process exiting at once no server (a CI failure of tests/test_recycle.py). Waiting in short slices and
+    checking the process between them ends the wait as soon as it is gone.
+    """
+
+    def _healthcheck(self, timeout: float) -> bool | None:
+        try:
+            self.parent_conn.send(b"ping")
+            deadline = time.monotonic() + timeout
+            while not self.parent_conn.poll(min(_DEATH_CHECK_S, max(0.0, deadline - time.monotonic()))):
+                if not self.process.is_alive() or time.monotonic() >= deadline:
+                    return None
+            started: bool = self.parent_conn.recv()
+            return started
+        except (OSError, EOFError, pickle.UnpicklingError):
+            return None
+
+
+def serve_api(settings: Settings, host: str, port: int, processes: int, *, started: float) -> None:
+    """Serve until stopped; `processes` API processes share the port. The database is made ready first, so an
+    unreachable one ends `serve` before any process starts. `started`: the `time.monotonic()` the ready line
+    counts from."""
+    url = database_url_for(settings)
+    asyncio.run(_prepare(url, settings))
+    settings = settings.model_copy(update={"database_url": url, "auto_migrate": False})
+    log.info(
+        "starting %d API process(es) on port %d; each loads the app first, and connections are refused until "
+        "the 'dealgraph ready' line",
+        processes,
+        port,
+    )
+    threading.Thread(
+        target=_announce_ready, args=(host, port, processes, started), name="announce-ready", daemon=True
+    ).start()
+    if processes > 1:
+        _serve_processes(settings, host, port, processes)
+    else:
+        from dealgraph.server.app import create_app
+
+        uvicorn.run(  # log_config=None: uvicorn's lines go through our handler (format, request context)
+            create_app(settings),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=settings.access_log,  # off by default: a log line per request costs the hot path
+        )
+
+
+def _announce_ready(host: str, port: int, processes: int, started: float) -> None:
+    """Logs once the port answers /readyz: the moment a user's request would be served."""
+    loopback = _WILDCARD_TO_LOOPBACK.get(host, host)
+    while not _ready(loopback, port):
+        time.sleep(_READY_POLL_S)
+    shown = f"[{host}]" if ":" in host else host
+    log.info(
+        "dealgraph ready: GraphQL at http://%s:%d/graphql (%d API process(es), %.1f s after start)",
+        shown,
+        port,
+        processes,
+        time.monotonic() - started,
+    )
+
+
+def _ready(host: str, port: int) -> bool:
+    connection = http.client.HTTPConnection(host, port, timeout=5)
+    try:
+        connection.request("GET", "/readyz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def _serve_processes(settings: Settings, host: str, port: int, processes: int) -> None:
+    assert settings.database_url is not None  # serve_api resolved it
+    os.environ["DATABASE_URL"] = settings.database_url  # the processes read their settings from the environment
+    if settings.anthropic_base_url:
+        os.environ["ANTHROPIC_BASE_URL"] = settings.anthropic_base_url  # the parent's stand-in, if it started one
+    os.environ["DEALGRAPH_AUTO_MIGRATE"] = "false"
+    pool = None
+    if settings.analysis_slots > 0:
+        pool = ChildProcess(
+            "analysis pool",
+            ["dealgraph.cli", "analysis-pool"],
+            {"DEALGRAPH_ANALYSIS_SLOTS": str(settings.analysis_slots)},
+        )
+    os.environ["DEALGRAPH_ANALYSIS_SLOTS"] = "0"  # the API processes only serve
+    os.environ.update(supervised_env())
+    uvicorn_multiprocess.Process = _WatchedProcess  # type: ignore[misc]  # the supervisor builds its workers by this name
+    try:
+        uvicorn.run(
+            "dealgraph.server.api_processes:app_from_environment",
+            factory=True,
+            workers=processes,
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=settings.access_log,
+            # uvicorn kills a process that has not answered its health ping within this; its default (5 s) is
+            # shorter than importing the app takes on a loaded 2-core machine, so processes were killed in a loop
+            timeout_worker_healthcheck=_HEALTHCHECK_TIMEOUT_S,
+        )
+    finally:
+        if pool:
+            pool.stop()
+
+
+async def _prepare(url: str, settings: Settings) -> None:
+    database = Database(url, app_role=settings.app_role, pool_size=1)
+    try:
+        await prepare_database(database, settings, apply_migrations=settings.auto_migrate)
+    finally:
+        await database.dispose()
+
+
+def app_from_environment() -> Starlette:
+    """The app of one API process (uvicorn imports and calls this in each)."""
+    from dealgraph.server.app import create_app
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    watch_supervisor()
+    return create_app(settings, restartable=True)  # uvicorn's supervisor replaces a process that exits
