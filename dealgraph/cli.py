@@ -326,7 +326,9 @@ class _Deprecated(argparse.Action):
         option_string: str | None = None,
     ) -> None:
         setattr(namespace, self.dest, values)
-        namespace.deprecated = [*namespace.deprecated, f"{option_string} is deprecated: use {self.replacement}"]
+        # a subcommand parses into a namespace of its own, without the top parser's defaults
+        earlier = getattr(namespace, "deprecated", [])
+        namespace.deprecated = [*earlier, f"{option_string} is deprecated: use {self.replacement}"]
 
 
 def build_parser() -> argparse.ArgumentParser:
