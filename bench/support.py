@@ -207,7 +207,9 @@ async def worker_processes(
     try:
         for _ in range(count):
             log = tempfile.TemporaryFile()  # noqa: SIM115  # closed below
-            popen = subprocess.Popen([sys.executable, "-m", "dealgraph.cli", "worker"], env=env, stdout=log, stderr=log)
+            popen = subprocess.Popen(
+                [sys.executable, "-m", "dealgraph.cli", "analysis-pool"], env=env, stdout=log, stderr=log
+            )
             started.append((popen, log))
         deadline = time.monotonic() + _START_TIMEOUT_S
         for popen, log in started:

@@ -60,7 +60,7 @@ async def test_run_of_a_killed_worker_is_completed_by_another(
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
     async with websocket(app, who.api_key) as ws:
-        with running(["worker"], env) as doomed:
+        with running(["analysis-pool"], env) as doomed:
             analysis = await start(gql, who, ids["transcript"], agents=["MEDDPICC"])
             events = await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})
             queued = (await events.next(timeout=20))["analysisEvents"]
@@ -72,7 +72,7 @@ async def test_run_of_a_killed_worker_is_completed_by_another(
         assert (await _run_state(gql, who, analysis["id"]))["status"] == "RUNNING"  # orphaned, lease still held
 
         await standin.behave("meddpicc", latency_s=0.2)
-        with running(["worker"], env) as rescuer:
+        with running(["analysis-pool"], env) as rescuer:
             rest = await events.collect(timeout=20)
             assert rest, rescuer.output()
     retried = [e["analysisEvents"]["attempt"] for e in rest if e["analysisEvents"]["__typename"] == "AgentStarted"]

@@ -132,7 +132,7 @@ async def test_workers_run_api_pool_and_stand_in_apart_and_none_outlives_a_kille
     with serving(env, "--api-processes", "2") as (base_url, process):
         below = descendants(process.process.pid)
         [standin] = [pid for pid, command in below.items() if "dealgraph.standin" in command]
-        [pool] = [pid for pid, command in below.items() if command.endswith("dealgraph.cli worker ")]
+        [pool] = [pid for pid, command in below.items() if command.endswith("dealgraph.cli analysis-pool ")]
         assert len([command for command in below.values() if "multiprocessing.spawn" in command]) == 2, below
         assert process.process.pid not in (standin, pool)
         events = await analyse_through(base_url, who, ids["transcript"])
