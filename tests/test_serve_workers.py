@@ -97,6 +97,17 @@ async def analyse_through(base_url: str, who: TenantHandle, transcript_id: str) 
             return await Subscription(ws, "1").collect(timeout=60)
 
 
+async def descendants_including(pid: int, command_end: str, timeout_s: float = 20) -> dict[int, str]:
+    """The processes below `pid` once one of them has a command line ending in `command_end`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        below = descendants(pid)
+        if any(command.endswith(command_end) for command in below.values()):
+            return below
+        assert time.monotonic() < deadline, below
+        await asyncio.sleep(0.1)
+
+
 async def wait_until_gone(pids: Iterable[int], timeout_s: float = 20) -> set[int]:
     deadline = time.monotonic() + timeout_s
     while (left := {pid for pid in pids if alive(pid)}) and time.monotonic() < deadline:
@@ -130,7 +141,7 @@ async def test_workers_run_api_pool_and_stand_in_apart_and_none_outlives_a_kille
     ids = await transcript_for_analysis(gql, who)
     env = without_a_key(database_url, analysis_slots="4")
     with serving(env, "--api-processes", "2") as (base_url, process):
-        below = descendants(process.process.pid)
+        below = await descendants_including(process.process.pid, "dealgraph.cli analysis-pool ")  # once it answers
         [standin] = [pid for pid, command in below.items() if "dealgraph.standin" in command]
         [pool] = [pid for pid, command in below.items() if command.endswith("dealgraph.cli analysis-pool ")]
         assert len([command for command in below.values() if "multiprocessing.spawn" in command]) == 2, below
