@@ -191,6 +191,13 @@ def _latency(value: str) -> tuple[str, float]:
         raise argparse.ArgumentTypeError(f"expected AGENT=SECONDS, got {value!r}") from None
 
 
+def _port(value: str) -> int:
+    """An argument type: a TCP port number."""
+    if not value.isdigit() or int(value) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {value!r}")
+    return int(value)
+
+
 def _text(limit: int) -> Callable[[str], str]:
     """An argument type: non-blank text of at most `limit` characters (the column it is stored in)."""
 
@@ -339,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve_parser = commands.add_parser("serve", help="run the API server (GraphiQL at /graphql)")
     serve_parser.add_argument("--host")
-    serve_parser.add_argument("--port", type=int)
+    serve_parser.add_argument("--port", type=_port)
     serve_parser.add_argument(
         "--api-processes",
         type=int,
@@ -382,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     standin = commands.add_parser("llm-standin", help="serve the local Anthropic Messages API stand-in (simulated)")
     standin.add_argument("--host", default="127.0.0.1")
-    standin.add_argument("--port", type=int, default=8787)
+    standin.add_argument("--port", type=_port, default=8787)
     standin.add_argument(
         "--latency",
         type=_latency,

@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Wait for a free pooled connection before TOO_MANY_REQUESTS."
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
-    port: int = Field(default=8000, description="Port `serve` binds to.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port `serve` binds to.")
     api_processes: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,

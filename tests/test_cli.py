@@ -173,6 +173,7 @@ def test_arguments_the_database_could_not_store_are_refused_by_the_parser(databa
         ["tenant", "create", " "],
         ["tenant", "create", "x" * 201],
         ["apikey", "create", "--tenant", "t", "--role", "boss"],
+        ["serve", "--port", "99999"],
     ):
         refused = run_cli(database_url, *args)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
