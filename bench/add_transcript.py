@@ -68,8 +68,8 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
     async with fresh_database(server_url) as db:
         settings = Settings(
             database_url=db.url,
-            worker_slots=0,
-            embedding_worker=False,
+            analysis_slots=0,
+            embedding_pool=False,
             anthropic_api_key="bench-dummy-key",
             anthropic_base_url="http://127.0.0.1:9",
             max_transcript_bytes=10_000_000,

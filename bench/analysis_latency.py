@@ -132,7 +132,7 @@ async def run_bench(server_url: str, latencies: dict[str, float], runs: int) -> 
         await script_agents(standin, {agent: {"latency_s": seconds} for agent, seconds in latencies.items()})
         # 1 s poll: a run only starts promptly through NOTIFY
         settings = {
-            "worker_slots": "8",
+            "analysis_slots": "8",
             "llm_concurrency": "8",
             "progress_interval_s": "0.05",
             "poll_interval_s": "1.0",

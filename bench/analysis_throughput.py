@@ -154,7 +154,7 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
     async with fresh_database(server_url) as database, standin_process() as standin:
         await script_agents(standin, {agent: {"latency_s": args.agent_latency} for agent in AGENTS})
         settings = {
-            "worker_slots": str(args.slots),
+            "analysis_slots": str(args.slots),
             "llm_concurrency": str(args.slots),
             "poll_interval_s": "1.0",
             "progress_interval_s": str(args.progress_interval),
@@ -165,7 +165,7 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
             "db_pool_timeout_s": "120",
         }
         async with (
-            server_process(database.url, standin.base_url, settings, workers=args.workers) as server,
+            server_process(database.url, standin.base_url, settings, api_processes=args.api_processes) as server,
             worker_processes(args.worker_processes, database.url, standin.base_url, settings) as workers,
         ):
             server_pids = [server.popen.pid, *(worker.pid for worker in workers)]
@@ -191,7 +191,7 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
     print(f"PostgreSQL {database.version} ({source}); Python {platform.python_version()}; worker slots {args.slots}")
     extra = f" plus {args.worker_processes} `dealgraph worker`" if args.worker_processes else ""
     print(
-        f"`dealgraph serve --workers {args.workers}`{extra} and `dealgraph llm-standin` in separate processes "
+        f"`dealgraph serve --api-processes {args.api_processes}`{extra} and `dealgraph llm-standin` in separate processes "
         "(server CPU: all but the stand-in); this process is only the client."
     )
     print("\n".join(lines))
@@ -204,7 +204,7 @@ def main() -> None:
     parser.add_argument("--slots", type=int, default=32, help="worker slots and cluster-wide LLM concurrency")
     parser.add_argument("--agent-latency", type=float, default=0.01, help="seconds the stand-in takes per agent")
     parser.add_argument(
-        "--workers", type=int, default=1, help="`dealgraph serve --workers N`; server CPU counts them all"
+        "--api-processes", type=int, default=1, help="`dealgraph serve --api-processes N`; server CPU counts them all"
     )
     parser.add_argument(
         "--worker-processes", type=int, default=0, help="`dealgraph worker` processes beside `serve` (scale-out)"

@@ -292,7 +292,7 @@ def report(number: int, figures: Figures) -> None:
 
 async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
     async with fresh_database(server_url) as database, standin_process() as standin:
-        async with server_process(database.url, standin.base_url, {"worker_slots": "4", "lease_s": "120"}) as server:
+        async with server_process(database.url, standin.base_url, {"analysis_slots": "4", "lease_s": "120"}) as server:
             api_key = await create_api_key(database.url, "Fan-out Bench")
             db = await asyncpg.connect(asyncpg_dsn(database.url))
             limits = httpx.Limits(max_connections=None, max_keepalive_connections=None)

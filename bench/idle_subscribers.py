@@ -309,11 +309,11 @@ async def settle(seconds: float) -> None:
 
 async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
     limit = raise_open_files_limit()
-    settings = {"worker_slots": "0", "embedding_worker": "false"}
+    settings = {"analysis_slots": "0", "embedding_pool": "false"}
     async with fresh_database(server_url) as database, AsyncExitStack() as stack:
         servers = [
             await stack.enter_async_context(
-                server_process(database.url, "http://127.0.0.1:9", settings, workers=args.workers)
+                server_process(database.url, "http://127.0.0.1:9", settings, api_processes=args.api_processes)
             )
             for _ in range(2)
         ]
@@ -354,7 +354,7 @@ def report(
 ) -> None:
     print(
         f"dealgraph idle subscribers: {args.subscribers} analysisEvents subscriptions, {share} on each of two "
-        f"`dealgraph serve --workers {args.workers}` (worker slots 0), one socket each, over {args.tenants} tenants x "
+        f"`dealgraph serve --api-processes {args.api_processes}` (DEALGRAPH_ANALYSIS_SLOTS=0), one socket each, over {args.tenants} tenants x "
         f"{args.analyses_per_tenant} queued analyses"
     )
     print(
@@ -389,10 +389,10 @@ def main() -> None:
     parser.add_argument("--snapshots", type=int, default=64, help="subscriptions per client waiting for their snapshot")
     parser.add_argument("--hold", type=float, default=30.0, help="seconds everyone stays connected and idle")
     parser.add_argument(
-        "--workers",
+        "--api-processes",
         type=int,
         default=1,
-        help="`serve --workers N` per server; with N > 1 an emptied API process restarts to give memory back "
+        help="`serve --api-processes N` per server; with N > 1 an emptied API process restarts to give memory back "
         "(DEALGRAPH_RECYCLE_AFTER_SOCKETS) and RSS is the sum over each server's processes",
     )
     parser.add_argument("--settle", type=float, default=5.0, help="seconds after everyone left before measuring")

@@ -72,7 +72,7 @@ def rss_mb(pid: int) -> float:
 
 
 def tree_rss_mb(root: int) -> float:
-    """Resident memory of `root` and its live descendants (`serve --workers N`: the supervisor and its workers)."""
+    """Resident memory of `root` and its live descendants (`serve --api-processes N`: the supervisor and its workers)."""
     return sum(rss_mb(stat.pid) for stat in tree(root))
 
 

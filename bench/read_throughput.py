@@ -93,7 +93,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--loadgen", choices=["auto", "autocannon", "python"], default="auto")
     parser.add_argument("--no-postgraphile", action="store_true", help="measure dealgraph alone")
-    parser.add_argument("--workers", type=int, default=1, help="`dealgraph serve --workers N` (default 1)")
+    parser.add_argument("--api-processes", type=int, default=1, help="`dealgraph serve --api-processes N` (default 1)")
     parser.add_argument(
         "--cache-dir",
         type=Path,
@@ -278,19 +278,19 @@ async def running(
         await server.stop()
 
 
-def dealgraph(database_url: str, api_key: str, log_dir: Path, workers: int = 1) -> Any:
-    """`dealgraph serve` as shipped: no worker slots, and a dummy key + base URL so no stand-in starts."""
+def dealgraph(database_url: str, api_key: str, log_dir: Path, api_processes: int = 1) -> Any:
+    """`dealgraph serve` as shipped: no analysis pool, and a dummy key + base URL so no stand-in starts."""
     port = free_port()
     executable = Path(sys.executable).parent / "dealgraph"
     env = {
         "DATABASE_URL": database_url,
-        "DEALGRAPH_WORKER_SLOTS": "0",
+        "DEALGRAPH_ANALYSIS_SLOTS": "0",
         "ANTHROPIC_API_KEY": "bench-dummy-key",
-        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",  # never called: no worker runs
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",  # never called: no analysis pool runs
         "DEALGRAPH_GRAPHIQL": "false",
     }
     queries = {"deal-graph": DEALGRAPH_DEAL_GRAPH, "trivial": DEALGRAPH_TRIVIAL}
-    command = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    command = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--api-processes", str(api_processes)]
     return running("dealgraph", command, env, port, {"Authorization": f"Bearer {api_key}"}, queries, log_dir)
 
 
@@ -487,7 +487,7 @@ async def throughput(
 ) -> list[Round]:
     sampler = BackendCpuSampler(db.postmaster, db.name) if db.postmaster else None
     async with AsyncExitStack() as stack:
-        servers = [await stack.enter_async_context(dealgraph(db.url, db.api_key, log_dir, args.workers))]
+        servers = [await stack.enter_async_context(dealgraph(db.url, db.api_key, log_dir, args.api_processes))]
         if tools:
             servers.append(
                 await stack.enter_async_context(postgraphile(tools, db.url, db.tenant_id, Settings().app_role, log_dir))
@@ -628,7 +628,7 @@ def print_setup(
         f"and query, alternating servers, {args.warmup} s warm-up each (not counted)"
     )
     print(
-        f"dealgraph: `dealgraph serve --workers {args.workers}` (DEALGRAPH_WORKER_SLOTS=0, dummy ANTHROPIC_API_KEY/BASE_URL: "
+        f"dealgraph: `dealgraph serve --api-processes {args.api_processes}` (DEALGRAPH_ANALYSIS_SLOTS=0, dummy ANTHROPIC_API_KEY/BASE_URL: "
         "no worker, no stand-in)"
     )
 

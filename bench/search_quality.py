@@ -203,8 +203,8 @@ async def main(floors: list[float], scale: int, rounds: int) -> None:
         async with fresh_database(server_url) as db:
             settings = Settings(
                 database_url=db.url,
-                embedding_worker=False,
-                worker_slots=0,
+                embedding_pool=False,
+                analysis_slots=0,
                 anthropic_api_key="unused",
                 anthropic_base_url="http://127.0.0.1:9",
             )

@@ -73,12 +73,12 @@ async def script_agents(standin: Process, behaviours: dict[str, dict[str, Any]])
 
 @asynccontextmanager
 async def server_process(
-    database_url: str, standin_url: str, settings: dict[str, str] | None = None, *, workers: int = 1
+    database_url: str, standin_url: str, settings: dict[str, str] | None = None, *, api_processes: int = 1
 ) -> AsyncIterator[Process]:
-    """`dealgraph serve --workers N` against the database, its agents calling the stand-in process (with N > 1
-    the API runs in N processes and the worker pool in one more, all below the `serve` process)."""
+    """`dealgraph serve --api-processes N` against the database, its agents calling the stand-in process (with N > 1
+    the API runs in N processes and the analysis pool in one more, all below the `serve` process)."""
     env = _server_env(database_url, standin_url, settings)
-    async with dealgraph_process(["serve", "--workers", str(workers)], env, "/healthz") as process:
+    async with dealgraph_process(["serve", "--api-processes", str(api_processes)], env, "/healthz") as process:
         yield process
 
 
@@ -101,7 +101,7 @@ async def worker_processes(
     each yielded once it has started its pool."""
     env = {**_server_env(database_url, standin_url, settings), "DEALGRAPH_LOG_LEVEL": "INFO"}
     with ExitStack() as stack:
-        started = [stack.enter_context(running(["worker"], env)) for _ in range(count)]
+        started = [stack.enter_context(running(["analysis-pool"], env)) for _ in range(count)]
         for process in started:
             process.wait_for_output("started with")
         yield [process.popen for process in started]

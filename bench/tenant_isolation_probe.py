@@ -160,7 +160,7 @@ def memory_probe(base_url: str, key: str, documents: int, chars: int) -> str:
 
 async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
     """The clients block (threads, as the prober's did); the bench's event loop only waits for them."""
-    settings = {"worker_slots": "0", "embedding_worker": "false"}
+    settings = {"analysis_slots": "0", "embedding_pool": "false"}
     async with fresh_database(server_url) as database:
         async with server_process(database.url, "http://127.0.0.1:9", settings) as server:  # migrates the database
             keys = (await create_api_key(database.url, "attacker"), await create_api_key(database.url, "bystander"))

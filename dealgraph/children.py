@@ -1,6 +1,6 @@
 """Child processes of `dealgraph serve`: started, restarted when they die, and never left behind.
 
-`serve` runs the LLM stand-in (without an API key) and, with `--workers N`, the analysis worker pool in
+`serve` runs the LLM stand-in (without an API key) and, with `--api-processes N`, the analysis pool in
 processes of their own, so neither shares the API's interpreter, GIL or event loop. A parent that exits
 normally stops its children (`ChildProcess.stop`); one that is killed (SIGKILL, a crash) cannot, so each
 child also watches its parent: it learns the parent's pid from `DEALGRAPH_SUPERVISOR_PID`, and when it

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Mapping, MutableMapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -10,6 +12,38 @@ from typing import Literal
 import platformdirs
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
+
+RENAMED_ENV: dict[str, str] = {}
+"""Old environment names still accepted, each with the name that replaced it."""
+
+
+def _renamed(new: str, old: str) -> AliasChoices:
+    """Read `new`, or else the deprecated `old` (`adopt_renamed_environment` warns about it)."""
+    RENAMED_ENV[old] = new
+    return AliasChoices(new, old)
+
+
+def adopt_renamed_environment(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Warn once about each deprecated name in the environment, and move its value to the new name (a new name
+    set too wins, as it does in `Settings`): the processes this one starts then see only new names, so the
+    warning is not repeated by each of them."""
+    for name in [name for name in environ if name.upper() in RENAMED_ENV]:
+        new = RENAMED_ENV[name.upper()]
+        log.warning("%s is deprecated: use %s", name, new)
+        value = environ.pop(name)
+        if not any(other.upper() == new for other in environ):
+            environ[new] = value
+
+
+def variable_named(location: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The environment variable a validation error's location stands for, as the user spelled it: pydantic names
+    a field by its first alias (the new name) even when the value came from a deprecated one."""
+    variable = location if location.isupper() else f"DEALGRAPH_{location.upper()}"
+    if variable not in environ:
+        variable = next((old for old, new in RENAMED_ENV.items() if new == variable and old in environ), variable)
+    return variable
 
 
 def _default_data_dir() -> Path:
@@ -19,7 +53,8 @@ def _default_data_dir() -> Path:
 class Settings(BaseSettings):
     """Runtime configuration; env vars are `DEALGRAPH_<FIELD>` unless an alias says otherwise."""
 
-    model_config = SettingsConfigDict(env_prefix="DEALGRAPH_", extra="ignore")
+    # validate_by_name: fields with an alias are still set by their name in code (`Settings(analysis_slots=0)`)
+    model_config = SettingsConfigDict(env_prefix="DEALGRAPH_", extra="ignore", validate_by_name=True)
 
     database_url: str | None = Field(
         default=None,
@@ -39,11 +74,12 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="Wait for a free pooled connection before TOO_MANY_REQUESTS."
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` binds to.")
-    port: int = Field(default=8000, description="Port `serve` binds to.")
-    workers: int = Field(
+    port: int = Field(default=8000, ge=0, le=65535, description="Port `serve` binds to.")
+    api_processes: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,
-        description="API processes `serve` runs (default: one per core); with more than one, the analysis worker pool "
+        validation_alias=_renamed("DEALGRAPH_API_PROCESSES", "DEALGRAPH_WORKERS"),
+        description="API processes `serve` runs (default: one per core); with more than one, the analysis pool "
         "runs in a process of its own.",
     )
     graphiql: bool = Field(default=True, description="Serve the GraphiQL IDE on GET /graphql.")
@@ -66,7 +102,7 @@ class Settings(BaseSettings):
     recycle_after_sockets: int = Field(
         default=1000,
         ge=0,
-        description="With `serve --workers N`: an API process that held this many WebSockets at once restarts when "
+        description="With `serve --api-processes N`: an API process that held this many WebSockets at once restarts when "
         "the last one has left and it grew by `recycle_growth_mb`, giving the memory back; 0: never.",
     )
     recycle_growth_mb: float = Field(
@@ -208,13 +244,18 @@ class Settings(BaseSettings):
         description="Agent runs one tenant may have waiting to start; an analysis that would queue more is refused "
         "with TOO_MANY_REQUESTS (0: no cap).",
     )
-    worker_slots: int = Field(default=8, ge=0, description="Agent runs one process executes at once (0: no worker).")
+    analysis_slots: int = Field(
+        default=8,
+        ge=0,
+        validation_alias=_renamed("DEALGRAPH_ANALYSIS_SLOTS", "DEALGRAPH_WORKER_SLOTS"),
+        description="Agent runs the analysis pool of one process executes at once (0: no analysis pool).",
+    )
     lease_s: float = Field(
-        default=30.0, gt=0, description="A claimed run is re-claimed if its worker is silent this long."
+        default=30.0, gt=0, description="A claimed run is re-claimed if its claimer is silent this long."
     )
     max_run_attempts: int = Field(default=3, ge=1, description="Claims of one run before it fails as WORKER_LOST.")
     poll_interval_s: float = Field(
-        default=1.0, gt=0, description="Fallback poll for runs (NOTIFY wakes workers at once)."
+        default=1.0, gt=0, description="Fallback poll for runs (NOTIFY wakes analysis pools at once)."
     )
     progress_interval_s: float = Field(
         default=0.25,
@@ -240,12 +281,14 @@ class Settings(BaseSettings):
     embedding_neighbours: int = Field(
         default=1, ge=0, le=5, description="Utterances either side embedded with each one."
     )
-    embedding_worker: bool = Field(default=True, description="`serve` embeds queued transcripts in the background.")
-    embedding_poll_s: float = Field(
-        default=1.0, gt=0, description="How often an idle embedding worker polls the queue."
+    embedding_pool: bool = Field(
+        default=True,
+        validation_alias=_renamed("DEALGRAPH_EMBEDDING_POOL", "DEALGRAPH_EMBEDDING_WORKER"),
+        description="`serve` embeds queued transcripts in the background (the embedding pool).",
     )
+    embedding_poll_s: float = Field(default=1.0, gt=0, description="How often an idle embedding pool polls the queue.")
     embedding_lease_s: float = Field(
-        default=60.0, gt=0, description="An embedding job is re-claimed if its worker is gone this long."
+        default=60.0, gt=0, description="An embedding job is re-claimed if its claimer is gone this long."
     )
     embedding_max_attempts: int = Field(
         default=3, ge=1, description="Claims of one embedding job before it is marked failed."

@@ -31,7 +31,7 @@ def process_env(database_url: str, standin_url: str, **settings: str) -> dict[st
 
 def _serve(options: tuple[str, ...]) -> list[str]:
     """One API process unless a test asks for more (the default is one per core)."""
-    return ["serve", *options, *(() if "--workers" in options else ("--workers", "1"))]
+    return ["serve", *options, *(() if "--api-processes" in options else ("--api-processes", "1"))]
 
 
 @contextmanager

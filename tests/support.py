@@ -352,7 +352,7 @@ async def seed_reads(database: Database, tenant_id: uuid.UUID, size: DatasetSize
 
 def settings_through(proxy: CountingProxy, standin_url: str) -> Settings:
     """An app that reaches PostgreSQL only through the counting proxy; no worker, whose polling would be counted."""
-    return make_settings(proxy.url, standin_url, worker_slots=0)
+    return make_settings(proxy.url, standin_url, analysis_slots=0)
 
 
 def make_settings(database_url: str, standin_url: str, **overrides: object) -> Settings:
@@ -362,13 +362,13 @@ def make_settings(database_url: str, standin_url: str, **overrides: object) -> S
         "max_transcript_bytes": 64 * 1024,
         "anthropic_api_key": "test-key",
         "anthropic_base_url": standin_url,
-        "worker_slots": 8,
+        "analysis_slots": 8,
         "llm_concurrency": 8,
         "lease_s": 2.0,
         "poll_interval_s": 0.2,
         "llm_max_retries": 2,
         "progress_interval_s": 0.05,
-        "embedding_worker": False,  # tests drive EmbeddingPool themselves (tests/test_vector_search.py)
+        "embedding_pool": False,  # tests drive EmbeddingPool themselves (tests/test_vector_search.py)
     }
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 

@@ -19,7 +19,7 @@ def quiet_and_logging(
     database_url: str, standin_server: RunningStandin
 ) -> Iterator[list[tuple[str, DealgraphProcess]]]:
     """A server with the default settings and one with the access log on, started side by side."""
-    env = process_env(database_url, standin_server.base_url, worker_slots="0")
+    env = process_env(database_url, standin_server.base_url, analysis_slots="0")
     with servings(env, env | {"DEALGRAPH_ACCESS_LOG": "true"}) as both:
         yield both
 

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import tempfile
+import time
 
-from tests.processes import run_cli, run_command
+import httpx
+import pytest
+
+from tests.processes import CLI, free_port, process_env, run_cli, run_command, running
 from tests.support import REFUSAL_DEADLINE_S, GraphQLClient, TenantFactory, TenantHandle, refused_within
 
 VIEWER = "{ viewer { role user { email } tenant { slug } } }"
@@ -54,6 +60,7 @@ def llm_check(**env: str) -> subprocess.CompletedProcess[str]:
 def test_llm_check_without_a_key_runs_against_the_stand_in_and_says_so() -> None:
     checked = llm_check()
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert checked.stderr == ""  # the stand-in it started says nothing: the answer is all there is
     assert "No ANTHROPIC_API_KEY: checking against the local stand-in" in checked.stdout
     lines = [line for line in checked.stdout.splitlines() if "json_schema" in line]
     agents = ["meddpicc", "action_items", "stakeholders", "meeting_intelligence"]
@@ -122,4 +129,123 @@ def _one_line_answers(env: dict[str, str]) -> None:
     assert issued.returncode == 0 and issued.stdout.splitlines()[-1].startswith("dg_"), issued.stderr
     assert issued.stderr == ""
     missing = run("apikey", "create", "--tenant", "nobody")
-    assert missing.returncode == 1 and missing.stderr == "no tenant with slug 'nobody'\n"
+    assert missing.returncode == 1 and missing.stderr == "dealgraph: no tenant with slug 'nobody'\n"
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """The error a refused command printed, checked to be one line on stderr with a non-zero exit."""
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    return result.stderr
+
+
+def test_a_taken_slug_is_one_line_not_a_traceback(database_url: str) -> None:
+    assert run_cli(database_url, "tenant", "create", "Twice Corp").returncode == 0
+    again = run_cli(database_url, "tenant", "create", "Twice Corp")
+    assert one_line_error(again) == (
+        "dealgraph: a tenant with slug 'twice-corp' already exists (choose another with --slug)\n"
+    )
+    assert again.returncode == 1
+
+
+def test_unknown_key_prefix_and_migration_revision_are_one_line(database_url: str) -> None:
+    revoked = run_cli(database_url, "apikey", "revoke", "dg_nothing")
+    assert "no live API key with prefix 'dg_nothing'" in one_line_error(revoked)
+    downgraded = run_command(["migrate", "downgrade", "nonsense"], {**os.environ, "DATABASE_URL": database_url})
+    assert "Can't locate revision identified by 'nonsense'" in downgraded.stderr.splitlines()[-1]
+    assert "Traceback" not in downgraded.stderr and downgraded.returncode == 1
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"DATABASE_URL": "postgresql://dealgraph:secret@127.0.0.1:1/nowhere"}, "cannot reach the database at "),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL is not a database URL"),
+        ({"DEALGRAPH_DB_POOL_SIZE": "zero"}, "DEALGRAPH_DB_POOL_SIZE: Input should be a valid integer"),
+        ({"DEALGRAPH_WORKERS": "0"}, "DEALGRAPH_WORKERS: Input should be greater than or equal to 1"),
+    ],
+)
+def test_a_broken_environment_is_one_line(database_url: str, env: dict[str, str], expected: str) -> None:
+    result = run_command(["apikey", "revoke", "dg_whatever"], {**os.environ, "DATABASE_URL": database_url} | env)
+    error = one_line_error(result)
+    assert error.startswith("dealgraph: ") and expected in error
+    assert "secret" not in error  # a password in DATABASE_URL is not printed
+
+
+def test_arguments_the_database_could_not_store_are_refused_by_the_parser(database_url: str) -> None:
+    for args in (
+        ["tenant", "create", " "],
+        ["tenant", "create", "x" * 201],
+        ["apikey", "create", "--tenant", "t", "--role", "boss"],
+        ["serve", "--port", "99999"],
+    ):
+        refused = run_cli(database_url, *args)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert refused.stderr.splitlines()[-1].startswith("dealgraph "), refused.stderr
+
+
+def test_a_reader_that_leaves_early_ends_the_output_quietly() -> None:
+    """`dealgraph schema | head`: the reader is gone before anything is written."""
+    process = subprocess.Popen([*CLI, "schema"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    process.stdout.close()
+    _, stderr = process.communicate(timeout=120)
+    assert stderr == ""
+    assert process.returncode == 128 + signal.SIGPIPE  # what a shell shows for any program whose reader left
+
+
+def imported_modules(env: dict[str, str], *args: str) -> set[str]:
+    """The top-level packages `dealgraph ARGS` imports, from the interpreter's own record (-X importtime)."""
+    command = [CLI[0], "-X", "importtime", *CLI[1:], *args]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    return {name.split(".")[0] for name in re.findall(r"^import time:.*\|\s+(\S+)$", result.stderr, re.MULTILINE)}
+
+
+SERVER_PACKAGES = {"anthropic", "strawberry", "uvicorn", "starlette", "jinja2", "alembic"}
+
+
+def test_help_and_one_line_commands_load_nothing_of_the_server(database_url: str) -> None:
+    """--help took 4.4 s importing the server, the agents and the Claude SDK; it needs argparse alone, and a
+    command that only writes a row needs the database layer alone."""
+    assert not imported_modules(dict(os.environ), "--help") & (SERVER_PACKAGES | {"sqlalchemy", "pydantic"})
+    revoke = imported_modules({**os.environ, "DATABASE_URL": database_url}, "apikey", "revoke", "dg_nothing")
+    assert "sqlalchemy" in revoke and not revoke & SERVER_PACKAGES
+
+
+def test_help_names_the_new_vocabulary_only() -> None:
+    top = run_command(["--help"], os.environ)
+    assert "analysis-pool" in top.stdout and "worker" not in top.stdout
+    serve = run_command(["serve", "--help"], os.environ)
+    assert "--api-processes" in serve.stdout and "--workers" not in serve.stdout
+
+
+def test_analysis_pool_and_its_old_names() -> None:
+    """The new command and setting, and the old ones still working, with one deprecation line each."""
+    refused = run_command(["analysis-pool"], os.environ | {"DEALGRAPH_ANALYSIS_SLOTS": "0"})
+    assert refused.stderr == "dealgraph: DEALGRAPH_ANALYSIS_SLOTS must be at least 1 for an analysis pool\n"
+    old = run_command(["worker"], os.environ | {"DEALGRAPH_WORKER_SLOTS": "0"})
+    assert old.returncode == 1
+    lines = old.stderr.splitlines()
+    assert [line.split(": ", 1)[1] for line in lines[:-1]] == [
+        "DEALGRAPH_WORKER_SLOTS is deprecated: use DEALGRAPH_ANALYSIS_SLOTS",
+        "`dealgraph worker` is deprecated: use `dealgraph analysis-pool`",
+    ], old.stderr
+    assert lines[-1] == "dealgraph: DEALGRAPH_ANALYSIS_SLOTS must be at least 1 for an analysis pool"
+
+
+def test_serve_says_ready_once_it_answers_and_takes_the_old_spellings(database_url: str) -> None:
+    """Uvicorn's "running on" line comes when the port is bound, long before the app is loaded; the ready line
+    comes when it answers. `--workers` and DEALGRAPH_EMBEDDING_WORKER still work, each with a warning."""
+    port = free_port()
+    env = process_env(database_url, "http://127.0.0.1:9", analysis_slots="0", embedding_pool="false")
+    with running(["serve", "--port", str(port), "--workers", "1"], env) as process:
+        deadline = time.monotonic() + 180
+        while "dealgraph ready: GraphQL at http://" not in process.output():
+            assert process.process.poll() is None and time.monotonic() < deadline, process.output()
+            time.sleep(0.1)
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
+        output = process.output()
+    assert f"dealgraph ready: GraphQL at http://127.0.0.1:{port}/graphql (1 API process(es), " in output
+    assert "connections are refused until the 'dealgraph ready' line" in output
+    assert "DEALGRAPH_EMBEDDING_WORKER is deprecated: use DEALGRAPH_EMBEDDING_POOL" in output
+    assert "--workers is deprecated: use --api-processes" in output

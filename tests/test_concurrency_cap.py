@@ -13,7 +13,7 @@ from tests.support import GraphQLClient, StandinControl, TenantFactory, make_set
 
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
-    return make_settings(database_url, standin_server.base_url, worker_slots=8, llm_concurrency=2)
+    return make_settings(database_url, standin_server.base_url, analysis_slots=8, llm_concurrency=2)
 
 
 async def test_at_most_cap_runs_execute_at_once(

@@ -26,7 +26,7 @@ def base_url(database_url: str, standin_server: RunningStandin) -> Iterator[str]
     env = process_env(
         database_url,
         standin_server.base_url,
-        worker_slots="0",
+        analysis_slots="0",
         request_header_timeout_s=str(HEADER_TIMEOUT_S),
         max_body_bytes=str(BODY_LIMIT),
     )

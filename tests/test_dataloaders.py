@@ -51,4 +51,4 @@ async def test_statement_count_is_independent_of_deal_count(
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
     """No worker in this module: its background polling would be counted as request statements."""
-    return make_settings(database_url, standin_server.base_url, worker_slots=0)
+    return make_settings(database_url, standin_server.base_url, analysis_slots=0)

@@ -17,7 +17,7 @@ FLOOD = 3  # analyses of the flooding tenant: 12 runs, six rounds of the cap
 
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
-    return make_settings(database_url, standin_server.base_url, worker_slots=4, llm_concurrency=2)
+    return make_settings(database_url, standin_server.base_url, analysis_slots=4, llm_concurrency=2)
 
 
 async def test_a_tenant_queued_behind_another_tenants_flood_is_served_at_the_next_free_slot(

@@ -30,7 +30,7 @@ async def test_full_collections_run_on_their_schedule_and_still_free_old_cycles(
     database_url: str, standin_server: RunningStandin
 ) -> None:
     before = gc.get_threshold()
-    settings = make_settings(database_url, standin_server.base_url, worker_slots=0, full_collection_s=0.3)
+    settings = make_settings(database_url, standin_server.base_url, analysis_slots=0, full_collection_s=0.3)
     async with running_app(settings):
         assert gc.get_threshold()[:2] == before[:2]
         assert gc.get_threshold()[2] >= 2**31 - 1  # never started by allocation counts
@@ -47,7 +47,7 @@ async def test_two_apps_in_one_process_restore_the_thresholds_only_when_both_sto
     database_url: str, standin_server: RunningStandin
 ) -> None:
     before = gc.get_threshold()
-    settings = make_settings(database_url, standin_server.base_url, worker_slots=0)
+    settings = make_settings(database_url, standin_server.base_url, analysis_slots=0)
     async with running_app(settings):
         async with running_app(settings):
             pass

@@ -30,7 +30,7 @@ from tests.support import GraphQLClient, TenantFactory, make_settings
 
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
-    return make_settings(database_url, standin_server.base_url, worker_slots=0)
+    return make_settings(database_url, standin_server.base_url, analysis_slots=0)
 
 
 @dataclass(frozen=True)

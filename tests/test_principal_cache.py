@@ -32,7 +32,7 @@ LONG_CACHE_S = 3600.0  # far longer than any test: only the notification can dro
 
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
-    return make_settings(database_url, standin_server.base_url, worker_slots=0, auth_cache_s=LONG_CACHE_S)
+    return make_settings(database_url, standin_server.base_url, analysis_slots=0, auth_cache_s=LONG_CACHE_S)
 
 
 def authentications(app: Starlette) -> AbstractContextManager[list[str]]:
@@ -66,7 +66,7 @@ async def test_revoked_key_is_refused_by_another_process_despite_its_cache(
     tenants: TenantFactory, database_url: str, standin_server: RunningStandin
 ) -> None:
     who = await tenants.create()
-    env = process_env(database_url, standin_server.base_url, worker_slots="0", auth_cache_s=str(LONG_CACHE_S))
+    env = process_env(database_url, standin_server.base_url, analysis_slots="0", auth_cache_s=str(LONG_CACHE_S))
     with server(env) as base_url:
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
             for _ in range(2):

@@ -18,7 +18,7 @@ CAP = 2 * len(AGENTS)
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
     # no analysis pool: every run stays queued
-    return make_settings(database_url, standin_server.base_url, worker_slots=0, max_queued_runs=CAP)
+    return make_settings(database_url, standin_server.base_url, analysis_slots=0, max_queued_runs=CAP)
 
 
 async def rows(app: Starlette, who: TenantHandle) -> tuple[int, int]:

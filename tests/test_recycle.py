@@ -1,4 +1,4 @@
-"""An API process of `serve --workers N` that a burst of WebSockets has left restarts and gives their memory
+"""An API process of `serve --api-processes N` that a burst of WebSockets has left restarts and gives their memory
 back; a single-process `serve` never does."""
 
 from __future__ import annotations
@@ -125,9 +125,9 @@ async def test_an_emptied_worker_is_replaced_and_the_server_keeps_serving(
 ) -> None:
     who = await tenants.create()
     env = process_env(
-        database_url, standin_server.base_url, worker_slots="0", recycle_after_sockets="2", recycle_growth_mb="0"
+        database_url, standin_server.base_url, analysis_slots="0", recycle_after_sockets="2", recycle_growth_mb="0"
     )
-    with serving(env, "--workers", "2") as (base_url, process):
+    with serving(env, "--api-processes", "2") as (base_url, process):
         before = api_workers(process.popen.pid)
         assert len(before) == 2, process.output()
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:

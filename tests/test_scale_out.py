@@ -41,7 +41,7 @@ from tests.support import (
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
     """The in-process app only serves the API here: every run is executed by a separate process."""
-    return make_settings(database_url, standin_server.base_url, worker_slots=0)
+    return make_settings(database_url, standin_server.base_url, analysis_slots=0)
 
 
 async def _run_state(gql: GraphQLClient, who: Any, analysis_id: str) -> dict[str, Any]:
@@ -61,7 +61,7 @@ async def test_run_of_a_killed_worker_is_completed_by_another(
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
     async with websocket(app, who.api_key) as ws:
-        with running(["worker"], env) as doomed:
+        with running(["analysis-pool"], env) as doomed:
             analysis = await start(gql, who, ids["transcript"], agents=["MEDDPICC"])
             events = await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})
             queued = (await events.next(timeout=20))["analysisEvents"]
@@ -73,7 +73,7 @@ async def test_run_of_a_killed_worker_is_completed_by_another(
         assert (await _run_state(gql, who, analysis["id"]))["status"] == "RUNNING"  # orphaned, lease still held
 
         await standin.behave("meddpicc", latency_s=0.2)
-        with running(["worker"], env) as rescuer:
+        with running(["analysis-pool"], env) as rescuer:
             rest = await events.collect(timeout=20)
             assert rest, rescuer.output()
     retried = [e["analysisEvents"]["attempt"] for e in rest if e["analysisEvents"]["__typename"] == "AgentStarted"]
@@ -94,8 +94,8 @@ async def test_subscriber_on_one_server_sees_runs_executed_by_another(
         await standin.behave(agent, latency_s=latency)
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
-    listening = process_env(database_url, standin_server.base_url, worker_slots="0")
-    executing = process_env(database_url, standin_server.base_url, worker_slots="4")
+    listening = process_env(database_url, standin_server.base_url, analysis_slots="0")
+    executing = process_env(database_url, standin_server.base_url, analysis_slots="4")
     with servers(listening, executing) as (server_a, server_b):
         async with httpx.AsyncClient(base_url=server_a) as client_a, httpx.AsyncClient(base_url=server_b) as client_b:
             async with aconnect_ws("/graphql", client_a, subprotocols=["graphql-transport-ws"]) as ws:

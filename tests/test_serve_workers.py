@@ -1,4 +1,4 @@
-"""`dealgraph serve --workers 2`: two API processes on one port, each serving GraphQL with the same data;
+"""`dealgraph serve --api-processes 2`: two API processes on one port, each serving GraphQL with the same data;
 the stand-in and the worker pool in child processes that never outlive `serve`."""
 
 from __future__ import annotations
@@ -40,15 +40,15 @@ VIEWER = "{ viewer { role tenant { slug } } }"
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
     """The in-process app only seeds rows: with workers of its own it would claim the runs that the served
     processes must execute (and the tests check which process did)."""
-    return make_settings(database_url, standin_server.base_url, worker_slots=0)
+    return make_settings(database_url, standin_server.base_url, analysis_slots=0)
 
 
 async def test_two_workers_serve_and_hear_revocations(
     tenants: TenantFactory, database_url: str, standin_server: RunningStandin
 ) -> None:
     who = await tenants.create()
-    env = process_env(database_url, standin_server.base_url, worker_slots="0")
-    with serving(env, "--workers", "2") as (base_url, process):
+    env = process_env(database_url, standin_server.base_url, analysis_slots="0")
+    with serving(env, "--api-processes", "2") as (base_url, process):
         assert len(children(process.popen.pid)) >= 2, process.output()
         async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
             answers = await asyncio.gather(
@@ -98,6 +98,17 @@ async def analyse_through(base_url: str, who: TenantHandle, transcript_id: str) 
             return await Subscription(ws, "1").collect(timeout=60)
 
 
+async def descendants_including(pid: int, command_end: str, timeout_s: float = 20) -> dict[int, str]:
+    """The processes below `pid` once one of them has a command line ending in `command_end`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        below = descendants(pid)
+        if any(command.endswith(command_end) for command in below.values()):
+            return below
+        assert time.monotonic() < deadline, below
+        await asyncio.sleep(0.1)
+
+
 async def wait_until_gone(pids: Iterable[int], timeout_s: float = 20) -> set[int]:
     deadline = time.monotonic() + timeout_s
     while (left := {pid for pid in pids if alive(pid)}) and time.monotonic() < deadline:
@@ -129,11 +140,11 @@ async def test_workers_run_api_pool_and_stand_in_apart_and_none_outlives_a_kille
 ) -> None:
     who = await tenants.create()
     ids = await transcript_for_analysis(gql, who)
-    env = without_a_key(database_url, worker_slots="4")
-    with serving(env, "--workers", "2") as (base_url, process):
-        below = descendants(process.popen.pid)
+    env = without_a_key(database_url, analysis_slots="4")
+    with serving(env, "--api-processes", "2") as (base_url, process):
+        below = await descendants_including(process.popen.pid, "dealgraph.cli analysis-pool ")  # once it answers
         [standin] = [pid for pid, command in below.items() if "dealgraph.standin" in command]
-        [pool] = [pid for pid, command in below.items() if command.endswith("dealgraph.cli worker ")]
+        [pool] = [pid for pid, command in below.items() if command.endswith("dealgraph.cli analysis-pool ")]
         assert len([command for command in below.values() if "multiprocessing.spawn" in command]) == 2, below
         assert process.popen.pid not in (standin, pool)
         events = await analyse_through(base_url, who, ids["transcript"])

@@ -14,7 +14,7 @@ from tests.support import GraphQLClient, TenantFactory, make_settings, terminate
 
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:
-    return make_settings(database_url, standin_server.base_url, worker_slots=0, db_pool_size=2)
+    return make_settings(database_url, standin_server.base_url, analysis_slots=0, db_pool_size=2)
 
 
 async def terminate_other_backends(database_url: str) -> int:

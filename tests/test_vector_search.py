@@ -223,7 +223,7 @@ async def test_serve_embeds_in_the_background(gql: GraphQLClient, tenants: Tenan
     """addTranscript only queues; the worker that `serve` runs picks the job up on its own."""
     who = await tenants.create()
     transcript_id = (await seed_calls(gql, who, {"in1"}))["calls"]["in1"]["id"]
-    background = settings.model_copy(update={"embedding_worker": True, "embedding_poll_s": 0.1, "auto_migrate": False})
+    background = settings.model_copy(update={"embedding_pool": True, "embedding_poll_s": 0.1, "auto_migrate": False})
 
     async def ready() -> bool:
         return (await gql(STATUS, {"id": transcript_id}, as_=who))["transcript"]["searchStatus"] == "READY"

@@ -96,7 +96,7 @@ def serve_and_ask(venv: Path, env: dict[str, str], cwd: Path, api_key: str) -> d
     log = cwd / "serve.log"
     with log.open("w") as output:
         server = subprocess.Popen(
-            [venv / "bin" / "dealgraph", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            [venv / "bin" / "dealgraph", "serve", "--host", "127.0.0.1", "--port", str(port), "--api-processes", "1"],
             env=env,
             cwd=cwd,
             stdout=output,

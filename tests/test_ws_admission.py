@@ -19,7 +19,7 @@ from tests.support import TenantFactory, closed, connect_websocket, is_open, mak
 
 @asynccontextmanager
 async def serving(database_url: str, standin_server: RunningStandin, **overrides: object) -> AsyncIterator[Starlette]:
-    async with running_app(make_settings(database_url, standin_server.base_url, worker_slots=0, **overrides)) as app:
+    async with running_app(make_settings(database_url, standin_server.base_url, analysis_slots=0, **overrides)) as app:
         yield app
 
 
@@ -73,7 +73,7 @@ async def test_connection_init_while_no_connection_is_free_closes_with_try_again
 ) -> None:
     """The key cannot be checked: 1013 with the reason, not an internal error (1011) from a crashed handler."""
     who = await tenants.create()
-    overrides = {"db_pool_size": 1, "db_pool_timeout_s": 0.3, "embedding_worker": False}
+    overrides = {"db_pool_size": 1, "db_pool_timeout_s": 0.3, "embedding_pool": False}
     async with serving(database_url, standin_server, **overrides) as app, connect_websocket(app) as ws:
         async with app.state.database.owner_session() as held:
             await held.execute(text("SELECT 1"))  # the pool's only connection, held

@@ -75,7 +75,7 @@ async def test_unknown_message_type_of_any_length_closes_a_real_server_socket_wi
     """strawberry's reason repeats the type; a close frame holds 123 bytes of reason, and uvicorn's
     WebSocket library refuses a longer one (the handler crashed) where the test transport would cut it."""
     who = await tenants.create()
-    with server(process_env(database_url, standin_server.base_url, worker_slots="0")) as base_url:
+    with server(process_env(database_url, standin_server.base_url, analysis_slots="0")) as base_url:
         async with httpx.AsyncClient(base_url=base_url) as client:
             async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:
                 await authenticate(ws, who.api_key)

@@ -142,7 +142,7 @@ async def test_cli_revoke_closes_a_socket_held_by_another_server_process(
     tenants: TenantFactory, database_url: str, standin_server: RunningStandin
 ) -> None:
     who = await tenants.create()
-    with server(process_env(database_url, standin_server.base_url, worker_slots="0")) as server_a:
+    with server(process_env(database_url, standin_server.base_url, analysis_slots="0")) as server_a:
         async with httpx.AsyncClient(base_url=server_a) as client:
             async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:
                 await authenticate(ws, who.api_key)
@@ -158,7 +158,7 @@ async def test_revoke_on_one_server_closes_the_socket_on_another(
 ) -> None:
     who = await tenants.create()
     deal_id = (await create_deal_with_account(gql, who))["id"]
-    env = process_env(database_url, standin_server.base_url, worker_slots="0")
+    env = process_env(database_url, standin_server.base_url, analysis_slots="0")
     with servers(env, env) as (server_a, server_b):
         async with httpx.AsyncClient(base_url=server_a) as client_a, httpx.AsyncClient(base_url=server_b) as client_b:
             async with aconnect_ws("/graphql", client_a, subprotocols=["graphql-transport-ws"]) as ws:

@@ -431,7 +431,7 @@ class LlmClient:
 
     def _backoff(self, attempt: int, failure: LlmError) -> float:
         """`retry-after` is honoured exactly up to `llm_max_retry_after_s`; beyond it the run fails now,
-        saying when the API will take requests again, instead of holding a worker slot for minutes."""
+        saying when the API will take requests again, instead of holding an analysis slot for minutes."""
         if failure.retry_after is None:
             return min(0.5 * 2 ** (attempt - 1), 20.0) * random.uniform(0.8, 1.2)
         cap = self.settings.llm_max_retry_after_s

@@ -165,7 +165,7 @@ class Database:
     async def autocommit(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection as the owner role, each statement its own transaction, in plain asyncpg.
 
-        For the worker's run state changes, each one statement (`dealgraph.db.repositories.runs`): no
+        For the analysis pool's run state changes, each one statement (`dealgraph.db.repositories.runs`): no
         BEGIN or COMMIT round trip, no ORM. The driver's own prepared-statement cache serves them. A
         connection a statement failed or was interrupted on is discarded, never pooled in an unknown state.
 

@@ -1,8 +1,8 @@
 """PostgreSQL LISTEN/NOTIFY fan-out: how every process learns what any process did.
 
 Each process keeps one dedicated asyncpg connection listening on three channels: run events (state
-changes and progress of agent runs, consumed by GraphQL subscriptions and by workers for
-cancellation), "runs queued" (wakes workers at once instead of waiting for their poll) and "keys
+changes and progress of agent runs, consumed by GraphQL subscriptions and by the analysis pools for
+cancellation), "runs queued" (wakes the analysis pools at once instead of waiting for their poll) and "keys
 revoked" (sent by a trigger; closes the WebSockets of a revoked or deleted API key).
 Notifications sent while the listener was disconnected are lost by PostgreSQL, and a subscriber
 that cannot keep up would lose them too; in both cases its queue receives RESYNC, and it re-reads
@@ -66,7 +66,7 @@ class Subscription:
 class NotificationHub:
     def __init__(self, database_url: str, events: EventTransport | None = None) -> None:
         self._events = events
-        """A broker carries run events instead of this LISTEN connection (which then only wakes workers)."""
+        """A broker carries run events instead of this LISTEN connection (which then only wakes the analysis pools)."""
         self._dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
         self._subscriptions: set[Subscription] = set()
         self._untopical: set[Subscription] = set()

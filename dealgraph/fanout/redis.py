@@ -6,7 +6,7 @@ Why: every NOTIFY-ing commit takes PostgreSQL's cluster-wide notify lock, and ev
 LISTEN connection to the primary. With Redis the database only commits; events are published after
 the commit (never for a change that rolled back), in commit order, by one sender per process, and
 every process subscribes to Redis instead of LISTENing. What stays on PostgreSQL: the state itself
-and the "runs queued" wake-up of workers (a lost wake-up only waits for the poll). A subscriber that
+and the "runs queued" wake-up of the analysis pools (a lost wake-up only waits for the poll). A subscriber that
 may have missed events (Redis connection lost) is resynced from the database, as with NOTIFY.
 
 The channel is named after the database, so deployments (or test databases) sharing one Redis never

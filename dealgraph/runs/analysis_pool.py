@@ -36,7 +36,7 @@ def _log_failure(error: Exception, what: str) -> None:
 
 
 class AnalysisPool:
-    """Claims up to `worker_slots` runs at a time, within the cluster-wide `llm_concurrency` cap."""
+    """Claims up to `analysis_slots` runs at a time, within the cluster-wide `llm_concurrency` cap."""
 
     def __init__(self, database: Database, hub: NotificationHub, runner: AgentRunner, settings: Settings) -> None:
         self.database = database
@@ -57,7 +57,7 @@ class AnalysisPool:
             asyncio.create_task(self._watch_cancellations(), name="analysis-pool-cancellations"),
             asyncio.create_task(self._sweep_exhausted_runs(), name="analysis-pool-sweeps"),
         ]
-        log.info("analysis pool %s started with %d slots", self.claimer_id, self.settings.worker_slots)
+        log.info("analysis pool %s started with %d slots", self.claimer_id, self.settings.analysis_slots)
 
     async def stop(self) -> None:
         for task in [*self._tasks, *self._active.values()]:
@@ -90,7 +90,7 @@ class AnalysisPool:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.poll_interval_s)
 
     async def _claim(self) -> None:
-        free = self.settings.worker_slots - len(self._active)
+        free = self.settings.analysis_slots - len(self._active)
         if free <= 0:
             return
         claimed_at = asyncio.get_running_loop().time()

@@ -1,8 +1,8 @@
 """The analysis engine of one process: notification hub, Claude client and analysis pool.
 
-`serve` runs it inside each API process; `dealgraph analysis-pool` runs it alone. Either way the process
+`serve` runs it inside the API process; `dealgraph analysis-pool` runs it alone. Either way the process
 listens for run events (to push them to its subscribers and to cancel its own runs) and, with
-`worker_slots > 0`, executes runs.
+`analysis_slots > 0`, executes runs.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ async def analysis_engine(database: Database, settings: Settings) -> AsyncIterat
     event_transport.activate(events)
     llm = LlmClient(settings)
     analysis_pool = None
-    if settings.worker_slots > 0:
+    if settings.analysis_slots > 0:
         analysis_pool = AnalysisPool(database, hub, AgentRunner(database, hub, llm, settings), settings)
         await analysis_pool.start()
     try:

@@ -187,7 +187,7 @@ class AgentRunner:
             ) from error
 
     async def _load_inputs(self, claimed: runs.ClaimedRun) -> AgentInputs:
-        """Read through the tenant's own scope: the worker never reads across tenants by accident.
+        """Read through the tenant's own scope: the pool never reads across tenants by accident.
 
         Runs of one analysis claimed together share one read of the call (joined only before it begins,
         so a deal edited since is seen as a fresh read would see it); pinned versions are cached. A read that

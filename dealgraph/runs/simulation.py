@@ -48,8 +48,11 @@ class StandinProcess:
         self._socket.close()
 
 
-def start_standin_process(latencies: dict[str, float], host: str = "127.0.0.1", port: int = 0) -> StandinProcess:
-    """Returns once the child answers HTTP; the socket is listening before the child starts, so nothing is refused."""
+def start_standin_process(
+    latencies: dict[str, float], host: str = "127.0.0.1", port: int = 0, log_level: str | None = None
+) -> StandinProcess:
+    """Returns once the child answers HTTP; the socket is listening before the child starts, so nothing is refused.
+    `log_level`: the child's, instead of the configured one."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
@@ -57,7 +60,8 @@ def start_standin_process(latencies: dict[str, float], host: str = "127.0.0.1", 
     bound_port: int = sock.getsockname()[1]
     base_url = f"http://[{host}]:{bound_port}" if ":" in host else f"http://{host}:{bound_port}"
     args = [STANDIN_MODULE, "--fd", str(sock.fileno()), "--latencies", json.dumps(latencies)]
-    running = StandinProcess(base_url, ChildProcess("LLM stand-in", args, {}, [sock.fileno()]), sock)
+    env = {"DEALGRAPH_LOG_LEVEL": log_level} if log_level else {}
+    running = StandinProcess(base_url, ChildProcess("LLM stand-in", args, env, [sock.fileno()]), sock)
     deadline = time.monotonic() + _STARTUP_TIMEOUT_S
     while not _answers(host, bound_port):
         if not running.child.alive() or time.monotonic() > deadline:
@@ -78,12 +82,14 @@ def _answers(host: str, port: int) -> bool:
         connection.close()
 
 
-def with_llm_access(settings: Settings, *, quiet: bool = False) -> tuple[Settings, StandinProcess | None]:
+def with_llm_access(
+    settings: Settings, *, quiet: bool = False, standin_log_level: str | None = None
+) -> tuple[Settings, StandinProcess | None]:
     """The settings to run with: unchanged with a key or base URL, else pointed at a fresh stand-in
-    (announced with a loud banner unless the caller says so itself)."""
+    (announced with a loud banner unless the caller says so itself; logging at `standin_log_level` if given)."""
     if settings.anthropic_api_key or settings.anthropic_base_url:
         return settings, None
-    standin = start_standin_process(settings.standin_latencies, port=settings.standin_port)
+    standin = start_standin_process(settings.standin_latencies, port=settings.standin_port, log_level=standin_log_level)
     if not quiet:
         log.warning(BANNER, standin.base_url, standin.pid, os.getpid())
     return settings.model_copy(update={"anthropic_base_url": standin.base_url}), standin

@@ -88,7 +88,7 @@ class AgentRun(LoadedNode, relay.Node):
     id: relay.NodeID[str]
     agent: AgentKind
     status: RunStatus
-    attempts: int = strawberry.field(description="Times a worker claimed this run.")
+    attempts: int = strawberry.field(description="Times an analysis pool claimed this run.")
     queued_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -21,12 +21,12 @@ class AgentEvent:
     agent: AgentKind
 
 
-@strawberry.type(description="The run is waiting for a worker (new, or rerun).")
+@strawberry.type(description="The run is waiting for the analysis pool (new, or rerun).")
 class AgentQueued(AgentEvent):
     run: AgentRun
 
 
-@strawberry.type(description="A worker started the run (`attempt` > 1: a previous worker was lost).")
+@strawberry.type(description="The analysis pool started the run (`attempt` > 1: the pool that had it before was lost).")
 class AgentStarted(AgentEvent):
     run: AgentRun
     attempt: int

@@ -118,7 +118,7 @@ async def embedding_pool(database: Database, settings: Settings) -> AsyncIterato
         log.warning("semantic and hybrid search are off: they need the pgvector extension on the PostgreSQL server")
         yield
         return
-    if not settings.embedding_worker:
+    if not settings.embedding_pool:
         yield
         return
     task = asyncio.create_task(EmbeddingPool(database, settings).run(), name="embedding-pool")

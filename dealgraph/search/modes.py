@@ -76,7 +76,7 @@ async def _fused_page(scope: TenantScope, search: Search, mode: SearchMode, offs
 
 
 async def search_status(scope: TenantScope, transcript_id: uuid.UUID, model: EmbedderName) -> str:
-    """PENDING until the worker has embedded the transcript with the configured model; UNAVAILABLE without pgvector."""
+    """PENDING until the embedding pool has embedded the transcript with the configured model; UNAVAILABLE without pgvector."""
     if not await vectors.vectors_available(scope.database):
         return "UNAVAILABLE"
     async with scope.session() as session:

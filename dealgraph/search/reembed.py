@@ -2,7 +2,7 @@
 
 Resumable by construction: it only queues transcripts whose stored model differs (in batches, on the
 durable queue) and then works the queue; stopped half way, the next run finds the rest still queued or
-stale and carries on. Serving processes' workers help drain the same queue.
+stale and carries on. The embedding pools of serving processes help drain the same queue.
 """
 
 from __future__ import annotations

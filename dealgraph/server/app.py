@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
-    """`restartable`: a supervisor starts a new process when this one exits (`serve --workers N`), so it may
+    """`restartable`: a supervisor starts a new process when this one exits (`serve --api-processes N`), so it may
     restart itself to give back the memory of a burst of WebSockets (`dealgraph/server/recycle.py`)."""
     database = Database(
         database_url_for(settings),

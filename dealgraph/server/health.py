@@ -2,7 +2,7 @@
 
 `/healthz` says whether this process can do its job at all (it reaches PostgreSQL); `/readyz` also
 says whether it should get traffic now: not before start-up finished (migrations, notification
-listener, workers) and not once shutdown began. Both answer 503 with a reason rather than failing.
+listener, job pools) and not once shutdown began. Both answer 503 with a reason rather than failing.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@ reuses that memory, but the process stays at its peak size: CPython keeps a smal
 any object in it lives, and `malloc_trim` gave back nothing measurable (README, "Idle subscribers").
 The one way to return it is a new process.
 
-Under `dealgraph serve --workers N` uvicorn's supervisor starts a new worker when one exits, and the
-others keep accepting on the shared socket meanwhile. So when a worker that held at least
+Under `dealgraph serve --api-processes N` uvicorn's supervisor starts a new worker when one exits, and the
+others keep accepting on the shared socket meanwhile. So when an API process that held at least
 `after_sockets` WebSockets at once has none left and has grown by `growth_mb` since its first one
 arrived, it shuts down gracefully (SIGTERM to itself: in-flight HTTP requests finish) and is replaced
 by a fresh one. Nothing is interrupted: the trigger is the last socket leaving. When every process

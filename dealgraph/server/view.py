@@ -115,7 +115,7 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         self.principals = PrincipalCache(settings.auth_cache_s)
         self.pending_sockets = PendingSockets(settings.ws_max_pending_per_address)
         self.max_message_chars = settings.max_body_bytes  # a WebSocket message is bounded as a body is
-        self.recycler: Recycler | None = None  # set by the app of a restartable worker process
+        self.recycler: Recycler | None = None  # set by the app of a restartable API process
         self.operations = TenantSlots(
             settings.tenant_concurrency, settings.tenant_queue_s, "concurrent operations (DEALGRAPH_TENANT_CONCURRENCY)"
         )

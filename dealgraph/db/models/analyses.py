@@ -1,6 +1,6 @@
 """Analyses of a transcript and their agent runs: the durable state of every execution.
 
-`agent_runs` is also the job queue: workers claim rows with FOR UPDATE SKIP LOCKED and hold them by a
+`agent_runs` is also the job queue: analysis pools claim rows with FOR UPDATE SKIP LOCKED and hold them by a
 lease. `seq` increases on every state change, so a subscriber that reads a snapshot and then live
 events can drop exactly the events its snapshot already covered.
 """
