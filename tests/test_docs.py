@@ -20,7 +20,7 @@ HEADER = "| variable | default | meaning |"
 # Defaults computed on the machine that runs the server, as the table states them.
 COMPUTED_DEFAULTS = {
     "data_dir": "`<user data dir>/dealgraph/postgres`",
-    "workers": "one per core",
+    "api_processes": "one per core",
 }
 
 
