@@ -6,8 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dealgraph.services.ids import node_uuid
 from tests.factories import create_account, create_deal, create_transcript
+from tests.graphql_documents import ADD_TRANSCRIPT, CREATE_TRANSCRIPT_VARS
 from tests.support import GraphQLClient, TenantFactory, TenantHandle
+from tests.test_mutation_races import mutation, owner, payloads_once_blocked
 
 SPEAKERS = """
 query($id: ID!) { transcript(id: $id) {
@@ -170,3 +173,38 @@ async def test_people_of_another_tenant_are_not_found(gql: GraphQLClient, tenant
     assert merge["mergePeople"]["errors"][0]["code"] == "NOT_FOUND"
     listed = await gql("{ people(first: 50) { edges { node { id } } } }", as_=acme)
     assert their_dana not in {e["node"]["id"] for e in listed["people"]["edges"]}
+
+
+async def test_calls_added_at_once_share_the_people_they_both_create(
+    gql: GraphQLClient, tenants: TenantFactory, database_url: str
+) -> None:
+    """Neither call finds Dana (by email) or Pat (by name, no email), so both create them: the second gives way
+    to the first's people and links to them, instead of failing on the unique email or saving Pat twice."""
+    who = await tenants.create()
+    account = await create_account(gql, who, "Acme", domain="acme.example")
+    deal_ids = [(await create_deal(gql, who, account["id"], name=name))["id"] for name in ("Renewal", "Upsell")]
+    content = call(
+        ("Dana Ortiz", "dana@acme.example", 0, 10, "We need this live by March."),
+        ("Pat", None, 11, 20, "Security signs off on it."),
+    )
+    adds = [
+        mutation(gql, who, ADD_TRANSCRIPT, {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": deal, "content": content}})
+        for deal in deal_ids
+    ]
+    async with owner(database_url) as holder:
+        lock = holder.transaction()
+        await lock.start()
+        # the account row, which a new buyer's foreign key check locks: held, the first insert waits there and
+        # the second waits for the first's people
+        await holder.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", node_uuid(account["id"], "Account"))
+        payloads = await payloads_once_blocked(database_url, adds, lock.commit())
+        saved = await holder.fetch("SELECT name FROM people WHERE tenant_id = $1 ORDER BY name", who.tenant_id)
+    assert [payload["errors"] for payload in payloads] == [[], []]
+    assert [row["name"] for row in saved] == ["Dana Ortiz", "Pat"]
+    linked = [await speakers(gql, who, payload["transcript"]["id"]) for payload in payloads]
+    for name in ("Dana Ortiz", "Pat"):
+        assert linked[0][name]["person"]["id"] == linked[1][name]["person"]["id"]
+        assert sorted(found[name]["linkedBy"] for found in linked) == [
+            "CREATED",
+            "EMAIL" if name == "Dana Ortiz" else "NAME",
+        ]

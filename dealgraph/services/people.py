@@ -48,32 +48,46 @@ PEOPLE_SETTINGS_RULES = Rules(
 )
 
 
+LINK_ATTEMPTS = 3
+"""A call links again when a racing call created one of its new people first; a third race in a row is
+answered as a conflict rather than looped on."""
+
+
 async def link_call(
     session: AsyncSession, tenant_id: uuid.UUID, deal_id: uuid.UUID, transcript_id: uuid.UUID, call: ParsedTranscript
 ) -> None:
-    """Link a new call's speakers to people (creating those nobody knows) and store its metrics: two statements."""
+    """Link a new call's speakers to people (creating those nobody knows) and store its metrics: two statements,
+    two more each time a concurrent call created one of the same people first."""
     emails = call.speaker_emails
-    row = await people.directory(session, deal_id, [name_key(s) for s in call.participants], list(emails.values()))
-    assert row is not None, "the caller holds the deal"
-    links = link_speakers(call.participants, emails, _directory(row))
-    metrics = call_metrics(call.utterances, links.sides)
-    await people.record_call(
-        session,
-        tenant_id,
-        transcript_id,
-        [{**asdict(p), "side": p.side.value} for p in links.new_people],
-        [
-            {
-                "speaker": link.speaker,
-                "position": link.position,
-                "email": link.email,
-                "person_id": link.person_id,
-                "linked_by": link.linked_by,
-                "candidate_ids": list(link.candidate_ids),
-            }
-            for link in links.speakers
-        ],
-        metrics.model_dump(mode="json"),
+    keys = [name_key(s) for s in call.participants]
+    for _ in range(LINK_ATTEMPTS):
+        row = await people.directory(session, deal_id, keys, list(emails.values()))
+        assert row is not None, "the caller holds the deal"
+        links = link_speakers(call.participants, emails, _directory(row))
+        recorded = await people.record_call(
+            session,
+            tenant_id,
+            transcript_id,
+            [{**asdict(p), "side": p.side.value} for p in links.new_people],
+            [
+                {
+                    "speaker": link.speaker,
+                    "position": link.position,
+                    "email": link.email,
+                    "person_id": link.person_id,
+                    "linked_by": link.linked_by,
+                    "candidate_ids": list(link.candidate_ids),
+                }
+                for link in links.speakers
+            ],
+            call_metrics(call.utterances, links.sides).model_dump(mode="json"),
+        )
+        if recorded:
+            return
+    raise InvalidInput.at(
+        ("input", "content"),
+        "its speakers were being added by other calls at the same time; try again",
+        ErrorCode.CONFLICT,
     )
 
 

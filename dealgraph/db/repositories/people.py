@@ -59,14 +59,20 @@ _RECORD_CALL = text("""
         INSERT INTO people (id, tenant_id, name, name_key, email, side, side_source, account_id, user_id)
         SELECT id, tenant_id, name, name_key, email, side, side_source, account_id, user_id
         FROM json_populate_recordset(NULL::people, CAST(:people AS json))
+        ON CONFLICT DO NOTHING
+        RETURNING id
+    ), all_new AS (
+        SELECT count(*) = :new_count AS created FROM new_people
     ), speakers AS (
         INSERT INTO transcript_speakers
             (tenant_id, transcript_id, speaker, position, email, person_id, linked_by, candidate_ids)
         SELECT tenant_id, transcript_id, speaker, position, email, person_id, linked_by, candidate_ids
         FROM json_populate_recordset(NULL::transcript_speakers, CAST(:speakers AS json))
+        WHERE (SELECT created FROM all_new)
     )
     INSERT INTO call_metrics (tenant_id, transcript_id, metrics)
-    VALUES (:tenant, :transcript, CAST(:metrics AS jsonb))
+    SELECT :tenant, :transcript, CAST(:metrics AS jsonb) WHERE (SELECT created FROM all_new)
+    RETURNING transcript_id
     """)
 
 
@@ -81,18 +87,27 @@ async def record_call(
     new_people: Sequence[Mapping[str, Any]],
     speakers: Sequence[Mapping[str, Any]],
     metrics: Mapping[str, Any],
-) -> None:
-    """A new call's people, speaker links and metrics, in one statement (column values as mappings)."""
-    await session.execute(
+) -> bool:
+    """A new call's people, speaker links and metrics, in one statement (column values as mappings).
+
+    False, with only the speakers' people saved that nobody else had, when a concurrent transaction created
+    one of `new_people` first (the same email, or the same name without one on the account): the waiting
+    insert gives way, and the caller links the call again, now seeing that person. People are inserted in
+    one order (by email, then account and name) so that two such transactions wait on each other at most once.
+    """
+    ordered = sorted(new_people, key=lambda p: (p["email"] or "", str(p["account_id"] or ""), p["name_key"]))
+    recorded = await session.execute(
         _RECORD_CALL,
         {
-            "people": _json([{**p, "tenant_id": tenant_id} for p in new_people]),
+            "people": _json([{**p, "tenant_id": tenant_id} for p in ordered]),
+            "new_count": len(ordered),
             "speakers": _json([{**s, "tenant_id": tenant_id, "transcript_id": transcript_id} for s in speakers]),
             "tenant": tenant_id,
             "transcript": transcript_id,
             "metrics": _json(metrics),
         },
     )
+    return recorded.first() is not None
 
 
 async def settings(session: AsyncSession) -> PeopleSettings | None:
