@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from dealgraph.services.ids import node_uuid
+from tests.analysis_support import start, wait_until_finished
 from tests.factories import create_account, create_deal, create_transcript
 from tests.graphql_documents import ADD_TRANSCRIPT, CREATE_TRANSCRIPT_VARS
 from tests.support import GraphQLClient, TenantFactory, TenantHandle
@@ -208,3 +211,45 @@ async def test_calls_added_at_once_share_the_people_they_both_create(
             "CREATED",
             "EMAIL" if name == "Dana Ortiz" else "NAME",
         ]
+
+
+STAKEHOLDERS_RESULT = """
+query($id: ID!) { analysis(id: $id) { status agentRuns { result {
+  ... on StakeholdersResult { stakeholders { name companySide } }
+} } } }"""
+NAMED_CALL = call(
+    ("Rep", "rep@seller.example", 0, 20, "Thanks for joining. Who signs off on this?"),
+    ("Dana Ortiz", None, 21, 60, "I own the budget; our CFO signs anything above fifty thousand."),
+    ("Sam Reyes", None, 61, 80, "Security review takes three weeks on our side."),
+    ("Rep", "rep@seller.example", 81, 90, "I will send the questionnaire today 7."),
+)
+
+
+async def test_stakeholder_agent_fills_in_sides_the_directory_left_unknown(
+    gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    """Through a real stakeholders run against the stand-in (whose answer is fixed by the call): each speaker
+    without a directory side takes the one SELLER or BUYER side the agent gave them, the directory's seller keeps
+    their side whatever the agent said, and the call's metrics are recomputed with the new sides."""
+    who = await tenants.create()
+    await gql(SETTINGS, {"input": {"sellerDomains": ["seller.example"], "sellerNames": []}}, as_=who)
+    transcript = await create_transcript(gql, who, await deal_on(gql, who), content=NAMED_CALL)
+    before = await speakers(gql, who, transcript["id"])
+    analysis = await start(gql, who, transcript["id"], agents=["STAKEHOLDERS"])
+    assert (await wait_until_finished(gql, who, analysis["id"]))["status"] == "SUCCEEDED"
+    [run] = (await gql(STAKEHOLDERS_RESULT, {"id": analysis["id"]}, as_=who))["analysis"]["agentRuns"]
+    said: dict[str, set[str]] = {}
+    for stakeholder in run["result"]["stakeholders"]:
+        if stakeholder["companySide"] in ("SELLER", "BUYER"):
+            said.setdefault(stakeholder["name"], set()).add(stakeholder["companySide"])
+    after = await speakers(gql, who, transcript["id"])
+
+    inferred = {name for name, sides in said.items() if len(sides) == 1 and name != "Rep"}
+    assert inferred and said.get("Rep", set()) - {"SELLER"}, f"the stand-in's answer tests nothing: {said}"
+    for name in ("Dana Ortiz", "Sam Reyes"):
+        expected = (said[name].pop(), "INFERRED") if name in inferred else ("UNKNOWN", None)
+        assert (after[name]["person"]["side"], after[name]["person"]["sideSource"]) == expected
+    assert (after["Rep"]["person"]["side"], after["Rep"]["person"]["sideSource"]) == ("SELLER", "DIRECTORY")
+    sellers = ["Rep", *(name for name in inferred if after[name]["person"]["side"] == "SELLER")]
+    assert after[""]["talkRatio"] == pytest.approx(sum(after[n]["talk"]["talkShare"] for n in sellers))
+    assert after[""] != before[""]

@@ -87,20 +87,14 @@ class Person(LoadedNode, relay.Node):
     def node_loader(cls, info: Info) -> DataLoader[uuid.UUID, Any]:
         return info.context.loaders.person
 
-    @strawberry.field(description="As a human or the seller directory set it; else as the stakeholder agent saw it.")
-    async def side(self, info: Info) -> Side:
-        if self.row.side == Side.UNKNOWN:
-            seen = await info.context.loaders.person_appearances.load(self.row.id)
-            return (seen.inferred_side if seen else None) or Side.UNKNOWN
+    @strawberry.field(
+        description="As a human or the seller directory set it; else as the stakeholder agent last saw it."
+    )
+    def side(self) -> Side:
         return Side(self.row.side)
 
     @strawberry.field(description="Who decided the side; null while it is unknown.")
-    async def side_source(self, info: Info) -> SideSource | None:
-        seen = (
-            await info.context.loaders.person_appearances.load(self.row.id) if self.row.side == Side.UNKNOWN else None
-        )
-        if seen:
-            return seen.side_source
+    def side_source(self) -> SideSource | None:
         return SideSource(self.row.side_source) if self.row.side_source else None
 
     @strawberry.field(description="The account a buyer-side person belongs to.")
@@ -158,8 +152,8 @@ class DealPerson:
         assert seen.first_seen is not None and seen.last_seen is not None
         return cls(
             person=Person.from_row(seen.person),
-            side=(seen.inferred_side or Side.UNKNOWN) if seen.side is Side.UNKNOWN else seen.side,
-            side_source=seen.side_source,
+            side=Side(seen.person.side),
+            side_source=SideSource(seen.person.side_source) if seen.person.side_source else None,
             calls_attended=len(seen.transcript_ids),
             first_seen=seen.first_seen,
             last_seen=seen.last_seen,

@@ -15,7 +15,7 @@ from pydantic import Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 from typing_extensions import TypedDict
 
-from dealgraph.agents.outputs.stakeholders import CompanySide, Stakeholder, StakeholdersOutput
+from dealgraph.agents.outputs.stakeholders import Stakeholder, StakeholdersOutput
 from dealgraph.db.models import Person, SideSource
 from dealgraph.db.repositories import people
 from dealgraph.db.session import TenantScope
@@ -26,10 +26,10 @@ from dealgraph.services.speaker_links import (
     KnownPerson,
     KnownUser,
     link_speakers,
-    name_key,
 )
-from dealgraph.transcripts.formats import ParsedTranscript, Utterance
+from dealgraph.transcripts.formats import ParsedTranscript
 from dealgraph.transcripts.metrics import Side, call_metrics
+from dealgraph.transcripts.names import name_key
 from dealgraph.validation import InvalidInput, Rules, text
 
 _DOMAIN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
@@ -118,22 +118,6 @@ def _parsed(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def recompute_metrics(session: AsyncSession, transcript_ids: Sequence[uuid.UUID]) -> None:
-    """Metrics of these calls again, with their speakers' current sides (after a correction)."""
-    calls = await people.calls_for_metrics(session, transcript_ids)
-    await people.save_metrics(
-        session,
-        {
-            transcript_id: call_metrics(
-                [Utterance(r.position, r.speaker, r.start_seconds, r.end_seconds, r.text) for r in utterances],
-                {speaker: Side(side) for speaker, side in sides.items()},
-            ).model_dump(mode="json")
-            for transcript_id, (utterances, sides) in calls.items()
-            if utterances
-        },
-    )
-
-
 def _person_not_found(field_path: tuple[str, ...]) -> InvalidInput:
     return InvalidInput.at(field_path, "person not found", ErrorCode.NOT_FOUND)
 
@@ -155,7 +139,7 @@ async def set_speaker_person(
         await people.save_aliases(
             session, [{"tenant_id": scope.tenant_id, "account_id": account_id, "name_key": key, "person_id": person.id}]
         )
-        await recompute_metrics(session, [row.transcript_id])
+        await people.recompute_metrics(session, [row.transcript_id])
 
 
 async def set_person_side(scope: TenantScope, person_id: uuid.UUID | None, side: Side) -> Person:
@@ -164,7 +148,7 @@ async def set_person_side(scope: TenantScope, person_id: uuid.UUID | None, side:
         person = await people.set_side(session, person_id, side.value, SideSource.HUMAN) if person_id else None
         if person is None:
             raise _person_not_found(("id",))
-        await recompute_metrics(session, await people.calls_of(session, [person.id]))
+        await people.recompute_metrics(session, await people.calls_of(session, [person.id]))
         return person
 
 
@@ -191,7 +175,7 @@ async def merge_people(scope: TenantScope, kept_id: uuid.UUID | None, merged_id:
             ],
         )
         if merged.side != kept.side:
-            await recompute_metrics(session, calls)
+            await people.recompute_metrics(session, calls)
         return kept
 
 
@@ -245,24 +229,6 @@ class Appearance:
     @property
     def talk_share(self) -> float | None:
         return self.speaking_seconds / self.call_speaking_seconds if self.call_speaking_seconds > 0 else None
-
-    @property
-    def side(self) -> Side:
-        return Side(self.person.side)
-
-    @property
-    def side_source(self) -> SideSource | None:
-        """The stored source, or INFERRED where only the stakeholder agent knows the side."""
-        if self.person.side == Side.UNKNOWN and self.inferred_side is not None:
-            return SideSource.INFERRED
-        return SideSource(self.person.side_source) if self.person.side_source else None
-
-    @property
-    def inferred_side(self) -> Side | None:
-        for view in self.stakeholder_views:  # latest call first
-            if view.stakeholder.company_side in (CompanySide.SELLER, CompanySide.BUYER):
-                return Side(view.stakeholder.company_side.value)
-        return None
 
 
 def appearances(rows: Sequence[Any], key: str) -> dict[uuid.UUID, list[Appearance]]:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, text, update
+from sqlalchemy import Row, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,10 +19,13 @@ from dealgraph.db.models import (
     PeopleSettings,
     Person,
     PersonAlias,
+    SideSource,
     Transcript,
     TranscriptSpeaker,
     TranscriptUtterance,
 )
+from dealgraph.transcripts.formats import Utterance
+from dealgraph.transcripts.metrics import Side, call_metrics
 
 _DIRECTORY = text("""
     SELECT d.account_id, a.domain,
@@ -206,37 +209,65 @@ async def merge(session: AsyncSession, kept: Person, merged: Person) -> None:
     await session.flush()
 
 
-async def calls_for_metrics(
-    session: AsyncSession, transcript_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, tuple[list[Any], dict[str, str]]]:
-    """Each transcript's utterances (position, speaker, start, end, text) and its speakers' sides."""
+async def recompute_metrics(session: AsyncSession, transcript_ids: Sequence[uuid.UUID]) -> None:
+    """These calls' metrics again, with their speakers' current sides: metrics are derived from the utterances
+    and the sides, and kept in step here whenever a side changes (a correction, a merge, an inferred side)."""
     u = TranscriptUtterance
-    utterances: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    utterances: dict[uuid.UUID, list[Utterance]] = defaultdict(list)
     query = (
         select(u.transcript_id, u.position, u.speaker, u.start_seconds, u.end_seconds, u.text)
         .where(u.transcript_id.in_(transcript_ids))
         .order_by(u.transcript_id, u.position)
     )
     for row in (await session.execute(query)).all():
-        utterances[row.transcript_id].append(row)
-    sides: dict[uuid.UUID, dict[str, str]] = defaultdict(dict)
+        utterances[row.transcript_id].append(
+            Utterance(row.position, row.speaker, row.start_seconds, row.end_seconds, row.text)
+        )
+    sides: dict[uuid.UUID, dict[str, Side]] = defaultdict(dict)
     side_query = (
         select(TranscriptSpeaker.transcript_id, TranscriptSpeaker.speaker, Person.side)
         .join(Person, Person.id == TranscriptSpeaker.person_id)
         .where(TranscriptSpeaker.transcript_id.in_(transcript_ids))
     )
     for transcript_id, speaker, side in (await session.execute(side_query)).all():
-        sides[transcript_id][speaker] = side
-    return {t: (utterances[t], sides[t]) for t in transcript_ids}
-
-
-async def save_metrics(session: AsyncSession, metrics: Mapping[uuid.UUID, Mapping[str, Any]]) -> None:
-    for transcript_id, values in metrics.items():
+        sides[transcript_id][speaker] = Side(side)
+    for transcript_id, spoken in utterances.items():
+        metrics = call_metrics(spoken, sides[transcript_id]).model_dump(mode="json")
         await session.execute(
             update(CallMetrics)
             .where(CallMetrics.transcript_id == transcript_id)
-            .values(metrics=dict(values), updated_at=func.now())
+            .values(metrics=metrics, updated_at=func.now())
         )
+
+
+async def speakers_with_people(
+    session: AsyncSession, transcript_id: uuid.UUID
+) -> Sequence[Row[str, uuid.UUID, str, str | None]]:
+    """The call's linked speakers: (speaker, person id, the person's name key, side source)."""
+    query = (
+        select(TranscriptSpeaker.speaker, Person.id, Person.name_key, Person.side_source)
+        .join(Person, Person.id == TranscriptSpeaker.person_id)
+        .where(TranscriptSpeaker.transcript_id == transcript_id)
+    )
+    return (await session.execute(query)).all()
+
+
+async def infer_sides(session: AsyncSession, sides: Mapping[uuid.UUID, Side]) -> list[uuid.UUID]:
+    """Record the stakeholder agent's sides (person -> side) where neither a human nor the seller directory
+    decided one; the people whose side this changed."""
+    changed: list[uuid.UUID] = []
+    for side in set(sides.values()):
+        changed += await session.scalars(
+            update(Person)
+            .where(
+                Person.id.in_([p for p, s in sides.items() if s is side]),
+                or_(Person.side_source.is_(None), Person.side_source == SideSource.INFERRED),
+                or_(Person.side != side, Person.side_source.is_(None)),
+            )
+            .values(side=side.value, side_source=SideSource.INFERRED.value, updated_at=func.now())
+            .returning(Person.id)
+        )
+    return changed
 
 
 # Batched reads for the DataLoaders (dealgraph.services.loaders).
