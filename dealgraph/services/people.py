@@ -3,6 +3,7 @@ the seller directory, and the per-deal view of who was on its calls (linking its
 
 from __future__ import annotations
 
+import enum
 import json
 import uuid
 from collections import defaultdict
@@ -18,6 +19,7 @@ from typing_extensions import TypedDict
 from dealgraph.agents.outputs.stakeholders import Stakeholder, StakeholdersOutput
 from dealgraph.db.models import Person, SideSource
 from dealgraph.db.repositories import people
+from dealgraph.db.repositories.conversation import FigureRange
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import ErrorCode
 from dealgraph.services.pagination import Page, PageRequest, keyset_page
@@ -194,11 +196,34 @@ async def save_people_settings(scope: TenantScope, fields: dict[str, Any]) -> tu
     return saved.seller_domains, saved.seller_names
 
 
+class PersonOrderField(enum.Enum):
+    NAME = "name"
+    # The person's conversation roll-up over all their calls (people without the figure come last when descending).
+    TALK_RATIO = "talk_ratio"
+    LONGEST_MONOLOGUE = "longest_monologue_seconds"
+    LONGEST_CUSTOMER_STORY = "longest_customer_story_seconds"
+    INTERACTIVITY = "interactivity"
+    PATIENCE = "patience_mean_seconds"
+    QUESTION_RATE = "question_rate"
+    WORDS_PER_MINUTE = "words_per_minute"
+    FILLER_RATE = "filler_rate"
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleFilter:
+    search: str | None = None
+    side: Side | None = None
+    account_id: uuid.UUID | None = None
+    figure: FigureRange | None = None
+
+
 async def list_people(
-    scope: TenantScope, request: PageRequest, search: str | None, side: Side | None, account_id: uuid.UUID | None
+    scope: TenantScope, request: PageRequest, where: PeopleFilter, order: PersonOrderField, descending: bool
 ) -> Page[Person]:
-    query = people.people_listing(search, side.value if side else None, account_id)
-    return await keyset_page(scope, query, people.BY_NAME, request)
+    query = people.people_listing(
+        where.search, where.side.value if where.side else None, where.account_id, where.figure
+    )
+    return await keyset_page(scope, query, people.sort_by(order.value, descending), request)
 
 
 # Who was on a deal's calls, and the calls of a person.

@@ -91,6 +91,8 @@ class CallMetrics(BaseModel):
     interactivity: float | None
     patience_mean_seconds: float | None
     patience_median_seconds: float | None
+    patience_pauses: int = 0
+    """How many pauses the patience figures are over (what a roll-up weighs each call's mean by)."""
     question_rate: float | None
     sides: dict[Side, Talk]
     speakers: dict[str, Talk]
@@ -130,6 +132,7 @@ def call_metrics(utterances: Sequence[Utterance], sides: Mapping[str, Side]) -> 
         interactivity=_ratio(_side_switches(spans), duration / 60) if seller and buyer else None,
         patience_mean_seconds=statistics.fmean(pauses) if pauses else None,
         patience_median_seconds=statistics.median(pauses) if pauses else None,
+        patience_pauses=len(pauses),
         question_rate=_ratio(sum(s.questions for s in seller), duration / 3600) if seller else None,
         sides={side: _talk(spans, talk_total, _of_side(side)) for side, own in by_side.items() if own},
         speakers={name: _talk(spans, talk_total, _of_speaker(name)) for name in _names(spans)},

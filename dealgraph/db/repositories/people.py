@@ -24,6 +24,7 @@ from dealgraph.db.models import (
     TranscriptSpeaker,
     TranscriptUtterance,
 )
+from dealgraph.db.repositories import conversation
 from dealgraph.transcripts.formats import Utterance
 from dealgraph.transcripts.metrics import Side, call_metrics
 
@@ -285,14 +286,6 @@ async def speakers_by_transcript(session: AsyncSession, transcript_ids: Sequence
     return [grouped[t] for t in transcript_ids]
 
 
-async def metrics_by_transcript(
-    session: AsyncSession, transcript_ids: Sequence[uuid.UUID]
-) -> list[dict[str, Any] | None]:
-    query = select(CallMetrics.transcript_id, CallMetrics.metrics).where(CallMetrics.transcript_id.in_(transcript_ids))
-    found: dict[uuid.UUID, dict[str, Any]] = {t: m for t, m in (await session.execute(query)).all()}
-    return [found.get(t) for t in transcript_ids]
-
-
 _STAKEHOLDERS_OF_CALL = text("""
     SELECT r.result FROM agent_runs r JOIN analyses an ON an.id = r.analysis_id
     WHERE an.transcript_id = t.id AND r.agent = 'stakeholders' AND r.status = 'succeeded'
@@ -331,10 +324,18 @@ async def _appearances(session: AsyncSession, where: str, ids: Iterable[uuid.UUI
     return (await session.execute(statement, {"ids": list(ids)})).all()
 
 
-BY_NAME = Sort(key=Person.name, id=Person.id, descending=False, name="person-name")
+def sort_by(field: str, descending: bool) -> Sort:
+    """By name, or by a conversation figure (one of `conversation.FIGURES`) over all the person's calls."""
+    if field == "name":
+        key: Any = Person.name
+    else:
+        key = conversation.sort_key(conversation.person_figure(field))
+    return Sort(key=key, id=Person.id, descending=descending, name=f"person-{field}")
 
 
-def people_listing(search: str | None, side: str | None, account_id: uuid.UUID | None) -> ListQuery:
+def people_listing(
+    search: str | None, side: str | None, account_id: uuid.UUID | None, figure: conversation.FigureRange | None
+) -> ListQuery:
     query = select(Person)
     if search and search.strip():
         query = query.where(Person.name.icontains(search.strip(), autoescape=True))
@@ -342,4 +343,6 @@ def people_listing(search: str | None, side: str | None, account_id: uuid.UUID |
         query = query.where(Person.side == side)
     if account_id:
         query = query.where(Person.account_id == account_id)
+    if figure:
+        query = query.where(*figure.conditions(conversation.person_figure(figure.figure)))
     return query
