@@ -290,7 +290,16 @@ def dealgraph(database_url: str, api_key: str, log_dir: Path, api_processes: int
         "DEALGRAPH_GRAPHIQL": "false",
     }
     queries = {"deal-graph": DEALGRAPH_DEAL_GRAPH, "trivial": DEALGRAPH_TRIVIAL}
-    command = [str(executable), "serve", "--host", "127.0.0.1", "--port", str(port), "--api-processes", str(api_processes)]
+    command = [
+        str(executable),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--api-processes",
+        str(api_processes),
+    ]
     return running("dealgraph", command, env, port, {"Authorization": f"Bearer {api_key}"}, queries, log_dir)
 
 

@@ -35,13 +35,14 @@ POSTGRAPHILE_DEAL_GRAPH = f"""query DealGraph {{
   }}
 }}"""
 
-# The deal page with who was on each deal's calls and each call's conversation metrics.
+# The deal page with who was on each deal's calls, each call's conversation metrics and the deal's roll-up.
 DEALGRAPH_DEAL_GRAPH_WITH_PEOPLE = f"""query DealGraphWithPeople {{
   deals(first: {DEALS}, orderBy: {{field: AMOUNT, direction: DESC}}) {{
     edges {{ node {{
       name amount
       account {{ name }}
       people {{ person {{ name }} side callsAttended talkShare stakeholderViews {{ stakeholder {{ committeeRole }} }} }}
+      conversation {{ calls timing talkRatio longestMonologueSeconds longestCustomerStorySeconds patienceMeanSeconds }}
       transcripts(first: {TRANSCRIPTS_PER_DEAL}) {{ edges {{ node {{
         title occurredAt metrics {{ timing talkRatio longestMonologueSeconds interactivity }}
       }} }} }}

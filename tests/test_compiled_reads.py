@@ -145,7 +145,7 @@ async def test_every_field_of_a_deal_page(
     assert {edge["node"]["amount"] for edge in deals} >= {None, "500.00"}
 
 
-@pytest.mark.parametrize("field", ["CREATED_AT", "UPDATED_AT", "NAME", "AMOUNT", "CLOSE_DATE"])
+@pytest.mark.parametrize("field", ["CREATED_AT", "UPDATED_AT", "NAME", "AMOUNT", "CLOSE_DATE", "TALK_RATIO"])
 @pytest.mark.parametrize("direction", ["ASC", "DESC"])
 async def test_every_order_paged_to_the_end(
     http: httpx.AsyncClient, resolved: httpx.AsyncClient, alice: TenantHandle, field: str, direction: str

@@ -6,8 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from dealgraph.services.ids import node_uuid
+from tests.analysis_support import start, wait_until_finished
 from tests.factories import create_account, create_deal, create_transcript
+from tests.graphql_documents import ADD_TRANSCRIPT, CREATE_TRANSCRIPT_VARS
 from tests.support import GraphQLClient, TenantFactory, TenantHandle
+from tests.test_mutation_races import mutation, owner, payloads_once_blocked
 
 SPEAKERS = """
 query($id: ID!) { transcript(id: $id) {
@@ -170,3 +176,80 @@ async def test_people_of_another_tenant_are_not_found(gql: GraphQLClient, tenant
     assert merge["mergePeople"]["errors"][0]["code"] == "NOT_FOUND"
     listed = await gql("{ people(first: 50) { edges { node { id } } } }", as_=acme)
     assert their_dana not in {e["node"]["id"] for e in listed["people"]["edges"]}
+
+
+async def test_calls_added_at_once_share_the_people_they_both_create(
+    gql: GraphQLClient, tenants: TenantFactory, database_url: str
+) -> None:
+    """Neither call finds Dana (by email) or Pat (by name, no email), so both create them: the second gives way
+    to the first's people and links to them, instead of failing on the unique email or saving Pat twice."""
+    who = await tenants.create()
+    account = await create_account(gql, who, "Acme", domain="acme.example")
+    deal_ids = [(await create_deal(gql, who, account["id"], name=name))["id"] for name in ("Renewal", "Upsell")]
+    content = call(
+        ("Dana Ortiz", "dana@acme.example", 0, 10, "We need this live by March."),
+        ("Pat", None, 11, 20, "Security signs off on it."),
+    )
+    adds = [
+        mutation(gql, who, ADD_TRANSCRIPT, {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": deal, "content": content}})
+        for deal in deal_ids
+    ]
+    async with owner(database_url) as holder:
+        lock = holder.transaction()
+        await lock.start()
+        # the account row, which a new buyer's foreign key check locks: held, the first insert waits there and
+        # the second waits for the first's people
+        await holder.execute("SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE", node_uuid(account["id"], "Account"))
+        payloads = await payloads_once_blocked(database_url, adds, lock.commit())
+        saved = await holder.fetch("SELECT name FROM people WHERE tenant_id = $1 ORDER BY name", who.tenant_id)
+    assert [payload["errors"] for payload in payloads] == [[], []]
+    assert [row["name"] for row in saved] == ["Dana Ortiz", "Pat"]
+    linked = [await speakers(gql, who, payload["transcript"]["id"]) for payload in payloads]
+    for name in ("Dana Ortiz", "Pat"):
+        assert linked[0][name]["person"]["id"] == linked[1][name]["person"]["id"]
+        assert sorted(found[name]["linkedBy"] for found in linked) == [
+            "CREATED",
+            "EMAIL" if name == "Dana Ortiz" else "NAME",
+        ]
+
+
+STAKEHOLDERS_RESULT = """
+query($id: ID!) { analysis(id: $id) { status agentRuns { result {
+  ... on StakeholdersResult { stakeholders { name companySide } }
+} } } }"""
+NAMED_CALL = call(
+    ("Rep", "rep@seller.example", 0, 20, "Thanks for joining. Who signs off on this?"),
+    ("Dana Ortiz", None, 21, 60, "I own the budget; our CFO signs anything above fifty thousand."),
+    ("Sam Reyes", None, 61, 80, "Security review takes three weeks on our side."),
+    ("Rep", "rep@seller.example", 81, 90, "I will send the questionnaire today 7."),
+)
+
+
+async def test_stakeholder_agent_fills_in_sides_the_directory_left_unknown(
+    gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    """Through a real stakeholders run against the stand-in (whose answer is fixed by the call): each speaker
+    without a directory side takes the one SELLER or BUYER side the agent gave them, the directory's seller keeps
+    their side whatever the agent said, and the call's metrics are recomputed with the new sides."""
+    who = await tenants.create()
+    await gql(SETTINGS, {"input": {"sellerDomains": ["seller.example"], "sellerNames": []}}, as_=who)
+    transcript = await create_transcript(gql, who, await deal_on(gql, who), content=NAMED_CALL)
+    before = await speakers(gql, who, transcript["id"])
+    analysis = await start(gql, who, transcript["id"], agents=["STAKEHOLDERS"])
+    assert (await wait_until_finished(gql, who, analysis["id"]))["status"] == "SUCCEEDED"
+    [run] = (await gql(STAKEHOLDERS_RESULT, {"id": analysis["id"]}, as_=who))["analysis"]["agentRuns"]
+    said: dict[str, set[str]] = {}
+    for stakeholder in run["result"]["stakeholders"]:
+        if stakeholder["companySide"] in ("SELLER", "BUYER"):
+            said.setdefault(stakeholder["name"], set()).add(stakeholder["companySide"])
+    after = await speakers(gql, who, transcript["id"])
+
+    inferred = {name for name, sides in said.items() if len(sides) == 1 and name != "Rep"}
+    assert inferred and said.get("Rep", set()) - {"SELLER"}, f"the stand-in's answer tests nothing: {said}"
+    for name in ("Dana Ortiz", "Sam Reyes"):
+        expected = (said[name].pop(), "INFERRED") if name in inferred else ("UNKNOWN", None)
+        assert (after[name]["person"]["side"], after[name]["person"]["sideSource"]) == expected
+    assert (after["Rep"]["person"]["side"], after["Rep"]["person"]["sideSource"]) == ("SELLER", "DIRECTORY")
+    sellers = ["Rep", *(name for name in inferred if after[name]["person"]["side"] == "SELLER")]
+    assert after[""]["talkRatio"] == pytest.approx(sum(after[n]["talk"]["talkShare"] for n in sellers))
+    assert after[""] != before[""]

@@ -111,9 +111,9 @@ async def test_mutation_statement_count(
 async def test_deal_graph_with_people_and_metrics_statement_count(
     gql: GraphQLClient, counting_proxy: CountingProxy, seeded: TenantHandle
 ) -> None:
-    """The deal page with everyone on each deal's calls and each call's metrics: the resolved deal graph's
-    statements plus two, one for all deals' people (with the stakeholder agent's views) and one for all calls'
-    metrics, however many deals and calls the page holds."""
+    """The deal page with everyone on each deal's calls, each call's metrics and each deal's conversation roll-up:
+    the resolved deal graph's statements plus two, one for all deals' people (with the stakeholder agent's views)
+    and one for all deals' roll-ups with their calls' metrics, however many deals and calls the page holds."""
     data, capture = await statements_of(gql, counting_proxy, seeded, DEALGRAPH_DEAL_GRAPH_WITH_PEOPLE)
     shape = DealGraphShape.of_dealgraph(data)
     assert (len(shape.deals), shape.transcripts) == (DEALS, DEALS * TRANSCRIPTS_PER_DEAL)

@@ -17,10 +17,12 @@ from contextlib import suppress
 
 from dealgraph.config import Settings
 from dealgraph.db.claimers import new_claimer_id
+from dealgraph.db.models import RunStatus
 from dealgraph.db.outage import is_outage, through_blips
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
 from dealgraph.fanout.hub import Event, NotificationHub
+from dealgraph.runs.inferred_sides import record_inferred_sides
 from dealgraph.runs.lease import RunLease, record_outcome
 from dealgraph.runs.runner import AgentRunner
 
@@ -146,6 +148,8 @@ class AnalysisPool:
         keeper = asyncio.create_task(lease.keep(on_lost=lambda: self._cancel(run_id)))
         try:
             outcome = await self.runner.run(claimed, announced)
+            if outcome.status is RunStatus.SUCCEEDED:  # stored before the result is announced, so a reader sees both
+                await record_inferred_sides(self.database, claimed, outcome.result)
             await asyncio.shield(announced)  # shared by the claim's runs: cancelling this run must not cancel it
             await record_outcome(self.database, claimed, lease, outcome)
         except asyncio.CancelledError:

@@ -22,12 +22,14 @@ from dealgraph.schema.qualification import DealQualification
 from dealgraph.schema.tenancy import User
 
 if TYPE_CHECKING:
-    from dealgraph.schema.people import DealPerson
+    from dealgraph.schema.people import ConversationFigureRange, ConversationMetrics, DealPerson
     from dealgraph.schema.transcripts import SearchHit, Transcript
 
 TranscriptType = Annotated["Transcript", strawberry.lazy("dealgraph.schema.transcripts")]
 SearchHitType = Annotated["SearchHit", strawberry.lazy("dealgraph.schema.transcripts")]
 DealPersonType = Annotated["DealPerson", strawberry.lazy("dealgraph.schema.people")]
+ConversationMetricsType = Annotated["ConversationMetrics", strawberry.lazy("dealgraph.schema.people")]
+ConversationFigureRangeType = Annotated["ConversationFigureRange", strawberry.lazy("dealgraph.schema.people")]
 
 
 @strawberry.type
@@ -78,6 +80,12 @@ class Deal(LoadedNode, relay.Node):
 
         return [DealPerson.of(seen) for seen in await info.context.loaders.deal_people.load(self.row.id)]
 
+    @strawberry.field(description="The deal's calls' conversation metrics rolled up, about its seller side.")
+    async def conversation(self, info: strawberry.Info[Context, None]) -> ConversationMetricsType:
+        from dealgraph.schema.people import ConversationMetrics
+
+        return ConversationMetrics.of((await info.context.loaders.deal_calls.load(self.row.id)).rollup)
+
     @strawberry.field(description="MEDDPICC rolled up across the deal's analysed calls.")
     async def qualification(self, info: strawberry.Info[Context, None]) -> DealQualification:
         return DealQualification.of(await info.context.loaders.qualification.load(self.row.id))
@@ -91,6 +99,9 @@ class DealFilter:
     close_date_from: date | None = strawberry.field(default=None, description="Inclusive.")
     close_date_to: date | None = strawberry.field(default=None, description="Inclusive.")
     text: str | None = strawberry.field(default=None, description="Substring of the deal or account name.")
+    conversation: ConversationFigureRangeType | None = strawberry.field(
+        default=None, description="The deal's conversation metrics over its calls."
+    )
 
 
 @strawberry.input

@@ -13,7 +13,9 @@ from dealgraph.agents.kinds import AgentKind
 from dealgraph.db.models import AnalysisStatus, DealStage, LinkedBy, Role, RunStatus, SideSource
 from dealgraph.errors import UserErrorCode
 from dealgraph.search.request import SearchMode
+from dealgraph.services.conversation import ConversationFigure
 from dealgraph.services.deals import DealOrderField
+from dealgraph.services.people import PersonOrderField
 from dealgraph.transcripts.formats import TranscriptFormat
 from dealgraph.transcripts.metrics import Side, Timing, TimingRule
 
@@ -22,6 +24,8 @@ strawberry.enum(AnalysisStatus)
 strawberry.enum(RunStatus, name="AgentRunStatus")
 strawberry.enum(DealStage)
 strawberry.enum(DealOrderField)
+strawberry.enum(PersonOrderField)
+strawberry.enum(ConversationFigure, description="A figure of a conversation roll-up (see ConversationMetrics).")
 strawberry.enum(Role)
 strawberry.enum(TranscriptFormat)
 strawberry.enum(UserErrorCode)
@@ -38,9 +42,11 @@ strawberry.enum(
 __all__ = [
     "AgentKind",
     "AnalysisStatus",
+    "ConversationFigure",
     "DealOrderField",
     "DealStage",
     "LinkedBy",
+    "PersonOrderField",
     "Role",
     "RunStatus",
     "SearchMode",

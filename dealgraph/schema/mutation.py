@@ -104,7 +104,8 @@ class Mutation:
         async def linked() -> Speaker:
             await people.set_speaker_person(info.context.tenant, transcript_id, input.speaker, person_id)
             assert transcript_id is not None
-            return next(s for s in await speakers_of(info, transcript_id) if s.name == input.speaker)
+            transcript = await info.context.loaders.transcript.load(transcript_id)
+            return next(s for s in await speakers_of(info, transcript) if s.name == input.speaker)
 
         return await mutate(SpeakerPayload, "speaker", linked(), lambda speaker: speaker)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,13 +13,23 @@ from strawberry.dataloader import DataLoader
 from strawberry.experimental.pydantic import type as pydantic_type
 
 from dealgraph.db import models
+from dealgraph.db.repositories.conversation import FigureRange
 from dealgraph.schema.accounts import Account
 from dealgraph.schema.agent_results import Stakeholder
-from dealgraph.schema.common import LoadedNode, UserError
+from dealgraph.schema.common import LoadedNode, SortDirection, UserError
 from dealgraph.schema.connections import Connection, LoadedList, Pages
 from dealgraph.schema.context import Context
-from dealgraph.schema.enums import LinkedBy, Side, SideSource, Timing, TimingRule
+from dealgraph.schema.enums import (
+    ConversationFigure,
+    LinkedBy,
+    PersonOrderField,
+    Side,
+    SideSource,
+    Timing,
+    TimingRule,
+)
 from dealgraph.schema.tenancy import User
+from dealgraph.services.conversation import Rollup, figure_range
 from dealgraph.services.people import Appearance
 from dealgraph.transcripts import metrics
 
@@ -74,6 +85,34 @@ class CallMetrics:
         )
 
 
+@strawberry.type(
+    description="Conversation metrics over many calls: a deal's (about its seller side) or a person's (about "
+    "them). Definitions: docs/api.md, People and conversation metrics."
+)
+class ConversationMetrics:
+    calls: int = strawberry.field(description="The calls with metrics rolled up.")
+    timing: Timing | None = strawberry.field(
+        description="EXACT if every call's is, else ESTIMATED; null without calls."
+    )
+    duration_seconds: float
+    talk_ratio: float | None = strawberry.field(
+        description="Their speaking time ÷ all speaking time, over the calls they spoke on."
+    )
+    longest_monologue_seconds: float | None = strawberry.field(description="Their longest turn on any of the calls.")
+    longest_customer_story_seconds: float | None = strawberry.field(description="The buyer side's longest turn.")
+    interactivity: float | None = strawberry.field(description="Side switches per minute, over the calls' minutes.")
+    patience_mean_seconds: float | None = strawberry.field(
+        description="The mean pause before the seller side answers the buyer, over all the calls' pauses."
+    )
+    question_rate: float | None = strawberry.field(description="Their questions per hour of the calls they spoke on.")
+    words_per_minute: float | None = strawberry.field(description="Their words per minute of their speaking.")
+    filler_rate: float | None = strawberry.field(description="Their fillers per minute of their speaking.")
+
+    @classmethod
+    def of(cls, rollup: Rollup) -> ConversationMetrics:
+        return cls(**asdict(rollup))
+
+
 @strawberry.type
 class Person(LoadedNode, relay.Node):
     id: relay.NodeID[str]
@@ -87,20 +126,14 @@ class Person(LoadedNode, relay.Node):
     def node_loader(cls, info: Info) -> DataLoader[uuid.UUID, Any]:
         return info.context.loaders.person
 
-    @strawberry.field(description="As a human or the seller directory set it; else as the stakeholder agent saw it.")
-    async def side(self, info: Info) -> Side:
-        if self.row.side == Side.UNKNOWN:
-            seen = await info.context.loaders.person_appearances.load(self.row.id)
-            return (seen.inferred_side if seen else None) or Side.UNKNOWN
+    @strawberry.field(
+        description="As a human or the seller directory set it; else as the stakeholder agent last saw it."
+    )
+    def side(self) -> Side:
         return Side(self.row.side)
 
     @strawberry.field(description="Who decided the side; null while it is unknown.")
-    async def side_source(self, info: Info) -> SideSource | None:
-        seen = (
-            await info.context.loaders.person_appearances.load(self.row.id) if self.row.side == Side.UNKNOWN else None
-        )
-        if seen:
-            return seen.side_source
+    def side_source(self) -> SideSource | None:
         return SideSource(self.row.side_source) if self.row.side_source else None
 
     @strawberry.field(description="The account a buyer-side person belongs to.")
@@ -112,6 +145,18 @@ class Person(LoadedNode, relay.Node):
     async def user(self, info: Info) -> User | None:
         row = await info.context.loaders.user.load(self.row.user_id) if self.row.user_id else None
         return User.from_row(row) if row else None
+
+    @strawberry.field(
+        description="Their conversation metrics over the calls they spoke on from `from` (inclusive) to `to` "
+        "(exclusive), by the calls' date; all their calls without them. Compare sellers with people(side: SELLER)."
+    )
+    async def metrics(
+        self,
+        info: Info,
+        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        to: datetime | None = None,
+    ) -> ConversationMetrics:
+        return ConversationMetrics.of(await info.context.loaders.person_rollup.load((self.row.id, from_, to)))
 
     @relay.connection(Connection[TranscriptType], description="The calls they spoke on, most recent first.")
     async def calls(self, info: Info) -> Pages[TranscriptType]:
@@ -158,8 +203,8 @@ class DealPerson:
         assert seen.first_seen is not None and seen.last_seen is not None
         return cls(
             person=Person.from_row(seen.person),
-            side=(seen.inferred_side or Side.UNKNOWN) if seen.side is Side.UNKNOWN else seen.side,
-            side_source=seen.side_source,
+            side=Side(seen.person.side),
+            side_source=SideSource(seen.person.side_source) if seen.person.side_source else None,
             calls_attended=len(seen.transcript_ids),
             first_seen=seen.first_seen,
             last_seen=seen.last_seen,
@@ -197,9 +242,9 @@ class Speaker:
         return [Person.from_row(row) for row in rows if row]
 
 
-async def speakers_of(info: Info, transcript_id: uuid.UUID) -> list[Speaker]:
-    rows = await info.context.loaders.speakers_by_transcript.load(transcript_id)
-    stored = await info.context.loaders.metrics_by_transcript.load(transcript_id)
+async def speakers_of(info: Info, transcript: models.Transcript) -> list[Speaker]:
+    rows = await info.context.loaders.speakers_by_transcript.load(transcript.id)
+    stored = (await info.context.loaders.deal_calls.load(transcript.deal_id)).metrics.get(transcript.id)
     talks = metrics.CallMetrics.model_validate(stored).speakers if stored else {}
     return [
         Speaker(
@@ -235,6 +280,22 @@ class PeopleSettings:
 class PeopleSettingsPayload:
     settings: PeopleSettings | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input(description="Keeps what has the figure within the bounds given (inclusive).")
+class ConversationFigureRange:
+    figure: ConversationFigure
+    at_least: float | None = None
+    at_most: float | None = None
+
+    def criteria(self) -> FigureRange:
+        return figure_range(self.figure, self.at_least, self.at_most)
+
+
+@strawberry.input
+class PersonOrder:
+    field: PersonOrderField = PersonOrderField.NAME
+    direction: SortDirection = SortDirection.ASC
 
 
 @strawberry.input

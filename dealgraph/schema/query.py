@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -17,7 +17,7 @@ from dealgraph.schema.connections import Connection, FetchedPages, LoadedList, P
 from dealgraph.schema.context import Context
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
 from dealgraph.schema.enums import AgentKind, SearchMode, Side
-from dealgraph.schema.people import PeopleSettings, Person
+from dealgraph.schema.people import ConversationFigureRange, PeopleSettings, Person, PersonOrder
 from dealgraph.schema.permissions import IsAdmin
 from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.tenancy import Viewer
@@ -25,6 +25,7 @@ from dealgraph.schema.transcripts import SearchHit, Transcript, search_hits
 from dealgraph.services import accounts, deals, people, prompts, transcripts
 from dealgraph.services.deals import DealFilter as DealCriteria
 from dealgraph.services.ids import node_uuid
+from dealgraph.services.people import PeopleFilter
 
 Info = strawberry.Info[Context, None]
 
@@ -68,6 +69,7 @@ class Query:
             close_date_from=where.close_date_from,
             close_date_to=where.close_date_to,
             text=where.text,
+            figure=where.conversation.criteria() if where.conversation else None,
         )
         sort = deals.deal_sort(order.field, order.direction is SortDirection.DESC)
         return FetchedPages(
@@ -115,17 +117,30 @@ class Query:
         )
         return search_hits(info, query, mode, filters)
 
-    @relay.connection(Connection[Person], description="People on the tenant's calls, by name.")
+    @relay.connection(
+        Connection[Person], description="People on the tenant's calls, filtered and ordered (default: by name)."
+    )
     def people(
         self,
         info: Info,
         search: str | None = None,
         side: Side | None = None,
         account_id: relay.GlobalID | None = None,
+        conversation: Annotated[
+            ConversationFigureRange | None,
+            strawberry.argument(description="Their conversation metrics over all their calls."),
+        ] = None,
+        order_by: PersonOrder | None = None,
     ) -> Pages[Person]:
-        account = _optional_id(account_id, "Account")
+        where = PeopleFilter(
+            search, side, _optional_id(account_id, "Account"), conversation.criteria() if conversation else None
+        )
+        order = order_by or PersonOrder()
         return FetchedPages(
-            lambda request: people.list_people(info.context.tenant, request, search, side, account), Person.from_row
+            lambda request: people.list_people(
+                info.context.tenant, request, where, order.field, order.direction is SortDirection.DESC
+            ),
+            Person.from_row,
         )
 
     @strawberry.field

@@ -109,13 +109,13 @@ class Transcript(LoadedNode, relay.Node):
     async def speakers(self, info: strawberry.Info[Context, None]) -> list[SpeakerType]:
         from dealgraph.schema.people import speakers_of
 
-        return await speakers_of(info, self.row.id)
+        return await speakers_of(info, self.row)
 
     @strawberry.field(description="Conversation metrics; null for transcripts added before metrics existed.")
     async def metrics(self, info: strawberry.Info[Context, None]) -> CallMetricsType | None:
         from dealgraph.schema.people import CallMetrics
 
-        stored = await info.context.loaders.metrics_by_transcript.load(self.row.id)
+        stored = (await info.context.loaders.deal_calls.load(self.row.deal_id)).metrics.get(self.row.id)
         return CallMetrics.of(stored) if stored else None
 
     @relay.connection(Connection[AnalysisType], description="Analyses of this transcript, newest first.")

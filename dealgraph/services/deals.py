@@ -16,6 +16,7 @@ from typing_extensions import TypedDict
 from dealgraph.db.keyset import Sort
 from dealgraph.db.models import Deal, DealStage
 from dealgraph.db.repositories import deals
+from dealgraph.db.repositories.conversation import FigureRange
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import ErrorCode
 from dealgraph.services.pagination import Page, PageRequest, keyset_page
@@ -52,6 +53,15 @@ class DealOrderField(enum.Enum):
     NAME = "name"
     AMOUNT = "amount"
     CLOSE_DATE = "close_date"
+    # The deal's conversation roll-up over its calls (deals without the figure come last when descending).
+    TALK_RATIO = "talk_ratio"
+    LONGEST_MONOLOGUE = "longest_monologue_seconds"
+    LONGEST_CUSTOMER_STORY = "longest_customer_story_seconds"
+    INTERACTIVITY = "interactivity"
+    PATIENCE = "patience_mean_seconds"
+    QUESTION_RATE = "question_rate"
+    WORDS_PER_MINUTE = "words_per_minute"
+    FILLER_RATE = "filler_rate"
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +72,7 @@ class DealFilter:
     close_date_from: date | None = None
     close_date_to: date | None = None
     text: str | None = None
+    figure: FigureRange | None = None
 
 
 def deal_sort(field: DealOrderField, descending: bool) -> Sort:
@@ -76,6 +87,7 @@ async def list_deals(scope: TenantScope, request: PageRequest, where: DealFilter
         close_date_from=where.close_date_from,
         close_date_to=where.close_date_to,
         text=where.text,
+        figure=where.figure,
     )
     return await keyset_page(scope, query, sort, request)
 

@@ -20,6 +20,7 @@ from dealgraph.db.models import AgentRun, Analysis, PromptTemplate, PromptVersio
 from dealgraph.db.repositories import batches, people
 from dealgraph.db.repositories.batches import ById, Children
 from dealgraph.db.session import TenantScope
+from dealgraph.services.conversation import DealCalls, PersonRange, Rollup, load_deal_calls, load_person_rollups
 from dealgraph.services.people import Appearance, load_deal_people, load_person_appearances
 from dealgraph.services.qualification import Qualification, load_qualifications
 
@@ -91,8 +92,13 @@ class Loaders:
         return self._batch(people.speakers_by_transcript)
 
     @cached_property
-    def metrics_by_transcript(self) -> DataLoader[uuid.UUID, dict[str, Any] | None]:
-        return self._batch(people.metrics_by_transcript)
+    def deal_calls(self) -> DataLoader[uuid.UUID, DealCalls]:
+        """Each deal's conversation roll-up and its calls' metrics: a call's metrics are read with its deal's."""
+        return DataLoader(partial(load_deal_calls, self.scope))
+
+    @cached_property
+    def person_rollup(self) -> DataLoader[PersonRange, Rollup]:
+        return DataLoader(partial(load_person_rollups, self.scope))
 
     @cached_property
     def deal_people(self) -> DataLoader[uuid.UUID, list[Appearance]]:

@@ -3,6 +3,7 @@ the seller directory, and the per-deal view of who was on its calls (linking its
 
 from __future__ import annotations
 
+import enum
 import json
 import uuid
 from collections import defaultdict
@@ -15,9 +16,10 @@ from pydantic import Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 from typing_extensions import TypedDict
 
-from dealgraph.agents.outputs.stakeholders import CompanySide, Stakeholder, StakeholdersOutput
+from dealgraph.agents.outputs.stakeholders import Stakeholder, StakeholdersOutput
 from dealgraph.db.models import Person, SideSource
 from dealgraph.db.repositories import people
+from dealgraph.db.repositories.conversation import FigureRange
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import ErrorCode
 from dealgraph.services.pagination import Page, PageRequest, keyset_page
@@ -26,10 +28,10 @@ from dealgraph.services.speaker_links import (
     KnownPerson,
     KnownUser,
     link_speakers,
-    name_key,
 )
-from dealgraph.transcripts.formats import ParsedTranscript, Utterance
+from dealgraph.transcripts.formats import ParsedTranscript
 from dealgraph.transcripts.metrics import Side, call_metrics
+from dealgraph.transcripts.names import name_key
 from dealgraph.validation import InvalidInput, Rules, text
 
 _DOMAIN = r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
@@ -48,32 +50,46 @@ PEOPLE_SETTINGS_RULES = Rules(
 )
 
 
+LINK_ATTEMPTS = 3
+"""A call links again when a racing call created one of its new people first; a third race in a row is
+answered as a conflict rather than looped on."""
+
+
 async def link_call(
     session: AsyncSession, tenant_id: uuid.UUID, deal_id: uuid.UUID, transcript_id: uuid.UUID, call: ParsedTranscript
 ) -> None:
-    """Link a new call's speakers to people (creating those nobody knows) and store its metrics: two statements."""
+    """Link a new call's speakers to people (creating those nobody knows) and store its metrics: two statements,
+    two more each time a concurrent call created one of the same people first."""
     emails = call.speaker_emails
-    row = await people.directory(session, deal_id, [name_key(s) for s in call.participants], list(emails.values()))
-    assert row is not None, "the caller holds the deal"
-    links = link_speakers(call.participants, emails, _directory(row))
-    metrics = call_metrics(call.utterances, links.sides)
-    await people.record_call(
-        session,
-        tenant_id,
-        transcript_id,
-        [{**asdict(p), "side": p.side.value} for p in links.new_people],
-        [
-            {
-                "speaker": link.speaker,
-                "position": link.position,
-                "email": link.email,
-                "person_id": link.person_id,
-                "linked_by": link.linked_by,
-                "candidate_ids": list(link.candidate_ids),
-            }
-            for link in links.speakers
-        ],
-        metrics.model_dump(mode="json"),
+    keys = [name_key(s) for s in call.participants]
+    for _ in range(LINK_ATTEMPTS):
+        row = await people.directory(session, deal_id, keys, list(emails.values()))
+        assert row is not None, "the caller holds the deal"
+        links = link_speakers(call.participants, emails, _directory(row))
+        recorded = await people.record_call(
+            session,
+            tenant_id,
+            transcript_id,
+            [{**asdict(p), "side": p.side.value} for p in links.new_people],
+            [
+                {
+                    "speaker": link.speaker,
+                    "position": link.position,
+                    "email": link.email,
+                    "person_id": link.person_id,
+                    "linked_by": link.linked_by,
+                    "candidate_ids": list(link.candidate_ids),
+                }
+                for link in links.speakers
+            ],
+            call_metrics(call.utterances, links.sides).model_dump(mode="json"),
+        )
+        if recorded:
+            return
+    raise InvalidInput.at(
+        ("input", "content"),
+        "its speakers were being added by other calls at the same time; try again",
+        ErrorCode.CONFLICT,
     )
 
 
@@ -104,22 +120,6 @@ def _parsed(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-async def recompute_metrics(session: AsyncSession, transcript_ids: Sequence[uuid.UUID]) -> None:
-    """Metrics of these calls again, with their speakers' current sides (after a correction)."""
-    calls = await people.calls_for_metrics(session, transcript_ids)
-    await people.save_metrics(
-        session,
-        {
-            transcript_id: call_metrics(
-                [Utterance(r.position, r.speaker, r.start_seconds, r.end_seconds, r.text) for r in utterances],
-                {speaker: Side(side) for speaker, side in sides.items()},
-            ).model_dump(mode="json")
-            for transcript_id, (utterances, sides) in calls.items()
-            if utterances
-        },
-    )
-
-
 def _person_not_found(field_path: tuple[str, ...]) -> InvalidInput:
     return InvalidInput.at(field_path, "person not found", ErrorCode.NOT_FOUND)
 
@@ -141,7 +141,7 @@ async def set_speaker_person(
         await people.save_aliases(
             session, [{"tenant_id": scope.tenant_id, "account_id": account_id, "name_key": key, "person_id": person.id}]
         )
-        await recompute_metrics(session, [row.transcript_id])
+        await people.recompute_metrics(session, [row.transcript_id])
 
 
 async def set_person_side(scope: TenantScope, person_id: uuid.UUID | None, side: Side) -> Person:
@@ -150,7 +150,7 @@ async def set_person_side(scope: TenantScope, person_id: uuid.UUID | None, side:
         person = await people.set_side(session, person_id, side.value, SideSource.HUMAN) if person_id else None
         if person is None:
             raise _person_not_found(("id",))
-        await recompute_metrics(session, await people.calls_of(session, [person.id]))
+        await people.recompute_metrics(session, await people.calls_of(session, [person.id]))
         return person
 
 
@@ -177,7 +177,7 @@ async def merge_people(scope: TenantScope, kept_id: uuid.UUID | None, merged_id:
             ],
         )
         if merged.side != kept.side:
-            await recompute_metrics(session, calls)
+            await people.recompute_metrics(session, calls)
         return kept
 
 
@@ -196,11 +196,34 @@ async def save_people_settings(scope: TenantScope, fields: dict[str, Any]) -> tu
     return saved.seller_domains, saved.seller_names
 
 
+class PersonOrderField(enum.Enum):
+    NAME = "name"
+    # The person's conversation roll-up over all their calls (people without the figure come last when descending).
+    TALK_RATIO = "talk_ratio"
+    LONGEST_MONOLOGUE = "longest_monologue_seconds"
+    LONGEST_CUSTOMER_STORY = "longest_customer_story_seconds"
+    INTERACTIVITY = "interactivity"
+    PATIENCE = "patience_mean_seconds"
+    QUESTION_RATE = "question_rate"
+    WORDS_PER_MINUTE = "words_per_minute"
+    FILLER_RATE = "filler_rate"
+
+
+@dataclass(frozen=True, slots=True)
+class PeopleFilter:
+    search: str | None = None
+    side: Side | None = None
+    account_id: uuid.UUID | None = None
+    figure: FigureRange | None = None
+
+
 async def list_people(
-    scope: TenantScope, request: PageRequest, search: str | None, side: Side | None, account_id: uuid.UUID | None
+    scope: TenantScope, request: PageRequest, where: PeopleFilter, order: PersonOrderField, descending: bool
 ) -> Page[Person]:
-    query = people.people_listing(search, side.value if side else None, account_id)
-    return await keyset_page(scope, query, people.BY_NAME, request)
+    query = people.people_listing(
+        where.search, where.side.value if where.side else None, where.account_id, where.figure
+    )
+    return await keyset_page(scope, query, people.sort_by(order.value, descending), request)
 
 
 # Who was on a deal's calls, and the calls of a person.
@@ -231,24 +254,6 @@ class Appearance:
     @property
     def talk_share(self) -> float | None:
         return self.speaking_seconds / self.call_speaking_seconds if self.call_speaking_seconds > 0 else None
-
-    @property
-    def side(self) -> Side:
-        return Side(self.person.side)
-
-    @property
-    def side_source(self) -> SideSource | None:
-        """The stored source, or INFERRED where only the stakeholder agent knows the side."""
-        if self.person.side == Side.UNKNOWN and self.inferred_side is not None:
-            return SideSource.INFERRED
-        return SideSource(self.person.side_source) if self.person.side_source else None
-
-    @property
-    def inferred_side(self) -> Side | None:
-        for view in self.stakeholder_views:  # latest call first
-            if view.stakeholder.company_side in (CompanySide.SELLER, CompanySide.BUYER):
-                return Side(view.stakeholder.company_side.value)
-        return None
 
 
 def appearances(rows: Sequence[Any], key: str) -> dict[uuid.UUID, list[Appearance]]:

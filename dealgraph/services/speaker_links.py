@@ -10,7 +10,6 @@ account's domain, else of unknown side on the deal's account.
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -18,13 +17,7 @@ from dataclasses import dataclass, field
 
 from dealgraph.db.models import LinkedBy, SideSource
 from dealgraph.transcripts.metrics import Side
-
-
-def name_key(name: str) -> str:
-    """A name as matched: "Dána  O'Neil" and "dana o neil" are one name (accents, case, punctuation folded)."""
-    decomposed = unicodedata.normalize("NFKD", name.casefold())
-    letters = "".join(c if c.isalnum() else " " for c in decomposed if not unicodedata.combining(c))
-    return " ".join(letters.split())[:200]
+from dealgraph.transcripts.names import name_key
 
 
 def email_domain(email: str) -> str:

@@ -21,6 +21,16 @@ This docstring is where the metrics are defined; the API docs point here.
   `dealgraph.transcripts.preprocess` removes) per minute of speaking.
 
 A figure whose denominator is zero (no seller, no timing, a call of no length) is None, never 0.
+
+**Roll-ups** (`dealgraph.db.repositories.conversation`, in SQL over the stored call metrics) are about one
+party's talk over many calls: a deal's seller side over its calls, or a person over the calls they spoke on (in
+a date range of the calls' dates, `to` exclusive). Sums are taken before dividing, so a long call weighs more:
+talk ratio = their speaking ÷ all speaking, over the calls they spoke on; longest monologue = their longest turn;
+longest customer story = the longest buyer turn; interactivity = side switches ÷ minutes, over the calls that
+have both sides; patience = the mean pause over all the calls' pauses (a roll-up has no median); question rate
+= their questions ÷ hours of the calls they spoke on; words per minute and filler rate = their words and fillers
+÷ their speaking minutes. Timing is EXACT only when every call's is. Ordered by a figure, deals or people without
+it come last in descending order (first in ascending); filtered by one, they are left out.
 """
 
 from __future__ import annotations
@@ -91,6 +101,8 @@ class CallMetrics(BaseModel):
     interactivity: float | None
     patience_mean_seconds: float | None
     patience_median_seconds: float | None
+    patience_pauses: int = 0
+    """How many pauses the patience figures are over (what a roll-up weighs each call's mean by)."""
     question_rate: float | None
     sides: dict[Side, Talk]
     speakers: dict[str, Talk]
@@ -130,6 +142,7 @@ def call_metrics(utterances: Sequence[Utterance], sides: Mapping[str, Side]) -> 
         interactivity=_ratio(_side_switches(spans), duration / 60) if seller and buyer else None,
         patience_mean_seconds=statistics.fmean(pauses) if pauses else None,
         patience_median_seconds=statistics.median(pauses) if pauses else None,
+        patience_pauses=len(pauses),
         question_rate=_ratio(sum(s.questions for s in seller), duration / 3600) if seller else None,
         sides={side: _talk(spans, talk_total, _of_side(side)) for side, own in by_side.items() if own},
         speakers={name: _talk(spans, talk_total, _of_speaker(name)) for name in _names(spans)},

@@ -13,7 +13,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, func
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, Integer, String, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -49,6 +49,17 @@ class Person(Identified, Timestamped, TenantOwned, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "email", name="uq_people_tenant_email"),
         Index("ix_people_tenant_name_key", "tenant_id", "name_key"),
+        # A name without an email is one person per account (sellers, who have none, count as one account):
+        # what lets racing transcripts share the person instead of each creating one.
+        Index(
+            "uq_people_tenant_account_name",
+            "tenant_id",
+            "account_id",
+            "name_key",
+            unique=True,
+            postgresql_where=text("email IS NULL"),
+            postgresql_nulls_not_distinct=True,
+        ),
         Index("ix_people_account_id", "account_id"),
         Index("ix_people_user_id", "user_id"),
         CheckConstraint(f"side IN ({_values(Side)})", name="side"),

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db.keyset import ListQuery, Sort
 from dealgraph.db.models import Account, Deal, DealStage, User
+from dealgraph.db.repositories import conversation
 
 _SORT_KEYS: dict[str, Any] = {
     "created_at": Deal.created_at,
@@ -22,12 +23,14 @@ _SORT_KEYS: dict[str, Any] = {
     "amount": func.coalesce(Deal.amount, literal_column("CAST(-1 AS NUMERIC(14, 2))", Numeric(14, 2))),
     "close_date": func.coalesce(Deal.close_date, literal_column("'infinity'::date", Date)),
 }
-SORT_FIELDS = frozenset(_SORT_KEYS)
+SORT_FIELDS = frozenset(_SORT_KEYS) | frozenset(conversation.FIGURES)
 
 
 def sort_by(field: str, descending: bool) -> Sort:
-    """`field` is one of SORT_FIELDS (the cursor names it, so a cursor of another order is refused)."""
-    return Sort(key=_SORT_KEYS[field], id=Deal.id, descending=descending, name=f"deal-{field}")
+    """`field` is one of SORT_FIELDS (the cursor names it, so a cursor of another order is refused); a
+    conversation figure is the deal's roll-up over its calls."""
+    key = _SORT_KEYS[field] if field in _SORT_KEYS else conversation.sort_key(conversation.deal_figure(field))
+    return Sort(key=key, id=Deal.id, descending=descending, name=f"deal-{field}")
 
 
 def matching(
@@ -38,9 +41,13 @@ def matching(
     close_date_from: date | None,
     close_date_to: date | None,
     text: str | None,
+    figure: conversation.FigureRange | None = None,
 ) -> ListQuery:
-    """Deals meeting every given condition; `text` matches the deal's or its account's name (any case)."""
+    """Deals meeting every given condition; `text` matches the deal's or its account's name (any case),
+    `figure` the deal's conversation roll-up."""
     query = select(Deal)
+    if figure:
+        query = query.where(*figure.conditions(conversation.deal_figure(figure.figure)))
     if stages:
         query = query.where(Deal.stage.in_(stages))
     if account_id:

@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, delete, func, select, text, update
+from sqlalchemy import Row, delete, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -19,10 +19,14 @@ from dealgraph.db.models import (
     PeopleSettings,
     Person,
     PersonAlias,
+    SideSource,
     Transcript,
     TranscriptSpeaker,
     TranscriptUtterance,
 )
+from dealgraph.db.repositories import conversation
+from dealgraph.transcripts.formats import Utterance
+from dealgraph.transcripts.metrics import Side, call_metrics
 
 _DIRECTORY = text("""
     SELECT d.account_id, a.domain,
@@ -59,14 +63,20 @@ _RECORD_CALL = text("""
         INSERT INTO people (id, tenant_id, name, name_key, email, side, side_source, account_id, user_id)
         SELECT id, tenant_id, name, name_key, email, side, side_source, account_id, user_id
         FROM json_populate_recordset(NULL::people, CAST(:people AS json))
+        ON CONFLICT DO NOTHING
+        RETURNING id
+    ), all_new AS (
+        SELECT count(*) = :new_count AS created FROM new_people
     ), speakers AS (
         INSERT INTO transcript_speakers
             (tenant_id, transcript_id, speaker, position, email, person_id, linked_by, candidate_ids)
         SELECT tenant_id, transcript_id, speaker, position, email, person_id, linked_by, candidate_ids
         FROM json_populate_recordset(NULL::transcript_speakers, CAST(:speakers AS json))
+        WHERE (SELECT created FROM all_new)
     )
     INSERT INTO call_metrics (tenant_id, transcript_id, metrics)
-    VALUES (:tenant, :transcript, CAST(:metrics AS jsonb))
+    SELECT :tenant, :transcript, CAST(:metrics AS jsonb) WHERE (SELECT created FROM all_new)
+    RETURNING transcript_id
     """)
 
 
@@ -81,18 +91,27 @@ async def record_call(
     new_people: Sequence[Mapping[str, Any]],
     speakers: Sequence[Mapping[str, Any]],
     metrics: Mapping[str, Any],
-) -> None:
-    """A new call's people, speaker links and metrics, in one statement (column values as mappings)."""
-    await session.execute(
+) -> bool:
+    """A new call's people, speaker links and metrics, in one statement (column values as mappings).
+
+    False, with only the speakers' people saved that nobody else had, when a concurrent transaction created
+    one of `new_people` first (the same email, or the same name without one on the account): the waiting
+    insert gives way, and the caller links the call again, now seeing that person. People are inserted in
+    one order (by email, then account and name) so that two such transactions wait on each other at most once.
+    """
+    ordered = sorted(new_people, key=lambda p: (p["email"] or "", str(p["account_id"] or ""), p["name_key"]))
+    recorded = await session.execute(
         _RECORD_CALL,
         {
-            "people": _json([{**p, "tenant_id": tenant_id} for p in new_people]),
+            "people": _json([{**p, "tenant_id": tenant_id} for p in ordered]),
+            "new_count": len(ordered),
             "speakers": _json([{**s, "tenant_id": tenant_id, "transcript_id": transcript_id} for s in speakers]),
             "tenant": tenant_id,
             "transcript": transcript_id,
             "metrics": _json(metrics),
         },
     )
+    return recorded.first() is not None
 
 
 async def settings(session: AsyncSession) -> PeopleSettings | None:
@@ -191,37 +210,65 @@ async def merge(session: AsyncSession, kept: Person, merged: Person) -> None:
     await session.flush()
 
 
-async def calls_for_metrics(
-    session: AsyncSession, transcript_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, tuple[list[Any], dict[str, str]]]:
-    """Each transcript's utterances (position, speaker, start, end, text) and its speakers' sides."""
+async def recompute_metrics(session: AsyncSession, transcript_ids: Sequence[uuid.UUID]) -> None:
+    """These calls' metrics again, with their speakers' current sides: metrics are derived from the utterances
+    and the sides, and kept in step here whenever a side changes (a correction, a merge, an inferred side)."""
     u = TranscriptUtterance
-    utterances: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    utterances: dict[uuid.UUID, list[Utterance]] = defaultdict(list)
     query = (
         select(u.transcript_id, u.position, u.speaker, u.start_seconds, u.end_seconds, u.text)
         .where(u.transcript_id.in_(transcript_ids))
         .order_by(u.transcript_id, u.position)
     )
     for row in (await session.execute(query)).all():
-        utterances[row.transcript_id].append(row)
-    sides: dict[uuid.UUID, dict[str, str]] = defaultdict(dict)
+        utterances[row.transcript_id].append(
+            Utterance(row.position, row.speaker, row.start_seconds, row.end_seconds, row.text)
+        )
+    sides: dict[uuid.UUID, dict[str, Side]] = defaultdict(dict)
     side_query = (
         select(TranscriptSpeaker.transcript_id, TranscriptSpeaker.speaker, Person.side)
         .join(Person, Person.id == TranscriptSpeaker.person_id)
         .where(TranscriptSpeaker.transcript_id.in_(transcript_ids))
     )
     for transcript_id, speaker, side in (await session.execute(side_query)).all():
-        sides[transcript_id][speaker] = side
-    return {t: (utterances[t], sides[t]) for t in transcript_ids}
-
-
-async def save_metrics(session: AsyncSession, metrics: Mapping[uuid.UUID, Mapping[str, Any]]) -> None:
-    for transcript_id, values in metrics.items():
+        sides[transcript_id][speaker] = Side(side)
+    for transcript_id, spoken in utterances.items():
+        metrics = call_metrics(spoken, sides[transcript_id]).model_dump(mode="json")
         await session.execute(
             update(CallMetrics)
             .where(CallMetrics.transcript_id == transcript_id)
-            .values(metrics=dict(values), updated_at=func.now())
+            .values(metrics=metrics, updated_at=func.now())
         )
+
+
+async def speakers_with_people(
+    session: AsyncSession, transcript_id: uuid.UUID
+) -> Sequence[Row[str, uuid.UUID, str, str | None]]:
+    """The call's linked speakers: (speaker, person id, the person's name key, side source)."""
+    query = (
+        select(TranscriptSpeaker.speaker, Person.id, Person.name_key, Person.side_source)
+        .join(Person, Person.id == TranscriptSpeaker.person_id)
+        .where(TranscriptSpeaker.transcript_id == transcript_id)
+    )
+    return (await session.execute(query)).all()
+
+
+async def infer_sides(session: AsyncSession, sides: Mapping[uuid.UUID, Side]) -> list[uuid.UUID]:
+    """Record the stakeholder agent's sides (person -> side) where neither a human nor the seller directory
+    decided one; the people whose side this changed."""
+    changed: list[uuid.UUID] = []
+    for side in set(sides.values()):
+        changed += await session.scalars(
+            update(Person)
+            .where(
+                Person.id.in_([p for p, s in sides.items() if s is side]),
+                or_(Person.side_source.is_(None), Person.side_source == SideSource.INFERRED),
+                or_(Person.side != side, Person.side_source.is_(None)),
+            )
+            .values(side=side.value, side_source=SideSource.INFERRED.value, updated_at=func.now())
+            .returning(Person.id)
+        )
+    return changed
 
 
 # Batched reads for the DataLoaders (dealgraph.services.loaders).
@@ -237,14 +284,6 @@ async def speakers_by_transcript(session: AsyncSession, transcript_ids: Sequence
     for row in (await session.scalars(query)).all():
         grouped[row.transcript_id].append(row)
     return [grouped[t] for t in transcript_ids]
-
-
-async def metrics_by_transcript(
-    session: AsyncSession, transcript_ids: Sequence[uuid.UUID]
-) -> list[dict[str, Any] | None]:
-    query = select(CallMetrics.transcript_id, CallMetrics.metrics).where(CallMetrics.transcript_id.in_(transcript_ids))
-    found: dict[uuid.UUID, dict[str, Any]] = {t: m for t, m in (await session.execute(query)).all()}
-    return [found.get(t) for t in transcript_ids]
 
 
 _STAKEHOLDERS_OF_CALL = text("""
@@ -285,10 +324,18 @@ async def _appearances(session: AsyncSession, where: str, ids: Iterable[uuid.UUI
     return (await session.execute(statement, {"ids": list(ids)})).all()
 
 
-BY_NAME = Sort(key=Person.name, id=Person.id, descending=False, name="person-name")
+def sort_by(field: str, descending: bool) -> Sort:
+    """By name, or by a conversation figure (one of `conversation.FIGURES`) over all the person's calls."""
+    if field == "name":
+        key: Any = Person.name
+    else:
+        key = conversation.sort_key(conversation.person_figure(field))
+    return Sort(key=key, id=Person.id, descending=descending, name=f"person-{field}")
 
 
-def people_listing(search: str | None, side: str | None, account_id: uuid.UUID | None) -> ListQuery:
+def people_listing(
+    search: str | None, side: str | None, account_id: uuid.UUID | None, figure: conversation.FigureRange | None
+) -> ListQuery:
     query = select(Person)
     if search and search.strip():
         query = query.where(Person.name.icontains(search.strip(), autoescape=True))
@@ -296,4 +343,6 @@ def people_listing(search: str | None, side: str | None, account_id: uuid.UUID |
         query = query.where(Person.side == side)
     if account_id:
         query = query.where(Person.account_id == account_id)
+    if figure:
+        query = query.where(*figure.conditions(conversation.person_figure(figure.figure)))
     return query

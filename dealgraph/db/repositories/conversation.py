@@ -1,0 +1,166 @@
+"""Conversation metrics rolled up over calls (a deal's, a person's), as SQL aggregates of the stored call metrics.
+
+One set of aggregates (`_rollup`) serves reading a roll-up and ordering or filtering deals and people by one
+of its figures, so what a list is ordered by is exactly what it shows. The definitions are in
+`dealgraph.transcripts.metrics` ("Roll-ups"); `talk` is whose talk the roll-up is about: the seller side's on a
+deal's calls, the person's own on theirs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, Numeric, Row, Select, cast, func, literal_column, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from dealgraph.db.models import CallMetrics, Deal, Person, Transcript, TranscriptSpeaker
+
+FIGURES = (
+    "talk_ratio",
+    "longest_monologue_seconds",
+    "longest_customer_story_seconds",
+    "interactivity",
+    "patience_mean_seconds",
+    "question_rate",
+    "words_per_minute",
+    "filler_rate",
+)
+"""The figures a list can be ordered or filtered by."""
+_METRICS = CallMetrics.metrics
+_SELLER_TALK = _METRICS[("sides", "seller")]
+_SPEAKER_TALK = _METRICS["speakers"][TranscriptSpeaker.speaker]
+_NO_FIGURE = literal_column("CAST(-1 AS NUMERIC)", Numeric)
+"""What a deal or person without the figure sorts as: below every figure (none is negative). SQL text, not a
+parameter, so compiled reads (graph_reads) render the very same key."""
+
+
+def _number(json: Any, key: str) -> ColumnElement[float]:
+    return cast(json[key].astext, Float)
+
+
+def _ratio(part: ColumnElement[Any], whole: ColumnElement[Any]) -> ColumnElement[Any]:
+    return part / func.nullif(whole, 0)
+
+
+def _rollup(talk: Any) -> dict[str, ColumnElement[Any]]:
+    duration = _number(_METRICS, "duration_seconds")
+    spoke = talk.is_not(None)
+    speaking = _number(talk, "speaking_seconds")
+    everyone = sum(
+        (func.coalesce(_number(_METRICS[("sides", side)], "speaking_seconds"), 0) for side in ("buyer", "unknown")),
+        func.coalesce(_number(_SELLER_TALK, "speaking_seconds"), 0),
+    )
+    interactivity = _number(_METRICS, "interactivity")
+    patience = _number(_METRICS, "patience_mean_seconds")
+    pauses = _number(_METRICS, "patience_pauses")
+    return {
+        "calls": func.count(),
+        "exact": func.bool_and(_METRICS["timing"].astext == "exact"),
+        "duration_seconds": func.coalesce(func.sum(duration), 0),
+        "talk_ratio": _ratio(func.sum(speaking), func.sum(everyone).filter(spoke)),
+        "longest_monologue_seconds": func.max(_number(talk, "longest_turn_seconds")),
+        "longest_customer_story_seconds": func.max(_number(_METRICS, "longest_customer_story_seconds")),
+        "interactivity": _ratio(
+            func.sum(interactivity * duration), func.sum(duration).filter(interactivity.is_not(None))
+        ),
+        "patience_mean_seconds": _ratio(func.sum(patience * pauses), func.sum(pauses).filter(patience.is_not(None))),
+        "question_rate": _ratio(func.sum(_number(talk, "questions")), func.sum(duration).filter(spoke) / 3600),
+        "words_per_minute": _ratio(func.sum(_number(talk, "words")), func.sum(speaking) / 60),
+        "filler_rate": _ratio(func.sum(_number(talk, "fillers")), func.sum(speaking) / 60),
+    }
+
+
+def _deal_calls() -> Select[Any]:
+    return select().select_from(CallMetrics).join(Transcript, Transcript.id == CallMetrics.transcript_id)
+
+
+def _person_calls(start: datetime | None, end: datetime | None) -> Select[Any]:
+    query = (
+        select()
+        .select_from(TranscriptSpeaker)
+        .join(Transcript, Transcript.id == TranscriptSpeaker.transcript_id)
+        .join(CallMetrics, CallMetrics.transcript_id == Transcript.id)
+    )
+    if start is not None:
+        query = query.where(Transcript.occurred_at >= start)
+    if end is not None:
+        query = query.where(Transcript.occurred_at < end)
+    return query
+
+
+async def of_deals(session: AsyncSession, deal_ids: Sequence[uuid.UUID]) -> Sequence[Row[Any]]:
+    """Per deal with metrics on any call: its roll-up's columns, and `calls_metrics`, {transcript id: metrics}
+    of each of its calls (what the deal page shows per call, read in the same statement)."""
+    columns = _rollup(_SELLER_TALK)
+    query = (
+        _deal_calls()
+        .add_columns(
+            Transcript.deal_id,
+            *(column.label(name) for name, column in columns.items()),
+            func.jsonb_object_agg(Transcript.id, _METRICS).label("calls_metrics"),
+        )
+        .where(Transcript.deal_id.in_(deal_ids))
+        .group_by(Transcript.deal_id)
+    )
+    return (await session.execute(query)).all()
+
+
+async def of_people(
+    session: AsyncSession, person_ids: Sequence[uuid.UUID], start: datetime | None, end: datetime | None
+) -> Sequence[Row[Any]]:
+    """Per person with metrics on any call they spoke on in [start, end): `person_id` and the roll-up's columns."""
+    columns = _rollup(_SPEAKER_TALK)
+    query = (
+        _person_calls(start, end)
+        .add_columns(
+            TranscriptSpeaker.person_id.label("person_id"),
+            *(column.label(name) for name, column in columns.items()),
+        )
+        .where(TranscriptSpeaker.person_id.in_(person_ids))
+        .group_by(TranscriptSpeaker.person_id)
+    )
+    return (await session.execute(query)).all()
+
+
+def deal_figure(figure: str) -> ColumnElement[Any]:
+    """A deal's figure (one of FIGURES) over its calls; NULL where it has none."""
+    of_deal = _deal_calls().add_columns(_rollup(_SELLER_TALK)[figure]).where(Transcript.deal_id == Deal.id)
+    return cast(of_deal.scalar_subquery(), Numeric)
+
+
+def person_figure(figure: str) -> ColumnElement[Any]:
+    """A person's figure (one of FIGURES) over all their calls; NULL where they have none."""
+    of_person = (
+        _person_calls(None, None)
+        .add_columns(_rollup(_SPEAKER_TALK)[figure])
+        .where(TranscriptSpeaker.person_id == Person.id)
+    )
+    return cast(of_person.scalar_subquery(), Numeric)
+
+
+def sort_key(figure: ColumnElement[Any]) -> ColumnElement[Any]:
+    """A figure as a keyset sort key, which must not be NULL: -1 where there is none (below every figure)."""
+    return cast(func.coalesce(figure, _NO_FIGURE), Numeric)
+
+
+@dataclass(frozen=True, slots=True)
+class FigureRange:
+    """Rows whose figure (one of FIGURES) is at least `at_least` and at most `at_most`, where given."""
+
+    figure: str
+    at_least: float | None = None
+    at_most: float | None = None
+
+    def conditions(self, value: ColumnElement[Any]) -> list[ColumnElement[bool]]:
+        """A row without the figure is never in range."""
+        conditions: list[ColumnElement[bool]] = [value.is_not(None)]
+        if self.at_least is not None:
+            conditions.append(value >= self.at_least)
+        if self.at_most is not None:
+            conditions.append(value <= self.at_most)
+        return conditions
