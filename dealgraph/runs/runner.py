@@ -27,7 +27,7 @@ from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
 from dealgraph.fanout.hub import NotificationHub
 from dealgraph.fanout.single_flight import CoalescedReads, SingleFlight
-from dealgraph.prompts.request import retry_messages
+from dealgraph.prompts.request import retry_messages, tenant_cache_key
 from dealgraph.prompts.templates import TemplateRenderError
 from dealgraph.runs.cache_sharing import CacheGate
 from dealgraph.runs.inputs import AgentInputs, CallInputs, load_call, load_version
@@ -120,8 +120,9 @@ class AgentRunner:
         agent = AGENTS[AgentKind(claimed.agent)]
         inputs = await self._load_inputs(claimed)
         transcript, version = inputs.transcript, inputs.version
+        tenant_key = tenant_cache_key(claimed.tenant_id, self.settings.anthropic_api_key)
         try:
-            request = inputs.request(agent, shared_schema=self.cache_gate.shares_schema)
+            request = inputs.request(agent, tenant_key=tenant_key, shared_schema=self.cache_gate.shares_schema)
         except TemplateRenderError as error:
             raise AgentFailure("PROMPT_RENDER_FAILED", str(error)) from error
         except UnknownModel as error:
