@@ -338,6 +338,12 @@ class StandinControl:
         received: int = stats["agents"].get(agent, {}).get("thinking_blocks_received", 0)
         return received
 
+    async def token_counts(self, agent: str) -> int:
+        """count_tokens requests the agent's prompts were sent in."""
+        stats = await self._request("GET", "/_standin/stats")
+        counts: int = stats["agents"].get(agent, {}).get("token_counts", 0)
+        return counts
+
     async def statuses(self, agent: str) -> list[int]:
         stats = await self._request("GET", "/_standin/stats")
         return stats["agents"].get(agent, {}).get("statuses", [])

@@ -11,7 +11,15 @@ from starlette.applications import Starlette
 
 from dealgraph.standin import RunningStandin
 from tests.analysis_support import AGENTS, start, transcript_for_analysis, wait_until_finished
-from tests.support import GraphQLClient, StandinControl, TenantFactory, asgi_client, make_settings, running_app
+from tests.support import (
+    GraphQLClient,
+    StandinControl,
+    TenantFactory,
+    TenantHandle,
+    asgi_client,
+    make_settings,
+    running_app,
+)
 
 RUNS = """query($id: ID!) { analysis(id: $id) { status agentRuns { agent status error { code message }
   metadata { cacheReadTokens cacheWriteTokens cacheRole cacheWaitMs effort thinkingTokens } } } }"""
@@ -73,3 +81,37 @@ async def test_a_failing_leader_releases_its_followers_at_once(
     by_agent = {run["agent"]: run for run in runs}
     assert by_agent["MEDDPICC"]["status"] == "FAILED" and by_agent["ACTION_ITEMS"]["status"] == "SUCCEEDED"
     assert by_agent["ACTION_ITEMS"]["metadata"]["cacheWaitMs"] < 10_000
+
+
+async def test_tenants_never_read_each_others_cache_entries(
+    strategy_app: tuple[str, Starlette], standin: StandinControl
+) -> None:
+    """All tenants send under one API key, so they share the provider's cache: every prefix starts with a
+    block naming the tenant, so the second tenant to analyse an identical call is billed exactly like the
+    first, while the tenant that analysed it before reads its own entries."""
+    strategy, app = strategy_app
+    for agent in AGENTS:
+        await standin.behave(agent, latency_s=0.1, prefill_s_per_1k_tokens=0.2)
+    async with asgi_client(app) as http:
+        gql, tenants = GraphQLClient(http), TenantFactory(app.state.database)
+        first, second = await tenants.create(), await tenants.create()
+
+        async def analyse(who: TenantHandle, transcript: str) -> list[tuple[int, int]]:
+            analysis = await start(gql, who, transcript, force=True)
+            await wait_until_finished(gql, who, analysis["id"])
+            runs = (await gql(RUNS, {"id": analysis["id"]}, as_=who))["analysis"]["agentRuns"]
+            assert [run["status"] for run in runs] == ["SUCCEEDED"] * 4, runs
+            return sorted((run["metadata"]["cacheReadTokens"], run["metadata"]["cacheWriteTokens"]) for run in runs)
+
+        ours = (await transcript_for_analysis(gql, first))["transcript"]
+        theirs = (await transcript_for_analysis(gql, second))["transcript"]
+        fresh = await analyse(first, ours)
+        assert await analyse(second, theirs) == fresh  # nothing of the first tenant's entries was read
+        again = await analyse(first, ours)
+    written = max(write for _, write in fresh)
+    if strategy == "parallel":  # each agent its own entry (its schema leads the prefix), per tenant
+        assert [read for read, _ in fresh] == [0] * 4
+        assert [read for read, _ in again] == sorted(write for _, write in fresh)
+    else:  # within one tenant the followers read the leader's entry, and a later analysis reads it all
+        assert [read for read, _ in fresh] == [0, written, written, written]
+        assert [read for read, _ in again] == [written] * 4

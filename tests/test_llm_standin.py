@@ -13,13 +13,8 @@ import httpx
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from dealgraph.standin import (
-    SIMULATED_HEADER,
-    StandinConfig,
-    estimate_tokens,
-    start_standin_in_thread,
-    synthesize,
-)
+from dealgraph.claude.tokens import estimate_tokens
+from dealgraph.standin import SIMULATED_HEADER, StandinConfig, start_standin_in_thread, synthesize
 from tests.support import StandinControl
 
 TRANSCRIPT = """\

@@ -293,6 +293,20 @@ async def test_the_output_format_is_part_of_the_cached_prefix(sdk: anthropic.Asy
     assert again.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
 
 
+async def test_a_cache_entry_is_read_only_by_the_same_model_and_the_exact_prefix(sdk: anthropic.AsyncAnthropic) -> None:
+    """Caches are per model, and a hit needs every block up to the breakpoint identical: one block ahead of
+    the transcript that differs (as the tenant block does between tenants) makes it a different prefix."""
+    transcript = {"type": "text", "text": TRANSCRIPT * 200, "cache_control": {"type": "ephemeral"}}
+    tenant_a, tenant_b = ({"type": "text", "text": f"Tenant reference: {who}"} for who in ("a1", "b2"))
+    first = await sdk.messages.create(**request(system=[tenant_a, transcript]))
+    assert first.usage.cache_creation_input_tokens > 0
+    other_model = await sdk.messages.create(**request("claude-opus-5-5", system=[tenant_a, transcript]))
+    other_tenant = await sdk.messages.create(**request(system=[tenant_b, transcript]))
+    assert other_model.usage.cache_read_input_tokens == other_tenant.usage.cache_read_input_tokens == 0
+    same = await sdk.messages.create(**request(system=[tenant_a, transcript]))
+    assert same.usage.cache_read_input_tokens == first.usage.cache_creation_input_tokens
+
+
 async def test_structured_outputs_only_where_the_model_supports_them(
     sdk: anthropic.AsyncAnthropic, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -397,7 +411,7 @@ def test_cache_entries_live_for_their_ttl_and_renew() -> None:
     segments = [Segment("transcript " * 400, 4000, "5m"), Segment("question", 8, None)]
 
     def bill() -> tuple[int, int]:
-        usage, write = cache.plan(segments, min_tokens=512)
+        usage, write = cache.plan(segments, min_tokens=512, model="claude-haiku-5-5")
         cache.publish(write)
         return usage.cache_creation_input_tokens, usage.cache_read_input_tokens
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import text
 from starlette.applications import Starlette
 
+from dealgraph.prompts.request import tenant_cache_key
 from tests.factories import create_account, create_deal_with_account
 from tests.graphql_documents import CREATE_TRANSCRIPT_VARS, DEAL, DELETE_DEAL, NODE, UPDATE_DEAL
 from tests.support import GraphQLClient, TenantFactory, TenantHandle
@@ -87,3 +90,12 @@ async def test_lists_never_include_other_tenants(gql: GraphQLClient, tenants: Te
     data = await gql(query, as_=acme)
     assert data["deals"]["totalCount"] == 1 and data["accounts"]["totalCount"] == 1
     assert data["deals"]["edges"][0]["node"] == {"name": "Acme deal", "account": {"name": "Acme"}}
+
+
+def test_a_tenant_is_named_in_its_prompts_by_an_opaque_stable_value() -> None:
+    """The value that leads every cached prefix: the same for all of a tenant's runs, another for any other
+    tenant or server secret, and nothing of the tenant's id in it."""
+    acme, globex = uuid.uuid4(), uuid.uuid4()
+    key = tenant_cache_key(acme, "secret")
+    assert key == tenant_cache_key(acme, "secret") != tenant_cache_key(globex, "secret")
+    assert key != tenant_cache_key(acme, "another secret") and acme.hex[:8] not in key

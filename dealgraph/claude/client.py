@@ -36,7 +36,7 @@ SIMULATED_HEADER = "x-dealgraph-simulated"
 
 _CHARS_PER_TOKEN = 3
 """Streamed characters per output token, roughly, for progress only: the current models' tokenizer makes about
-30 % more tokens of a text than the four characters a token of earlier ones (see `dealgraph.standin.usage`)."""
+30 % more tokens of a text than the four characters a token of earlier ones (see `dealgraph.claude.tokens`)."""
 
 ProgressCallback = Callable[[int], Awaitable[None]]
 StartCallback = Callable[[], Awaitable[None]]

@@ -48,6 +48,8 @@ class ModelCapabilities:
     max_output_tokens: int
     """Upper bound of `max_tokens` on the Messages API (thinking counts towards it)."""
     context_window: int
+    """Tokens of prompt and answer together (https://platform.claude.com/docs/en/build-with-claude/context-windows):
+    runs refuse a call whose prompt plus `max_tokens` exceeds it before sending (`dealgraph.runs.context_fit`)."""
     min_cacheable_tokens: int
     """Shorter cache_control prefixes are not cached (no error: the usage simply shows no cache write)."""
     sources: tuple[str, ...]

@@ -1,15 +1,23 @@
 """What an agent sends to Claude.
 
-With the built-in prompts every agent's request starts with the same system blocks, the last of which
-holds the transcript with `cache_control`, so the agents of one analysis can share one prompt-cache
-entry for the transcript (see `dealgraph.runs.cache_sharing` for when that entry becomes readable).
-The pinned prompt version's rendered user template comes after, in the user turn, and the agent's
-answer is asked for as JSON outputs in its own schema. The transcript is shown preprocessed (fillers
-removed) with each line's index, which is how evidence quotes map back to the original text.
+Every request starts with a block naming the tenant by an opaque value (`tenant_cache_key`), then the
+pinned prompt version's system text, then the transcript with `cache_control`. The prompt cache matches
+exact prefixes and is shared by every request of the API key's workspace
+(https://platform.claude.com/docs/en/build-with-claude/prompt-caching, "Cache isolation"), and all tenants
+of a deployment send under one key: without the tenant block, a tenant whose first run on a transcript
+read the cache would learn that another tenant had analysed exactly that call. With it, the cached prefix
+is the tenant's own, while the agents of one analysis still send identical prefixes and can share one
+cache entry for the transcript (see `dealgraph.runs.cache_sharing` for when that entry becomes readable).
+The pinned prompt version's rendered user template comes after, in the user turn, and the agent's answer
+is asked for as JSON outputs in its own schema. The transcript is shown preprocessed (fillers removed)
+with each line's index, which is how evidence quotes map back to the original text.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -50,18 +58,34 @@ class TranscriptForPrompt:
         return EvidenceLocator(self.utterances)
 
 
+def tenant_cache_key(tenant_id: uuid.UUID, secret: str | None) -> str:
+    """The tenant as its prompts name it: an HMAC of its id keyed with the Claude API key.
+
+    The key is the secret every process of a deployment already shares (the agents of one analysis send
+    the same value whichever process runs them) and no tenant knows, so no one can compute another tenant's
+    value, and the tenant's id never reaches the provider. Without a key (the stand-in) it is keyed with ""."""
+    return hmac.new((secret or "").encode(), tenant_id.bytes, hashlib.sha256).hexdigest()[:32]
+
+
+def tenant_block(tenant_key: str) -> dict[str, str]:
+    """The first system block: ahead of every cache breakpoint, so every cached prefix is the tenant's own."""
+    return {"type": "text", "text": f"Tenant reference: {tenant_key}"}
+
+
 def build_request(
     agent: AgentDefinition,
     transcript: TranscriptForPrompt,
     prompt: RenderedTemplates,
     *,
+    tenant_key: str,
     model: str,
     max_tokens: int,
     effort: Effort,
     shared_schema: bool = False,
 ) -> StructuredRequest:
-    """`shared_schema`: ask for the answer in the schema all agents share (see `registry.SHARED_OUTPUT_SCHEMA`),
-    so the agents' prompts are identical up to the transcript and can share its cache entry."""
+    """`tenant_key`: see `tenant_cache_key`. `shared_schema`: ask for the answer in the schema all agents share
+    (see `registry.SHARED_OUTPUT_SCHEMA`), so the agents' prompts are identical up to the transcript and can
+    share its cache entry."""
     key = agent.kind.value if shared_schema else None
     user = prompt.user if key is None else f"{prompt.user}\n\n{_answer_under(key)}"
     return StructuredRequest(
@@ -69,6 +93,7 @@ def build_request(
         max_tokens=max_tokens,
         effort=effort,
         system=[
+            tenant_block(tenant_key),
             {"type": "text", "text": prompt.system},
             {"type": "text", "text": transcript.block, "cache_control": {"type": "ephemeral"}},
         ],

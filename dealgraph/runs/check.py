@@ -72,14 +72,15 @@ def builtin_configurations(settings: Settings) -> list[AgentConfiguration]:
 
 
 def check_request(configuration: AgentConfiguration, cache_sharing: CacheSharing) -> StructuredRequest:
-    """The request shape a run sends (system blocks, cached transcript, the output schema of `cache_sharing`),
-    with the configuration's model and effort, around a one-line call."""
+    """The request shape a run sends (tenant and system blocks, cached transcript, the output schema of
+    `cache_sharing`), with the configuration's model and effort, around a one-line call."""
     caps = MODELS.get(configuration.model)
     effort = configuration.effort or (caps.default_effort if caps else "high")
     return build_request(
         AGENTS[configuration.agent],
         _CALL,
         _PROMPT,
+        tenant_key="llm-check",
         model=configuration.model,
         max_tokens=_CHECK_MAX_TOKENS,
         effort=effort,

@@ -33,13 +33,15 @@ class AgentInputs:
         """The version's effort; versions saved before effort existed run at their model's default."""
         return self.version.effort or capabilities(self.version.model).default_effort
 
-    def request(self, agent: AgentDefinition, *, shared_schema: bool = False) -> StructuredRequest:
-        """Raises TemplateRenderError if the version cannot render with this call's values."""
+    def request(self, agent: AgentDefinition, *, tenant_key: str, shared_schema: bool = False) -> StructuredRequest:
+        """Raises TemplateRenderError if the version cannot render with this call's values.
+        `tenant_key`: the tenant's `prompts.request.tenant_cache_key`, which leads every cached prefix."""
         rendered = render(self.version.system_text, self.version.user_template, self.context)
         return build_request(
             agent,
             self.transcript,
             rendered,
+            tenant_key=tenant_key,
             model=self.version.model,
             max_tokens=self.version.max_tokens,
             effort=self.effort,

@@ -1,7 +1,8 @@
 """Executes one agent run: prompt, streamed structured output, validation, evidence verification.
 
 Failures become a failed `Outcome` with a stable code (the LLM's error code, INVALID_OUTPUT, or
-INTERNAL_ERROR), never an exception: one agent failing must not affect its siblings.
+INTERNAL_ERROR), never an exception: one agent failing must not affect its siblings. A run that cannot
+succeed fails before its first request (PROMPT_RENDER_FAILED, MODEL_UNKNOWN, CONTEXT_TOO_LONG), unbilled.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
 from dealgraph.fanout.hub import NotificationHub
 from dealgraph.fanout.single_flight import CoalescedReads, SingleFlight
-from dealgraph.prompts.request import retry_messages
+from dealgraph.prompts.request import retry_messages, tenant_cache_key
 from dealgraph.prompts.templates import TemplateRenderError
 from dealgraph.runs.cache_sharing import CacheGate
+from dealgraph.runs.context_fit import overflow
 from dealgraph.runs.inputs import AgentInputs, CallInputs, load_call, load_version
 from dealgraph.runs.progress import ProgressPublisher
 
@@ -120,12 +122,16 @@ class AgentRunner:
         agent = AGENTS[AgentKind(claimed.agent)]
         inputs = await self._load_inputs(claimed)
         transcript, version = inputs.transcript, inputs.version
+        tenant_key = tenant_cache_key(claimed.tenant_id, self.settings.anthropic_api_key)
         try:
-            request = inputs.request(agent, shared_schema=self.cache_gate.shares_schema)
+            request = inputs.request(agent, tenant_key=tenant_key, shared_schema=self.cache_gate.shares_schema)
+            too_long = await overflow(self.llm, request)
         except TemplateRenderError as error:
             raise AgentFailure("PROMPT_RENDER_FAILED", str(error)) from error
         except UnknownModel as error:
             raise AgentFailure("MODEL_UNKNOWN", str(error)) from error
+        if too_long is not None:
+            raise AgentFailure("CONTEXT_TOO_LONG", too_long)
         progress = ProgressReporter(self.progress, claimed, self.settings.progress_interval_s, announced)
         async with self.cache_gate.turn(claimed) as turn:
             first = await self.llm.complete(request, on_progress=progress, on_response_start=turn.response_started)

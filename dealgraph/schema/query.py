@@ -181,7 +181,7 @@ class Query:
             node_uuid(version_id, "PromptVersion"),
             node_uuid(transcript_id, "Transcript"),
         )
-        system, transcript_block = (block["text"] for block in preview.request.system)
+        _tenant, system, transcript_block = (block["text"] for block in preview.request.system)
         return RenderedPrompt(
             model=preview.request.model,
             system=system,

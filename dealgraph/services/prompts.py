@@ -19,6 +19,7 @@ from dealgraph.db.models import PromptLabel, PromptTemplate, PromptVersion
 from dealgraph.db.repositories import prompts
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import BadUserInput, ErrorCode, NotFound
+from dealgraph.prompts.request import tenant_cache_key
 from dealgraph.prompts.templates import TemplateRenderError, content_hash, validate_version, version_fields
 from dealgraph.runs.inputs import load_inputs
 from dealgraph.validation import BLANK_IS_NONE, Checker, InvalidInput, Rules
@@ -190,7 +191,8 @@ async def render_preview(
     if inputs is None:
         raise NotFound("Prompt version or transcript not found.")
     try:
-        request = inputs.request(AGENTS[AgentKind(inputs.context.agent)])
+        tenant_key = tenant_cache_key(scope.tenant_id, llm.settings.anthropic_api_key)
+        request = inputs.request(AGENTS[AgentKind(inputs.context.agent)], tenant_key=tenant_key)
     except (TemplateRenderError, UnknownModel) as error:
         raise BadUserInput(str(error)) from error
     tokens, simulated = await llm.count_tokens(request)

@@ -12,7 +12,6 @@ from dealgraph.standin.runner import (
 )
 from dealgraph.standin.synth import SIMULATED_PREFIX, drop_required, synthesize
 from dealgraph.standin.transcript import Utterance, extract_utterances, transcript_of
-from dealgraph.standin.usage import estimate_tokens
 
 __all__ = [
     "DEFAULT_AGENT",
@@ -27,7 +26,6 @@ __all__ = [
     "agent_name",
     "create_standin_app",
     "drop_required",
-    "estimate_tokens",
     "extract_utterances",
     "run_standin",
     "start_standin_in_thread",

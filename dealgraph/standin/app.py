@@ -77,7 +77,7 @@ class _Handlers:
         failure = runtime.next_failure()
         if failure is not None:
             raise scripted_error(failure, agent, runtime.behaviour)
-        usage, write = self._state.cache.plan(segments, caps.min_cacheable_tokens)
+        usage, write = self._state.cache.plan(segments, caps.min_cacheable_tokens, model=caps.model)
         reply = build_reply(parsed, prompt, transcript_of(prompt), runtime, thinking=thinks(parsed, caps))
         behaviour = runtime.behaviour
         uncached = usage.input_tokens + usage.cache_creation_input_tokens
@@ -110,7 +110,9 @@ class _Handlers:
 
     async def count_tokens(self, request: Request) -> Response:
         check_api_key(request, required=self._state.config.require_api_key)
-        parsed, prompt = parse_prompt(PromptRequest, await json_body(request))
+        body = await json_body(request)
+        parsed, prompt = parse_prompt(PromptRequest, body)
+        self._state.token_counts[agent_name(body)] += 1
         enforce(parsed)
         return JSONResponse({"input_tokens": prompt_tokens(prompt_segments(prompt))})
 

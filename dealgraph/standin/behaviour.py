@@ -73,6 +73,8 @@ class StandinState:
     runtimes: dict[str, AgentRuntime] = field(init=False)
     statuses: defaultdict[str, list[int]] = field(init=False)
     thinking_blocks_received: defaultdict[str, int] = field(init=False)
+    token_counts: defaultdict[str, int] = field(init=False)
+    """count_tokens requests per agent: free, so never among `statuses`, but a test may need to know."""
     cache: PromptCache = field(init=False)
     released: defaultdict[str, asyncio.Event] = field(init=False)
     """Held agents' answers wait on these; `/_standin/agents/{name}/release` sets them."""
@@ -85,6 +87,7 @@ class StandinState:
         self.runtimes = {}
         self.statuses = defaultdict(list)
         self.thinking_blocks_received = defaultdict(int)
+        self.token_counts = defaultdict(int)
         self.cache = PromptCache()
         self.released = defaultdict(asyncio.Event)
 
@@ -106,10 +109,11 @@ class StandinState:
         """Per-agent status history, so tests assert on what the SDK actually saw, retries included."""
         agents = {
             agent: {
-                "requests": len(statuses),
-                "statuses": statuses,
+                "requests": len(self.statuses[agent]),
+                "statuses": self.statuses[agent],
                 "thinking_blocks_received": self.thinking_blocks_received[agent],
+                "token_counts": self.token_counts[agent],
             }
-            for agent, statuses in self.statuses.items()
+            for agent in self.statuses.keys() | self.token_counts.keys()
         }
         return {"agents": agents}

@@ -15,6 +15,7 @@ from typing import Any
 
 import jiter
 
+from dealgraph.claude.tokens import CHARS_PER_TOKEN, estimate_tokens
 from dealgraph.standin.behaviour import AgentRuntime
 from dealgraph.standin.config import DEFAULT_AGENT
 from dealgraph.standin.ids import new_id
@@ -28,7 +29,7 @@ from dealgraph.standin.synth import (
     synthesize_property,
 )
 from dealgraph.standin.transcript import Utterance
-from dealgraph.standin.usage import CHARS_PER_TOKEN, InputUsage, estimate_tokens
+from dealgraph.standin.usage import InputUsage
 
 
 @dataclass(frozen=True)

@@ -1,35 +1,21 @@
-"""Token estimates and prompt-cache accounting, so `usage` (and count_tokens) look like a real bill."""
+"""Prompt-cache accounting and the prompt's token count, so `usage` (and count_tokens) look like a real bill.
+
+Tokens are estimated as the client estimates them (`dealgraph.claude.tokens`): one calibration for both."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
+from dealgraph.claude.tokens import estimate_tokens, tokens_in
 from dealgraph.standin.transcript import as_blocks, block_text
 
-NEWER_TOKENIZER_FACTOR = 1.3
-"""https://platform.claude.com/docs/en/build-with-claude/token-counting: the newer tokenizer (Opus 4.7 and later
-Opus models, Sonnet 5) makes "approximately 30 percent more tokens" of the same text than earlier models.
-Calibrated on that documented ratio, not on count_tokens figures (the page gives none for a known text).
-Haiku 5.5 is not named there; it is counted the same, so the stand-in over- rather than under-counts."""
-CHARS_PER_TOKEN = 4 / NEWER_TOKENIZER_FACTOR
-"""About 3.1: the usual four characters a token of English prose and JSON on earlier models, 30 % more tokens."""
 _CACHE_CAPACITY = 1024
-
-
-def _tokens_in(chars: int) -> int:
-    return math.ceil(chars * NEWER_TOKENIZER_FACTOR / 4)
-
-
-def estimate_tokens(chars: int) -> int:
-    """Never zero: the real API bills at least one token for any prompt or output."""
-    return max(1, _tokens_in(chars))
 
 
 class Segment(NamedTuple):
@@ -123,17 +109,20 @@ class PromptCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._clock = clock
 
-    def plan(self, segments: Sequence[Segment], min_tokens: int) -> tuple[InputUsage, CacheWrite]:
-        """Bills the prompt: the longest readable prefix is read, the rest up to the last breakpoint written."""
+    def plan(self, segments: Sequence[Segment], min_tokens: int, *, model: str) -> tuple[InputUsage, CacheWrite]:
+        """Bills the prompt: the longest readable prefix is read, the rest up to the last breakpoint written.
+
+        A prefix matches only exactly, block by block up to the breakpoint, and only for the same model:
+        caches are per model (the prompt-caching page: changing the model invalidates the whole cache)."""
         now = self._clock()
-        digest = hashlib.sha256()
+        digest = hashlib.sha256(model.encode() + b"\x00")
         chars = 0
         breakpoints: list[tuple[str, int, str]] = []
         for part in segments:
             digest.update(part.identity.encode() + b"\x00")
             chars += part.chars
-            if part.breakpoint is not None and _tokens_in(chars) >= min_tokens:
-                breakpoints.append((digest.hexdigest(), _tokens_in(chars), part.breakpoint))
+            if part.breakpoint is not None and tokens_in(chars) >= min_tokens:
+                breakpoints.append((digest.hexdigest(), tokens_in(chars), part.breakpoint))
         total = prompt_tokens(segments)
         readable = [(key, tokens) for key, tokens, _ in breakpoints if self._readable(key, now)]
         read = max((tokens for _, tokens in readable), default=0)
