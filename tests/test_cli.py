@@ -12,7 +12,9 @@ import time
 import httpx
 import pytest
 
-from tests.processes import CLI, free_port, process_env, run_cli, run_command, running
+from harness.ports import free_port
+from harness.processes import CLI, run_command, running
+from tests.processes import process_env, run_cli
 from tests.support import REFUSAL_DEADLINE_S, GraphQLClient, TenantFactory, TenantHandle, refused_within
 
 VIEWER = "{ viewer { role user { email } tenant { slug } } }"

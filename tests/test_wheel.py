@@ -26,7 +26,7 @@ import pytest
 
 from dealgraph.config import Settings
 from dealgraph.db.session import Database
-from tests.processes import free_port
+from harness.ports import free_port
 from tests.support import TenantFactory
 
 ROOT = Path(__file__).resolve().parent.parent
