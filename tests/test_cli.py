@@ -243,7 +243,7 @@ def test_serve_says_ready_once_it_answers_and_takes_the_old_spellings(database_u
     with running(["serve", "--port", str(port), "--workers", "1"], env) as process:
         deadline = time.monotonic() + 180
         while "dealgraph ready: GraphQL at http://" not in process.output():
-            assert process.process.poll() is None and time.monotonic() < deadline, process.output()
+            assert process.popen.poll() is None and time.monotonic() < deadline, process.output()
             time.sleep(0.1)
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
         output = process.output()

@@ -88,8 +88,8 @@ def test_the_package_imports_only_declared_distributions() -> None:
 def test_tests_and_benchmarks_import_only_declared_distributions() -> None:
     project = _project()
     declared = _declared([*project["dependencies"], *project["optional-dependencies"]["dev"]])
-    imported = imported_modules("tests", "bench")
-    problems = undeclared(imported, declared, {"dealgraph", "tests", "bench"})
+    imported = imported_modules("tests", "bench", "harness")
+    problems = undeclared(imported, declared, {"dealgraph", "tests", "bench", "harness"})
     assert not problems, "imported by tests/ or bench/ but not declared (dev extra):\n" + "\n".join(problems)
 
 

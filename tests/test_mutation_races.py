@@ -7,15 +7,14 @@ requests need, every request is seen waiting for a lock, and only then does that
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable
 from typing import Any
 
 from dealgraph.services.ids import node_uuid
 from harness.postgres import connected
 from tests.factories import create_deal_with_account
 from tests.graphql_documents import ADD_TRANSCRIPT, CREATE_TRANSCRIPT_VARS
+from tests.races import mutation, payloads_once_blocked
 from tests.support import GraphQLClient, TenantFactory, TenantHandle
 
 CREATE_VERSION = """
@@ -28,33 +27,6 @@ mutation($t: ID!, $label: String!, $v: ID!) {
 }"""
 LOCK_TEMPLATE = "SELECT 1 FROM prompt_templates WHERE id = $1 FOR UPDATE"
 VERSION = {"systemText": "You analyse sales calls.", "userTemplate": "Call the `{{ agent }}` tool."}
-
-
-async def payloads_once_blocked(
-    database_url: str, requests: list[Awaitable[dict[str, Any]]], end_holder: Awaitable[object]
-) -> list[dict[str, Any]]:
-    """Start `requests`, wait until each waits for a lock (the holder's, or one another's), end the holder."""
-    tasks = [asyncio.ensure_future(request) for request in requests]
-    async with connected(database_url) as watcher:
-        for _ in range(1000):
-            waiting = await watcher.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if waiting >= len(tasks) or any(task.done() for task in tasks):
-                break
-            await asyncio.sleep(0.01)
-    assert not any(task.done() for task in tasks), "a request finished while the lock was held"
-    assert waiting == len(tasks)
-    await end_holder
-    return list(await asyncio.gather(*tasks))
-
-
-async def mutation(gql: GraphQLClient, who: TenantHandle, document: str, variables: dict[str, Any]) -> dict[str, Any]:
-    """The mutation's payload; a GraphQL error (INTERNAL_SERVER_ERROR) fails the test with the error."""
-    body = (await gql.raw(document, variables, as_=who)).json()
-    assert not body.get("errors"), body["errors"]
-    payload: dict[str, Any] = next(iter(body["data"].values()))
-    return payload
 
 
 def codes(payloads: list[dict[str, Any]]) -> list[list[str]]:

@@ -13,8 +13,8 @@ from harness.postgres import connected
 from tests.analysis_support import start, wait_until_finished
 from tests.factories import create_account, create_deal, create_transcript
 from tests.graphql_documents import ADD_TRANSCRIPT, CREATE_TRANSCRIPT_VARS
+from tests.races import mutation, payloads_once_blocked
 from tests.support import GraphQLClient, TenantFactory, TenantHandle
-from tests.test_mutation_races import mutation, payloads_once_blocked
 
 SPEAKERS = """
 query($id: ID!) { transcript(id: $id) {
