@@ -17,9 +17,12 @@ Those followers ask for the API's cache diagnostics
 follower that could not read the leader's entry says why (`system_changed`: its system text differs, ...);
 `messages_changed` is expected, since each agent's user turn is its own.
 
-Cost (estimated with the stand-in's token estimate, for the four built-in versions on the default model):
-about 23,000 input tokens (of which about 14,000 written to and 4,400 read from the cache) and 11,000 output
-tokens a check; output depends on what the model answers and is at most the versions' `max_tokens` each.
+Cost, estimated with the stand-in's token estimate (`dealgraph.claude.tokens`; real counts differ) for the
+four built-in versions on the default model: about 49,000 input tokens (5,700 uncached, 21,400 written to
+the cache, 21,400 read from it: billed like about 35,000 plain input tokens) and 16,000 output tokens a
+check, the output being what the model writes, at most each version's `max_tokens` per request. Each tenant
+override in the database adds two requests (docs/operations.md has the breakdown).
+
 Without a key it runs against the stand-in, which enforces the documented rules (see
 `dealgraph.standin.rules`), and says so.
 """
