@@ -95,7 +95,7 @@ async def _configurations(settings: Settings) -> tuple[list[AgentConfiguration],
     database = _database(settings)
     try:
         async with database.owner_session() as session:
-            rows = await prompts.production_configurations(session)
+            rows = await prompts.production_versions(session)
     except Exception as error:  # noqa: BLE001 - no database yet: check what a fresh install would send
         return builtin_configurations(
             settings
@@ -104,7 +104,7 @@ async def _configurations(settings: Settings) -> tuple[list[AgentConfiguration],
         await database.dispose()
     if not rows:
         return builtin_configurations(settings), "built-in prompt versions (none in the database yet)"
-    configurations = [AgentConfiguration(AgentKind(agent), model, effort) for agent, model, effort in rows]  # type: ignore[arg-type]
+    configurations = [AgentConfiguration(AgentKind(agent), version) for agent, version in rows]
     return configurations, "every production prompt version in the database"
 
 
@@ -401,7 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     llm = commands.add_parser("llm", help="check the Claude configuration").add_subparsers(dest="action", required=True)
     llm_check_parser = llm.add_parser(
-        "check", help="send each agent's smallest real request; print accepted or the API's exact error"
+        "check",
+        help="send what each production prompt version's runs send, on a built-in sample call; print accepted "
+        "(with the prompt cache's writes and reads) or the API's exact error",
     )
     llm_check_parser.set_defaults(run=llm_check)
 

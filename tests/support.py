@@ -348,6 +348,11 @@ class StandinControl:
         stats = await self._request("GET", "/_standin/stats")
         return stats["agents"].get(agent, {}).get("statuses", [])
 
+    async def requests(self) -> list[Any]:
+        """The latest Messages request bodies, oldest first, exactly as the stand-in received them."""
+        recorded = await self._request("GET", "/_standin/requests")
+        return list(recorded["requests"])
+
 
 async def seed_reads(database: Database, tenant_id: uuid.UUID, size: DatasetSize) -> None:
     """The read benchmark's data set (harness/read_dataset.py) in a tenant, written as the owner."""

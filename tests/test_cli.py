@@ -67,9 +67,12 @@ def test_llm_check_without_a_key_runs_against_the_stand_in_and_says_so() -> None
     lines = [line for line in checked.stdout.splitlines() if "json_schema" in line]
     agents = ["meddpicc", "action_items", "stakeholders", "meeting_intelligence"]
     assert [line.split()[0] for line in lines] == [agent for agent in agents for _ in ("parallel", "leader")]
-    assert [line.split()[3] for line in lines[:2]] == ["json_schema/parallel", "json_schema/leader"]
+    assert [line.split()[4] for line in lines[:2]] == ["json_schema/parallel", "json_schema/leader"]
     assert all("claude-sonnet-5-5" in line and "accepted: stop_reason=end_turn" in line for line in lines)
+    assert all("max_tokens=16000" in line for line in lines)  # the built-in versions' (DEALGRAPH_LLM_MAX_TOKENS)
     assert "effort=high" in lines[0] and "effort=medium" in lines[2]
+    assert "(cache written 0 /" not in lines[1] and lines[1].endswith("; leads")
+    assert all("/ read 0)" not in line and "follows meddpicc" in line for line in lines[3::2])
 
 
 async def test_llm_check_sends_every_production_configuration(

@@ -71,6 +71,10 @@ class StructuredRequest:
     schema: dict[str, Any]
     answer_key: str | None = None
     """Set when `schema` is the shared schema of all agents: this agent's answer is under this key."""
+    diagnostics: dict[str, str | None] | None = None
+    """The API's prompt-cache diagnostics (https://platform.claude.com/docs/en/build-with-claude/cache-diagnostics):
+    `{"previous_message_id": id}` has the response say why this request could not reuse that earlier one's
+    cached prefix (`Completion.diagnostics`); `None` as the id opts in without a comparison."""
 
     def params(self) -> dict[str, Any]:
         return {
@@ -79,6 +83,7 @@ class StructuredRequest:
             "system": self.system,
             "messages": self.messages,
             "output_config": {"effort": self.effort, "format": {"type": "json_schema", "schema": self.schema}},
+            **({} if self.diagnostics is None else {"diagnostics": self.diagnostics}),
         }
 
 
@@ -94,6 +99,10 @@ class Completion:
     stop_reason: str | None
     simulated: bool
     requests: int
+    message_id: str = ""
+    """The API's id of the message (`msg_…`), what a later request's `diagnostics` names."""
+    diagnostics: dict[str, Any] | None = None
+    """The response's `diagnostics` when the request asked for them; None also when nothing diverged."""
 
 
 class LlmError(Exception):
@@ -415,6 +424,8 @@ class LlmClient:
             stop_reason=message.get("stop_reason"),
             simulated=simulated,
             requests=attempt,
+            message_id=message.get("id", ""),
+            diagnostics=message.get("diagnostics"),
         )
 
     async def count_tokens(self, request: StructuredRequest) -> tuple[int, bool]:
@@ -422,6 +433,7 @@ class LlmClient:
         is part of the prompt), and whether the stand-in counted."""
         params = request.params()
         del params["max_tokens"]  # count_tokens takes everything that makes up the prompt, and only that
+        params.pop("diagnostics", None)
         try:
             raw = await self.sdk.messages.with_raw_response.count_tokens(**params)
             counted = await raw.parse()

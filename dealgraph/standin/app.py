@@ -28,6 +28,7 @@ from dealgraph.standin.errors import (
     spend_limit_error,
 )
 from dealgraph.standin.headers import ProtocolHeaders
+from dealgraph.standin.ids import new_id
 from dealgraph.standin.reply import build_reply, message_object
 from dealgraph.standin.requests import (
     MessagesRequest,
@@ -54,6 +55,7 @@ class _Handlers:
         """Renders its own errors, because every outcome, failures included, is recorded for `/stats`."""
         started = time.monotonic()
         body = await json_body(request)
+        self._state.requests.append(body)
         agent = agent_name(body)
         try:
             response = await self._answer(request, body, agent, started)
@@ -79,6 +81,11 @@ class _Handlers:
             raise scripted_error(failure, agent, runtime.behaviour)
         usage, write = self._state.cache.plan(segments, caps.min_cacheable_tokens, model=caps.model)
         reply = build_reply(parsed, prompt, transcript_of(prompt), runtime, thinking=thinks(parsed, caps))
+        message_id = new_id("msg_")
+        diagnostics = None
+        if parsed.diagnostics is not None:
+            diagnostics = self._state.diagnostics.diagnose(prompt, parsed.diagnostics.previous_message_id)
+            self._state.diagnostics.remember(message_id, prompt)
         behaviour = runtime.behaviour
         uncached = usage.input_tokens + usage.cache_creation_input_tokens
         first_token_at = started + behaviour.prefill_s_per_1k_tokens * uncached / 1000
@@ -91,7 +98,9 @@ class _Handlers:
             await self._state.wait_turn(agent)
 
         if parsed.stream:
-            start = message_object(parsed.model, reply, usage, started=True)
+            start = message_object(
+                parsed.model, reply, usage, started=True, message_id=message_id, diagnostics=diagnostics
+            )
             events = stream_events(
                 start,
                 reply,
@@ -106,7 +115,9 @@ class _Handlers:
         publish()
         await sleep_until(done_at)
         await before_finish()
-        return JSONResponse(message_object(parsed.model, reply, usage, started=False))
+        return JSONResponse(
+            message_object(parsed.model, reply, usage, started=False, message_id=message_id, diagnostics=diagnostics)
+        )
 
     async def count_tokens(self, request: Request) -> Response:
         check_api_key(request, required=self._state.config.require_api_key)
@@ -132,6 +143,9 @@ class _Handlers:
     async def stats(self, request: Request) -> Response:
         return JSONResponse(self._state.stats())
 
+    async def requests(self, request: Request) -> Response:
+        return JSONResponse({"requests": list(self._state.requests)})
+
 
 def create_standin_app(config: StandinConfig) -> Starlette:
     """One app owns its counters and cache, so parallel test servers never share scripted state."""
@@ -143,6 +157,7 @@ def create_standin_app(config: StandinConfig) -> Starlette:
         Route("/_standin/agents/{name}/release", handlers.release, methods=["POST"]),
         Route("/_standin/reset", handlers.reset, methods=["POST"]),
         Route("/_standin/stats", handlers.stats, methods=["GET"]),
+        Route("/_standin/requests", handlers.requests, methods=["GET"]),
     ]
     return Starlette(
         routes=routes,

@@ -10,9 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dealgraph.standin.config import AgentBehaviour, StandinConfig
+from dealgraph.standin.diagnostics import CacheDiagnostics
 from dealgraph.standin.usage import PromptCache
 
 _HOLD_TIMEOUT_S = 60.0
+_RECORDED_REQUESTS = 100
 
 
 @dataclass
@@ -76,6 +78,9 @@ class StandinState:
     token_counts: defaultdict[str, int] = field(init=False)
     """count_tokens requests per agent: free, so never among `statuses`, but a test may need to know."""
     cache: PromptCache = field(init=False)
+    diagnostics: CacheDiagnostics = field(init=False)
+    requests: deque[object] = field(init=False)
+    """The latest Messages request bodies as sent, rejected ones included, for tests to assert on."""
     released: defaultdict[str, asyncio.Event] = field(init=False)
     """Held agents' answers wait on these; `/_standin/agents/{name}/release` sets them."""
 
@@ -89,6 +94,8 @@ class StandinState:
         self.thinking_blocks_received = defaultdict(int)
         self.token_counts = defaultdict(int)
         self.cache = PromptCache()
+        self.diagnostics = CacheDiagnostics()
+        self.requests = deque(maxlen=_RECORDED_REQUESTS)
         self.released = defaultdict(asyncio.Event)
 
     async def wait_turn(self, agent: str) -> None:

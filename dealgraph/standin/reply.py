@@ -186,14 +186,24 @@ def thinking_tokens(at_medium: int, effort: str | None) -> int:
     return round(at_medium * _EFFORT_THINKING[effort or "high"])
 
 
-def message_object(model: str, reply: Reply, usage: InputUsage, *, started: bool) -> dict[str, Any]:
-    """The Message object; `started` is its message_start form: no content, no stop reason yet."""
+def message_object(
+    model: str,
+    reply: Reply,
+    usage: InputUsage,
+    *,
+    started: bool,
+    message_id: str,
+    diagnostics: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The Message object; `started` is its message_start form: no content, no stop reason yet. `diagnostics`
+    is null unless the request asked for them and its prompt diverged (the SDK's `Message.diagnostics`)."""
     return {
-        "id": new_id("msg_"),
+        "id": message_id,
         "type": "message",
         "role": "assistant",
         "model": model,
         "content": [] if started else [block.block for block in reply.blocks],
         **({"stop_reason": None, "stop_sequence": None, "stop_details": None} if started else reply.stop()),
         "usage": {**usage.as_api(), **({"output_tokens": 1} if started else reply.usage())},
+        "diagnostics": diagnostics,
     }

@@ -276,7 +276,7 @@ class Diagnostics(BaseModel):
 class MessagesRequest(PromptRequest):
     """https://platform.claude.com/docs/en/api/messages: the create-message body, every field the SDK's
     `MessageCreateParams` sends accepted (the stand-in ignores what it does not simulate: container,
-    diagnostics, inference_geo, speed)."""
+    inference_geo, speed; `diagnostics` is answered, see `dealgraph.standin.diagnostics`)."""
 
     max_tokens: StrictInt = Field(ge=0)
     stream: StrictBool = False

@@ -190,15 +190,15 @@ async def rollback_target(
     )
 
 
-async def production_configurations(session: AsyncSession) -> list[tuple[str, str, str | None]]:
-    """Distinct (agent, model, effort) of every `production` version, built-in and tenant overrides alike:
-    what analyses would send. Read as the owner (across tenants) by `dealgraph llm check`."""
+async def production_versions(session: AsyncSession) -> list[tuple[str, PromptVersion]]:
+    """(agent, version) of every `production` version, built-in and tenant overrides alike, one per distinct
+    content: what analyses would send. Read as the owner (across tenants) by `dealgraph llm check`."""
     rows = await session.execute(
-        select(PromptTemplate.agent, PromptVersion.model, PromptVersion.effort)
+        select(PromptTemplate.agent, PromptVersion)
         .join(PromptLabel, PromptLabel.template_id == PromptTemplate.id)
         .join(PromptVersion, PromptVersion.id == PromptLabel.version_id)
         .where(PromptLabel.name == PRODUCTION)
-        .distinct()
-        .order_by(PromptTemplate.agent, PromptVersion.model, PromptVersion.effort)
+        .distinct(PromptTemplate.agent, PromptVersion.content_hash)
+        .order_by(PromptTemplate.agent, PromptVersion.content_hash, PromptVersion.created_at)
     )
-    return [(agent, model, effort) for agent, model, effort in rows]
+    return [(agent, version) for agent, version in rows]
