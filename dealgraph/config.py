@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         description="An authenticated request whose body has not fully arrived this long is refused: 408 "
         "REQUEST_TIMEOUT.",
     )
+    shutdown_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="After SIGTERM, how long requests and WebSockets under way may take to finish; then they are cut, "
+        "the process's claimed agent runs are handed back to the queue, and it exits.",
+    )
     max_query_chars: int = Field(
         default=100_000,
         ge=1000,

@@ -26,7 +26,7 @@ from dealgraph.schema.strawberry_overrides import (
     graphql_core_schema,
     provided_operation_name,
 )
-from dealgraph.server.uvicorn_overrides import WatchedProcess
+from dealgraph.server.uvicorn_overrides import StopAcceptingMultiprocess, WatchedProcess
 
 STRAWBERRY = "strawberry-graphql"
 UVICORN = "uvicorn"
@@ -118,3 +118,14 @@ def test_uvicorn_builds_its_process_handles_by_the_module_name_process() -> None
     assert builders, moved(
         UVICORN, "Multiprocess building its handles from the module global `Process`", UVICORN_OVERRIDES
     )
+
+
+def test_uvicorn_supervisor_stops_through_handle_term_and_handle_int_and_holds_the_sockets() -> None:
+    supervisor = uvicorn_multiprocess.Multiprocess
+    what = "Multiprocess.handle_term / handle_int / sockets"
+    assert parameters(supervisor.__init__) == ["self", "config", "sockets"], moved(UVICORN, what, UVICORN_OVERRIDES)
+    assert "sockets" in names_used(supervisor.__init__), moved(UVICORN, what, UVICORN_OVERRIDES)
+    assert "handle_signals" in names_used(supervisor.run), moved(UVICORN, what, UVICORN_OVERRIDES)
+    for handler in ("handle_term", "handle_int"):
+        assert parameters(getattr(supervisor, handler)) == ["self"], moved(UVICORN, what, UVICORN_OVERRIDES)
+    assert issubclass(StopAcceptingMultiprocess, supervisor)

@@ -15,6 +15,12 @@ import competed with the API processes' for the cores (on 2 busy cores, ready 15
 Each API process imports the whole app before it listens (seconds of CPU, N processes at once on a busy
 machine): uvicorn's "Uvicorn running on" line comes when the parent binds the port, long before that, and
 connections are refused meanwhile. So `serve` says so, and logs "dealgraph ready" once the port answers.
+
+Stopping (SIGTERM, or Ctrl-C) refuses new connections at once, with any number of API processes: the port
+closes, rather than answering 503 on /readyz, so a load balancer takes the server out of rotation on its
+next probe. What is under way gets DEALGRAPH_SHUTDOWN_TIMEOUT_S to finish; then it is cut, the process's
+claimed agent runs are handed back to the queue (the lifespan's shutdown stops the analysis pool), and it
+exits. The analysis pool's own process is stopped once the API processes are gone.
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.logs import configure_logging
 from dealgraph.server.protocol import uvicorn_options
-from dealgraph.server.uvicorn_overrides import watch_process_deaths
+from dealgraph.server.uvicorn_overrides import StopAcceptingMultiprocess, watch_process_deaths
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +147,7 @@ def _serve_processes(settings: Settings, host: str, port: int, processes: int) -
     os.environ["DEALGRAPH_ANALYSIS_SLOTS"] = "0"  # the API processes only serve; the pool has a process of its own
     os.environ.update(supervised_env())
     watch_process_deaths()  # an API process that dies with a health ping pending is replaced at once
-    uvicorn.run(
+    config = uvicorn.Config(
         "dealgraph.server.api_processes:app_from_environment",
         factory=True,
         workers=processes,
@@ -154,6 +160,7 @@ def _serve_processes(settings: Settings, host: str, port: int, processes: int) -
         timeout_worker_healthcheck=_HEALTHCHECK_TIMEOUT_S,
         **uvicorn_options(settings),
     )
+    StopAcceptingMultiprocess(config, sockets=[config.bind_socket()]).run()  # what uvicorn.run does, refusing sooner
 
 
 async def _prepare(url: str, settings: Settings) -> None:

@@ -18,6 +18,7 @@ from dealgraph.runs.engine import analysis_engine
 from dealgraph.schema import schema
 from dealgraph.search.embedding_pool import embedding_pool
 from dealgraph.server.documents import Documents
+from dealgraph.server.drain import AnswerCutRequests
 from dealgraph.server.health import health_routes
 from dealgraph.server.heap import settled_heap
 from dealgraph.server.limits import with_limits
@@ -71,6 +72,7 @@ def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
+            Middleware(AnswerCutRequests),  # inside: the 503 of a request cut by the drain carries the request id
         ],
         lifespan=lifespan,
     )

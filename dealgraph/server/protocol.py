@@ -24,9 +24,16 @@ from dealgraph.errors import ErrorCode
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments of `uvicorn.run` every `serve` passes: the protocol, and WebSocket messages bounded
-    as HTTP bodies are (uvicorn's default is 16 MiB)."""
-    return {"http": HeaderDeadlineProtocol, "ws_max_size": settings.max_body_bytes}
+    """Keyword arguments of `uvicorn.Config` every `serve` passes: the protocol, WebSocket messages bounded
+    as HTTP bodies are (uvicorn's default is 16 MiB), and a deadline on the drain after SIGTERM. uvicorn's
+    default drain waits for every connection to finish, so one slow client (a body trickling in, a response
+    never finished) kept a stopping process up for as long as it liked; past the deadline uvicorn cancels
+    what is still running and the lifespan's shutdown hands the process's claimed runs back."""
+    return {
+        "http": HeaderDeadlineProtocol,
+        "ws_max_size": settings.max_body_bytes,
+        "timeout_graceful_shutdown": settings.shutdown_timeout_s,
+    }
 
 
 def _request_timeout(timeout_s: float) -> bytes:

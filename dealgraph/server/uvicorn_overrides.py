@@ -1,4 +1,5 @@
-"""Every use of a uvicorn internal, in one place: the supervisor of several API processes noticing a death at once.
+"""Every use of a uvicorn internal, in one place: the supervisor of several API processes noticing a death at
+once, and refusing connections as soon as it is told to stop.
 
 uvicorn's supervisor pings an API process it finds alive and waits for the answer up to the health-check
 timeout, and it keeps the pipe's other end itself, so a process that exits with a ping pending (an API
@@ -10,6 +11,13 @@ uvicorn has no public hook for this: the wait is `Process._healthcheck` (behind 
 `is_ready`), and the supervisor builds its handles by the module global `Process`. tests/test_library_overrides.py
 checks both against the installed uvicorn (and names its version when they move); pyproject.toml bounds
 uvicorn to the versions checked.
+
+uvicorn's supervisor binds the listening socket and hands a copy to each API process. On SIGTERM each
+process closes its copy and drains, but the supervisor keeps its own open until every process has
+exited: for the whole drain the kernel completed new connections into a backlog nobody read, so a
+client (or a load balancer probing /readyz) hung instead of being refused. `StopAcceptingMultiprocess`
+closes the supervisor's copy when SIGTERM or SIGINT arrives, so new connections are refused at once, as
+with a single API process (uvicorn closes its listener first thing on shutdown).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import pickle
 import time
 
 import uvicorn.supervisors.multiprocess as uvicorn_multiprocess
+from uvicorn.supervisors import Multiprocess
 
 _DEATH_CHECK_S = 0.1
 
@@ -42,3 +51,20 @@ class WatchedProcess(uvicorn_multiprocess.Process):
 def watch_process_deaths() -> None:
     """Makes uvicorn's supervisor (in this process) build its API-process handles as `WatchedProcess`."""
     uvicorn_multiprocess.Process = WatchedProcess  # type: ignore[misc]
+
+
+class StopAcceptingMultiprocess(Multiprocess):
+    """uvicorn's supervisor of several API processes, closing its copy of the listening socket once told to stop
+    (the API processes close theirs as they begin to drain, so the port then refuses connections)."""
+
+    def handle_term(self) -> None:
+        self._stop_accepting()
+        super().handle_term()
+
+    def handle_int(self) -> None:
+        self._stop_accepting()
+        super().handle_int()
+
+    def _stop_accepting(self) -> None:
+        for listener in self.sockets:
+            listener.close()
