@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from dealgraph.services.ids import node_uuid
+from harness.postgres import connected
 from tests.analysis_support import start, wait_until_finished
 from tests.factories import create_account, create_deal, create_transcript
 from tests.graphql_documents import ADD_TRANSCRIPT, CREATE_TRANSCRIPT_VARS
 from tests.support import GraphQLClient, TenantFactory, TenantHandle
-from tests.test_mutation_races import mutation, owner, payloads_once_blocked
+from tests.test_mutation_races import mutation, payloads_once_blocked
 
 SPEAKERS = """
 query($id: ID!) { transcript(id: $id) {
@@ -194,7 +195,7 @@ async def test_calls_added_at_once_share_the_people_they_both_create(
         mutation(gql, who, ADD_TRANSCRIPT, {"input": {**CREATE_TRANSCRIPT_VARS, "dealId": deal, "content": content}})
         for deal in deal_ids
     ]
-    async with owner(database_url) as holder:
+    async with connected(database_url) as holder:
         lock = holder.transaction()
         await lock.start()
         # the account row, which a new buyer's foreign key check locks: held, the first insert waits there and
