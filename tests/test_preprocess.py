@@ -26,6 +26,22 @@ def test_skipping_lines_without_fillers_never_changes_the_result(text: str) -> N
         assert clean_utterance_text(variant) == (rules if preprocess._WORD.search(rules) else "")
 
 
+# Case-insensitive matching beyond ASCII: "ı" and "İ" match "i", the Kelvin sign "K" matches "k".
+_FOLDED = ["ı mean", "İ mean", "lıke", "LİKE", "li\u212ae", "YOU KNOW", "ıı"]
+_filler_texts = st.lists(
+    st.tuples(st.sampled_from(_WORDS + _FOLDED), st.text(alphabet=",.?;:-'", max_size=2), st.sampled_from(_SPACES)),
+    max_size=8,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_filler_texts.map(lambda parts: "".join(word + mark + space for word, mark, space in parts)))
+def test_counting_fillers_with_the_shortcut_counts_what_the_patterns_find(text: str) -> None:
+    """Lines without a hint of a filler are counted 0 without running the patterns; that must change no count."""
+    for variant in (text, text.strip(), f", {text}", f"{text}."):
+        assert preprocess.count_fillers(variant) == sum(len(p.findall(variant)) for p in preprocess._FILLERS)
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -42,6 +42,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 _WORD = re.compile(r"\w")
 _FILLERS = (_HESITATION, _LEADING_PHRASE, _TRAILING_PHRASE)
+# What every filler contains, in lowercased ASCII: "um" or "hm" (u+h*m+), "uh" (u+h+), "rm" (e+r+m+), "hm"
+# (h+m+), or the phrase itself. Beyond ASCII, case-insensitive matching is not a plain lowercase ("ı" matches "i").
+_FILLER_HINT = re.compile("um|uh|hm|rm|you know|i mean|like")
 
 # Where a rule could apply, in lowercased printable ASCII (which has no whitespace but the space): a
 # hesitation, phrase or stutter as whole words, two spaces, or the punctuation rules' own patterns.
@@ -62,7 +65,10 @@ def clean_utterance_text(text: str) -> str:
 def count_fillers(text: str) -> int:
     """The fillers `clean_utterance_text` removes: hesitation sounds and set-off "you know" / "I mean" / "like".
 
-    Conversation metrics count them with the same patterns, so the filler rate and the cleaning agree."""
+    Conversation metrics count them with the same patterns, so the filler rate and the cleaning agree. Most
+    lines have none, and one scan for `_FILLER_HINT` says so at a tenth of the cost of the three patterns."""
+    if text.isascii() and _FILLER_HINT.search(text.lower()) is None:
+        return 0
     return sum(len(pattern.findall(text)) for pattern in _FILLERS)
 
 
