@@ -35,11 +35,20 @@ _filler_texts = st.lists(
 
 
 @settings(max_examples=1000, deadline=None)
-@given(_filler_texts.map(lambda parts: "".join(word + mark + space for word, mark, space in parts)))
-def test_counting_fillers_with_the_shortcut_counts_what_the_patterns_find(text: str) -> None:
-    """Lines without a hint of a filler are counted 0 without running the patterns; that must change no count."""
-    for variant in (text, text.strip(), f", {text}", f"{text}."):
-        assert preprocess.count_fillers(variant) == sum(len(p.findall(variant)) for p in preprocess._FILLERS)
+@given(
+    st.lists(_filler_texts.map(lambda parts: "".join(word + mark + space for word, mark, space in parts)), max_size=4)
+)
+def test_counting_fillers_with_the_shortcuts_counts_what_the_patterns_find(texts: list[str]) -> None:
+    """Lines without a hint of a filler are counted 0 without running the patterns; that must change no count,
+    line by line or a call at a time."""
+    variants = [variant for text in texts for variant in (text, text.strip(), f", {text}", f"{text}.", f"{text}\n")]
+    expected = [sum(len(pattern.findall(text)) for pattern in preprocess._FILLERS) for text in variants]
+    assert [preprocess.count_fillers(text) for text in variants] == expected
+    assert preprocess.count_fillers_per_line(variants) == expected
+    ascii_only = [text for text in variants if text.isascii()]
+    assert preprocess.count_fillers_per_line(ascii_only) == [
+        n for text, n in zip(variants, expected, strict=True) if text.isascii()
+    ]
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pydantic import BaseModel, ConfigDict
 
 from dealgraph.transcripts.formats import Utterance
-from dealgraph.transcripts.preprocess import count_fillers
+from dealgraph.transcripts.preprocess import count_fillers_per_line
 
 TURN_GAP_SECONDS = 1.0
 PATIENCE_MAX_PAUSE_SECONDS = 10.0
@@ -120,7 +120,7 @@ class _Tally:
     turn_start: float = 0.0
     turn_end: float = 0.0
 
-    def add(self, start: float, end: float, words: int, questions: int, fillers: int, *, continues: bool) -> None:
+    def add(self, start: float, end: float, words: int, questions: int, fillers: int, continues: bool) -> None:
         """An utterance of theirs; `continues` when the utterance before it was theirs too (a turn may go on)."""
         self.seconds.append(end - start)
         self.words += words
@@ -129,7 +129,8 @@ class _Tally:
         if not continues or start - self.turn_end >= TURN_GAP_SECONDS:
             self.turn_start = start
         self.turn_end = end
-        self.longest_turn = max(self.longest_turn, end - self.turn_start)
+        if end - self.turn_start > self.longest_turn:
+            self.longest_turn = end - self.turn_start
 
     def talk(self, talk_total: float) -> Talk:
         speaking = sum(self.seconds)
@@ -150,7 +151,10 @@ def call_metrics(utterances: Sequence[Utterance], sides: Mapping[str, Side]) -> 
 
     One pass over the utterances: this runs inside `addTranscript` (see docs/benchmarks.md)."""
     rule = _timing_rule(utterances)
-    words = [len(u.text.split()) for u in utterances]
+    texts = [u.text for u in utterances]
+    words = [len(text.split()) for text in texts]
+    questions = [len(_QUESTION.findall(text)) if "?" in text else 0 for text in texts]
+    counts = zip(words, questions, count_fillers_per_line(texts), strict=True)
     times = _times(utterances, words, rule)
     by_side: dict[Side, _Tally] = {}
     by_speaker: dict[str, _Tally] = {}
@@ -160,15 +164,17 @@ def call_metrics(utterances: Sequence[Utterance], sides: Mapping[str, Side]) -> 
     previous_side: Side | None = None
     previous_end = 0.0
     last_known_side: Side | None = None
-    for utterance, (start, end), count in zip(utterances, times, words, strict=True):
-        speaker, text = utterance.speaker, utterance.text
+    for utterance, (start, end), (word_count, question_count, filler_count) in zip(
+        utterances, times, counts, strict=True
+    ):
+        speaker = utterance.speaker
         side = sides.get(speaker, Side.UNKNOWN)
-        questions = len(_QUESTION.findall(text)) if "?" in text else 0
-        fillers = count_fillers(text)
-        by_side.setdefault(side, _Tally()).add(start, end, count, questions, fillers, continues=previous_side is side)
-        by_speaker.setdefault(speaker, _Tally()).add(
-            start, end, count, questions, fillers, continues=previous_speaker == speaker
-        )
+        if side not in by_side:
+            by_side[side] = _Tally()
+        if speaker not in by_speaker:
+            by_speaker[speaker] = _Tally()
+        by_side[side].add(start, end, word_count, question_count, filler_count, previous_side is side)
+        by_speaker[speaker].add(start, end, word_count, question_count, filler_count, previous_speaker == speaker)
         if rule is not TimingRule.WORD_COUNT and previous_side is Side.BUYER and side is Side.SELLER:
             if 0 <= start - previous_end <= PATIENCE_MAX_PAUSE_SECONDS:
                 pauses.append(start - previous_end)
