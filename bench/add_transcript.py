@@ -4,7 +4,9 @@ A 1,200-utterance WebVTT call (four speakers, two with seller names in the selle
 and again, each time with one word changed so it is new content, alternately with linking and metrics on
 ("after") and with them skipped ("before", `dealgraph.services.people.link_call` replaced by a no-op). The
 app runs in this process behind an ASGI transport, so a request's time is the server's time; medians of
-`--requests` requests each way are printed, and the difference as a share of "before" (the goal: at most 10 %).
+`--requests` requests each way are printed, and the difference as a share of "before" (the goal: at most 10 %),
+then the medians of what the parts of linking and metrics took inside the "after" requests (a difference of
+two medians is noisier than its parts).
 
     python -m bench.add_transcript --requests 40
 """
@@ -14,7 +16,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 from unittest import mock
 
@@ -22,6 +26,7 @@ import httpx
 
 from bench.support import CREATE_ACCOUNT, CREATE_DEAL, create_api_key, execute, run_on_a_server
 from dealgraph.config import Settings
+from dealgraph.db.repositories import people as people_repository
 from dealgraph.server.app import create_app
 from dealgraph.services import people
 from harness.postgres import fresh_database
@@ -84,18 +89,25 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
                 account = await execute(http, CREATE_ACCOUNT, {"input": {"name": "Northwind"}})
                 deal = await execute(http, CREATE_DEAL, {"input": {"accountId": account["account"]["id"], "name": "N"}})
                 deal_id = deal["deal"]["id"]
-                before, after = await measure(http, deal_id, args.requests)
+                before, after, parts = await measure(http, deal_id, args.requests)
     print(f"server: PostgreSQL {db.version} ({source}); {UTTERANCES}-utterance WebVTT call, {args.requests} each way")
     b, a = statistics.median(before), statistics.median(after)
     print(f"  addTranscript median, without linking and metrics (before): {b * 1000:.1f} ms")
     print(f"  addTranscript median, with linking and metrics (after):     {a * 1000:.1f} ms")
     print(f"  added: {(a - b) * 1000:.1f} ms = {(a - b) / b:.1%} of before (goal: at most 10 %)")
+    medians = {part: statistics.median(spent) for part, spent in parts.items()}
+    print(f"  its parts inside an after request (medians), {sum(medians.values()) / b:.1%} of before in all:")
+    for part, spent in medians.items():
+        print(f"    {part}: {spent * 1000:.1f} ms")
 
 
-async def measure(http: httpx.AsyncClient, deal_id: str, requests: int) -> tuple[list[float], list[float]]:
+async def measure(
+    http: httpx.AsyncClient, deal_id: str, requests: int
+) -> tuple[list[float], list[float], dict[str, list[float]]]:
     """Alternating, after a warm-up of each, so both see the same machine load and table sizes."""
     before: list[float] = []
     after: list[float] = []
+    parts: dict[str, list[float]] = defaultdict(list)
     skip: Callable[..., Any] = mock.AsyncMock(return_value=None)
     for variant in range(-2, 2 * requests):
         if variant % 2:
@@ -103,9 +115,45 @@ async def measure(http: httpx.AsyncClient, deal_id: str, requests: int) -> tuple
                 spent = await timed(http, deal_id, variant)
             (before if variant >= 0 else []).append(spent)
         else:
-            spent = await timed(http, deal_id, variant)
+            with timing_parts(parts if variant >= 0 else defaultdict(list)):
+                spent = await timed(http, deal_id, variant)
             (after if variant >= 0 else []).append(spent)
-    return before, after
+    return before, after, parts
+
+
+@contextmanager
+def timing_parts(parts: dict[str, list[float]]) -> Iterator[None]:
+    """Time the metrics and the two statements of `link_call` into `parts`, by wrapping them."""
+
+    def sync(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                parts[name].append(time.perf_counter() - started)
+
+        return wrapper
+
+    def asynchronous(name: str, function: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await function(*args, **kwargs)
+            finally:
+                parts[name].append(time.perf_counter() - started)
+
+        return wrapper
+
+    with ExitStack() as patches:
+        patches.enter_context(mock.patch.object(people, "call_metrics", sync("metrics", people.call_metrics)))
+        for name, statement in (
+            ("directory read", "directory"),
+            ("people, speakers and metrics written", "record_call"),
+        ):
+            wrapped = asynchronous(name, getattr(people_repository, statement))
+            patches.enter_context(mock.patch.object(people_repository, statement, wrapped))
+        yield
 
 
 def main() -> None:

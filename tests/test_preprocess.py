@@ -26,6 +26,31 @@ def test_skipping_lines_without_fillers_never_changes_the_result(text: str) -> N
         assert clean_utterance_text(variant) == (rules if preprocess._WORD.search(rules) else "")
 
 
+# Case-insensitive matching beyond ASCII: "ı" and "İ" match "i", the Kelvin sign "K" matches "k".
+_FOLDED = ["ı mean", "İ mean", "lıke", "LİKE", "li\u212ae", "YOU KNOW", "ıı"]
+_filler_texts = st.lists(
+    st.tuples(st.sampled_from(_WORDS + _FOLDED), st.text(alphabet=",.?;:-'", max_size=2), st.sampled_from(_SPACES)),
+    max_size=8,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(_filler_texts.map(lambda parts: "".join(word + mark + space for word, mark, space in parts)), max_size=4)
+)
+def test_counting_fillers_with_the_shortcuts_counts_what_the_patterns_find(texts: list[str]) -> None:
+    """Lines without a hint of a filler are counted 0 without running the patterns; that must change no count,
+    line by line or a call at a time."""
+    variants = [variant for text in texts for variant in (text, text.strip(), f", {text}", f"{text}.", f"{text}\n")]
+    expected = [sum(len(pattern.findall(text)) for pattern in preprocess._FILLERS) for text in variants]
+    assert [preprocess.count_fillers(text) for text in variants] == expected
+    assert preprocess.count_fillers_per_line(variants) == expected
+    ascii_only = [text for text in variants if text.isascii()]
+    assert preprocess.count_fillers_per_line(ascii_only) == [
+        n for text, n in zip(variants, expected, strict=True) if text.isascii()
+    ]
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

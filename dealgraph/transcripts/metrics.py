@@ -38,14 +38,13 @@ from __future__ import annotations
 import enum
 import re
 import statistics
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from itertools import pairwise
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
 from dealgraph.transcripts.formats import Utterance
-from dealgraph.transcripts.preprocess import count_fillers
+from dealgraph.transcripts.preprocess import count_fillers_per_line
 
 TURN_GAP_SECONDS = 1.0
 PATIENCE_MAX_PAUSE_SECONDS = 10.0
@@ -108,44 +107,99 @@ class CallMetrics(BaseModel):
     speakers: dict[str, Talk]
 
 
-@dataclass(frozen=True, slots=True)
-class _Span:
-    speaker: str
-    side: Side
-    start: float
-    end: float
-    words: int
-    questions: int
-    fillers: int
+@dataclass(slots=True)
+class _Tally:
+    """One side's or one speaker's talk, summed as the call is read once; `turn_*` is its turn so far."""
 
-    @property
-    def seconds(self) -> float:
-        return self.end - self.start
+    seconds: list[float] = field(default_factory=list)
+    """Kept to be summed at the end with `sum`, exactly as the definitions add them up."""
+    words: int = 0
+    questions: int = 0
+    fillers: int = 0
+    longest_turn: float = 0.0
+    turn_start: float = 0.0
+    turn_end: float = 0.0
+
+    def add(self, start: float, end: float, words: int, questions: int, fillers: int, continues: bool) -> None:
+        """An utterance of theirs; `continues` when the utterance before it was theirs too (a turn may go on)."""
+        self.seconds.append(end - start)
+        self.words += words
+        self.questions += questions
+        self.fillers += fillers
+        if not continues or start - self.turn_end >= TURN_GAP_SECONDS:
+            self.turn_start = start
+        self.turn_end = end
+        if end - self.turn_start > self.longest_turn:
+            self.longest_turn = end - self.turn_start
+
+    def talk(self, talk_total: float) -> Talk:
+        speaking = sum(self.seconds)
+        return Talk(
+            speaking_seconds=speaking,
+            talk_share=_ratio(speaking, talk_total),
+            words=self.words,
+            words_per_minute=_ratio(self.words, speaking / 60),
+            longest_turn_seconds=self.longest_turn,
+            questions=self.questions,
+            fillers=self.fillers,
+            filler_rate=_ratio(self.fillers, speaking / 60),
+        )
 
 
 def call_metrics(utterances: Sequence[Utterance], sides: Mapping[str, Side]) -> CallMetrics:
-    """The metrics of a call whose speakers are on `sides` (a speaker left out is UNKNOWN)."""
+    """The metrics of a call whose speakers are on `sides` (a speaker left out is UNKNOWN).
+
+    One pass over the utterances: this runs inside `addTranscript` (see docs/benchmarks.md)."""
     rule = _timing_rule(utterances)
-    spans = _spans(utterances, sides, rule)
-    talk_total = sum(s.seconds for s in spans)
-    duration = max(s.end for s in spans) - min(s.start for s in spans) if spans else 0.0
-    by_side = {side: [s for s in spans if s.side is side] for side in Side}
-    seller, buyer = by_side[Side.SELLER], by_side[Side.BUYER]
-    pauses = _patience_pauses(spans) if rule is not TimingRule.WORD_COUNT else []
+    texts = [u.text for u in utterances]
+    words = [len(text.split()) for text in texts]
+    questions = [len(_QUESTION.findall(text)) if "?" in text else 0 for text in texts]
+    counts = zip(words, questions, count_fillers_per_line(texts), strict=True)
+    times = _times(utterances, words, rule)
+    by_side: dict[Side, _Tally] = {}
+    by_speaker: dict[str, _Tally] = {}
+    pauses: list[float] = []
+    switches = 0
+    previous_speaker: str | None = None
+    previous_side: Side | None = None
+    previous_end = 0.0
+    last_known_side: Side | None = None
+    for utterance, (start, end), (word_count, question_count, filler_count) in zip(
+        utterances, times, counts, strict=True
+    ):
+        speaker = utterance.speaker
+        side = sides.get(speaker, Side.UNKNOWN)
+        if side not in by_side:
+            by_side[side] = _Tally()
+        if speaker not in by_speaker:
+            by_speaker[speaker] = _Tally()
+        by_side[side].add(start, end, word_count, question_count, filler_count, previous_side is side)
+        by_speaker[speaker].add(start, end, word_count, question_count, filler_count, previous_speaker == speaker)
+        if rule is not TimingRule.WORD_COUNT and previous_side is Side.BUYER and side is Side.SELLER:
+            if 0 <= start - previous_end <= PATIENCE_MAX_PAUSE_SECONDS:
+                pauses.append(start - previous_end)
+        if side is not Side.UNKNOWN:
+            if last_known_side is not None and last_known_side is not side:
+                switches += 1
+            last_known_side = side
+        previous_speaker, previous_side, previous_end = speaker, side, end
+    talk_total = sum(end - start for start, end in times)
+    duration = max(end for _, end in times) - min(start for start, _ in times) if times else 0.0
+    seller, buyer = by_side.get(Side.SELLER), by_side.get(Side.BUYER)
     return CallMetrics(
         timing=Timing.EXACT if rule is TimingRule.CUE_TIMES else Timing.ESTIMATED,
         timing_rule=rule,
         duration_seconds=duration,
-        talk_ratio=_ratio(sum(s.seconds for s in seller), talk_total) if seller else None,
-        longest_monologue_seconds=_longest_turn(spans, _of_side(Side.SELLER)) if seller else None,
-        longest_customer_story_seconds=_longest_turn(spans, _of_side(Side.BUYER)) if buyer else None,
-        interactivity=_ratio(_side_switches(spans), duration / 60) if seller and buyer else None,
+        talk_ratio=_ratio(sum(seller.seconds), talk_total) if seller else None,
+        longest_monologue_seconds=seller.longest_turn if seller else None,
+        longest_customer_story_seconds=buyer.longest_turn if buyer else None,
+        interactivity=_ratio(switches, duration / 60) if seller and buyer else None,
         patience_mean_seconds=statistics.fmean(pauses) if pauses else None,
         patience_median_seconds=statistics.median(pauses) if pauses else None,
         patience_pauses=len(pauses),
-        question_rate=_ratio(sum(s.questions for s in seller), duration / 3600) if seller else None,
-        sides={side: _talk(spans, talk_total, _of_side(side)) for side, own in by_side.items() if own},
-        speakers={name: _talk(spans, talk_total, _of_speaker(name)) for name in _names(spans)},
+        question_rate=_ratio(seller.questions, duration / 3600) if seller else None,
+        sides={side: by_side[side].talk(talk_total) for side in Side if side in by_side},
+        speakers={name: tally.talk(talk_total) for name, tally in by_speaker.items()},
     )
 
 
@@ -157,94 +211,22 @@ def _timing_rule(utterances: Sequence[Utterance]) -> TimingRule:
     return TimingRule.WORD_COUNT
 
 
-def _spans(utterances: Sequence[Utterance], sides: Mapping[str, Side], rule: TimingRule) -> list[_Span]:
-    words = [len(u.text.split()) for u in utterances]
+def _times(utterances: Sequence[Utterance], words: Sequence[int], rule: TimingRule) -> list[tuple[float, float]]:
+    """Each utterance's (start, end) by `rule`."""
     spoken = [w / ESTIMATED_WORDS_PER_SECOND for w in words]
     if rule is TimingRule.CUE_TIMES:
-        times = [(u.start or 0.0, u.end or 0.0) for u in utterances]
-    elif rule is TimingRule.START_TIMES:
+        return [(u.start or 0.0, u.end or 0.0) for u in utterances]
+    if rule is TimingRule.START_TIMES:
         starts = [u.start or 0.0 for u in utterances]
         ends = [min(nxt, start + seconds) for start, nxt, seconds in zip(starts, starts[1:], spoken, strict=False)]
         ends.append(starts[-1] + spoken[-1])
-        times = [(start, max(start, end)) for start, end in zip(starts, ends, strict=True)]
-    else:
-        times, clock = [], 0.0
-        for seconds in spoken:
-            times.append((clock, clock + seconds))
-            clock += seconds
-    return [
-        _Span(
-            u.speaker,
-            sides.get(u.speaker, Side.UNKNOWN),
-            start,
-            end,
-            count,
-            len(_QUESTION.findall(u.text)),
-            count_fillers(u.text),
-        )
-        for u, (start, end), count in zip(utterances, times, words, strict=True)
-    ]
+        return [(start, max(start, end)) for start, end in zip(starts, ends, strict=True)]
+    times, clock = [], 0.0
+    for seconds in spoken:
+        times.append((clock, clock + seconds))
+        clock += seconds
+    return times
 
 
 def _ratio(part: float, whole: float) -> float | None:
     return part / whole if whole > 0 else None
-
-
-def _names(spans: Iterable[_Span]) -> list[str]:
-    return list(dict.fromkeys(s.speaker for s in spans))
-
-
-def _longest_turn(spans: Sequence[_Span], belongs: Callable[[_Span], bool]) -> float:
-    """The longest run of consecutive spans that `belongs` accepts, split where a gap reaches 1 s."""
-    longest, first, last = 0.0, None, None
-    for span in spans:
-        if not belongs(span):
-            first = last = None
-            continue
-        if last is None or span.start - last.end >= TURN_GAP_SECONDS:
-            first = span
-        last = span
-        assert first is not None
-        longest = max(longest, last.end - first.start)
-    return longest
-
-
-def _side_switches(spans: Sequence[_Span]) -> int:
-    known = [s.side for s in spans if s.side is not Side.UNKNOWN]
-    return sum(1 for before, after in pairwise(known) if before is not after)
-
-
-def _patience_pauses(spans: Sequence[_Span]) -> list[float]:
-    return [
-        after.start - before.end
-        for before, after in pairwise(spans)
-        if before.side is Side.BUYER
-        and after.side is Side.SELLER
-        and 0 <= after.start - before.end <= PATIENCE_MAX_PAUSE_SECONDS
-    ]
-
-
-def _talk(spans: Sequence[_Span], talk_total: float, belongs: Callable[[_Span], bool]) -> Talk:
-    """The talk of the spans `belongs` accepts (one side's, or one speaker's)."""
-    own = [s for s in spans if belongs(s)]
-    speaking = sum(s.seconds for s in own)
-    words = sum(s.words for s in own)
-    fillers = sum(s.fillers for s in own)
-    return Talk(
-        speaking_seconds=speaking,
-        talk_share=_ratio(speaking, talk_total),
-        words=words,
-        words_per_minute=_ratio(words, speaking / 60),
-        longest_turn_seconds=_longest_turn(spans, belongs),
-        questions=sum(s.questions for s in own),
-        fillers=fillers,
-        filler_rate=_ratio(fillers, speaking / 60),
-    )
-
-
-def _of_side(side: Side) -> Callable[[_Span], bool]:
-    return lambda span: span.side is side
-
-
-def _of_speaker(name: str) -> Callable[[_Span], bool]:
-    return lambda span: span.speaker == name

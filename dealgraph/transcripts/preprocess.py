@@ -8,7 +8,9 @@ be noise in every context, and a quote copied from cleaned text must clean to it
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
+from itertools import accumulate
 
 from dealgraph.transcripts.formats import Utterance
 
@@ -42,6 +44,9 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 _WORD = re.compile(r"\w")
 _FILLERS = (_HESITATION, _LEADING_PHRASE, _TRAILING_PHRASE)
+# What every filler contains, in lowercased ASCII: "um" or "hm" (u+h*m+), "uh" (u+h+), "rm" (e+r+m+), "hm"
+# (h+m+), or the phrase itself. Beyond ASCII, case-insensitive matching is not a plain lowercase ("ı" matches "i").
+_FILLER_HINT = re.compile("um|uh|hm|rm|you know|i mean|like")
 
 # Where a rule could apply, in lowercased printable ASCII (which has no whitespace but the space): a
 # hesitation, phrase or stutter as whole words, two spaces, or the punctuation rules' own patterns.
@@ -63,6 +68,28 @@ def count_fillers(text: str) -> int:
     """The fillers `clean_utterance_text` removes: hesitation sounds and set-off "you know" / "I mean" / "like".
 
     Conversation metrics count them with the same patterns, so the filler rate and the cleaning agree."""
+    if text.isascii() and _FILLER_HINT.search(text.lower()) is None:
+        return 0  # most lines: one scan for a hint instead of the three patterns, at a tenth of the cost
+    return _count_filler_matches(text)
+
+
+def count_fillers_per_line(texts: Sequence[str]) -> list[int]:
+    """`count_fillers` of each text; a whole call is looked through for hints in one scan when it is ASCII."""
+    joined = "\n".join(texts)  # no hint spans a line break, so each hint found lies within one text
+    if not joined.isascii():
+        return [count_fillers(text) for text in texts]
+    counts = [0] * len(texts)
+    ends = list(accumulate(len(text) + 1 for text in texts))
+    lowered = joined.lower()
+    hint = _FILLER_HINT.search(lowered)
+    while hint is not None:
+        line = bisect_right(ends, hint.start())
+        counts[line] = _count_filler_matches(texts[line])
+        hint = _FILLER_HINT.search(lowered, ends[line])
+    return counts
+
+
+def _count_filler_matches(text: str) -> int:
     return sum(len(pattern.findall(text)) for pattern in _FILLERS)
 
 
