@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from dealgraph.config import Settings
+from dealgraph.runs.check import builtin_configurations, check_agents
 from tests.analysis_support import start, transcript_for_analysis, wait_until_finished
 from tests.support import GraphQLClient, TenantFactory, asgi_client, make_settings, running_app
 
@@ -90,3 +91,24 @@ async def test_a_long_answer_fits_the_default_deadlines(database_url: str) -> No
         [run] = (await gql(RUNS, {"id": analysis["id"]}, as_=who))["analysis"]["agentRuns"]
     assert run["status"] == "SUCCEEDED", run["error"]
     assert run["metadata"]["effort"] == "max" and run["metadata"]["outputTokens"] > 0, run["metadata"]
+
+
+async def test_followers_read_the_leaders_cache_entry_and_the_api_says_why_not(database_url: str) -> None:
+    """The built-in agents ask at different efforts. In leader mode each follower names the leader's message in
+    the API's cache `diagnostics`, so a miss comes back with its reason (e.g. a changed system prompt) instead of
+    only a zero: the question the leader saving in docs/agents.md rests on."""
+    settings = live_settings(database_url)
+    results = await check_agents(settings, builtin_configurations(settings))
+    leaders = [r for r in results if r.cache_sharing == "leader" and r.detail.endswith("; leads")]
+    followers = [r for r in results if r.cache_sharing == "leader" and "; follows " in r.detail]
+    assert all(r.accepted for r in results), [r.line() for r in results if not r.accepted]
+    assert leaders and followers, [r.line() for r in results]
+    # Each agent's user turn is its own, so `messages_changed` after the shared prefix is expected; any other
+    # reason (system, model, tools, or another parameter such as effort) means the prefix itself was not reused.
+    missed = [
+        r.line()
+        for r in followers
+        if r.usage.cache_read_tokens == 0
+        or ("cache miss" in r.detail and "cache miss messages_changed" not in r.detail)
+    ]
+    assert not missed, "followers that did not reuse the leader's prefix:\n" + "\n".join(missed)
