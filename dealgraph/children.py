@@ -9,6 +9,7 @@ is re-parented (its parent is gone) it stops itself as SIGTERM would, and hard-e
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import signal
@@ -108,3 +109,16 @@ class ChildProcess:
                 self.popen.kill()
                 self.popen.wait()
         self._supervisor.join(timeout_s)
+
+
+def answers(host: str, port: int, path: str, timeout_s: float) -> bool:
+    """Whether a child's server answers `GET path` with 200 yet: how its parent knows it is up, since the
+    socket accepts (the parent bound it) long before the child has loaded its app."""
+    connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()

@@ -7,7 +7,6 @@ figure measured on a server includes the stand-in's own work.
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
@@ -15,7 +14,7 @@ import socket
 import time
 from dataclasses import dataclass
 
-from dealgraph.children import ChildProcess
+from dealgraph.children import ChildProcess, answers
 from dealgraph.config import Settings
 
 log = logging.getLogger("dealgraph.simulation")
@@ -63,23 +62,12 @@ def start_standin_process(
     env = {"DEALGRAPH_LOG_LEVEL": log_level} if log_level else {}
     running = StandinProcess(base_url, ChildProcess("LLM stand-in", args, env, [sock.fileno()]), sock)
     deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-    while not _answers(host, bound_port):
+    while not answers(host, bound_port, "/_standin/stats", timeout_s=1.0):
         if not running.child.alive() or time.monotonic() > deadline:
             running.stop()
             raise RuntimeError(f"LLM stand-in process failed to start on {running.base_url}")
         time.sleep(0.05)
     return running
-
-
-def _answers(host: str, port: int) -> bool:
-    connection = http.client.HTTPConnection(host, port, timeout=1.0)
-    try:
-        connection.request("GET", "/_standin/stats")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
 
 
 def with_llm_access(

@@ -26,7 +26,6 @@ exits. The analysis pool's own process is stopped once the API processes are gon
 from __future__ import annotations
 
 import asyncio
-import http.client
 import logging
 import os
 import threading
@@ -36,7 +35,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from dealgraph.bootstrap import prepare_database
-from dealgraph.children import ChildProcess, supervised_env, watch_supervisor
+from dealgraph.children import ChildProcess, answers, supervised_env, watch_supervisor
 from dealgraph.config import Settings, get_settings
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
@@ -113,7 +112,7 @@ class _PoolOnceReady:
 def _announce_ready(host: str, port: int, processes: int, started: float, pool: _PoolOnceReady | None) -> None:
     """Logs once the port answers /readyz, the moment a user's request would be served, and starts the pool."""
     loopback = _WILDCARD_TO_LOOPBACK.get(host, host)
-    while not _ready(loopback, port):
+    while not answers(loopback, port, "/readyz", timeout_s=5):
         time.sleep(_READY_POLL_S)
     shown = f"[{host}]" if ":" in host else host
     log.info(
@@ -125,17 +124,6 @@ def _announce_ready(host: str, port: int, processes: int, started: float, pool: 
     )
     if pool:
         pool.start()
-
-
-def _ready(host: str, port: int) -> bool:
-    connection = http.client.HTTPConnection(host, port, timeout=5)
-    try:
-        connection.request("GET", "/readyz")
-        return connection.getresponse().status == 200
-    except OSError:
-        return False
-    finally:
-        connection.close()
 
 
 def _serve_processes(settings: Settings, host: str, port: int, processes: int) -> None:
