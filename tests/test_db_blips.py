@@ -24,6 +24,7 @@ from tests.support import (
     make_settings,
     subscribe,
     terminate_connections,
+    wait_for,
     websocket,
 )
 
@@ -72,8 +73,8 @@ async def test_answers_finished_during_blips_are_recorded_once_and_never_sent_ag
     transcript = (await transcript_for_analysis(gql, who))["transcript"]
     analyses = [await start(gql, who, transcript, force=True) for _ in range(ANALYSES)]
     caplog.set_level(logging.WARNING)
-    async with blips(database_url) as terminated:
-        await asyncio.sleep(4.0)  # every answer arrives, and is recorded, while connections keep dying
+    async with blips(database_url) as terminated:  # every answer arrives while connections keep dying
+        await wait_for(lambda: every_agent_answered(standin, ANALYSES), timeout=40)
     assert sum(terminated) > 0
     for analysis in analyses:
         finished = await wait_until_finished(gql, who, analysis["id"], timeout=40)
@@ -83,6 +84,14 @@ async def test_answers_finished_during_blips_are_recorded_once_and_never_sent_ag
         assert await standin.statuses(agent) == [200] * ANALYSES
     unexpected = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name.startswith("dealgraph")]
     assert not unexpected, [(r.name, r.getMessage(), r.exc_info and r.exc_info[1]) for r in unexpected]
+
+
+async def every_agent_answered(standin: StandinControl, times: int) -> bool:
+    """The stand-in has answered each agent `times` times."""
+    for agent in AGENTS:
+        if len(await standin.statuses(agent)) < times:
+            return False
+    return True
 
 
 OPERATIONS = [
@@ -123,8 +132,8 @@ async def test_subscribers_hear_the_analysis_finish_through_blips(
         subscribers = [await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]}) for _ in range(6)]
         for subscriber in subscribers:  # each has read its snapshot
             assert await subscriber.next() is not None
-        async with blips(database_url) as terminated:
-            await asyncio.sleep(3.0)  # the answers arrive while connections keep dying
+        async with blips(database_url) as terminated:  # the answers arrive while connections keep dying
+            await wait_for(lambda: every_agent_answered(standin, 1), timeout=40)
         assert sum(terminated) > 0
         for subscriber in subscribers:
             events = await subscriber.collect(timeout=20)
