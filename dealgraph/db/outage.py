@@ -9,6 +9,7 @@ read pool) or wrapped by SQLAlchemy; both are recognised.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -62,3 +63,12 @@ async def through_blips(work: Callable[[], Awaitable[T]], delays: tuple[float, .
                 raise
         await asyncio.sleep(delay)
     return await work()
+
+
+def log_failure(log: logging.Logger, error: Exception, what: str) -> None:
+    """For work that never fails its caller: a lost database connection is expected now and then (failover, idle
+    kill) and is a warning, not a traceback; anything else is an error with one."""
+    if is_outage(error):
+        log.warning("%s failed (database unreachable: %s)", what, error)
+    else:
+        log.error("%s failed", what, exc_info=error)

@@ -18,7 +18,7 @@ from contextlib import suppress
 from dealgraph.config import Settings
 from dealgraph.db.claimers import new_claimer_id
 from dealgraph.db.models import RunStatus
-from dealgraph.db.outage import is_outage, through_blips
+from dealgraph.db.outage import log_failure, through_blips
 from dealgraph.db.repositories import runs
 from dealgraph.db.session import Database
 from dealgraph.fanout.hub import Event, NotificationHub
@@ -27,14 +27,6 @@ from dealgraph.runs.lease import RunLease, record_outcome
 from dealgraph.runs.runner import AgentRunner
 
 log = logging.getLogger(__name__)
-
-
-def _log_failure(error: Exception, what: str) -> None:
-    """A lost database connection is expected now and then (failover, idle kill): a warning, not a traceback."""
-    if is_outage(error):
-        log.warning("%s failed (database unreachable: %s)", what, error)
-    else:
-        log.error("%s failed", what, exc_info=error)
 
 
 class AnalysisPool:
@@ -87,7 +79,7 @@ class AnalysisPool:
             try:
                 await self._claim()
             except Exception as error:  # a database hiccup must not end the pool; the next poll retries
-                _log_failure(error, "claiming runs")
+                log_failure(log, error, "claiming runs")
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.poll_interval_s)
 
@@ -130,7 +122,7 @@ class AnalysisPool:
         try:
             await through_blips(announce)
         except Exception as error:
-            _log_failure(error, f"marking {len(claimed)} claimed runs started")
+            log_failure(log, error, f"marking {len(claimed)} claimed runs started")
 
     async def _sweep_exhausted_runs(self) -> None:
         """Once per poll interval, off the claim's path: leases expire with time, not with each NOTIFY wake-up."""
@@ -139,7 +131,7 @@ class AnalysisPool:
                 async with self.database.autocommit() as connection:
                     await runs.fail_exhausted_runs(connection, self.settings.max_run_attempts)
             except Exception as error:  # a database hiccup must not end the pool; the next sweep retries
-                _log_failure(error, "failing exhausted runs")
+                log_failure(log, error, "failing exhausted runs")
             await asyncio.sleep(self.settings.poll_interval_s)
 
     async def _execute(self, claimed: runs.ClaimedRun, claimed_at: float, announced: asyncio.Task[None]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.outputs.stakeholders import CompanySide, StakeholdersOutput
+from dealgraph.db.outage import log_failure, through_blips
 from dealgraph.db.repositories import people
 from dealgraph.db.repositories.runs import ClaimedRun
 from dealgraph.db.session import Database
@@ -28,18 +29,26 @@ _KNOWN = {CompanySide.SELLER: Side.SELLER, CompanySide.BUYER: Side.BUYER}
 
 
 async def record_inferred_sides(database: Database, claimed: ClaimedRun, result: dict[str, Any] | None) -> None:
-    """Never fails: the run's result matters more than what it lets us infer, so a failure here is logged."""
+    """Never fails: the run's result matters more than what it lets us infer, so a failure here is logged.
+
+    Retried through a lost connection: it is one transaction, and inferring again from the same result changes
+    nothing more."""
     if claimed.agent != AgentKind.STAKEHOLDERS.value or result is None:
         return
-    try:
+    output = StakeholdersOutput.model_validate(result)
+
+    async def record() -> None:
         async with database.tenant_session(claimed.tenant_id) as session:
             speakers = await people.speakers_with_people(session, claimed.transcript_id)
-            sides = _sides_of(StakeholdersOutput.model_validate(result), speakers)
+            sides = _sides_of(output, speakers)
             changed = await people.infer_sides(session, sides) if sides else []
             if changed:
                 await people.recompute_metrics(session, await people.calls_of(session, changed))
-    except Exception:
-        log.exception("recording the sides inferred by run %s failed", claimed.id)
+
+    try:
+        await through_blips(record)
+    except Exception as error:
+        log_failure(log, error, f"recording the sides inferred by run {claimed.id}")
 
 
 def _sides_of(output: StakeholdersOutput, speakers: Sequence[Any]) -> dict[uuid.UUID, Side]:
