@@ -160,12 +160,14 @@ def analysis_pool(args: argparse.Namespace) -> int:
 async def _analyse_until_stopped(settings: Settings) -> None:
     """Execute runs until SIGINT/SIGTERM; unfinished runs are handed back to the queue on the way out."""
     from dealgraph.bootstrap import prepare_database
+    from dealgraph.observability.setup import observe, stop_observing
     from dealgraph.runs.engine import analysis_engine
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    observe(settings)  # its runs count in the metrics of the `serve` that started it (its shared directory)
     database = _database(settings)
     try:
         await prepare_database(database, settings, apply_migrations=settings.auto_migrate)
@@ -173,6 +175,7 @@ async def _analyse_until_stopped(settings: Settings) -> None:
             await stop.wait()
     finally:
         await database.dispose()
+        stop_observing()
 
 
 def llm_standin(args: argparse.Namespace) -> NoReturn:

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     recycle_growth_mb: float = Field(
         default=64.0, ge=0, description="Growth since the first WebSocket that makes an emptied API process restart."
     )
+    metrics_token: str | None = Field(
+        default=None,
+        min_length=16,
+        description="Enables `/metrics` (Prometheus text format), answered only to `Authorization: Bearer <token>`; "
+        "unset: no `/metrics`, and nothing is recorded.",
+    )
     log_level: str = Field(default="INFO", description="Python logging level.")
     log_format: Literal["text", "json"] = Field(
         default="text",

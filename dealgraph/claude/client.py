@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -28,6 +29,7 @@ import anthropic
 import httpx2
 
 from dealgraph.claude.models import Effort
+from dealgraph.claude.request_span import request_span
 from dealgraph.claude.stream import MessageStream, StreamError
 from dealgraph.config import Settings
 
@@ -103,6 +105,8 @@ class Completion:
     """The API's id of the message (`msg_…`), what a later request's `diagnostics` names."""
     diagnostics: dict[str, Any] | None = None
     """The response's `diagnostics` when the request asked for them; None also when nothing diverged."""
+    first_token_s: float | None = None
+    """Seconds from sending the answered request to its first content delta (thinking included)."""
 
 
 class LlmError(Exception):
@@ -331,6 +335,9 @@ class LlmClient:
             timeout=read_timeout,
             max_retries=0,
             http_client=anthropic.DefaultAioHttpClient(timeout=read_timeout),
+            # the request span is our own (`request_span`): it has the usage read from the raw stream and the time
+            # to the first chunk, and no environment setting can make it record prompts or answers
+            open_telemetry=False,
         )
 
     async def complete(
@@ -368,10 +375,13 @@ class LlmClient:
         overall = self.overall_timeout_s(request.max_tokens)
         try:
             async with (
+                request_span(request.model, request.max_tokens, stream) as span,
                 asyncio.timeout(overall) as whole,
                 asyncio.timeout(self.settings.llm_first_byte_timeout_s) as quiet,
             ):
-                return await self._stream(request, stream, quiet, on_progress, on_response_start, attempt)
+                completion = await self._stream(request, stream, quiet, on_progress, on_response_start, attempt)
+                span.finished(completion.model, completion.message_id, completion.usage, completion.stop_reason)
+                return completion
         except TimeoutError as error:
             if whole.expired():  # a runaway stream: trying again would take as long and be billed again
                 failure = LlmError("TIMEOUT", f"no complete answer within the overall {overall:g} s")
@@ -395,6 +405,8 @@ class LlmClient:
         """`quiet` expires at the first-byte deadline until message_start, then an idle timeout after each event."""
         loop = asyncio.get_running_loop()
         idle = self.settings.llm_idle_timeout_s
+        sent = time.perf_counter()
+        first_token_s: float | None = None
         try:
             sdk = self.sdk.messages.with_streaming_response
             async with sdk.create(**request.params(), stream=True) as response:  # non-2xx raises here
@@ -407,6 +419,8 @@ class LlmClient:
                         if kind == "message_start":
                             await on_response_start()
                         elif kind == "content_block_delta":
+                            if first_token_s is None:
+                                first_token_s = time.perf_counter() - sent
                             await on_progress(progress_tokens(stream.streamed_characters))
                 except (StreamError, anthropic.APIError, httpx2.TransportError) as error:  # after the 200
                     raise as_llm_error(error).billed(_partial_usage(stream)) from error
@@ -426,6 +440,7 @@ class LlmClient:
             requests=attempt,
             message_id=message.get("id", ""),
             diagnostics=message.get("diagnostics"),
+            first_token_s=first_token_s,
         )
 
     async def count_tokens(self, request: StructuredRequest) -> tuple[int, bool]:

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 _USAGE_ON_DELTA = (
@@ -48,6 +49,8 @@ class MessageStream:
         self._json: dict[int, str] = {}
         self.streamed_characters = 0
         """Text and thinking characters received so far, for progress estimates."""
+        self.started_at: float | None = None
+        """`time.perf_counter()` at message_start, the response's first chunk (its request span reports it)."""
 
     def add(self, event: str | None, data: str) -> str | None:
         """Folds one event in; returns its type, None for what carries nothing (pings, keep-alives).
@@ -67,6 +70,7 @@ class MessageStream:
             raise StreamError(error if isinstance(error, dict) else {"type": "api_error", "message": str(payload)})
         if event == "message_start":
             self._message = payload["message"]
+            self.started_at = time.perf_counter()
             return event
         message = self._message
         if message is None:

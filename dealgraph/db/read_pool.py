@@ -25,15 +25,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
-from contextlib import suppress
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
 
 from dealgraph.db.outage import is_outage
+from dealgraph.db.telemetry import taking_connection, trace_driver
 from dealgraph.errors import TooManyRequests
+from dealgraph.observability import metrics
 
 _SET_TENANT = "SELECT set_config('app.tenant_id', $1, false)"
 BROKEN_CONNECTION = (asyncpg.InterfaceError, asyncpg.InternalClientError, ConnectionError)
@@ -57,6 +59,21 @@ async def _keep_scope(connection: asyncpg.Connection) -> None:
     """Released connections keep their role and tenant (see the module doc)."""
 
 
+async def _traced(connection: asyncpg.Connection) -> None:
+    trace_driver(connection)
+
+
+@asynccontextmanager
+async def _in_use(pool: asyncpg.Pool, connection: asyncpg.Connection) -> AsyncIterator[None]:
+    """Holds an acquired connection, counted as in use, until it is released (as `async with pool.acquire()`)."""
+    metrics.count_connection("reads", 1)
+    try:
+        yield
+    finally:
+        metrics.count_connection("reads", -1)
+        await pool.release(connection)
+
+
 class ReadPool:
     def __init__(self, url: str, *, app_role: str, size: int, acquire_timeout_s: float = 30.0) -> None:
         self._dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -75,6 +92,7 @@ class ReadPool:
                     max_size=self._size,
                     connection_class=ScopedConnection,
                     reset=_keep_scope,
+                    init=_traced,
                     server_settings={
                         "role": self._app_role,
                         "default_transaction_read_only": "on",
@@ -91,7 +109,9 @@ class ReadPool:
         pool = self._pool or await self._opened()
         for attempt in (1, 2):
             try:
-                async with pool.acquire(timeout=self._acquire_timeout_s) as connection:
+                with taking_connection("reads"):
+                    connection = await pool.acquire(timeout=self._acquire_timeout_s)
+                async with _in_use(pool, connection):
                     try:
                         return await connection.fetchrow_for(str(tenant_id), sql, args)
                     except asyncio.CancelledError:

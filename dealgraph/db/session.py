@@ -35,6 +35,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
 
 from dealgraph.db.outage import is_outage
 from dealgraph.db.read_pool import ReadPool
+from dealgraph.db.telemetry import instrument_engine, taking_connection
 from dealgraph.tenant_slots import TenantSlots
 
 PREPARED_STATEMENT_CACHE_SIZE = 500
@@ -95,6 +96,7 @@ class Database:
         )
         event.listen(self.engine.sync_engine, "checkout", _refuse_unusable)
         event.listen(self.engine.sync_engine, "handle_error", _discard_on_outage)
+        instrument_engine(self.engine.sync_engine)
         # Request code reaches the pool through TenantScope, which holds one of these per session.
         self.tenant_connections = TenantSlots(
             tenant_connections, pool_timeout_s, "database connections (DEALGRAPH_TENANT_CONNECTIONS)"
@@ -141,7 +143,8 @@ class Database:
         )
         for _ in range(self.pool_size + 1):
             session = await stack.enter_async_context(self.sessions())
-            connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            with taking_connection("orm"):
+                connection = await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             driver = await _driver(connection)
             try:
                 await driver.execute(begin)
@@ -172,12 +175,15 @@ class Database:
         >>> async with database.autocommit() as connection:
         ...     await connection.fetchval("SELECT 1")
         """
-        async with self.engine.connect() as connection:
-            try:
-                yield await _driver(connection)
-            except BaseException:
-                await connection.invalidate()
-                raise
+        with taking_connection("orm"):
+            connection = await self.engine.connect().start()
+        try:
+            yield await _driver(connection)
+        except BaseException:
+            await connection.invalidate()
+            raise
+        finally:
+            await asyncio.shield(connection.close())  # as leaving `async with engine.connect()` does
 
     async def dispose(self) -> None:
         await self.reads.close()

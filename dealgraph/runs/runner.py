@@ -33,6 +33,7 @@ from dealgraph.prompts.templates import TemplateRenderError
 from dealgraph.runs.cache_sharing import CacheGate
 from dealgraph.runs.context_fit import overflow
 from dealgraph.runs.inputs import AgentInputs, CallInputs, load_call, load_version
+from dealgraph.runs.observed import ObservedRun, run_span
 from dealgraph.runs.progress import ProgressPublisher
 
 log = logging.getLogger(__name__)
@@ -99,9 +100,19 @@ class AgentRunner:
 
     async def run(self, claimed: runs.ClaimedRun, announced: asyncio.Future[None]) -> runs.Outcome:
         """`announced` is done once the run's start has been announced (its progress waits for that)."""
+        observed = ObservedRun(claimed.agent)
+        with run_span(claimed.agent, claimed.id) as span:
+            outcome = await self._outcome(claimed, announced, observed)
+            observed.finish(outcome, span)
+        return outcome
+
+    async def _outcome(
+        self, claimed: runs.ClaimedRun, announced: asyncio.Future[None], observed: ObservedRun
+    ) -> runs.Outcome:
         try:
-            return await self._run(claimed, announced)
+            return await self._run(claimed, announced, observed)
         except (LlmError, AgentFailure) as error:  # a failed run still records what its requests were billed
+            observed.billed(error.usage, 1)
             return runs.Outcome(
                 RunStatus.FAILED,
                 error_code=error.code,
@@ -117,7 +128,9 @@ class AgentRunner:
                 RunStatus.FAILED, error_code="INTERNAL_ERROR", error_message="unexpected error; see the server log"
             )
 
-    async def _run(self, claimed: runs.ClaimedRun, announced: asyncio.Future[None]) -> runs.Outcome:
+    async def _run(
+        self, claimed: runs.ClaimedRun, announced: asyncio.Future[None], observed: ObservedRun
+    ) -> runs.Outcome:
         started = time.monotonic()
         agent = AGENTS[AgentKind(claimed.agent)]
         inputs = await self._load_inputs(claimed)
@@ -130,16 +143,19 @@ class AgentRunner:
             raise AgentFailure("PROMPT_RENDER_FAILED", str(error)) from error
         except UnknownModel as error:
             raise AgentFailure("MODEL_UNKNOWN", str(error)) from error
+        observed.model = request.model
         if too_long is not None:
             raise AgentFailure("CONTEXT_TOO_LONG", too_long)
         progress = ProgressReporter(self.progress, claimed, self.settings.progress_interval_s, announced)
         async with self.cache_gate.turn(claimed) as turn:
             first = await self.llm.complete(request, on_progress=progress, on_response_start=turn.response_started)
+        observed.first_token_s = first.first_token_s
         output, calls = await self._validated(agent, request, first, progress)
         await self.progress.sent(str(claimed.id))  # the result must not overtake the run's progress
         output = verify_evidence(agent.postprocess(output, transcript.utterances), transcript.evidence)
         verified, total = count_evidence(output)
         usage = sum((call.usage for call in calls), Usage())
+        observed.billed(usage, sum(call.requests for call in calls))
         metadata: dict[str, Any] = {
             "prompt_version_id": str(version.id),
             "prompt_version": version.version,

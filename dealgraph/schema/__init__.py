@@ -17,6 +17,7 @@ from dealgraph.schema.extension_runner import PreparedHooksRunner
 from dealgraph.schema.http_subscriptions import SubscriptionsOverWebSocketOnly
 from dealgraph.schema.mutation import Mutation
 from dealgraph.schema.operation_log import OperationLog
+from dealgraph.schema.operation_telemetry import OperationTelemetry
 from dealgraph.schema.operation_transaction import SharedTransaction
 from dealgraph.schema.persisted_queries import PersistedQueries
 from dealgraph.schema.query import Query
@@ -63,6 +64,7 @@ schema = DealgraphSchema(
     extensions=[
         PersistedQueries,  # first: the others see the document a hash stands for
         SubscriptionsOverWebSocketOnly,
+        OperationTelemetry,  # before: it sees the errors as presented, with their codes
         PresentErrors,
         FreshLoaders,
         RejectUnstorableText,

@@ -19,7 +19,7 @@ from dealgraph.logs import log_context
 log = logging.getLogger("dealgraph.operations")
 
 
-def _operation_type(context: ExecutionContext) -> str:
+def operation_type(context: ExecutionContext) -> str:
     try:
         return context.operation_type.value
     except RuntimeError:  # not parsed, or no operation of the requested name
@@ -41,7 +41,7 @@ class OperationLog(SchemaExtension):
             name = context.operation_name or "anonymous"
             log.info(
                 "graphql %s %s finished",
-                _operation_type(context),
+                operation_type(context),
                 name,
                 extra={
                     "operation": name,

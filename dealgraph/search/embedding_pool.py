@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 
@@ -18,6 +19,7 @@ from dealgraph.db.claimers import new_claimer_id
 from dealgraph.db.jobs import JobLease
 from dealgraph.db.repositories import search_jobs, transcripts, vectors
 from dealgraph.db.session import Database
+from dealgraph.observability import metrics
 from dealgraph.search.embedders import Embedder, get_embedder
 from dealgraph.search.windows import Spoken, windows
 
@@ -57,11 +59,15 @@ class EmbeddingPool:
         )
         # The thread cannot be stopped: a job lost meanwhile is embedded to the end, and its write refused.
         keeper = asyncio.create_task(lease.keep(on_lost=lambda: None), name=f"embedding-lease-{job.transcript_id}")
+        started = time.perf_counter()
         try:
             await self._embed(job)
+            metrics.record_embedding_job("done", started)
         except _LeaseLost:
+            metrics.record_embedding_job("taken_over", started)
             log.warning("embedding job for transcript %s was taken over; result discarded", job.transcript_id)
         except Exception as error:  # one bad transcript must not stop the queue: retried, then marked failed
+            metrics.record_embedding_job("failed", started)
             log.exception("embedding transcript %s failed (attempt %d)", job.transcript_id, job.attempts)
             async with self.database.autocommit() as connection:
                 await search_jobs.give_back(

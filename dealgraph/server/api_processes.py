@@ -30,6 +30,7 @@ import logging
 import os
 import threading
 import time
+from contextlib import nullcontext
 
 import uvicorn
 from starlette.applications import Starlette
@@ -40,6 +41,7 @@ from dealgraph.config import Settings, get_settings
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.logs import configure_logging
+from dealgraph.observability.shared_directory import shared_metrics_directory
 from dealgraph.server.protocol import uvicorn_options
 from dealgraph.server.uvicorn_overrides import StopAcceptingMultiprocess, watch_process_deaths
 
@@ -69,7 +71,8 @@ def serve_api(settings: Settings, host: str, port: int, processes: int, *, start
     ).start()
     try:
         if processes > 1:
-            _serve_processes(settings, host, port, processes)
+            with shared_metrics_directory() if settings.metrics_token else nullcontext():
+                _serve_processes(settings, host, port, processes)
         else:
             from dealgraph.server.app import create_app
 

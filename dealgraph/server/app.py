@@ -1,4 +1,5 @@
-"""The ASGI application: GraphQL (HTTP + graphql-transport-ws) at /graphql, health and readiness checks."""
+"""The ASGI application: GraphQL (HTTP + graphql-transport-ws) at /graphql, health and readiness checks, and
+`/metrics` when the operator enabled it (`DEALGRAPH_METRICS_TOKEN`)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dealgraph.bootstrap import prepare_database
 from dealgraph.config import Settings
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
+from dealgraph.observability.setup import observe, stop_observing
 from dealgraph.runs.engine import analysis_engine
 from dealgraph.schema import schema
 from dealgraph.search.embedding_pool import embedding_pool
@@ -22,6 +24,7 @@ from dealgraph.server.drain import AnswerCutRequests
 from dealgraph.server.health import health_routes
 from dealgraph.server.heap import settled_heap
 from dealgraph.server.limits import with_limits
+from dealgraph.server.metrics import metrics_routes
 from dealgraph.server.recycle import Recycler
 from dealgraph.server.request_id import RequestIdMiddleware
 from dealgraph.server.view import DealgraphGraphQL
@@ -32,6 +35,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
     """`restartable`: a supervisor starts a new process when this one exits (`serve --api-processes N`), so it may
     restart itself to give back the memory of a burst of WebSockets (`dealgraph/server/recycle.py`)."""
+    observe(settings)  # first: the database's hooks depend on it
     database = Database(
         database_url_for(settings),
         app_role=settings.app_role,
@@ -63,12 +67,14 @@ def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
                     app.state.ready = False  # draining: load balancers stop sending new requests
         finally:
             await database.dispose()
+            stop_observing()
 
     app = Starlette(
         routes=[
             Route("/graphql", graphql, methods=None),  # the view refuses other methods (405), as a GraphQL response
             WebSocketRoute("/graphql", graphql),
             *health_routes(database),
+            *metrics_routes(database, settings.metrics_token),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

@@ -35,6 +35,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from dealgraph.db.outage import is_outage
 from dealgraph.db.repositories.tenancy import Principal
 from dealgraph.errors import CloseCode, ErrorCode, TooManyRequests
+from dealgraph.observability import metrics
 from dealgraph.schema.context import Context
 from dealgraph.server.recycle import Recycler
 from dealgraph.server.ws_admission import PendingSockets
@@ -140,6 +141,8 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     context: Context
     _pending_address: str | None = None
     _revoked = False
+    _counted = False
+    """Counted among the open WebSockets (`dealgraph_open_websockets`) since its acknowledgement."""
 
     @property
     def _policy(self) -> WebSocketPolicy:
@@ -159,6 +162,8 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle()
         finally:
             self._release_pending()
+            if self._counted:
+                metrics.count_websocket(-1)
             if self.context.principal is not None:
                 self._policy.live_sockets.discard(self.context.principal.api_key_id, self)
                 if (recycler := self._policy.recycler) is not None:
@@ -192,6 +197,8 @@ class DealgraphTransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await self._close_busy(UNAVAILABLE.message)
             return
         if self.connection_acknowledged and self.context.principal is not None:
+            self._counted = metrics.enabled()
+            metrics.count_websocket(1)
             self._policy.live_sockets.add(self.context.principal.api_key_id, self)
             if (recycler := self._policy.recycler) is not None:
                 recycler.socket_joined(len(self._policy.live_sockets))
