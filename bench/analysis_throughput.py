@@ -9,7 +9,11 @@ process tree over the batch and divided by the agent runs executed; the stand-in
 reported beside it (another process, but the same cores). The single-analysis overhead is
 `finished_at - created_at` minus the slowest scripted agent, one analysis at a time (p50).
 
-Run from the repository root: `.venv/bin/python -m bench.analysis_throughput [--batches 50 200]`.
+With `--metrics`, two servers run side by side, each on a database of its own: one with `/metrics` enabled (and
+scraped every 5 s, as Prometheus would), one without; their batches alternate, round after round, and the
+medians are compared: the cost of recording metrics on the run path.
+
+Run from the repository root: `.venv/bin/python -m bench.analysis_throughput [--batches 50 200] [--metrics]`.
 Uses TEST_DATABASE_URL / DATABASE_URL when set, else an embedded PostgreSQL in a temporary directory.
 """
 
@@ -21,6 +25,9 @@ import platform
 import statistics
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
 import asyncpg
 import httpx
@@ -43,6 +50,9 @@ from harness.transcripts import DISCOVERY_CALL
 AGENTS = ("meeting_intelligence", "action_items", "stakeholders", "meddpicc")
 START = """mutation($t: ID!) { startAnalysis(transcriptId: $t, force: true) { analysis { id } errors { field message } } }"""
 _FINISH_TIMEOUT_S = 600.0
+METRICS_TOKEN = "bench-metrics-token-0123456789"
+SCRAPE_INTERVAL_S = 5.0
+GOAL_MAX_METRICS_COST = 0.05
 
 
 async def wait_finished(db: asyncpg.Connection, ids: list[uuid.UUID]) -> int:
@@ -72,6 +82,33 @@ async def start_many(http: httpx.AsyncClient, transcript_id: str, count: int) ->
     return [decode_id(payload["analysis"]["id"]) for payload in started]
 
 
+@dataclass(frozen=True)
+class BatchResult:
+    count: int
+    span_s: float
+    cpu_s: float
+    runs: int
+    transactions: float
+    failed: int
+    standin_cpu_s: float
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.span_s
+
+    @property
+    def cpu_ms_per_run(self) -> float:
+        return self.cpu_s * 1000 / self.runs
+
+    def line(self) -> str:
+        return (
+            f"  {self.count:4d} analyses at once: {self.rate:6.1f} analyses/s ({self.span_s:.2f} s), "
+            f"server CPU {self.cpu_ms_per_run:6.1f} ms per agent run ({self.cpu_s * 1000 / self.count:6.1f} ms per "
+            f"analysis), {self.transactions / self.count:.1f} database transactions per analysis, {self.failed} not "
+            f"succeeded; the stand-in's CPU {self.standin_cpu_s * 1000 / self.runs:.1f} ms per agent run"
+        )
+
+
 async def batch(
     http: httpx.AsyncClient,
     db: asyncpg.Connection,
@@ -79,7 +116,7 @@ async def batch(
     standin_pid: int,
     transcript_id: str,
     count: int,
-) -> str:
+) -> BatchResult:
     idle_before = await committed(db)
     idle_began = time.monotonic()
     transactions_before = await committed(db)
@@ -99,13 +136,7 @@ async def batch(
         ids,
     )
     runs = await db.fetchval("SELECT count(*) FROM agent_runs WHERE analysis_id = ANY($1)", ids)
-    span = (last - first).total_seconds()
-    return (
-        f"  {count:4d} analyses at once: {count / span:6.1f} analyses/s ({span:.2f} s), "
-        f"server CPU {cpu * 1000 / runs:6.1f} ms per agent run ({cpu * 1000 / count:6.1f} ms per analysis), "
-        f"{transactions / count:.1f} database transactions per analysis, {failed} not succeeded; "
-        f"the stand-in's CPU {standin_cpu * 1000 / runs:.1f} ms per agent run"
-    )
+    return BatchResult(count, (last - first).total_seconds(), cpu, runs, transactions, failed, standin_cpu)
 
 
 async def single_overhead(
@@ -149,21 +180,119 @@ async def single_overhead(
     )
 
 
+def server_settings(args: argparse.Namespace) -> dict[str, str]:
+    return {
+        "analysis_slots": str(args.slots),
+        "llm_concurrency": str(args.slots),
+        "poll_interval_s": "1.0",
+        "progress_interval_s": str(args.progress_interval),
+        # one tenant starts every analysis at once: the per-tenant fairness cap is not what is measured
+        "tenant_concurrency": "64",
+        "tenant_queue_s": "120",
+        "tenant_connections": "8",
+        "db_pool_timeout_s": "120",
+    }
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One server of the `--metrics` comparison, ready for batches."""
+
+    name: str
+    http: httpx.AsyncClient
+    db: asyncpg.Connection
+    server_pids: list[int]
+    transcript_id: str
+
+
+@asynccontextmanager
+async def variant(
+    name: str, settings: dict[str, str], server_url: str, standin_url: str, args: argparse.Namespace
+) -> AsyncIterator[Variant]:
+    async with (
+        fresh_database(server_url) as database,
+        server_process(database.url, standin_url, settings, api_processes=args.api_processes) as server,
+    ):
+        api_key = await create_api_key(database.url, "Throughput Bench")
+        db = await asyncpg.connect(asyncpg_dsn(database.url))
+        headers = {"Authorization": f"Bearer {api_key}"}
+        try:
+            async with httpx.AsyncClient(
+                base_url=server.base_url,
+                headers=headers,
+                trust_env=False,
+                limits=httpx.Limits(max_connections=50),
+                timeout=120,
+            ) as http:
+                _, transcript_id = await create_transcript(http, DISCOVERY_CALL)
+                ready = Variant(name, http, db, [server.popen.pid], transcript_id)
+                await single_overhead(http, db, ready.server_pids, transcript_id, 3, args.agent_latency)  # warm-up
+                yield ready
+        finally:
+            await db.close()
+
+
+async def scrape_forever(base_url: str) -> None:
+    headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+    async with httpx.AsyncClient(base_url=base_url, headers=headers, trust_env=False) as client:
+        while True:
+            (await client.get("/metrics")).raise_for_status()
+            await asyncio.sleep(SCRAPE_INTERVAL_S)
+
+
+async def metrics_cost(args: argparse.Namespace, server_url: str, source: str) -> None:
+    """Batches alternate between the server with metrics and the one without (which goes first alternates too)."""
+    results: dict[str, list[BatchResult]] = {"dealgraph+metrics": [], "dealgraph": []}
+    async with AsyncExitStack() as stack:
+        standin = await stack.enter_async_context(standin_process())
+        await script_agents(standin, {agent: {"latency_s": args.agent_latency} for agent in AGENTS})
+        on = server_settings(args) | {"metrics_token": METRICS_TOKEN}
+        measured = await stack.enter_async_context(variant("dealgraph+metrics", on, server_url, standin.base_url, args))
+        peer = await stack.enter_async_context(
+            variant("dealgraph", server_settings(args), server_url, standin.base_url, args)
+        )
+        scraper = asyncio.create_task(scrape_forever(str(measured.http.base_url)), name="scrape-metrics")
+        stack.callback(scraper.cancel)
+        for number in range(1, args.rounds + 1):
+            for side in (measured, peer) if number % 2 else (peer, measured):
+                for count in args.batches:
+                    result = await batch(
+                        side.http, side.db, side.server_pids, standin.popen.pid, side.transcript_id, count
+                    )
+                    results[side.name].append(result)
+                    print(f"round {number} {side.name}:{result.line()}", flush=True)
+    print(
+        f"\ndealgraph with metrics (DEALGRAPH_METRICS_TOKEN, scraped every {SCRAPE_INTERVAL_S:g} s) against without: "
+        f"4 agents per analysis, each scripted at {args.agent_latency * 1000:.0f} ms; PostgreSQL {source}; "
+        f"Python {platform.python_version()}; {args.rounds} rounds, alternating; median (min-max)"
+    )
+    for count in args.batches:
+        for label, pick, better_high in (
+            ("analyses/s", lambda r: r.rate, True),
+            ("server CPU per agent run, ms", lambda r: r.cpu_ms_per_run, False),
+        ):
+            cells, medians = [], []
+            for name, batches in results.items():
+                values = [pick(r) for r in batches if r.count == count]
+                medians.append(statistics.median(values))
+                cells.append(f"{name} {medians[-1]:.1f} ({min(values):.1f}-{max(values):.1f})")
+            ratio = medians[0] / medians[1]
+            cost = (1 - ratio) if better_high else (ratio - 1)
+            verdict = "met" if cost <= GOAL_MAX_METRICS_COST else "NOT met"
+            print(
+                f"  {count} at once, {label}: {'; '.join(cells)}; ratio {ratio:.3f} "
+                f"(goal cost <= {GOAL_MAX_METRICS_COST:.0%}: {verdict})"
+            )
+
+
 async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
+    if args.metrics:
+        await metrics_cost(args, server_url, source)
+        return
     lines = []
     async with fresh_database(server_url) as database, standin_process() as standin:
         await script_agents(standin, {agent: {"latency_s": args.agent_latency} for agent in AGENTS})
-        settings = {
-            "analysis_slots": str(args.slots),
-            "llm_concurrency": str(args.slots),
-            "poll_interval_s": "1.0",
-            "progress_interval_s": str(args.progress_interval),
-            # one tenant starts every analysis at once: the per-tenant fairness cap is not what is measured
-            "tenant_concurrency": "64",
-            "tenant_queue_s": "120",
-            "tenant_connections": "8",
-            "db_pool_timeout_s": "120",
-        }
+        settings = server_settings(args)
         async with (
             server_process(database.url, standin.base_url, settings, api_processes=args.api_processes) as server,
             worker_processes(args.worker_processes, database.url, standin.base_url, settings) as workers,
@@ -182,7 +311,8 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
                 if args.single_runs:
                     lines.append(await single_overhead(*single, args.single_runs, args.agent_latency))
                 for count in args.batches:
-                    lines.append(await batch(http, db, server_pids, standin.popen.pid, transcript_id, count))
+                    result = await batch(http, db, server_pids, standin.popen.pid, transcript_id, count)
+                    lines.append(result.line())
             await db.close()
     print(
         f"dealgraph orchestration throughput: 4 agents per analysis, each scripted at {args.agent_latency * 1000:.0f} ms, "
@@ -210,6 +340,10 @@ def main() -> None:
         "--worker-processes", type=int, default=0, help="`dealgraph worker` processes beside `serve` (scale-out)"
     )
     parser.add_argument("--progress-interval", type=float, default=0.25, help="DEALGRAPH_PROGRESS_INTERVAL_S")
+    parser.add_argument(
+        "--metrics", action="store_true", help="a server with /metrics side by side with one without (alternating)"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="with --metrics: batches per server and size")
     run_on_a_server(parser, run)
 
 

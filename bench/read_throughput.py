@@ -17,7 +17,10 @@ Data: 200 accounts, 2,000 deals, 6,000 transcripts (JSON, parsed by the app's ow
 PostGraphile runs every request as the application role with the tenant set (pgSettings), i.e. under
 the same row-level security as dealgraph, but without authentication (dealgraph checks an API key).
 
-Run from the repository root: `.venv/bin/python -m bench.read_throughput [--duration S] [--rounds N]`
+With `--metrics` the peer is dealgraph itself: `dealgraph serve` with `/metrics` enabled (and scraped every
+`SCRAPE_INTERVAL_S`, as Prometheus would) against one without, alternating rounds: the cost of recording metrics.
+
+Run from the repository root: `.venv/bin/python -m bench.read_throughput [--duration S] [--rounds N] [--metrics]`
 (or `make bench-read`). PostgreSQL: DATABASE_URL when set, else an embedded server in a temporary
 directory; `--postgres local` uses 127.0.0.1:5432. A fresh database is created and dropped.
 """
@@ -37,8 +40,8 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,6 +79,10 @@ WARM_UP_REQUESTS = 10
 GOAL_MIN_RPS_RATIO = {"deal-graph": 0.5, "trivial": 0.3}
 GOAL_MAX_P99_RATIO = 2.0
 GOAL_MAX_OVERHEAD_STATEMENTS = 2
+GOAL_MAX_METRICS_COST = 0.05
+"""With `--metrics`: req/s with metrics may be at most this much lower, p99 at most this much higher."""
+METRICS_TOKEN = "bench-metrics-token-0123456789"
+SCRAPE_INTERVAL_S = 5.0
 
 
 # ---------------------------------------------------------------- command line
@@ -96,6 +103,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--loadgen", choices=["auto", "autocannon", "python"], default="auto")
     parser.add_argument("--no-postgraphile", action="store_true", help="measure dealgraph alone")
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="dealgraph with /metrics on (scraped every 5 s) side by side with dealgraph without, instead of PostGraphile",
+    )
     parser.add_argument("--api-processes", type=int, default=1, help="`dealgraph serve --api-processes N` (default 1)")
     parser.add_argument(
         "--cache-dir",
@@ -281,8 +293,9 @@ async def running(
         await server.stop()
 
 
-def dealgraph(database_url: str, api_key: str, log_dir: Path, api_processes: int = 1) -> Any:
-    """`dealgraph serve` as shipped: no analysis pool, and a dummy key + base URL so no stand-in starts."""
+def dealgraph(database_url: str, api_key: str, log_dir: Path, api_processes: int = 1, *, metrics: bool = False) -> Any:
+    """`dealgraph serve` as shipped: no analysis pool, and a dummy key + base URL so no stand-in starts; `metrics`:
+    with `/metrics` enabled (its figures are then under "dealgraph+metrics")."""
     port = free_port()
     executable = Path(sys.executable).parent / "dealgraph"
     env = {
@@ -291,6 +304,7 @@ def dealgraph(database_url: str, api_key: str, log_dir: Path, api_processes: int
         "ANTHROPIC_API_KEY": "bench-dummy-key",
         "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",  # never called: no analysis pool runs
         "DEALGRAPH_GRAPHIQL": "false",
+        **({"DEALGRAPH_METRICS_TOKEN": METRICS_TOKEN} if metrics else {}),
     }
     queries = {
         "deal-graph": DEALGRAPH_DEAL_GRAPH,
@@ -307,7 +321,8 @@ def dealgraph(database_url: str, api_key: str, log_dir: Path, api_processes: int
         "--api-processes",
         str(api_processes),
     ]
-    return running("dealgraph", command, env, port, {"Authorization": f"Bearer {api_key}"}, queries, log_dir)
+    name = "dealgraph+metrics" if metrics else "dealgraph"
+    return running(name, command, env, port, {"Authorization": f"Bearer {api_key}"}, queries, log_dir)
 
 
 def postgraphile(tools: PostGraphile, database_url: str, tenant_id: uuid.UUID, app_role: str, log_dir: Path) -> Any:
@@ -486,7 +501,9 @@ async def verify(servers: list[Server]) -> str:
     for server in servers:
         data = await server.post(server.queries["deal-graph"])
         shape = (
-            DealGraphShape.of_dealgraph(data) if server.name == "dealgraph" else DealGraphShape.of_postgraphile(data)
+            DealGraphShape.of_dealgraph(data)
+            if server.name.startswith("dealgraph")
+            else DealGraphShape.of_postgraphile(data)
         )
         shapes.append(shape)
         lines.append(
@@ -504,6 +521,10 @@ async def throughput(
     sampler = BackendCpuSampler(db.postmaster, db.name) if db.postmaster else None
     async with AsyncExitStack() as stack:
         servers = [await stack.enter_async_context(dealgraph(db.url, db.api_key, log_dir, args.api_processes))]
+        if args.metrics:
+            measured = dealgraph(db.url, db.api_key, log_dir, args.api_processes, metrics=True)
+            servers.insert(0, await stack.enter_async_context(measured))
+            stack.enter_context(scraping(servers[0]))
         if tools:
             servers.append(
                 await stack.enter_async_context(postgraphile(tools, db.url, db.tenant_id, Settings().app_role, log_dir))
@@ -521,6 +542,24 @@ async def throughput(
                     print_round(number, result)
                     rounds.append(result)
     return rounds
+
+
+@contextmanager
+def scraping(server: Server) -> Iterator[None]:
+    """Scrapes `server`'s /metrics every `SCRAPE_INTERVAL_S` in the background, as Prometheus would."""
+
+    async def scrape_forever() -> None:
+        headers = {"Authorization": f"Bearer {METRICS_TOKEN}"}
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, trust_env=False) as client:
+            while True:
+                (await client.get("/metrics")).raise_for_status()
+                await asyncio.sleep(SCRAPE_INTERVAL_S)
+
+    task = asyncio.create_task(scrape_forever(), name="scrape-metrics")
+    try:
+        yield
+    finally:
+        task.cancel()
 
 
 # ---------------------------------------------------------------- report
@@ -549,7 +588,17 @@ METRICS: list[tuple[str, int, Any]] = [
 ]
 
 
-def goal(query: str, metric: str, ratio: float) -> str:
+def goal(query: str, metric: str, ratio: float, metrics: bool) -> str:
+    if metrics:  # dealgraph+metrics / dealgraph
+        if metric == "req/s":
+            return (
+                f"goal >= {1 - GOAL_MAX_METRICS_COST:g}: {'met' if ratio >= 1 - GOAL_MAX_METRICS_COST else 'NOT met'}"
+            )
+        if metric == "server CPU per request, ms":
+            return (
+                f"goal <= {1 + GOAL_MAX_METRICS_COST:g}: {'met' if ratio <= 1 + GOAL_MAX_METRICS_COST else 'NOT met'}"
+            )
+        return ""
     if metric == "req/s":
         target = GOAL_MIN_RPS_RATIO[query]
         return f"goal >= {target:g}: {'met' if ratio >= target else 'NOT met'}"
@@ -559,7 +608,8 @@ def goal(query: str, metric: str, ratio: float) -> str:
 
 
 def print_summary(rounds: list[Round], servers: list[str]) -> None:
-    ratio_note = "; ratio = dealgraph / PostGraphile (of the medians)" if len(servers) > 1 else ""
+    metrics = servers[0] == "dealgraph+metrics"
+    ratio_note = f"; ratio = {servers[0]} / {servers[1]} (of the medians)" if len(servers) > 1 else ""
     print(f"\nsummary: median of rounds (min-max){ratio_note}")
     width = 40
     for query in QUERIES:
@@ -580,9 +630,9 @@ def print_summary(rounds: list[Round], servers: list[str]) -> None:
             cells = "".join(f"{s.text(digits) if s else 'n/a':>26}" for s in summaries.values())
             line = f"  {metric:<{width}}{cells}"
             first, *others = summaries.values()
-            if others and first and others[0] and others[0].median and query in GOAL_MIN_RPS_RATIO:
+            if others and first and others[0] and others[0].median and (metrics or query in GOAL_MIN_RPS_RATIO):
                 ratio = first.median / others[0].median
-                line += f"  {ratio:8.3f}  {goal(query, metric, ratio)}"
+                line += f"  {ratio:8.3f}  {goal(query, metric, ratio, metrics)}"
             print(line.rstrip())
 
 
@@ -640,6 +690,8 @@ def print_setup(
             f"PostGraphile {tools.version} on Node {node_version} (installed in {args.cache_dir}); every request "
             "runs as the app role with the tenant set (pgSettings): same RLS, but no API-key check"
         )
+    elif args.metrics:
+        print(f"PostGraphile NOT measured ({why_not}, DEALGRAPH_METRICS_TOKEN unset)")
     else:
         print(f"PostGraphile NOT measured ({why_not}): dealgraph's figures alone")
     print(
@@ -654,7 +706,11 @@ def print_setup(
 
 async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
     size = DatasetSize()
-    tools, why_not = (None, "--no-postgraphile") if args.no_postgraphile else ensure_postgraphile(args.cache_dir)
+    tools, why_not = (None, "--no-postgraphile") if args.no_postgraphile else (None, "")
+    if args.metrics:
+        why_not = "--metrics: the peer is dealgraph without metrics"
+    elif not args.no_postgraphile:
+        tools, why_not = ensure_postgraphile(args.cache_dir)
     autocannon, no_autocannon = (
         (None, "--loadgen python") if args.loadgen == "python" else ensure_autocannon(args.cache_dir)
     )
@@ -668,7 +724,8 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
             print_statements(await statement_counts(db, tools, args, Path(logs)))
             print()
             rounds = await throughput(db, tools, autocannon, args, Path(logs))
-    print_summary(rounds, ["dealgraph"] + (["PostGraphile"] if tools else []))
+    names = ["dealgraph+metrics", "dealgraph"] if args.metrics else ["dealgraph"] + (["PostGraphile"] if tools else [])
+    print_summary(rounds, names)
     print(f"\nload average at end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

@@ -10,6 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 from starlette.applications import Starlette
 
 from dealgraph.config import Settings
@@ -17,7 +18,7 @@ from dealgraph.observability import tracing
 from dealgraph.standin import RunningStandin
 from harness.transcripts import DISCOVERY_CALL
 from tests.analysis_support import AGENTS, analyse_live, transcript_for_analysis
-from tests.support import GraphQLClient, TenantFactory, make_settings
+from tests.support import GraphQLClient, StandinControl, TenantFactory, make_settings
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -104,6 +105,24 @@ async def test_an_analysis_is_traced_with_genai_attributes_and_no_customer_text(
         for value in (span.attributes or {}).values():
             text = str(value)
             assert not any(secret in text for secret in secrets), (span.name, value)
+
+
+async def test_a_refused_request_marks_its_request_and_run_spans(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory, exporter: InMemorySpanExporter, standin: StandinControl
+) -> None:
+    await standin.behave("stakeholders", fail_always=400)  # invalid_request_error: not retried
+    who = await tenants.create()
+    ids = await transcript_for_analysis(gql, who)
+    exporter.clear()
+    await analyse_live(app, gql, who, ids["transcript"], agents=["STAKEHOLDERS"])
+    spans = exporter.get_finished_spans()
+    [chat] = named(spans, "chat ")
+    [run] = named(spans, "invoke_agent stakeholders")
+    assert parent_of(chat, spans) is run
+    for span in (chat, run):
+        assert span.status.status_code is StatusCode.ERROR
+        assert (span.attributes or {})["error.type"] == "BAD_REQUEST"
+    assert (run.attributes or {})["dealgraph.run.outcome"] == "BAD_REQUEST"
 
 
 @pytest.mark.parametrize(
