@@ -1,14 +1,19 @@
-"""Shared set-up of the analysis tests: a transcript to analyse and the GraphQL documents."""
+"""Shared set-up of the analysis tests: a transcript to analyse, the GraphQL documents, and an analysis through a
+`dealgraph serve` process."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
+from httpx_ws import aconnect_ws
 from starlette.types import ASGIApp
 
 from harness.transcripts import DISCOVERY_CALL
 from tests.factories import create_deal_with_account, create_transcript
-from tests.support import GraphQLClient, TenantHandle, subscribe, wait_for, websocket
+from tests.processes import process_env
+from tests.support import GraphQLClient, Subscription, TenantHandle, subscribe, wait_for, websocket
 
 AGENTS = ("meeting_intelligence", "action_items", "stakeholders", "meddpicc")
 
@@ -100,3 +105,31 @@ async def analyse_live(
 
 def kinds(events: list[dict[str, Any]], key: str = "analysisEvents") -> list[tuple[str, str | None]]:
     return [(e[key]["__typename"], e[key].get("agent")) for e in events]
+
+
+def without_a_key(database_url: str, **settings: str) -> dict[str, str]:
+    """`serve` with no API key or base URL: it starts the stand-in itself, with fast scripted agents."""
+    latencies = json.dumps(dict.fromkeys(AGENTS, 0.05))
+    env = process_env(
+        database_url, "", standin_latencies=latencies, lease_s="30", **settings
+    )  # not re-claimed when loaded
+    return env | {"ANTHROPIC_API_KEY": "", "ANTHROPIC_BASE_URL": ""}
+
+
+async def analyse_through(base_url: str, who: TenantHandle, transcript_id: str) -> list[dict[str, Any]]:
+    """Start an analysis over HTTP on the server and collect its events over a WebSocket to the same server."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        variables = {"t": transcript_id, "agents": ["MEETING_INTELLIGENCE", "ACTION_ITEMS"]}
+        started = await client.post("/graphql", json={"query": START, "variables": variables}, headers=who.headers)
+        analysis_id = started.json()["data"]["startAnalysis"]["analysis"]["id"]
+        async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:
+            await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {who.api_key}"}})
+            assert (await ws.receive_json())["type"] == "connection_ack"
+            await ws.send_json(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": ANALYSIS_EVENTS, "variables": {"id": analysis_id}},
+                }
+            )
+            return await Subscription(ws, "1").collect(timeout=60)

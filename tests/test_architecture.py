@@ -185,6 +185,19 @@ FORBIDDEN = {
     "runs": {"schema", "services", "server", "standin"},
     "search": {"schema", "server", "runs", "standin"},
     "standin": {"db", "schema", "services", "server", "runs", "search", "fanout"},
+    "observability": {
+        "db",
+        "schema",
+        "services",
+        "server",
+        "runs",
+        "prompts",
+        "agents",
+        "claude",
+        "standin",
+        "search",
+        "fanout",
+    },
 }
 
 

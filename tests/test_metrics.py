@@ -15,10 +15,16 @@ from starlette.applications import Starlette
 from dealgraph.config import Settings
 from dealgraph.runs.engine import analysis_engine
 from dealgraph.standin import RunningStandin
-from tests.analysis_support import AGENTS, ANALYSIS_EVENTS, start, transcript_for_analysis
+from tests.analysis_support import (
+    AGENTS,
+    ANALYSIS_EVENTS,
+    analyse_through,
+    start,
+    transcript_for_analysis,
+    without_a_key,
+)
 from tests.processes import serving
 from tests.support import GraphQLClient, TenantFactory, asgi_client, make_settings, running_app, subscribe, websocket
-from tests.test_serve_workers import analyse_through, without_a_key
 
 TOKEN = "scrape-token-0123456789"
 SCRAPER = {"Authorization": f"Bearer {TOKEN}"}

@@ -4,16 +4,13 @@ the stand-in and the worker pool in child processes that never outlive `serve`."
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from httpx_ws import aconnect_ws
 from sqlalchemy import select
 from starlette.applications import Starlette
 
@@ -21,14 +18,12 @@ from dealgraph.config import Settings
 from dealgraph.db.models import AgentRun
 from dealgraph.standin import RunningStandin
 from harness.processes import children, descendants
-from tests.analysis_support import AGENTS, ANALYSIS_EVENTS, START, kinds, transcript_for_analysis
+from tests.analysis_support import analyse_through, kinds, transcript_for_analysis, without_a_key
 from tests.processes import process_env, serving
 from tests.support import (
     REFUSAL_DEADLINE_S,
     GraphQLClient,
-    Subscription,
     TenantFactory,
-    TenantHandle,
     make_settings,
     refused_within,
 )
@@ -68,34 +63,6 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def without_a_key(database_url: str, **settings: str) -> dict[str, str]:
-    """`serve` with no API key or base URL: it starts the stand-in itself, with fast scripted agents."""
-    latencies = json.dumps(dict.fromkeys(AGENTS, 0.05))
-    env = process_env(
-        database_url, "", standin_latencies=latencies, lease_s="30", **settings
-    )  # not re-claimed when loaded
-    return env | {"ANTHROPIC_API_KEY": "", "ANTHROPIC_BASE_URL": ""}
-
-
-async def analyse_through(base_url: str, who: TenantHandle, transcript_id: str) -> list[dict[str, Any]]:
-    """Start an analysis over HTTP on the server and collect its events over a WebSocket to the same server."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-        variables = {"t": transcript_id, "agents": ["MEETING_INTELLIGENCE", "ACTION_ITEMS"]}
-        started = await client.post("/graphql", json={"query": START, "variables": variables}, headers=who.headers)
-        analysis_id = started.json()["data"]["startAnalysis"]["analysis"]["id"]
-        async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:
-            await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {who.api_key}"}})
-            assert (await ws.receive_json())["type"] == "connection_ack"
-            await ws.send_json(
-                {
-                    "id": "1",
-                    "type": "subscribe",
-                    "payload": {"query": ANALYSIS_EVENTS, "variables": {"id": analysis_id}},
-                }
-            )
-            return await Subscription(ws, "1").collect(timeout=60)
 
 
 async def descendants_including(pid: int, command_end: str, timeout_s: float = 20) -> dict[int, str]:

@@ -24,13 +24,14 @@ log = logging.getLogger(__name__)
 
 SCOPE = "dealgraph"
 _EXPORTERS = {"otlp", "console"}
-_state: dict[str, Any] = {"provider": None}
+_NO_OP = trace.NoOpTracer()
+_state: dict[str, Any] = {"provider": None, "tracer": _NO_OP}
 
 
 def tracer() -> Tracer:
     """The tracer of the installed provider (`install`, `configure_from_environment`), or a no-op one."""
-    provider: TracerProvider | None = _state["provider"]
-    return provider.get_tracer(SCOPE) if provider is not None else trace.NoOpTracer()
+    found: Tracer = _state["tracer"]
+    return found
 
 
 def enabled() -> bool:
@@ -42,6 +43,7 @@ def install(provider: TracerProvider | None) -> None:
     """Use `provider` for dealgraph's spans (None: stop tracing). Not OpenTelemetry's global provider, which can be set
     only once per process: tests install one with an in-memory exporter and take it away again."""
     _state["provider"] = provider
+    _state["tracer"] = provider.get_tracer(SCOPE) if provider is not None else _NO_OP
 
 
 def wanted(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:

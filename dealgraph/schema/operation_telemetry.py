@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
 
@@ -31,29 +31,43 @@ class OperationTelemetry(SchemaExtension):
     _subscription = False
 
     def on_operation(self) -> Iterator[None]:
-        context = self.execution_context
         started = time.perf_counter()
+        if not tracing.enabled():  # no span to open: the cheapest path, taken by default
+            try:
+                yield
+            finally:
+                self._measure(started)
+            return
         with tracing.tracer().start_as_current_span("graphql", kind=SpanKind.SERVER) as span:
             try:
                 yield
             finally:
-                if self._subscription:
-                    metrics.count_subscription(-1)
-                kind = operation_type(context)
-                code = outcome_code(context)
-                metrics.record_operation(kind, code, time.perf_counter() - started)
-                if span.is_recording():
-                    name = context.operation_name
-                    span.update_name(f"{kind} {name}" if name else kind)
-                    span.set_attributes({"graphql.operation.type": kind, "dealgraph.outcome": code})
-                    if name:
-                        span.set_attribute("graphql.operation.name", name)
-                    if code != "OK":
-                        span.set_attribute("error.type", code)
-                        span.set_status(Status(StatusCode.ERROR))
+                self._measure(started)
+                self._describe(span)
 
     def on_validate(self) -> Iterator[None]:
         yield
-        if operation_type(self.execution_context) == "subscription" and not self.execution_context.pre_execution_errors:
+        context = self.execution_context
+        if metrics.enabled() and operation_type(context) == "subscription" and not context.pre_execution_errors:
             self._subscription = True
             metrics.count_subscription(1)
+
+    def _measure(self, started: float) -> None:
+        if self._subscription:
+            metrics.count_subscription(-1)
+        if metrics.enabled():
+            context = self.execution_context
+            metrics.record_operation(operation_type(context), outcome_code(context), time.perf_counter() - started)
+
+    def _describe(self, span: Span) -> None:
+        if not span.is_recording():
+            return
+        context = self.execution_context
+        kind, code, name = operation_type(context), outcome_code(context), context.operation_name
+        span.update_name(f"{kind} {name}" if name else kind)
+        span.set_attributes({"graphql.operation.type": kind, "dealgraph.outcome": code})
+        if name:
+            span.set_attribute("graphql.operation.name", name)
+        if code != "OK":
+            span.set_attribute("error.type", code)
+            span.set_status(Status(StatusCode.ERROR))
