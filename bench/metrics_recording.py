@@ -64,9 +64,10 @@ def main() -> None:
     off = {name: microseconds(call, args.calls, args.repeats) for name, call in PATHS.items()}
     metrics.enable()
     on = {name: microseconds(call, args.calls, args.repeats) for name, call in PATHS.items()}
+    mode = "multiprocess files" if metrics.multiprocess() else "in memory, one process"
     print(
         f"metrics recording, microseconds per call (median of {args.repeats} x {args.calls:,}); Python "
-        f"{platform.python_version()}, one process, no multiprocess directory"
+        f"{platform.python_version()}; values {mode}"
     )
     print(f"  {'path':<20}{'off':>8}{'on':>8}{'added':>8}")
     for name in PATHS:
