@@ -4,7 +4,13 @@ attribute; a subscription is one span however many events it sends."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import ClassVar
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -139,3 +145,45 @@ async def test_a_refused_request_marks_its_request_and_run_spans(
 )
 def test_tracing_is_off_unless_the_otel_settings_ask_for_it(environ: dict[str, str], wanted: bool) -> None:
     assert tracing.wanted(environ) is wanted
+
+
+class _Collector(BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver that keeps what it was sent."""
+
+    received: ClassVar[list[tuple[str, bytes]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append((self.path, body))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def test_the_otel_settings_export_spans_over_otlp() -> None:
+    """A process started with an OTLP endpoint exports its spans there (the exporter flushes at shutdown)."""
+    collector = HTTPServer(("127.0.0.1", 0), _Collector)
+    threading.Thread(target=collector.serve_forever, daemon=True).start()
+    try:
+        probe = (
+            "from dealgraph.config import Settings\n"
+            "from dealgraph.observability import setup, tracing\n"
+            "setup.observe(Settings())\n"
+            "assert tracing.enabled()\n"
+            "with tracing.tracer().start_as_current_span('probe-span'):\n"
+            "    pass\n"
+            "setup.stop_observing()\n"
+        )
+        env = os.environ | {
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.server_port}",
+            "OTEL_SERVICE_NAME": "dealgraph-probe",
+        }
+        subprocess.run([sys.executable, "-c", probe], env=env, check=True, timeout=60)
+    finally:
+        collector.shutdown()
+    [(path, body)] = _Collector.received
+    assert path == "/v1/traces"
+    assert b"probe-span" in body and b"dealgraph-probe" in body

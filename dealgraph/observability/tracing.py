@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 SCOPE = "dealgraph"
 _EXPORTERS = {"otlp", "console"}
 _NO_OP = trace.NoOpTracer()
-_state: dict[str, Any] = {"provider": None, "tracer": _NO_OP}
+_state: dict[str, Any] = {"provider": None, "tracer": _NO_OP, "configured": False}
 
 
 def tracer() -> Tracer:
@@ -44,6 +44,7 @@ def install(provider: TracerProvider | None) -> None:
     only once per process: tests install one with an in-memory exporter and take it away again."""
     _state["provider"] = provider
     _state["tracer"] = provider.get_tracer(SCOPE) if provider is not None else _NO_OP
+    _state["configured"] = False
 
 
 def wanted(environ: dict[str, str] | os._Environ[str] = os.environ) -> bool:
@@ -83,12 +84,15 @@ def configure_from_environment() -> bool:
     )
     provider.add_span_processor(BatchSpanProcessor(exporter))
     install(provider)
+    _state["configured"] = True
     log.info("tracing: spans exported with the %s exporter", type(exporter).__name__)
     return True
 
 
 def shutdown() -> None:
-    """Flush what is buffered (the batch processor exports in the background)."""
+    """Export what is buffered (the batch processor exports in the background) and stop tracing, if tracing was
+    configured here: a provider someone else installed (a test's) is theirs to shut down."""
     provider = _state["provider"]
-    if provider is not None and hasattr(provider, "shutdown"):
+    if _state["configured"] and provider is not None:
         provider.shutdown()
+        install(None)
