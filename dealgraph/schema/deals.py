@@ -20,6 +20,7 @@ from dealgraph.schema.context import Context
 from dealgraph.schema.enums import DealOrderField, DealStage
 from dealgraph.schema.qualification import DealQualification
 from dealgraph.schema.tenancy import User
+from dealgraph.services.deals import StageEntry
 
 if TYPE_CHECKING:
     from dealgraph.schema.people import ConversationFigureRange, ConversationMetrics, DealPerson
@@ -30,6 +31,30 @@ SearchHitType = Annotated["SearchHit", strawberry.lazy("dealgraph.schema.transcr
 DealPersonType = Annotated["DealPerson", strawberry.lazy("dealgraph.schema.people")]
 ConversationMetricsType = Annotated["ConversationMetrics", strawberry.lazy("dealgraph.schema.people")]
 ConversationFigureRangeType = Annotated["ConversationFigureRange", strawberry.lazy("dealgraph.schema.people")]
+
+
+@strawberry.type(
+    description="The deal entered `toStage`: from `fromStage` (null when it was created in it), by whom, when."
+)
+class StageChange:
+    from_stage: DealStage | None
+    to_stage: DealStage
+    changed_at: datetime
+    entry: strawberry.Private[StageEntry]
+
+    @classmethod
+    def of(cls, entry: StageEntry) -> StageChange:
+        return cls(
+            from_stage=entry.from_stage,
+            to_stage=entry.to_stage,
+            changed_at=entry.changed_at,
+            entry=entry,
+        )
+
+    @strawberry.field(description="The user who made the change (null when unknown, or since deleted).")
+    async def changed_by(self, info: strawberry.Info[Context, None]) -> User | None:
+        row = await info.context.loaders.user.load(self.entry.changed_by) if self.entry.changed_by else None
+        return User.from_row(row) if row else None
 
 
 @strawberry.type
@@ -85,6 +110,10 @@ class Deal(LoadedNode, relay.Node):
         from dealgraph.schema.people import ConversationMetrics
 
         return ConversationMetrics.of((await info.context.loaders.deal_calls.load(self.row.id)).rollup)
+
+    @strawberry.field(description="Every stage the deal entered, oldest first; its creation is the first entry.")
+    async def stage_history(self, info: strawberry.Info[Context, None]) -> list[StageChange]:
+        return [StageChange.of(entry) for entry in await info.context.loaders.stage_history.load(self.row.id)]
 
     @strawberry.field(description="MEDDPICC rolled up across the deal's analysed calls.")
     async def qualification(self, info: strawberry.Info[Context, None]) -> DealQualification:

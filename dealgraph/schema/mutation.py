@@ -67,14 +67,16 @@ class Mutation:
 
     @strawberry.mutation
     async def create_deal(self, info: Info, input: CreateDealInput) -> DealPayload:
-        action = deals.create_deal(info.context.tenant, input_ids(provided(input), DEAL_REFERENCES))
+        action = deals.create_deal(
+            info.context.tenant, input_ids(provided(input), DEAL_REFERENCES), info.context.viewer.user_id
+        )
         return await mutate(DealPayload, "deal", action, Deal.from_row)
 
     @strawberry.mutation
     async def update_deal(self, info: Info, input: UpdateDealInput) -> DealPayload:
         changes = input_ids(provided(input), DEAL_REFERENCES)
         deal_id = node_uuid(changes.pop("id"), "Deal")
-        action = deals.update_deal(info.context.tenant, deal_id, changes)
+        action = deals.update_deal(info.context.tenant, deal_id, changes, info.context.viewer.user_id)
         return await mutate(DealPayload, "deal", action, Deal.from_row)
 
     @strawberry.mutation(description="Also deletes the deal's transcripts.")

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -110,22 +112,55 @@ async def _validated(session: AsyncSession, changes: dict[str, Any]) -> dict[str
     return cleaned
 
 
-async def create_deal(scope: TenantScope, fields: dict[str, Any]) -> Deal:
+async def create_deal(scope: TenantScope, fields: dict[str, Any], actor: uuid.UUID | None) -> Deal:
+    """`actor` (the user creating it) is recorded as having put the deal in its first stage."""
     async with scope.session() as session:
         values = {"stage": DealStage.PROSPECTING, "currency": "USD"} | await _validated(session, fields)
         deal = Deal(tenant_id=scope.tenant_id, **values)
-        deals.add(session, deal)
+        await deals.add(session, deal)
+        deals.record_stage_change(session, deal, None, actor)
     return deal
 
 
-async def update_deal(scope: TenantScope, deal_id: uuid.UUID | None, changes: dict[str, Any]) -> Deal:
+async def update_deal(
+    scope: TenantScope, deal_id: uuid.UUID | None, changes: dict[str, Any], actor: uuid.UUID | None
+) -> Deal:
+    """A stage change is recorded with `actor` (who made it), in the same transaction."""
     async with scope.session() as session:
         deal = await deals.get(session, deal_id) if deal_id else None
         if deal is None:
             raise InvalidInput.at(("input", "id"), "deal not found", ErrorCode.NOT_FOUND)
+        before = deal.stage
         for name, value in (await _validated(session, changes)).items():
             setattr(deal, name, value)
+        if deal.stage != before:
+            deals.record_stage_change(session, deal, before, actor)
     return deal
+
+
+@dataclass(frozen=True, slots=True)
+class StageEntry:
+    """The deal entered `to_stage` at `changed_at` (from `from_stage`; None: it was created in it)."""
+
+    from_stage: DealStage | None
+    to_stage: DealStage
+    changed_at: datetime
+    changed_by: uuid.UUID | None
+
+
+async def load_stage_histories(scope: TenantScope, deal_ids: Sequence[uuid.UUID]) -> list[list[StageEntry]]:
+    """DataLoader batch: each deal's stage history, oldest first, from one statement. A deal with none recorded
+    (written before stage history existed, or by a bulk load) entered its current stage when it was created."""
+    async with scope.session() as session:
+        rows = await deals.stage_changes(session, deal_ids)
+        missing = [deal_id for deal_id in deal_ids if not any(row.deal_id == deal_id for row in rows)]
+        created = {deal.id: deal for deal in await deals.get_many(session, missing)} if missing else {}
+    grouped: dict[uuid.UUID, list[StageEntry]] = defaultdict(list)
+    for row in rows:
+        grouped[row.deal_id].append(StageEntry(row.from_stage, row.to_stage, row.changed_at, row.changed_by))
+    for deal_id, deal in created.items():
+        grouped[deal_id].append(StageEntry(None, deal.stage, deal.created_at, None))
+    return [grouped.get(deal_id, []) for deal_id in deal_ids]
 
 
 async def delete_deal(scope: TenantScope, deal_id: uuid.UUID | None) -> uuid.UUID:

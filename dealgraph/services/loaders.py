@@ -21,6 +21,7 @@ from dealgraph.db.repositories import batches, people
 from dealgraph.db.repositories.batches import ById, Children
 from dealgraph.db.session import TenantScope
 from dealgraph.services.conversation import DealCalls, PersonRange, Rollup, load_deal_calls, load_person_rollups
+from dealgraph.services.deals import StageEntry, load_stage_histories
 from dealgraph.services.people import Appearance, load_deal_people, load_person_appearances
 from dealgraph.services.qualification import Qualification, load_qualifications
 
@@ -82,6 +83,10 @@ class Loaders:
     @cached_property
     def qualification(self) -> DataLoader[uuid.UUID, Qualification]:
         return DataLoader(partial(load_qualifications, self.scope))
+
+    @cached_property
+    def stage_history(self) -> DataLoader[uuid.UUID, list[StageEntry]]:
+        return DataLoader(partial(load_stage_histories, self.scope))
 
     @cached_property
     def person(self) -> DataLoader[uuid.UUID, Any]:  # a Person row

@@ -2,6 +2,7 @@
 
 from dealgraph.db.models.analyses import AgentRun, Analysis, AnalysisStatus, RunStatus
 from dealgraph.db.models.crm import Account, Deal, DealStage
+from dealgraph.db.models.deal_room import DealHealth, DealStageChange, HealthSettings
 from dealgraph.db.models.people import (
     CallMetrics,
     LinkedBy,
@@ -25,6 +26,9 @@ __all__ = [
     "ApiKey",
     "Deal",
     "DealStage",
+    "DealHealth",
+    "DealStageChange",
+    "HealthSettings",
     "LinkedBy",
     "PeopleSettings",
     "Person",

@@ -11,7 +11,7 @@ from sqlalchemy import Date, Numeric, String, delete, func, literal_column, or_,
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db.keyset import ListQuery, Sort
-from dealgraph.db.models import Account, Deal, DealStage, User
+from dealgraph.db.models import Account, Deal, DealStage, DealStageChange, User
 from dealgraph.db.repositories import conversation
 
 _SORT_KEYS: dict[str, Any] = {
@@ -70,6 +70,10 @@ async def get(session: AsyncSession, deal_id: uuid.UUID) -> Deal | None:
     return await session.get(Deal, deal_id)
 
 
+async def get_many(session: AsyncSession, deal_ids: Sequence[uuid.UUID]) -> Sequence[Deal]:
+    return list(await session.scalars(select(Deal).where(Deal.id.in_(deal_ids))))
+
+
 async def hold(session: AsyncSession, deal_id: uuid.UUID) -> bool:
     """Whether the deal exists; if it does, it stays until the transaction ends.
 
@@ -89,10 +93,33 @@ async def user_exists(session: AsyncSession, user_id: uuid.UUID) -> bool:
     return await session.get(User, user_id) is not None
 
 
-def add(session: AsyncSession, deal: Deal) -> None:
+async def add(session: AsyncSession, deal: Deal) -> None:
+    """Inserted at once: its id is known after."""
     session.add(deal)
+    await session.flush()
 
 
 async def delete_deal(session: AsyncSession, deal_id: uuid.UUID) -> uuid.UUID | None:
     """The id if the deal was there (its transcripts go with it)."""
     return await session.scalar(delete(Deal).where(Deal.id == deal_id).returning(Deal.id))
+
+
+def record_stage_change(
+    session: AsyncSession, deal: Deal, from_stage: DealStage | None, changed_by: uuid.UUID | None
+) -> None:
+    """`deal` entered its current stage (from `from_stage`; None: it was created in it), by `changed_by`."""
+    session.add(
+        DealStageChange(
+            tenant_id=deal.tenant_id, deal_id=deal.id, from_stage=from_stage, to_stage=deal.stage, changed_by=changed_by
+        )
+    )
+
+
+async def stage_changes(session: AsyncSession, deal_ids: Sequence[uuid.UUID]) -> Sequence[DealStageChange]:
+    """The deals' stage changes, oldest first."""
+    query = (
+        select(DealStageChange)
+        .where(DealStageChange.deal_id.in_(deal_ids))
+        .order_by(DealStageChange.changed_at, DealStageChange.id)
+    )
+    return list(await session.scalars(query))
