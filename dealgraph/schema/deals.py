@@ -18,9 +18,10 @@ from dealgraph.schema.common import LoadedNode, SortDirection, UserError
 from dealgraph.schema.connections import Connection, LoadedList, Pages
 from dealgraph.schema.context import Context
 from dealgraph.schema.enums import DealOrderField, DealStage
-from dealgraph.schema.qualification import DealQualification
+from dealgraph.schema.qualification import DealQualification, QualifiedCall
 from dealgraph.schema.tenancy import User
 from dealgraph.services.deals import StageEntry
+from dealgraph.services.qualification import history, roll_up
 
 if TYPE_CHECKING:
     from dealgraph.schema.people import ConversationFigureRange, ConversationMetrics, DealPerson
@@ -117,7 +118,14 @@ class Deal(LoadedNode, relay.Node):
 
     @strawberry.field(description="MEDDPICC rolled up across the deal's analysed calls.")
     async def qualification(self, info: strawberry.Info[Context, None]) -> DealQualification:
-        return DealQualification.of(await info.context.loaders.qualification.load(self.row.id))
+        return DealQualification.of(roll_up(await info.context.loaders.analysed_calls.load(self.row.id)))
+
+    @strawberry.field(
+        description="MEDDPICC per analysed call, oldest first: each element as that call found it, the call's score "
+        "(identified = 1, partial = 0.5, averaged over the eight elements: 0 to 1) and its trend against the call before."
+    )
+    async def qualification_history(self, info: strawberry.Info[Context, None]) -> list[QualifiedCall]:
+        return [QualifiedCall.of(call) for call in history(await info.context.loaders.analysed_calls.load(self.row.id))]
 
 
 @strawberry.input

@@ -23,7 +23,7 @@ from dealgraph.db.session import TenantScope
 from dealgraph.services.conversation import DealCalls, PersonRange, Rollup, load_deal_calls, load_person_rollups
 from dealgraph.services.deals import StageEntry, load_stage_histories
 from dealgraph.services.people import Appearance, load_deal_people, load_person_appearances
-from dealgraph.services.qualification import Qualification, load_qualifications
+from dealgraph.services.qualification import CallResult, load_analysed_calls
 
 
 class Loaders:
@@ -81,8 +81,9 @@ class Loaders:
         return self._children(batches.RUNS_BY_ANALYSIS)
 
     @cached_property
-    def qualification(self) -> DataLoader[uuid.UUID, Qualification]:
-        return DataLoader(partial(load_qualifications, self.scope))
+    def analysed_calls(self) -> DataLoader[uuid.UUID, list[CallResult]]:
+        """Each deal's MEDDPICC results per call: its roll-up and its history come from the same statement."""
+        return DataLoader(partial(load_analysed_calls, self.scope))
 
     @cached_property
     def stage_history(self) -> DataLoader[uuid.UUID, list[StageEntry]]:
