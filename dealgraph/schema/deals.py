@@ -24,10 +24,12 @@ from dealgraph.services.deals import StageEntry
 from dealgraph.services.qualification import history, roll_up
 
 if TYPE_CHECKING:
+    from dealgraph.schema.health import DealHealth
     from dealgraph.schema.people import ConversationFigureRange, ConversationMetrics, DealPerson
     from dealgraph.schema.transcripts import SearchHit, Transcript
 
 TranscriptType = Annotated["Transcript", strawberry.lazy("dealgraph.schema.transcripts")]
+DealHealthType = Annotated["DealHealth", strawberry.lazy("dealgraph.schema.health")]
 SearchHitType = Annotated["SearchHit", strawberry.lazy("dealgraph.schema.transcripts")]
 DealPersonType = Annotated["DealPerson", strawberry.lazy("dealgraph.schema.people")]
 ConversationMetricsType = Annotated["ConversationMetrics", strawberry.lazy("dealgraph.schema.people")]
@@ -111,6 +113,14 @@ class Deal(LoadedNode, relay.Node):
         from dealgraph.schema.people import ConversationMetrics
 
         return ConversationMetrics.of((await info.context.loaders.deal_calls.load(self.row.id)).rollup)
+
+    @strawberry.field(
+        description="Health warnings with their evidence, and the status they add up to (recomputed in the background)."
+    )
+    async def health(self, info: strawberry.Info[Context, None]) -> DealHealthType:
+        from dealgraph.schema.health import DealHealth
+
+        return DealHealth.of(await info.context.loaders.health.load(self.row.id))
 
     @strawberry.field(description="Every stage the deal entered, oldest first; its creation is the first entry.")
     async def stage_history(self, info: strawberry.Info[Context, None]) -> list[StageChange]:

@@ -15,6 +15,7 @@ from dealgraph.schema.common import UNKNOWN_ID, DeletePayload, global_id, input_
 from dealgraph.schema.context import Context
 from dealgraph.schema.deals import CreateDealInput, Deal, DealPayload, UpdateDealInput
 from dealgraph.schema.enums import AgentKind, Side
+from dealgraph.schema.health import HealthSettings, HealthSettingsInput, HealthSettingsPayload
 from dealgraph.schema.people import (
     PeopleSettings,
     PeopleSettingsInput,
@@ -35,7 +36,7 @@ from dealgraph.schema.prompts import (
     PromptVersionPayload,
 )
 from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
-from dealgraph.services import accounts, analyses, deals, people, prompts, transcripts
+from dealgraph.services import accounts, analyses, deals, health, people, prompts, transcripts
 from dealgraph.services.ids import node_uuid
 
 Info = strawberry.Info[Context, None]
@@ -126,6 +127,24 @@ class Mutation:
             node_uuid(merged_id, "Person") or UNKNOWN_ID,
         )
         return await mutate(PersonPayload, "person", action, Person.from_row)
+
+    @strawberry.mutation(
+        description="Admins: turn health warnings on or off and set their thresholds (warnings left out keep theirs); "
+        "every deal's health is then recomputed in the background.",
+        permission_classes=[IsAdmin],
+    )
+    async def update_health_settings(self, info: Info, input: HealthSettingsInput) -> HealthSettingsPayload:
+        changes = [
+            health.SettingChange(
+                code=entry.code,
+                enabled=entry.enabled if entry.enabled is not strawberry.UNSET else None,
+                threshold=entry.threshold if entry.threshold is not strawberry.UNSET else None,
+                threshold_given=entry.threshold is not strawberry.UNSET,
+            )
+            for entry in input.warnings
+        ]
+        action = health.save_health_settings(info.context.tenant, changes)
+        return await mutate(HealthSettingsPayload, "settings", action, HealthSettings.of)
 
     @strawberry.mutation(
         description="Admins: the seller directory (decides the side of people created from now on).",

@@ -17,12 +17,13 @@ from dealgraph.schema.connections import Connection, FetchedPages, LoadedList, P
 from dealgraph.schema.context import Context
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
 from dealgraph.schema.enums import AgentKind, SearchMode, Side
+from dealgraph.schema.health import HealthSettings
 from dealgraph.schema.people import ConversationFigureRange, PeopleSettings, Person, PersonOrder
 from dealgraph.schema.permissions import IsAdmin
 from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.tenancy import Viewer
 from dealgraph.schema.transcripts import SearchHit, Transcript, search_hits
-from dealgraph.services import accounts, deals, people, prompts, transcripts
+from dealgraph.services import accounts, deals, health, people, prompts, transcripts
 from dealgraph.services.deals import DealFilter as DealCriteria
 from dealgraph.services.ids import node_uuid
 from dealgraph.services.people import PeopleFilter
@@ -151,6 +152,10 @@ class Query:
     async def people_settings(self, info: Info) -> PeopleSettings:
         domains, names = await people.people_settings(info.context.tenant)
         return PeopleSettings(seller_domains=domains, seller_names=names)
+
+    @strawberry.field(description="The tenant's deal-health warnings: on or off, thresholds, defaults.")
+    async def health_settings(self, info: Info) -> HealthSettings:
+        return HealthSettings.of(await health.health_settings(info.context.tenant))
 
     @strawberry.field
     async def analysis(self, info: Info, id: relay.GlobalID) -> Analysis | None:

@@ -12,6 +12,7 @@ from strawberry import relay
 from dealgraph.schema.analysis_events import AnalysisEvent, to_graphql
 from dealgraph.schema.common import UNKNOWN_ID
 from dealgraph.schema.context import Context
+from dealgraph.schema.health import DealEvent, DealHealthChanged
 from dealgraph.services.analysis_events import (
     AnalysisDone,
     SnapshotRead,
@@ -19,6 +20,7 @@ from dealgraph.services.analysis_events import (
     deal_snapshot,
     stream_events,
 )
+from dealgraph.services.health_events import deal_events
 from dealgraph.services.ids import node_uuid
 
 Info = strawberry.Info[Context, None]
@@ -62,6 +64,17 @@ class Subscription:
         async with aclosing(events):
             async for event in events:
                 yield event
+
+    @strawberry.subscription(
+        description="The deal's health now, then each change of its status or warnings as it is stored."
+    )
+    async def deal_events(self, info: Info, deal_id: relay.GlobalID) -> AsyncGenerator[DealEvent, None]:
+        assert info.context.hub is not None
+        events = deal_events(info.context.tenant, info.context.hub, node_uuid(deal_id, "Deal") or UNKNOWN_ID)
+        async with aclosing(events):
+            async for target, view in events:
+                info.context.reset_loaders()  # a long-lived subscription must never serve cached rows
+                yield DealHealthChanged.of(target, view)
 
     @strawberry.subscription(
         description="Events of every analysis of the deal's transcripts; starts with the analyses in progress."

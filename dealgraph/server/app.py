@@ -14,6 +14,7 @@ from dealgraph.bootstrap import prepare_database
 from dealgraph.config import Settings
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
+from dealgraph.deal_health.pool import health_pool
 from dealgraph.runs.engine import analysis_engine
 from dealgraph.schema import schema
 from dealgraph.search.embedding_pool import embedding_pool
@@ -48,7 +49,11 @@ def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await prepare_database(database, settings, apply_migrations=settings.auto_migrate)
         try:
-            async with analysis_engine(database, settings) as engine, embedding_pool(database, settings):
+            async with (
+                analysis_engine(database, settings) as engine,
+                embedding_pool(database, settings),
+                health_pool(database, settings),
+            ):
                 graphql.hub = app.state.hub = engine.hub
                 engine.hub.on_keys_revoked(graphql.live_sockets.keys_revoked)
                 graphql.principals.listen_to(engine.hub)

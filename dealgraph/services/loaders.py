@@ -22,6 +22,7 @@ from dealgraph.db.repositories.batches import ById, Children
 from dealgraph.db.session import TenantScope
 from dealgraph.services.conversation import DealCalls, PersonRange, Rollup, load_deal_calls, load_person_rollups
 from dealgraph.services.deals import StageEntry, load_stage_histories
+from dealgraph.services.health import DealHealthView, load_health
 from dealgraph.services.people import Appearance, load_deal_people, load_person_appearances
 from dealgraph.services.qualification import CallResult, load_analysed_calls
 
@@ -88,6 +89,10 @@ class Loaders:
     @cached_property
     def stage_history(self) -> DataLoader[uuid.UUID, list[StageEntry]]:
         return DataLoader(partial(load_stage_histories, self.scope))
+
+    @cached_property
+    def health(self) -> DataLoader[uuid.UUID, DealHealthView]:
+        return DataLoader(partial(load_health, self.scope))
 
     @cached_property
     def person(self) -> DataLoader[uuid.UUID, Any]:  # a Person row
