@@ -21,6 +21,7 @@ from dealgraph.schema.enums import DealOrderField, DealStage
 from dealgraph.schema.qualification import DealQualification, QualifiedCall
 from dealgraph.schema.tenancy import User
 from dealgraph.services.deals import StageEntry
+from dealgraph.services.health_rules import HealthStatus, WarningCode
 from dealgraph.services.qualification import history, roll_up
 
 if TYPE_CHECKING:
@@ -149,6 +150,8 @@ class DealFilter:
     conversation: ConversationFigureRangeType | None = strawberry.field(
         default=None, description="The deal's conversation metrics over its calls."
     )
+    health: list[HealthStatus] | None = strawberry.field(default=None, description="Any of these statuses.")
+    warning: WarningCode | None = strawberry.field(default=None, description="Deals with this warning.")
 
 
 @strawberry.input

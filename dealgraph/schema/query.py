@@ -71,6 +71,8 @@ class Query:
             close_date_to=where.close_date_to,
             text=where.text,
             figure=where.conversation.criteria() if where.conversation else None,
+            health=where.health,
+            warning=where.warning,
         )
         sort = deals.deal_sort(order.field, order.direction is SortDirection.DESC)
         return FetchedPages(

@@ -21,6 +21,7 @@ from dealgraph.db.repositories import deals
 from dealgraph.db.repositories.conversation import FigureRange
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import ErrorCode
+from dealgraph.services.health_rules import HealthStatus, WarningCode
 from dealgraph.services.pagination import Page, PageRequest, keyset_page
 from dealgraph.validation import Checker, InvalidInput, Rules, text
 
@@ -64,6 +65,9 @@ class DealOrderField(enum.Enum):
     QUESTION_RATE = "question_rate"
     WORDS_PER_MINUTE = "words_per_minute"
     FILLER_RATE = "filler_rate"
+    # The deal board: worst health first when descending; the most recent call.
+    HEALTH = "health"
+    LAST_ACTIVITY = "last_activity"
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +79,8 @@ class DealFilter:
     close_date_to: date | None = None
     text: str | None = None
     figure: FigureRange | None = None
+    health: list[HealthStatus] | None = None
+    warning: WarningCode | None = None
 
 
 def deal_sort(field: DealOrderField, descending: bool) -> Sort:
@@ -90,6 +96,8 @@ async def list_deals(scope: TenantScope, request: PageRequest, where: DealFilter
         close_date_to=where.close_date_to,
         text=where.text,
         figure=where.figure,
+        health=[status.value for status in where.health] if where.health else None,
+        warning=where.warning.value if where.warning else None,
     )
     return await keyset_page(scope, query, sort, request)
 

@@ -58,7 +58,7 @@ class DealHealthView:
         if row is None:
             return cls(HealthStatus.UNKNOWN, [], None, None, True, 0)
         return cls(
-            status=HealthStatus(row.health.upper()) if row.computed_at else HealthStatus.UNKNOWN,
+            status=HealthStatus(row.health),
             warnings=[HealthWarning.from_json(w) for w in row.warnings],
             next_step=NextStep.from_json(row.next_step) if row.next_step else None,
             computed_at=row.computed_at,

@@ -63,7 +63,7 @@ class DealHealth(TenantOwned, Base):
     lease_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error_message: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-    health: Mapped[str] = mapped_column(String(16), server_default="unknown")
+    health: Mapped[str] = mapped_column(String(16), server_default="UNKNOWN")
     health_rank: Mapped[int] = mapped_column(SmallInteger, server_default="0")
     warnings: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     warning_codes: Mapped[list[str]] = mapped_column(ARRAY(String(32)), server_default="{}")

@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, Numeric, String, delete, func, literal_column, or_, select
+from sqlalchemy import Date, DateTime, Numeric, String, cast, delete, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db.keyset import ListQuery, Sort
-from dealgraph.db.models import Account, Deal, DealStage, DealStageChange, User
+from dealgraph.db.models import Account, Deal, DealHealth, DealStage, DealStageChange, Transcript, User
 from dealgraph.db.repositories import conversation
 
 _SORT_KEYS: dict[str, Any] = {
@@ -22,6 +22,17 @@ _SORT_KEYS: dict[str, Any] = {
     # text, not parameters, so compiled reads (graph_reads) render the very same key and cursor text ("-1.00").
     "amount": func.coalesce(Deal.amount, literal_column("CAST(-1 AS NUMERIC(14, 2))", Numeric(14, 2))),
     "close_date": func.coalesce(Deal.close_date, literal_column("'infinity'::date", Date)),
+    # The board: the worse the health, the higher (never computed: 0, as UNKNOWN); the latest call (none: -infinity).
+    "health": cast(
+        func.coalesce(
+            select(DealHealth.health_rank).where(DealHealth.deal_id == Deal.id).scalar_subquery(), literal_column("0")
+        ),
+        Numeric,
+    ),
+    "last_activity": func.coalesce(
+        select(func.max(Transcript.occurred_at)).where(Transcript.deal_id == Deal.id).scalar_subquery(),
+        literal_column("CAST('-infinity' AS timestamptz)", DateTime(timezone=True)),
+    ),
 }
 SORT_FIELDS = frozenset(_SORT_KEYS) | frozenset(conversation.FIGURES)
 
@@ -42,10 +53,16 @@ def matching(
     close_date_to: date | None,
     text: str | None,
     figure: conversation.FigureRange | None = None,
+    health: Sequence[str] | None = None,
+    warning: str | None = None,
 ) -> ListQuery:
     """Deals meeting every given condition; `text` matches the deal's or its account's name (any case),
-    `figure` the deal's conversation roll-up."""
+    `figure` the deal's conversation roll-up, `health` the stored status, `warning` one of its warnings' codes."""
     query = select(Deal)
+    if health:
+        query = query.where(Deal.id.in_(select(DealHealth.deal_id).where(DealHealth.health.in_(health))))
+    if warning:
+        query = query.where(Deal.id.in_(select(DealHealth.deal_id).where(DealHealth.warning_codes.contains([warning]))))
     if figure:
         query = query.where(*figure.conditions(conversation.deal_figure(figure.figure)))
     if stages:

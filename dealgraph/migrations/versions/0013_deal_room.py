@@ -115,7 +115,7 @@ def upgrade() -> None:
         sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("error_message", sa.Text(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
-        sa.Column("health", sa.String(length=16), server_default="unknown", nullable=False),
+        sa.Column("health", sa.String(length=16), server_default="UNKNOWN", nullable=False),
         sa.Column("health_rank", sa.SmallInteger(), server_default="0", nullable=False),
         sa.Column(
             "warnings", postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'[]'::jsonb"), nullable=False
