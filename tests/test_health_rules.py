@@ -165,8 +165,8 @@ def test_no_next_step_fires_when_every_due_date_passed_and_lists_the_calls_check
     assert warning.calls == [facts.calls[0].transcript_id] and warning.quotes == []
     assert warning.since == datetime.combine(NOW.date(), datetime.min.time(), tzinfo=UTC)
     assert assess(past, DEFAULTS).status is HealthStatus.AT_RISK
-    today = replace(facts, action_items=[Analysed(facts.calls[0], _items(NOW.date()))])
-    assert WarningCode.NO_NEXT_STEP not in codes(today)
+    due_now = replace(facts, action_items=[Analysed(facts.calls[0], _items(NOW.date()))])
+    assert WarningCode.NO_NEXT_STEP not in codes(due_now)
     assert WarningCode.NO_NEXT_STEP not in codes(past, with_setting(WarningCode.NO_NEXT_STEP, enabled=False))
 
 

@@ -101,7 +101,7 @@ class DealWarning:
         )
 
 
-@strawberry.type(description="The first action item (action-items agent) due today or later.")
+@strawberry.type(description="The first action item (action-items agent) whose due date has not passed.")
 class DealNextStep:
     description: str
     due_date: date

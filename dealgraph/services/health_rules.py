@@ -77,7 +77,7 @@ RULES: dict[WarningCode, Rule] = {
     WarningCode.NO_NEXT_STEP: Rule(
         WarningSeverity.MEDIUM,
         None,
-        "No action item (from the action-items agent) with a due date today or later, on any analysed call.",
+        "No action item (from the action-items agent) with a due date not yet passed, on any analysed call.",
     ),
     WarningCode.STALLED_IN_STAGE: Rule(
         WarningSeverity.MEDIUM, Threshold(30, 1, 365, "days in the stage"), "The stage unchanged for more than N days."
@@ -201,7 +201,7 @@ class HealthWarning:
 
 @dataclass(frozen=True, slots=True)
 class NextStep:
-    """The first open action item due today or later."""
+    """The first open action item whose due date has not passed."""
 
     description: str
     due_date: date
@@ -310,17 +310,21 @@ def assess(
     return Assessment(status, warnings, next_step, min(future, default=None))
 
 
+def _calls(count: int) -> str:
+    return f"{count} call" if count == 1 else f"{count} calls"
+
+
 def _midnight_after(day: date) -> datetime:
     return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
 
 
 def _next_step(facts: DealFacts) -> NextStep | None:
-    today = facts.now.date()
+    current = facts.now.date()
     upcoming = [
         (item.due_date, analysed.call, item)
         for analysed in facts.action_items
         for item in analysed.output.items
-        if item.due_date is not None and item.due_date >= today
+        if item.due_date is not None and item.due_date >= current
     ]
     if not upcoming:
         return None
@@ -366,7 +370,7 @@ class _Checks:
         since = _midnight_after(max(dated)) if dated else self.facts.calls[0].occurred_at
         checked = [a.call.transcript_id for a in items]
         message = (
-            f"No action item is due today or later on the {len(checked)} analysed call(s): the deal has no next step."
+            f"No action item on the {_calls(len(checked))} analysed has a due date ahead: the deal has no next step."
         )
         self.raise_(WarningCode.NO_NEXT_STEP, message, since, checked)
 
@@ -389,7 +393,7 @@ class _Checks:
         engaged, checked, since = self._contacts()
         if engaged <= 1:
             who = f"only {self.facts.buyers[0].person.name}" if engaged else "nobody"
-            message = f"On the buyer side, {who} spoke on the deal's {len(checked)} call(s)."
+            message = f"On the buyer side, {who} spoke on the deal's {_calls(len(checked))}."
             self.raise_(WarningCode.SINGLE_THREADED, message, since, checked)
 
     def not_enough_contacts(self, least: int | None) -> None:
@@ -429,7 +433,7 @@ class _Checks:
     def pricing_not_discussed(self, _: int | None) -> None:
         if not self.facts.pricing_discussed:
             checked = [c.transcript_id for c in self.facts.calls]
-            message = f"Pricing did not come up on any of the deal's {len(checked)} call(s)."
+            message = f"Pricing did not come up on the deal's {_calls(len(checked))}."
             self.raise_(WarningCode.PRICING_NOT_DISCUSSED, message, self.facts.calls[-1].occurred_at, checked)
 
     def red_flag(self, days: int | None) -> None:
