@@ -72,18 +72,19 @@ class QualificationElement:
 )
 class DealQualification:
     analysed_calls: int
-    elements: list[QualificationElement]
     score: float = strawberry.field(
         description="The roll-up's elements scored: identified = 1, partial = 0.5, averaged over the eight (0 to 1)."
     )
+    qualification: strawberry.Private[Qualification]
 
     @classmethod
     def of(cls, qualification: Qualification) -> DealQualification:
-        return cls(
-            analysed_calls=qualification.analysed_calls,
-            elements=[QualificationElement.of(e) for e in qualification.elements],
-            score=qualification.score,
-        )
+        return cls(analysed_calls=qualification.analysed_calls, score=qualification.score, qualification=qualification)
+
+    @strawberry.field
+    def elements(self) -> list[QualificationElement]:
+        """Built when asked for: a board asks each deal for its score alone."""
+        return [QualificationElement.of(e) for e in self.qualification.elements]
 
 
 strawberry.enum(Trend, description="A call's score against the call before.")
