@@ -69,3 +69,14 @@ async def test_ordered_by_last_activity(gql: GraphQLClient, board: TenantHandle)
 async def test_the_board_is_the_tenants_own(gql: GraphQLClient, board: TenantHandle, tenants: TenantFactory) -> None:
     other = await tenants.create()
     assert await every_page(gql, other, filter={"health": ["OFF_TRACK"]}) == []
+
+
+@pytest.mark.parametrize("field", ["HEALTH", "LAST_ACTIVITY"])
+async def test_the_compiled_read_orders_as_the_resolvers_do(
+    gql: GraphQLClient, board: TenantHandle, field: str
+) -> None:
+    """Without health fields the page is a compiled read (one statement); it orders the board's way all the same."""
+    compiled = f"{{ deals(first: 50, orderBy: {{field: {field}, direction: DESC}}) {{ edges {{ node {{ id }} }} }} }}"
+    resolved = compiled.replace("orderBy:", 'filter: {text: ""}, orderBy:')
+    ids = [[edge["node"]["id"] for edge in (await gql(q, as_=board))["deals"]["edges"]] for q in (compiled, resolved)]
+    assert ids[0] == ids[1] and len(ids[0]) == SIZE.deals

@@ -9,11 +9,14 @@ from typing import Any
 
 from sqlalchemy import Date, DateTime, Numeric, String, cast, delete, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from dealgraph.db.keyset import ListQuery, Sort
 from dealgraph.db.models import Account, Deal, DealHealth, DealStage, DealStageChange, Transcript, User
 from dealgraph.db.repositories import conversation
 
+_HEALTH = aliased(DealHealth, name="board_health")
+_CALL = aliased(Transcript, name="last_call")
 _SORT_KEYS: dict[str, Any] = {
     "created_at": Deal.created_at,
     "updated_at": Deal.updated_at,
@@ -23,14 +26,16 @@ _SORT_KEYS: dict[str, Any] = {
     "amount": func.coalesce(Deal.amount, literal_column("CAST(-1 AS NUMERIC(14, 2))", Numeric(14, 2))),
     "close_date": func.coalesce(Deal.close_date, literal_column("'infinity'::date", Date)),
     # The board: the worse the health, the higher (never computed: 0, as UNKNOWN); the latest call (none: -infinity).
+    # Aliased and correlated to the deal only: a compiled read (graph_reads) reads transcripts in the same statement.
     "health": cast(
         func.coalesce(
-            select(DealHealth.health_rank).where(DealHealth.deal_id == Deal.id).scalar_subquery(), literal_column("0")
+            select(_HEALTH.health_rank).where(_HEALTH.deal_id == Deal.id).correlate(Deal).scalar_subquery(),
+            literal_column("0"),
         ),
         Numeric,
     ),
     "last_activity": func.coalesce(
-        select(func.max(Transcript.occurred_at)).where(Transcript.deal_id == Deal.id).scalar_subquery(),
+        select(func.max(_CALL.occurred_at)).where(_CALL.deal_id == Deal.id).correlate(Deal).scalar_subquery(),
         literal_column("CAST('-infinity' AS timestamptz)", DateTime(timezone=True)),
     ),
 }
