@@ -34,8 +34,9 @@ from dealgraph.schema.prompts import (
     PromptVersionInput,
     PromptVersionPayload,
 )
+from dealgraph.schema.tenancy import Tenant, TenantLimitsInput, TenantPayload
 from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
-from dealgraph.services import accounts, analyses, deals, people, prompts, transcripts
+from dealgraph.services import accounts, analyses, deals, people, prompts, tenancy, transcripts
 from dealgraph.services.ids import node_uuid
 
 Info = strawberry.Info[Context, None]
@@ -137,6 +138,13 @@ class Mutation:
             action,
             lambda saved: PeopleSettings(seller_domains=saved[0], seller_names=saved[1]),
         )
+
+    @strawberry.mutation(
+        description="Admins: your tenant's limits (the cap on its queued agent runs).", permission_classes=[IsAdmin]
+    )
+    async def update_tenant_limits(self, info: Info, input: TenantLimitsInput) -> TenantPayload:
+        action = tenancy.update_tenant_limits(info.context.tenant, provided(input))
+        return await mutate(TenantPayload, "tenant", action, Tenant.from_row)
 
     @strawberry.mutation(
         description="Queue an analysis and return it at once (status QUEUED); subscribe to analysisEvents for results. "
