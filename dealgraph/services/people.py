@@ -257,27 +257,27 @@ class Appearance:
 
 
 def appearances(rows: Sequence[Any], key: str) -> dict[uuid.UUID, list[Appearance]]:
-    """Rows of `people.appearances_*` grouped by `key` ("deal_id" or "id", the person), newest call first."""
+    """Rows of `people.appearances_*` (one a person and call) grouped by `key` ("deal_id" or "id", the person),
+    newest call first."""
     grouped: dict[uuid.UUID, dict[uuid.UUID, Appearance]] = defaultdict(dict)
     for row in rows:
         seen = grouped[getattr(row, key)].setdefault(row.id, Appearance(row))
-        if row.transcript_id not in seen.transcript_ids:
-            seen.transcript_ids.append(row.transcript_id)
-            seen.call_speaking_seconds += row.call_speaking_seconds or 0.0
-            seen.stakeholder_views.extend(_views(row))
+        seen.transcript_ids.append(row.transcript_id)
+        seen.speaking_seconds += row.speaking_seconds or 0.0
+        seen.call_speaking_seconds += row.call_speaking_seconds or 0.0
+        seen.stakeholder_views.extend(_views(row))
         if row.deal_id not in seen.deal_ids:
             seen.deal_ids.append(row.deal_id)
-        seen.speaking_seconds += row.speaking_seconds or 0.0
         seen.last_seen = seen.last_seen or row.occurred_at
         seen.first_seen = row.occurred_at
     return {k: list(v.values()) for k, v in grouped.items()}
 
 
 def _views(row: Any) -> list[StakeholderView]:
-    """The stakeholder entries of the call naming this speaker or person (by name, folded)."""
+    """The stakeholder entry of the call naming the person or one of their speaker labels there (by name, folded)."""
     if not row.stakeholders:
         return []
-    names = {name_key(row.speaker), row.name_key}
+    names = {name_key(speaker) for speaker in row.speakers} | {row.name_key}
     output = StakeholdersOutput.model_validate(_parsed(row.stakeholders))
     named = (s for s in output.stakeholders if name_key(s.name) in names)
     return [StakeholderView(row.transcript_id, row.occurred_at, s) for s in named][:1]

@@ -24,7 +24,8 @@ A figure whose denominator is zero (no seller, no timing, a call of no length) i
 
 **Roll-ups** (`dealgraph.db.repositories.conversation`, in SQL over the stored call metrics) are about one
 party's talk over many calls: a deal's seller side over its calls, or a person over the calls they spoke on (in
-a date range of the calls' dates, `to` exclusive). Sums are taken before dividing, so a long call weighs more:
+a date range of the calls' dates, `to` exclusive; a call where they spoke under several speaker labels counts
+once, with all those labels' talk, and their longest turn there is the longest label's). Sums are taken before dividing, so a long call weighs more:
 talk ratio = their speaking ÷ all speaking, over the calls they spoke on; longest monologue = their longest turn;
 longest customer story = the longest buyer turn; interactivity = side switches ÷ minutes, over the calls that
 have both sides; patience = the mean pause over all the calls' pauses (a roll-up has no median); question rate
