@@ -29,7 +29,7 @@ from dealgraph.schema.enums import (
     TimingRule,
 )
 from dealgraph.schema.tenancy import User
-from dealgraph.services.conversation import Rollup, figure_range
+from dealgraph.services.conversation import Rollup
 from dealgraph.services.people import Appearance
 from dealgraph.transcripts import metrics
 
@@ -289,7 +289,7 @@ class ConversationFigureRange:
     at_most: float | None = None
 
     def criteria(self) -> FigureRange:
-        return figure_range(self.figure, self.at_least, self.at_most)
+        return FigureRange(self.figure, self.at_least, self.at_most)
 
 
 @strawberry.input

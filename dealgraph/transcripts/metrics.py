@@ -72,6 +72,21 @@ class TimingRule(enum.StrEnum):
     WORD_COUNT = "word_count"
 
 
+class ConversationFigure(enum.Enum):
+    """The figures of a roll-up that deals and people can be ordered and filtered by: the one list of them, from
+    which the order fields (`DealOrderField`, `PersonOrderField`) take theirs. A value is the figure's name in
+    a roll-up (`dealgraph.db.repositories.conversation`)."""
+
+    TALK_RATIO = "talk_ratio"
+    LONGEST_MONOLOGUE = "longest_monologue_seconds"
+    LONGEST_CUSTOMER_STORY = "longest_customer_story_seconds"
+    INTERACTIVITY = "interactivity"
+    PATIENCE = "patience_mean_seconds"
+    QUESTION_RATE = "question_rate"
+    WORDS_PER_MINUTE = "words_per_minute"
+    FILLER_RATE = "filler_rate"
+
+
 class Talk(BaseModel):
     """One speaker's or one side's share of the call."""
 

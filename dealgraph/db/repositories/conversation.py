@@ -19,18 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from dealgraph.db.models import CallMetrics, Deal, Person, Transcript, TranscriptSpeaker
+from dealgraph.transcripts.metrics import ConversationFigure
 
-FIGURES = (
-    "talk_ratio",
-    "longest_monologue_seconds",
-    "longest_customer_story_seconds",
-    "interactivity",
-    "patience_mean_seconds",
-    "question_rate",
-    "words_per_minute",
-    "filler_rate",
-)
-"""The figures a list can be ordered or filtered by."""
 _METRICS = CallMetrics.metrics
 _LABEL_TALK = _METRICS["speakers"][TranscriptSpeaker.speaker]
 _NO_FIGURE = literal_column("CAST(-1 AS NUMERIC)", Numeric)
@@ -156,17 +146,17 @@ async def of_people(
     return (await session.execute(query)).all()
 
 
-def deal_figure(figure: str) -> ColumnElement[Any]:
-    """A deal's figure (one of FIGURES) over its calls; NULL where it has none."""
-    of_deal = _deal_calls().add_columns(_rollup(_SELLER_TALK)[figure]).where(Transcript.deal_id == Deal.id)
+def deal_figure(figure: ConversationFigure) -> ColumnElement[Any]:
+    """A deal's figure over its calls; NULL where it has none."""
+    of_deal = _deal_calls().add_columns(_rollup(_SELLER_TALK)[figure.value]).where(Transcript.deal_id == Deal.id)
     return cast(of_deal.scalar_subquery(), Numeric)
 
 
-def person_figure(figure: str) -> ColumnElement[Any]:
-    """A person's figure (one of FIGURES) over all their calls; NULL where they have none."""
+def person_figure(figure: ConversationFigure) -> ColumnElement[Any]:
+    """A person's figure over all their calls; NULL where they have none."""
     of_person = (
         _person_calls(None, None)
-        .add_columns(_rollup(_PERSON_TALK)[figure])
+        .add_columns(_rollup(_PERSON_TALK)[figure.value])
         .where(_PERSON_CALLS.c.person_id == Person.id)
     )
     return cast(of_person.scalar_subquery(), Numeric)
@@ -179,9 +169,9 @@ def sort_key(figure: ColumnElement[Any]) -> ColumnElement[Any]:
 
 @dataclass(frozen=True, slots=True)
 class FigureRange:
-    """Rows whose figure (one of FIGURES) is at least `at_least` and at most `at_most`, where given."""
+    """Rows whose figure is at least `at_least` and at most `at_most`, where given."""
 
-    figure: str
+    figure: ConversationFigure
     at_least: float | None = None
     at_most: float | None = None
 

@@ -26,7 +26,7 @@ from dealgraph.db.models import (
 )
 from dealgraph.db.repositories import conversation
 from dealgraph.transcripts.formats import Utterance
-from dealgraph.transcripts.metrics import Side, call_metrics
+from dealgraph.transcripts.metrics import ConversationFigure, Side, call_metrics
 
 _DIRECTORY = text("""
     SELECT d.account_id, a.domain,
@@ -327,11 +327,11 @@ async def _appearances(session: AsyncSession, where: str, ids: Iterable[uuid.UUI
 
 
 def sort_by(field: str, descending: bool) -> Sort:
-    """By name, or by a conversation figure (one of `conversation.FIGURES`) over all the person's calls."""
+    """By name, or by a conversation figure (a `ConversationFigure` value) over all the person's calls."""
     if field == "name":
         key: Any = Person.name
     else:
-        key = conversation.sort_key(conversation.person_figure(field))
+        key = conversation.sort_key(conversation.person_figure(ConversationFigure(field)))
     return Sort(key=key, id=Person.id, descending=descending, name=f"person-{field}")
 
 
