@@ -12,9 +12,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Float, Numeric, Row, Select, cast, func, literal_column, select
+from sqlalchemy import Float, Numeric, Row, bindparam, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -99,66 +100,58 @@ def _rollup(talk: _Talk) -> dict[str, ColumnElement[Any]]:
     }
 
 
-def _deal_calls() -> Select[Any]:
-    return select().select_from(CallMetrics).join(Transcript, Transcript.id == CallMetrics.transcript_id)
-
-
-def _person_calls(start: datetime | None, end: datetime | None) -> Select[Any]:
-    query = select().select_from(_PERSON_CALLS)
-    if start is None and end is None:
-        return query
-    query = query.join(Transcript, Transcript.id == _PERSON_CALLS.c.transcript_id)
-    if start is not None:
-        query = query.where(Transcript.occurred_at >= start)
-    if end is not None:
-        query = query.where(Transcript.occurred_at < end)
-    return query
+_DEAL_ROLLUP = _rollup(_SELLER_TALK)
+_PERSON_ROLLUP = _rollup(_PERSON_TALK)
+"""Built once: building a roll-up's expressions costs milliseconds of CPU, more than the database takes to
+answer it, so the statements below are built at import and reused (SQLAlchemy caches their compiled form)."""
+_DEAL_CALLS = select().select_from(CallMetrics).join(Transcript, Transcript.id == CallMetrics.transcript_id)
+_OF_DEALS = (
+    _DEAL_CALLS.add_columns(
+        Transcript.deal_id,
+        *(column.label(name) for name, column in _DEAL_ROLLUP.items()),
+        func.jsonb_object_agg(Transcript.id, _METRICS).label("calls_metrics"),
+    )
+    .where(Transcript.deal_id.in_(bindparam("deal_ids", expanding=True)))
+    .group_by(Transcript.deal_id)
+)
+_OF_PEOPLE = (
+    select(_PERSON_CALLS.c.person_id, *(column.label(name) for name, column in _PERSON_ROLLUP.items()))
+    .where(_PERSON_CALLS.c.person_id.in_(bindparam("person_ids", expanding=True)))
+    .group_by(_PERSON_CALLS.c.person_id)
+)
 
 
 async def of_deals(session: AsyncSession, deal_ids: Sequence[uuid.UUID]) -> Sequence[Row[Any]]:
     """Per deal with metrics on any call: its roll-up's columns, and `calls_metrics`, {transcript id: metrics}
     of each of its calls (what the deal page shows per call, read in the same statement)."""
-    columns = _rollup(_SELLER_TALK)
-    query = (
-        _deal_calls()
-        .add_columns(
-            Transcript.deal_id,
-            *(column.label(name) for name, column in columns.items()),
-            func.jsonb_object_agg(Transcript.id, _METRICS).label("calls_metrics"),
-        )
-        .where(Transcript.deal_id.in_(deal_ids))
-        .group_by(Transcript.deal_id)
-    )
-    return (await session.execute(query)).all()
+    return (await session.execute(_OF_DEALS, {"deal_ids": list(deal_ids)})).all()
 
 
 async def of_people(
     session: AsyncSession, person_ids: Sequence[uuid.UUID], start: datetime | None, end: datetime | None
 ) -> Sequence[Row[Any]]:
     """Per person with metrics on any call they spoke on in [start, end): `person_id` and the roll-up's columns."""
-    columns = _rollup(_PERSON_TALK)
-    query = (
-        _person_calls(start, end)
-        .add_columns(_PERSON_CALLS.c.person_id, *(column.label(name) for name, column in columns.items()))
-        .where(_PERSON_CALLS.c.person_id.in_(person_ids))
-        .group_by(_PERSON_CALLS.c.person_id)
-    )
-    return (await session.execute(query)).all()
+    query = _OF_PEOPLE
+    if start is not None or end is not None:
+        query = query.join(Transcript, Transcript.id == _PERSON_CALLS.c.transcript_id)
+    if start is not None:
+        query = query.where(Transcript.occurred_at >= start)
+    if end is not None:
+        query = query.where(Transcript.occurred_at < end)
+    return (await session.execute(query, {"person_ids": list(person_ids)})).all()
 
 
+@cache
 def deal_figure(figure: ConversationFigure) -> ColumnElement[Any]:
     """A deal's figure over its calls; NULL where it has none."""
-    of_deal = _deal_calls().add_columns(_rollup(_SELLER_TALK)[figure.value]).where(Transcript.deal_id == Deal.id)
+    of_deal = _DEAL_CALLS.add_columns(_DEAL_ROLLUP[figure.value]).where(Transcript.deal_id == Deal.id)
     return cast(of_deal.scalar_subquery(), Numeric)
 
 
+@cache
 def person_figure(figure: ConversationFigure) -> ColumnElement[Any]:
     """A person's figure over all their calls; NULL where they have none."""
-    of_person = (
-        _person_calls(None, None)
-        .add_columns(_rollup(_PERSON_TALK)[figure.value])
-        .where(_PERSON_CALLS.c.person_id == Person.id)
-    )
+    of_person = select(_PERSON_ROLLUP[figure.value]).where(_PERSON_CALLS.c.person_id == Person.id)
     return cast(of_person.scalar_subquery(), Numeric)
 
 
