@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from dealgraph.db.keyset import ListQuery, Sort
 from dealgraph.db.models import Account, Deal, DealStage, User
 from dealgraph.db.repositories import conversation
+from dealgraph.transcripts.metrics import ConversationFigure
 
 _SORT_KEYS: dict[str, Any] = {
     "created_at": Deal.created_at,
@@ -23,13 +24,15 @@ _SORT_KEYS: dict[str, Any] = {
     "amount": func.coalesce(Deal.amount, literal_column("CAST(-1 AS NUMERIC(14, 2))", Numeric(14, 2))),
     "close_date": func.coalesce(Deal.close_date, literal_column("'infinity'::date", Date)),
 }
-SORT_FIELDS = frozenset(_SORT_KEYS) | frozenset(conversation.FIGURES)
 
 
 def sort_by(field: str, descending: bool) -> Sort:
-    """`field` is one of SORT_FIELDS (the cursor names it, so a cursor of another order is refused); a
-    conversation figure is the deal's roll-up over its calls."""
-    key = _SORT_KEYS[field] if field in _SORT_KEYS else conversation.sort_key(conversation.deal_figure(field))
+    """`field` is a column's or a conversation figure's name (the cursor names it, so a cursor of another order
+    is refused); a figure is the deal's roll-up over its calls."""
+    if field in _SORT_KEYS:
+        key = _SORT_KEYS[field]
+    else:
+        key = conversation.sort_key(conversation.deal_figure(ConversationFigure(field)))
     return Sort(key=key, id=Deal.id, descending=descending, name=f"deal-{field}")
 
 
