@@ -15,14 +15,13 @@ from typing_extensions import TypedDict
 
 from dealgraph.db.keyset import Sort
 from dealgraph.db.models import Deal, DealStage
+from dealgraph.db.models.crm import MAX_AMOUNT
 from dealgraph.db.repositories import deals
 from dealgraph.db.repositories.conversation import FigureRange
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import ErrorCode
 from dealgraph.services.pagination import Page, PageRequest, keyset_page
 from dealgraph.validation import Checker, InvalidInput, Rules, text
-
-MAX_AMOUNT = Decimal("999999999999.99")  # numeric(14, 2)
 
 
 class DealFields(TypedDict, total=False):
@@ -36,6 +35,7 @@ class DealFields(TypedDict, total=False):
         BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value),
     ]
     close_date: date | None
+    next_step: Annotated[str, text(500)] | None
 
 
 DEAL_RULES = Rules(
