@@ -27,25 +27,25 @@ from harness.transcripts import DISCOVERY_CALL
 from tests.analysis_support import start, transcript_for_analysis, wait_until_finished
 from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle, subscribe, websocket
 
-VALUE = "closeDate amount nextStep stage"
+DEAL_FIELDS = "closeDate amount nextStep stage"
+VALUE = """__typename ... on DateValue { date } ... on AmountValue { amount } ... on TextValue { text }
+  ... on StageValue { stage } ... on EmailDraft { subject body }"""
 PROPOSAL_FIELDS = f"""
   id field status confidence decidedAt reason
-  proposed {{ {VALUE} followUpEmail {{ subject body }} }}
-  current {{ {VALUE} }}
-  decidedValue {{ {VALUE} followUpEmail {{ subject body }} }}
+  proposed {{ {VALUE} }} current {{ {VALUE} }} decidedValue {{ {VALUE} }}
   evidence {{ quote verified speaker utteranceIndex }}
   decidedBy {{ id }}
   recipients {{ name }}
-  audit {{ decision actor {{ id }} fromValue {{ {VALUE} }} toValue {{ {VALUE} followUpEmail {{ subject }} }} reason }}
+  audit {{ decision actor {{ id }} fromValue {{ {VALUE} }} toValue {{ {VALUE} }} reason }}
 """
 PROPOSALS = f"""
 query($id: ID!, $status: ProposalStatus) {{ deal(id: $id) {{
-  {VALUE}
+  {DEAL_FIELDS}
   proposals(status: $status, first: 10) {{ totalCount edges {{ node {{ {PROPOSAL_FIELDS} }} }} }}
 }} }}"""
 ACCEPT = f"""
 mutation($id: ID!, $value: ProposalValueInput) {{ acceptProposal(id: $id, value: $value) {{
-  proposal {{ {PROPOSAL_FIELDS} deal {{ {VALUE} }} }} errors {{ field message code }}
+  proposal {{ {PROPOSAL_FIELDS} deal {{ {DEAL_FIELDS} }} }} errors {{ field message code }}
 }} }}"""
 REJECT = f"""
 mutation($id: ID!, $reason: String) {{ rejectProposal(id: $id, reason: $reason) {{
@@ -78,6 +78,7 @@ class Deal:
 
     def __init__(self, app: Starlette, gql: GraphQLClient, who: TenantHandle, ids: dict[str, str]) -> None:
         self.app, self.gql, self.who, self.id, self.transcript = app, gql, who, ids["deal"], ids["transcript"]
+        self.last_run: ClaimedRun | None = None
 
     @classmethod
     async def create(cls, app: Starlette, gql: GraphQLClient, who: TenantHandle) -> Deal:
@@ -102,6 +103,7 @@ class Deal:
         )
         async with self.app.state.database.tenant_session(self.who.tenant_id) as session:
             await propose(session, claimed, updates(**fields))
+        self.last_run = claimed
         return await self.proposals()
 
     async def proposals(self, status: str | None = None, who: TenantHandle | None = None) -> list[dict[str, Any]]:
@@ -176,10 +178,10 @@ async def test_accept_applies_the_value_and_audits_who_and_from_what_to_what(
     assert accepted["errors"] == []
     proposal = accepted["proposal"]
     assert proposal["status"] == "ACCEPTED" and proposal["decidedBy"] == {"id": user_id(member)}
-    assert proposal["deal"]["closeDate"] == "2026-12-15" and proposal["decidedValue"]["closeDate"] == "2026-12-15"
+    assert proposal["deal"]["closeDate"] == "2026-12-15" and proposal["decidedValue"]["date"] == "2026-12-15"
     (decision,) = proposal["audit"]
     assert decision["decision"] == "ACCEPTED" and decision["actor"] == {"id": user_id(member)}
-    assert decision["fromValue"] is None and decision["toValue"]["closeDate"] == "2026-12-15"
+    assert decision["fromValue"] is None and decision["toValue"] == {"__typename": "DateValue", "date": "2026-12-15"}
 
     stage = (await accept(gql, admin, proposals["STAGE"]["id"]))["proposal"]
     assert stage["deal"]["stage"] == "PROPOSAL" and stage["audit"][0]["fromValue"]["stage"] == "PROSPECTING"
@@ -232,13 +234,12 @@ async def test_edit_accepts_the_reps_value_by_the_deal_fields_rules(
     assert by_field(await deal.proposals())["FOLLOW_UP_EMAIL"]["recipients"] == [{"name": "Bob Martinez"}]
     email = proposals["FOLLOW_UP_EMAIL"]["id"]
     taken = (await accept(gql, who, email, {"followUpEmail": {"subject": "Recap", "body": "Thanks"}}))["proposal"]
-    assert taken["status"] == "EDITED" and taken["decidedValue"]["followUpEmail"] == {
+    assert taken["status"] == "EDITED" and taken["decidedValue"] == {
+        "__typename": "EmailDraft",
         "subject": "Recap",
         "body": "Thanks",
     }
-    assert (
-        taken["audit"][0]["fromValue"] is None and taken["audit"][0]["toValue"]["followUpEmail"]["subject"] == "Recap"
-    )
+    assert taken["audit"][0]["fromValue"] is None and taken["audit"][0]["toValue"]["subject"] == "Recap"
 
 
 async def test_reject_keeps_the_deal_and_records_the_reason(
@@ -254,9 +255,8 @@ async def test_reject_keeps_the_deal_and_records_the_reason(
     rejected = (await gql(REJECT, {"id": proposals["STAGE"]["id"], "reason": " too early "}, as_=who))["rejectProposal"]
     proposal = rejected["proposal"]
     assert proposal["status"] == "REJECTED" and proposal["reason"] == "too early"
-    unchanged = {"closeDate": None, "amount": None, "nextStep": None, "stage": "PROSPECTING"}
-    assert proposal["audit"][0]["fromValue"] == unchanged
-    assert proposal["audit"][0]["toValue"] == unchanged | {"followUpEmail": None}
+    unchanged = {"__typename": "StageValue", "stage": "PROSPECTING"}
+    assert proposal["audit"][0]["fromValue"] == proposal["audit"][0]["toValue"] == unchanged
     silent = (await gql(REJECT, {"id": proposals["CLOSE_DATE"]["id"]}, as_=who))["rejectProposal"]["proposal"]
     assert silent["status"] == "REJECTED" and silent["reason"] is None
     assert (await deal.deal())["stage"] == "PROSPECTING"
@@ -295,7 +295,7 @@ async def test_a_newer_call_supersedes_the_open_proposal_of_the_same_field(
     (decision,) = superseded["CLOSE_DATE"]["audit"]
     assert decision["decision"] == "SUPERSEDED" and decision["actor"] is None
     open_now = by_field(later)
-    assert open_now["CLOSE_DATE"]["proposed"]["closeDate"] == "2027-02-01"
+    assert open_now["CLOSE_DATE"]["proposed"]["date"] == "2027-02-01"
     assert "AMOUNT" not in open_now  # the deal already has that amount: nothing to propose
     assert set(open_now) == {"CLOSE_DATE", "NEXT_STEP"}
     refused = await accept(gql, who, first["CLOSE_DATE"]["id"])
@@ -323,3 +323,32 @@ async def test_other_tenants_neither_see_nor_decide_proposals(
         refused = (await gql(document, {"id": proposal["id"]}, as_=other))[name]
         assert refused["errors"] == [{"field": "id", "message": "proposal not found", "code": "NOT_FOUND"}]
     assert by_field(await deal.proposals())["CLOSE_DATE"]["status"] == "SUGGESTED"
+
+
+async def test_re_analysing_the_call_supersedes_its_open_proposals(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    who = await tenants.create()
+    deal = await Deal.create(app, gql, who)
+    for _ in range(2):
+        analysis = await start(gql, who, deal.transcript, agents=["MEETING_INTELLIGENCE"], force=True)
+        await wait_until_finished(gql, who, analysis["id"])
+    proposals = await deal.proposals()
+    suggested, superseded = by_field(proposals), by_field(proposals, "SUPERSEDED")
+    assert suggested and set(suggested) == set(superseded)
+    for field, older in superseded.items():
+        assert older["audit"][0]["decision"] == "SUPERSEDED" and older["audit"][0]["actor"] is None
+        assert suggested[field]["proposed"] == older["proposed"]  # the same call, the same answer, proposed anew
+
+
+async def test_a_run_finished_twice_proposes_once(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    """A run taken over by another pool records its end again; its proposals are not made twice."""
+    who = await tenants.create()
+    deal = await Deal.create(app, gql, who)
+    made = await deal.propose(amount=1000)
+    assert deal.last_run is not None
+    async with app.state.database.tenant_session(who.tenant_id) as session:
+        assert await propose(session, deal.last_run, updates(amount=2000)) == []
+    assert await deal.proposals() == made

@@ -46,29 +46,46 @@ class EmailDraft:
     body: str
 
 
-@strawberry.type(description="A value of one deal field: the member named by the proposal's `field` is set.")
-class ProposalValue:
-    close_date: date | None = None
-    amount: Decimal | None = None
-    next_step: str | None = None
-    stage: DealStage | None = None
-    follow_up_email: EmailDraft | None = None
+@strawberry.type(description="A close date.")
+class DateValue:
+    date: date
 
-    @classmethod
-    def of(cls, field: ProposalField, stored: Any) -> ProposalValue | None:
-        """None for a value that is not set."""
-        match field:
-            case _ if stored is None:
-                return None
-            case ProposalField.CLOSE_DATE:
-                return cls(close_date=date.fromisoformat(stored))
-            case ProposalField.AMOUNT:
-                return cls(amount=Decimal(stored))
-            case ProposalField.STAGE:
-                return cls(stage=DealStage(stored))
-            case ProposalField.FOLLOW_UP_EMAIL:
-                return cls(follow_up_email=EmailDraft(subject=stored["subject"], body=stored["body"]))
-        return cls(next_step=stored)
+
+@strawberry.type(description="An amount, in the deal's currency.")
+class AmountValue:
+    amount: Decimal
+
+
+@strawberry.type(description="A next step.")
+class TextValue:
+    text: str
+
+
+@strawberry.type(description="A deal stage.")
+class StageValue:
+    stage: DealStage
+
+
+ProposalValue = Annotated[
+    DateValue | AmountValue | TextValue | StageValue | EmailDraft,
+    strawberry.union("ProposalValue", description="A value of the proposal's field, typed by the field."),
+]
+
+
+def proposal_value(field: ProposalField, stored: Any) -> ProposalValue | None:
+    """The stored JSON value as its GraphQL type; None for a value that is not set."""
+    match field:
+        case _ if stored is None:
+            return None
+        case ProposalField.CLOSE_DATE:
+            return DateValue(date=date.fromisoformat(stored))
+        case ProposalField.AMOUNT:
+            return AmountValue(amount=Decimal(stored))
+        case ProposalField.STAGE:
+            return StageValue(stage=DealStage(stored))
+        case ProposalField.FOLLOW_UP_EMAIL:
+            return EmailDraft(subject=stored["subject"], body=stored["body"])
+    return TextValue(text=stored)
 
 
 @strawberry.type(description="One decision on a proposal: who, when, and the deal field's value before and after.")
@@ -92,11 +109,11 @@ class ProposalDecision:
 
     @strawberry.field(description="The deal field before the decision (for a follow-up email: null).")
     def from_value(self) -> ProposalValue | None:
-        return ProposalValue.of(self.field, self.row.from_value)
+        return proposal_value(self.field, self.row.from_value)
 
     @strawberry.field(description="The deal field after it (for a follow-up email: the draft taken, if any).")
     def to_value(self) -> ProposalValue | None:
-        return ProposalValue.of(self.field, self.row.to_value)
+        return proposal_value(self.field, self.row.to_value)
 
 
 @strawberry.type(
@@ -129,17 +146,17 @@ class Proposal(LoadedNode, relay.Node):
 
     @strawberry.field
     def proposed(self) -> ProposalValue:
-        value = ProposalValue.of(self.field, self.row.proposed)
+        value = proposal_value(self.field, self.row.proposed)
         assert value is not None  # a proposal always proposes a value
         return value
 
     @strawberry.field(description="The deal's value of the field when the proposal was made; null if it was not set.")
     def current(self) -> ProposalValue | None:
-        return ProposalValue.of(self.field, self.row.current)
+        return proposal_value(self.field, self.row.current)
 
     @strawberry.field(description="What was applied (ACCEPTED, EDITED) or taken (a follow-up email).")
     def decided_value(self) -> ProposalValue | None:
-        return ProposalValue.of(self.field, self.row.decided_value)
+        return proposal_value(self.field, self.row.decided_value)
 
     @strawberry.field
     async def deal(self, info: Info) -> DealType:
