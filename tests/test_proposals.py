@@ -7,6 +7,7 @@ on the rows of a real analysis, so each transition, the conflict and the audit a
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -352,3 +353,20 @@ async def test_a_run_finished_twice_proposes_once(
     async with app.state.database.tenant_session(who.tenant_id) as session:
         assert await propose(session, deal.last_run, updates(amount=2000)) == []
     assert await deal.proposals() == made
+
+
+async def test_two_people_deciding_at_once_one_wins(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    admin = await tenants.create()
+    member = await tenants.add_user(admin, Role.MEMBER)
+    deal = await Deal.create(app, gql, admin)
+    proposal = by_field(await deal.propose(stage="negotiation"))["STAGE"]["id"]
+    accepted, rejected = await asyncio.gather(accept(gql, admin, proposal), gql(REJECT, {"id": proposal}, as_=member))
+    outcomes = [accepted, rejected["rejectProposal"]]
+    assert sorted(bool(outcome["errors"]) for outcome in outcomes) == [False, True]
+    loser = next(outcome for outcome in outcomes if outcome["errors"])
+    assert loser["errors"][0]["code"] == "CONFLICT"
+    winner = "REJECTED" if accepted["errors"] else "ACCEPTED"
+    (decided,) = [p for p in await deal.proposals() if p["id"] == proposal]
+    assert decided["status"] == winner and [d["decision"] for d in decided["audit"]] == [winner]

@@ -48,10 +48,8 @@ async def record_proposals(database: Database, claimed: ClaimedRun, result: dict
 
 async def propose(session: AsyncSession, claimed: ClaimedRun, updates: CrmUpdates) -> list[DealProposal]:
     """The proposals made (none if the run's were recorded before, or the deal is gone)."""
-    if await proposals.run_has_proposals(session, claimed.id):
-        return []
     deal = await proposals.lock_deal(session, claimed.deal_id)
-    if deal is None:
+    if deal is None or await proposals.run_has_proposals(session, claimed.id):  # checked under the deal's lock
         return []
     made = [
         DealProposal(

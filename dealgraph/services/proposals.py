@@ -19,7 +19,7 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy.ext.asyncio import AsyncSession
 from typing_extensions import TypedDict
 
-from dealgraph.db.models import DealProposal, DealStage, ProposalDecision, ProposalField, ProposalStatus
+from dealgraph.db.models import Deal, DealProposal, DealStage, ProposalDecision, ProposalField, ProposalStatus
 from dealgraph.db.models.crm import MAX_AMOUNT
 from dealgraph.db.repositories import deals, proposals
 from dealgraph.db.session import TenantScope
@@ -58,11 +58,9 @@ async def accept(
 ) -> DealProposal:
     """ACCEPTED with the proposed value, or EDITED when `value` (one key: the proposal's field) differs."""
     async with scope.session() as session:
-        proposal = await _open(session, proposal_id)
+        proposal, deal = await _open(session, proposal_id)
         field = ProposalField(proposal.field)
         chosen = proposal.proposed if value is None else _own_value(field, value)
-        deal = await proposals.lock_deal(session, proposal.deal_id)
-        assert deal is not None  # the proposal goes with its deal
         before = proposals.deal_value(deal, field)
         if field.deal_column is not None:
             if before != proposal.current:
@@ -84,21 +82,22 @@ async def reject(
     """REJECTED; the deal is left as it is."""
     cleaned = REJECTION_RULES.validate({"reason": reason}).get("reason")
     async with scope.session() as session:
-        proposal = await _open(session, proposal_id)
-        deal = await proposals.lock_deal(session, proposal.deal_id)
-        assert deal is not None
+        proposal, deal = await _open(session, proposal_id)
         value = proposals.deal_value(deal, ProposalField(proposal.field))
         return await _decide(session, proposal, actor_id, ProposalStatus.REJECTED, value, value, reason=cleaned)
 
 
-async def _open(session: AsyncSession, proposal_id: uuid.UUID | None) -> DealProposal:
-    """The proposal, still to be decided: NOT_FOUND (also another tenant's), or CONFLICT once decided."""
-    proposal = await proposals.get_for_update(session, proposal_id) if proposal_id else None
-    if proposal is None:
+async def _open(session: AsyncSession, proposal_id: uuid.UUID | None) -> tuple[DealProposal, Deal]:
+    """The proposal, still to be decided, and its deal, both locked (the deal first, the order every writer of
+    proposals uses): NOT_FOUND (also another tenant's), or CONFLICT once decided."""
+    deal_id = await proposals.deal_of(session, proposal_id) if proposal_id else None
+    deal = await proposals.lock_deal(session, deal_id) if deal_id else None
+    proposal = await proposals.get_for_update(session, proposal_id) if proposal_id and deal else None
+    if proposal is None or deal is None:
         raise InvalidInput.at("id", "proposal not found", ErrorCode.NOT_FOUND)
     if proposal.status != ProposalStatus.SUGGESTED:
         raise InvalidInput.at("id", f"the proposal is already {proposal.status}", ErrorCode.CONFLICT)
-    return proposal
+    return proposal, deal
 
 
 def _own_value(field: ProposalField, value: dict[str, Any]) -> Any:

@@ -35,6 +35,11 @@ async def lock_deal(session: AsyncSession, deal_id: uuid.UUID) -> Deal | None:
     return deal
 
 
+async def deal_of(session: AsyncSession, proposal_id: uuid.UUID) -> uuid.UUID | None:
+    deal_id: uuid.UUID | None = await session.scalar(select(DealProposal.deal_id).where(DealProposal.id == proposal_id))
+    return deal_id
+
+
 async def run_has_proposals(session: AsyncSession, run_id: uuid.UUID) -> bool:
     """Whether the run's proposals were recorded already (a run taken over by another pool finishes again)."""
     return bool(await session.scalar(select(exists().where(DealProposal.run_id == run_id))))
