@@ -323,7 +323,16 @@ async def test_other_tenants_neither_see_nor_decide_proposals(
     for document, name in ((ACCEPT, "acceptProposal"), (REJECT, "rejectProposal")):
         refused = (await gql(document, {"id": proposal["id"]}, as_=other))[name]
         assert refused["errors"] == [{"field": "id", "message": "proposal not found", "code": "NOT_FOUND"}]
+    wrong_type = await accept(gql, owner, deal.id)  # a global id, of a deal
+    assert wrong_type["errors"] == [{"field": "id", "message": "proposal not found", "code": "NOT_FOUND"}]
+    malformed = (await gql.raw(ACCEPT, {"id": "not-an-id"}, as_=owner)).json()
+    assert malformed["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert by_field(await deal.proposals())["CLOSE_DATE"]["status"] == "SUGGESTED"
+    async with websocket(app, other.api_key) as ws:
+        await ws.send_json({"id": "x", "type": "subscribe", "payload": {"query": EVENTS, "variables": {"id": deal.id}}})
+        message = await asyncio.wait_for(ws.receive_json(), 5)
+    [error] = message["payload"]["errors"]
+    assert error["message"] == "Deal not found." and error["extensions"]["code"] == "NOT_FOUND"
 
 
 async def test_re_analysing_the_call_supersedes_its_open_proposals(
