@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from typing import Annotated
@@ -34,13 +35,19 @@ from dealgraph.schema.prompts import (
     PromptVersionInput,
     PromptVersionPayload,
 )
+from dealgraph.schema.proposals import Proposal, ProposalPayload, ProposalValueInput
 from dealgraph.schema.tenancy import Tenant, TenantLimitsInput, TenantPayload
 from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
-from dealgraph.services import accounts, analyses, deals, people, prompts, tenancy, transcripts
+from dealgraph.services import accounts, analyses, deals, people, prompts, proposals, tenancy, transcripts
 from dealgraph.services.ids import node_uuid
 
 Info = strawberry.Info[Context, None]
 DEAL_REFERENCES = {"account_id": "Account", "owner_id": "User"}
+
+
+def _plain(value: object) -> object:
+    """An input object as the dict the validation rules read (scalars as they are)."""
+    return provided(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else value
 
 
 def _deleted(type_name: str) -> Callable[[uuid.UUID], strawberry.ID]:
@@ -194,6 +201,23 @@ class Mutation:
     async def rerun_agent(self, info: Info, analysis_id: relay.GlobalID, agent: AgentKind) -> AgentRunPayload:
         action = analyses.rerun_agent(info.context.tenant, node_uuid(analysis_id, "Analysis"), agent)
         return await mutate(AgentRunPayload, "agent_run", action, AgentRun.from_row)
+
+    @strawberry.mutation(
+        description="Apply a SUGGESTED proposal to its deal (ACCEPTED), or `value` instead (EDITED): give only the "
+        "member for the proposal's field. A CONFLICT if the deal's field changed since the proposal was made. A "
+        "follow-up email is only marked as taken: dealgraph never sends it."
+    )
+    async def accept_proposal(
+        self, info: Info, id: relay.GlobalID, value: ProposalValueInput | None = None
+    ) -> ProposalPayload:
+        own = None if value is None else {name: _plain(given) for name, given in provided(value).items()}
+        action = proposals.accept(info.context.tenant, info.context.viewer.user_id, node_uuid(id, "Proposal"), own)
+        return await mutate(ProposalPayload, "proposal", action, Proposal.from_row)
+
+    @strawberry.mutation(description="Reject a SUGGESTED proposal; the deal is left as it is.")
+    async def reject_proposal(self, info: Info, id: relay.GlobalID, reason: str | None = None) -> ProposalPayload:
+        action = proposals.reject(info.context.tenant, info.context.viewer.user_id, node_uuid(id, "Proposal"), reason)
+        return await mutate(ProposalPayload, "proposal", action, Proposal.from_row)
 
     @strawberry.mutation(
         description="Admins: save a new, immutable prompt version after validating it.", permission_classes=[IsAdmin]

@@ -15,6 +15,7 @@ from typing_extensions import TypedDict
 
 from dealgraph.db.keyset import Sort
 from dealgraph.db.models import Deal, DealStage
+from dealgraph.db.models.crm import MAX_AMOUNT
 from dealgraph.db.repositories import deals
 from dealgraph.db.repositories.conversation import FigureRange
 from dealgraph.db.session import TenantScope
@@ -22,8 +23,6 @@ from dealgraph.errors import ErrorCode
 from dealgraph.services.pagination import Page, PageRequest, keyset_page
 from dealgraph.transcripts.metrics import ConversationFigure
 from dealgraph.validation import Checker, InvalidInput, Rules, text
-
-MAX_AMOUNT = Decimal("999999999999.99")  # numeric(14, 2)
 
 
 class DealFields(TypedDict, total=False):
@@ -37,6 +36,7 @@ class DealFields(TypedDict, total=False):
         BeforeValidator(lambda value: value.strip().upper() if isinstance(value, str) else value),
     ]
     close_date: date | None
+    next_step: Annotated[str, text(500)] | None
 
 
 DEAL_RULES = Rules(

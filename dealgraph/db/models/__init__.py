@@ -12,6 +12,7 @@ from dealgraph.db.models.people import (
     TranscriptSpeaker,
 )
 from dealgraph.db.models.prompts import PromptAudit, PromptLabel, PromptTemplate, PromptVersion
+from dealgraph.db.models.proposals import DealProposal, ProposalDecision, ProposalField, ProposalStatus
 from dealgraph.db.models.search import SearchJob
 from dealgraph.db.models.tenancy import ApiKey, Role, Tenant, User
 from dealgraph.db.models.transcripts import Transcript, TranscriptUtterance
@@ -24,6 +25,7 @@ __all__ = [
     "CallMetrics",
     "ApiKey",
     "Deal",
+    "DealProposal",
     "DealStage",
     "LinkedBy",
     "PeopleSettings",
@@ -33,6 +35,9 @@ __all__ = [
     "PromptLabel",
     "PromptTemplate",
     "PromptVersion",
+    "ProposalDecision",
+    "ProposalField",
+    "ProposalStatus",
     "Role",
     "RunStatus",
     "SearchJob",
