@@ -13,6 +13,7 @@ from dealgraph.schema.accounts import Account, AccountPayload, CreateAccountInpu
 from dealgraph.schema.analyses import AgentRun, AgentRunPayload, Analysis, AnalysisPayload
 from dealgraph.schema.common import UNKNOWN_ID, DeletePayload, global_id, input_ids, mutate, provided
 from dealgraph.schema.context import Context
+from dealgraph.schema.corrections import CorrectResultInput, ResultCorrection, ResultCorrectionPayload
 from dealgraph.schema.deals import CreateDealInput, Deal, DealPayload, UpdateDealInput
 from dealgraph.schema.enums import AgentKind, Side
 from dealgraph.schema.people import (
@@ -35,7 +36,7 @@ from dealgraph.schema.prompts import (
     PromptVersionPayload,
 )
 from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
-from dealgraph.services import accounts, analyses, deals, people, prompts, transcripts
+from dealgraph.services import accounts, analyses, corrections, deals, people, prompts, transcripts
 from dealgraph.services.ids import node_uuid
 
 Info = strawberry.Info[Context, None]
@@ -176,6 +177,20 @@ class Mutation:
             max_queued_runs=info.context.settings.max_queued_runs,
         )
         return await mutate(AnalysisPayload, "analysis", action, Analysis.from_row)
+
+    @strawberry.mutation(
+        description="Correct an agent's result on a call: the expected answer experiments score prompt versions "
+        "against. The target must be in the call's latest result of that agent; correcting it again replaces the value."
+    )
+    async def correct_result(self, info: Info, input: CorrectResultInput) -> ResultCorrectionPayload:
+        request = corrections.CorrectionRequest(
+            transcript_id=node_uuid(input.transcript_id, "Transcript") or UNKNOWN_ID,
+            field=input.field,
+            target=input.target,
+            value=input.value,
+        )
+        action = corrections.correct_result(info.context.tenant, info.context.viewer.user_id, request)
+        return await mutate(ResultCorrectionPayload, "correction", action, ResultCorrection.of)
 
     @strawberry.mutation(description="Stop running agents and cancel queued ones; finished results are kept.")
     async def cancel_analysis(self, info: Info, id: relay.GlobalID) -> AnalysisPayload:

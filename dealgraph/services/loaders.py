@@ -60,6 +60,10 @@ class Loaders:
         return self._children(batches.TRANSCRIPTS_BY_DEAL)
 
     @cached_property
+    def corrections_by_transcript(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.CORRECTIONS_BY_TRANSCRIPT)
+
+    @cached_property
     def utterances_by_transcript(self) -> DataLoader[uuid.UUID, list[Any]]:
         return self._children(batches.UTTERANCES_BY_TRANSCRIPT)
 

@@ -1,6 +1,7 @@
 """All mapped tables; importing this module registers them on `Base.metadata` (alembic needs that)."""
 
 from dealgraph.db.models.analyses import AgentRun, Analysis, AnalysisStatus, RunStatus
+from dealgraph.db.models.corrections import ResultCorrection
 from dealgraph.db.models.crm import Account, Deal, DealStage
 from dealgraph.db.models.people import (
     CallMetrics,
@@ -33,6 +34,7 @@ __all__ = [
     "PromptLabel",
     "PromptTemplate",
     "PromptVersion",
+    "ResultCorrection",
     "Role",
     "RunStatus",
     "SearchJob",

@@ -28,6 +28,7 @@ from dealgraph.db.models import (
     PromptLabel,
     PromptTemplate,
     PromptVersion,
+    ResultCorrection,
     Transcript,
     TranscriptUtterance,
     User,
@@ -85,6 +86,11 @@ TRANSCRIPTS_BY_DEAL = Children(
     rows(Transcript, Transcript.original_text),
     Transcript.deal_id,
     (Transcript.occurred_at.desc(), Transcript.id.desc()),
+)
+CORRECTIONS_BY_TRANSCRIPT = Children(
+    rows(ResultCorrection),
+    ResultCorrection.transcript_id,
+    (ResultCorrection.agent, ResultCorrection.target, ResultCorrection.field),
 )
 UTTERANCES_BY_TRANSCRIPT = Children(
     rows(TranscriptUtterance), TranscriptUtterance.transcript_id, (TranscriptUtterance.position,)

@@ -1,0 +1,71 @@
+"""experiments: corrections of agent results, the expected answers prompt experiments are scored against
+
+Revision ID: 0015
+Revises: 0011
+
+`result_corrections` is a tenant table under row-level security, keyed by call, agent, target and field so a
+correction outlives re-analysis.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import context, op
+from sqlalchemy.dialects import postgresql
+
+from dealgraph.db import rls
+
+revision = "0015"
+down_revision = "0011"
+branch_labels = None
+depends_on = None
+
+TABLES = ("result_corrections",)
+
+
+def upgrade() -> None:
+    op.create_table(
+        "result_corrections",
+        sa.Column("transcript_id", sa.UUID(), nullable=False),
+        sa.Column("agent", sa.String(length=32), nullable=False),
+        sa.Column("target", sa.String(length=500), nullable=False),
+        sa.Column("field", sa.String(length=32), nullable=False),
+        sa.Column("value", postgresql.JSONB(astext_type=sa.Text()), nullable=True),
+        sa.Column("corrected_by_id", sa.UUID(), nullable=True),
+        sa.Column("corrected_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
+        sa.Column("id", sa.UUID(), server_default=sa.text("gen_random_uuid()"), nullable=False),
+        sa.Column("tenant_id", sa.UUID(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["corrected_by_id"],
+            ["users.id"],
+            name=op.f("fk_result_corrections_corrected_by_id_users"),
+            ondelete="SET NULL",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"], ["tenants.id"], name=op.f("fk_result_corrections_tenant_id_tenants"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["transcript_id"],
+            ["transcripts.id"],
+            name=op.f("fk_result_corrections_transcript_id_transcripts"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_result_corrections")),
+        sa.UniqueConstraint(
+            "tenant_id", "transcript_id", "agent", "target", "field", name="uq_result_corrections_target_field"
+        ),
+    )
+    op.create_index("ix_result_corrections_transcript_id", "result_corrections", ["transcript_id"], unique=False)
+    role = context.config.attributes["app_role"]
+    for table in TABLES:
+        for statement in rls.enable_tenant_rls(table, role):
+            op.execute(statement)
+
+
+def downgrade() -> None:
+    role = context.config.attributes["app_role"]
+    for table in TABLES:
+        for statement in rls.disable_tenant_rls(table, role):
+            op.execute(statement)
+    op.drop_index("ix_result_corrections_transcript_id", table_name="result_corrections")
+    op.drop_table("result_corrections")
