@@ -15,6 +15,7 @@ from dealgraph.schema.analyses import Analysis
 from dealgraph.schema.common import UNKNOWN_ID, SortDirection
 from dealgraph.schema.connections import Connection, FetchedPages, LoadedList, Pages
 from dealgraph.schema.context import Context
+from dealgraph.schema.datasets import Dataset
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
 from dealgraph.schema.enums import AgentKind, SearchMode, Side
 from dealgraph.schema.people import ConversationFigureRange, PeopleSettings, Person, PersonOrder
@@ -23,6 +24,7 @@ from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.tenancy import Viewer
 from dealgraph.schema.transcripts import SearchHit, Transcript, search_hits
 from dealgraph.services import accounts, deals, people, prompts, transcripts
+from dealgraph.services import datasets as datasets_service
 from dealgraph.services.deals import DealFilter as DealCriteria
 from dealgraph.services.ids import node_uuid
 from dealgraph.services.people import PeopleFilter
@@ -166,6 +168,10 @@ class Query:
     @strawberry.field
     async def prompt_template(self, info: Info, id: relay.GlobalID) -> PromptTemplate | None:
         return await one_node(info.context.loaders.prompt_template, id, PromptTemplate)
+
+    @strawberry.field(description="Admins: the tenant's datasets of calls, by name.", permission_classes=[IsAdmin])
+    async def datasets(self, info: Info) -> list[Dataset]:
+        return [Dataset.from_row(row) for row in await datasets_service.list_datasets(info.context.tenant)]
 
     @strawberry.field(
         description="Admins: exactly what a run of this version on this transcript would send, with its token count.",

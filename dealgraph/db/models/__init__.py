@@ -3,6 +3,7 @@
 from dealgraph.db.models.analyses import AgentRun, Analysis, AnalysisStatus, RunStatus
 from dealgraph.db.models.corrections import ResultCorrection
 from dealgraph.db.models.crm import Account, Deal, DealStage
+from dealgraph.db.models.datasets import Dataset, DatasetVersion
 from dealgraph.db.models.people import (
     CallMetrics,
     LinkedBy,
@@ -23,6 +24,8 @@ __all__ = [
     "Analysis",
     "AnalysisStatus",
     "CallMetrics",
+    "Dataset",
+    "DatasetVersion",
     "ApiKey",
     "Deal",
     "DealStage",

@@ -22,6 +22,8 @@ from dealgraph.db.models import (
     Account,
     AgentRun,
     Analysis,
+    Dataset,
+    DatasetVersion,
     Deal,
     Person,
     PromptAudit,
@@ -95,6 +97,8 @@ CORRECTIONS_BY_TRANSCRIPT = Children(
 UTTERANCES_BY_TRANSCRIPT = Children(
     rows(TranscriptUtterance), TranscriptUtterance.transcript_id, (TranscriptUtterance.position,)
 )
+DATASET = ById(select(Dataset))
+VERSIONS_BY_DATASET = Children(select(DatasetVersion), DatasetVersion.dataset_id, (DatasetVersion.version.desc(),))
 ANALYSIS = ById(select(Analysis))
 AGENT_RUN = ById(select(AgentRun))
 ANALYSES_BY_TRANSCRIPT = Children(
