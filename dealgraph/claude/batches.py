@@ -28,9 +28,6 @@ from dealgraph.claude.client import (
     error_of_type,
 )
 
-BATCH_PRICE_FACTOR = 0.5
-"""Batch requests cost half the standard price, input and output alike (batch-processing page, pricing)."""
-
 _NOT_ANSWERED = {
     "canceled": LlmError("BATCH_CANCELED", "the batch was canceled before this request was answered"),
     "expired": LlmError(
