@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from dealgraph.db.models import Role
 from tests.factories import create_deal_with_account, create_transcript
-from tests.support import GraphQLClient, TenantFactory, TenantHandle
+from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle
 
 CREATE = """
 mutation($input: CreateDatasetInput!) {
@@ -148,3 +150,35 @@ async def test_only_admins_see_datasets_and_only_their_tenants(gql: GraphQLClien
     assert (await gql(DATASETS, as_=other_admin))["datasets"] == []
     foreign = await add(gql, other_admin, dataset, transcriptIds=[call["transcript"]])
     assert [(e["field"], e["code"]) for e in foreign["errors"]] == [("input.datasetId", "NOT_FOUND")]
+
+
+ESTIMATE = """
+query($id: ID!, $label: String!, $version: Int, $agents: [AgentKind!]) {
+  experimentEstimate(datasetId: $id, promptLabel: $label, datasetVersion: $version, agents: $agents) {
+    requests inputTokens maxOutputTokens liveCostUsd batchCostUsd simulated
+  }
+}"""
+
+
+async def test_an_estimate_counts_every_request_and_prices_it_live_and_batched(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    admin = await tenants.create()
+    member = await tenants.add_user(admin, Role.MEMBER)
+    first, second = await calls(gql, admin, "2026-01-05T10:00:00Z", "2026-02-05T10:00:00Z")
+    dataset = (await create(gql, admin, "two", transcriptIds=[first["transcript"]]))["dataset"]["id"]
+    await add(gql, admin, dataset, transcriptIds=[second["transcript"]])
+    variables = {"id": dataset, "label": "production"}
+    whole = (await gql(ESTIMATE, variables, as_=admin))["experimentEstimate"]
+    assert whole["requests"] == 8 and whole["simulated"] and whole["inputTokens"] > 0
+    assert whole["maxOutputTokens"] >= 8 * 1024
+    assert whole["batchCostUsd"] == pytest.approx(whole["liveCostUsd"] / 2, abs=1e-4) and whole["liveCostUsd"] > 0
+    assert await standin.token_counts("meddpicc") == 2  # counted, never sent
+    first_version = (await gql(ESTIMATE, {**variables, "version": 1, "agents": ["MEDDPICC"]}, as_=admin))[
+        "experimentEstimate"
+    ]
+    assert first_version["requests"] == 1 and first_version["inputTokens"] < whole["inputTokens"]
+    unknown = (await gql.raw(ESTIMATE, {**variables, "label": "nowhere"}, as_=admin)).json()
+    assert unknown["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    refused = (await gql.raw(ESTIMATE, variables, as_=member)).json()
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"

@@ -162,3 +162,16 @@ class DatasetPayload:
 class DatasetVersionPayload:
     version: DatasetVersion | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(
+    description="Admins: what running a prompt label on a dataset would cost: counted with count_tokens, priced at "
+    "list price with every prompt token uncached and every request using its whole maxTokens (the most it can cost)."
+)
+class ExperimentEstimate:
+    requests: int = strawberry.field(description="One per call and agent.")
+    input_tokens: int
+    max_output_tokens: int
+    live_cost_usd: float = strawberry.field(description="Sent one by one (LIVE).")
+    batch_cost_usd: float = strawberry.field(description="Sent as a Message Batch (BATCH): half the price.")
+    simulated: bool = strawberry.field(description="Counted by the local stand-in (an estimate of an estimate).")

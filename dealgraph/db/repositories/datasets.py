@@ -11,7 +11,15 @@ from sqlalchemy import exists, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dealgraph.db.models import Dataset, DatasetVersion, Deal, ResultCorrection, Transcript
+from dealgraph.db.models import (
+    Dataset,
+    DatasetVersion,
+    Deal,
+    PromptLabel,
+    PromptTemplate,
+    ResultCorrection,
+    Transcript,
+)
 
 
 async def pick_calls(
@@ -68,3 +76,24 @@ async def version(session: AsyncSession, dataset_id: uuid.UUID, number: int) -> 
 
 async def all_datasets(session: AsyncSession) -> list[Dataset]:
     return list(await session.scalars(select(Dataset).order_by(Dataset.name)))
+
+
+async def latest_version(session: AsyncSession, dataset_id: uuid.UUID) -> DatasetVersion | None:
+    return await session.scalar(
+        select(DatasetVersion).where(DatasetVersion.dataset_id == dataset_id).order_by(DatasetVersion.version.desc())
+    )
+
+
+async def labelled_versions(session: AsyncSession, label: str, agents: Sequence[str]) -> dict[str, uuid.UUID]:
+    """Per agent, the version `label` points at: the tenant's own template's label first, else the global one's
+    (as analyses resolve it)."""
+    query = (
+        select(PromptTemplate.agent, PromptLabel.version_id)
+        .join(PromptLabel, PromptLabel.template_id == PromptTemplate.id)
+        .where(PromptTemplate.agent.in_(agents), PromptLabel.name == label)
+        .order_by(PromptTemplate.tenant_id.is_(None))
+    )
+    found: dict[str, uuid.UUID] = {}
+    for agent, version_id in (await session.execute(query)).all():
+        found.setdefault(agent, version_id)
+    return found
