@@ -14,6 +14,15 @@ from dealgraph.schema.accounts import Account, AccountPayload, CreateAccountInpu
 from dealgraph.schema.analyses import AgentRun, AgentRunPayload, Analysis, AnalysisPayload
 from dealgraph.schema.common import UNKNOWN_ID, DeletePayload, global_id, input_ids, mutate, provided
 from dealgraph.schema.context import Context
+from dealgraph.schema.corrections import CorrectResultInput, ResultCorrection, ResultCorrectionPayload
+from dealgraph.schema.datasets import (
+    AddToDatasetInput,
+    CreateDatasetInput,
+    Dataset,
+    DatasetPayload,
+    DatasetVersion,
+    DatasetVersionPayload,
+)
 from dealgraph.schema.deals import CreateDealInput, Deal, DealPayload, UpdateDealInput
 from dealgraph.schema.enums import AgentKind, Side
 from dealgraph.schema.people import (
@@ -38,7 +47,18 @@ from dealgraph.schema.prompts import (
 from dealgraph.schema.proposals import Proposal, ProposalPayload, ProposalValueInput
 from dealgraph.schema.tenancy import Tenant, TenantLimitsInput, TenantPayload
 from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
-from dealgraph.services import accounts, analyses, deals, people, prompts, proposals, tenancy, transcripts
+from dealgraph.services import (
+    accounts,
+    analyses,
+    corrections,
+    datasets,
+    deals,
+    people,
+    prompts,
+    proposals,
+    tenancy,
+    transcripts,
+)
 from dealgraph.services.ids import node_uuid
 
 Info = strawberry.Info[Context, None]
@@ -191,6 +211,39 @@ class Mutation:
             max_queued_runs=info.context.settings.max_queued_runs,
         )
         return await mutate(AnalysisPayload, "analysis", action, Analysis.from_row)
+
+    @strawberry.mutation(
+        description="Correct an agent's result on a call: the expected answer experiments score prompt versions "
+        "against. The target must be in the call's latest result of that agent; correcting it again replaces the value."
+    )
+    async def correct_result(self, info: Info, input: CorrectResultInput) -> ResultCorrectionPayload:
+        request = corrections.CorrectionRequest(
+            transcript_id=node_uuid(input.transcript_id, "Transcript") or UNKNOWN_ID,
+            field=input.field,
+            target=input.target,
+            value=input.value,
+        )
+        action = corrections.correct_result(info.context.tenant, info.context.viewer.user_id, request)
+        return await mutate(ResultCorrectionPayload, "correction", action, ResultCorrection.of)
+
+    @strawberry.mutation(
+        description="Admins: a dataset of calls (version 1), picked by ids or by a filter.",
+        permission_classes=[IsAdmin],
+    )
+    async def create_dataset(self, info: Info, input: CreateDatasetInput) -> DatasetPayload:
+        viewer = info.context.viewer
+        action = datasets.create_dataset(info.context.tenant, viewer.user_id, input.name, input.selection.selection())
+        return await mutate(DatasetPayload, "dataset", action, Dataset.from_row)
+
+    @strawberry.mutation(
+        description="Admins: add calls to a dataset as its next version (the earlier versions stay as they were).",
+        permission_classes=[IsAdmin],
+    )
+    async def add_to_dataset(self, info: Info, input: AddToDatasetInput) -> DatasetVersionPayload:
+        dataset_id = node_uuid(input.dataset_id, "Dataset") or UNKNOWN_ID
+        selection = input.selection.selection()
+        action = datasets.add_to_dataset(info.context.tenant, info.context.viewer.user_id, dataset_id, selection)
+        return await mutate(DatasetVersionPayload, "version", action, DatasetVersion.of)
 
     @strawberry.mutation(description="Stop running agents and cancel queued ones; finished results are kept.")
     async def cancel_analysis(self, info: Info, id: relay.GlobalID) -> AnalysisPayload:

@@ -60,6 +60,18 @@ class Loaders:
         return self._children(batches.TRANSCRIPTS_BY_DEAL)
 
     @cached_property
+    def dataset(self) -> DataLoader[uuid.UUID, Any]:  # a Dataset row
+        return self._by_id(batches.DATASET)
+
+    @cached_property
+    def versions_by_dataset(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.VERSIONS_BY_DATASET)
+
+    @cached_property
+    def corrections_by_transcript(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.CORRECTIONS_BY_TRANSCRIPT)
+
+    @cached_property
     def utterances_by_transcript(self) -> DataLoader[uuid.UUID, list[Any]]:
         return self._children(batches.UTTERANCES_BY_TRANSCRIPT)
 

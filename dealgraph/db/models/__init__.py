@@ -1,7 +1,9 @@
 """All mapped tables; importing this module registers them on `Base.metadata` (alembic needs that)."""
 
 from dealgraph.db.models.analyses import AgentRun, Analysis, AnalysisStatus, RunStatus
+from dealgraph.db.models.corrections import ResultCorrection
 from dealgraph.db.models.crm import Account, Deal, DealStage
+from dealgraph.db.models.datasets import Dataset, DatasetVersion
 from dealgraph.db.models.people import (
     CallMetrics,
     LinkedBy,
@@ -23,6 +25,8 @@ __all__ = [
     "Analysis",
     "AnalysisStatus",
     "CallMetrics",
+    "Dataset",
+    "DatasetVersion",
     "ApiKey",
     "Deal",
     "DealProposal",
@@ -38,6 +42,7 @@ __all__ = [
     "ProposalDecision",
     "ProposalField",
     "ProposalStatus",
+    "ResultCorrection",
     "Role",
     "RunStatus",
     "SearchJob",
