@@ -248,7 +248,8 @@ class Settings(BaseSettings):
         default=400,
         ge=0,
         description="Agent runs one tenant may have waiting to start; an analysis that would queue more is refused "
-        "with TOO_MANY_REQUESTS (0: no cap).",
+        "with TOO_MANY_REQUESTS (0: no cap). Every tenant's cap and the ceiling of the lower one its admins may set "
+        "(updateTenantLimits).",
     )
     analysis_slots: int = Field(
         default=8,

@@ -18,6 +18,7 @@ from dealgraph.schema.common import LoadedNode, SortDirection, UserError
 from dealgraph.schema.connections import Connection, LoadedList, Pages
 from dealgraph.schema.context import Context
 from dealgraph.schema.enums import DealOrderField, DealStage
+from dealgraph.schema.proposals import Proposal, ProposalStatus
 from dealgraph.schema.qualification import DealQualification, QualifiedCall
 from dealgraph.schema.tenancy import User
 from dealgraph.services.deals import StageEntry
@@ -69,6 +70,7 @@ class Deal(LoadedNode, relay.Node):
     amount: Decimal | None
     currency: str
     close_date: date | None
+    next_step: str | None
     created_at: datetime
     updated_at: datetime
     row: strawberry.Private[models.Deal]
@@ -114,6 +116,17 @@ class Deal(LoadedNode, relay.Node):
         from dealgraph.schema.people import ConversationMetrics
 
         return ConversationMetrics.of((await info.context.loaders.deal_calls.load(self.row.id)).rollup)
+
+    @relay.connection(
+        Connection[Proposal],
+        description="CRM updates proposed by the deal's analysed calls, newest first; `status` filters them "
+        "(SUGGESTED: what is waiting for a person).",
+    )
+    async def proposals(
+        self, info: strawberry.Info[Context, None], status: ProposalStatus | None = None
+    ) -> Pages[Proposal]:
+        rows = await info.context.loaders.proposals_by_deal.load((self.row.id, status.value if status else None))
+        return LoadedList(rows, Proposal.from_row, "deal-proposals")
 
     @strawberry.field(
         description="Health warnings with their evidence, and the status they add up to (recomputed in the background)."
@@ -168,6 +181,7 @@ class CreateDealInput:
     amount: Decimal | None = None
     currency: str = "USD"
     close_date: date | None = None
+    next_step: str | None = None
     owner_id: relay.GlobalID | None = None
 
 
@@ -180,6 +194,7 @@ class UpdateDealInput:
     amount: Decimal | None = strawberry.UNSET
     currency: str | None = strawberry.UNSET
     close_date: date | None = strawberry.UNSET
+    next_step: str | None = strawberry.UNSET
     owner_id: relay.GlobalID | None = strawberry.UNSET
 
 

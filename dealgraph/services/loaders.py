@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from dealgraph.db.models import AgentRun, Analysis, PromptTemplate, PromptVersion
-from dealgraph.db.repositories import batches, people
+from dealgraph.db.repositories import batches, people, proposals
 from dealgraph.db.repositories.batches import ById, Children
 from dealgraph.db.session import TenantScope
 from dealgraph.services.conversation import DealCalls, PersonRange, Rollup, load_deal_calls, load_person_rollups
@@ -60,6 +60,18 @@ class Loaders:
     @cached_property
     def transcripts_by_deal(self) -> DataLoader[uuid.UUID, list[Any]]:
         return self._children(batches.TRANSCRIPTS_BY_DEAL)
+
+    @cached_property
+    def dataset(self) -> DataLoader[uuid.UUID, Any]:  # a Dataset row
+        return self._by_id(batches.DATASET)
+
+    @cached_property
+    def versions_by_dataset(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.VERSIONS_BY_DATASET)
+
+    @cached_property
+    def corrections_by_transcript(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.CORRECTIONS_BY_TRANSCRIPT)
 
     @cached_property
     def utterances_by_transcript(self) -> DataLoader[uuid.UUID, list[Any]]:
@@ -118,6 +130,25 @@ class Loaders:
     @cached_property
     def person_appearances(self) -> DataLoader[uuid.UUID, Appearance | None]:
         return DataLoader(partial(load_person_appearances, self.scope))
+
+    @cached_property
+    def proposal(self) -> DataLoader[uuid.UUID, Any]:  # a DealProposal
+        return self._batch(proposals.by_ids)
+
+    @cached_property
+    def proposals_by_deal(self) -> DataLoader[tuple[uuid.UUID, str | None], list[Any]]:
+        """Keyed by (deal, status or None for every status)."""
+        scope = self.scope
+
+        async def load(keys: Sequence[tuple[uuid.UUID, str | None]]) -> list[list[Any]]:
+            async with scope.session() as session:
+                return list(await proposals.by_deals(session, keys))
+
+        return DataLoader(load)
+
+    @cached_property
+    def decisions_by_proposal(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._batch(proposals.decisions_of)
 
     @cached_property
     def prompt_template(self) -> DataLoader[uuid.UUID, PromptTemplate | None]:

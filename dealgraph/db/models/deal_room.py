@@ -35,7 +35,7 @@ class DealHealth(TenantOwned, Base):
     """A deal's computed health, and the job that keeps it current (`dealgraph.db.jobs`' pattern, one per deal).
 
     Whatever health depends on requests a recompute by bumping `generation` and queueing the row (database
-    triggers, see the 0013 migration, so no write path can forget it); the health pool stores the result only
+    triggers, see the 0015 migration, so no write path can forget it); the health pool stores the result only
     if no newer request came meanwhile, else the row goes back to the queue. `recheck_at` is when a day-based
     warning would next start or stop by time alone: the pool queues the row again then. `version` counts the
     changes of what the API shows (status and warnings), for `dealEvents`."""

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 from dealgraph.db.keyset import ListQuery, Sort
 from dealgraph.db.models import Account, Deal, DealHealth, DealStage, DealStageChange, Transcript, User
 from dealgraph.db.repositories import conversation
+from dealgraph.transcripts.metrics import ConversationFigure
 
 _HEALTH = aliased(DealHealth, name="board_health")
 _CALL = aliased(Transcript, name="last_call")
@@ -39,13 +40,15 @@ _SORT_KEYS: dict[str, Any] = {
         literal_column("CAST('-infinity' AS timestamptz)", DateTime(timezone=True)),
     ),
 }
-SORT_FIELDS = frozenset(_SORT_KEYS) | frozenset(conversation.FIGURES)
 
 
 def sort_by(field: str, descending: bool) -> Sort:
-    """`field` is one of SORT_FIELDS (the cursor names it, so a cursor of another order is refused); a
-    conversation figure is the deal's roll-up over its calls."""
-    key = _SORT_KEYS[field] if field in _SORT_KEYS else conversation.sort_key(conversation.deal_figure(field))
+    """`field` is a column's or a conversation figure's name (the cursor names it, so a cursor of another order
+    is refused); a figure is the deal's roll-up over its calls."""
+    if field in _SORT_KEYS:
+        key = _SORT_KEYS[field]
+    else:
+        key = conversation.sort_key(conversation.deal_figure(ConversationFigure(field)))
     return Sort(key=key, id=Deal.id, descending=descending, name=f"deal-{field}")
 
 

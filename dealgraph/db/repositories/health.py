@@ -1,7 +1,7 @@
 """Deal health: the per-deal job rows of the health pool (`dealgraph.db.jobs`' pattern), what they store, and the
 tenant's health settings.
 
-Recomputes are requested by database triggers (the 0013 migration): they bump the row's `generation` and queue
+Recomputes are requested by database triggers (the 0015 migration): they bump the row's `generation` and queue
 it. A pool stores its result fenced on its claim and on the generation it read: if a newer request came while
 it worked, the row is queued again instead of marked done.
 """

@@ -1,7 +1,7 @@
 """deal room: stage history, computed deal health (a durable job per deal), per-tenant health settings
 
-Revision ID: 0013
-Revises: 0011
+Revision ID: 0015
+Revises: 0014
 
 Every existing deal gets one stage change: it entered its current stage when it was created (who is unknown).
 Health is recomputed when what it depends on changes; database triggers request it (bump `generation`, queue
@@ -19,8 +19,8 @@ from sqlalchemy.dialects import postgresql
 
 from dealgraph.db import rls
 
-revision = "0013"
-down_revision = "0011"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
