@@ -116,6 +116,9 @@ class Deal:
         return data
 
 
+STAGE_HISTORY = "query($id: ID!) { deal(id: $id) { stageHistory { fromStage toStage changedBy { id } } } }"
+
+
 def user_id(who: TenantHandle) -> str:
     return str(relay.GlobalID("User", str(who.user_id)))
 
@@ -186,6 +189,8 @@ async def test_accept_applies_the_value_and_audits_who_and_from_what_to_what(
 
     stage = (await accept(gql, admin, proposals["STAGE"]["id"]))["proposal"]
     assert stage["deal"]["stage"] == "PROPOSAL" and stage["audit"][0]["fromValue"]["stage"] == "PROSPECTING"
+    history = (await gql(STAGE_HISTORY, {"id": deal.id}, as_=admin))["deal"]["stageHistory"]
+    assert history[-1] == {"fromStage": "PROSPECTING", "toStage": "PROPOSAL", "changedBy": {"id": user_id(admin)}}
     again = await accept(gql, admin, proposals["CLOSE_DATE"]["id"])
     assert again["proposal"] is None and again["errors"][0]["code"] == "CONFLICT"
     assert "already accepted" in again["errors"][0]["message"]
