@@ -1,0 +1,298 @@
+"""The console (/console) and GraphiQL (GET /graphql) in a real headless Chromium, against `dealgraph serve`.
+
+The browser is Debian's `chromium` (or the one `TEST_CHROMIUM` names) driven by Playwright; no browser is
+downloaded. Every request to a host other than the server fails the test: the pages must work offline. The
+tests skip only when there is no Chromium on the machine and `TEST_CHROMIUM` is not set (CI sets it, so
+there a missing browser fails).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, Request, Route, WebSocket, async_playwright, expect
+
+from dealgraph.config import Settings
+from dealgraph.server.pages import STATIC
+from dealgraph.standin import RunningStandin
+from tests.processes import serving, without_a_key
+from tests.support import REFUSAL_DEADLINE_S, TenantFactory, TenantHandle, make_settings, refused_within
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
+AGENT_KINDS = ("MEETING_INTELLIGENCE", "ACTION_ITEMS", "STAKEHOLDERS", "MEDDPICC")
+ANALYSIS_TIMEOUT_MS = 60_000
+CALL = "\n".join(
+    f"[00:{i // 60:02d}:{i % 60:02d}] {('Alice Chen', 'Bob Martinez', 'Dana Wright')[i % 3]}: "
+    f"Point {i}: the budget approval, the security review and the rollout plan, part {i}."
+    for i in range(60)
+)
+"""Long enough that the transcript pane must scroll to show most of its utterances."""
+CARD_STATES = """
+window.cardStates = {};
+new MutationObserver((records) => {
+  for (const record of records) {
+    const cards = record.type === "attributes" ? [record.target] : [...record.addedNodes].flatMap(
+      (node) => node.querySelectorAll ? [...(node.matches(".card") ? [node] : []), ...node.querySelectorAll(".card")] : []);
+    for (const card of cards) {
+      if (!card.dataset || !card.dataset.agent) continue;
+      (window.cardStates[card.dataset.agent] ||= []).push(card.dataset.state);
+    }
+  }
+}).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-state"] });
+"""
+"""Records every state each agent card shows, so the test sees queued -> running -> succeeded, not only the end."""
+
+
+def chromium_path() -> str:
+    named = os.environ.get("TEST_CHROMIUM")
+    if named:
+        assert os.access(named, os.X_OK), f"TEST_CHROMIUM={named} is not an executable browser"
+        return named
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("no Chromium on this machine: install Debian's `chromium` (apt-get install chromium) to run it")
+    return found
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str, standin_server: RunningStandin) -> Settings:
+    """The in-process app only makes tenants: the served process runs the analyses."""
+    return make_settings(database_url, standin_server.base_url, analysis_slots=0)
+
+
+@pytest.fixture(scope="module")
+def base_url(database_url: str) -> Iterator[str]:
+    """`dealgraph serve` with its own stand-in, whose agents take a moment so each card is seen running."""
+    with serving(without_a_key(database_url, agent_latency_s=0.4)) as (url, _process):
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    executable = chromium_path()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@dataclass
+class Offline:
+    """What the page asked of hosts other than the server (each refused)."""
+
+    foreign: list[str] = field(default_factory=list)
+
+    async def route(self, route: Route, request: Request) -> None:
+        if urlsplit(request.url).hostname in LOCAL_HOSTS or request.url.startswith("data:"):
+            await route.continue_()
+        else:
+            self.foreign.append(request.url)
+            await route.abort()
+
+    def socket(self, socket: WebSocket) -> None:
+        if urlsplit(socket.url).hostname not in LOCAL_HOSTS:
+            self.foreign.append(socket.url)
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    offline = Offline()
+    context = await browser.new_context(viewport={"width": 1400, "height": 900})
+    await context.route("**/*", offline.route)
+    opened = await context.new_page()
+    opened.on("websocket", offline.socket)
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield opened
+    finally:
+        await context.close()
+    assert offline.foreign == [], f"the page asked other hosts: {offline.foreign}"
+    assert errors == [], f"uncaught errors in the page: {errors}"
+
+
+async def sign_in(page: Page, base_url: str, who: TenantHandle) -> None:
+    await page.goto(f"{base_url}/console")
+    await page.fill("#sign-in input[name=key]", who.api_key)
+    await page.click("#sign-in button")
+    await expect(page.locator("#who")).to_contain_text("admin")
+
+
+async def add_call_from_file(page: Page) -> None:
+    await page.fill("#new-account input[name=name]", "Globex")
+    await page.click("#new-account button")
+    await page.fill("#new-deal input[name=name]", "Globex expansion")
+    await page.fill("#new-deal input[name=amount]", "120000")
+    await page.click("#new-deal button")
+    upload = {"name": "Discovery call.txt", "mimeType": "text/plain", "buffer": CALL.encode()}
+    await page.set_input_files("#add-call input[type=file]", files=[upload])
+    await expect(page.locator("#add-call input[name=title]")).to_have_value("Discovery call")
+    await expect(page.locator("#add-call textarea")).to_have_value(CALL)
+    await page.click("#add-call button")
+    await expect(page.locator(".utterance")).to_have_count(60)
+
+
+async def test_console_analyses_a_call_and_each_quote_opens_its_moment(
+    page: Page, base_url: str, tenants: TenantFactory
+) -> None:
+    who = await tenants.create()
+    await page.add_init_script(CARD_STATES)
+    await sign_in(page, base_url, who)
+    await add_call_from_file(page)
+
+    await page.click("#start-analysis")
+    for agent in AGENT_KINDS:
+        card = page.locator(f".card[data-agent={agent}]")
+        await expect(card).to_have_attribute("data-state", "succeeded", timeout=ANALYSIS_TIMEOUT_MS)
+    states = await page.evaluate("window.cardStates")
+    for agent in AGENT_KINDS:
+        seen = states[agent]
+        assert seen[0] == "queued" and "running" in seen and seen[-1] == "succeeded", (agent, seen)
+        assert seen.index("running") < seen.index("succeeded"), (agent, seen)
+    meddpicc = page.locator(".card[data-agent=MEDDPICC]")
+    await expect(meddpicc.locator(".element[data-element=economicBuyer] .badge")).to_have_count(1)
+
+    indexes = [
+        int(index)
+        for index in await page.eval_on_selector_all("a.quote", "links => links.map(link => link.dataset.utterance)")
+    ]
+    assert indexes, "no evidence quote links to its utterance"
+    farthest = max(indexes)
+    assert farthest >= 20, f"every quote is near the top ({indexes}): the scroll would not be tested"
+    await page.locator(f"a.quote[data-utterance='{farthest}']").first.click()
+    moment = page.locator(f"#utterance-{farthest}")
+    await expect(moment).to_have_class(re.compile(r"\bhighlight\b"))
+    await expect(moment).to_be_in_viewport()
+    await page.wait_for_function("document.getElementById('transcript').scrollTop > 0")
+    await expect(page.locator(".utterance.highlight")).to_have_count(1)
+
+
+async def test_a_search_hit_opens_the_call_at_its_moment(page: Page, base_url: str, tenants: TenantFactory) -> None:
+    who = await tenants.create()
+    await sign_in(page, base_url, who)
+    await add_call_from_file(page)
+
+    await page.click("#nav a[data-section=search]")
+    await page.fill("#search input[name=query]", '"part 47"')
+    await page.select_option("#search select[name=mode]", "KEYWORD")
+    await page.click("#search button")
+    hit = page.locator("#hits a.hit")
+    await expect(hit).to_have_count(1)
+    await expect(page.locator("#hits mark").first).to_contain_text("47")
+    await hit.click()
+    moment = page.locator("#utterance-47")
+    await expect(moment).to_have_class(re.compile(r"\bhighlight\b"))
+    await expect(moment).to_be_in_viewport()
+
+
+async def test_api_errors_read_as_messages_and_a_revoked_key_signs_out(
+    page: Page, base_url: str, tenants: TenantFactory
+) -> None:
+    who = await tenants.create()
+    await sign_in(page, base_url, who)
+    await page.fill("#new-account input[name=name]", "x" * 300)
+    await page.click("#new-account button")
+    problem = page.locator("#problem")
+    await expect(problem).to_be_visible()
+    await expect(problem).to_contain_text("Not saved.")
+    await expect(problem).to_contain_text("name")
+
+    await tenants.revoke(who)
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        await refused_within(client, who, REFUSAL_DEADLINE_S)
+    await page.click("#nav a[data-section=search]")
+    await page.fill("#search input[name=query]", "budget")
+    await page.click("#search button")
+    await expect(page.locator("#signed-out")).to_contain_text("refused the API key")
+    assert await page.evaluate("sessionStorage.length") == 0
+
+
+NEW_VERSION = """
+mutation($input: PromptVersionInput!) { createPromptVersion(input: $input) { promptVersion { template { id } } errors { message } } }"""
+MEDDPICC_TEMPLATE = """
+{ promptTemplates(agent: MEDDPICC) { edges { node { id versions(first: 1) { edges { node { systemText userTemplate } } } } } } }"""
+ADDED_LINE = "Ask who owns the budget."
+
+
+async def meddpicc_override(base_url: str, who: TenantHandle) -> None:
+    """The tenant's own MEDDPICC template, over the API as another admin would make it: v1 the built-in text, v2
+    one line longer, `canary` on v2."""
+    async with httpx.AsyncClient(base_url=base_url, timeout=10, headers=who.headers) as client:
+        answer = await client.post("/graphql", json={"query": MEDDPICC_TEMPLATE})
+        [builtin] = answer.json()["data"]["promptTemplates"]["edges"]
+        [current] = builtin["node"]["versions"]["edges"]
+        text = {"systemText": current["node"]["systemText"], "userTemplate": current["node"]["userTemplate"]}
+        template_id = None
+        for version in ({"agent": "MEDDPICC"}, {"systemText": f"{text['systemText']}\n{ADDED_LINE}"}):
+            variables = {"input": {**text, "labels": ["canary"], "templateId": template_id, **version}}
+            created = (await client.post("/graphql", json={"query": NEW_VERSION, "variables": variables})).json()
+            assert created["data"]["createPromptVersion"]["errors"] == [], created
+            template_id = created["data"]["createPromptVersion"]["promptVersion"]["template"]["id"]
+
+
+async def test_admins_diff_move_roll_back_and_preview_prompt_versions(
+    page: Page, base_url: str, tenants: TenantFactory
+) -> None:
+    who = await tenants.create()
+    await meddpicc_override(base_url, who)
+    await sign_in(page, base_url, who)
+    await add_call_from_file(page)
+    await page.click("#nav a[data-section=prompts]")
+    await page.locator("#templates a", has_text="meddpicc (tenant override)").click()
+    canary = page.locator("#labels tr", has_text="canary")
+    await expect(canary).to_contain_text("v2")
+
+    await page.click("#show-diff")  # from the oldest version to the newest
+    await expect(page.locator("#diff .add", has_text=ADDED_LINE)).to_have_count(1)
+    await page.click("#preview")  # the newest version, for the call just added
+    await expect(page.locator("#preview-system")).to_contain_text(ADDED_LINE)
+
+    await canary.get_by_role("button", name="Roll back").click()
+    await expect(canary).to_contain_text("v1")
+    await page.fill("#set-label input[name=label]", "canary")
+    await page.click("#set-label button")  # back to the newest
+    await expect(canary).to_contain_text("v2")
+
+
+async def test_graphiql_renders_offline_and_runs_a_query_with_a_key(
+    page: Page, base_url: str, tenants: TenantFactory
+) -> None:
+    who = await tenants.create()
+    await page.goto(f"{base_url}/graphql")
+    await expect(page.locator("#about")).to_contain_text("graphql-transport-ws")
+    await expect(page.locator(".graphiql-container")).to_be_visible()
+    editors = "[...document.querySelectorAll('.graphiql-container .CodeMirror')].map(element => element.CodeMirror)"
+    await page.wait_for_function(f"{editors}.length >= 3")
+    headers = json.dumps({"Authorization": f"Bearer {who.api_key}"})
+    await page.evaluate(
+        f"""([query, headers]) => {{
+            const [queryEditor, , headersEditor] = {editors};
+            queryEditor.setValue(query);
+            headersEditor.setValue(headers);
+        }}""",
+        ["{ viewer { role } }", headers],
+    )
+    await page.click(".graphiql-execute-button")
+    await expect(page.locator(".result-window")).to_contain_text('"role": "ADMIN"')
+
+
+def test_every_vendored_package_ships_its_files_and_licence() -> None:
+    """What scripts/refresh_vendored.py fetched matches its manifest, and each package carries its licence."""
+    vendor = STATIC / "vendor"
+    manifest = json.loads((vendor / "manifest.json").read_text())
+    for name, package in manifest.items():
+        shipped = {path.name for path in (vendor / name).iterdir()}
+        assert shipped == {Path(file).name for file in package["files"]} | {"SOURCE"}, name
+        assert any(file.startswith("LICENSE") for file in shipped), name
+        assert f"{name}@{package['version']} " in (vendor / name / "SOURCE").read_text(), name
