@@ -177,6 +177,14 @@ async def test_console_analyses_a_call_and_each_quote_opens_its_moment(
     await page.wait_for_function("document.getElementById('transcript').scrollTop > 0")
     await expect(page.locator(".utterance.highlight")).to_have_count(1)
 
+    await page.click(".crumbs a >> nth=-1")  # the deal: its MEDDPICC across its calls, quotes opening the call
+    await expect(page.locator("#qualification tr")).to_have_count(9)  # a header and the eight elements
+    quote = page.locator("#qualification a.quote").first
+    target = await quote.get_attribute("href")
+    assert target is not None
+    await quote.click()
+    await expect(page.locator(f"#utterance-{target.rsplit('/', 1)[1]}")).to_have_class(re.compile(r"\bhighlight\b"))
+
 
 async def test_a_search_hit_opens_the_call_at_its_moment(page: Page, base_url: str, tenants: TenantFactory) -> None:
     who = await tenants.create()
@@ -218,50 +226,37 @@ async def test_api_errors_read_as_messages_and_a_revoked_key_signs_out(
     assert await page.evaluate("sessionStorage.length") == 0
 
 
-NEW_VERSION = """
-mutation($input: PromptVersionInput!) { createPromptVersion(input: $input) { promptVersion { template { id } } errors { message } } }"""
-MEDDPICC_TEMPLATE = """
-{ promptTemplates(agent: MEDDPICC) { edges { node { id versions(first: 1) { edges { node { systemText userTemplate } } } } } } }"""
 ADDED_LINE = "Ask who owns the budget."
 
 
-async def meddpicc_override(base_url: str, who: TenantHandle) -> None:
-    """The tenant's own MEDDPICC template, over the API as another admin would make it: v1 the built-in text, v2
-    one line longer, `canary` on v2."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=10, headers=who.headers) as client:
-        answer = await client.post("/graphql", json={"query": MEDDPICC_TEMPLATE})
-        [builtin] = answer.json()["data"]["promptTemplates"]["edges"]
-        [current] = builtin["node"]["versions"]["edges"]
-        text = {"systemText": current["node"]["systemText"], "userTemplate": current["node"]["userTemplate"]}
-        template_id = None
-        for version in ({"agent": "MEDDPICC"}, {"systemText": f"{text['systemText']}\n{ADDED_LINE}"}):
-            variables = {"input": {**text, "labels": ["canary"], "templateId": template_id, **version}}
-            created = (await client.post("/graphql", json={"query": NEW_VERSION, "variables": variables})).json()
-            assert created["data"]["createPromptVersion"]["errors"] == [], created
-            template_id = created["data"]["createPromptVersion"]["promptVersion"]["template"]["id"]
-
-
-async def test_admins_diff_move_roll_back_and_preview_prompt_versions(
+async def test_admins_version_diff_label_roll_back_and_preview_prompts(
     page: Page, base_url: str, tenants: TenantFactory
 ) -> None:
     who = await tenants.create()
-    await meddpicc_override(base_url, who)
     await sign_in(page, base_url, who)
     await add_call_from_file(page)
     await page.click("#nav a[data-section=prompts]")
-    await page.locator("#templates a", has_text="meddpicc (tenant override)").click()
-    canary = page.locator("#labels tr", has_text="canary")
-    await expect(canary).to_contain_text("v2")
+    await page.locator("#templates a", has_text="meddpicc (built-in)").click()
+    await page.fill("#new-version input[name=note]", "as shipped")
+    await page.click("#new-version button")  # a built-in template is read-only: this makes the tenant's own
+    await expect(page.locator("h1")).to_contain_text("tenant override")
+    system = page.locator("#new-version textarea[name=systemText]")
+    await system.fill(f"{await system.input_value()}\n{ADDED_LINE}")
+    await page.click("#new-version button")
+    await expect(page.locator("#versions tr")).to_have_count(3)  # a header, v2 and v1
 
     await page.click("#show-diff")  # from the oldest version to the newest
     await expect(page.locator("#diff .add", has_text=ADDED_LINE)).to_have_count(1)
     await page.click("#preview")  # the newest version, for the call just added
     await expect(page.locator("#preview-system")).to_contain_text(ADDED_LINE)
 
+    canary = page.locator("#labels tr", has_text="canary")
+    for version in ("v2", "v1"):
+        await page.fill("#set-label input[name=label]", "canary")
+        await page.select_option("#set-label select", label=version)
+        await page.click("#set-label button")
+        await expect(canary).to_contain_text(version)
     await canary.get_by_role("button", name="Roll back").click()
-    await expect(canary).to_contain_text("v1")
-    await page.fill("#set-label input[name=label]", "canary")
-    await page.click("#set-label button")  # back to the newest
     await expect(canary).to_contain_text("v2")
 
 

@@ -1,8 +1,9 @@
 // Accounts -> deals -> calls, and the forms that add to them (an account, a deal, a call pasted or read
-// from a file).
+// from a file); a deal also shows its MEDDPICC across its calls.
 import { gql, saved } from "./api.js";
 import { h, show, when, words } from "./dom.js";
 import { report } from "./problem.js";
+import { QUALIFICATION_FIELDS, qualificationTable } from "./qualification.js";
 
 const ACCOUNTS = `query Accounts { accounts(first: 100) { totalCount edges { node { id name domain deals(first: 1) { totalCount } } } } }`;
 const ACCOUNT = `query Account($id: ID!) {
@@ -12,6 +13,7 @@ const DEAL = `query Deal($id: ID!) {
   deal(id: $id) {
     id name stage amount currency closeDate account { id name }
     transcripts(first: 100) { edges { node { id title occurredAt sourceFormat utteranceCount participants } } }
+    ${QUALIFICATION_FIELDS}
   }
 }`;
 const CREATE_ACCOUNT = `mutation CreateAccount($input: CreateAccountInput!) { createAccount(input: $input) { account { id } errors { field message code } } }`;
@@ -158,6 +160,8 @@ export async function dealView(id) {
           )
         )
       : h("p", { class: "muted" }, "No calls yet."),
+    h("h2", {}, "Qualification (MEDDPICC)"),
+    qualificationTable(deal.qualification),
     h("h2", {}, "Add a call"),
     addCallForm(deal.id)
   );

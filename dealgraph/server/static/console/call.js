@@ -77,7 +77,7 @@ function analysisPanel(transcriptId, latest) {
       "div",
       { class: "toolbar" },
       h("button", { type: "button", id: "start-analysis", onclick: () => start(false) }, latest ? "Analyse again" : "Start analysis"),
-      latest ? h("button", { type: "button", class: "secondary", title: "Run the agents even where a result could be reused", onclick: () => start(true) }, "Re-run all agents") : null,
+      latest ? h("button", { type: "button", class: "secondary", title: "Run the agents even where a result could be reused", onclick: () => start(true) }, "Run all agents again") : null,
       status
     ),
     cardsSlot

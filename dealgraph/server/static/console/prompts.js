@@ -1,5 +1,6 @@
-// For admins: the prompt templates, their versions and labels; a diff between two versions, moving a label
-// to a version, rolling a label back, and a version rendered for one call as the agent would send it.
+// For admins: the prompt templates, their versions and labels; a new version (of a built-in template: the
+// tenant's own template overriding it), a diff between two versions, moving a label to a version, rolling a
+// label back, and a version rendered for one call as the agent would send it.
 import { gql, saved } from "./api.js";
 import { h, show, when, words } from "./dom.js";
 import { report } from "./problem.js";
@@ -7,9 +8,9 @@ import { report } from "./problem.js";
 const TEMPLATES = `query Templates { promptTemplates(first: 20) { edges { node { id agent name description isBuiltin labels { name version { version } } versions(first: 1) { totalCount } } } } }`;
 const TEMPLATE = `query Template($id: ID!) {
   promptTemplate(id: $id) {
-    id agent name description
+    id agent name description isBuiltin
     labels { name updatedAt version { id version } updatedBy { email } }
-    versions(first: 100) { edges { node { id version model effort maxTokens note createdAt author { email } } } }
+    versions(first: 100) { edges { node { id version model effort maxTokens note createdAt author { email } systemText userTemplate } } }
   }
   transcripts(first: 50) { edges { node { id title } } }
 }`;
@@ -17,6 +18,9 @@ const DIFF = `query Diff($id: ID!, $from: ID!, $to: ID!) { promptTemplate(id: $i
 const RENDER = `query Render($version: ID!, $transcript: ID!) { renderPrompt(versionId: $version, transcriptId: $transcript) { model system user inputTokens simulated } }`;
 const SET_LABEL = `mutation SetLabel($template: ID!, $label: String!, $version: ID!) {
   setPromptLabel(templateId: $template, label: $label, versionId: $version) { label { name } errors { field message code } }
+}`;
+const CREATE_VERSION = `mutation NewVersion($input: PromptVersionInput!) {
+  createPromptVersion(input: $input) { promptVersion { template { id } } errors { field message code } }
 }`;
 const ROLLBACK = `mutation Rollback($template: ID!, $label: String!) {
   rollbackPrompt(templateId: $template, label: $label) { label { name version { version } } errors { field message code } }
@@ -67,6 +71,36 @@ async function act(action, reload) {
   } catch (error) {
     report(error);
   }
+}
+
+/** A new version, starting from the newest one's text; saved as the tenant's own template when this one is built in. */
+function newVersionForm(template, newest, reload) {
+  const system = h("textarea", { name: "systemText", required: true }, newest ? newest.systemText : "");
+  const user = h("textarea", { name: "userTemplate", required: true }, newest ? newest.userTemplate : "");
+  const note = h("input", { name: "note", placeholder: "what changed", size: 40 });
+  const owner = template.isBuiltin ? { agent: template.agent } : { templateId: template.id };
+  const element = h(
+    "form",
+    { class: "stacked", id: "new-version" },
+    template.isBuiltin ? h("p", { class: "muted" }, "Built-in templates are read-only: saving makes your tenant's own template for this agent.") : null,
+    h("label", {}, "System prompt", system),
+    h("label", {}, "User message template", user),
+    h("label", {}, "Note", note),
+    h("div", {}, h("button", { type: "submit" }, "Save new version"))
+  );
+  element.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = { ...owner, systemText: system.value, userTemplate: user.value, note: note.value || null };
+    gql(CREATE_VERSION, { input })
+      .then((answer) => {
+        const version = saved(answer.createPromptVersion, "promptVersion");
+        if (version.template.id === template.id) return reload();
+        location.hash = `#/prompts/${encodeURIComponent(version.template.id)}`;
+        return null;
+      })
+      .catch(report);
+  });
+  return element;
 }
 
 export async function templateView(id) {
@@ -159,6 +193,8 @@ export async function templateView(id) {
     transcripts.edges.length
       ? h("div", { class: "inline toolbar" }, previewVersion, " for the call ", previewCall, h("button", { type: "button", id: "preview", onclick: preview }, "Render"))
       : h("p", { class: "muted" }, "Add a call to preview a version against it."),
-    previewOut
+    previewOut,
+    h("h2", {}, "New version"),
+    newVersionForm(template, versions[0], reload)
   );
 }

@@ -38,7 +38,7 @@ ReactDOM.createRoot(document.getElementById("graphiql")).render(
   React.createElement(GraphiQL, {
     fetcher,
     defaultQuery: DEFAULT_QUERY,
-    defaultHeaders: '{\n  "Authorization": "Bearer dg_…"\n}',
+    defaultHeaders: '{\n  "Authorization": "Bearer <your API key>"\n}',
     defaultEditorToolsVisibility: "headers",
     shouldPersistHeaders: false,
   })
