@@ -24,8 +24,16 @@ from playwright.async_api import Browser, Page, Request, Route, WebSocket, async
 from dealgraph.config import Settings
 from dealgraph.server.pages import STATIC
 from dealgraph.standin import RunningStandin
+from tests.analysis_support import start, transcript_for_analysis
 from tests.processes import serving, without_a_key
-from tests.support import REFUSAL_DEADLINE_S, TenantFactory, TenantHandle, make_settings, refused_within
+from tests.support import (
+    REFUSAL_DEADLINE_S,
+    GraphQLClient,
+    TenantFactory,
+    TenantHandle,
+    make_settings,
+    refused_within,
+)
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 AGENT_KINDS = ("MEETING_INTELLIGENCE", "ACTION_ITEMS", "STAKEHOLDERS", "MEDDPICC")
@@ -260,26 +268,38 @@ async def test_admins_version_diff_label_roll_back_and_preview_prompts(
     await expect(canary).to_contain_text("v2")
 
 
-async def test_graphiql_renders_offline_and_runs_a_query_with_a_key(
-    page: Page, base_url: str, tenants: TenantFactory
+EDITORS = "[...document.querySelectorAll('.graphiql-container .CodeMirror')].map(element => element.CodeMirror)"
+"""GraphiQL's editors (CodeMirror 5): the query, the variables and the headers."""
+
+
+async def run_in_graphiql(page: Page, query: str, headers: dict[str, str]) -> None:
+    await page.evaluate(
+        f"""([query, headers]) => {{
+            const [queryEditor, , headersEditor] = {EDITORS};
+            queryEditor.setValue(query);
+            headersEditor.setValue(headers);
+        }}""",
+        [query, json.dumps(headers)],
+    )
+    await page.click(".graphiql-execute-button")
+
+
+async def test_graphiql_renders_offline_and_runs_a_query_and_a_subscription_with_a_key(
+    page: Page, base_url: str, tenants: TenantFactory, gql: GraphQLClient
 ) -> None:
     who = await tenants.create()
     await page.goto(f"{base_url}/graphql")
     await expect(page.locator("#about")).to_contain_text("graphql-transport-ws")
     await expect(page.locator(".graphiql-container")).to_be_visible()
-    editors = "[...document.querySelectorAll('.graphiql-container .CodeMirror')].map(element => element.CodeMirror)"
-    await page.wait_for_function(f"{editors}.length >= 3")
-    headers = json.dumps({"Authorization": f"Bearer {who.api_key}"})
-    await page.evaluate(
-        f"""([query, headers]) => {{
-            const [queryEditor, , headersEditor] = {editors};
-            queryEditor.setValue(query);
-            headersEditor.setValue(headers);
-        }}""",
-        ["{ viewer { role } }", headers],
-    )
-    await page.click(".graphiql-execute-button")
+    await page.wait_for_function(f"{EDITORS}.length >= 3")
+
+    await run_in_graphiql(page, "{ viewer { role } }", who.headers)
     await expect(page.locator(".result-window")).to_contain_text('"role": "ADMIN"')
+
+    analysis = await start(gql, who, (await transcript_for_analysis(gql, who))["transcript"])
+    watch = f'subscription {{ analysisEvents(analysisId: "{analysis["id"]}") {{ __typename }} }}'
+    await run_in_graphiql(page, watch, who.headers)  # the key goes in the socket's connection_init
+    await expect(page.locator(".result-window")).to_contain_text("AnalysisFinished", timeout=ANALYSIS_TIMEOUT_MS)
 
 
 def test_every_vendored_package_ships_its_files_and_licence() -> None:
