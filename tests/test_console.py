@@ -36,6 +36,7 @@ from tests.support import (
 )
 
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
+expect.set_options(timeout=15_000)  # for a condition to hold on a loaded machine (Playwright's default is 5 s)
 AGENT_KINDS = ("MEETING_INTELLIGENCE", "ACTION_ITEMS", "STAKEHOLDERS", "MEDDPICC")
 ANALYSIS_TIMEOUT_MS = 60_000
 CALL = "\n".join(
@@ -300,6 +301,21 @@ async def test_graphiql_renders_offline_and_runs_a_query_and_a_subscription_with
     watch = f'subscription {{ analysisEvents(analysisId: "{analysis["id"]}") {{ __typename }} }}'
     await run_in_graphiql(page, watch, who.headers)  # the key goes in the socket's connection_init
     await expect(page.locator(".result-window")).to_contain_text("AnalysisFinished", timeout=ANALYSIS_TIMEOUT_MS)
+
+
+@pytest.mark.parametrize("path", ["/console", "/graphql"])
+async def test_pages_load_only_the_servers_own_files(http: httpx.AsyncClient, path: str) -> None:
+    """Without a browser too: each page is held to the server's files by its policy, and every file it names is
+    there (a vendored file left out of the package would break the page)."""
+    page = await http.get(path, headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    files = re.findall(r'(?:src|href)="(static/[^"]+)"', page.text)
+    assert any("vendor/" in file for file in files), files
+    assert "//" not in " ".join(files)
+    for file in files:
+        assert (await http.get(f"/{file}")).status_code == 200, file
 
 
 def test_every_vendored_package_ships_its_files_and_licence() -> None:
