@@ -25,10 +25,11 @@ from dealgraph.config import Settings
 from dealgraph.server.pages import STATIC
 from dealgraph.standin import RunningStandin
 from tests.analysis_support import start, transcript_for_analysis
-from tests.processes import serving, without_a_key
+from tests.processes import process_env, serving
 from tests.support import (
     REFUSAL_DEADLINE_S,
     GraphQLClient,
+    StandinControl,
     TenantFactory,
     TenantHandle,
     make_settings,
@@ -79,9 +80,9 @@ def settings(database_url: str, standin_server: RunningStandin) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def base_url(database_url: str) -> Iterator[str]:
-    """`dealgraph serve` with its own stand-in, whose agents take a moment so each card is seen running."""
-    with serving(without_a_key(database_url, agent_latency_s=0.4)) as (url, _process):
+def base_url(database_url: str, standin_server: RunningStandin) -> Iterator[str]:
+    """`dealgraph serve` against the session's stand-in, which the tests script (`standin`)."""
+    with serving(process_env(database_url, standin_server.base_url)) as (url, _process):
         yield url
 
 
@@ -153,8 +154,10 @@ async def add_call_from_file(page: Page) -> None:
 
 
 async def test_console_analyses_a_call_and_each_quote_opens_its_moment(
-    page: Page, base_url: str, tenants: TenantFactory
+    page: Page, base_url: str, tenants: TenantFactory, standin: StandinControl
 ) -> None:
+    for agent in AGENT_KINDS:  # a moment each, so every card is seen running
+        await standin.behave(agent.lower(), latency_s=0.4)
     who = await tenants.create()
     await page.add_init_script(CARD_STATES)
     await sign_in(page, base_url, who)
@@ -193,6 +196,21 @@ async def test_console_analyses_a_call_and_each_quote_opens_its_moment(
     assert target is not None
     await quote.click()
     await expect(page.locator(f"#utterance-{target.rsplit('/', 1)[1]}")).to_have_class(re.compile(r"\bhighlight\b"))
+
+
+async def test_an_agent_that_fails_shows_its_error_on_its_card(
+    page: Page, base_url: str, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    await standin.behave("stakeholders", fail_always=400)  # invalid_request_error: not retried
+    who = await tenants.create()
+    await sign_in(page, base_url, who)
+    await add_call_from_file(page)
+    await page.click("#start-analysis")
+    failed = page.locator(".card[data-agent=STAKEHOLDERS]")
+    await expect(failed).to_have_attribute("data-state", "failed", timeout=ANALYSIS_TIMEOUT_MS)
+    await expect(failed.locator(".error")).to_contain_text("BAD_REQUEST")
+    await expect(page.locator("#analysis-status")).to_contain_text("partial", timeout=ANALYSIS_TIMEOUT_MS)
+    await expect(page.locator(".card[data-state=succeeded]")).to_have_count(3)
 
 
 async def test_a_search_hit_opens_the_call_at_its_moment(page: Page, base_url: str, tenants: TenantFactory) -> None:

@@ -24,8 +24,19 @@ function fetcherFor(authorization) {
   return fetchers.get(authorization).fetch;
 }
 
+// GraphiQL's fetcher tells a subscription from the editor's parsed document, which lags an edit made just
+// before running it (the subscription would then go over HTTP and be refused): parse the text sent instead.
+function parsed(query) {
+  try {
+    return GraphiQL.GraphQL.parse(query);
+  } catch {
+    return undefined;
+  }
+}
+
 function fetcher(params, options) {
-  return fetcherFor(authorizationOf(options && options.headers))(params, options);
+  const current = { ...options, documentAST: parsed(params.query) || (options && options.documentAST) };
+  return fetcherFor(authorizationOf(current.headers))(params, current);
 }
 
 const DEFAULT_QUERY = `# Set your key in Headers below, then run (Ctrl-Enter).
