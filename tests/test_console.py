@@ -22,6 +22,7 @@ import pytest
 from playwright.async_api import Browser, Page, Request, Route, WebSocket, async_playwright, expect
 
 from dealgraph.config import Settings
+from dealgraph.db.models import Role
 from dealgraph.server.pages import STATIC
 from dealgraph.standin import RunningStandin
 from tests.analysis_support import start, transcript_for_analysis
@@ -132,11 +133,11 @@ async def page(browser: Browser) -> AsyncIterator[Page]:
     assert errors == [], f"uncaught errors in the page: {errors}"
 
 
-async def sign_in(page: Page, base_url: str, who: TenantHandle) -> None:
+async def sign_in(page: Page, base_url: str, who: TenantHandle, role: str = "admin") -> None:
     await page.goto(f"{base_url}/console")
     await page.fill("#sign-in input[name=key]", who.api_key)
     await page.click("#sign-in button")
-    await expect(page.locator("#who")).to_contain_text("admin")
+    await expect(page.locator("#who")).to_contain_text(role)
 
 
 async def add_call_from_file(page: Page) -> None:
@@ -211,6 +212,52 @@ async def test_an_agent_that_fails_shows_its_error_on_its_card(
     await expect(failed.locator(".error")).to_contain_text("BAD_REQUEST")
     await expect(page.locator("#analysis-status")).to_contain_text("partial", timeout=ANALYSIS_TIMEOUT_MS)
     await expect(page.locator(".card[data-state=succeeded]")).to_have_count(3)
+
+
+UNVERIFIED_RESULT = """([agents, elements]) => import("./static/console/results.js").then(({ agentCards }) => {
+  const element = (evidence) => ({ status: "PARTIAL", summary: "s", confidence: 0.5, evidence });
+  const quote = (text, verified, utteranceIndex) => ({ quote: text, verified, utteranceIndex, speaker: "Bob", start: null });
+  const result = { __typename: "MeddpiccResult", gaps: [], nextQuestions: [] };
+  for (const name of elements) result[name] = element([]);
+  result.champion = element([quote("said", true, 3), quote("paraphrased", false, 4), quote("invented", false, null)]);
+  const cards = agentCards(agents, () => {});
+  document.getElementById("main").replaceChildren(cards.element);
+  cards.apply({ __typename: "AgentSucceeded", agent: "MEDDPICC", run: { metadata: null }, result });
+})"""
+
+
+async def test_quotes_not_found_in_the_transcript_are_marked_unverified(
+    page: Page, base_url: str, tenants: TenantFactory
+) -> None:
+    """The MEDDPICC card fed a result (the stand-in only quotes real lines): a quote the server could not verify
+    says so, and one it could not place in the transcript links nowhere."""
+    await sign_in(page, base_url, await tenants.create())
+    elements = [
+        "metrics",
+        "economicBuyer",
+        "decisionCriteria",
+        "decisionProcess",
+        "paperProcess",
+        "identifyPain",
+        "champion",
+        "competition",
+    ]
+    await expect(page.locator("#new-account")).to_be_visible()  # the accounts view is drawn: nothing redraws it
+    await page.evaluate(UNVERIFIED_RESULT, [["MEDDPICC"], elements])
+    champion = page.locator(".element[data-element=champion] li")
+    await expect(champion).to_have_count(3)
+    await expect(champion.nth(0).locator("a.quote:not(.unverified)")).to_have_attribute("data-utterance", "3")
+    await expect(champion.nth(0).locator(".unverified-label")).to_have_count(0)
+    await expect(champion.nth(1).locator("a.quote.unverified")).to_have_attribute("data-utterance", "4")
+    await expect(champion.nth(1).locator(".unverified-label")).to_have_text("unverified")
+    await expect(champion.nth(2).locator("a")).to_have_count(0)
+    await expect(champion.nth(2).locator(".unverified-label")).to_have_text("unverified")
+
+
+async def test_members_see_no_prompt_administration(page: Page, base_url: str, tenants: TenantFactory) -> None:
+    await sign_in(page, base_url, await tenants.create(role=Role.MEMBER), role="member")
+    await expect(page.locator("#nav a[data-section=search]")).to_be_visible()
+    await expect(page.locator("#nav a[data-section=prompts]")).to_be_hidden()
 
 
 async def test_a_search_hit_opens_the_call_at_its_moment(page: Page, base_url: str, tenants: TenantFactory) -> None:
