@@ -1,7 +1,7 @@
 """Screenshots of the console and GraphiQL for the docs (docs/console/*.png), taken in headless Chromium.
 
-Run against a server with an empty tenant (the screenshots in the docs come from `dealgraph serve` with its
-stand-in, so results read "[simulated]"):
+Run against a server with an empty tenant and its key in KEY (docs/console.md has the commands the docs'
+pictures were taken with):
 
     KEY=$(.venv/bin/dealgraph apikey create --tenant acme-corp --role admin | tail -1) \
         .venv/bin/python scripts/console_screenshots.py --url http://127.0.0.1:8000
