@@ -4,7 +4,6 @@ the stand-in and the worker pool in child processes that never outlive `serve`."
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 import time
 from collections.abc import Iterable
@@ -21,8 +20,8 @@ from dealgraph.config import Settings
 from dealgraph.db.models import AgentRun
 from dealgraph.standin import RunningStandin
 from harness.processes import children, descendants
-from tests.analysis_support import AGENTS, ANALYSIS_EVENTS, START, kinds, transcript_for_analysis
-from tests.processes import process_env, serving
+from tests.analysis_support import ANALYSIS_EVENTS, START, kinds, transcript_for_analysis
+from tests.processes import process_env, serving, without_a_key
 from tests.support import (
     REFUSAL_DEADLINE_S,
     GraphQLClient,
@@ -68,15 +67,6 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def without_a_key(database_url: str, **settings: str) -> dict[str, str]:
-    """`serve` with no API key or base URL: it starts the stand-in itself, with fast scripted agents."""
-    latencies = json.dumps(dict.fromkeys(AGENTS, 0.05))
-    env = process_env(
-        database_url, "", standin_latencies=latencies, lease_s="30", **settings
-    )  # not re-claimed when loaded
-    return env | {"ANTHROPIC_API_KEY": "", "ANTHROPIC_BASE_URL": ""}
 
 
 async def analyse_through(base_url: str, who: TenantHandle, transcript_id: str) -> list[dict[str, Any]]:

@@ -1,4 +1,5 @@
-"""The ASGI application: GraphQL (HTTP + graphql-transport-ws) at /graphql, health and readiness checks."""
+"""The ASGI application: GraphQL (HTTP + graphql-transport-ws) at /graphql, health and readiness checks, and the
+browser pages (GraphiQL, the console at /console) with their static files."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from dealgraph.server.drain import AnswerCutRequests
 from dealgraph.server.health import health_routes
 from dealgraph.server.heap import settled_heap
 from dealgraph.server.limits import with_limits
+from dealgraph.server.pages import page_routes
 from dealgraph.server.recycle import Recycler
 from dealgraph.server.request_id import RequestIdMiddleware
 from dealgraph.server.view import DealgraphGraphQL
@@ -74,6 +76,7 @@ def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
             Route("/graphql", graphql, methods=None),  # the view refuses other methods (405), as a GraphQL response
             WebSocketRoute("/graphql", graphql),
             *health_routes(database),
+            *page_routes(),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
