@@ -60,6 +60,7 @@ from harness.ports import free_port
 from harness.postgres import asyncpg_dsn, fresh_database, postgres_server
 from harness.read_dataset import DatasetSize, seed
 from harness.read_queries import (
+    DEALGRAPH_DEAL_BOARD,
     DEALGRAPH_DEAL_GRAPH,
     DEALGRAPH_DEAL_GRAPH_WITH_PEOPLE,
     DEALGRAPH_TRIVIAL,
@@ -69,14 +70,17 @@ from harness.read_queries import (
 )
 
 BENCH_DIR = Path(__file__).resolve().parent
-QUERIES = ("deal-graph", "deal-graph-people", "trivial")
-"""`deal-graph-people` (the deal page with who was on each call and its conversation metrics) is dealgraph's alone:
-PostGraphile has no such relations, so it runs side by side with dealgraph's own `deal-graph`."""
+QUERIES = ("deal-graph", "deal-graph-people", "deal-board", "trivial")
+"""`deal-graph-people` (the deal page with who was on each call and its conversation metrics) and `deal-board` (50
+deals by health with warnings, next step and qualification score) are dealgraph's alone: PostGraphile has no
+such relations, so they run side by side with the `deal-graph` query."""
 START_TIMEOUT_S = 120.0
 WARM_UP_REQUESTS = 10
 """Before counting statements: enough for the pool's connections to have introspected their types."""
 # Read-throughput goals: dealgraph/PostGraphile ratios (req/s at least, p99 at most), overhead statements at most.
 GOAL_MIN_RPS_RATIO = {"deal-graph": 0.5, "trivial": 0.3}
+GOAL_BOARD_RPS_RATIO = 0.5
+"""The deal board's req/s against PostGraphile's (else dealgraph's own) deal-graph query."""
 GOAL_MAX_P99_RATIO = 2.0
 GOAL_MAX_OVERHEAD_STATEMENTS = 2
 GOAL_MAX_METRICS_COST = 0.05
@@ -107,6 +111,9 @@ def parse_args() -> argparse.Namespace:
         "--metrics",
         action="store_true",
         help="dealgraph with /metrics on (scraped every 5 s) side by side with dealgraph without, instead of PostGraphile",
+    )
+    parser.add_argument(
+        "--queries", nargs="+", choices=QUERIES, default=list(QUERIES), help="what to measure (default: all)"
     )
     parser.add_argument("--api-processes", type=int, default=1, help="`dealgraph serve --api-processes N` (default 1)")
     parser.add_argument(
@@ -304,11 +311,13 @@ def dealgraph(database_url: str, api_key: str, log_dir: Path, api_processes: int
         "ANTHROPIC_API_KEY": "bench-dummy-key",
         "ANTHROPIC_BASE_URL": "http://127.0.0.1:9",  # never called: no analysis pool runs
         "DEALGRAPH_GRAPHIQL": "false",
+        "DEALGRAPH_HEALTH_POOL": "false",  # the data set's health is stored already (harness/read_dataset.py)
         **({"DEALGRAPH_METRICS_TOKEN": METRICS_TOKEN} if metrics else {}),
     }
     queries = {
         "deal-graph": DEALGRAPH_DEAL_GRAPH,
         "deal-graph-people": DEALGRAPH_DEAL_GRAPH_WITH_PEOPLE,
+        "deal-board": DEALGRAPH_DEAL_BOARD,
         "trivial": DEALGRAPH_TRIVIAL,
     }
     command = [
@@ -531,12 +540,12 @@ async def throughput(
             )
         print(await verify(servers), flush=True)
         if args.warmup:
-            for query in QUERIES:
+            for query in args.queries:
                 for server in (s for s in servers if query in s.queries):
                     await run_load(load_command(server, query, args, args.warmup, autocannon))
         rounds = []
         for number in range(1, args.rounds + 1):
-            for query in QUERIES:
+            for query in args.queries:
                 for server in (s for s in servers if query in s.queries):
                     result = await measure(server, query, args, autocannon, sampler)
                     print_round(number, result)
@@ -607,12 +616,12 @@ def goal(query: str, metric: str, ratio: float, metrics: bool) -> str:
     return ""
 
 
-def print_summary(rounds: list[Round], servers: list[str]) -> None:
+def print_summary(rounds: list[Round], servers: list[str], queries: list[str]) -> None:
     metrics = servers[0] == "dealgraph+metrics"
     ratio_note = f"; ratio = {servers[0]} / {servers[1]} (of the medians)" if len(servers) > 1 else ""
     print(f"\nsummary: median of rounds (min-max){ratio_note}")
     width = 40
-    for query in QUERIES:
+    for query in queries:
         title = f"{query} query"
         print(
             f"\n  {title:<{width}}"
@@ -634,6 +643,20 @@ def print_summary(rounds: list[Round], servers: list[str]) -> None:
                 ratio = first.median / others[0].median
                 line += f"  {ratio:8.3f}  {goal(query, metric, ratio, metrics)}"
             print(line.rstrip())
+    if "deal-board" in queries and "deal-graph" in queries and not metrics:
+        print_board_ratio(rounds, servers[-1])
+
+
+def print_board_ratio(rounds: list[Round], peer: str) -> None:
+    """The board's goal: at least half the req/s of the peer's deal-graph query (PostGraphile's when measured)."""
+    board = statistics.median(r.rps for r in rounds if r.server == "dealgraph" and r.query == "deal-board")
+    graph = statistics.median(r.rps for r in rounds if r.server == peer and r.query == "deal-graph")
+    ratio = board / graph
+    verdict = "met" if ratio >= GOAL_BOARD_RPS_RATIO else "NOT met"
+    print(
+        f"\n  deal-board (dealgraph) / deal-graph ({peer}) req/s: {board:.1f} / {graph:.1f} = {ratio:.3f}"
+        f"  goal >= {GOAL_BOARD_RPS_RATIO:g}: {verdict}"
+    )
 
 
 def print_statements(counts: StatementCounts) -> None:
@@ -725,7 +748,7 @@ async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
             print()
             rounds = await throughput(db, tools, autocannon, args, Path(logs))
     names = ["dealgraph+metrics", "dealgraph"] if args.metrics else ["dealgraph"] + (["PostGraphile"] if tools else [])
-    print_summary(rounds, names)
+    print_summary(rounds, names, args.queries)
     print(f"\nload average at end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

@@ -9,11 +9,15 @@ tokens, so the token limit does not bound their lexing), each text unique so no 
 - HTTP, N chars: A posts `{viewer{role}}` + a comment, N characters in all;
 - WebSocket, N chars: A sends the same as `subscribe` messages, each on its authenticated socket.
 
-Then the memory probe: server RSS before and after each of `--rounds` rounds in which A registers
-`--documents` distinct persisted queries of `--document-chars` characters each (hash and text
-together: parse, validation, literal check and persisted store all see it); bounded caches show as
-growth that stops after the first round. Bounded: every phase stops after `--seconds`, each request
-after 60 s, and the memory probe after `--rounds` x `--documents` requests.
+Then the stalled clients (`bench.stalled_clients`): server RSS unattacked, at its peak while
+`--stalled-bodies` unauthenticated and `--stalled-authenticated` authenticated sockets each send 4 MiB − 64 KiB
+of a 4 MiB body and `--half-headers` sockets half their headers, all then stalling, and once the server cut
+them; and whether, how and when it cut each. Then the memory probe: server RSS before and after each of
+`--rounds` rounds in which A registers `--documents` distinct persisted queries of `--document-chars`
+characters each (hash and text together: parse, validation, literal check and persisted store all see it);
+bounded caches show as growth that stops after the first round. Bounded: every phase stops after `--seconds`,
+each request after 60 s, every stalled client after `--stall-give-up-s`, and the memory probe after
+`--rounds` x `--documents` requests. `--phases` runs only some of the three (latency, stall, memory).
 
 Run from the repository root: `.venv/bin/python -m bench.tenant_isolation_probe`. Uses
 TEST_DATABASE_URL / DATABASE_URL when set, else an embedded PostgreSQL in a temporary directory.
@@ -40,12 +44,15 @@ from websockets.sync.client import connect as ws_connect
 from websockets.typing import Subprotocol
 
 from bench.proc_cpu import tree_rss_mb
+from bench.stalled_clients import attack_and_watch, body_attack, half_headers_attack
 from bench.support import create_api_key, run_on_a_server, server_process
 from harness.postgres import fresh_database
 
 VICTIM_QUERY = "{ deals(first: 1) { totalCount } }"
 REQUEST_TIMEOUT_S = 60.0
 ATTACK_WARM_UP_S = 3.0
+SETTLE_S = 2.0
+"""After the stalled clients are gone, before the server's memory is read again."""
 
 
 def padded_document(chars: int) -> str:
@@ -158,38 +165,68 @@ def memory_probe(base_url: str, key: str, documents: int, chars: int) -> str:
     return ", ".join(f"{code} {count}" for code, count in sorted(codes.items()))
 
 
+def latency_phases(args: argparse.Namespace, base_url: str, keys: tuple[str, str]) -> None:
+    phases: list[tuple[str, Callable[[str, str, int, threading.Event], int] | None, int]] = [("unattacked", None, 0)]
+    for chars in args.attack_chars:
+        phases += [(f"HTTP, {chars:,} chars", http_attacker, chars)]
+        phases += [(f"WebSocket, {chars:,} chars", ws_attacker, chars)]
+    print(f"{args.attackers} attacker threads; B measured for {args.seconds:g} s per phase")
+    print(f"{'phase':<30} {'B p50 ms':>9} {'B p99 ms':>9} {'B requests':>11} {'A documents':>12}")
+    for label, attack, chars in phases:
+        latencies, sent = under_attack(attack, base_url, keys, chars, args.attackers, args.seconds)
+        print(
+            f"{label:<30} {statistics.median(latencies):9.1f} {percentile(latencies, 0.99):9.1f} "
+            f"{len(latencies):11d} {sent:12d}"
+        )
+
+
+def stall_phase(args: argparse.Namespace, base_url: str, key: str, server_pid: int) -> None:
+    """A's stalled clients, all at once; the server's memory unattacked, at its peak meanwhile, and after."""
+    attacks = [
+        (body_attack("unauthenticated 4 MiB bodies", None), args.stalled_bodies),
+        (body_attack("authenticated 4 MiB bodies", key), args.stalled_authenticated),
+        (half_headers_attack(), args.half_headers),
+    ]
+    host, port = httpx.URL(base_url).host, httpx.URL(base_url).port
+    assert port is not None
+    before = tree_rss_mb(server_pid)
+    started = time.monotonic()
+    outcomes, peak = attack_and_watch((host, port), attacks, args.stall_give_up_s, lambda: tree_rss_mb(server_pid))
+    lasted = time.monotonic() - started
+    time.sleep(SETTLE_S)
+    print(
+        f"stalled clients: server RSS unattacked {before:.0f} MB, peak while stalled {peak:.0f} MB, "
+        f"{SETTLE_S:g} s after the last was gone {tree_rss_mb(server_pid):.0f} MB (phase lasted {lasted:.1f} s)"
+    )
+    for attack, count in attacks:
+        print(f"  {count} x {attack.label}: {outcomes[attack.label]}")
+
+
+def memory_phase(args: argparse.Namespace, base_url: str, key: str, server_pid: int) -> None:
+    print(f"server RSS before the memory probe: {tree_rss_mb(server_pid):.0f} MB")
+    for round_number in range(1, args.rounds + 1):
+        codes = memory_probe(base_url, key, args.documents, args.document_chars)
+        print(
+            f"server RSS after round {round_number} of {args.documents} distinct persisted documents of "
+            f"{args.document_chars:,} chars: {tree_rss_mb(server_pid):.0f} MB ({codes})"
+        )
+
+
 async def run(args: argparse.Namespace, server_url: str, source: str) -> None:
     """The clients block (threads, as the prober's did); the bench's event loop only waits for them."""
     settings = {"analysis_slots": "0", "embedding_pool": "false"}
     async with fresh_database(server_url) as database:
         async with server_process(database.url, "http://127.0.0.1:9", settings) as server:  # migrates the database
             keys = (await create_api_key(database.url, "attacker"), await create_api_key(database.url, "bystander"))
-            phases: list[tuple[str, Callable[[str, str, int, threading.Event], int] | None, int]] = [
-                ("unattacked", None, 0)
-            ]
-            for chars in args.attack_chars:
-                phases += [(f"HTTP, {chars:,} chars", http_attacker, chars)]
-                phases += [(f"WebSocket, {chars:,} chars", ws_attacker, chars)]
             print(f"tenant isolation probe: PostgreSQL {database.version} ({source}); `dealgraph serve` defaults,")
-            print(f"one API process; {args.attackers} attacker threads; B measured for {args.seconds:g} s per phase")
-            print(f"{'phase':<30} {'B p50 ms':>9} {'B p99 ms':>9} {'B requests':>11} {'A documents':>12}")
-            for label, attack, chars in phases:
-                latencies, sent = await asyncio.to_thread(
-                    under_attack, attack, server.base_url, keys, chars, args.attackers, args.seconds
-                )
-                print(
-                    f"{label:<30} {statistics.median(latencies):9.1f} {percentile(latencies, 0.99):9.1f} "
-                    f"{len(latencies):11d} {sent:12d}"
-                )
-            print(f"server RSS before the memory probe: {tree_rss_mb(server.popen.pid):.0f} MB")
-            for round_number in range(1, args.rounds + 1):
-                codes = await asyncio.to_thread(
-                    memory_probe, server.base_url, keys[0], args.documents, args.document_chars
-                )
-                print(
-                    f"server RSS after round {round_number} of {args.documents} distinct persisted documents of "
-                    f"{args.document_chars:,} chars: {tree_rss_mb(server.popen.pid):.0f} MB ({codes})"
-                )
+            print("one API process")
+            pid = server.popen.pid
+            if "latency" in args.phases:
+                await asyncio.to_thread(latency_phases, args, server.base_url, keys)
+            if "stall" in args.phases:
+                await asyncio.to_thread(stall_phase, args, server.base_url, keys[0], pid)
+            if "memory" in args.phases:
+                await asyncio.to_thread(memory_phase, args, server.base_url, keys[0], pid)
 
 
 def main() -> None:
@@ -202,6 +239,13 @@ def main() -> None:
     parser.add_argument("--documents", type=int, default=60, help="distinct documents of the memory probe")
     parser.add_argument("--document-chars", type=int, default=3_900_000, help="their size in characters")
     parser.add_argument("--rounds", type=int, default=2, help="rounds of the memory probe (growth should stop)")
+    parser.add_argument("--stalled-bodies", type=int, default=100, help="unauthenticated stalled 4 MiB bodies")
+    parser.add_argument("--stalled-authenticated", type=int, default=10, help="authenticated stalled 4 MiB bodies")
+    parser.add_argument("--half-headers", type=int, default=100, help="sockets stalling half way through headers")
+    parser.add_argument("--stall-give-up-s", type=float, default=45.0, help="a stalled client waits this long")
+    parser.add_argument(
+        "--phases", nargs="+", choices=["latency", "stall", "memory"], default=["latency", "stall", "memory"]
+    )
     run_on_a_server(parser, run)
 
 

@@ -112,7 +112,7 @@ def llm_check(args: argparse.Namespace) -> int:
     import logging
 
     from dealgraph.config import get_settings
-    from dealgraph.runs.check import check_agents
+    from dealgraph.runs.check import check_agents, check_batch
     from dealgraph.runs.simulation import with_llm_access
 
     # the stand-in logs at this command's level: its start-up lines are not part of the answer
@@ -129,7 +129,10 @@ def llm_check(args: argparse.Namespace) -> int:
     async def check() -> list[CheckResult]:
         configurations, source = await _configurations(settings)
         print(f"Configurations: {source}; cache sharing: {settings.cache_sharing}.")
-        return await check_agents(settings, configurations)
+        results = await check_agents(settings, configurations)
+        if standin is None and configurations:  # a key: the Message Batches API too, on the real output format
+            results.append(await check_batch(settings, configurations[0], wait_s=args.batch_wait))
+        return results
 
     try:
         results = asyncio.run(check())
@@ -407,6 +410,13 @@ def build_parser() -> argparse.ArgumentParser:
         "check",
         help="send what each production prompt version's runs send, on a built-in sample call; print accepted "
         "(with the prompt cache's writes and reads) or the API's exact error",
+    )
+    llm_check_parser.add_argument(
+        "--batch-wait",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="with a key, how long to wait for the one-request Message Batch to end before canceling it",
     )
     llm_check_parser.set_defaults(run=llm_check)
 

@@ -254,7 +254,8 @@ class Settings(BaseSettings):
         default=400,
         ge=0,
         description="Agent runs one tenant may have waiting to start; an analysis that would queue more is refused "
-        "with TOO_MANY_REQUESTS (0: no cap).",
+        "with TOO_MANY_REQUESTS (0: no cap). Every tenant's cap and the ceiling of the lower one its admins may set "
+        "(updateTenantLimits).",
     )
     analysis_slots: int = Field(
         default=8,
@@ -304,6 +305,19 @@ class Settings(BaseSettings):
     )
     embedding_max_attempts: int = Field(
         default=3, ge=1, description="Claims of one embedding job before it is marked failed."
+    )
+    # Deal health: recomputed in the background when what it depends on changes.
+    health_pool: bool = Field(
+        default=True, description="`serve` recomputes deal health in the background (the health pool)."
+    )
+    health_poll_s: float = Field(
+        default=1.0, gt=0, description="How often an idle health pool polls for deals whose health is due."
+    )
+    health_lease_s: float = Field(
+        default=30.0, gt=0, description="A deal's health job is re-claimed if its claimer is gone this long."
+    )
+    health_max_attempts: int = Field(
+        default=3, ge=1, description="Claims of one deal's health job before it is marked failed."
     )
     search_relevance_floor: float = Field(
         default=0.045,

@@ -3,7 +3,9 @@
 Rows are what the API itself would store: transcripts are JSON uploads run through the app's own
 parser (`parse_transcript`), so format, participants, content hash, language and the utterance rows
 match what `addTranscript` writes. Every deal gets a distinct amount, so "by amount" has exactly one
-order and two servers can be compared row by row.
+order and two servers can be compared row by row. Each deal's health is stored as the health pool would
+store it (`seed_health`): a status, warnings with their evidence and a next step, so the deal board reads rows
+of a realistic size without the pool computing thousands of deals first.
 """
 
 from __future__ import annotations
@@ -17,6 +19,16 @@ from decimal import Decimal
 import asyncpg
 
 from dealgraph.db.models import DealStage
+from dealgraph.services.health_rules import (
+    HEALTH_RANK,
+    Assessment,
+    HealthStatus,
+    HealthWarning,
+    NextStep,
+    Quote,
+    WarningCode,
+    WarningSeverity,
+)
 from dealgraph.transcripts.formats import TranscriptFormat, parse_transcript
 
 SPEAKERS = ("Alice Chen", "Bob Martinez", "Carol Singh")
@@ -86,11 +98,14 @@ async def seed(connection: asyncpg.Connection, tenant_id: uuid.UUID, size: Datas
     )
     transcripts: list[tuple[object, ...]] = []
     utterances: list[tuple[object, ...]] = []
+    first_calls: list[uuid.UUID] = []
     for i in range(size.transcripts):
         deal, call = i % size.deals, i // size.deals
         content = transcript_json(deal, call)
         parsed = parse_transcript(content, TranscriptFormat.JSON)
         transcript_id = uuid.uuid4()
+        if call == 0:
+            first_calls.append(transcript_id)
         transcripts.append(
             (
                 transcript_id,
@@ -131,4 +146,49 @@ async def seed(connection: asyncpg.Connection, tenant_id: uuid.UUID, size: Datas
         columns=["tenant_id", "transcript_id", "position", "speaker", "start_seconds", "end_seconds", "text"],
         records=utterances,
     )
-    await connection.execute("ANALYZE accounts, deals, transcripts, transcript_utterances")
+    await seed_health(connection, deal_ids, first_calls)
+    await connection.execute("ANALYZE accounts, deals, transcripts, transcript_utterances, deal_health")
+
+
+def board_health(index: int, call_id: uuid.UUID) -> Assessment:
+    """Deal `index`'s stored health: every third deal without warnings, the others with one or two."""
+    quote = Quote(call_id, "Our CFO approves anything above fifty thousand dollars.", 2, "Carol Singh", 30.0)
+    since = FIRST_CALL + timedelta(days=14)
+    warnings = [
+        HealthWarning(
+            WarningCode.NO_ACTIVITY, WarningSeverity.HIGH, "No call for 30 days (the limit is 14).", since, [call_id]
+        ),
+        HealthWarning(
+            WarningCode.NO_POWER,
+            WarningSeverity.MEDIUM,
+            "The economic buyer is not identified.",
+            since,
+            [call_id],
+            [quote],
+        ),
+    ][: index % 3]
+    status = [HealthStatus.ON_TRACK, HealthStatus.OFF_TRACK, HealthStatus.OFF_TRACK][index % 3]
+    step = NextStep("Send the security questionnaire", date(2027, 1, 8), "Alice Chen", call_id, [quote])
+    return Assessment(status, warnings, step, None)
+
+
+async def seed_health(connection: asyncpg.Connection, deal_ids: list[uuid.UUID], first_calls: list[uuid.UUID]) -> None:
+    """Each deal's health, as computed; deals without a call keep theirs queued."""
+    rows = []
+    for index, (deal_id, call_id) in enumerate(zip(deal_ids, first_calls, strict=False)):
+        health = board_health(index, call_id)
+        rows.append(
+            (
+                deal_id,
+                health.status.value,
+                HEALTH_RANK[health.status],
+                json.dumps([w.to_json() for w in health.warnings]),
+                [w.code.value for w in health.warnings],
+                json.dumps(health.next_step.to_json()) if health.next_step else None,
+            )
+        )
+    await connection.executemany(
+        "UPDATE deal_health SET status = 'done', health = $2, health_rank = $3, warnings = $4::jsonb,"
+        " warning_codes = $5, next_step = $6::jsonb, computed_at = now() WHERE deal_id = $1",
+        rows,
+    )

@@ -50,6 +50,20 @@ DEALGRAPH_DEAL_GRAPH_WITH_PEOPLE = f"""query DealGraphWithPeople {{
   }}
 }}"""
 
+BOARD_DEALS = 50
+
+# The deal board: the 50 worst-off deals with their health, warnings, qualification score and next step.
+DEALGRAPH_DEAL_BOARD = f"""query DealBoard {{
+  deals(first: {BOARD_DEALS}, orderBy: {{field: HEALTH, direction: DESC}}) {{
+    edges {{ node {{
+      name stage amount
+      account {{ name }}
+      health {{ status warnings {{ code severity message since }} nextStep {{ description dueDate owner }} }}
+      qualification {{ score }}
+    }} }}
+  }}
+}}"""
+
 DEALGRAPH_TRIVIAL = "query Trivial { viewer { role } }"
 POSTGRAPHILE_TRIVIAL = "query Trivial { __typename }"
 

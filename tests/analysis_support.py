@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import httpx
@@ -12,7 +11,6 @@ from starlette.types import ASGIApp
 
 from harness.transcripts import DISCOVERY_CALL
 from tests.factories import create_deal_with_account, create_transcript
-from tests.processes import process_env
 from tests.support import GraphQLClient, Subscription, TenantHandle, subscribe, wait_for, websocket
 
 AGENTS = ("meeting_intelligence", "action_items", "stakeholders", "meddpicc")
@@ -105,15 +103,6 @@ async def analyse_live(
 
 def kinds(events: list[dict[str, Any]], key: str = "analysisEvents") -> list[tuple[str, str | None]]:
     return [(e[key]["__typename"], e[key].get("agent")) for e in events]
-
-
-def without_a_key(database_url: str, **settings: str) -> dict[str, str]:
-    """`serve` with no API key or base URL: it starts the stand-in itself, with fast scripted agents."""
-    latencies = json.dumps(dict.fromkeys(AGENTS, 0.05))
-    env = process_env(
-        database_url, "", standin_latencies=latencies, lease_s="30", **settings
-    )  # not re-claimed when loaded
-    return env | {"ANTHROPIC_API_KEY": "", "ANTHROPIC_BASE_URL": ""}
 
 
 async def analyse_through(base_url: str, who: TenantHandle, transcript_id: str) -> list[dict[str, Any]]:

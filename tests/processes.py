@@ -3,12 +3,14 @@ the tests configure the in-process app (harness/processes.py starts and stops th
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from subprocess import CompletedProcess
 
 from harness.processes import DealgraphProcess, run_command, serving_together
+from tests.analysis_support import AGENTS
 
 
 def run_cli(database_url: str, *args: str) -> CompletedProcess[str]:
@@ -27,6 +29,14 @@ def process_env(database_url: str, standin_url: str, **settings: str) -> dict[st
         "DEALGRAPH_LOG_LEVEL": "INFO",
     }
     return env | {f"DEALGRAPH_{name.upper()}": value for name, value in settings.items()}
+
+
+def without_a_key(database_url: str, agent_latency_s: float = 0.05, **settings: str) -> dict[str, str]:
+    """`serve` with no API key or base URL: it starts the stand-in itself, with fast scripted agents (each answering
+    in `agent_latency_s`). Runs are not re-claimed when the machine is loaded (`lease_s`)."""
+    latencies = json.dumps(dict.fromkeys(AGENTS, agent_latency_s))
+    env = process_env(database_url, "", standin_latencies=latencies, lease_s="30", **settings)
+    return env | {"ANTHROPIC_API_KEY": "", "ANTHROPIC_BASE_URL": ""}
 
 
 def _serve(options: tuple[str, ...]) -> list[str]:

@@ -380,6 +380,7 @@ def make_settings(database_url: str, standin_url: str, **overrides: object) -> S
         "llm_max_retries": 2,
         "progress_interval_s": 0.05,
         "embedding_pool": False,  # tests drive EmbeddingPool themselves (tests/test_vector_search.py)
+        "health_pool": False,  # its polling would load every test; tests/test_deal_health.py runs it
     }
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 

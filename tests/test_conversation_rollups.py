@@ -164,3 +164,68 @@ async def test_sellers_ordered_and_filtered_by_a_figure(gql: GraphQLClient, deal
     assert await names(order={"field": "TALK_RATIO", "direction": "ASC"}) == ["Sam", "Rep"]
     assert await names(order={"field": "QUESTION_RATE", "direction": "DESC"}) == ["Rep", "Sam"]
     assert await names(range={"figure": "TALK_RATIO", "atMost": 0.5}) == ["Sam"]
+
+
+# FIRST with the rep's last utterance under a second label of the same email: one person, two labels, one call.
+TWO_LABELS = call(
+    ("Rep", REP, 0, 30, "Thanks for joining. What does success look like?"),
+    ("Dana Ortiz", DANA, 32, 92, "Onboarding in weeks, not months, because the board is watching renewals closely."),
+    ("Rep (Seller Inc)", REP, 94, 104, "Understood, um, we can help."),
+)
+# Sam 30 s of 100 s: a talk ratio of 0.3, between the rep's right 0.4 and what counting the rep's call twice gives.
+SAMS_CALL = call(
+    ("Sam", None, 0, 30, "Our roadmap covers that, and more."),
+    ("Dana Ortiz", DANA, 30, 100, "Good, because onboarding speed decides this."),
+)
+PEOPLE_OF_DEAL = """query($id: ID!) { deal(id: $id) { people {
+  person { name calls { totalCount } deals { totalCount } } callsAttended speakingSeconds talkShare firstSeen lastSeen
+} } }"""
+
+
+async def test_a_person_under_two_labels_of_one_call_counts_it_once(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    """The rep speaks as "Rep" and "Rep (Seller Inc)" on one call: their roll-up, the sellers' order and filter
+    and the deal's people count the call once, with both labels' talk."""
+    who = await tenants.create()
+    await gql(SETTINGS, {"input": {"sellerDomains": ["seller.example"], "sellerNames": ["Sam"]}}, as_=who)
+    account = await create_account(gql, who, "Acme", domain="acme.example")
+    deal_id = (await create_deal(gql, who, account["id"], name="A"))["id"]
+    labelled = await add(gql, who, deal_id, TWO_LABELS, "01-10")
+    await add(gql, who, deal_id, SAMS_CALL, "01-11")
+    speakers = (await gql(SPEAKERS, {"id": labelled["id"]}, as_=who))["transcript"]["speakers"]
+    rep = {s["name"]: s["person"]["id"] for s in speakers}
+    assert rep["Rep"] == rep["Rep (Seller Inc)"]
+
+    assert await figures(gql, who, PERSON, id=rep["Rep"]) == {
+        "calls": 1,
+        "timing": "EXACT",
+        "durationSeconds": 104,
+        "talkRatio": pytest.approx(0.4),
+        "longestMonologueSeconds": 30,
+        "longestCustomerStorySeconds": 60,
+        "interactivity": pytest.approx(2 / (104 / 60)),
+        "patienceMeanSeconds": pytest.approx(2),
+        "questionRate": pytest.approx(1 / (104 / 3600)),
+        "wordsPerMinute": pytest.approx(13 / (40 / 60)),
+        "fillerRate": pytest.approx(1 / (40 / 60)),
+    }
+    in_range = await figures(
+        gql, who, PERSON, id=rep["Rep"], **{"from": "2026-01-10T00:00:00Z", "to": "2026-01-11T00:00:00Z"}
+    )
+    assert (in_range["calls"], in_range["durationSeconds"], in_range["talkRatio"]) == (1, 104, pytest.approx(0.4))
+
+    async def sellers(**variables: Any) -> list[str]:
+        return [e["node"]["name"] for e in (await gql(PEOPLE, variables, as_=who))["people"]["edges"]]
+
+    assert await sellers(order={"field": "TALK_RATIO", "direction": "DESC"}) == ["Rep", "Sam"]
+    assert await sellers(order={"field": "QUESTION_RATE", "direction": "DESC"}) == ["Rep", "Sam"]
+    assert await sellers(range={"figure": "TALK_RATIO", "atLeast": 0.35}) == ["Rep"]
+
+    people = {p["person"]["name"]: p for p in (await gql(PEOPLE_OF_DEAL, {"id": deal_id}, as_=who))["deal"]["people"]}
+    assert people["Rep"] == {
+        "person": {"name": "Rep", "calls": {"totalCount": 1}, "deals": {"totalCount": 1}},
+        "callsAttended": 1,
+        "speakingSeconds": 40,
+        "talkShare": pytest.approx(0.4),
+        "firstSeen": "2026-01-10T10:00:00+00:00",
+        "lastSeen": "2026-01-10T10:00:00+00:00",
+    }

@@ -5,6 +5,7 @@ leader's entry says why (the API's cache diagnostics); an answer a run could not
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import anthropic
@@ -16,7 +17,13 @@ from dealgraph.config import Settings
 from dealgraph.db.models import PromptVersion
 from dealgraph.prompts.sample_call import SAMPLE_CALL_TRANSCRIPT
 from dealgraph.prompts.templates import version_fields
-from dealgraph.runs.check import AgentConfiguration, builtin_configurations, check_agents, check_request
+from dealgraph.runs.check import (
+    AgentConfiguration,
+    builtin_configurations,
+    check_agents,
+    check_batch,
+    check_request,
+)
 from dealgraph.standin import RunningStandin
 from tests.support import StandinControl
 
@@ -165,3 +172,32 @@ async def test_the_stand_in_answers_cache_diagnostics_as_the_sdk_types_them(sdk:
     assert unknown.diagnostics.cache_miss_reason.type == "previous_message_not_found"
     plain = await sdk.messages.create(**request)
     assert plain.diagnostics is None
+
+
+async def test_with_a_key_one_request_goes_through_the_message_batches_api(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
+    settings = _settings(standin_server)
+    [configuration] = _builtin(settings, AgentKind.MEDDPICC)
+    result = await check_batch(settings, configuration, wait_s=30)
+    assert result.accepted and result.batch, result.line()
+    assert (
+        re.match(r"msgbatch_\w+: stop_reason=end_turn, \d+ in", result.detail)
+        and "json_schema/parallel batch" in result.line()
+    )
+    assert result.usage.output_tokens > 0
+    [sent] = await standin.requests()
+    assert "stream" not in sent and sent["output_config"]["format"]["schema"]["title"] == "meddpicc"
+
+
+async def test_a_batch_request_the_api_refuses_is_reported_with_its_error(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
+    settings = _settings(standin_server)
+    await standin.behave("meddpicc", stops=["max_tokens"])
+    [configuration] = _builtin(settings, AgentKind.MEDDPICC)
+    truncated = await check_batch(settings, configuration, wait_s=30)
+    assert not truncated.accepted and "OUTPUT_TRUNCATED" in truncated.detail and truncated.usage.output_tokens > 0
+    await standin.behave("meddpicc", held=True)
+    unfinished = await check_batch(settings, configuration, wait_s=0.2)
+    assert unfinished.accepted and unfinished.detail.endswith("not ended within 0.2 s: canceled")

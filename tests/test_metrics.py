@@ -21,9 +21,8 @@ from tests.analysis_support import (
     analyse_through,
     start,
     transcript_for_analysis,
-    without_a_key,
 )
-from tests.processes import serving
+from tests.processes import serving, without_a_key
 from tests.support import GraphQLClient, TenantFactory, asgi_client, make_settings, running_app, subscribe, websocket
 
 TOKEN = "scrape-token-0123456789"

@@ -254,3 +254,44 @@ async def test_stakeholder_agent_fills_in_sides_the_directory_left_unknown(
     sellers = ["Rep", *(name for name in inferred if after[name]["person"]["side"] == "SELLER")]
     assert after[""]["talkRatio"] == pytest.approx(sum(after[n]["talk"]["talkShare"] for n in sellers))
     assert after[""] != before[""]
+
+
+TWO_LABELS_CALL = call(
+    ("Rep", "rep@seller.example", 0, 20, "Thanks for joining. Who signs off on this?"),
+    ("Dana", "dana@acme.example", 21, 25, "Hi all."),
+    (
+        "Dana Ortiz (Acme)",
+        "dana@acme.example",
+        26,
+        60,
+        "I own the budget; our CFO signs anything above fifty thousand.",
+    ),
+    ("Rep", "rep@seller.example", 61, 70, "Great, I will send the paperwork."),
+    ("Dana Ortiz (Acme)", "dana@acme.example", 71, 90, "Security review takes three weeks on our side."),
+)
+DEAL_VIEWS = """query($id: ID!) { deal(id: $id) { people {
+  person { name } callsAttended speakingSeconds stakeholderViews { stakeholder { name } }
+} } }"""
+
+
+async def test_a_person_under_two_labels_gets_the_view_the_agent_gave_either(
+    gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    """Dana speaks as "Dana" and as "Dana Ortiz (Acme)" (one email): her view on the call is the stakeholder the agent
+    named by either label, not only by the first."""
+    who = await tenants.create()
+    await gql(SETTINGS, {"input": {"sellerDomains": ["seller.example"], "sellerNames": []}}, as_=who)
+    deal_id = await deal_on(gql, who)
+    transcript = await create_transcript(gql, who, deal_id, content=TWO_LABELS_CALL)
+    analysis = await start(gql, who, transcript["id"], agents=["STAKEHOLDERS"])
+    assert (await wait_until_finished(gql, who, analysis["id"]))["status"] == "SUCCEEDED"
+    [run] = (await gql(STAKEHOLDERS_RESULT, {"id": analysis["id"]}, as_=who))["analysis"]["agentRuns"]
+    named = {s["name"] for s in run["result"]["stakeholders"]}
+    assert "Dana Ortiz (Acme)" in named and "Dana" not in named, f"the stand-in's answer tests nothing: {named}"
+    people = {p["person"]["name"]: p for p in (await gql(DEAL_VIEWS, {"id": deal_id}, as_=who))["deal"]["people"]}
+    assert people["Dana"] == {
+        "person": {"name": "Dana"},
+        "callsAttended": 1,
+        "speakingSeconds": 4 + 34 + 19,
+        "stakeholderViews": [{"stakeholder": {"name": "Dana Ortiz (Acme)"}}],
+    }

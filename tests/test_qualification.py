@@ -8,7 +8,7 @@ from typing import Any
 
 from dealgraph.agents.outputs import MEDDPICC_ELEMENTS, MeddpiccOutput, MeddpiccStatus
 from dealgraph.schema.qualification import MeddpiccElementKey
-from dealgraph.services.qualification import CallResult, roll_up
+from dealgraph.services.qualification import CallResult, Trend, history, roll_up, score
 from harness.transcripts import DISCOVERY_CALL
 from tests.analysis_support import start, transcript_for_analysis, wait_until_finished
 from tests.factories import create_transcript
@@ -43,10 +43,32 @@ def test_latest_call_that_covered_an_element_sets_it() -> None:
     assert [s.key for s in roll_up([]).elements] == list(MEDDPICC_ELEMENTS)
 
 
+def test_a_calls_score_counts_identified_as_one_and_partial_as_half() -> None:
+    everything = {key: MeddpiccStatus.IDENTIFIED for key in MEDDPICC_ELEMENTS}
+    assert score(list(everything.values())) == 1.0
+    assert score([MeddpiccStatus.PARTIAL] * len(MEDDPICC_ELEMENTS)) == 0.5
+    assert score([MeddpiccStatus.IDENTIFIED, MeddpiccStatus.PARTIAL] + [MeddpiccStatus.MISSING] * 6) == 1.5 / 8
+    assert roll_up([]).score == 0.0
+
+
+def test_history_is_oldest_first_with_each_calls_trend() -> None:
+    first = _call(1, metrics=MeddpiccStatus.PARTIAL)
+    better = _call(5, metrics=MeddpiccStatus.IDENTIFIED, champion=MeddpiccStatus.PARTIAL)
+    same = _call(9, metrics=MeddpiccStatus.PARTIAL, champion=MeddpiccStatus.IDENTIFIED)
+    worse = _call(12)
+    scored = history([worse, same, better, first])  # as loaded: newest first
+    assert [s.call for s in scored] == [first, better, same, worse]
+    assert [s.score for s in scored] == [0.5 / 8, 1.5 / 8, 1.5 / 8, 0.0]
+    assert [s.trend for s in scored] == [None, Trend.UP, Trend.FLAT, Trend.DOWN]
+    # the roll-up keeps what earlier calls established: the later empty call does not lower it
+    assert roll_up([worse, same, better, first]).score == 1.5 / 8
+
+
 QUALIFICATION = """
 query($id: ID!) {
   deal(id: $id) {
-    qualification { analysedCalls elements { element status summary evidence { quote verified } transcript { id } } }
+    qualificationHistory { callOccurredAt score trend transcript { id } elements { element status confidence } }
+    qualification { analysedCalls score elements { element status summary evidence { quote verified } transcript { id } } }
     transcripts { edges { node { id analyses { totalCount edges { node { id status } } } } } }
   }
 }"""
@@ -90,3 +112,16 @@ async def test_deal_qualification_over_analysed_calls(
     assert {e["status"] for e in qualification["elements"]} - {"MISSING"}, "the stand-in found something to roll up"
     counts = sorted(edge["node"]["analyses"]["totalCount"] for edge in data["transcripts"]["edges"])
     assert counts == [1, 1]
+
+    rolled_up = [e["status"] for e in qualification["elements"]]
+    assert qualification["score"] == (rolled_up.count("IDENTIFIED") + rolled_up.count("PARTIAL") / 2) / 8
+    calls = data["qualificationHistory"]
+    assert [c["transcript"]["id"] for c in calls] == [ids["transcript"], later["id"]]  # oldest first
+    for call, (result, _) in zip(calls, reversed(newest_first), strict=True):
+        statuses = [e["status"] for e in call["elements"]]
+        assert statuses == [status["status"] for status in result.values()]
+        assert call["score"] == (statuses.count("IDENTIFIED") + statuses.count("PARTIAL") / 2) / 8
+        assert all(0 <= e["confidence"] <= 1 for e in call["elements"])
+    first_score, second_score = (c["score"] for c in calls)
+    expected_trend = "FLAT" if first_score == second_score else ("UP" if second_score > first_score else "DOWN")
+    assert [c["trend"] for c in calls] == [None, expected_trend]

@@ -18,8 +18,8 @@ from dealgraph.config import Settings
 from dealgraph.db.models import AgentRun
 from dealgraph.standin import RunningStandin
 from harness.processes import children, descendants
-from tests.analysis_support import analyse_through, kinds, transcript_for_analysis, without_a_key
-from tests.processes import process_env, serving
+from tests.analysis_support import analyse_through, kinds, transcript_for_analysis
+from tests.processes import process_env, serving, without_a_key
 from tests.support import (
     REFUSAL_DEADLINE_S,
     GraphQLClient,

@@ -17,6 +17,8 @@ from dealgraph.standin import RunningStandin
 from harness.pg_statements import Capture, CountingProxy, Kind, by_kind
 from harness.read_dataset import DatasetSize
 from harness.read_queries import (
+    BOARD_DEALS,
+    DEALGRAPH_DEAL_BOARD,
     DEALGRAPH_DEAL_GRAPH,
     DEALGRAPH_DEAL_GRAPH_WITH_PEOPLE,
     DEALGRAPH_TRIVIAL,
@@ -120,3 +122,24 @@ async def test_deal_graph_with_people_and_metrics_statement_count(
     statements = capture.statements
     assert by_kind(statements) == {Kind.DATA: 3 + 2, Kind.SCOPE: 1, Kind.TRANSACTION: 2}, statements
     assert len(statements) == 6 + 2
+
+
+async def test_deal_board_statement_count(
+    app: Starlette, gql: GraphQLClient, counting_proxy: CountingProxy, tenants: TenantFactory
+) -> None:
+    """The deal board: 50 deals, worst health first, each with its warnings, next step and qualification score.
+    The resolved deal graph's shape with the transcripts replaced by two statements: one for all deals' stored
+    health (warnings and next step included), one for all deals' MEDDPICC results (the score)."""
+    who = await tenants.create()
+    await seed_reads(app.state.database, who.tenant_id, DatasetSize(accounts=5, deals=60, transcripts=60))
+    data, capture = await statements_of(gql, counting_proxy, who, DEALGRAPH_DEAL_BOARD)
+    nodes = [edge["node"] for edge in data["deals"]["edges"]]
+    assert len(nodes) == BOARD_DEALS
+    ranks = [["ON_TRACK", "AT_RISK", "OFF_TRACK"].index(node["health"]["status"]) for node in nodes]
+    assert ranks == sorted(ranks, reverse=True) and ranks[0] == 2
+    assert all(node["health"]["nextStep"] and node["qualification"]["score"] == 0 for node in nodes)
+    assert any(node["health"]["warnings"] for node in nodes)
+    statements = capture.statements
+    assert by_kind(statements) == {Kind.DATA: 4, Kind.SCOPE: 1, Kind.TRANSACTION: 2}, statements
+    assert len(statements) == 7
+    assert capture.round_trips == 4 + 2

@@ -217,14 +217,18 @@ def _retryable(error: anthropic.APIStatusError, by_type: bool) -> bool:
     return header == "true" if header in ("true", "false") else by_type
 
 
+def error_of_type(error_type: object, message: str) -> LlmError:
+    """An error known only by its `error.type` (a mid-stream `error` event, an `errored` batch result)."""
+    code, retryable = _ERROR_TYPES.get(error_type if isinstance(error_type, str) else "", ("API_ERROR", True))
+    return LlmError(code, message, retryable=retryable)
+
+
 def as_llm_error(error: Exception) -> LlmError:
     """Every way a request can fail, as one of our codes; anything unrecognised is not retried."""
     if isinstance(error, LlmError):
         return error
     if isinstance(error, StreamError):
-        declared = error.error.get("type")
-        code, retryable = _ERROR_TYPES.get(declared if isinstance(declared, str) else "", ("API_ERROR", True))
-        return LlmError(code, f"mid-stream: {error}", retryable=retryable)
+        return error_of_type(error.error.get("type"), f"mid-stream: {error}")
     if isinstance(error, anthropic.APITimeoutError):
         return LlmError("TIMEOUT", "the Messages API did not answer in time", retryable=True)
     if isinstance(error, anthropic.APIConnectionError | httpx2.TransportError):
@@ -306,7 +310,7 @@ def answer_text(message: dict[str, Any], max_tokens: int, usage: Usage) -> str:
     raise LlmError(code, f"{why} (stop_reason: {stop_reason})", usage=usage)
 
 
-def _usage(message: dict[str, Any]) -> Usage:
+def message_usage(message: dict[str, Any]) -> Usage:
     """The message's `usage` object (https://platform.claude.com/docs/en/api/messages); absent counts are 0."""
     usage = message.get("usage") or {}
     details = usage.get("output_tokens_details") or {}
@@ -319,9 +323,25 @@ def _usage(message: dict[str, Any]) -> Usage:
     )
 
 
+def completion_of(message: dict[str, Any], max_tokens: int, *, simulated: bool, requests: int) -> Completion:
+    """A whole Message (streamed, or a batch result) as a completion; raises `LlmError` when it is no answer."""
+    usage = message_usage(message)
+    return Completion(
+        text=answer_text(message, max_tokens, usage),
+        content=[{key: value for key, value in block.items() if value is not None} for block in message["content"]],
+        usage=usage,
+        model=message["model"],
+        stop_reason=message.get("stop_reason"),
+        simulated=simulated,
+        requests=requests,
+        message_id=message.get("id", ""),
+        diagnostics=message.get("diagnostics"),
+    )
+
+
 def _partial_usage(stream: MessageStream) -> Usage:
     """What a broken stream had been billed so far (message_start's input, the deltas' output), if anything."""
-    return _usage(stream.final()) if stream.started else Usage()
+    return message_usage(stream.final()) if stream.started else Usage()
 
 
 class LlmClient:
@@ -428,20 +448,8 @@ class LlmClient:
             raise as_llm_error(error) from error
         if not stream.started:
             raise LlmError("CONNECTION_FAILED", "the response stream ended before the message started", retryable=True)
-        message = stream.final()
-        usage = _usage(message)
-        return Completion(
-            text=answer_text(message, request.max_tokens, usage),
-            content=[{key: value for key, value in block.items() if value is not None} for block in message["content"]],
-            usage=usage,
-            model=message["model"],
-            stop_reason=message.get("stop_reason"),
-            simulated=simulated,
-            requests=attempt,
-            message_id=message.get("id", ""),
-            diagnostics=message.get("diagnostics"),
-            first_token_s=first_token_s,
-        )
+        completion = completion_of(stream.final(), request.max_tokens, simulated=simulated, requests=attempt)
+        return replace(completion, first_token_s=first_token_s)
 
     async def count_tokens(self, request: StructuredRequest) -> tuple[int, bool]:
         """Input tokens of a request as the Messages API counts them (output format included: the schema

@@ -24,6 +24,7 @@ from dealgraph.db.session import Database
 from dealgraph.fanout.hub import Event, NotificationHub
 from dealgraph.runs.inferred_sides import record_inferred_sides
 from dealgraph.runs.lease import RunLease, record_outcome
+from dealgraph.runs.proposals import record_proposals
 from dealgraph.runs.runner import AgentRunner
 
 log = logging.getLogger(__name__)
@@ -142,6 +143,7 @@ class AnalysisPool:
             outcome = await self.runner.run(claimed, announced)
             if outcome.status is RunStatus.SUCCEEDED:  # stored before the result is announced, so a reader sees both
                 await record_inferred_sides(self.database, claimed, outcome.result)
+                await record_proposals(self.database, claimed, outcome.result)
             await asyncio.shield(announced)  # shared by the claim's runs: cancelling this run must not cancel it
             await record_outcome(self.database, claimed, lease, outcome)
         except asyncio.CancelledError:

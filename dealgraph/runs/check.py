@@ -24,11 +24,14 @@ check, the output being what the model writes, at most each version's `max_token
 override in the database adds two requests (docs/operations.md has the breakdown).
 
 Without a key it runs against the stand-in, which enforces the documented rules (see
-`dealgraph.standin.rules`), and says so.
+`dealgraph.standin.rules`), and says so. With a key it also sends one request through the Message Batches
+API (`check_batch`: the first configuration, `parallel` schema, at half price), waits for it within a limit
+and reads its result line as experiments read theirs; a batch still running at the limit is canceled.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -36,6 +39,7 @@ from typing import Any, Literal
 
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.registry import AGENTS, builtin_effort
+from dealgraph.claude.batches import LlmBatches
 from dealgraph.claude.client import LlmClient, LlmError, StructuredRequest, Usage
 from dealgraph.config import Settings
 from dealgraph.db.models import PromptTemplate, PromptVersion
@@ -86,10 +90,12 @@ class CheckResult:
     accepted: bool
     detail: str
     usage: Usage = Usage()
+    batch: bool = False
+    """Sent through the Message Batches API rather than streamed."""
 
     def line(self) -> str:
         verdict = "accepted" if self.accepted else "REJECTED"
-        schema = f"json_schema/{self.cache_sharing}"
+        schema = f"json_schema/{self.cache_sharing}" + (" batch" if self.batch else "")
         return (
             f"{self.agent:<22} {self.model:<20} effort={self.effort:<7} max_tokens={self.max_tokens:<6} "
             f"{schema:<20} {verdict}: {self.detail}"
@@ -179,3 +185,48 @@ def _diagnosis(diagnostics: dict[str, Any] | None) -> str:
         return "cache diagnosis still pending when the response was sent"
     missed = reason.get("cache_missed_input_tokens")
     return f"cache miss {reason.get('type')}" + ("" if missed is None else f" (~{missed} tokens not reused)")
+
+
+_BATCH_CHECK_ID = "llm-check"
+_FIRST_POLL_S = 0.5
+_LONGEST_POLL_S = 30.0
+
+
+async def check_batch(settings: Settings, configuration: AgentConfiguration, *, wait_s: float) -> CheckResult:
+    """One request of `configuration` as a one-request Message Batch: accepted, answered in the output format
+    runs parse, and billed at the batch tier. Polls at growing intervals; cancels what has not ended by `wait_s`."""
+    version = configuration.version
+    llm = LlmClient(settings)
+    batches = LlmBatches(llm)
+
+    def result(accepted: bool, detail: str, usage: Usage | None = None) -> CheckResult:
+        agent, effort = configuration.agent.value, version.effort or "model default"
+        return CheckResult(
+            agent, version.model, effort, version.max_tokens, "parallel", accepted, detail, usage or Usage(), True
+        )
+
+    try:
+        request = check_request(
+            configuration, "parallel", tenant_key=tenant_cache_key(uuid.uuid4(), settings.anthropic_api_key)
+        )
+        status = await batches.submit({_BATCH_CHECK_ID: request})
+        loop = asyncio.get_running_loop()
+        deadline, pause = loop.time() + wait_s, _FIRST_POLL_S
+        while not status.ended and loop.time() < deadline:
+            await asyncio.sleep(min(pause, max(0.0, deadline - loop.time())))
+            pause = min(pause * 2, _LONGEST_POLL_S)
+            status = await batches.status(status.batch_id)
+        if not status.ended:
+            await batches.cancel(status.batch_id)
+            return result(True, f"{status.batch_id} created, not ended within {wait_s:g} s: canceled")
+        [outcome] = [line async for line in batches.results(status.batch_id, {_BATCH_CHECK_ID: request.max_tokens})]
+    except LlmError as failure:
+        return result(False, f"{failure.code} {failure.message}; {_billed(failure.usage)}", failure.usage)
+    finally:
+        await llm.close()
+    if outcome.error is not None:
+        return result(False, f"{status.batch_id}: {outcome.error.code} {outcome.error.message}", outcome.error.usage)
+    assert outcome.completion is not None  # an outcome has one or the other
+    usage = outcome.completion.usage
+    detail = f"{status.batch_id}: stop_reason={outcome.completion.stop_reason}, {_billed(usage)} at the batch price"
+    return result(True, detail, usage)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from dealgraph.claude.client import Usage
-from dealgraph.claude.prices import cost_usd
+from dealgraph.claude.prices import UnpricedModel, cost_usd
 from dealgraph.db.models import RunStatus
 from dealgraph.db.repositories.runs import Outcome
 from dealgraph.observability import metrics, tracing
@@ -36,7 +36,10 @@ class ObservedRun:
     def finish(self, outcome: Outcome, span: Span) -> None:
         label = "succeeded" if outcome.status is RunStatus.SUCCEEDED else (outcome.error_code or outcome.status.value)
         model = outcome.model or self.model
-        cost = cost_usd(model, self.usage, self.requests)
+        try:
+            cost = cost_usd(model, self.usage)
+        except UnpricedModel:  # "none": the run failed before choosing its model
+            cost = 0.0
         if metrics.enabled():
             usage = self.usage
             tokens = (

@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext
 from dealgraph.schema.compiled_reads import CompiledReads
 from dealgraph.schema.errors import PresentErrors
 from dealgraph.schema.extension_runner import PreparedHooksRunner
+from dealgraph.schema.health import DealHealthChanged
 from dealgraph.schema.http_subscriptions import SubscriptionsOverWebSocketOnly
 from dealgraph.schema.mutation import Mutation
 from dealgraph.schema.operation_log import OperationLog
@@ -61,6 +62,7 @@ schema = DealgraphSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
+    types=[DealHealthChanged],  # reached only through the DealEvent interface
     extensions=[
         PersistedQueries,  # first: the others see the document a hash stands for
         SubscriptionsOverWebSocketOnly,

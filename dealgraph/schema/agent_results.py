@@ -22,6 +22,7 @@ for _enum in (
     outputs.Influence,
     outputs.Sentiment,
     outputs.Severity,
+    outputs.SuggestedStage,
 ):
     strawberry.enum(_enum)
 
@@ -80,6 +81,40 @@ class Risk:
 
 @pydantic_type(model=outputs.TalkTime, all_fields=True)
 class TalkTime:
+    pass
+
+
+@pydantic_type(model=outputs.CloseDateUpdate, all_fields=True)
+class CloseDateUpdate:
+    pass
+
+
+@pydantic_type(model=outputs.AmountUpdate, all_fields=True)
+class AmountUpdate:
+    pass
+
+
+@pydantic_type(model=outputs.NextStepUpdate, all_fields=True)
+class NextStepUpdate:
+    pass
+
+
+@pydantic_type(model=outputs.StageUpdate, all_fields=True)
+class StageUpdate:
+    pass
+
+
+@pydantic_type(model=outputs.FollowUpEmail, all_fields=True)
+class FollowUpEmail:
+    pass
+
+
+@pydantic_type(
+    model=outputs.CrmUpdates,
+    all_fields=True,
+    description="What the call supports changing on the deal; the deal's `proposals` are what a person decides.",
+)
+class CrmUpdates:
     pass
 
 

@@ -18,18 +18,48 @@ from dealgraph.schema.common import LoadedNode, SortDirection, UserError
 from dealgraph.schema.connections import Connection, LoadedList, Pages
 from dealgraph.schema.context import Context
 from dealgraph.schema.enums import DealOrderField, DealStage
-from dealgraph.schema.qualification import DealQualification
+from dealgraph.schema.proposals import Proposal, ProposalStatus
+from dealgraph.schema.qualification import DealQualification, QualifiedCall
 from dealgraph.schema.tenancy import User
+from dealgraph.services.deals import StageEntry
+from dealgraph.services.health_rules import HealthStatus, WarningCode
+from dealgraph.services.qualification import history, roll_up
 
 if TYPE_CHECKING:
+    from dealgraph.schema.health import DealHealth
     from dealgraph.schema.people import ConversationFigureRange, ConversationMetrics, DealPerson
     from dealgraph.schema.transcripts import SearchHit, Transcript
 
 TranscriptType = Annotated["Transcript", strawberry.lazy("dealgraph.schema.transcripts")]
+DealHealthType = Annotated["DealHealth", strawberry.lazy("dealgraph.schema.health")]
 SearchHitType = Annotated["SearchHit", strawberry.lazy("dealgraph.schema.transcripts")]
 DealPersonType = Annotated["DealPerson", strawberry.lazy("dealgraph.schema.people")]
 ConversationMetricsType = Annotated["ConversationMetrics", strawberry.lazy("dealgraph.schema.people")]
 ConversationFigureRangeType = Annotated["ConversationFigureRange", strawberry.lazy("dealgraph.schema.people")]
+
+
+@strawberry.type(
+    description="The deal entered `toStage`: from `fromStage` (null when it was created in it), by whom, when."
+)
+class StageChange:
+    from_stage: DealStage | None
+    to_stage: DealStage
+    changed_at: datetime
+    entry: strawberry.Private[StageEntry]
+
+    @classmethod
+    def of(cls, entry: StageEntry) -> StageChange:
+        return cls(
+            from_stage=entry.from_stage,
+            to_stage=entry.to_stage,
+            changed_at=entry.changed_at,
+            entry=entry,
+        )
+
+    @strawberry.field(description="The user who made the change (null when unknown, or since deleted).")
+    async def changed_by(self, info: strawberry.Info[Context, None]) -> User | None:
+        row = await info.context.loaders.user.load(self.entry.changed_by) if self.entry.changed_by else None
+        return User.from_row(row) if row else None
 
 
 @strawberry.type
@@ -40,6 +70,7 @@ class Deal(LoadedNode, relay.Node):
     amount: Decimal | None
     currency: str
     close_date: date | None
+    next_step: str | None
     created_at: datetime
     updated_at: datetime
     row: strawberry.Private[models.Deal]
@@ -86,9 +117,39 @@ class Deal(LoadedNode, relay.Node):
 
         return ConversationMetrics.of((await info.context.loaders.deal_calls.load(self.row.id)).rollup)
 
+    @relay.connection(
+        Connection[Proposal],
+        description="CRM updates proposed by the deal's analysed calls, newest first; `status` filters them "
+        "(SUGGESTED: what is waiting for a person).",
+    )
+    async def proposals(
+        self, info: strawberry.Info[Context, None], status: ProposalStatus | None = None
+    ) -> Pages[Proposal]:
+        rows = await info.context.loaders.proposals_by_deal.load((self.row.id, status.value if status else None))
+        return LoadedList(rows, Proposal.from_row, "deal-proposals")
+
+    @strawberry.field(
+        description="Health warnings with their evidence, and the status they add up to (recomputed in the background)."
+    )
+    async def health(self, info: strawberry.Info[Context, None]) -> DealHealthType:
+        from dealgraph.schema.health import DealHealth
+
+        return DealHealth.of(await info.context.loaders.health.load(self.row.id))
+
+    @strawberry.field(description="Every stage the deal entered, oldest first; its creation is the first entry.")
+    async def stage_history(self, info: strawberry.Info[Context, None]) -> list[StageChange]:
+        return [StageChange.of(entry) for entry in await info.context.loaders.stage_history.load(self.row.id)]
+
     @strawberry.field(description="MEDDPICC rolled up across the deal's analysed calls.")
     async def qualification(self, info: strawberry.Info[Context, None]) -> DealQualification:
-        return DealQualification.of(await info.context.loaders.qualification.load(self.row.id))
+        return DealQualification.of(roll_up(await info.context.loaders.analysed_calls.load(self.row.id)))
+
+    @strawberry.field(
+        description="MEDDPICC per analysed call, oldest first: each element as that call found it, the call's score "
+        "(identified = 1, partial = 0.5, averaged over the eight elements: 0 to 1) and its trend against the call before."
+    )
+    async def qualification_history(self, info: strawberry.Info[Context, None]) -> list[QualifiedCall]:
+        return [QualifiedCall.of(call) for call in history(await info.context.loaders.analysed_calls.load(self.row.id))]
 
 
 @strawberry.input
@@ -102,6 +163,8 @@ class DealFilter:
     conversation: ConversationFigureRangeType | None = strawberry.field(
         default=None, description="The deal's conversation metrics over its calls."
     )
+    health: list[HealthStatus] | None = strawberry.field(default=None, description="Any of these statuses.")
+    warning: WarningCode | None = strawberry.field(default=None, description="Deals with this warning.")
 
 
 @strawberry.input
@@ -118,6 +181,7 @@ class CreateDealInput:
     amount: Decimal | None = None
     currency: str = "USD"
     close_date: date | None = None
+    next_step: str | None = None
     owner_id: relay.GlobalID | None = None
 
 
@@ -130,6 +194,7 @@ class UpdateDealInput:
     amount: Decimal | None = strawberry.UNSET
     currency: str | None = strawberry.UNSET
     close_date: date | None = strawberry.UNSET
+    next_step: str | None = strawberry.UNSET
     owner_id: relay.GlobalID | None = strawberry.UNSET
 
 

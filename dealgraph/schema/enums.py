@@ -13,11 +13,10 @@ from dealgraph.agents.kinds import AgentKind
 from dealgraph.db.models import AnalysisStatus, DealStage, LinkedBy, Role, RunStatus, SideSource
 from dealgraph.errors import UserErrorCode
 from dealgraph.search.request import SearchMode
-from dealgraph.services.conversation import ConversationFigure
 from dealgraph.services.deals import DealOrderField
 from dealgraph.services.people import PersonOrderField
 from dealgraph.transcripts.formats import TranscriptFormat
-from dealgraph.transcripts.metrics import Side, Timing, TimingRule
+from dealgraph.transcripts.metrics import ConversationFigure, Side, Timing, TimingRule
 
 strawberry.enum(AgentKind)
 strawberry.enum(AnalysisStatus)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from typing import Annotated
@@ -13,8 +14,18 @@ from dealgraph.schema.accounts import Account, AccountPayload, CreateAccountInpu
 from dealgraph.schema.analyses import AgentRun, AgentRunPayload, Analysis, AnalysisPayload
 from dealgraph.schema.common import UNKNOWN_ID, DeletePayload, global_id, input_ids, mutate, provided
 from dealgraph.schema.context import Context
+from dealgraph.schema.corrections import CorrectResultInput, ResultCorrection, ResultCorrectionPayload
+from dealgraph.schema.datasets import (
+    AddToDatasetInput,
+    CreateDatasetInput,
+    Dataset,
+    DatasetPayload,
+    DatasetVersion,
+    DatasetVersionPayload,
+)
 from dealgraph.schema.deals import CreateDealInput, Deal, DealPayload, UpdateDealInput
 from dealgraph.schema.enums import AgentKind, Side
+from dealgraph.schema.health import HealthSettings, HealthSettingsInput, HealthSettingsPayload
 from dealgraph.schema.people import (
     PeopleSettings,
     PeopleSettingsInput,
@@ -34,12 +45,31 @@ from dealgraph.schema.prompts import (
     PromptVersionInput,
     PromptVersionPayload,
 )
+from dealgraph.schema.proposals import Proposal, ProposalPayload, ProposalValueInput
+from dealgraph.schema.tenancy import Tenant, TenantLimitsInput, TenantPayload
 from dealgraph.schema.transcripts import AddTranscriptInput, Transcript, TranscriptPayload
-from dealgraph.services import accounts, analyses, deals, people, prompts, transcripts
+from dealgraph.services import (
+    accounts,
+    analyses,
+    corrections,
+    datasets,
+    deals,
+    health,
+    people,
+    prompts,
+    proposals,
+    tenancy,
+    transcripts,
+)
 from dealgraph.services.ids import node_uuid
 
 Info = strawberry.Info[Context, None]
 DEAL_REFERENCES = {"account_id": "Account", "owner_id": "User"}
+
+
+def _plain(value: object) -> object:
+    """An input object as the dict the validation rules read (scalars as they are)."""
+    return provided(value) if dataclasses.is_dataclass(value) and not isinstance(value, type) else value
 
 
 def _deleted(type_name: str) -> Callable[[uuid.UUID], strawberry.ID]:
@@ -67,14 +97,16 @@ class Mutation:
 
     @strawberry.mutation
     async def create_deal(self, info: Info, input: CreateDealInput) -> DealPayload:
-        action = deals.create_deal(info.context.tenant, input_ids(provided(input), DEAL_REFERENCES))
+        action = deals.create_deal(
+            info.context.tenant, input_ids(provided(input), DEAL_REFERENCES), info.context.viewer.user_id
+        )
         return await mutate(DealPayload, "deal", action, Deal.from_row)
 
     @strawberry.mutation
     async def update_deal(self, info: Info, input: UpdateDealInput) -> DealPayload:
         changes = input_ids(provided(input), DEAL_REFERENCES)
         deal_id = node_uuid(changes.pop("id"), "Deal")
-        action = deals.update_deal(info.context.tenant, deal_id, changes)
+        action = deals.update_deal(info.context.tenant, deal_id, changes, info.context.viewer.user_id)
         return await mutate(DealPayload, "deal", action, Deal.from_row)
 
     @strawberry.mutation(description="Also deletes the deal's transcripts.")
@@ -126,6 +158,24 @@ class Mutation:
         return await mutate(PersonPayload, "person", action, Person.from_row)
 
     @strawberry.mutation(
+        description="Admins: turn health warnings on or off and set their thresholds (warnings left out keep theirs); "
+        "every deal's health is then recomputed in the background.",
+        permission_classes=[IsAdmin],
+    )
+    async def update_health_settings(self, info: Info, input: HealthSettingsInput) -> HealthSettingsPayload:
+        changes = [
+            health.SettingChange(
+                code=entry.code,
+                enabled=entry.enabled if entry.enabled is not strawberry.UNSET else None,
+                threshold=entry.threshold if entry.threshold is not strawberry.UNSET else None,
+                threshold_given=entry.threshold is not strawberry.UNSET,
+            )
+            for entry in input.warnings
+        ]
+        action = health.save_health_settings(info.context.tenant, changes)
+        return await mutate(HealthSettingsPayload, "settings", action, HealthSettings.of)
+
+    @strawberry.mutation(
         description="Admins: the seller directory (decides the side of people created from now on).",
         permission_classes=[IsAdmin],
     )
@@ -137,6 +187,13 @@ class Mutation:
             action,
             lambda saved: PeopleSettings(seller_domains=saved[0], seller_names=saved[1]),
         )
+
+    @strawberry.mutation(
+        description="Admins: your tenant's limits (the cap on its queued agent runs).", permission_classes=[IsAdmin]
+    )
+    async def update_tenant_limits(self, info: Info, input: TenantLimitsInput) -> TenantPayload:
+        action = tenancy.update_tenant_limits(info.context.tenant, provided(input))
+        return await mutate(TenantPayload, "tenant", action, Tenant.from_row)
 
     @strawberry.mutation(
         description="Queue an analysis and return it at once (status QUEUED); subscribe to analysisEvents for results. "
@@ -177,6 +234,39 @@ class Mutation:
         )
         return await mutate(AnalysisPayload, "analysis", action, Analysis.from_row)
 
+    @strawberry.mutation(
+        description="Correct an agent's result on a call: the expected answer experiments score prompt versions "
+        "against. The target must be in the call's latest result of that agent; correcting it again replaces the value."
+    )
+    async def correct_result(self, info: Info, input: CorrectResultInput) -> ResultCorrectionPayload:
+        request = corrections.CorrectionRequest(
+            transcript_id=node_uuid(input.transcript_id, "Transcript") or UNKNOWN_ID,
+            field=input.field,
+            target=input.target,
+            value=input.value,
+        )
+        action = corrections.correct_result(info.context.tenant, info.context.viewer.user_id, request)
+        return await mutate(ResultCorrectionPayload, "correction", action, ResultCorrection.of)
+
+    @strawberry.mutation(
+        description="Admins: a dataset of calls (version 1), picked by ids or by a filter.",
+        permission_classes=[IsAdmin],
+    )
+    async def create_dataset(self, info: Info, input: CreateDatasetInput) -> DatasetPayload:
+        viewer = info.context.viewer
+        action = datasets.create_dataset(info.context.tenant, viewer.user_id, input.name, input.selection.selection())
+        return await mutate(DatasetPayload, "dataset", action, Dataset.from_row)
+
+    @strawberry.mutation(
+        description="Admins: add calls to a dataset as its next version (the earlier versions stay as they were).",
+        permission_classes=[IsAdmin],
+    )
+    async def add_to_dataset(self, info: Info, input: AddToDatasetInput) -> DatasetVersionPayload:
+        dataset_id = node_uuid(input.dataset_id, "Dataset") or UNKNOWN_ID
+        selection = input.selection.selection()
+        action = datasets.add_to_dataset(info.context.tenant, info.context.viewer.user_id, dataset_id, selection)
+        return await mutate(DatasetVersionPayload, "version", action, DatasetVersion.of)
+
     @strawberry.mutation(description="Stop running agents and cancel queued ones; finished results are kept.")
     async def cancel_analysis(self, info: Info, id: relay.GlobalID) -> AnalysisPayload:
         action = analyses.cancel_analysis(info.context.tenant, node_uuid(id, "Analysis"))
@@ -186,6 +276,23 @@ class Mutation:
     async def rerun_agent(self, info: Info, analysis_id: relay.GlobalID, agent: AgentKind) -> AgentRunPayload:
         action = analyses.rerun_agent(info.context.tenant, node_uuid(analysis_id, "Analysis"), agent)
         return await mutate(AgentRunPayload, "agent_run", action, AgentRun.from_row)
+
+    @strawberry.mutation(
+        description="Apply a SUGGESTED proposal to its deal (ACCEPTED), or `value` instead (EDITED): give only the "
+        "member for the proposal's field. A CONFLICT if the deal's field changed since the proposal was made. A "
+        "follow-up email is only marked as taken: dealgraph never sends it."
+    )
+    async def accept_proposal(
+        self, info: Info, id: relay.GlobalID, value: ProposalValueInput | None = None
+    ) -> ProposalPayload:
+        own = None if value is None else {name: _plain(given) for name, given in provided(value).items()}
+        action = proposals.accept(info.context.tenant, info.context.viewer.user_id, node_uuid(id, "Proposal"), own)
+        return await mutate(ProposalPayload, "proposal", action, Proposal.from_row)
+
+    @strawberry.mutation(description="Reject a SUGGESTED proposal; the deal is left as it is.")
+    async def reject_proposal(self, info: Info, id: relay.GlobalID, reason: str | None = None) -> ProposalPayload:
+        action = proposals.reject(info.context.tenant, info.context.viewer.user_id, node_uuid(id, "Proposal"), reason)
+        return await mutate(ProposalPayload, "proposal", action, Proposal.from_row)
 
     @strawberry.mutation(
         description="Admins: save a new, immutable prompt version after validating it.", permission_classes=[IsAdmin]

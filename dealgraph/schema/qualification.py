@@ -11,7 +11,7 @@ import strawberry
 from dealgraph.agents.outputs import MeddpiccStatus
 from dealgraph.schema.agent_results import Evidence
 from dealgraph.schema.context import Context
-from dealgraph.services.qualification import ElementStanding, Qualification
+from dealgraph.services.qualification import ElementStanding, Qualification, ScoredCall, Trend
 
 if TYPE_CHECKING:
     from dealgraph.schema.transcripts import Transcript
@@ -72,11 +72,61 @@ class QualificationElement:
 )
 class DealQualification:
     analysed_calls: int
-    elements: list[QualificationElement]
+    score: float = strawberry.field(
+        description="The roll-up's elements scored: identified = 1, partial = 0.5, averaged over the eight (0 to 1)."
+    )
+    qualification: strawberry.Private[Qualification]
 
     @classmethod
     def of(cls, qualification: Qualification) -> DealQualification:
+        return cls(analysed_calls=qualification.analysed_calls, score=qualification.score, qualification=qualification)
+
+    @strawberry.field
+    def elements(self) -> list[QualificationElement]:
+        """Built when asked for: a board asks each deal for its score alone."""
+        return [QualificationElement.of(e) for e in self.qualification.elements]
+
+
+strawberry.enum(Trend, description="A call's score against the call before.")
+
+
+@strawberry.type(description="How one call found one element.")
+class CallElement:
+    element: MeddpiccElementKey
+    status: MeddpiccStatus
+    confidence: float
+
+
+@strawberry.type(description="One analysed call's MEDDPICC (its latest successful analysis).")
+class QualifiedCall:
+    call_occurred_at: datetime
+    analysed_at: datetime
+    score: float = strawberry.field(description="identified = 1, partial = 0.5, averaged over the eight elements.")
+    trend: Trend | None = strawberry.field(description="Against the call before; null for the first call.")
+    elements: list[CallElement]
+    scored: strawberry.Private[ScoredCall]
+
+    @classmethod
+    def of(cls, scored: ScoredCall) -> QualifiedCall:
         return cls(
-            analysed_calls=qualification.analysed_calls,
-            elements=[QualificationElement.of(e) for e in qualification.elements],
+            call_occurred_at=scored.call.occurred_at,
+            analysed_at=scored.call.analysed_at,
+            score=scored.score,
+            trend=scored.trend,
+            elements=[
+                CallElement(
+                    element=key,
+                    status=scored.element(key.value).status,
+                    confidence=scored.element(key.value).confidence,
+                )
+                for key in MeddpiccElementKey
+            ],
+            scored=scored,
         )
+
+    @strawberry.field(description="The call.")
+    async def transcript(self, info: strawberry.Info[Context, None]) -> TranscriptType | None:
+        from dealgraph.schema.transcripts import Transcript
+
+        row = await info.context.loaders.transcript.load(self.scored.call.transcript_id)
+        return Transcript.from_row(row) if row else None

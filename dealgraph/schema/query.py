@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,14 +16,17 @@ from dealgraph.schema.analyses import Analysis
 from dealgraph.schema.common import UNKNOWN_ID, SortDirection
 from dealgraph.schema.connections import Connection, FetchedPages, LoadedList, Pages
 from dealgraph.schema.context import Context
+from dealgraph.schema.datasets import Dataset, ExperimentEstimate
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
 from dealgraph.schema.enums import AgentKind, SearchMode, Side
+from dealgraph.schema.health import HealthSettings
 from dealgraph.schema.people import ConversationFigureRange, PeopleSettings, Person, PersonOrder
 from dealgraph.schema.permissions import IsAdmin
 from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.tenancy import Viewer
 from dealgraph.schema.transcripts import SearchHit, Transcript, search_hits
-from dealgraph.services import accounts, deals, people, prompts, transcripts
+from dealgraph.services import accounts, deals, estimates, health, people, prompts, transcripts
+from dealgraph.services import datasets as datasets_service
 from dealgraph.services.deals import DealFilter as DealCriteria
 from dealgraph.services.ids import node_uuid
 from dealgraph.services.people import PeopleFilter
@@ -70,6 +74,8 @@ class Query:
             close_date_to=where.close_date_to,
             text=where.text,
             figure=where.conversation.criteria() if where.conversation else None,
+            health=where.health,
+            warning=where.warning,
         )
         sort = deals.deal_sort(order.field, order.direction is SortDirection.DESC)
         return FetchedPages(
@@ -152,6 +158,10 @@ class Query:
         domains, names = await people.people_settings(info.context.tenant)
         return PeopleSettings(seller_domains=domains, seller_names=names)
 
+    @strawberry.field(description="The tenant's deal-health warnings: on or off, thresholds, defaults.")
+    async def health_settings(self, info: Info) -> HealthSettings:
+        return HealthSettings.of(await health.health_settings(info.context.tenant))
+
     @strawberry.field
     async def analysis(self, info: Info, id: relay.GlobalID) -> Analysis | None:
         return await one_node(info.context.loaders.analysis, id, Analysis)
@@ -166,6 +176,34 @@ class Query:
     @strawberry.field
     async def prompt_template(self, info: Info, id: relay.GlobalID) -> PromptTemplate | None:
         return await one_node(info.context.loaders.prompt_template, id, PromptTemplate)
+
+    @strawberry.field(
+        description="Admins: the most running a prompt label's versions on a dataset version (the latest when none "
+        "is named) would cost, LIVE and as a Message Batch; nothing is sent but count_tokens requests.",
+        permission_classes=[IsAdmin],
+    )
+    async def experiment_estimate(
+        self,
+        info: Info,
+        dataset_id: relay.GlobalID,
+        prompt_label: str,
+        dataset_version: int | None = None,
+        agents: list[AgentKind] | None = None,
+    ) -> ExperimentEstimate:
+        assert info.context.llm is not None
+        found = await estimates.estimate(
+            info.context.tenant,
+            info.context.llm,
+            node_uuid(dataset_id, "Dataset"),
+            dataset_version,
+            agents or list(AgentKind),
+            prompt_label,
+        )
+        return ExperimentEstimate(**asdict(found))
+
+    @strawberry.field(description="Admins: the tenant's datasets of calls, by name.", permission_classes=[IsAdmin])
+    async def datasets(self, info: Info) -> list[Dataset]:
+        return [Dataset.from_row(row) for row in await datasets_service.list_datasets(info.context.tenant)]
 
     @strawberry.field(
         description="Admins: exactly what a run of this version on this transcript would send, with its token count.",

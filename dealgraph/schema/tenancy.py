@@ -11,11 +11,12 @@ from strawberry import relay
 from strawberry.dataloader import DataLoader
 
 from dealgraph.db import models
-from dealgraph.schema.common import LoadedNode
+from dealgraph.db.repositories.tenancy import applied_queue_cap
+from dealgraph.schema.common import LoadedNode, UserError
 from dealgraph.schema.context import Context
 from dealgraph.schema.enums import Role
 from dealgraph.schema.rows import FromRow
-from dealgraph.services.tenancy import current_tenant
+from dealgraph.services.tenancy import MAX_TENANT_QUEUED_RUNS, current_tenant
 
 
 @strawberry.type
@@ -37,7 +38,32 @@ class Tenant(FromRow):
     name: str
     slug: str
     created_at: datetime
+    max_queued_runs: int | None = strawberry.field(
+        description="The cap on queued agent runs your admins set (updateTenantLimits); null: the server's default."
+    )
     row: strawberry.Private[models.Tenant]
+
+    @strawberry.field(
+        description="The cap on queued agent runs in force: yours, never above the server's; null: no cap. "
+        "An analysis that would queue more is refused with TOO_MANY_REQUESTS."
+    )
+    def applied_max_queued_runs(self, info: strawberry.Info[Context, None]) -> int | None:
+        return applied_queue_cap(info.context.settings.max_queued_runs, self.max_queued_runs)
+
+
+@strawberry.input(description="Limits of your tenant; a field left out keeps its value.")
+class TenantLimitsInput:
+    max_queued_runs: int | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=f"Agent runs your tenant may have waiting to start, 0 to {MAX_TENANT_QUEUED_RUNS} (never above "
+        "the server's own cap); null: the server's default.",
+    )
+
+
+@strawberry.type
+class TenantPayload:
+    tenant: Tenant | None = None
+    errors: list[UserError] = strawberry.field(default_factory=list)
 
 
 @strawberry.type(description="The caller, as identified by their API key.")

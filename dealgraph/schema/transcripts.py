@@ -24,11 +24,13 @@ from dealgraph.search.request import Search
 
 if TYPE_CHECKING:
     from dealgraph.schema.analyses import Analysis
+    from dealgraph.schema.corrections import ResultCorrection
     from dealgraph.schema.deals import Deal
     from dealgraph.schema.people import CallMetrics, Speaker
 
 DealType = Annotated["Deal", strawberry.lazy("dealgraph.schema.deals")]
 AnalysisType = Annotated["Analysis", strawberry.lazy("dealgraph.schema.analyses")]
+ResultCorrectionType = Annotated["ResultCorrection", strawberry.lazy("dealgraph.schema.corrections")]
 SpeakerType = Annotated["Speaker", strawberry.lazy("dealgraph.schema.people")]
 CallMetricsType = Annotated["CallMetrics", strawberry.lazy("dealgraph.schema.people")]
 MAX_UTTERANCES_PAGE = 1000
@@ -124,6 +126,17 @@ class Transcript(LoadedNode, relay.Node):
 
         rows = await info.context.loaders.analyses_by_transcript.load(self.row.id)
         return LoadedList(rows, Analysis.from_row, "transcript-analyses")
+
+    @strawberry.field(
+        description="People's corrections of the agents' results on this call (the expected answers), by agent, "
+        "target and field; they outlive re-analysis."
+    )
+    async def corrections(self, info: strawberry.Info[Context, None]) -> list[ResultCorrectionType]:
+        from dealgraph.schema.corrections import ResultCorrection
+
+        return [
+            ResultCorrection.of(row) for row in await info.context.loaders.corrections_by_transcript.load(self.row.id)
+        ]
 
 
 @strawberry.type(description="An utterance matching a search, with the matched words in <mark> tags.")

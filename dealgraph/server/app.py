@@ -1,5 +1,6 @@
-"""The ASGI application: GraphQL (HTTP + graphql-transport-ws) at /graphql, health and readiness checks, and
-`/metrics` when the operator enabled it (`DEALGRAPH_METRICS_TOKEN`)."""
+"""The ASGI application: GraphQL (HTTP + graphql-transport-ws) at /graphql, health and readiness checks, the
+browser pages (GraphiQL, the console at /console) with their static files, and `/metrics` when the operator
+enabled it (`DEALGRAPH_METRICS_TOKEN`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from dealgraph.bootstrap import prepare_database
 from dealgraph.config import Settings
 from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
+from dealgraph.deal_health.pool import health_pool
 from dealgraph.observability.setup import observe, stop_observing
 from dealgraph.runs.engine import analysis_engine
 from dealgraph.schema import schema
@@ -25,6 +27,7 @@ from dealgraph.server.health import health_routes
 from dealgraph.server.heap import settled_heap
 from dealgraph.server.limits import with_limits
 from dealgraph.server.metrics import metrics_routes
+from dealgraph.server.pages import page_routes
 from dealgraph.server.recycle import Recycler
 from dealgraph.server.request_id import RequestIdMiddleware
 from dealgraph.server.view import DealgraphGraphQL
@@ -52,7 +55,11 @@ def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await prepare_database(database, settings, apply_migrations=settings.auto_migrate)
         try:
-            async with analysis_engine(database, settings) as engine, embedding_pool(database, settings):
+            async with (
+                analysis_engine(database, settings) as engine,
+                embedding_pool(database, settings),
+                health_pool(database, settings),
+            ):
                 graphql.hub = app.state.hub = engine.hub
                 engine.hub.on_keys_revoked(graphql.live_sockets.keys_revoked)
                 graphql.principals.listen_to(engine.hub)
@@ -75,6 +82,7 @@ def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             *health_routes(database),
             *metrics_routes(database, settings.metrics_token),
+            *page_routes(),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),

@@ -42,6 +42,7 @@ from dealgraph.json_text import dumps
 from dealgraph.schema.context import Context
 from dealgraph.server.body_limit import BodyRefused, declared_too_large, read_body, replay
 from dealgraph.server.negotiation import GRAPHQL_RESPONSE, JSON, is_request_error, response_media_type
+from dealgraph.server.pages import graphiql_page
 from dealgraph.server.principal_cache import PrincipalCache
 from dealgraph.server.recycle import Recycler
 from dealgraph.server.request_id import request_id_of
@@ -205,6 +206,10 @@ class DealgraphGraphQL(GraphQL[Context, None]):
         if not isinstance(decoded, dict | list):  # strawberry would call .get() on it
             raise HTTPException(400, "The request body must be a JSON object")
         return decoded
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """The vendored GraphiQL (`dealgraph.server.pages`) instead of strawberry's page, which loads it from a CDN."""
+        return graphiql_page()
 
     def _wants_ide(self, request: Request) -> bool:
         return (

@@ -8,10 +8,12 @@ progress after a later state change is dropped too. On RESYNC (lost listener or 
 the snapshot is re-read and only what changed is emitted.
 
 A database blip (a failover, a terminated connection) does not end a subscription: a read that lost its
-connection is retried with backoff (a live event's read by resyncing from the snapshot, which the seqs make
-exact). Only if the database stays unreachable for `RECONNECT_PATIENCE_S` does the subscription end, with
+connection is retried with backoff (a live event's read in place, so the events keep their order). Only if
+the database stays unreachable for `RECONNECT_PATIENCE_S` does the subscription end, with
 SERVICE_UNAVAILABLE: the client resubscribes, and the snapshot brings it up to date. It never ends as if the
-analysis were over.
+analysis were over. A deal's snapshot holds only the analyses in progress, so a resync also re-reads the
+analyses this subscriber saw in progress and the snapshot no longer holds: one that ended while its
+notifications were lost (the listener reconnecting) is still announced.
 
 Authorisation happens once, at subscribe time: the snapshot is read in the subscriber's tenant
 scope, and the hub only hands it events of its own tenant. A live event's row is read once per
@@ -25,7 +27,10 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
 
 from dealgraph.db.models import AgentRun, Analysis
 from dealgraph.db.outage import is_outage
@@ -36,6 +41,7 @@ from dealgraph.fanout.hub import RESYNC, Event, NotificationHub, Topic
 from dealgraph.fanout.single_flight import SingleFlight
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 RECONNECT_PATIENCE_S = 30.0
 """How long a subscription keeps retrying an unreachable database before telling its client to resubscribe."""
@@ -49,7 +55,7 @@ def _resubscribe() -> ServiceUnavailable:
     )
 
 
-async def _through_blips(read: Callable[[], Awaitable[Snapshot]]) -> Snapshot:
+async def _through_blips(read: Callable[[], Awaitable[T]]) -> T:
     """`read`, retried with backoff while it fails for a lost connection, for at most RECONNECT_PATIENCE_S."""
     loop = asyncio.get_running_loop()
     give_up_at = loop.time() + RECONNECT_PATIENCE_S
@@ -106,6 +112,17 @@ class Snapshot:
 class _Seen:
     runs: dict[uuid.UUID, int] = field(default_factory=dict)
     finished: set[uuid.UUID] = field(default_factory=set)
+    in_progress: set[uuid.UUID] = field(default_factory=set)
+    """Analyses the subscriber heard of and not yet heard end: a resync reads them even if its snapshot does not."""
+
+    def run(self, run: AgentRun) -> None:
+        self.runs[run.id] = run.seq
+        if run.analysis_id not in self.finished:
+            self.in_progress.add(run.analysis_id)
+
+    def ended(self, analysis_id: uuid.UUID) -> None:
+        self.finished.add(analysis_id)
+        self.in_progress.discard(analysis_id)
 
 
 SnapshotRead = Callable[[Callable[[], None]], Awaitable[Snapshot]]
@@ -134,6 +151,24 @@ async def deal_snapshot(scope: TenantScope, deal_id: uuid.UUID, begin: Callable[
         open_analyses = await analyses.open_analyses_of_deal(session, deal_id)
         runs = await analyses.runs_of_analyses_as_they_happened(session, [a.id for a in open_analyses])
         return Snapshot(open_analyses, runs)
+
+
+async def _analyses_snapshot(scope: TenantScope, analysis_ids: AbstractSet[uuid.UUID]) -> Snapshot:
+    """These analyses (those still visible) and their runs."""
+    async with scope.session() as session:
+        found = await analyses.get_many(session, analysis_ids)
+        return Snapshot(found, await analyses.runs_of_analyses_as_they_happened(session, [a.id for a in found]))
+
+
+async def _with_unheard_ends(scope: TenantScope, snapshot: Snapshot, seen: _Seen) -> Snapshot:
+    """`snapshot` plus the analyses the subscriber saw in progress that it lacks (a deal's snapshot leaves out
+    the ended ones); one that no longer exists is forgotten."""
+    missing = seen.in_progress - {analysis.id for analysis in snapshot.analyses}
+    if not missing:
+        return snapshot
+    extra = await _through_blips(lambda: _analyses_snapshot(scope, missing))
+    seen.in_progress -= missing - {analysis.id for analysis in extra.analyses}
+    return Snapshot([*snapshot.analyses, *extra.analyses], [*snapshot.runs, *extra.runs])
 
 
 async def stream_events(
@@ -167,19 +202,13 @@ async def stream_events(
         while True:
             raw = await subscription.queue.get()
             if raw is RESYNC:
-                current = await read_snapshot()
+                current = await _with_unheard_ends(scope, await read_snapshot(), seen)
                 for event in _replay(current, seen):
                     yield event
                 if until_finished and current.finished:
                     return
                 continue
-            try:
-                live = await _interpret(scope, hub.shared_reads, raw, seen)
-            except Exception as error:
-                if not is_outage(error):
-                    raise
-                subscription.offer(RESYNC)  # the event's row is re-read with the snapshot, through the blip
-                continue
+            live = await _through_blips(partial(_interpret, scope, hub.shared_reads, raw, seen))
             if live is not None:
                 yield live
             if until_finished and isinstance(live, AnalysisDone):
@@ -190,11 +219,13 @@ def _replay(snapshot: Snapshot, seen: _Seen) -> list[DomainEvent]:
     events: list[DomainEvent] = []
     for run in snapshot.runs:
         if run.seq > seen.runs.get(run.id, -1):
-            seen.runs[run.id] = run.seq
+            seen.run(run)
             events.append(RunState(run))
     for analysis in snapshot.analyses:
-        if analysis.finished_at is not None and analysis.id not in seen.finished:
-            seen.finished.add(analysis.id)
+        if analysis.finished_at is None:
+            seen.in_progress.add(analysis.id)
+        elif analysis.id not in seen.finished:
+            seen.ended(analysis.id)
             runs = sorted((run for run in snapshot.runs if run.analysis_id == analysis.id), key=lambda run: run.agent)
             events.append(AnalysisDone(analysis, tuple(runs)))
     return events
@@ -225,7 +256,7 @@ async def _interpret(scope: TenantScope, reads: SingleFlight, raw: Event, seen: 
         )
         if done is None:
             return None
-        seen.finished.add(analysis_id)
+        seen.ended(analysis_id)
         return done
     run_id = uuid.UUID(raw["run"])
     if kind == "progress":
@@ -237,5 +268,5 @@ async def _interpret(scope: TenantScope, reads: SingleFlight, raw: Event, seen: 
     run: AgentRun | None = await reads.get(("run", tenant, run_id, raw["seq"]), lambda: _run(scope, run_id))
     if run is None or run.seq <= seen.runs.get(run_id, -1):
         return None
-    seen.runs[run_id] = run.seq  # the row may already be newer than the event: report what it is now
+    seen.run(run)  # the row may already be newer than the event: report what it is now
     return RunState(run)

@@ -6,7 +6,6 @@ are ordered by; their definitions are in `dealgraph.transcripts.metrics`.
 
 from __future__ import annotations
 
-import enum
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -15,26 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from dealgraph.db.repositories import conversation
-from dealgraph.db.repositories.conversation import FigureRange
 from dealgraph.db.session import TenantScope
-from dealgraph.transcripts.metrics import Timing
-
-
-class ConversationFigure(enum.Enum):
-    """The figures of a roll-up that deals and people can be ordered and filtered by."""
-
-    TALK_RATIO = "talk_ratio"
-    LONGEST_MONOLOGUE = "longest_monologue_seconds"
-    LONGEST_CUSTOMER_STORY = "longest_customer_story_seconds"
-    INTERACTIVITY = "interactivity"
-    PATIENCE = "patience_mean_seconds"
-    QUESTION_RATE = "question_rate"
-    WORDS_PER_MINUTE = "words_per_minute"
-    FILLER_RATE = "filler_rate"
-
-
-def figure_range(figure: ConversationFigure, at_least: float | None, at_most: float | None) -> FigureRange:
-    return FigureRange(figure.value, at_least, at_most)
+from dealgraph.transcripts.metrics import ConversationFigure, Timing
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +39,7 @@ class Rollup:
             calls=row.calls,
             timing=Timing.EXACT if row.exact else Timing.ESTIMATED,
             duration_seconds=row.duration_seconds,
-            **{figure: getattr(row, figure) for figure in conversation.FIGURES},
+            **{figure.value: getattr(row, figure.value) for figure in ConversationFigure},
         )
 
 

@@ -17,12 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
 from dealgraph.db.models import AgentRun, Analysis, PromptTemplate, PromptVersion
-from dealgraph.db.repositories import batches, people
+from dealgraph.db.repositories import batches, people, proposals
 from dealgraph.db.repositories.batches import ById, Children
 from dealgraph.db.session import TenantScope
 from dealgraph.services.conversation import DealCalls, PersonRange, Rollup, load_deal_calls, load_person_rollups
+from dealgraph.services.deals import StageEntry, load_stage_histories
+from dealgraph.services.health import DealHealthView, load_health
 from dealgraph.services.people import Appearance, load_deal_people, load_person_appearances
-from dealgraph.services.qualification import Qualification, load_qualifications
+from dealgraph.services.qualification import CallResult, load_analysed_calls
 
 
 class Loaders:
@@ -60,6 +62,18 @@ class Loaders:
         return self._children(batches.TRANSCRIPTS_BY_DEAL)
 
     @cached_property
+    def dataset(self) -> DataLoader[uuid.UUID, Any]:  # a Dataset row
+        return self._by_id(batches.DATASET)
+
+    @cached_property
+    def versions_by_dataset(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.VERSIONS_BY_DATASET)
+
+    @cached_property
+    def corrections_by_transcript(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._children(batches.CORRECTIONS_BY_TRANSCRIPT)
+
+    @cached_property
     def utterances_by_transcript(self) -> DataLoader[uuid.UUID, list[Any]]:
         return self._children(batches.UTTERANCES_BY_TRANSCRIPT)
 
@@ -80,8 +94,17 @@ class Loaders:
         return self._children(batches.RUNS_BY_ANALYSIS)
 
     @cached_property
-    def qualification(self) -> DataLoader[uuid.UUID, Qualification]:
-        return DataLoader(partial(load_qualifications, self.scope))
+    def analysed_calls(self) -> DataLoader[uuid.UUID, list[CallResult]]:
+        """Each deal's MEDDPICC results per call: its roll-up and its history come from the same statement."""
+        return DataLoader(partial(load_analysed_calls, self.scope))
+
+    @cached_property
+    def stage_history(self) -> DataLoader[uuid.UUID, list[StageEntry]]:
+        return DataLoader(partial(load_stage_histories, self.scope))
+
+    @cached_property
+    def health(self) -> DataLoader[uuid.UUID, DealHealthView]:
+        return DataLoader(partial(load_health, self.scope))
 
     @cached_property
     def person(self) -> DataLoader[uuid.UUID, Any]:  # a Person row
@@ -107,6 +130,25 @@ class Loaders:
     @cached_property
     def person_appearances(self) -> DataLoader[uuid.UUID, Appearance | None]:
         return DataLoader(partial(load_person_appearances, self.scope))
+
+    @cached_property
+    def proposal(self) -> DataLoader[uuid.UUID, Any]:  # a DealProposal
+        return self._batch(proposals.by_ids)
+
+    @cached_property
+    def proposals_by_deal(self) -> DataLoader[tuple[uuid.UUID, str | None], list[Any]]:
+        """Keyed by (deal, status or None for every status)."""
+        scope = self.scope
+
+        async def load(keys: Sequence[tuple[uuid.UUID, str | None]]) -> list[list[Any]]:
+            async with scope.session() as session:
+                return list(await proposals.by_deals(session, keys))
+
+        return DataLoader(load)
+
+    @cached_property
+    def decisions_by_proposal(self) -> DataLoader[uuid.UUID, list[Any]]:
+        return self._batch(proposals.decisions_of)
 
     @cached_property
     def prompt_template(self) -> DataLoader[uuid.UUID, PromptTemplate | None]:

@@ -30,7 +30,7 @@ from dealgraph.services.speaker_links import (
     link_speakers,
 )
 from dealgraph.transcripts.formats import ParsedTranscript
-from dealgraph.transcripts.metrics import Side, call_metrics
+from dealgraph.transcripts.metrics import ConversationFigure, Side, call_metrics
 from dealgraph.transcripts.names import name_key
 from dealgraph.validation import InvalidInput, Rules, text
 
@@ -198,15 +198,13 @@ async def save_people_settings(scope: TenantScope, fields: dict[str, Any]) -> tu
 
 class PersonOrderField(enum.Enum):
     NAME = "name"
-    # The person's conversation roll-up over all their calls (people without the figure come last when descending).
-    TALK_RATIO = "talk_ratio"
-    LONGEST_MONOLOGUE = "longest_monologue_seconds"
-    LONGEST_CUSTOMER_STORY = "longest_customer_story_seconds"
-    INTERACTIVITY = "interactivity"
-    PATIENCE = "patience_mean_seconds"
-    QUESTION_RATE = "question_rate"
-    WORDS_PER_MINUTE = "words_per_minute"
-    FILLER_RATE = "filler_rate"
+    # ...and one member per ConversationFigure, the person's roll-up over all their calls (without it, last
+    # when descending), added in the class body (the enum HOWTO's `_ignore_` idiom) so that the figures are
+    # listed once and mypy still sees an ordinary enum class.
+    _ignore_ = ["members", "figure"]
+    members = vars()
+    for figure in ConversationFigure:
+        members[figure.name] = figure.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,27 +255,27 @@ class Appearance:
 
 
 def appearances(rows: Sequence[Any], key: str) -> dict[uuid.UUID, list[Appearance]]:
-    """Rows of `people.appearances_*` grouped by `key` ("deal_id" or "id", the person), newest call first."""
+    """Rows of `people.appearances_*` (one a person and call) grouped by `key` ("deal_id" or "id", the person),
+    newest call first."""
     grouped: dict[uuid.UUID, dict[uuid.UUID, Appearance]] = defaultdict(dict)
     for row in rows:
         seen = grouped[getattr(row, key)].setdefault(row.id, Appearance(row))
-        if row.transcript_id not in seen.transcript_ids:
-            seen.transcript_ids.append(row.transcript_id)
-            seen.call_speaking_seconds += row.call_speaking_seconds or 0.0
-            seen.stakeholder_views.extend(_views(row))
+        seen.transcript_ids.append(row.transcript_id)
+        seen.speaking_seconds += row.speaking_seconds or 0.0
+        seen.call_speaking_seconds += row.call_speaking_seconds or 0.0
+        seen.stakeholder_views.extend(_views(row))
         if row.deal_id not in seen.deal_ids:
             seen.deal_ids.append(row.deal_id)
-        seen.speaking_seconds += row.speaking_seconds or 0.0
         seen.last_seen = seen.last_seen or row.occurred_at
         seen.first_seen = row.occurred_at
     return {k: list(v.values()) for k, v in grouped.items()}
 
 
 def _views(row: Any) -> list[StakeholderView]:
-    """The stakeholder entries of the call naming this speaker or person (by name, folded)."""
+    """The stakeholder entry of the call naming the person or one of their speaker labels there (by name, folded)."""
     if not row.stakeholders:
         return []
-    names = {name_key(row.speaker), row.name_key}
+    names = {name_key(speaker) for speaker in row.speakers} | {row.name_key}
     output = StakeholdersOutput.model_validate(_parsed(row.stakeholders))
     named = (s for s in output.stakeholders if name_key(s.name) in names)
     return [StakeholderView(row.transcript_id, row.occurred_at, s) for s in named][:1]

@@ -5,15 +5,21 @@ identified or partial sets it, with the evidence from that call; an element no c
 missing. A call discussed again later overrides an earlier call, and a later call that simply
 did not touch an element does not erase what an earlier call established. When a transcript was
 analysed more than once, its latest successful MEDDPICC result counts.
+
+Over time (`history`), each analysed call is scored on its own: identified = 1, partial = 0.5, missing = 0,
+summed over the eight elements and divided by eight, so a score is between 0 and 1 whatever the element
+count; its trend compares it with the call before (by when the calls took place).
 """
 
 from __future__ import annotations
 
+import enum
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.outputs import MEDDPICC_ELEMENTS, MeddpiccElement, MeddpiccOutput, MeddpiccStatus
@@ -40,10 +46,62 @@ class ElementStanding:
         return self.element.status if self.element else MeddpiccStatus.MISSING
 
 
+_WEIGHT = {MeddpiccStatus.IDENTIFIED: 1.0, MeddpiccStatus.PARTIAL: 0.5, MeddpiccStatus.MISSING: 0.0}
+
+
+def score(statuses: Sequence[MeddpiccStatus]) -> float:
+    """identified = 1, partial = 0.5, missing = 0, averaged over the elements: from 0 to 1."""
+    return sum(_WEIGHT[status] for status in statuses) / len(MEDDPICC_ELEMENTS)
+
+
+class Trend(enum.Enum):
+    UP = "up"
+    DOWN = "down"
+    FLAT = "flat"
+
+
+def trend(previous: float | None, current: float) -> Trend | None:
+    """None for the first call: there is nothing to compare with."""
+    if previous is None:
+        return None
+    if abs(current - previous) < 1e-9:
+        return Trend.FLAT
+    return Trend.UP if current > previous else Trend.DOWN
+
+
 @dataclass(frozen=True, slots=True)
 class Qualification:
     analysed_calls: int
     elements: list[ElementStanding]
+
+    @property
+    def score(self) -> float:
+        """The roll-up's score (see `score`), 0 with no analysed call."""
+        return score([element.status for element in self.elements])
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredCall:
+    """One analysed call's own MEDDPICC, its score, and its trend against the call before."""
+
+    call: CallResult
+    score: float
+    trend: Trend | None
+
+    def element(self, key: str) -> MeddpiccElement:
+        element: MeddpiccElement = getattr(self.call.output, key)
+        return element
+
+
+def history(calls: Sequence[CallResult]) -> list[ScoredCall]:
+    """`calls` newest first (as loaded); the history oldest first."""
+    scored: list[ScoredCall] = []
+    previous: float | None = None
+    for call in reversed(calls):
+        current = score([getattr(call.output, key).status for key in MEDDPICC_ELEMENTS])
+        scored.append(ScoredCall(call, current, trend(previous, current)))
+        previous = current
+    return scored
 
 
 def roll_up(calls: Sequence[CallResult]) -> Qualification:
@@ -55,10 +113,16 @@ def roll_up(calls: Sequence[CallResult]) -> Qualification:
     return Qualification(len(calls), elements)
 
 
-async def load_qualifications(scope: TenantScope, deal_ids: Sequence[uuid.UUID]) -> list[Qualification]:
-    """DataLoader batch: every deal's roll-up from one query."""
+async def load_analysed_calls(scope: TenantScope, deal_ids: Sequence[uuid.UUID]) -> list[list[CallResult]]:
+    """DataLoader batch: every deal's analysed calls (newest first, the latest result of each) from one query;
+    the roll-up and the history are both computed from them."""
     async with scope.session() as session:
         rows = await analyses.succeeded_results(session, deal_ids, AgentKind.MEDDPICC.value)
+    return analysed_calls(rows, deal_ids)
+
+
+def analysed_calls(rows: Sequence[Any], deal_ids: Sequence[uuid.UUID]) -> list[list[CallResult]]:
+    """Rows of `analyses.succeeded_results` per deal, the latest result of each transcript only."""
     calls: dict[uuid.UUID, list[CallResult]] = defaultdict(list)
     counted: set[uuid.UUID] = set()
     for deal_id, transcript_id, occurred_at, finished_at, result in rows:
@@ -67,4 +131,4 @@ async def load_qualifications(scope: TenantScope, deal_ids: Sequence[uuid.UUID])
             calls[deal_id].append(
                 CallResult(transcript_id, occurred_at, finished_at, MeddpiccOutput.model_validate(result))
             )
-    return [roll_up(calls[deal_id]) for deal_id in deal_ids]
+    return [calls[deal_id] for deal_id in deal_ids]

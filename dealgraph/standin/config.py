@@ -137,5 +137,18 @@ class StandinConfig(BaseModel):
         default=False, description="Reject requests without x-api-key or Authorization: Bearer with 401."
     )
 
+    batch_expiry_s: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="A Message Batch's unfinished requests expire this long after its creation (the API's 24 hours; "
+        "https://platform.claude.com/docs/en/build-with-claude/batch-processing).",
+    )
+    batch_results_kept_s: float = Field(
+        default=29 * 24 * 3600.0,
+        gt=0,
+        description="A Message Batch's results can be downloaded this long after its creation, then it is archived "
+        "(the API's 29 days).",
+    )
+
     def behaviour_for(self, agent: str) -> AgentBehaviour:
         return self.agents.get(agent, self.default)

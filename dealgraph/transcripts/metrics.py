@@ -24,7 +24,8 @@ A figure whose denominator is zero (no seller, no timing, a call of no length) i
 
 **Roll-ups** (`dealgraph.db.repositories.conversation`, in SQL over the stored call metrics) are about one
 party's talk over many calls: a deal's seller side over its calls, or a person over the calls they spoke on (in
-a date range of the calls' dates, `to` exclusive). Sums are taken before dividing, so a long call weighs more:
+a date range of the calls' dates, `to` exclusive; a call where they spoke under several speaker labels counts
+once, with all those labels' talk, and their longest turn there is the longest label's). Sums are taken before dividing, so a long call weighs more:
 talk ratio = their speaking ÷ all speaking, over the calls they spoke on; longest monologue = their longest turn;
 longest customer story = the longest buyer turn; interactivity = side switches ÷ minutes, over the calls that
 have both sides; patience = the mean pause over all the calls' pauses (a roll-up has no median); question rate
@@ -69,6 +70,21 @@ class TimingRule(enum.StrEnum):
     CUE_TIMES = "cue_times"
     START_TIMES = "start_times"
     WORD_COUNT = "word_count"
+
+
+class ConversationFigure(enum.Enum):
+    """The figures of a roll-up that deals and people can be ordered and filtered by: the one list of them, from
+    which the order fields (`DealOrderField`, `PersonOrderField`) take theirs. A value is the figure's name in
+    a roll-up (`dealgraph.db.repositories.conversation`)."""
+
+    TALK_RATIO = "talk_ratio"
+    LONGEST_MONOLOGUE = "longest_monologue_seconds"
+    LONGEST_CUSTOMER_STORY = "longest_customer_story_seconds"
+    INTERACTIVITY = "interactivity"
+    PATIENCE = "patience_mean_seconds"
+    QUESTION_RATE = "question_rate"
+    WORDS_PER_MINUTE = "words_per_minute"
+    FILLER_RATE = "filler_rate"
 
 
 class Talk(BaseModel):

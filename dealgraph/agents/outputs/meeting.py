@@ -9,11 +9,13 @@ from __future__ import annotations
 import enum
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from dealgraph.agents.outputs.common import Confidence, Sentiment, SupportingEvidence
+from dealgraph.agents.outputs.crm_updates import CrmUpdates
 from dealgraph.transcripts.formats import Utterance
 
 _WORDS_PER_SECOND = 2.5
@@ -103,9 +105,21 @@ class MeetingOutput(BaseModel):
         description="The buyer side's overall attitude toward the deal by the end of the call."
     )
     sentiment_confidence: Confidence
+    crm_updates: CrmUpdates = Field(
+        description="Updates to the deal record this call supports, compared with the deal's current values."
+    )
     talk_time: SkipJsonSchema[list[TalkTime]] = Field(
         default_factory=list, description="Talk time per speaker, largest share first."
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stored_before_crm_updates(cls, data: Any) -> Any:
+        """Results stored before `crm_updates` existed read as proposing nothing. A model's answer always has the
+        key: the schema requires it, and structured outputs hold the answer to the schema."""
+        if isinstance(data, dict) and "crm_updates" not in data:
+            return {**data, "crm_updates": dict.fromkeys(CrmUpdates.model_fields)}
+        return data
 
 
 def compute_talk_time(utterances: Sequence[Utterance]) -> list[TalkTime]:

@@ -1,7 +1,10 @@
 """All mapped tables; importing this module registers them on `Base.metadata` (alembic needs that)."""
 
 from dealgraph.db.models.analyses import AgentRun, Analysis, AnalysisStatus, RunStatus
+from dealgraph.db.models.corrections import ResultCorrection
 from dealgraph.db.models.crm import Account, Deal, DealStage
+from dealgraph.db.models.datasets import Dataset, DatasetVersion
+from dealgraph.db.models.deal_room import DealHealth, DealStageChange, HealthSettings
 from dealgraph.db.models.people import (
     CallMetrics,
     LinkedBy,
@@ -12,6 +15,7 @@ from dealgraph.db.models.people import (
     TranscriptSpeaker,
 )
 from dealgraph.db.models.prompts import PromptAudit, PromptLabel, PromptTemplate, PromptVersion
+from dealgraph.db.models.proposals import DealProposal, ProposalDecision, ProposalField, ProposalStatus
 from dealgraph.db.models.search import SearchJob
 from dealgraph.db.models.tenancy import ApiKey, Role, Tenant, User
 from dealgraph.db.models.transcripts import Transcript, TranscriptUtterance
@@ -22,9 +26,15 @@ __all__ = [
     "Analysis",
     "AnalysisStatus",
     "CallMetrics",
+    "Dataset",
+    "DatasetVersion",
     "ApiKey",
     "Deal",
+    "DealProposal",
     "DealStage",
+    "DealHealth",
+    "DealStageChange",
+    "HealthSettings",
     "LinkedBy",
     "PeopleSettings",
     "Person",
@@ -33,6 +43,10 @@ __all__ = [
     "PromptLabel",
     "PromptTemplate",
     "PromptVersion",
+    "ProposalDecision",
+    "ProposalField",
+    "ProposalStatus",
+    "ResultCorrection",
     "Role",
     "RunStatus",
     "SearchJob",

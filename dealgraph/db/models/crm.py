@@ -13,6 +13,9 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from dealgraph.db.base import Base, Identified, TenantOwned, Timestamped
 
+MAX_AMOUNT = Decimal("999999999999.99")
+"""The largest amount `numeric(14, 2)` holds."""
+
 
 class DealStage(enum.StrEnum):
     PROSPECTING = "prospecting"
@@ -53,4 +56,5 @@ class Deal(Identified, Timestamped, TenantOwned, Base):
     amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     currency: Mapped[str] = mapped_column(String(3))
     close_date: Mapped[date | None] = mapped_column(Date)
+    next_step: Mapped[str | None] = mapped_column(String(500))
     owner_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL"))

@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import DateTime, Enum, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, DateTime, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,9 +20,12 @@ class Role(enum.StrEnum):
 
 class Tenant(Identified, Timestamped, Base):
     __tablename__ = "tenants"
+    __table_args__ = (CheckConstraint("max_queued_runs >= 0", name="max_queued_runs_not_negative"),)
 
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(63), unique=True)
+    max_queued_runs: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The tenant's own cap on its queued agent runs, set by its admins; None: the server's default."""
 
 
 class User(Identified, Timestamped, TenantOwned, Base):

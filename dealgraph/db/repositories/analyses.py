@@ -6,7 +6,7 @@ Every state change (and the job queue) is `dealgraph.db.repositories.runs`'.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +20,10 @@ _AS_IT_HAPPENED = (AgentRun.finished_at.asc().nulls_last(), AgentRun.started_at.
 
 async def get(session: AsyncSession, analysis_id: uuid.UUID) -> Analysis | None:
     return await session.get(Analysis, analysis_id)
+
+
+async def get_many(session: AsyncSession, analysis_ids: Collection[uuid.UUID]) -> list[Analysis]:
+    return list(await session.scalars(select(Analysis).where(Analysis.id.in_(analysis_ids))))
 
 
 async def get_run(session: AsyncSession, run_id: uuid.UUID) -> AgentRun | None:

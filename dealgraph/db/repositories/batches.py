@@ -22,12 +22,15 @@ from dealgraph.db.models import (
     Account,
     AgentRun,
     Analysis,
+    Dataset,
+    DatasetVersion,
     Deal,
     Person,
     PromptAudit,
     PromptLabel,
     PromptTemplate,
     PromptVersion,
+    ResultCorrection,
     Transcript,
     TranscriptUtterance,
     User,
@@ -86,9 +89,16 @@ TRANSCRIPTS_BY_DEAL = Children(
     Transcript.deal_id,
     (Transcript.occurred_at.desc(), Transcript.id.desc()),
 )
+CORRECTIONS_BY_TRANSCRIPT = Children(
+    rows(ResultCorrection),
+    ResultCorrection.transcript_id,
+    (ResultCorrection.agent, ResultCorrection.target, ResultCorrection.field),
+)
 UTTERANCES_BY_TRANSCRIPT = Children(
     rows(TranscriptUtterance), TranscriptUtterance.transcript_id, (TranscriptUtterance.position,)
 )
+DATASET = ById(select(Dataset))
+VERSIONS_BY_DATASET = Children(select(DatasetVersion), DatasetVersion.dataset_id, (DatasetVersion.version.desc(),))
 ANALYSIS = ById(select(Analysis))
 AGENT_RUN = ById(select(AgentRun))
 ANALYSES_BY_TRANSCRIPT = Children(

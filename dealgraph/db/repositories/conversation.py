@@ -12,28 +12,18 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Float, Numeric, Row, Select, cast, func, literal_column, select
+from sqlalchemy import Float, Numeric, Row, bindparam, cast, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from dealgraph.db.models import CallMetrics, Deal, Person, Transcript, TranscriptSpeaker
+from dealgraph.transcripts.metrics import ConversationFigure
 
-FIGURES = (
-    "talk_ratio",
-    "longest_monologue_seconds",
-    "longest_customer_story_seconds",
-    "interactivity",
-    "patience_mean_seconds",
-    "question_rate",
-    "words_per_minute",
-    "filler_rate",
-)
-"""The figures a list can be ordered or filtered by."""
 _METRICS = CallMetrics.metrics
-_SELLER_TALK = _METRICS[("sides", "seller")]
-_SPEAKER_TALK = _METRICS["speakers"][TranscriptSpeaker.speaker]
+_LABEL_TALK = _METRICS["speakers"][TranscriptSpeaker.speaker]
 _NO_FIGURE = literal_column("CAST(-1 AS NUMERIC)", Numeric)
 """What a deal or person without the figure sorts as: below every figure (none is negative). SQL text, not a
 parameter, so compiled reads (graph_reads) render the very same key."""
@@ -47,99 +37,121 @@ def _ratio(part: ColumnElement[Any], whole: ColumnElement[Any]) -> ColumnElement
     return part / func.nullif(whole, 0)
 
 
-def _rollup(talk: Any) -> dict[str, ColumnElement[Any]]:
-    duration = _number(_METRICS, "duration_seconds")
-    spoke = talk.is_not(None)
-    speaking = _number(talk, "speaking_seconds")
-    everyone = sum(
-        (func.coalesce(_number(_METRICS[("sides", side)], "speaking_seconds"), 0) for side in ("buyer", "unknown")),
-        func.coalesce(_number(_SELLER_TALK, "speaking_seconds"), 0),
+@dataclass(frozen=True, slots=True)
+class _Talk:
+    """Whose talk a roll-up is about, on one call (NULL where they did not speak): the call's metrics and the
+    parts of that talk (`dealgraph.transcripts.metrics.Talk`)."""
+
+    metrics: Any
+    """The call's stored metrics (JSONB)."""
+    speaking_seconds: ColumnElement[Any]
+    longest_turn_seconds: ColumnElement[Any]
+    words: ColumnElement[Any]
+    questions: ColumnElement[Any]
+    fillers: ColumnElement[Any]
+
+
+_PARTS = ("speaking_seconds", "longest_turn_seconds", "words", "questions", "fillers")
+_SELLER_TALK = _Talk(_METRICS, *(_number(_METRICS[("sides", "seller")], part) for part in _PARTS))
+_PERSON_CALLS = (
+    select(
+        TranscriptSpeaker.person_id,
+        CallMetrics.transcript_id,
+        CallMetrics.metrics,
+        *(
+            (func.max if part == "longest_turn_seconds" else func.sum)(_number(_LABEL_TALK, part)).label(part)
+            for part in _PARTS
+        ),
     )
-    interactivity = _number(_METRICS, "interactivity")
-    patience = _number(_METRICS, "patience_mean_seconds")
-    pauses = _number(_METRICS, "patience_pauses")
+    .join(CallMetrics, CallMetrics.transcript_id == TranscriptSpeaker.transcript_id)
+    .group_by(TranscriptSpeaker.person_id, CallMetrics.transcript_id)
+    .subquery("person_calls")
+)
+"""Each person's talk on each call they spoke on, over all their speaker labels there (a person may speak as
+"Jane" and "Jane Doe (Acme)" on one call): one row a call, so a roll-up counts every call once."""
+_PERSON_TALK = _Talk(_PERSON_CALLS.c.metrics, *(_PERSON_CALLS.c[part] for part in _PARTS))
+
+
+def _rollup(talk: _Talk) -> dict[str, ColumnElement[Any]]:
+    metrics = talk.metrics
+    duration = _number(metrics, "duration_seconds")
+    spoke = talk.speaking_seconds.is_not(None)
+    everyone = sum(
+        (func.coalesce(_number(metrics[("sides", side)], "speaking_seconds"), 0) for side in ("buyer", "unknown")),
+        func.coalesce(_number(metrics[("sides", "seller")], "speaking_seconds"), 0),
+    )
+    interactivity = _number(metrics, "interactivity")
+    patience = _number(metrics, "patience_mean_seconds")
+    pauses = _number(metrics, "patience_pauses")
     return {
         "calls": func.count(),
-        "exact": func.bool_and(_METRICS["timing"].astext == "exact"),
+        "exact": func.bool_and(metrics["timing"].astext == "exact"),
         "duration_seconds": func.coalesce(func.sum(duration), 0),
-        "talk_ratio": _ratio(func.sum(speaking), func.sum(everyone).filter(spoke)),
-        "longest_monologue_seconds": func.max(_number(talk, "longest_turn_seconds")),
-        "longest_customer_story_seconds": func.max(_number(_METRICS, "longest_customer_story_seconds")),
+        "talk_ratio": _ratio(func.sum(talk.speaking_seconds), func.sum(everyone).filter(spoke)),
+        "longest_monologue_seconds": func.max(talk.longest_turn_seconds),
+        "longest_customer_story_seconds": func.max(_number(metrics, "longest_customer_story_seconds")),
         "interactivity": _ratio(
             func.sum(interactivity * duration), func.sum(duration).filter(interactivity.is_not(None))
         ),
         "patience_mean_seconds": _ratio(func.sum(patience * pauses), func.sum(pauses).filter(patience.is_not(None))),
-        "question_rate": _ratio(func.sum(_number(talk, "questions")), func.sum(duration).filter(spoke) / 3600),
-        "words_per_minute": _ratio(func.sum(_number(talk, "words")), func.sum(speaking) / 60),
-        "filler_rate": _ratio(func.sum(_number(talk, "fillers")), func.sum(speaking) / 60),
+        "question_rate": _ratio(func.sum(talk.questions), func.sum(duration).filter(spoke) / 3600),
+        "words_per_minute": _ratio(func.sum(talk.words), func.sum(talk.speaking_seconds) / 60),
+        "filler_rate": _ratio(func.sum(talk.fillers), func.sum(talk.speaking_seconds) / 60),
     }
 
 
-def _deal_calls() -> Select[Any]:
-    return select().select_from(CallMetrics).join(Transcript, Transcript.id == CallMetrics.transcript_id)
-
-
-def _person_calls(start: datetime | None, end: datetime | None) -> Select[Any]:
-    query = (
-        select()
-        .select_from(TranscriptSpeaker)
-        .join(Transcript, Transcript.id == TranscriptSpeaker.transcript_id)
-        .join(CallMetrics, CallMetrics.transcript_id == Transcript.id)
+_DEAL_ROLLUP = _rollup(_SELLER_TALK)
+_PERSON_ROLLUP = _rollup(_PERSON_TALK)
+"""Built once: building a roll-up's expressions costs milliseconds of CPU, more than the database takes to
+answer it, so the statements below are built at import and reused (SQLAlchemy caches their compiled form)."""
+_DEAL_CALLS = select().select_from(CallMetrics).join(Transcript, Transcript.id == CallMetrics.transcript_id)
+_OF_DEALS = (
+    _DEAL_CALLS.add_columns(
+        Transcript.deal_id,
+        *(column.label(name) for name, column in _DEAL_ROLLUP.items()),
+        func.jsonb_object_agg(Transcript.id, _METRICS).label("calls_metrics"),
     )
-    if start is not None:
-        query = query.where(Transcript.occurred_at >= start)
-    if end is not None:
-        query = query.where(Transcript.occurred_at < end)
-    return query
+    .where(Transcript.deal_id.in_(bindparam("deal_ids", expanding=True)))
+    .group_by(Transcript.deal_id)
+)
+_OF_PEOPLE = (
+    select(_PERSON_CALLS.c.person_id, *(column.label(name) for name, column in _PERSON_ROLLUP.items()))
+    .where(_PERSON_CALLS.c.person_id.in_(bindparam("person_ids", expanding=True)))
+    .group_by(_PERSON_CALLS.c.person_id)
+)
 
 
 async def of_deals(session: AsyncSession, deal_ids: Sequence[uuid.UUID]) -> Sequence[Row[Any]]:
     """Per deal with metrics on any call: its roll-up's columns, and `calls_metrics`, {transcript id: metrics}
     of each of its calls (what the deal page shows per call, read in the same statement)."""
-    columns = _rollup(_SELLER_TALK)
-    query = (
-        _deal_calls()
-        .add_columns(
-            Transcript.deal_id,
-            *(column.label(name) for name, column in columns.items()),
-            func.jsonb_object_agg(Transcript.id, _METRICS).label("calls_metrics"),
-        )
-        .where(Transcript.deal_id.in_(deal_ids))
-        .group_by(Transcript.deal_id)
-    )
-    return (await session.execute(query)).all()
+    return (await session.execute(_OF_DEALS, {"deal_ids": list(deal_ids)})).all()
 
 
 async def of_people(
     session: AsyncSession, person_ids: Sequence[uuid.UUID], start: datetime | None, end: datetime | None
 ) -> Sequence[Row[Any]]:
     """Per person with metrics on any call they spoke on in [start, end): `person_id` and the roll-up's columns."""
-    columns = _rollup(_SPEAKER_TALK)
-    query = (
-        _person_calls(start, end)
-        .add_columns(
-            TranscriptSpeaker.person_id.label("person_id"),
-            *(column.label(name) for name, column in columns.items()),
-        )
-        .where(TranscriptSpeaker.person_id.in_(person_ids))
-        .group_by(TranscriptSpeaker.person_id)
-    )
-    return (await session.execute(query)).all()
+    query = _OF_PEOPLE
+    if start is not None or end is not None:
+        query = query.join(Transcript, Transcript.id == _PERSON_CALLS.c.transcript_id)
+    if start is not None:
+        query = query.where(Transcript.occurred_at >= start)
+    if end is not None:
+        query = query.where(Transcript.occurred_at < end)
+    return (await session.execute(query, {"person_ids": list(person_ids)})).all()
 
 
-def deal_figure(figure: str) -> ColumnElement[Any]:
-    """A deal's figure (one of FIGURES) over its calls; NULL where it has none."""
-    of_deal = _deal_calls().add_columns(_rollup(_SELLER_TALK)[figure]).where(Transcript.deal_id == Deal.id)
+@cache
+def deal_figure(figure: ConversationFigure) -> ColumnElement[Any]:
+    """A deal's figure over its calls; NULL where it has none."""
+    of_deal = _DEAL_CALLS.add_columns(_DEAL_ROLLUP[figure.value]).where(Transcript.deal_id == Deal.id)
     return cast(of_deal.scalar_subquery(), Numeric)
 
 
-def person_figure(figure: str) -> ColumnElement[Any]:
-    """A person's figure (one of FIGURES) over all their calls; NULL where they have none."""
-    of_person = (
-        _person_calls(None, None)
-        .add_columns(_rollup(_SPEAKER_TALK)[figure])
-        .where(TranscriptSpeaker.person_id == Person.id)
-    )
+@cache
+def person_figure(figure: ConversationFigure) -> ColumnElement[Any]:
+    """A person's figure over all their calls; NULL where they have none."""
+    of_person = select(_PERSON_ROLLUP[figure.value]).where(_PERSON_CALLS.c.person_id == Person.id)
     return cast(of_person.scalar_subquery(), Numeric)
 
 
@@ -150,9 +162,9 @@ def sort_key(figure: ColumnElement[Any]) -> ColumnElement[Any]:
 
 @dataclass(frozen=True, slots=True)
 class FigureRange:
-    """Rows whose figure (one of FIGURES) is at least `at_least` and at most `at_most`, where given."""
+    """Rows whose figure is at least `at_least` and at most `at_most`, where given."""
 
-    figure: str
+    figure: ConversationFigure
     at_least: float | None = None
     at_most: float | None = None
 

@@ -7,13 +7,17 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, Numeric, String, delete, func, literal_column, or_, select
+from sqlalchemy import Date, DateTime, Numeric, String, cast, delete, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from dealgraph.db.keyset import ListQuery, Sort
-from dealgraph.db.models import Account, Deal, DealStage, User
+from dealgraph.db.models import Account, Deal, DealHealth, DealStage, DealStageChange, Transcript, User
 from dealgraph.db.repositories import conversation
+from dealgraph.transcripts.metrics import ConversationFigure
 
+_HEALTH = aliased(DealHealth, name="board_health")
+_CALL = aliased(Transcript, name="last_call")
 _SORT_KEYS: dict[str, Any] = {
     "created_at": Deal.created_at,
     "updated_at": Deal.updated_at,
@@ -22,14 +26,29 @@ _SORT_KEYS: dict[str, Any] = {
     # text, not parameters, so compiled reads (graph_reads) render the very same key and cursor text ("-1.00").
     "amount": func.coalesce(Deal.amount, literal_column("CAST(-1 AS NUMERIC(14, 2))", Numeric(14, 2))),
     "close_date": func.coalesce(Deal.close_date, literal_column("'infinity'::date", Date)),
+    # The board: the worse the health, the higher (never computed: 0, as UNKNOWN); the latest call (none: -infinity).
+    # Aliased and correlated to the deal only: a compiled read (graph_reads) reads transcripts in the same statement.
+    "health": cast(
+        func.coalesce(
+            select(_HEALTH.health_rank).where(_HEALTH.deal_id == Deal.id).correlate(Deal).scalar_subquery(),
+            literal_column("0"),
+        ),
+        Numeric,
+    ),
+    "last_activity": func.coalesce(
+        select(func.max(_CALL.occurred_at)).where(_CALL.deal_id == Deal.id).correlate(Deal).scalar_subquery(),
+        literal_column("CAST('-infinity' AS timestamptz)", DateTime(timezone=True)),
+    ),
 }
-SORT_FIELDS = frozenset(_SORT_KEYS) | frozenset(conversation.FIGURES)
 
 
 def sort_by(field: str, descending: bool) -> Sort:
-    """`field` is one of SORT_FIELDS (the cursor names it, so a cursor of another order is refused); a
-    conversation figure is the deal's roll-up over its calls."""
-    key = _SORT_KEYS[field] if field in _SORT_KEYS else conversation.sort_key(conversation.deal_figure(field))
+    """`field` is a column's or a conversation figure's name (the cursor names it, so a cursor of another order
+    is refused); a figure is the deal's roll-up over its calls."""
+    if field in _SORT_KEYS:
+        key = _SORT_KEYS[field]
+    else:
+        key = conversation.sort_key(conversation.deal_figure(ConversationFigure(field)))
     return Sort(key=key, id=Deal.id, descending=descending, name=f"deal-{field}")
 
 
@@ -42,10 +61,16 @@ def matching(
     close_date_to: date | None,
     text: str | None,
     figure: conversation.FigureRange | None = None,
+    health: Sequence[str] | None = None,
+    warning: str | None = None,
 ) -> ListQuery:
     """Deals meeting every given condition; `text` matches the deal's or its account's name (any case),
-    `figure` the deal's conversation roll-up."""
+    `figure` the deal's conversation roll-up, `health` the stored status, `warning` one of its warnings' codes."""
     query = select(Deal)
+    if health:
+        query = query.where(Deal.id.in_(select(DealHealth.deal_id).where(DealHealth.health.in_(health))))
+    if warning:
+        query = query.where(Deal.id.in_(select(DealHealth.deal_id).where(DealHealth.warning_codes.contains([warning]))))
     if figure:
         query = query.where(*figure.conditions(conversation.deal_figure(figure.figure)))
     if stages:
@@ -70,6 +95,10 @@ async def get(session: AsyncSession, deal_id: uuid.UUID) -> Deal | None:
     return await session.get(Deal, deal_id)
 
 
+async def get_many(session: AsyncSession, deal_ids: Sequence[uuid.UUID]) -> Sequence[Deal]:
+    return list(await session.scalars(select(Deal).where(Deal.id.in_(deal_ids))))
+
+
 async def hold(session: AsyncSession, deal_id: uuid.UUID) -> bool:
     """Whether the deal exists; if it does, it stays until the transaction ends.
 
@@ -89,10 +118,33 @@ async def user_exists(session: AsyncSession, user_id: uuid.UUID) -> bool:
     return await session.get(User, user_id) is not None
 
 
-def add(session: AsyncSession, deal: Deal) -> None:
+async def add(session: AsyncSession, deal: Deal) -> None:
+    """Inserted at once: its id is known after."""
     session.add(deal)
+    await session.flush()
 
 
 async def delete_deal(session: AsyncSession, deal_id: uuid.UUID) -> uuid.UUID | None:
     """The id if the deal was there (its transcripts go with it)."""
     return await session.scalar(delete(Deal).where(Deal.id == deal_id).returning(Deal.id))
+
+
+def record_stage_change(
+    session: AsyncSession, deal: Deal, from_stage: DealStage | None, changed_by: uuid.UUID | None
+) -> None:
+    """`deal` entered its current stage (from `from_stage`; None: it was created in it), by `changed_by`."""
+    session.add(
+        DealStageChange(
+            tenant_id=deal.tenant_id, deal_id=deal.id, from_stage=from_stage, to_stage=deal.stage, changed_by=changed_by
+        )
+    )
+
+
+async def stage_changes(session: AsyncSession, deal_ids: Sequence[uuid.UUID]) -> Sequence[DealStageChange]:
+    """The deals' stage changes, oldest first."""
+    query = (
+        select(DealStageChange)
+        .where(DealStageChange.deal_id.in_(deal_ids))
+        .order_by(DealStageChange.changed_at, DealStageChange.id)
+    )
+    return list(await session.scalars(query))

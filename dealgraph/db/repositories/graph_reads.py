@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from functools import cache, lru_cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Column, Enum
+from sqlalchemy import ARRAY, Column, Enum, select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.util import ClauseAdapter
@@ -229,5 +229,12 @@ def _compiled(expression: Any, table: Any) -> str:
     element: ClauseElement = (
         expression.__clause_element__() if hasattr(expression, "__clause_element__") else expression
     )
-    adapted = ClauseAdapter(table).traverse(element)
-    return str(adapted.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True}))
+    adapted: Any = ClauseAdapter(table).traverse(element)
+    # Compiled inside a SELECT from the alias, so a subquery of the expression (a deal's figure, its health, its
+    # latest call) correlates to the alias' row; compiled alone, it would list the alias in its own FROM instead.
+    statement = select(adapted.label(_KEY)).select_from(table)
+    compiled = str(statement.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True}))
+    return compiled.removeprefix("SELECT ").rsplit(f" AS {_KEY}", 1)[0]
+
+
+_KEY = "graph_read_key"

@@ -26,7 +26,7 @@ from dealgraph.db.models import (
 )
 from dealgraph.db.repositories import conversation
 from dealgraph.transcripts.formats import Utterance
-from dealgraph.transcripts.metrics import Side, call_metrics
+from dealgraph.transcripts.metrics import ConversationFigure, Side, call_metrics
 
 _DIRECTORY = text("""
     SELECT d.account_id, a.domain,
@@ -294,9 +294,10 @@ _STAKEHOLDERS_OF_CALL = text("""
 
 
 async def appearances_on_deals(session: AsyncSession, deal_ids: Sequence[uuid.UUID]) -> Sequence[Row[Any]]:
-    """Every linked speaker of the deals' calls, newest call first, in one statement: (deal id, transcript id,
-    occurred at, speaker, the person's columns under their own names, the speaker's speaking seconds, the call's speaking seconds,
-    the call's latest stakeholder result or None)."""
+    """Every person on the deals' calls, one row a person and call (newest call first), in one statement: (deal
+    id, transcript id, occurred at, their speaker labels there, the person's columns under their own names, their
+    speaking seconds there over all those labels, the call's speaking seconds, the call's latest stakeholder
+    result or None)."""
     return await _appearances(session, "t.deal_id = ANY(CAST(:ids AS uuid[]))", deal_ids)
 
 
@@ -307,10 +308,10 @@ async def appearances_of_people(session: AsyncSession, person_ids: Sequence[uuid
 
 async def _appearances(session: AsyncSession, where: str, ids: Iterable[uuid.UUID]) -> Sequence[Row[Any]]:
     statement = text(f"""
-        SELECT t.deal_id, t.id AS transcript_id, t.occurred_at, s.speaker,
+        SELECT t.deal_id, t.id AS transcript_id, t.occurred_at, array_agg(s.speaker ORDER BY s.position) AS speakers,
                p.id, p.name, p.name_key, p.email, p.title, p.side, p.side_source, p.account_id, p.user_id,
                p.created_at, p.updated_at, p.tenant_id,
-               CAST(m.metrics -> 'speakers' -> s.speaker ->> 'speaking_seconds' AS float) AS speaking_seconds,
+               sum(CAST(m.metrics -> 'speakers' -> s.speaker ->> 'speaking_seconds' AS float)) AS speaking_seconds,
                (SELECT sum(CAST(v ->> 'speaking_seconds' AS float)) FROM jsonb_each(m.metrics -> 'sides') e(k, v))
                    AS call_speaking_seconds,
                ({_STAKEHOLDERS_OF_CALL.text}) AS stakeholders
@@ -319,17 +320,18 @@ async def _appearances(session: AsyncSession, where: str, ids: Iterable[uuid.UUI
         JOIN people p ON p.id = s.person_id
         LEFT JOIN call_metrics m ON m.transcript_id = t.id
         WHERE {where}
-        ORDER BY t.occurred_at DESC, t.id, s.position
+        GROUP BY t.id, p.id, m.transcript_id
+        ORDER BY t.occurred_at DESC, t.id, min(s.position)
         """)  # noqa: S608 - `where` is one of this module's two constants
     return (await session.execute(statement, {"ids": list(ids)})).all()
 
 
 def sort_by(field: str, descending: bool) -> Sort:
-    """By name, or by a conversation figure (one of `conversation.FIGURES`) over all the person's calls."""
+    """By name, or by a conversation figure (a `ConversationFigure` value) over all the person's calls."""
     if field == "name":
         key: Any = Person.name
     else:
-        key = conversation.sort_key(conversation.person_figure(field))
+        key = conversation.sort_key(conversation.person_figure(ConversationFigure(field)))
     return Sort(key=key, id=Person.id, descending=descending, name=f"person-{field}")
 
 

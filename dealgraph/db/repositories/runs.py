@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db.jobs import JobQueue
 from dealgraph.db.models import AgentRun, Analysis, AnalysisStatus, RunStatus
+from dealgraph.db.repositories.tenancy import applied_queue_cap
 from dealgraph.errors import TooManyRequests
 from dealgraph.fanout import transport as event_transport
 from dealgraph.fanout.hub import EVENTS_CHANNEL, RUNS_QUEUED_CHANNEL
@@ -249,7 +250,8 @@ _START = text(
         ) AS run(id, agent, version, result, metadata, model, simulated)
     )
     SELECT analysis.*, (SELECT pg_notify(:channel, '') WHERE :queued) AS woken,
-           (SELECT count(*) FROM agent_runs WHERE tenant_id = analysis.tenant_id AND status = 'queued') AS queued_before
+           (SELECT count(*) FROM agent_runs WHERE tenant_id = analysis.tenant_id AND status = 'queued') AS queued_before,
+           (SELECT max_queued_runs FROM tenants WHERE id = analysis.tenant_id) AS tenant_cap
     FROM analysis
     """
 )
@@ -257,7 +259,8 @@ _START = text(
 a multi-row VALUES were compiled anew each time, a fifth of the server's CPU); it also wakes the analysis
 pools when any run is queued. A reused run is inserted as succeeded, started and finished now, at seq 1. No row:
 the idempotency key was used before, and nothing is written (the runs are inserted from the analysis' row).
-`queued_before`: the tenant's runs queued before this analysis (a statement does not see its own inserts)."""
+`queued_before`: the tenant's runs queued before this analysis (a statement does not see its own inserts);
+`tenant_cap`: the cap the tenant's admins set on them, if any."""
 
 
 async def start_analysis(
@@ -270,9 +273,10 @@ async def start_analysis(
     idempotency_key: str | None,
     max_queued_runs: int = 0,
 ) -> StartedAnalysis:
-    """Raises TooManyRequests when the new runs would take the tenant's queue beyond `max_queued_runs` (0: no cap);
-    the caller's transaction then rolls back, so nothing of the analysis is left. Call within the transaction of
-    `plan_analysis`, whose lock makes the count exact."""
+    """Raises TooManyRequests when the new runs would take the tenant's queue beyond its cap (`applied_queue_cap` of
+    the server's `max_queued_runs`, 0: no cap, and the tenant's own); the caller's transaction then rolls back, so
+    nothing of the analysis is left. Call within the transaction of `plan_analysis`, whose lock makes the count
+    exact."""
     new_runs = [_new_run(planned) for planned in call.runs]
     new_queued = sum(run.result is None for run in new_runs)
     queued = new_queued > 0
@@ -296,10 +300,11 @@ async def start_analysis(
     columns = row._asdict()
     del columns["woken"]
     queued_before = columns.pop("queued_before")
-    if max_queued_runs and queued and queued_before + new_queued > max_queued_runs:
+    cap = applied_queue_cap(max_queued_runs, columns.pop("tenant_cap"))
+    if cap is not None and queued and queued_before + new_queued > cap:
         raise TooManyRequests(
             f"This tenant's analysis queue is full: {queued_before} agent runs are waiting to start, at most "
-            f"{max_queued_runs}, and this analysis would add {new_queued}. Retry once some have started.",
+            f"{cap}, and this analysis would add {new_queued}. Retry once some have started.",
             retry_after_s=QUEUE_FULL_RETRY_AFTER_S,
         )
     analysis = Analysis(**{**columns, "status": AnalysisStatus(columns["status"])})  # built, not loaded: no flush

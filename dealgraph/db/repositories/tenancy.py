@@ -58,6 +58,22 @@ async def current_tenant(session: AsyncSession) -> Tenant:
     return (await session.execute(select(Tenant))).scalar_one()
 
 
+def applied_queue_cap(server_cap: int, tenant_cap: int | None) -> int | None:
+    """The cap on a tenant's queued runs in force (None: no cap). The server's `max_queued_runs` (0: no cap) is
+    the default and the ceiling: the operator sizes the queue for every tenant, an admin may only lower their share."""
+    if tenant_cap is None:
+        return server_cap or None
+    return min(tenant_cap, server_cap) if server_cap else tenant_cap
+
+
+async def set_queue_cap(session: AsyncSession, max_queued_runs: int | None) -> Tenant:
+    """Sets the cap of the transaction's tenant (row-level security leaves only its row to update)."""
+    tenant = await current_tenant(session)
+    tenant.max_queued_runs = max_queued_runs
+    await session.flush()
+    return tenant
+
+
 async def tenant_by_slug(session: AsyncSession, slug: str) -> Tenant | None:
     return (await session.execute(select(Tenant).where(Tenant.slug == slug))).scalar_one_or_none()
 

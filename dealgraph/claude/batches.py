@@ -1,0 +1,120 @@
+"""The Message Batches API (https://platform.claude.com/docs/en/build-with-claude/batch-processing): many
+agent requests sent at once, answered within 24 hours at half the price, results matched by `custom_id`.
+
+The caller keeps the batch id and each request's custom id durably (a batch is billed once, whatever
+happens to the process that created it) and polls `status` until the batch has ended; `results` then turns
+each line into what `LlmClient.complete` would have returned or raised, so a batch result and a live one
+are scored alike. A `canceled` or `expired` request was not answered and is not billed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import anthropic
+import httpx2
+from anthropic.types.messages import MessageBatch, MessageBatchIndividualResponse
+
+from dealgraph.claude.client import (
+    SIMULATED_HEADER,
+    Completion,
+    LlmClient,
+    LlmError,
+    StructuredRequest,
+    as_llm_error,
+    completion_of,
+    error_of_type,
+)
+
+_NOT_ANSWERED = {
+    "canceled": LlmError("BATCH_CANCELED", "the batch was canceled before this request was answered"),
+    "expired": LlmError(
+        "BATCH_EXPIRED", "the batch ended 24 hours after its creation before this request was answered", retryable=True
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStatus:
+    batch_id: str
+    processing_status: Literal["in_progress", "canceling", "ended"]
+    processing: int
+    """Requests not ended yet: all of them until the whole batch has ended."""
+    simulated: bool
+
+    @property
+    def ended(self) -> bool:
+        return self.processing_status == "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOutcome:
+    """One request's result: a completion, or the failure `complete` would have raised."""
+
+    custom_id: str
+    completion: Completion | None
+    error: LlmError | None
+
+
+def _status(batch: MessageBatch, headers: Mapping[str, str]) -> BatchStatus:
+    return BatchStatus(
+        batch.id, batch.processing_status, batch.request_counts.processing, headers.get(SIMULATED_HEADER) == "true"
+    )
+
+
+class LlmBatches:
+    """Batch calls over the client's SDK: one connection pool, one key, the same error codes."""
+
+    def __init__(self, llm: LlmClient) -> None:
+        self._sdk = llm.sdk.messages.batches
+
+    async def submit(self, requests: Mapping[str, StructuredRequest]) -> BatchStatus:
+        """`requests` by custom id (`^[a-zA-Z0-9_-]{1,64}$`, unique). A refused batch raises `LlmError`."""
+        body = [{"custom_id": custom_id, "params": request.params()} for custom_id, request in requests.items()]
+        try:
+            raw = await self._sdk.with_raw_response.create(requests=body)  # type: ignore[arg-type]
+            return _status(await raw.parse(), raw.headers)
+        except (anthropic.APIError, httpx2.TransportError) as error:
+            raise as_llm_error(error) from error
+
+    async def status(self, batch_id: str) -> BatchStatus:
+        try:
+            raw = await self._sdk.with_raw_response.retrieve(batch_id)
+            return _status(await raw.parse(), raw.headers)
+        except (anthropic.APIError, httpx2.TransportError) as error:
+            raise as_llm_error(error) from error
+
+    async def cancel(self, batch_id: str) -> BatchStatus:
+        """Requests already answered keep their results (and their bill); the others end `canceled`."""
+        try:
+            raw = await self._sdk.with_raw_response.cancel(batch_id)
+            return _status(await raw.parse(), raw.headers)
+        except (anthropic.APIError, httpx2.TransportError) as error:
+            raise as_llm_error(error) from error
+
+    async def results(self, batch_id: str, max_tokens: Mapping[str, int]) -> AsyncIterator[BatchOutcome]:
+        """Each line of an ended batch, in the order the API sends them (not the request order);
+        `max_tokens` by custom id says what a truncated answer was allowed."""
+        try:
+            lines = await self._sdk.results(batch_id)
+            simulated = lines.http_response.headers.get(SIMULATED_HEADER) == "true"
+            async for line in lines:
+                yield _outcome(line, max_tokens.get(line.custom_id, 0), simulated=simulated)
+        except (anthropic.APIError, httpx2.TransportError) as error:
+            raise as_llm_error(error) from error
+
+
+def _outcome(line: MessageBatchIndividualResponse, max_tokens: int, *, simulated: bool) -> BatchOutcome:
+    result = line.result
+    if result.type == "succeeded":
+        try:
+            completion = completion_of(result.message.model_dump(), max_tokens, simulated=simulated, requests=1)
+        except LlmError as failure:
+            return BatchOutcome(line.custom_id, None, failure)
+        return BatchOutcome(line.custom_id, completion, None)
+    if result.type == "errored":
+        error = result.error.error
+        return BatchOutcome(line.custom_id, None, error_of_type(error.type, f"in a batch: {error.message}"))
+    return BatchOutcome(line.custom_id, None, _NOT_ANSWERED[result.type])

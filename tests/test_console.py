@@ -1,0 +1,394 @@
+"""The console (/console) and GraphiQL (GET /graphql) in a real headless Chromium, against `dealgraph serve`.
+
+The browser is Debian's `chromium` (or the one `TEST_CHROMIUM` names) driven by Playwright; no browser is
+downloaded. Every request to a host other than the server fails the test: the pages must work offline. The
+tests skip only when there is no Chromium on the machine and `TEST_CHROMIUM` is not set (CI sets it, so
+there a missing browser fails).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from playwright.async_api import Browser, Page, Request, Route, WebSocket, async_playwright, expect
+
+from dealgraph.config import Settings
+from dealgraph.db.models import Role
+from dealgraph.server.pages import STATIC
+from dealgraph.standin import RunningStandin
+from tests.analysis_support import start, transcript_for_analysis
+from tests.processes import process_env, serving
+from tests.support import (
+    REFUSAL_DEADLINE_S,
+    GraphQLClient,
+    StandinControl,
+    TenantFactory,
+    TenantHandle,
+    make_settings,
+    refused_within,
+)
+
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
+expect.set_options(timeout=15_000)  # for a condition to hold on a loaded machine (Playwright's default is 5 s)
+AGENT_KINDS = ("MEETING_INTELLIGENCE", "ACTION_ITEMS", "STAKEHOLDERS", "MEDDPICC")
+ANALYSIS_TIMEOUT_MS = 60_000
+CALL = "\n".join(
+    f"[00:{i // 60:02d}:{i % 60:02d}] {('Alice Chen', 'Bob Martinez', 'Dana Wright')[i % 3]}: "
+    f"Point {i}: the budget approval, the security review and the rollout plan, part {i}."
+    for i in range(60)
+)
+"""Long enough that the transcript pane must scroll to show most of its utterances."""
+CARD_STATES = """
+window.cardStates = {};
+new MutationObserver((records) => {
+  for (const record of records) {
+    const cards = record.type === "attributes" ? [record.target] : [...record.addedNodes].flatMap(
+      (node) => node.querySelectorAll ? [...(node.matches(".card") ? [node] : []), ...node.querySelectorAll(".card")] : []);
+    for (const card of cards) {
+      if (!card.dataset || !card.dataset.agent) continue;
+      (window.cardStates[card.dataset.agent] ||= []).push(card.dataset.state);
+    }
+  }
+}).observe(document, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-state"] });
+"""
+"""Records every state each agent card shows, so the test sees queued -> running -> succeeded, not only the end."""
+
+
+def chromium_path() -> str:
+    named = os.environ.get("TEST_CHROMIUM")
+    if named:
+        assert os.access(named, os.X_OK), f"TEST_CHROMIUM={named} is not an executable browser"
+        return named
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        pytest.skip("no Chromium on this machine: install Debian's `chromium` (apt-get install chromium) to run it")
+    return found
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str, standin_server: RunningStandin) -> Settings:
+    """The in-process app only makes tenants: the served process runs the analyses."""
+    return make_settings(database_url, standin_server.base_url, analysis_slots=0)
+
+
+@pytest.fixture(scope="module")
+def base_url(database_url: str, standin_server: RunningStandin) -> Iterator[str]:
+    """`dealgraph serve` against the session's stand-in, which the tests script (`standin`)."""
+    with serving(process_env(database_url, standin_server.base_url)) as (url, _process):
+        yield url
+
+
+@pytest.fixture(scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    executable = chromium_path()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=executable)
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@dataclass
+class Offline:
+    """What the page asked of hosts other than the server (each refused)."""
+
+    foreign: list[str] = field(default_factory=list)
+
+    async def route(self, route: Route, request: Request) -> None:
+        if urlsplit(request.url).hostname in LOCAL_HOSTS or request.url.startswith("data:"):
+            await route.continue_()
+        else:
+            self.foreign.append(request.url)
+            await route.abort()
+
+    def socket(self, socket: WebSocket) -> None:
+        if urlsplit(socket.url).hostname not in LOCAL_HOSTS:
+            self.foreign.append(socket.url)
+
+
+@pytest.fixture
+async def page(browser: Browser) -> AsyncIterator[Page]:
+    offline = Offline()
+    context = await browser.new_context(viewport={"width": 1400, "height": 900})
+    await context.route("**/*", offline.route)
+    opened = await context.new_page()
+    opened.on("websocket", offline.socket)
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield opened
+    finally:
+        await context.close()
+    assert offline.foreign == [], f"the page asked other hosts: {offline.foreign}"
+    assert errors == [], f"uncaught errors in the page: {errors}"
+
+
+async def sign_in(page: Page, base_url: str, who: TenantHandle, role: str = "admin") -> None:
+    await page.goto(f"{base_url}/console")
+    await page.fill("#sign-in input[name=key]", who.api_key)
+    await page.click("#sign-in button")
+    await expect(page.locator("#who")).to_contain_text(role)
+
+
+async def add_call_from_file(page: Page) -> None:
+    await page.fill("#new-account input[name=name]", "Globex")
+    await page.click("#new-account button")
+    await page.fill("#new-deal input[name=name]", "Globex expansion")
+    await page.fill("#new-deal input[name=amount]", "120000")
+    await page.click("#new-deal button")
+    upload = {"name": "Discovery call.txt", "mimeType": "text/plain", "buffer": CALL.encode()}
+    await page.set_input_files("#add-call input[type=file]", files=[upload])
+    await expect(page.locator("#add-call input[name=title]")).to_have_value("Discovery call")
+    await expect(page.locator("#add-call textarea")).to_have_value(CALL)
+    await page.click("#add-call button")
+    await expect(page.locator(".utterance")).to_have_count(60)
+
+
+async def test_console_analyses_a_call_and_each_quote_opens_its_moment(
+    page: Page, base_url: str, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    for agent in AGENT_KINDS:  # a moment each, so every card is seen running
+        await standin.behave(agent.lower(), latency_s=0.4)
+    who = await tenants.create()
+    await page.add_init_script(CARD_STATES)
+    await sign_in(page, base_url, who)
+    await add_call_from_file(page)
+
+    await page.click("#start-analysis")
+    for agent in AGENT_KINDS:
+        card = page.locator(f".card[data-agent={agent}]")
+        await expect(card).to_have_attribute("data-state", "succeeded", timeout=ANALYSIS_TIMEOUT_MS)
+    states = await page.evaluate("window.cardStates")
+    for agent in AGENT_KINDS:
+        seen = states[agent]
+        assert seen[0] == "queued" and "running" in seen and seen[-1] == "succeeded", (agent, seen)
+        assert seen.index("running") < seen.index("succeeded"), (agent, seen)
+    meddpicc = page.locator(".card[data-agent=MEDDPICC]")
+    await expect(meddpicc.locator(".element[data-element=economicBuyer] .badge")).to_have_count(1)
+
+    indexes = [
+        int(index)
+        for index in await page.eval_on_selector_all("a.quote", "links => links.map(link => link.dataset.utterance)")
+    ]
+    assert indexes, "no evidence quote links to its utterance"
+    farthest = max(indexes)
+    assert farthest >= 20, f"every quote is near the top ({indexes}): the scroll would not be tested"
+    await page.locator(f"a.quote[data-utterance='{farthest}']").first.click()
+    moment = page.locator(f"#utterance-{farthest}")
+    await expect(moment).to_have_class(re.compile(r"\bhighlight\b"))
+    await expect(moment).to_be_in_viewport()
+    await page.wait_for_function("document.getElementById('transcript').scrollTop > 0")
+    await expect(page.locator(".utterance.highlight")).to_have_count(1)
+
+    await page.click(".crumbs a >> nth=-1")  # the deal: its MEDDPICC across its calls, quotes opening the call
+    await expect(page.locator("#qualification tr")).to_have_count(9)  # a header and the eight elements
+    quote = page.locator("#qualification a.quote").first
+    target = await quote.get_attribute("href")
+    assert target is not None
+    await quote.click()
+    await expect(page.locator(f"#utterance-{target.rsplit('/', 1)[1]}")).to_have_class(re.compile(r"\bhighlight\b"))
+
+
+async def test_an_agent_that_fails_shows_its_error_on_its_card(
+    page: Page, base_url: str, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    await standin.behave("stakeholders", fail_always=400)  # invalid_request_error: not retried
+    who = await tenants.create()
+    await sign_in(page, base_url, who)
+    await add_call_from_file(page)
+    await page.click("#start-analysis")
+    failed = page.locator(".card[data-agent=STAKEHOLDERS]")
+    await expect(failed).to_have_attribute("data-state", "failed", timeout=ANALYSIS_TIMEOUT_MS)
+    await expect(failed.locator(".error")).to_contain_text("BAD_REQUEST")
+    await expect(page.locator("#analysis-status")).to_contain_text("partial", timeout=ANALYSIS_TIMEOUT_MS)
+    await expect(page.locator(".card[data-state=succeeded]")).to_have_count(3)
+
+
+UNVERIFIED_RESULT = """([agents, elements]) => import("./static/console/results.js").then(({ agentCards }) => {
+  const element = (evidence) => ({ status: "PARTIAL", summary: "s", confidence: 0.5, evidence });
+  const quote = (text, verified, utteranceIndex) => ({ quote: text, verified, utteranceIndex, speaker: "Bob", start: null });
+  const result = { __typename: "MeddpiccResult", gaps: [], nextQuestions: [] };
+  for (const name of elements) result[name] = element([]);
+  result.champion = element([quote("said", true, 3), quote("paraphrased", false, 4), quote("invented", false, null)]);
+  const cards = agentCards(agents, () => {});
+  document.getElementById("main").replaceChildren(cards.element);
+  cards.apply({ __typename: "AgentSucceeded", agent: "MEDDPICC", run: { metadata: null }, result });
+})"""
+
+
+async def test_quotes_not_found_in_the_transcript_are_marked_unverified(
+    page: Page, base_url: str, tenants: TenantFactory
+) -> None:
+    """The MEDDPICC card fed a result (the stand-in only quotes real lines): a quote the server could not verify
+    says so, and one it could not place in the transcript links nowhere."""
+    await sign_in(page, base_url, await tenants.create())
+    elements = [
+        "metrics",
+        "economicBuyer",
+        "decisionCriteria",
+        "decisionProcess",
+        "paperProcess",
+        "identifyPain",
+        "champion",
+        "competition",
+    ]
+    await expect(page.locator("#new-account")).to_be_visible()  # the accounts view is drawn: nothing redraws it
+    await page.evaluate(UNVERIFIED_RESULT, [["MEDDPICC"], elements])
+    champion = page.locator(".element[data-element=champion] li")
+    await expect(champion).to_have_count(3)
+    await expect(champion.nth(0).locator("a.quote:not(.unverified)")).to_have_attribute("data-utterance", "3")
+    await expect(champion.nth(0).locator(".unverified-label")).to_have_count(0)
+    await expect(champion.nth(1).locator("a.quote.unverified")).to_have_attribute("data-utterance", "4")
+    await expect(champion.nth(1).locator(".unverified-label")).to_have_text("unverified")
+    await expect(champion.nth(2).locator("a")).to_have_count(0)
+    await expect(champion.nth(2).locator(".unverified-label")).to_have_text("unverified")
+
+
+async def test_members_see_no_prompt_administration(page: Page, base_url: str, tenants: TenantFactory) -> None:
+    await sign_in(page, base_url, await tenants.create(role=Role.MEMBER), role="member")
+    await expect(page.locator("#nav a[data-section=search]")).to_be_visible()
+    await expect(page.locator("#nav a[data-section=prompts]")).to_be_hidden()
+
+
+async def test_a_search_hit_opens_the_call_at_its_moment(page: Page, base_url: str, tenants: TenantFactory) -> None:
+    who = await tenants.create()
+    await sign_in(page, base_url, who)
+    await add_call_from_file(page)
+
+    await page.click("#nav a[data-section=search]")
+    await page.fill("#search input[name=query]", '"part 47"')
+    await page.select_option("#search select[name=mode]", "KEYWORD")
+    await page.click("#search button")
+    hit = page.locator("#hits a.hit")
+    await expect(hit).to_have_count(1)
+    await expect(page.locator("#hits mark").first).to_contain_text("47")
+    await hit.click()
+    moment = page.locator("#utterance-47")
+    await expect(moment).to_have_class(re.compile(r"\bhighlight\b"))
+    await expect(moment).to_be_in_viewport()
+
+
+async def test_api_errors_read_as_messages_and_a_revoked_key_signs_out(
+    page: Page, base_url: str, tenants: TenantFactory
+) -> None:
+    who = await tenants.create()
+    await sign_in(page, base_url, who)
+    await page.fill("#new-account input[name=name]", "x" * 300)
+    await page.click("#new-account button")
+    problem = page.locator("#problem")
+    await expect(problem).to_be_visible()
+    await expect(problem).to_contain_text("Not saved.")
+    await expect(problem).to_contain_text("name")
+
+    await tenants.revoke(who)
+    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+        await refused_within(client, who, REFUSAL_DEADLINE_S)
+    await page.click("#nav a[data-section=search]")
+    await page.fill("#search input[name=query]", "budget")
+    await page.click("#search button")
+    await expect(page.locator("#signed-out")).to_contain_text("refused the API key")
+    assert await page.evaluate("sessionStorage.length") == 0
+
+
+ADDED_LINE = "Ask who owns the budget."
+
+
+async def test_admins_version_diff_label_roll_back_and_preview_prompts(
+    page: Page, base_url: str, tenants: TenantFactory
+) -> None:
+    who = await tenants.create()
+    await sign_in(page, base_url, who)
+    await add_call_from_file(page)
+    await page.click("#nav a[data-section=prompts]")
+    await page.locator("#templates a", has_text="meddpicc (built-in)").click()
+    await page.fill("#new-version input[name=note]", "as shipped")
+    await page.click("#new-version button")  # a built-in template is read-only: this makes the tenant's own
+    await expect(page.locator("h1")).to_contain_text("tenant override")
+    system = page.locator("#new-version textarea[name=systemText]")
+    await system.fill(f"{await system.input_value()}\n{ADDED_LINE}")
+    await page.click("#new-version button")
+    await expect(page.locator("#versions tr")).to_have_count(3)  # a header, v2 and v1
+
+    await page.click("#show-diff")  # from the oldest version to the newest
+    await expect(page.locator("#diff .add", has_text=ADDED_LINE)).to_have_count(1)
+    await page.click("#preview")  # the newest version, for the call just added
+    await expect(page.locator("#preview-system")).to_contain_text(ADDED_LINE)
+
+    canary = page.locator("#labels tr", has_text="canary")
+    for version in ("v2", "v1"):
+        await page.fill("#set-label input[name=label]", "canary")
+        await page.select_option("#set-label select", label=version)
+        await page.click("#set-label button")
+        await expect(canary).to_contain_text(version)
+    await canary.get_by_role("button", name="Roll back").click()
+    await expect(canary).to_contain_text("v2")
+
+
+EDITORS = "[...document.querySelectorAll('.graphiql-container .CodeMirror')].map(element => element.CodeMirror)"
+"""GraphiQL's editors (CodeMirror 5): the query, the variables and the headers."""
+
+
+async def run_in_graphiql(page: Page, query: str, headers: dict[str, str]) -> None:
+    await page.evaluate(
+        f"""([query, headers]) => {{
+            const [queryEditor, , headersEditor] = {EDITORS};
+            queryEditor.setValue(query);
+            headersEditor.setValue(headers);
+        }}""",
+        [query, json.dumps(headers)],
+    )
+    await page.click(".graphiql-execute-button")
+
+
+async def test_graphiql_renders_offline_and_runs_a_query_and_a_subscription_with_a_key(
+    page: Page, base_url: str, tenants: TenantFactory, gql: GraphQLClient
+) -> None:
+    who = await tenants.create()
+    await page.goto(f"{base_url}/graphql")
+    await expect(page.locator("#about")).to_contain_text("graphql-transport-ws")
+    await expect(page.locator(".graphiql-container")).to_be_visible()
+    await page.wait_for_function(f"{EDITORS}.length >= 3")
+
+    await run_in_graphiql(page, "{ viewer { role } }", who.headers)
+    await expect(page.locator(".result-window")).to_contain_text('"role": "ADMIN"')
+
+    analysis = await start(gql, who, (await transcript_for_analysis(gql, who))["transcript"])
+    watch = f'subscription {{ analysisEvents(analysisId: "{analysis["id"]}") {{ __typename }} }}'
+    await run_in_graphiql(page, watch, who.headers)  # the key goes in the socket's connection_init
+    await expect(page.locator(".result-window")).to_contain_text("AnalysisFinished", timeout=ANALYSIS_TIMEOUT_MS)
+
+
+@pytest.mark.parametrize("path", ["/console", "/graphql"])
+async def test_pages_load_only_the_servers_own_files(http: httpx.AsyncClient, path: str) -> None:
+    """Without a browser too: each page is held to the server's files by its policy, and every file it names is
+    there (a vendored file left out of the package would break the page)."""
+    page = await http.get(path, headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'self'" in page.headers["content-security-policy"]
+    files = re.findall(r'(?:src|href)="(static/[^"]+)"', page.text)
+    assert any("vendor/" in file for file in files), files
+    assert "//" not in " ".join(files)
+    for file in files:
+        assert (await http.get(f"/{file}")).status_code == 200, file
+
+
+def test_every_vendored_package_ships_its_files_and_licence() -> None:
+    """What scripts/refresh_vendored.py fetched matches its manifest, and each package carries its licence."""
+    vendor = STATIC / "vendor"
+    manifest = json.loads((vendor / "manifest.json").read_text())
+    for name, package in manifest.items():
+        shipped = {path.name for path in (vendor / name).iterdir()}
+        assert shipped == {Path(file).name for file in package["files"]} | {"SOURCE"}, name
+        assert any(file.startswith("LICENSE") for file in shipped), name
+        assert f"{name}@{package['version']} " in (vendor / name / "SOURCE").read_text(), name

@@ -1,0 +1,82 @@
+"""The deal board: `deals` filtered by health and warning, ordered by HEALTH or LAST_ACTIVITY, paged by keyset.
+Its statement count is pinned in tests/test_statement_count.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+
+from harness.read_dataset import DatasetSize
+from tests.support import GraphQLClient, TenantFactory, TenantHandle, seed_reads
+
+SIZE = DatasetSize(accounts=3, deals=24, transcripts=48)
+RANK = ["UNKNOWN", "ON_TRACK", "AT_RISK", "OFF_TRACK"]
+BOARD = """
+query($filter: DealFilter, $order: DealOrder, $after: String) {
+  deals(first: 7, after: $after, filter: $filter, orderBy: $order) {
+    pageInfo { hasNextPage endCursor }
+    edges { node { id name health { status warnings { code } } transcripts(first: 1) { edges { node { occurredAt } } } } }
+  }
+}"""
+
+
+@pytest.fixture(scope="module")
+async def board(app: Starlette, tenants: TenantFactory) -> TenantHandle:
+    who = await tenants.create()
+    await seed_reads(app.state.database, who.tenant_id, SIZE)
+    return who
+
+
+async def every_page(gql: GraphQLClient, who: TenantHandle, **variables: Any) -> list[dict[str, Any]]:
+    nodes: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = (await gql(BOARD, {**variables, "after": after}, as_=who))["deals"]
+        nodes += [edge["node"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            return nodes
+        after = page["pageInfo"]["endCursor"]
+
+
+async def test_ordered_by_health_worst_first_across_pages(gql: GraphQLClient, board: TenantHandle) -> None:
+    nodes = await every_page(gql, board, order={"field": "HEALTH", "direction": "DESC"})
+    assert len({node["id"] for node in nodes}) == len(nodes) == SIZE.deals
+    ranks = [RANK.index(node["health"]["status"]) for node in nodes]
+    assert ranks == sorted(ranks, reverse=True)
+    ascending = await every_page(gql, board, order={"field": "HEALTH", "direction": "ASC"})
+    assert [RANK.index(node["health"]["status"]) for node in ascending] == sorted(ranks)
+
+
+async def test_filtered_by_health_and_by_warning(gql: GraphQLClient, board: TenantHandle) -> None:
+    off_track = await every_page(gql, board, filter={"health": ["OFF_TRACK"]})
+    assert off_track and {node["health"]["status"] for node in off_track} == {"OFF_TRACK"}
+    either = await every_page(gql, board, filter={"health": ["OFF_TRACK", "ON_TRACK"]})
+    assert len(either) == SIZE.deals
+    no_power = await every_page(gql, board, filter={"warning": "NO_POWER"})
+    assert no_power and all("NO_POWER" in {w["code"] for w in node["health"]["warnings"]} for node in no_power)
+    assert len(no_power) < len(off_track)  # every NO_POWER deal is off track, not every off-track deal lacks power
+    assert await every_page(gql, board, filter={"warning": "RED_FLAG"}) == []
+
+
+async def test_ordered_by_last_activity(gql: GraphQLClient, board: TenantHandle) -> None:
+    nodes = await every_page(gql, board, order={"field": "LAST_ACTIVITY", "direction": "DESC"})
+    latest = [node["transcripts"]["edges"][0]["node"]["occurredAt"] for node in nodes]
+    assert len(nodes) == SIZE.deals and latest == sorted(latest, reverse=True)
+
+
+async def test_the_board_is_the_tenants_own(gql: GraphQLClient, board: TenantHandle, tenants: TenantFactory) -> None:
+    other = await tenants.create()
+    assert await every_page(gql, other, filter={"health": ["OFF_TRACK"]}) == []
+
+
+@pytest.mark.parametrize("field", ["HEALTH", "LAST_ACTIVITY"])
+async def test_the_compiled_read_orders_as_the_resolvers_do(
+    gql: GraphQLClient, board: TenantHandle, field: str
+) -> None:
+    """Without health fields the page is a compiled read (one statement); it orders the board's way all the same."""
+    compiled = f"{{ deals(first: 50, orderBy: {{field: {field}, direction: DESC}}) {{ edges {{ node {{ id }} }} }} }}"
+    resolved = compiled.replace("orderBy:", 'filter: {text: ""}, orderBy:')
+    ids = [[edge["node"]["id"] for edge in (await gql(q, as_=board))["deals"]["edges"]] for q in (compiled, resolved)]
+    assert ids[0] == ids[1] and len(ids[0]) == SIZE.deals
