@@ -47,6 +47,24 @@ async def terminate_connections(admin: asyncpg.Connection, database: str) -> int
 
 
 @asynccontextmanager
+async def notifications_lost(app: Starlette, server_url: str, database_url: str) -> AsyncIterator[list[str]]:
+    """Notifications sent during the block never reach the app's subscribers, as while its listener reconnects
+    (the block gets their payloads, to wait for); at its end every connection to the test database is dropped,
+    the listener's too, so the listener reconnects and resyncs its subscribers."""
+    hub = app.state.hub
+    lost: list[str] = []
+    hub._dispatch = lost.append  # the instance attribute shadows the method the listener calls
+    try:
+        yield lost
+    finally:
+        del hub._dispatch
+    name = make_url(database_url).database
+    assert name is not None
+    async with connected(server_url) as admin:
+        assert await terminate_connections(admin, name) > 0
+
+
+@asynccontextmanager
 async def database_outage(server_url: str, database_url: str) -> AsyncIterator[None]:
     """Drop every connection to the test database and refuse new ones until the block ends."""
     name = make_url(database_url).database

@@ -1,9 +1,11 @@
 """deal.health through the API: computed by the health pool on analysed calls (the stand-in's), its evidence
-verified against the transcripts, recomputed when what it depends on changes, pushed over `dealEvents`; the
-settings an admin edits; and tenant isolation. The warnings' rules themselves: tests/test_health_rules.py."""
+verified against the transcripts, recomputed when what it depends on changes, pushed over `dealEvents` with the
+proposals an analysis makes (both sent again after a lost listener); the settings an admin edits; and tenant
+isolation. The warnings' rules themselves: tests/test_health_rules.py."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -17,7 +19,16 @@ from harness.transcripts import DISCOVERY_CALL
 from tests.analysis_support import start, transcript_for_analysis, wait_until_finished
 from tests.factories import create_deal_with_account, create_transcript
 from tests.graphql_documents import UPDATE_DEAL
-from tests.support import GraphQLClient, TenantFactory, TenantHandle, make_settings, subscribe, wait_for, websocket
+from tests.support import (
+    GraphQLClient,
+    TenantFactory,
+    TenantHandle,
+    make_settings,
+    notifications_lost,
+    subscribe,
+    wait_for,
+    websocket,
+)
 
 HEALTH_FIELDS = """
 status pending computedAt
@@ -38,7 +49,14 @@ mutation($warnings: [WarningSettingInput!]!) {
 }"""
 CODES = [code.value for code in WarningCode]
 DEAL_EVENTS = f"""
-subscription($id: ID!) {{ dealEvents(dealId: $id) {{ __typename dealId ... on DealHealthChanged {{ health {{ {HEALTH_FIELDS} }} }} }} }}"""
+subscription($id: ID!) {{ dealEvents(dealId: $id) {{
+  __typename dealId
+  ... on DealHealthChanged {{ health {{ {HEALTH_FIELDS} }} }}
+  ... on ProposalsChanged {{ proposals {{ id status }} }}
+}} }}"""
+SUGGESTED = """query($id: ID!) { deal(id: $id) {
+  proposals(status: SUGGESTED, first: 10) { edges { node { id status } } }
+} }"""
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +221,57 @@ async def test_deal_events_push_each_health_change(app: Starlette, gql: GraphQLC
         await gql(UPDATE_SETTINGS, {"warnings": [{"code": code, "enabled": False} for code in CODES]}, as_=admin)
         pushed = (await events.next())["dealEvents"]["health"]
         assert pushed["warnings"] == [] and pushed["status"] == "ON_TRACK"
+
+
+def by_id(proposals: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(proposals, key=lambda proposal: proposal["id"])
+
+
+async def suggested(gql: GraphQLClient, who: TenantHandle, deal_id: str) -> list[dict[str, Any]]:
+    return [edge["node"] for edge in (await gql(SUGGESTED, {"id": deal_id}, as_=who))["deal"]["proposals"]["edges"]]
+
+
+async def test_deal_events_push_the_health_and_the_proposals_an_analysis_makes(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    who = await tenants.create(Role.MEMBER)
+    ids = await transcript_for_analysis(gql, who)
+    async with websocket(app, who.api_key) as ws:
+        events = await subscribe(ws, DEAL_EVENTS, {"id": ids["deal"]})
+        first = (await events.next() or {})["dealEvents"]
+        assert first["__typename"] == "DealHealthChanged" and first["health"]["status"] == "UNKNOWN"
+        await wait_until_finished(gql, who, (await start(gql, who, ids["transcript"]))["id"])
+        pushed: dict[str, list[dict[str, Any]]] = {"DealHealthChanged": [], "ProposalsChanged": []}
+        while not (pushed["ProposalsChanged"] and pushed["DealHealthChanged"]):
+            event = (await events.next(timeout=15) or {})["dealEvents"]
+            assert event["dealId"] == ids["deal"]
+            pushed[event["__typename"]].append(event)
+    assert pushed["DealHealthChanged"][-1]["health"]["status"] in {"ON_TRACK", "AT_RISK", "OFF_TRACK"}
+    for warning in pushed["DealHealthChanged"][-1]["health"]["warnings"]:
+        assert_evidence_verified(warning, {ids["transcript"]})
+    [proposals] = pushed["ProposalsChanged"]
+    assert proposals["proposals"] and by_id(proposals["proposals"]) == by_id(await suggested(gql, who, ids["deal"]))
+
+
+async def test_after_a_lost_listener_the_changed_health_and_the_open_proposals_are_sent_again(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory, server_url: str, database_url: str
+) -> None:
+    admin = await tenants.create()
+    ids = await analysed_deal(gql, admin)
+    current = await settled_health(gql, admin, ids["deal"])
+    assert current["warnings"], "something to clear"
+    open_proposals = await suggested(gql, admin, ids["deal"])
+    assert open_proposals, "the stand-in's meeting intelligence proposes updates"
+    async with websocket(app, admin.api_key) as ws:
+        events = await subscribe(ws, DEAL_EVENTS, {"id": ids["deal"]})
+        assert (await events.next() or {})["dealEvents"]["health"]["warnings"] == current["warnings"]
+        async with notifications_lost(app, server_url, database_url) as lost:
+            await gql(UPDATE_SETTINGS, {"warnings": [{"code": code, "enabled": False} for code in CODES]}, as_=admin)
+            await wait_for(lambda: any(json.loads(payload).get("kind") == "health" for payload in lost))
+        health = (await events.next(timeout=15) or {})["dealEvents"]
+        assert health["__typename"] == "DealHealthChanged" and health["health"]["warnings"] == []
+        proposals = (await events.next(timeout=15) or {})["dealEvents"]
+    assert proposals["__typename"] == "ProposalsChanged" and by_id(proposals["proposals"]) == by_id(open_proposals)
 
 
 async def test_deal_events_of_another_tenants_deal_are_refused(

@@ -26,7 +26,16 @@ from dealgraph.standin.output_schema import schema_problems
 from dealgraph.transcripts.formats import parse_transcript
 from harness.transcripts import DISCOVERY_CALL
 from tests.analysis_support import start, transcript_for_analysis, wait_until_finished
-from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle, subscribe, websocket
+from tests.support import (
+    GraphQLClient,
+    StandinControl,
+    TenantFactory,
+    TenantHandle,
+    notifications_lost,
+    subscribe,
+    wait_for,
+    websocket,
+)
 
 DEAL_FIELDS = "closeDate amount nextStep stage"
 VALUE = """__typename ... on DateValue { date } ... on AmountValue { amount } ... on TextValue { text }
@@ -54,7 +63,9 @@ mutation($id: ID!, $reason: String) {{ rejectProposal(id: $id, reason: $reason) 
 }} }}"""
 UPDATE_DEAL = """
 mutation($input: UpdateDealInput!) { updateDeal(input: $input) { deal { closeDate } errors { field message } } }"""
-EVENTS = "subscription($id: ID!) { dealProposalEvents(dealId: $id) { dealId proposals { id field status } } }"
+EVENTS = """subscription($id: ID!) { dealEvents(dealId: $id) {
+  __typename dealId ... on ProposalsChanged { proposals { id field status } }
+} }"""
 RUNS = "query($id: ID!) { analysis(id: $id) { agentRuns { id agent } } }"
 SPEAKERS = "query($id: ID!) { transcript(id: $id) { speakers { name person { id } } } }"
 SET_SIDE = "mutation($id: ID!) { setPersonSide(id: $id, side: BUYER) { errors { message } } }"
@@ -152,13 +163,14 @@ async def test_a_stand_in_analysis_proposes_with_verified_evidence_and_pushes_th
     deal = await Deal.create(app, gql, who)
     async with websocket(app, who.api_key) as ws:
         events = await subscribe(ws, EVENTS, {"id": deal.id})
+        assert (await events.next() or {})["dealEvents"]["__typename"] == "DealHealthChanged"  # the health first
         analysis = await start(gql, who, deal.transcript, agents=["MEETING_INTELLIGENCE"])
         await wait_until_finished(gql, who, analysis["id"])
-        pushed = await events.next()
+        pushed = (await events.next() or {})["dealEvents"]
     proposals = await deal.proposals()
     assert proposals, "the stand-in's answer proposes updates"
-    assert pushed is not None and pushed["dealProposalEvents"]["dealId"] == deal.id
-    assert {p["id"] for p in pushed["dealProposalEvents"]["proposals"]} == {p["id"] for p in proposals}
+    assert pushed["__typename"] == "ProposalsChanged" and pushed["dealId"] == deal.id
+    assert {p["id"] for p in pushed["proposals"]} == {p["id"] for p in proposals}
     quoted = {utterance.text for utterance in UTTERANCES}
     for proposal in proposals:
         assert proposal["status"] == "SUGGESTED" and proposal["decidedAt"] is None
@@ -338,6 +350,24 @@ async def test_other_tenants_neither_see_nor_decide_proposals(
         message = await asyncio.wait_for(ws.receive_json(), 5)
     [error] = message["payload"]["errors"]
     assert error["message"] == "Deal not found." and error["extensions"]["code"] == "NOT_FOUND"
+
+
+async def test_after_a_lost_listener_the_open_proposals_are_sent_again(
+    app: Starlette, gql: GraphQLClient, tenants: TenantFactory, server_url: str, database_url: str
+) -> None:
+    """Proposals made and decided while their notifications were lost: what is still to decide is sent."""
+    who = await tenants.create()
+    deal = await Deal.create(app, gql, who)
+    async with websocket(app, who.api_key) as ws:
+        events = await subscribe(ws, EVENTS, {"id": deal.id})
+        assert (await events.next() or {})["dealEvents"]["__typename"] == "DealHealthChanged"
+        async with notifications_lost(app, server_url, database_url) as lost:
+            made = by_field(await deal.propose(close_date="2026-12-15", next_step="Send the order form"))
+            await gql(REJECT, {"id": made["CLOSE_DATE"]["id"]}, as_=who)
+            await wait_for(lambda: sum('"proposals"' in payload for payload in lost) == 2)
+        resent = (await events.next(timeout=15) or {})["dealEvents"]
+    assert resent["__typename"] == "ProposalsChanged" and resent["dealId"] == deal.id
+    assert resent["proposals"] == [{"id": made["NEXT_STEP"]["id"], "field": "NEXT_STEP", "status": "SUGGESTED"}]
 
 
 async def test_re_analysing_the_call_supersedes_its_open_proposals(

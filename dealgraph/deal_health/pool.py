@@ -19,10 +19,10 @@ from dealgraph.config import Settings
 from dealgraph.db.claimers import new_claimer_id
 from dealgraph.db.jobs import JobLease
 from dealgraph.db.repositories import health, runs
+from dealgraph.db.repositories.deal_events import HEALTH, deal_event
 from dealgraph.db.session import Database, TenantScope
 from dealgraph.deal_health.facts import read_facts
 from dealgraph.services.health import shown, stored
-from dealgraph.services.health_events import health_event
 from dealgraph.services.health_rules import assess
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class HealthPool:
             if version is None:
                 raise _LeaseLost
             if changed:
-                await runs.notify(session, [health_event(job.tenant_id, job.deal_id, version)])
+                await runs.notify(session, [deal_event(HEALTH, job.tenant_id, job.deal_id, version=version)])
 
     async def tick(self) -> None:
         """The periodic chores: fail jobs whose pool died on their last attempt, queue deals due by time."""

@@ -21,6 +21,7 @@ from dealgraph.schema.operation_log import OperationLog
 from dealgraph.schema.operation_telemetry import OperationTelemetry
 from dealgraph.schema.operation_transaction import SharedTransaction
 from dealgraph.schema.persisted_queries import PersistedQueries
+from dealgraph.schema.proposals import ProposalsChanged
 from dealgraph.schema.query import Query
 from dealgraph.schema.scalars import SCALAR_OVERRIDES
 from dealgraph.schema.shared_events import SharedEventExecution
@@ -62,7 +63,7 @@ schema = DealgraphSchema(
     query=Query,
     mutation=Mutation,
     subscription=Subscription,
-    types=[DealHealthChanged],  # reached only through the DealEvent interface
+    types=[DealHealthChanged, ProposalsChanged],  # reached only through the DealEvent interface
     extensions=[
         PersistedQueries,  # first: the others see the document a hash stands for
         SubscriptionsOverWebSocketOnly,

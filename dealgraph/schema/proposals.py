@@ -15,8 +15,9 @@ from dealgraph.agents import outputs
 from dealgraph.db import models
 from dealgraph.db.models import DealStage, ProposalField, ProposalStatus
 from dealgraph.schema.agent_results import Evidence
-from dealgraph.schema.common import LoadedNode, UserError, referenced
+from dealgraph.schema.common import LoadedNode, UserError, global_id, referenced
 from dealgraph.schema.context import Context
+from dealgraph.schema.health import DealEvent
 from dealgraph.schema.tenancy import User
 from dealgraph.transcripts.metrics import Side
 
@@ -222,7 +223,13 @@ class ProposalPayload:
     errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-@strawberry.type(description="Proposals of the deal that were just made or decided, as they are now.")
-class ProposalsChanged:
-    deal_id: strawberry.ID
+@strawberry.type(
+    description="Proposals of the deal just made (an analysis finished) or decided, as they are now; after a lost "
+    "connection to the event source, the deal's SUGGESTED proposals."
+)
+class ProposalsChanged(DealEvent):
     proposals: list[Proposal]
+
+    @classmethod
+    def of(cls, deal_id: uuid.UUID, rows: list[models.DealProposal]) -> ProposalsChanged:
+        return cls(deal_id=global_id("Deal", deal_id), proposals=[Proposal.from_row(row) for row in rows])

@@ -10,11 +10,10 @@ import strawberry
 from strawberry import relay
 
 from dealgraph.schema.analysis_events import AnalysisEvent, to_graphql
-from dealgraph.schema.common import UNKNOWN_ID, global_id
+from dealgraph.schema.common import UNKNOWN_ID
 from dealgraph.schema.context import Context
 from dealgraph.schema.health import DealEvent, DealHealthChanged
-from dealgraph.schema.proposals import Proposal, ProposalsChanged
-from dealgraph.services import proposals
+from dealgraph.schema.proposals import ProposalsChanged
 from dealgraph.services.analysis_events import (
     AnalysisDone,
     SnapshotRead,
@@ -22,7 +21,7 @@ from dealgraph.services.analysis_events import (
     deal_snapshot,
     stream_events,
 )
-from dealgraph.services.health_events import deal_events
+from dealgraph.services.deal_events import deal_events
 from dealgraph.services.ids import node_uuid
 
 Info = strawberry.Info[Context, None]
@@ -68,15 +67,21 @@ class Subscription:
                 yield event
 
     @strawberry.subscription(
-        description="The deal's health now, then each change of its status or warnings as it is stored."
+        description="The deal's health now (DealHealthChanged), then each change of its status or warnings and "
+        "each time proposals of it are made or decided (ProposalsChanged), as they are stored. After a lost "
+        "connection to the event source, the health is sent again if it changed and the SUGGESTED proposals are."
     )
     async def deal_events(self, info: Info, deal_id: relay.GlobalID) -> AsyncGenerator[DealEvent, None]:
         assert info.context.hub is not None
-        events = deal_events(info.context.tenant, info.context.hub, node_uuid(deal_id, "Deal") or UNKNOWN_ID)
+        target = node_uuid(deal_id, "Deal") or UNKNOWN_ID
+        events = deal_events(info.context.tenant, info.context.hub, target)
         async with aclosing(events):
-            async for target, view in events:
+            async for event in events:
                 info.context.reset_loaders()  # a long-lived subscription must never serve cached rows
-                yield DealHealthChanged.of(target, view)
+                if isinstance(event, list):
+                    yield ProposalsChanged.of(target, event)
+                else:
+                    yield DealHealthChanged.of(target, event)
 
     @strawberry.subscription(
         description="Events of every analysis of the deal's transcripts; starts with the analyses in progress."
@@ -87,17 +92,3 @@ class Subscription:
         async with aclosing(events):
             async for event in events:
                 yield event
-
-    @strawberry.subscription(
-        description="The deal's proposals each time some are made (an analysis finished) or decided, as they are "
-        "then. After a lost connection to the event source, the deal's SUGGESTED proposals are sent again."
-    )
-    async def deal_proposal_events(self, info: Info, deal_id: relay.GlobalID) -> AsyncGenerator[ProposalsChanged, None]:
-        assert info.context.hub is not None
-        changes = proposals.deal_proposal_changes(info.context.tenant, info.context.hub, node_uuid(deal_id, "Deal"))
-        async with aclosing(changes):
-            async for rows in changes:
-                info.context.reset_loaders()  # a long-lived subscription must never serve cached rows
-                yield ProposalsChanged(
-                    deal_id=global_id("Deal", rows[0].deal_id), proposals=[Proposal.from_row(row) for row in rows]
-                )

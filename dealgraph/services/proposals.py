@@ -9,7 +9,6 @@ CONFLICT naming the field: accepting it would silently overwrite someone's chang
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncGenerator
 from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
@@ -23,8 +22,7 @@ from dealgraph.db.models import Deal, DealProposal, DealStage, ProposalDecision,
 from dealgraph.db.models.crm import MAX_AMOUNT
 from dealgraph.db.repositories import deals, proposals
 from dealgraph.db.session import TenantScope
-from dealgraph.errors import ErrorCode, NotFound
-from dealgraph.fanout.hub import RESYNC, Event, NotificationHub
+from dealgraph.errors import ErrorCode
 from dealgraph.validation import Checker, InvalidInput, Rules, text
 
 
@@ -172,31 +170,3 @@ async def _decide(
     )
     await proposals.announce(session, [proposal])
     return proposal
-
-
-async def deal_proposal_changes(
-    scope: TenantScope, hub: NotificationHub, deal_id: uuid.UUID | None
-) -> AsyncGenerator[list[DealProposal], None]:
-    """The deal's proposals each time some are made or decided, as they are then; NOT_FOUND for a deal the
-    caller cannot see. Published through the analysis events' fan-out (`proposals.announce`), on a topic
-    of its own. After a lost listener or a slow consumer (RESYNC), the deal's open proposals are sent again:
-    whatever was missed, what is still to decide is in them."""
-    async with scope.session() as session:
-        if deal_id is None or await deals.get(session, deal_id) is None:
-            raise NotFound("Deal not found.")
-    tenant, deal = str(scope.tenant_id), str(deal_id)
-
-    def accepts(event: Event) -> bool:
-        return event.get("kind") == proposals.PROPOSALS_EVENT and event.get("tenant") == tenant
-
-    async with hub.subscribe(accepts, (proposals.TOPIC_FIELD, deal)) as subscription:
-        while True:
-            event = await subscription.queue.get()
-            async with scope.session() as session:
-                if event is RESYNC:
-                    (changed,) = await proposals.by_deals(session, [(deal_id, ProposalStatus.SUGGESTED.value)])
-                else:
-                    found = await proposals.by_ids(session, [uuid.UUID(i) for i in event["proposals"]])
-                    changed = [row for row in found if row is not None]
-            if changed:
-                yield changed

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db.models import Deal, DealProposal, DealStage, ProposalDecision, ProposalField, ProposalStatus
 from dealgraph.db.repositories import runs
+from dealgraph.db.repositories.deal_events import PROPOSALS, deal_event
 
 
 def deal_value(deal: Deal, field: ProposalField) -> Any:
@@ -110,20 +111,12 @@ async def by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> list[DealPr
     return [found.get(proposal_id) for proposal_id in ids]
 
 
-PROPOSALS_EVENT = "proposals"
-TOPIC_FIELD = "proposalsOfDeal"
-"""The event field a deal's proposal subscribers listen on: not `deal`, so analysis subscribers never hear them."""
-
-
 async def announce(session: AsyncSession, rows: Sequence[DealProposal]) -> None:
-    """With the transaction's commit: the proposals made or decided, one event per deal."""
+    """With the transaction's commit: the proposals made or decided, one `dealEvents` event per deal."""
     by_deal: dict[tuple[uuid.UUID, uuid.UUID], list[str]] = defaultdict(list)
     for row in rows:
         by_deal[(row.tenant_id, row.deal_id)].append(str(row.id))
     await runs.notify(
         session,
-        (
-            {"kind": PROPOSALS_EVENT, "tenant": str(tenant), TOPIC_FIELD: str(deal), "proposals": ids}
-            for (tenant, deal), ids in by_deal.items()
-        ),
+        (deal_event(PROPOSALS, tenant, deal, proposals=ids) for (tenant, deal), ids in by_deal.items()),
     )
