@@ -27,7 +27,7 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import ARRAY, Column, Enum, literal_column, select
+from sqlalchemy import ARRAY, Column, Enum, inspect, literal_column, select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.util import ClauseAdapter
@@ -222,8 +222,12 @@ def _root(shape: ListRead, aliases: Iterator[str], parameters: Iterator[str]) ->
         # keyset.past compares the same way: the cursor's text cast back to the key's type
     direction = "DESC" if sort.descending else "ASC"
     record = _record(shape.row, alias, aliases, extra=(f"CAST({key} AS TEXT)", row_id))
+    joins = "".join(
+        f" LEFT JOIN {joined.element.name} AS {joined.name} ON {_compiled(on, table)}"
+        for joined, on in ((inspect(target).selectable, on) for target, on in sort.joins)
+    )
     return (
-        f"ARRAY(SELECT {record} FROM {shape.listing} AS {alias}{where} "
+        f"ARRAY(SELECT {record} FROM {shape.listing} AS {alias}{joins}{where} "
         f"ORDER BY {key} {direction}, {row_id} {direction} LIMIT {shape.first + 1})"
     )
 
