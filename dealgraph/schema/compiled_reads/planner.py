@@ -89,8 +89,12 @@ def _health(stored: StoredHealth | None) -> DealHealth:
     return DealHealth.of(DealHealthView.of(stored))
 
 
+_UNQUALIFIED = roll_up([])
+"""A deal without an analysed call, most of a board: rolled up once."""
+
+
 def _qualification(results: list[tuple[Any, ...]]) -> DealQualification:
-    return DealQualification.of(roll_up(calls_of(results)))
+    return DealQualification.of(roll_up(calls_of(results)) if results else _UNQUALIFIED)
 
 
 _NODES: dict[str, _Node] = {
