@@ -125,3 +125,12 @@ async def test_deal_qualification_over_analysed_calls(
     first_score, second_score = (c["score"] for c in calls)
     expected_trend = "FLAT" if first_score == second_score else ("UP" if second_score > first_score else "DOWN")
     assert [c["trend"] for c in calls] == [None, expected_trend]
+
+    # a page of deals is a compiled read (one statement, tests/test_statement_count.py); a filter sends it through
+    # the resolvers: the same roll-up either way
+    page = "{ deals(first: 5) { edges { node { id qualification { analysedCalls score } } } } }"
+    answers = [(await gql(q, as_=who))["deals"]["edges"] for q in (page, page.replace(")", ', filter: {text: ""})'))]
+    assert answers[0] == answers[1]
+    assert answers[0] == [
+        {"node": {"id": ids["deal"], "qualification": {"analysedCalls": 2, "score": qualification["score"]}}}
+    ]

@@ -32,6 +32,16 @@ class Sort:
     id: ColumnElement[Any] | InstrumentedAttribute[Any]
     descending: bool
     name: str
+    joins: tuple[tuple[Any, ColumnElement[bool]], ...] = ()
+    """(an aliased table, its ON clause): what the key reads besides the listed row, outer-joined to it (one row
+    at most each: a join on a key), so a page orders by one hash join rather than a subquery per row."""
+
+
+def sortable(query: ListQuery, sort: Sort) -> ListQuery:
+    """`query` with what `sort`'s key reads joined: before `past`, `first_rows` and `count`."""
+    for target, on in sort.joins:
+        query = query.outerjoin(target, on)
+    return query
 
 
 def valid_position(sort: Sort, key: str, row_id: str) -> bool:

@@ -15,6 +15,7 @@ from typing import Any
 
 from dealgraph.db.models import DealHealth
 from dealgraph.db.repositories import deals, health
+from dealgraph.db.repositories.graph_reads import StoredHealth
 from dealgraph.db.session import TenantScope
 from dealgraph.services.health_rules import (
     HEALTH_RANK,
@@ -54,7 +55,7 @@ class DealHealthView:
     version: int
 
     @classmethod
-    def of(cls, row: DealHealth | None) -> DealHealthView:
+    def of(cls, row: DealHealth | StoredHealth | None) -> DealHealthView:
         if row is None:
             return cls(HealthStatus.UNKNOWN, [], None, None, True, 0)
         return cls(

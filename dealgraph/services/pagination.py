@@ -74,7 +74,9 @@ class Page(Generic[T]):
 
 async def keyset_page(scope: TenantScope, query: ListQuery, sort: Sort, request: PageRequest) -> Page[Any]:
     """A page of a repository's list query; its SQL is `dealgraph.db.keyset`'s, the cursors are ours."""
-    rest = keyset.past(query, sort, None if request.after is None else keyset_position(request.after, sort))
+    rest = keyset.past(
+        keyset.sortable(query, sort), sort, None if request.after is None else keyset_position(request.after, sort)
+    )
     rows = await keyset.first_rows(scope, rest, sort, request.first + 1)
 
     async def count() -> int:

@@ -123,12 +123,19 @@ async def load_analysed_calls(scope: TenantScope, deal_ids: Sequence[uuid.UUID])
 
 def analysed_calls(rows: Sequence[Any], deal_ids: Sequence[uuid.UUID]) -> list[list[CallResult]]:
     """Rows of `analyses.succeeded_results` per deal, the latest result of each transcript only."""
-    calls: dict[uuid.UUID, list[CallResult]] = defaultdict(list)
+    by_deal: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for deal_id, *result in rows:
+        by_deal[deal_id].append(result)
+    return [calls_of(by_deal[deal_id]) for deal_id in deal_ids]
+
+
+def calls_of(rows: Sequence[Any]) -> list[CallResult]:
+    """One deal's (transcript id, call time, analysed at, result) rows, in `analyses.succeeded_results`' order:
+    the latest result of each transcript only."""
+    calls: list[CallResult] = []
     counted: set[uuid.UUID] = set()
-    for deal_id, transcript_id, occurred_at, finished_at, result in rows:
+    for transcript_id, occurred_at, finished_at, result in rows:
         if transcript_id not in counted:  # the latest result of each transcript only
             counted.add(transcript_id)
-            calls[deal_id].append(
-                CallResult(transcript_id, occurred_at, finished_at, MeddpiccOutput.model_validate(result))
-            )
-    return [calls[deal_id] for deal_id in deal_ids]
+            calls.append(CallResult(transcript_id, occurred_at, finished_at, MeddpiccOutput.model_validate(result)))
+    return calls

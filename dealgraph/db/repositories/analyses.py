@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db.models import AgentRun, Analysis, RunStatus, Transcript
@@ -65,11 +65,16 @@ async def open_analyses_of_deal(session: AsyncSession, deal_id: uuid.UUID) -> li
 async def succeeded_results(session: AsyncSession, deal_ids: Sequence[uuid.UUID], agent: str) -> Sequence[Any]:
     """(deal id, transcript id, call time, analysed at, result) of the agent's succeeded runs on these deals,
     most recent call first and, per call, the latest result first."""
-    query = (
+    return (await session.execute(succeeded_results_of(Analysis.deal_id.in_(deal_ids), agent))).all()
+
+
+def succeeded_results_of(deals: ColumnElement[bool], agent: str) -> Select[Any]:
+    """`succeeded_results`' query for the deals `deals` selects (on `Analysis.deal_id`); a compiled read
+    (graph_reads) correlates it to each deal of its page."""
+    return (
         select(Analysis.deal_id, Transcript.id, Transcript.occurred_at, AgentRun.finished_at, AgentRun.result)
         .join(Analysis, Analysis.id == AgentRun.analysis_id)
         .join(Transcript, Transcript.id == Analysis.transcript_id)
-        .where(Analysis.deal_id.in_(deal_ids), AgentRun.agent == agent, AgentRun.status == RunStatus.SUCCEEDED)
+        .where(deals, AgentRun.agent == agent, AgentRun.status == RunStatus.SUCCEEDED)
         .order_by(Transcript.occurred_at.desc(), Transcript.id, AgentRun.finished_at.desc())
     )
-    return (await session.execute(query)).all()

@@ -19,20 +19,22 @@ only parameters are cursor positions.
 from __future__ import annotations
 
 import itertools
+import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache, lru_cache
-from typing import Any
+from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import ARRAY, Column, Enum, select
+from sqlalchemy import ARRAY, Column, Enum, inspect, literal_column, select
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.sql.util import ClauseAdapter
 
 from dealgraph.db.keyset import Sort
-from dealgraph.db.models import Account, Deal, Transcript
-from dealgraph.db.repositories import accounts, batches, deals, transcripts
+from dealgraph.db.models import Account, Analysis, Deal, Transcript
+from dealgraph.db.repositories import accounts, analyses, batches, deals, transcripts
 from dealgraph.db.session import Database
 
 _DIALECT = asyncpg_dialect()
@@ -57,6 +59,28 @@ class RowRead:
     columns: tuple[str, ...]
     parents: tuple[ParentRead, ...] = ()
     children: tuple[ChildrenRead, ...] = ()
+    extras: tuple[ExtraRead, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraRead:
+    """What a deal's board shows besides its columns: its stored health (`StoredHealth`, None before the first
+    request of one), or the `agent`'s succeeded results on its calls (`analyses.succeeded_results`' rows
+    without the deal id: the same query, correlated to the deal)."""
+
+    kind: Literal["health", "results"]
+    agent: str = ""
+
+
+class StoredHealth(NamedTuple):
+    """The `deal_health` columns the API shows, named as on the model, so `DealHealthView.of` reads either."""
+
+    health: str
+    status: str
+    warnings: list[dict[str, Any]]
+    next_step: dict[str, Any] | None
+    computed_at: datetime | None
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +119,7 @@ class Row:
     values: dict[str, Any]
     parents: list[Row | None]
     children: list[Page]
+    extras: list[Any] = field(default_factory=list)
     position: tuple[str, str] | None = None
     """A root-list row's keyset position: its sort key as text and its id, as the cursor holds them."""
 
@@ -146,13 +171,26 @@ def _row(shape: RowRead, item: tuple[Any, ...], keyset: bool = False) -> Row:
     for child in shape.children:
         children.append(_page(child.row, child.first, item[at], keyset=False))
         at += 1
-    return Row(values, parents, children, (item[at], str(item[at + 1])) if keyset else None)
+    extras = []
+    for extra in shape.extras:
+        extras.append(_decoded_extra(extra, item[at]))
+        at += 1
+    return Row(values, parents, children, extras, (item[at], str(item[at + 1])) if keyset else None)
 
 
 @cache
 def _decoders(table: str, columns: tuple[str, ...]) -> list[tuple[str, Callable[[Any], Any] | None]]:
     """What the ORM does to each column after asyncpg (e.g. an enum's stored value to the member)."""
     return [(name, _column(table, name).type.result_processor(_DIALECT, None)) for name in columns]
+
+
+def _decoded_extra(extra: ExtraRead, value: Any) -> Any:
+    if extra.kind == "health":
+        if value is None:
+            return None
+        health, status, warnings, next_step, computed_at, version = value
+        return StoredHealth(health, status, json.loads(warnings), json.loads(next_step or "null"), computed_at, version)
+    return [(call, occurred_at, finished_at, json.loads(result)) for call, occurred_at, finished_at, result in value]
 
 
 def _column(table: str, name: str) -> Column[Any]:
@@ -184,8 +222,12 @@ def _root(shape: ListRead, aliases: Iterator[str], parameters: Iterator[str]) ->
         # keyset.past compares the same way: the cursor's text cast back to the key's type
     direction = "DESC" if sort.descending else "ASC"
     record = _record(shape.row, alias, aliases, extra=(f"CAST({key} AS TEXT)", row_id))
+    joins = "".join(
+        f" LEFT JOIN {joined.element.name} AS {joined.name} ON {_compiled(on, table)}"
+        for joined, on in ((inspect(target).selectable, on) for target, on in sort.joins)
+    )
     return (
-        f"ARRAY(SELECT {record} FROM {shape.listing} AS {alias}{where} "
+        f"ARRAY(SELECT {record} FROM {shape.listing} AS {alias}{joins}{where} "
         f"ORDER BY {key} {direction}, {row_id} {direction} LIMIT {shape.first + 1})"
     )
 
@@ -210,8 +252,22 @@ def _record(shape: RowRead, alias: str, aliases: Iterator[str], extra: tuple[str
             f"WHERE {inner}.{relation.parent.key} = {alias}.id ORDER BY {order} "
             f"LIMIT {child.first + 1} OFFSET {child.offset})"
         )
+    parts.extend(_extra_sql(extra, alias) for extra in shape.extras)
     parts.extend(extra)
     return f"ROW({', '.join(parts)})"
+
+
+def _extra_sql(extra: ExtraRead, alias: str) -> str:
+    """JSON as text: asyncpg decodes an anonymous record's jsonb field as text in any case, this says so."""
+    if extra.kind == "health":
+        return (
+            "(SELECT ROW(h.health, h.status, CAST(h.warnings AS TEXT), CAST(h.next_step AS TEXT), h.computed_at, "
+            f"h.version) FROM deal_health AS h WHERE h.deal_id = {alias}.id)"
+        )
+    query = analyses.succeeded_results_of(Analysis.deal_id == literal_column(f"{alias}.id"), extra.agent)
+    compiled = query.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True})
+    # the subquery's ORDER BY is the array's order: a plain scan of it keeps it
+    return f"ARRAY(SELECT ROW(r.id, r.occurred_at, r.finished_at, CAST(r.result AS TEXT)) FROM ({compiled}) AS r)"
 
 
 def _column_sql(table: str, alias: str, name: str) -> str:

@@ -6,9 +6,11 @@ cost about 10 ms of CPU per request, against about 1 ms for PostGraphile, which 
 selection into one statement. This extension does the same for the part of the schema where most
 reads go: when every root field of a query is a plain list of deals, accounts or transcripts, and
 everything selected below them is a column, a relation between those three, a connection's edges,
-cursors and page info, or `__typename`, the selection becomes one `graph_reads.ListRead` tree, one
-statement on the read pool (`dealgraph.db.read_pool`: no transaction, the tenant set once per
-connection), and the response is written straight from its rows.
+cursors and page info, a deal's `health` and `qualification` (the board's: made from the stored health row and
+the MEDDPICC results read in the same statement, as their resolvers make them, and written field by field as
+long as no field below has a resolver of its own), or `__typename`, the selection becomes one
+`graph_reads.ListRead` tree, one statement on the read pool (`dealgraph.db.read_pool`: no transaction, the
+tenant set once per connection), and the response is written straight from its rows.
 
 Anything else runs as before: it is decided before a single row is read, so the two paths never mix in
 one response. That includes filters, `search`, `totalCount`, `last`/`before`, unusual directives, and

@@ -39,12 +39,15 @@ from graphql import (
     get_named_type,
 )
 
+from dealgraph.agents.kinds import AgentKind
 from dealgraph.db.repositories.graph_reads import (
     ChildrenRead,
+    ExtraRead,
     ListRead,
     ParentRead,
     Row,
     RowRead,
+    StoredHealth,
     has_column,
     root_sort,
 )
@@ -60,9 +63,13 @@ from dealgraph.schema.compiled_reads.writing import (
     object_writer,
     parent,
 )
+from dealgraph.schema.health import DealHealth
+from dealgraph.schema.qualification import DealQualification
 from dealgraph.schema.rows import column_of, stored_value
 from dealgraph.services.deals import DealOrderField
+from dealgraph.services.health import DealHealthView
 from dealgraph.services.pagination import DEFAULT_PAGE_SIZE, encode_cursor, keyset_position, offset_after
+from dealgraph.services.qualification import calls_of, roll_up
 
 _DEFINITION = "strawberry-definition"  # where strawberry keeps a GraphQL field's own definition
 
@@ -74,10 +81,32 @@ class _Node:
     """GraphQL field -> this table's column holding the parent's id."""
     children: Mapping[str, tuple[str, str]]
     """GraphQL connection field -> (graph_reads.CHILD_LISTS relation, the kind its offset cursors name)."""
+    computed: Mapping[str, tuple[ExtraRead, Callable[[Any], Any]]] = field(default_factory=dict)
+    """GraphQL field -> what is read for it, and the object its resolver would return, made from that."""
+
+
+def _health(stored: StoredHealth | None) -> DealHealth:
+    return DealHealth.of(DealHealthView.of(stored))
+
+
+_UNQUALIFIED = roll_up([])
+"""A deal without an analysed call, most of a board: rolled up once."""
+
+
+def _qualification(results: list[tuple[Any, ...]]) -> DealQualification:
+    return DealQualification.of(roll_up(calls_of(results)) if results else _UNQUALIFIED)
 
 
 _NODES: dict[str, _Node] = {
-    "Deal": _Node("deals", {"account": "account_id"}, {"transcripts": ("transcripts_by_deal", "deal-transcripts")}),
+    "Deal": _Node(
+        "deals",
+        {"account": "account_id"},
+        {"transcripts": ("transcripts_by_deal", "deal-transcripts")},
+        {
+            "health": (ExtraRead("health"), _health),
+            "qualification": (ExtraRead("results", AgentKind.MEDDPICC.value), _qualification),
+        },
+    ),
     "Account": _Node("accounts", {}, {"deals": ("deals_by_account", "account-deals")}),
     "Transcript": _Node("transcripts", {"deal": "deal_id"}, {}),
 }
@@ -95,9 +124,10 @@ class _RowBuilder:
     columns: dict[str, None] = field(default_factory=dict)  # ordered and without repeats
     parents: list[ParentRead] = field(default_factory=list)
     children: list[ChildrenRead] = field(default_factory=list)
+    extras: list[ExtraRead] = field(default_factory=list)
 
     def read(self) -> RowRead:
-        return RowRead(self.table, tuple(self.columns), tuple(self.parents), tuple(self.children))
+        return RowRead(self.table, tuple(self.columns), tuple(self.parents), tuple(self.children), tuple(self.extras))
 
 
 @dataclass(slots=True)
@@ -303,6 +333,8 @@ class Planner:
                 if len(field_nodes) != 1:
                     raise Unanswerable
                 steps.append(self._children(key, type_.fields[name], field_nodes[0], spec.children[name], row))
+            elif name in spec.computed:
+                steps.append(self._computed(key, type_.fields[name], field_nodes, spec.computed[name], row))
             else:
                 steps.append(self._column(key, type_, name, row))
         return object_writer(steps)
@@ -328,6 +360,79 @@ class Planner:
 
         def write(into: dict[str, Any], parent: Row) -> None:
             into[key] = connection.write(parent.children[index])
+
+        return write
+
+    def _computed(
+        self,
+        key: str,
+        field: GraphQLField,
+        nodes: list[FieldNode],
+        computed: tuple[ExtraRead, Callable[[Any], Any]],
+        row: _RowBuilder,
+    ) -> Step:
+        extra, make = computed
+        if any(node.arguments for node in nodes):
+            raise Unanswerable
+        write_value = self._value(field.type, nodes)
+        index = len(row.extras)
+        row.extras.append(extra)
+
+        def write(into: dict[str, Any], read: Row) -> None:
+            into[key] = write_value(make(read.extras[index]))
+
+        return write
+
+    def _value(self, output_type: Any, nodes: list[FieldNode]) -> Callable[[Any], Any]:
+        """Writes a value of `output_type` made of plain strawberry objects (a resolver's result) as the executor
+        would; a field below it with a resolver of its own (a quote's transcript, ...) is the resolvers' business."""
+        nullable = not isinstance(output_type, GraphQLNonNull)
+        inner = output_type if nullable else output_type.of_type
+        each: Callable[[Any], Any]
+        if isinstance(inner, GraphQLList):
+            item = self._value(inner.of_type, nodes)
+
+            def each(values: Any) -> Any:
+                return [item(value) for value in values]
+
+        elif isinstance(inner, GraphQLObjectType):
+            each = self._plain_object(inner, nodes)
+        else:
+            each = inner.coerce_output_value  # a scalar or an enum
+
+        def write(value: Any) -> Any:
+            if value is None:
+                if not nullable:
+                    raise Unanswerable  # the executor reports the error
+                return None
+            return each(value)
+
+        return write
+
+    def _plain_object(self, type_: GraphQLObjectType, nodes: list[FieldNode]) -> Callable[[Any], dict[str, Any]]:
+        fields: list[tuple[str, str | None, Callable[[Any], Any]]] = []
+        for key, field_nodes in self.collect(type_, nodes).items():
+            name = field_nodes[0].name.value
+            if name == "__typename":
+                fields.append((key, None, lambda _value: type_.name))
+                continue
+            field = type_.fields.get(name)
+            definition = field.extensions.get(_DEFINITION) if field else None
+            if (
+                field is None
+                or definition is None
+                or definition.base_resolver is not None
+                or definition.permission_classes
+                or any(node.arguments for node in field_nodes)
+            ):
+                raise Unanswerable
+            fields.append((key, definition.python_name, self._value(field.type, field_nodes)))
+
+        def write(value: Any) -> dict[str, Any]:
+            return {
+                key: write_field(value if attribute is None else getattr(value, attribute))
+                for key, attribute, write_field in fields
+            }
 
         return write
 
