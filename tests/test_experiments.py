@@ -13,7 +13,7 @@ from dealgraph.db.models import Role
 from dealgraph.runs.experiment_pool import ExperimentPool
 from tests.analysis_support import start as start_analysis
 from tests.analysis_support import transcript_for_analysis, wait_until_finished
-from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle, wait_for
+from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle, subscribe, wait_for, websocket
 
 pytestmark = pytest.mark.usefixtures("standin")
 
@@ -254,7 +254,6 @@ async def test_a_pool_stopped_mid_batch_is_resumed_without_sending_it_again(
     await successor.start()
     try:
         await standin.release("meddpicc")
-        await standin.release("meddpicc")
         done = await ended(gql, admin, experiment)
     finally:
         await successor.stop()
@@ -278,9 +277,35 @@ async def test_cancel_ends_a_batch_experiment_and_its_unanswered_requests(
     canceled = (await gql(CANCEL, {"id": experiment}, as_=admin))["cancelExperiment"]
     assert canceled["errors"] == []
     await standin.release("meddpicc")
-    await standin.release("meddpicc")
     done = await ended(gql, admin, experiment)
     assert done["status"] == "canceled"
     assert set(states(done)) <= {"canceled", "succeeded"}
     again = (await gql(CANCEL, {"id": experiment}, as_=admin))["cancelExperiment"]
     assert [(e["field"], e["code"]) for e in again["errors"]] == [("id", "CONFLICT")]
+
+
+EVENTS = """
+subscription($id: ID!) { experimentEvents(experimentId: $id) {
+  status answered total requestStates { state count } experiment { id }
+} }"""
+
+
+async def test_experiment_events_report_progress_until_it_ends(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl, app: Starlette
+) -> None:
+    admin = await tenants.create()
+    call = (await transcript_for_analysis(gql, admin))["transcript"]
+    version = await candidate_version(gql, admin)
+    dataset = await dataset_of(gql, admin, call)
+    await standin.behave("meddpicc", held=True)
+    experiment = (await start(gql, admin, dataset, version["id"], mode="LIVE"))["experiment"]["id"]
+    async with websocket(app, admin.api_key) as ws:
+        events = await subscribe(ws, EVENTS, {"id": experiment})
+        first = (await events.next())["experimentEvents"]
+        assert first["experiment"] == {"id": experiment} and (first["answered"], first["total"]) == (0, 2)
+        await standin.release("meddpicc")
+        rest = [event["experimentEvents"] for event in await events.collect()]
+    assert rest[-1]["status"] == "succeeded" and rest[-1]["answered"] == 2
+    assert rest[-1]["requestStates"] == [{"state": "succeeded", "count": 2}]
+    answered = [event["answered"] for event in [first, *rest]]
+    assert answered == sorted(answered)  # progress never goes back

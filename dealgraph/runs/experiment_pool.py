@@ -107,8 +107,9 @@ class ExperimentPool:
         keeper = asyncio.create_task(lease.keep(on_lost=lost))
         try:
             status = await self._run(claimed)
-            async with self.database.autocommit() as connection:
-                await experiments.finish(connection, claimed.id, self.claimer_id, status)
+            async with self.database.tenant_session(claimed.tenant_id) as session:
+                if await experiments.finish(session, claimed.id, self.claimer_id, status):
+                    await experiments.announce(session, claimed.tenant_id, claimed.id)
         except (asyncio.CancelledError, _LeaseLost):
             pass  # shutdown (handed back) or the lease was lost (another pool carries on)
         except Exception as error:
@@ -136,8 +137,9 @@ class ExperimentPool:
 
     async def _store(self, claimed: experiments.ClaimedExperiment, values: dict[str, dict[str, Any]]) -> None:
         async with self.database.tenant_session(claimed.tenant_id) as session:
-            for custom_id, row in values.items():
-                await experiments.store(session, claimed.id, custom_id, row)
+            stored = [await experiments.store(session, claimed.id, custom_id, row) for custom_id, row in values.items()]
+            if any(stored):
+                await experiments.announce(session, claimed.tenant_id, claimed.id)
 
     async def _run(self, claimed: experiments.ClaimedExperiment) -> str:
         experiment, pending = await self._read(claimed)
@@ -185,8 +187,10 @@ class ExperimentPool:
                 return await self._cancel_pending(claimed, pending) if experiment.cancel_requested else "succeeded"
             status = await self.batches.submit({key: value.request for key, value in prepared.items()})
             batch_id = status.batch_id
-            async with self.database.autocommit() as connection:
-                recorded = await experiments.record_batch(connection, claimed.id, self.claimer_id, batch_id)
+            async with self.database.tenant_session(claimed.tenant_id) as session:
+                recorded = await experiments.record_batch(session, claimed.id, self.claimer_id, batch_id)
+                if recorded:
+                    await experiments.announce(session, claimed.tenant_id, claimed.id)
             if not recorded:  # another pool holds the experiment now and sends its own: this batch is not wanted
                 await self.batches.cancel(batch_id)
                 raise _LeaseLost

@@ -298,3 +298,23 @@ class Experiment(LoadedNode, relay.Node):
 class ExperimentPayload:
     experiment: Experiment | None = None
     errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type(description="An experiment's progress: sent with each change, the last once it has ended.")
+class ExperimentProgress:
+    experiment: Experiment
+    status: str
+    answered: int = strawberry.field(description="Requests no longer pending (answered, failed, canceled or stored).")
+    total: int
+    request_states: list[StateCount]
+
+    @classmethod
+    def of(cls, progress: experiments.Progress) -> ExperimentProgress:
+        total = sum(progress.states.values())
+        return cls(
+            experiment=Experiment.from_row(progress.experiment),
+            status=progress.experiment.status,
+            answered=total - progress.states.get("pending", 0),
+            total=total,
+            request_states=[StateCount(state=state, count=count) for state, count in sorted(progress.states.items())],
+        )

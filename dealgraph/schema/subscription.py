@@ -1,4 +1,4 @@
-"""Root subscription: live analysis events over graphql-transport-ws."""
+"""Root subscription: live analysis, proposal and experiment events over graphql-transport-ws."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from strawberry import relay
 from dealgraph.schema.analysis_events import AnalysisEvent, to_graphql
 from dealgraph.schema.common import UNKNOWN_ID, global_id
 from dealgraph.schema.context import Context
+from dealgraph.schema.experiments import ExperimentProgress
+from dealgraph.schema.permissions import IsAdmin
 from dealgraph.schema.proposals import Proposal, ProposalsChanged
-from dealgraph.services import proposals
+from dealgraph.services import experiments, proposals
 from dealgraph.services.analysis_events import (
     AnalysisDone,
     SnapshotRead,
@@ -88,3 +90,19 @@ class Subscription:
                 yield ProposalsChanged(
                     deal_id=global_id("Deal", rows[0].deal_id), proposals=[Proposal.from_row(row) for row in rows]
                 )
+
+    @strawberry.subscription(
+        description="Admins: an experiment's progress now, then at each change (answers stored, batch sent); "
+        "completes once it has ended.",
+        permission_classes=[IsAdmin],
+    )
+    async def experiment_events(
+        self, info: Info, experiment_id: relay.GlobalID
+    ) -> AsyncGenerator[ExperimentProgress, None]:
+        assert info.context.hub is not None
+        target = node_uuid(experiment_id, "Experiment")
+        changes = experiments.experiment_events(info.context.tenant, info.context.hub, target)
+        async with aclosing(changes):
+            async for progress in changes:
+                info.context.reset_loaders()  # a long-lived subscription must never serve cached rows
+                yield ExperimentProgress.of(progress)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from dealgraph.agents.kinds import AgentKind
@@ -19,7 +20,8 @@ from dealgraph.claude.client import LlmClient, LlmError
 from dealgraph.db.models import Experiment, ExperimentRequest, ResultCorrection
 from dealgraph.db.repositories import corrections, datasets, experiments, prompts
 from dealgraph.db.session import TenantScope
-from dealgraph.errors import ErrorCode
+from dealgraph.errors import ErrorCode, NotFound
+from dealgraph.fanout.hub import RESYNC, Event, NotificationHub
 from dealgraph.services.estimates import Wanted, frozen_calls, priced
 from dealgraph.services.experiment_scores import Score, Verdict, compare, summarize
 from dealgraph.validation import InvalidInput
@@ -162,6 +164,49 @@ async def cancel(scope: TenantScope, llm: LlmClient, experiment_id: uuid.UUID | 
         except LlmError as error:
             raise InvalidInput.at(("id",), f"the batch could not be canceled: {error.code} {error.message}") from error
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    experiment: Experiment
+    states: dict[str, int]
+
+    @property
+    def ended(self) -> bool:
+        return self.experiment.status not in ("queued", "running")
+
+
+async def progress(scope: TenantScope, experiment_id: uuid.UUID) -> Progress | None:
+    async with scope.session() as session:
+        experiment = await experiments.get(session, experiment_id)
+        return (
+            None if experiment is None else Progress(experiment, await experiments.state_counts(session, experiment_id))
+        )
+
+
+async def experiment_events(
+    scope: TenantScope, hub: NotificationHub, experiment_id: uuid.UUID | None
+) -> AsyncGenerator[Progress, None]:
+    """The experiment's progress now, then each time answers are stored, its batch is sent or it ends; completes
+    once it has ended. Subscribed before the first read, so no change falls between the two; after a lost
+    connection to the event source (RESYNC) the progress is simply read again."""
+    tenant, target = str(scope.tenant_id), str(experiment_id)
+
+    def accepts(event: Event) -> bool:
+        return event is RESYNC or (event.get("kind") == experiments.EXPERIMENT_EVENT and event.get("tenant") == tenant)
+
+    async with hub.subscribe(accepts, (experiments.TOPIC_FIELD, target)) as subscription:
+        current = await progress(scope, experiment_id) if experiment_id else None
+        if current is None:
+            raise NotFound("Experiment not found.")
+        yield current
+        while not current.ended:
+            await subscription.queue.get()
+            found = await progress(scope, current.experiment.id)
+            if found is None:  # deleted with its dataset
+                return
+            current = found
+            yield current
 
 
 async def get(scope: TenantScope, experiment_id: uuid.UUID | None) -> Experiment | None:

@@ -14,6 +14,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dealgraph.db.jobs import Executor, JobQueue
 from dealgraph.db.models import AgentRun, Analysis, Experiment, ExperimentRequest, RunStatus
+from dealgraph.db.repositories import runs
+
+EXPERIMENT_EVENT = "experiment"
+TOPIC_FIELD = "experiment"
+"""Progress goes out through the analysis events' fan-out, on a topic of its own: the event only names the
+experiment, subscribers read its progress."""
 
 EXPERIMENT_QUEUE = JobQueue(table="experiments", key="id", fifo="created_at", status_type="varchar")
 _CLAIM = EXPERIMENT_QUEUE.claim(returning="id, tenant_id, attempts")
@@ -51,6 +57,21 @@ async def fail_exhausted(executor: Executor, max_attempts: int) -> int:
         error = f"the pool running this experiment stopped responding {job.attempts} times"
         await EXPERIMENT_QUEUE.give_back(executor, job.job, job.claimer_id, error, max_attempts)
     return len(lost)
+
+
+async def announce(session: AsyncSession, tenant_id: uuid.UUID, experiment_id: uuid.UUID) -> None:
+    """With the transaction's commit: the experiment changed (answers stored, batch sent, ended)."""
+    event = {"kind": EXPERIMENT_EVENT, "tenant": str(tenant_id), TOPIC_FIELD: str(experiment_id)}
+    await runs.notify(session, [event])
+
+
+async def state_counts(session: AsyncSession, experiment_id: uuid.UUID) -> dict[str, int]:
+    query = (
+        select(ExperimentRequest.state, func.count())
+        .where(ExperimentRequest.experiment_id == experiment_id)
+        .group_by(ExperimentRequest.state)
+    )
+    return {state: count for state, count in (await session.execute(query)).all()}
 
 
 async def add(session: AsyncSession, values: Mapping[str, Any], requests: Sequence[Mapping[str, Any]]) -> Experiment:
