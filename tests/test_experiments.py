@@ -309,3 +309,41 @@ async def test_experiment_events_report_progress_until_it_ends(
     assert rest[-1]["requestStates"] == [{"state": "succeeded", "count": 2}]
     answered = [event["answered"] for event in [first, *rest]]
     assert answered == sorted(answered)  # progress never goes back
+
+
+CORRECT = """
+mutation($input: CorrectResultInput!) { correctResult(input: $input) { errors { code message } } }"""
+STORED = """
+query($id: ID!) { node(id: $id) { ... on Transcript { analyses { edges { node { agentRuns {
+  result { ... on MeddpiccResult { metrics { status } champion { status } } } } } } } } } }"""
+SCORED = """
+query($id: ID!) { experiment(id: $id) {
+  summary { baseline { correctionsAgreed correctionsTotal correctionAgreement }
+            candidate { correctionsAgreed correctionsTotal } }
+  calls { candidate { result } diff { field expected } }
+} }"""
+
+
+async def test_answers_are_scored_against_corrections(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    admin = await tenants.create()
+    call = await analysed_call(gql, admin)
+    runs = (await gql(STORED, {"id": call}, as_=admin))["node"]["analyses"]["edges"][0]["node"]["agentRuns"]
+    stored = runs[0]["result"]
+    metrics = stored["metrics"]["status"].lower()
+    champion = next(s for s in ("missing", "partial", "identified") if s != stored["champion"]["status"].lower())
+    for target, value in (("metrics", metrics), ("champion", champion)):  # the baseline agrees on one of two
+        correction = {"transcriptId": call, "field": "MEDDPICC_STATUS", "target": target, "value": value}
+        assert (await gql(CORRECT, {"input": correction}, as_=admin))["correctResult"]["errors"] == []
+    version = await candidate_version(gql, admin)
+    dataset = await dataset_of(gql, admin, call)
+    experiment = (await start(gql, admin, dataset, version["id"], mode="LIVE"))["experiment"]["id"]
+    await ended(gql, admin, experiment)
+    read = (await gql(SCORED, {"id": experiment}, as_=admin))["experiment"]
+    baseline, candidate = read["summary"]["baseline"], read["summary"]["candidate"]
+    assert (baseline["correctionsAgreed"], baseline["correctionsTotal"], baseline["correctionAgreement"]) == (1, 2, 0.5)
+    [scored] = read["calls"]
+    answer = scored["candidate"]["result"]
+    agreed = (answer["metrics"]["status"] == metrics) + (answer["champion"]["status"] == champion)
+    assert (candidate["correctionsAgreed"], candidate["correctionsTotal"]) == (agreed, 2)
+    expected = {row["field"]: row["expected"] for row in scored["diff"]}
+    assert expected.get("champion.status", champion) == champion and expected.get("metrics.status", metrics) == metrics

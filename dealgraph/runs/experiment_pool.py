@@ -1,5 +1,6 @@
 """The experiment pool: claims experiments (the durable-job pattern, `dealgraph.db.jobs`) and sends their
-requests, as one Message Batch (BATCH) or one by one through `LlmClient.complete` (LIVE).
+requests, as one Message Batch (BATCH) or through `LlmClient.complete`, as many at once as the analysis pool
+has slots (LIVE).
 
 A BATCH experiment's batch id is stored, fenced on the claim, as soon as the batch is created; a pool that
 takes the experiment over (its holder stopped, or its lease lapsed) finds it and polls that batch instead of
@@ -157,14 +158,20 @@ class ExperimentPool:
         return "canceled"
 
     async def _run_live(self, claimed: experiments.ClaimedExperiment, pending: list[Pending]) -> str:
+        """As many requests at once as the analysis pool has slots; a cancel stops what has not been sent."""
         prepared, unsendable = await prepare(self.database, claimed.tenant_id, self.settings.anthropic_api_key, pending)
         await self._store(claimed, unsendable)
-        for index, item in enumerate(pending):
-            if item.custom_id not in prepared:
-                continue
-            if await self._cancel_requested(claimed):
-                return await self._cancel_pending(claimed, pending[index:])
-            await self._store(claimed, {item.custom_id: await self._complete(item, prepared[item.custom_id])})
+        gate = asyncio.Semaphore(max(self.settings.analysis_slots, 1))
+
+        async def send(item: Pending) -> None:
+            async with gate:
+                if not await self._cancel_requested(claimed):
+                    await self._store(claimed, {item.custom_id: await self._complete(item, prepared[item.custom_id])})
+
+        await asyncio.gather(*(send(item) for item in pending if item.custom_id in prepared))
+        if await self._cancel_requested(claimed):
+            _, unsent = await self._read(claimed)
+            return await self._cancel_pending(claimed, unsent)
         return "succeeded"
 
     async def _complete(self, item: Pending, prepared: Prepared) -> dict[str, Any]:
