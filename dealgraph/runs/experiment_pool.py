@@ -35,6 +35,10 @@ _SLOTS = 4
 """Experiments one pool holds at once: a BATCH experiment mostly waits on its batch."""
 
 
+_STORED_AT_ONCE = 100
+"""A batch's answers are stored this many per transaction (and progress event)."""
+
+
 class _LeaseLost(Exception):
     pass
 
@@ -201,21 +205,23 @@ class ExperimentPool:
             if not recorded:  # another pool holds the experiment now and sends its own: this batch is not wanted
                 await self.batches.cancel(batch_id)
                 raise _LeaseLost
+            if await self._cancel_requested(claimed):  # canceled while it was being sent: the cancel saw no batch
+                await self.batches.cancel(batch_id)
         while not (await self.batches.status(batch_id)).ended:
             await asyncio.sleep(self.settings.poll_interval_s)
         max_tokens = {key: value.request.max_tokens for key, value in prepared.items()}
         agents = {item.custom_id: item.agent for item in pending}
+        answers: dict[str, dict[str, Any]] = {}
         async for outcome in self.batches.results(batch_id, max_tokens):
             found = prepared.get(outcome.custom_id)
             if found is None:  # stored already (a pool before this one read these results)
                 continue
-            values = answered(
-                agents[outcome.custom_id],
-                found,
-                outcome.completion,
-                outcome.error,
-                batch=True,
-                latency_ms=None,
+            answers[outcome.custom_id] = answered(
+                agents[outcome.custom_id], found, outcome.completion, outcome.error, batch=True, latency_ms=None
             )
-            await self._store(claimed, {outcome.custom_id: values})
+            if len(answers) == _STORED_AT_ONCE:
+                await self._store(claimed, answers)
+                answers = {}
+        if answers:
+            await self._store(claimed, answers)
         return "canceled" if await self._cancel_requested(claimed) else "succeeded"
