@@ -347,3 +347,38 @@ async def test_answers_are_scored_against_corrections(gql: GraphQLClient, tenant
     assert (candidate["correctionsAgreed"], candidate["correctionsTotal"]) == (agreed, 2)
     expected = {row["field"]: row["expected"] for row in scored["diff"]}
     assert expected.get("champion.status", champion) == champion and expected.get("metrics.status", metrics) == metrics
+
+
+async def test_bad_experiments_are_refused_and_nothing_is_saved(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    admin = await tenants.create()
+    call = (await transcript_for_analysis(gql, admin))["transcript"]
+    version = await candidate_version(gql, admin)
+    dataset = await dataset_of(gql, admin, call)
+    cases: list[tuple[dict[str, Any], tuple[str, str]]] = [
+        ({"agents": []}, ("input.agents", "INVALID")),
+        ({"budgetUsd": -1}, ("input.budgetUsd", "INVALID")),
+        ({"baseline": {"label": "nowhere"}}, ("input.baseline", "NOT_FOUND")),
+        ({"baseline": {}}, ("input.baseline", "INVALID")),
+        ({"agents": ["MEDDPICC", "STAKEHOLDERS"]}, ("input.agents", "INVALID")),  # a version is one agent's
+        ({"candidate": {"versionId": call}}, ("input.candidate.versionId", "NOT_FOUND")),
+    ]
+    for extra, expected in cases:
+        payload = await start(gql, admin, dataset, version["id"], **extra)
+        assert payload["experiment"] is None and [(e["field"], e["code"]) for e in payload["errors"]] == [expected], (
+            extra
+        )
+    unknown_version = await gql.raw(
+        START,
+        {
+            "input": {
+                "datasetId": dataset,
+                "datasetVersion": 7,
+                "agents": ["MEDDPICC"],
+                "baseline": {"label": "production"},
+                "candidate": {"label": "production"},
+            }
+        },
+        as_=admin,
+    )
+    assert unknown_version.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert (await gql(EXPERIMENTS, as_=admin))["experiments"] == []
