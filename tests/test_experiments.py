@@ -10,7 +10,6 @@ import pytest
 from starlette.applications import Starlette
 
 from dealgraph.db.models import Role
-from dealgraph.runs.experiment_pool import ExperimentPool
 from tests.analysis_support import start as start_analysis
 from tests.analysis_support import transcript_for_analysis, wait_until_finished
 from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle, subscribe, wait_for, websocket
@@ -248,20 +247,16 @@ async def test_a_pool_stopped_mid_batch_is_resumed_without_sending_it_again(
     before = await batches_sent(app)
     experiment = (await start(gql, admin, dataset, version["id"]))["experiment"]["id"]
     batch_id = await wait_for(batch_id_of(gql, admin, experiment))
-    await app.state.experiment_pool.stop()  # the server stops while the batch runs at the API
-    graphql = app.state.graphql
-    successor = ExperimentPool(app.state.database, graphql.llm, graphql.settings)
-    await successor.start()
-    try:
-        await standin.release("meddpicc")
-        done = await ended(gql, admin, experiment)
-    finally:
-        await successor.stop()
+    pool = app.state.experiment_pool
+    await pool.stop()  # the server stops while the batch runs at the API
+    stopped_as = pool.claimer_id
+    await pool.start()  # and starts again: a pool of its own
+    assert pool.claimer_id != stopped_as
+    await standin.release("meddpicc")
+    done = await ended(gql, admin, experiment)
     assert done["status"] == "succeeded" and done["batchId"] == batch_id
     assert states(done) == {"succeeded": 2}
     assert await batches_sent(app) == before + 1
-    app.state.experiment_pool = ExperimentPool(app.state.database, graphql.llm, graphql.settings)
-    await app.state.experiment_pool.start()
 
 
 async def test_cancel_ends_a_batch_experiment_and_its_unanswered_requests(

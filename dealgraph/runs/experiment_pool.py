@@ -53,11 +53,13 @@ class ExperimentPool:
         self.llm = llm
         self.batches = LlmBatches(llm)
         self.settings = settings
-        self.claimer_id = new_claimer_id()
+        self.claimer_id = ""
         self._active: dict[uuid.UUID, asyncio.Task[None]] = {}
         self._loop_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Also after `stop`, as a pool of its own (a new claimer id), as a restarted process would."""
+        self.claimer_id = new_claimer_id()
         self._loop_task = asyncio.create_task(self._claim_loop(), name="experiment-pool")
 
     async def stop(self) -> None:
