@@ -93,7 +93,7 @@ async def start(gql: GraphQLClient, who: TenantHandle, dataset: str, version: st
 async def ended(gql: GraphQLClient, who: TenantHandle, experiment: str, timeout: float = 20) -> dict[str, Any]:
     async def read() -> dict[str, Any] | None:
         found: dict[str, Any] = (await gql(EXPERIMENT, {"id": experiment}, as_=who))["experiment"]
-        return found if found["status"] not in ("queued", "running") else None
+        return found if found["status"] not in ("QUEUED", "RUNNING") else None
 
     found: dict[str, Any] = await wait_for(read, timeout)
     return found
@@ -116,8 +116,8 @@ async def test_an_experiment_runs_the_candidate_and_only_the_missing_baseline(
     assert started["errors"] == [] and started["experiment"]["mode"] == mode
     assert (started["experiment"]["baseline"], started["experiment"]["candidate"]) == ("production", "version 1")
     done = await ended(gql, admin, started["experiment"]["id"])
-    assert done["status"] == "succeeded"
-    assert states(done) == {"stored": 1, "succeeded": 3}  # the analysed call's baseline was not run again
+    assert done["status"] == "SUCCEEDED"
+    assert states(done) == {"STORED": 1, "SUCCEEDED": 3}  # the analysed call's baseline was not run again
     assert (done["batchId"] or "").startswith("msgbatch_") == (mode == "BATCH")
     summary = done["summary"]
     assert summary["candidate"]["requests"] == summary["candidate"]["succeeded"] == 2
@@ -133,7 +133,7 @@ async def test_an_experiment_runs_the_candidate_and_only_the_missing_baseline(
     }
     assert sorted(call["transcript"]["id"] for call in done["calls"]) == sorted([analysed, fresh])
     by_call = {call["transcript"]["id"]: call for call in done["calls"]}
-    assert by_call[analysed]["baseline"]["state"] == "stored" and by_call[fresh]["baseline"]["state"] == "succeeded"
+    assert by_call[analysed]["baseline"]["state"] == "STORED" and by_call[fresh]["baseline"]["state"] == "SUCCEEDED"
     for call in done["calls"]:
         assert call["fieldsCompared"] == 8 and len(call["diff"]) == 8 - call["fieldsAgreeing"]
 
@@ -150,7 +150,7 @@ async def test_a_schema_regression_is_listed_first_and_blocks_promotion_unless_f
     done = await ended(gql, admin, started["experiment"]["id"])
     first, second = done["calls"]
     assert first["regressed"] and not second["regressed"]
-    assert first["candidate"] == {"state": "failed", "errorCode": "INVALID_OUTPUT"}
+    assert first["candidate"] == {"state": "FAILED", "errorCode": "INVALID_OUTPUT"}
     assert {"score": "SCHEMA_FAILURES", "verdict": "REGRESSED"} in first["verdicts"]
     assert first["diff"] and all(row["candidate"] is None for row in first["diff"])
     schema = next(row for row in done["summary"]["scores"] if row["score"] == "SCHEMA_FAILURES")
@@ -254,8 +254,8 @@ async def test_a_pool_stopped_mid_batch_is_resumed_without_sending_it_again(
     assert pool.claimer_id != stopped_as
     await standin.release("meddpicc")
     done = await ended(gql, admin, experiment)
-    assert done["status"] == "succeeded" and done["batchId"] == batch_id
-    assert states(done) == {"succeeded": 2}
+    assert done["status"] == "SUCCEEDED" and done["batchId"] == batch_id
+    assert states(done) == {"SUCCEEDED": 2}
     assert await batches_sent(app) == before + 1
 
 
@@ -273,8 +273,8 @@ async def test_cancel_ends_a_batch_experiment_and_its_unanswered_requests(
     assert canceled["errors"] == []
     await standin.release("meddpicc")
     done = await ended(gql, admin, experiment)
-    assert done["status"] == "canceled"
-    assert set(states(done)) <= {"canceled", "succeeded"}
+    assert done["status"] == "CANCELED"
+    assert set(states(done)) <= {"CANCELED", "SUCCEEDED"}
     again = (await gql(CANCEL, {"id": experiment}, as_=admin))["cancelExperiment"]
     assert [(e["field"], e["code"]) for e in again["errors"]] == [("id", "CONFLICT")]
 
@@ -300,8 +300,8 @@ async def test_experiment_events_report_progress_until_it_ends(
         assert first["experiment"] == {"id": experiment} and (first["answered"], first["total"]) == (0, 2)
         await standin.release("meddpicc")
         rest = [event["experimentEvents"] for event in await events.collect()]
-    assert rest[-1]["status"] == "succeeded" and rest[-1]["answered"] == 2
-    assert rest[-1]["requestStates"] == [{"state": "succeeded", "count": 2}]
+    assert rest[-1]["status"] == "SUCCEEDED" and rest[-1]["answered"] == 2
+    assert rest[-1]["requestStates"] == [{"state": "SUCCEEDED", "count": 2}]
     answered = [event["answered"] for event in [first, *rest]]
     assert answered == sorted(answered)  # progress never goes back
 

@@ -44,7 +44,7 @@ def check_answers(block: Block, calls: list[CurlCall], documented: Block | None)
 
 def finished(event: dict[str, Any]) -> bool:
     """A documented subscription's last event: an analysis' end, or an ended experiment's progress."""
-    return event.get("__typename") == "AnalysisFinished" or event.get("status") in ("succeeded", "failed", "canceled")
+    return event.get("__typename") == "AnalysisFinished" or event.get("status") in ("SUCCEEDED", "FAILED", "CANCELED")
 
 
 async def watch(base_url: str, key: str, operation: Block, variables: dict[str, Any]) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from dealgraph.errors import UserErrorCode
 from dealgraph.search.request import SearchMode
 from dealgraph.services.deals import DealOrderField
 from dealgraph.services.experiment_scores import Score, Verdict
-from dealgraph.services.experiments import ExperimentMode
+from dealgraph.services.experiments import ExperimentMode, ExperimentStatus, RequestState
 from dealgraph.services.people import PersonOrderField
 from dealgraph.transcripts.formats import TranscriptFormat
 from dealgraph.transcripts.metrics import ConversationFigure, Side, Timing, TimingRule
@@ -36,6 +36,8 @@ strawberry.enum(LinkedBy)
 strawberry.enum(Timing, description="EXACT: every utterance has a start and an end; ESTIMATED: see timingRule.")
 strawberry.enum(TimingRule)
 strawberry.enum(ExperimentMode, description="BATCH: one Message Batch, at half the price; LIVE: request by request.")
+strawberry.enum(ExperimentStatus, description="RUNNING: a pool holds it (sending, or polling its batch).")
+strawberry.enum(RequestState, name="ExperimentRequestState", description="STORED: an analysis' earlier result.")
 strawberry.enum(Score, name="ExperimentScore", description="What an experiment judges per call.")
 strawberry.enum(Verdict, name="ExperimentVerdict")
 strawberry.enum(
@@ -50,9 +52,11 @@ __all__ = [
     "DealOrderField",
     "DealStage",
     "ExperimentMode",
+    "ExperimentStatus",
     "LinkedBy",
     "PersonOrderField",
     "Role",
+    "RequestState",
     "RunStatus",
     "Score",
     "SearchMode",

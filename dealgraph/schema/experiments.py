@@ -20,7 +20,7 @@ from dealgraph.schema.context import Context
 from dealgraph.schema.datasets import Dataset
 from dealgraph.services import experiment_scores, experiments
 from dealgraph.services.experiment_scores import Score, Verdict
-from dealgraph.services.experiments import ExperimentMode, NewExperiment, PromptPick
+from dealgraph.services.experiments import ExperimentMode, ExperimentStatus, NewExperiment, PromptPick, RequestState
 from dealgraph.services.ids import node_uuid
 
 if TYPE_CHECKING:
@@ -146,9 +146,7 @@ class FieldDiff:
 
 @strawberry.type(description="One request's state and failure.")
 class ExperimentAnswer:
-    state: str = strawberry.field(
-        description="pending, succeeded, failed, canceled, or stored (an earlier analysis's)."
-    )
+    state: RequestState
     error_code: str | None
     error_message: str | None
     result: JSON | None = strawberry.field(description="The agent's output, evidence verified.")
@@ -159,7 +157,7 @@ class ExperimentAnswer:
         if row is None:
             return None
         return cls(
-            state=row.state,
+            state=RequestState(row.state),
             error_code=row.error_code,
             error_message=row.error_message,
             result=cast(JSON, row.result),
@@ -219,14 +217,14 @@ class ExperimentSummary:
 
 @strawberry.type
 class StateCount:
-    state: str
+    state: RequestState
     count: int
 
 
 @strawberry.type(description="Admins: a candidate prompt run on a dataset version beside a baseline, and its scores.")
 class Experiment(LoadedNode, relay.Node):
     id: relay.NodeID[str]
-    status: str = strawberry.field(description="queued, running, succeeded, failed or canceled.")
+    status: ExperimentStatus
     mode: ExperimentMode
     dataset_version: int
     agents: list[AgentKind]
@@ -266,7 +264,7 @@ class Experiment(LoadedNode, relay.Node):
         counts: dict[str, int] = {}
         for row in rows:
             counts[row.state] = counts.get(row.state, 0) + 1
-        return [StateCount(state=state, count=count) for state, count in sorted(counts.items())]
+        return [StateCount(state=RequestState(state), count=count) for state, count in sorted(counts.items())]
 
     @strawberry.field(description="Per call and agent, those that regressed on any score first.")
     async def calls(self, info: Info) -> list[ExperimentCall]:
@@ -303,7 +301,7 @@ class ExperimentPayload:
 @strawberry.type(description="An experiment's progress: sent with each change, the last once it has ended.")
 class ExperimentProgress:
     experiment: Experiment
-    status: str
+    status: ExperimentStatus
     answered: int = strawberry.field(description="Requests no longer pending (answered, failed, canceled or stored).")
     total: int
     request_states: list[StateCount]
@@ -313,8 +311,10 @@ class ExperimentProgress:
         total = sum(progress.states.values())
         return cls(
             experiment=Experiment.from_row(progress.experiment),
-            status=progress.experiment.status,
+            status=ExperimentStatus(progress.experiment.status),
             answered=total - progress.states.get("pending", 0),
             total=total,
-            request_states=[StateCount(state=state, count=count) for state, count in sorted(progress.states.items())],
+            request_states=[
+                StateCount(state=RequestState(state), count=count) for state, count in sorted(progress.states.items())
+            ],
         )

@@ -34,6 +34,23 @@ class ExperimentMode(enum.StrEnum):
     LIVE = "LIVE"
 
 
+class ExperimentStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class RequestState(enum.StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    STORED = "stored"
+    """The baseline's result an analysis had already stored: not sent again."""
+
+
 @dataclass(frozen=True, slots=True)
 class PromptPick:
     """A label (its version per agent) or one prompt version (for its agent)."""
@@ -123,7 +140,7 @@ async def start(scope: TenantScope, llm: LlmClient, user_id: uuid.UUID | None, n
             "agent": run.agent,
             "side": "baseline",
             "prompt_version_id": run.prompt_version_id,
-            "state": "stored",
+            "state": RequestState.STORED.value,
             "result": run.result,
             "evidence_verified": (run.metadata_ or {}).get("evidence_verified", 0),
             "evidence_total": (run.metadata_ or {}).get("evidence_total", 0),
@@ -173,7 +190,7 @@ class Progress:
 
     @property
     def ended(self) -> bool:
-        return self.experiment.status not in ("queued", "running")
+        return self.experiment.status not in (ExperimentStatus.QUEUED, ExperimentStatus.RUNNING)
 
 
 async def progress(scope: TenantScope, experiment_id: uuid.UUID) -> Progress | None:
@@ -237,7 +254,7 @@ async def promote(
     experiment = await get(scope, experiment_id)
     if experiment is None or experiment_id is None:
         raise InvalidInput.at(("id",), "no such experiment", ErrorCode.NOT_FOUND)
-    if experiment.status != "succeeded":
+    if experiment.status != ExperimentStatus.SUCCEEDED:
         raise InvalidInput.at(
             ("id",), f"only a finished experiment can be promoted (it is {experiment.status})", ErrorCode.CONFLICT
         )
