@@ -270,6 +270,11 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(
         default=1.0, gt=0, description="Fallback poll for runs (NOTIFY wakes analysis pools at once)."
     )
+    experiment_budget_usd: float = Field(
+        default=5.0,
+        ge=0,
+        description="The most a prompt experiment may cost (its estimate) when startExperiment names no budgetUsd.",
+    )
     progress_interval_s: float = Field(
         default=0.25,
         gt=0,

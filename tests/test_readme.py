@@ -42,6 +42,11 @@ def check_answers(block: Block, calls: list[CurlCall], documented: Block | None)
             assert not empty, f"{block.where}: the example asks for fields that come back null: {empty}"
 
 
+def finished(event: dict[str, Any]) -> bool:
+    """A documented subscription's last event: an analysis' end, or an ended experiment's progress."""
+    return event.get("__typename") == "AnalysisFinished" or event.get("status") in ("SUCCEEDED", "FAILED", "CANCELED")
+
+
 async def watch(base_url: str, key: str, operation: Block, variables: dict[str, Any]) -> list[dict[str, Any]]:
     """A documented subscription over a real graphql-transport-ws socket, until the server completes it."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
@@ -68,9 +73,10 @@ async def run_examples(path: Path, session: Session, base_url: str) -> None:
                 continue
             names = [v.variable.name.value for v in operation.variable_definitions or ()]
             events = await watch(base_url, session.env["KEY"], block, {n: session.env[n.upper()] for n in names})
-            assert events and events[-1][operation.selection_set.selections[0].name.value]["__typename"] == (
-                "AnalysisFinished"
-            ), (block.where, events)
+            assert events and finished(events[-1][operation.selection_set.selections[0].name.value]), (
+                block.where,
+                events,
+            )
             assert not [where for event in events for where in nulls(event)], (block.where, events)
         elif block.language == "sh" and not not_run(block):
             calls = session.run_shell(block)

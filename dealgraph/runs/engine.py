@@ -1,4 +1,4 @@
-"""The analysis engine of one process: notification hub, Claude client and analysis pool.
+"""The analysis engine of one process: notification hub, Claude client, analysis and experiment pools.
 
 `serve` runs it inside the API process; `dealgraph analysis-pool` runs it alone. Either way the process
 listens for run events (to push them to its subscribers and to cancel its own runs) and, with
@@ -20,6 +20,7 @@ from dealgraph.fanout import transport as event_transport
 from dealgraph.fanout.hub import NotificationHub
 from dealgraph.fanout.redis import RedisEvents
 from dealgraph.runs.analysis_pool import AnalysisPool
+from dealgraph.runs.experiment_pool import ExperimentPool
 from dealgraph.runs.runner import AgentRunner
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ class Engine:
     hub: NotificationHub
     llm: LlmClient
     analysis_pool: AnalysisPool | None
+    experiment_pool: ExperimentPool | None
 
 
 @asynccontextmanager
@@ -46,13 +48,17 @@ async def analysis_engine(database: Database, settings: Settings) -> AsyncIterat
     await hub.start()
     event_transport.activate(events)
     llm = LlmClient(settings)
-    analysis_pool = None
+    analysis_pool = experiment_pool = None
     if settings.analysis_slots > 0:
         analysis_pool = AnalysisPool(database, hub, AgentRunner(database, hub, llm, settings), settings)
         await analysis_pool.start()
+        experiment_pool = ExperimentPool(database, llm, settings)
+        await experiment_pool.start()
     try:
-        yield Engine(hub, llm, analysis_pool)
+        yield Engine(hub, llm, analysis_pool, experiment_pool)
     finally:
+        if experiment_pool:
+            await experiment_pool.stop()
         if analysis_pool:
             await analysis_pool.stop()
         event_transport.activate(None)

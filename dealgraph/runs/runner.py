@@ -190,7 +190,7 @@ class AgentRunner:
         constraints the API's schema subset cannot express (ranges, lengths), which pydantic enforces.
         """
         try:
-            return _parse(agent, request, first.text), [first]
+            return parse_output(agent, request, first.text), [first]
         except ValidationError as error:
             problems = validation_problems(error)
         retry = replace(request, messages=retry_messages(request, first.content, problems))
@@ -200,7 +200,7 @@ class AgentRunner:
         except LlmError as error:
             raise error.billed(first.usage) from error
         try:
-            return _parse(agent, request, second.text), [first, second]
+            return parse_output(agent, request, second.text), [first, second]
         except ValidationError as error:
             raise AgentFailure(
                 "INVALID_OUTPUT",
@@ -231,7 +231,7 @@ class AgentRunner:
         return call.with_version(*pinned)
 
 
-def _parse(agent: AgentDefinition, request: StructuredRequest, text: str) -> BaseModel:
+def parse_output(agent: AgentDefinition, request: StructuredRequest, text: str) -> BaseModel:
     """The agent's output from the answer's JSON: the whole object, or its key of the shared schema."""
     if request.answer_key is None:
         return agent.output_model.model_validate_json(text)

@@ -14,6 +14,8 @@ from dealgraph.db.models import AnalysisStatus, DealStage, LinkedBy, Role, RunSt
 from dealgraph.errors import UserErrorCode
 from dealgraph.search.request import SearchMode
 from dealgraph.services.deals import DealOrderField
+from dealgraph.services.experiment_scores import Score, Verdict
+from dealgraph.services.experiments import ExperimentMode, ExperimentStatus, RequestState
 from dealgraph.services.people import PersonOrderField
 from dealgraph.transcripts.formats import TranscriptFormat
 from dealgraph.transcripts.metrics import ConversationFigure, Side, Timing, TimingRule
@@ -33,6 +35,11 @@ strawberry.enum(SideSource)
 strawberry.enum(LinkedBy)
 strawberry.enum(Timing, description="EXACT: every utterance has a start and an end; ESTIMATED: see timingRule.")
 strawberry.enum(TimingRule)
+strawberry.enum(ExperimentMode, description="BATCH: one Message Batch, at half the price; LIVE: request by request.")
+strawberry.enum(ExperimentStatus, description="RUNNING: a pool holds it (sending, or polling its batch).")
+strawberry.enum(RequestState, name="ExperimentRequestState", description="STORED: an analysis' earlier result.")
+strawberry.enum(Score, name="ExperimentScore", description="What an experiment judges per call.")
+strawberry.enum(Verdict, name="ExperimentVerdict")
 strawberry.enum(
     SearchMode,
     description="KEYWORD: full-text; SEMANTIC: nearest utterance windows by meaning; HYBRID: both, by reciprocal rank fusion.",
@@ -44,10 +51,14 @@ __all__ = [
     "ConversationFigure",
     "DealOrderField",
     "DealStage",
+    "ExperimentMode",
+    "ExperimentStatus",
     "LinkedBy",
     "PersonOrderField",
     "Role",
+    "RequestState",
     "RunStatus",
+    "Score",
     "SearchMode",
     "Side",
     "SideSource",
@@ -55,4 +66,5 @@ __all__ = [
     "TimingRule",
     "TranscriptFormat",
     "UserErrorCode",
+    "Verdict",
 ]

@@ -25,6 +25,7 @@ from dealgraph.schema.datasets import (
 )
 from dealgraph.schema.deals import CreateDealInput, Deal, DealPayload, UpdateDealInput
 from dealgraph.schema.enums import AgentKind, Side
+from dealgraph.schema.experiments import Experiment, ExperimentPayload, StartExperimentInput
 from dealgraph.schema.health import HealthSettings, HealthSettingsInput, HealthSettingsPayload
 from dealgraph.schema.people import (
     PeopleSettings,
@@ -54,6 +55,7 @@ from dealgraph.services import (
     corrections,
     datasets,
     deals,
+    experiments,
     health,
     people,
     prompts,
@@ -266,6 +268,36 @@ class Mutation:
         selection = input.selection.selection()
         action = datasets.add_to_dataset(info.context.tenant, info.context.viewer.user_id, dataset_id, selection)
         return await mutate(DatasetVersionPayload, "version", action, DatasetVersion.of)
+
+    @strawberry.mutation(
+        description="Admins: run a candidate prompt on a dataset version beside a baseline (estimated first, refused "
+        "over the budget); the baseline runs only where no analysis stored a result of its version.",
+        permission_classes=[IsAdmin],
+    )
+    async def start_experiment(self, info: Info, input: StartExperimentInput) -> ExperimentPayload:
+        assert info.context.llm is not None
+        action = experiments.start(info.context.tenant, info.context.llm, info.context.viewer.user_id, input.request())
+        return await mutate(ExperimentPayload, "experiment", action, Experiment.from_row)
+
+    @strawberry.mutation(
+        description="Admins: stop an experiment; unsent requests end canceled, a Message Batch is canceled at the API "
+        "(answered requests keep their results).",
+        permission_classes=[IsAdmin],
+    )
+    async def cancel_experiment(self, info: Info, id: relay.GlobalID) -> ExperimentPayload:
+        assert info.context.llm is not None
+        action = experiments.cancel(info.context.tenant, info.context.llm, node_uuid(id, "Experiment"))
+        return await mutate(ExperimentPayload, "experiment", action, Experiment.from_row)
+
+    @strawberry.mutation(
+        description="Admins: point `production` at the candidate's versions, the experiment recorded in the label's "
+        "audit; refused if the candidate regressed on schema failures, unless forced.",
+        permission_classes=[IsAdmin],
+    )
+    async def promote_experiment(self, info: Info, id: relay.GlobalID, force: bool = False) -> ExperimentPayload:
+        viewer = info.context.viewer
+        action = experiments.promote(info.context.tenant, viewer.user_id, node_uuid(id, "Experiment"), force)
+        return await mutate(ExperimentPayload, "experiment", action, Experiment.from_row)
 
     @strawberry.mutation(description="Stop running agents and cancel queued ones; finished results are kept.")
     async def cancel_analysis(self, info: Info, id: relay.GlobalID) -> AnalysisPayload:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from strawberry import relay
@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
 from dealgraph.db import models
+from dealgraph.db.models import Role
 from dealgraph.errors import BadUserInput
 from dealgraph.prompts.templates import unified_diff
 from dealgraph.schema.common import LoadedNode, UserError, referenced
@@ -22,6 +23,11 @@ from dealgraph.schema.enums import AgentKind
 from dealgraph.schema.rows import FromRow, column
 from dealgraph.schema.tenancy import User
 from dealgraph.services.ids import node_uuid
+
+if TYPE_CHECKING:
+    from dealgraph.schema.experiments import Experiment
+
+ExperimentType = Annotated["Experiment", strawberry.lazy("dealgraph.schema.experiments")]
 
 Info = strawberry.Info[Context, None]
 
@@ -129,6 +135,15 @@ class PromptAuditEntry(FromRow):
     @strawberry.field(description="Who made the change; null for the built-in defaults loaded at start-up.")
     async def actor(self, info: Info) -> User | None:
         return await _user(info, self.row.actor_id)
+
+    @strawberry.field(description="The experiment whose promotion moved the label (admins only).")
+    async def experiment(self, info: Info) -> ExperimentType | None:
+        from dealgraph.schema.experiments import Experiment
+
+        if self.row.experiment_id is None or info.context.viewer.role is not Role.ADMIN:
+            return None
+        row = await info.context.loaders.experiment.load(self.row.experiment_id)
+        return Experiment.from_row(row) if row is not None else None
 
 
 @strawberry.type

@@ -19,13 +19,14 @@ from dealgraph.schema.context import Context
 from dealgraph.schema.datasets import Dataset, ExperimentEstimate
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
 from dealgraph.schema.enums import AgentKind, SearchMode, Side
+from dealgraph.schema.experiments import Experiment
 from dealgraph.schema.health import HealthSettings
 from dealgraph.schema.people import ConversationFigureRange, PeopleSettings, Person, PersonOrder
 from dealgraph.schema.permissions import IsAdmin
 from dealgraph.schema.prompts import PromptTemplate, RenderedPrompt
 from dealgraph.schema.tenancy import Viewer
 from dealgraph.schema.transcripts import SearchHit, Transcript, search_hits
-from dealgraph.services import accounts, deals, estimates, health, people, prompts, transcripts
+from dealgraph.services import accounts, deals, estimates, experiments, health, people, prompts, transcripts
 from dealgraph.services import datasets as datasets_service
 from dealgraph.services.deals import DealFilter as DealCriteria
 from dealgraph.services.ids import node_uuid
@@ -200,6 +201,16 @@ class Query:
             prompt_label,
         )
         return ExperimentEstimate(**asdict(found))
+
+    @strawberry.field(
+        description="Admins: the tenant's prompt experiments, newest first.", permission_classes=[IsAdmin]
+    )
+    async def experiments(self, info: Info) -> list[Experiment]:
+        return [Experiment.from_row(row) for row in await experiments.list_experiments(info.context.tenant)]
+
+    @strawberry.field(description="Admins: one prompt experiment.", permission_classes=[IsAdmin])
+    async def experiment(self, info: Info, id: relay.GlobalID) -> Experiment | None:
+        return await one_node(info.context.loaders.experiment, id, Experiment)
 
     @strawberry.field(description="Admins: the tenant's datasets of calls, by name.", permission_classes=[IsAdmin])
     async def datasets(self, info: Info) -> list[Dataset]:

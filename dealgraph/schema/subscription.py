@@ -1,4 +1,4 @@
-"""Root subscription: live analysis events over graphql-transport-ws."""
+"""Root subscription: live analysis, proposal and experiment events over graphql-transport-ws."""
 
 from __future__ import annotations
 
@@ -12,8 +12,11 @@ from strawberry import relay
 from dealgraph.schema.analysis_events import AnalysisEvent, to_graphql
 from dealgraph.schema.common import UNKNOWN_ID
 from dealgraph.schema.context import Context
+from dealgraph.schema.experiments import ExperimentProgress
 from dealgraph.schema.health import DealEvent, DealHealthChanged
+from dealgraph.schema.permissions import IsAdmin
 from dealgraph.schema.proposals import ProposalsChanged
+from dealgraph.services import experiments
 from dealgraph.services.analysis_events import (
     AnalysisDone,
     SnapshotRead,
@@ -92,3 +95,19 @@ class Subscription:
         async with aclosing(events):
             async for event in events:
                 yield event
+
+    @strawberry.subscription(
+        description="Admins: an experiment's progress now, then at each change (answers stored, batch sent); "
+        "completes once it has ended.",
+        permission_classes=[IsAdmin],
+    )
+    async def experiment_events(
+        self, info: Info, experiment_id: relay.GlobalID
+    ) -> AsyncGenerator[ExperimentProgress, None]:
+        assert info.context.hub is not None
+        target = node_uuid(experiment_id, "Experiment")
+        changes = experiments.experiment_events(info.context.tenant, info.context.hub, target)
+        async with aclosing(changes):
+            async for progress in changes:
+                info.context.reset_loaders()  # a long-lived subscription must never serve cached rows
+                yield ExperimentProgress.of(progress)

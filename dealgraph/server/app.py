@@ -65,6 +65,7 @@ def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
                 graphql.principals.listen_to(engine.hub)
                 graphql.llm = engine.llm
                 app.state.analysis_pool = engine.analysis_pool
+                app.state.experiment_pool = engine.experiment_pool
                 log.info("dealgraph ready: GraphQL at /graphql")
                 app.state.ready = True
                 try:

@@ -18,6 +18,7 @@ from dealgraph.agents.registry import AGENTS
 from dealgraph.claude.client import LlmClient, LlmError, StructuredRequest, Usage
 from dealgraph.claude.models import UnknownModel
 from dealgraph.claude.prices import UnpricedModel, cost_usd
+from dealgraph.db.models import DatasetVersion
 from dealgraph.db.repositories import datasets
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import BadUserInput, NotFound
@@ -40,26 +41,82 @@ class Estimate:
     """Counted by the local stand-in, whose token counts are themselves estimates."""
 
 
-async def _requests(
-    scope: TenantScope, llm: LlmClient, transcript_ids: list[uuid.UUID], versions: dict[str, uuid.UUID]
-) -> list[StructuredRequest]:
+@dataclass(frozen=True, slots=True)
+class Wanted:
+    """One request to price: an agent's prompt version on a call."""
+
+    transcript_id: uuid.UUID
+    agent: str
+    version_id: uuid.UUID
+
+
+async def _requests(scope: TenantScope, llm: LlmClient, wanted: list[Wanted]) -> list[tuple[Wanted, StructuredRequest]]:
+    """Each wanted request as the run would send it; a call deleted since its dataset version was frozen is left
+    out."""
     tenant_key = tenant_cache_key(scope.tenant_id, llm.settings.anthropic_api_key)
     async with scope.session() as session:
-        pinned = {agent: await load_version(session, version_id) for agent, version_id in versions.items()}
+        pinned = {v: await load_version(session, v) for v in {item.version_id for item in wanted}}
+    calls = {t: await load_call(scope.database.reads, scope.tenant_id, t) for t in {w.transcript_id for w in wanted}}
     requests = []
-    for transcript_id in transcript_ids:
-        call = await load_call(scope.database.reads, scope.tenant_id, transcript_id)
-        if call is None:  # deleted since the version was frozen
+    for item in wanted:
+        call, found = calls[item.transcript_id], pinned[item.version_id]
+        if call is None:
             continue
-        for agent, found in pinned.items():
-            if found is None:
-                raise NotFound(f"The {agent} prompt version is gone.")
-            try:
-                request = call.with_version(*found).request(AGENTS[AgentKind(agent)], tenant_key=tenant_key)
-            except (TemplateRenderError, UnknownModel) as error:
-                raise BadUserInput(f"{agent}: {error}") from error
-            requests.append(request)
+        if found is None:
+            raise NotFound(f"The {item.agent} prompt version is gone.")
+        try:
+            request = call.with_version(*found).request(AGENTS[AgentKind(item.agent)], tenant_key=tenant_key)
+        except (TemplateRenderError, UnknownModel) as error:
+            raise BadUserInput(f"{item.agent}: {error}") from error
+        requests.append((item, request))
     return requests
+
+
+async def priced(scope: TenantScope, llm: LlmClient, wanted: list[Wanted]) -> tuple[Estimate, list[Wanted]]:
+    """The estimate of `wanted`, and those of them that can be sent (their call still exists)."""
+    requests = await _requests(scope, llm, wanted)
+    gate = asyncio.Semaphore(_COUNTS_AT_ONCE)
+
+    async def counted(request: StructuredRequest) -> tuple[int, bool]:
+        async with gate:
+            return await llm.count_tokens(request)
+
+    try:
+        counts = await asyncio.gather(*(counted(request) for _, request in requests))
+    except LlmError as error:
+        raise BadUserInput(f"count_tokens failed: {error.code} {error.message}") from error
+    live = batch = 0.0
+    try:
+        for (_, request), (tokens, _) in zip(requests, counts, strict=True):
+            usage = Usage(input_tokens=tokens, output_tokens=request.max_tokens)
+            live += cost_usd(request.model, usage)
+            batch += cost_usd(request.model, usage, batch=True)
+    except UnpricedModel as error:
+        raise BadUserInput(str(error)) from error
+    found = Estimate(
+        requests=len(requests),
+        input_tokens=sum(tokens for tokens, _ in counts),
+        max_output_tokens=sum(request.max_tokens for _, request in requests),
+        live_cost_usd=round(live, 4),
+        batch_cost_usd=round(batch, 4),
+        simulated=any(simulated for _, simulated in counts),
+    )
+    return found, [item for item, _ in requests]
+
+
+async def frozen_calls(scope: TenantScope, dataset_id: uuid.UUID | None, version: int | None) -> DatasetVersion:
+    """The dataset version (the latest when none is named); NotFound when there is none."""
+    async with scope.session() as session:
+        frozen = None
+        if dataset_id is not None:
+            frozen = await (
+                datasets.latest_version(session, dataset_id)
+                if version is None
+                else datasets.version(session, dataset_id, version)
+            )
+    if frozen is None:
+        raise NotFound("Dataset or dataset version not found.")
+    return frozen
 
 
 async def estimate(
@@ -70,44 +127,12 @@ async def estimate(
     agents: list[AgentKind],
     label: str,
 ) -> Estimate:
+    frozen = await frozen_calls(scope, dataset_id, version)
     async with scope.session() as session:
-        frozen = None
-        if dataset_id is not None:
-            frozen = await (
-                datasets.latest_version(session, dataset_id)
-                if version is None
-                else datasets.version(session, dataset_id, version)
-            )
-        if frozen is None:
-            raise NotFound("Dataset or dataset version not found.")
         versions = await datasets.labelled_versions(session, label, [agent.value for agent in agents])
     missing = [agent.value for agent in agents if agent.value not in versions]
     if missing:
         raise NotFound(f"No '{label}' prompt for: {', '.join(missing)}.")
-    requests = await _requests(scope, llm, list(frozen.transcript_ids), versions)
-    gate = asyncio.Semaphore(_COUNTS_AT_ONCE)
-
-    async def counted(request: StructuredRequest) -> tuple[int, bool]:
-        async with gate:
-            return await llm.count_tokens(request)
-
-    try:
-        counts = await asyncio.gather(*(counted(request) for request in requests))
-    except LlmError as error:
-        raise BadUserInput(f"count_tokens failed: {error.code} {error.message}") from error
-    live = batch = 0.0
-    try:
-        for request, (tokens, _) in zip(requests, counts, strict=True):
-            usage = Usage(input_tokens=tokens, output_tokens=request.max_tokens)
-            live += cost_usd(request.model, usage)
-            batch += cost_usd(request.model, usage, batch=True)
-    except UnpricedModel as error:
-        raise BadUserInput(str(error)) from error
-    return Estimate(
-        requests=len(requests),
-        input_tokens=sum(tokens for tokens, _ in counts),
-        max_output_tokens=sum(request.max_tokens for request in requests),
-        live_cost_usd=round(live, 4),
-        batch_cost_usd=round(batch, 4),
-        simulated=any(simulated for _, simulated in counts),
-    )
+    wanted = [Wanted(t, agent, version_id) for t in frozen.transcript_ids for agent, version_id in versions.items()]
+    found, _ = await priced(scope, llm, wanted)
+    return found

@@ -66,6 +66,10 @@ class Loaders:
         return self._by_id(batches.DATASET)
 
     @cached_property
+    def experiment(self) -> DataLoader[uuid.UUID, Any]:  # an Experiment row
+        return self._by_id(batches.EXPERIMENT)
+
+    @cached_property
     def versions_by_dataset(self) -> DataLoader[uuid.UUID, list[Any]]:
         return self._children(batches.VERSIONS_BY_DATASET)
 

@@ -119,4 +119,8 @@ class PromptAudit(Identified, Base):
         UUID(as_uuid=True), ForeignKey("prompt_versions.id", ondelete="RESTRICT")
     )
     actor_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="SET NULL"))
+    experiment_id: Mapped[uuid.UUID | None] = mapped_column(
+        UUID(as_uuid=True), ForeignKey("experiments.id", ondelete="SET NULL")
+    )
+    """The experiment whose promotion moved the label."""
     created_at: Mapped[datetime] = _created_at()

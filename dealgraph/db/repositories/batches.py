@@ -25,6 +25,7 @@ from dealgraph.db.models import (
     Dataset,
     DatasetVersion,
     Deal,
+    Experiment,
     Person,
     PromptAudit,
     PromptLabel,
@@ -98,6 +99,7 @@ UTTERANCES_BY_TRANSCRIPT = Children(
     rows(TranscriptUtterance), TranscriptUtterance.transcript_id, (TranscriptUtterance.position,)
 )
 DATASET = ById(select(Dataset))
+EXPERIMENT = ById(select(Experiment))
 VERSIONS_BY_DATASET = Children(select(DatasetVersion), DatasetVersion.dataset_id, (DatasetVersion.version.desc(),))
 ANALYSIS = ById(select(Analysis))
 AGENT_RUN = ById(select(AgentRun))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -50,3 +50,9 @@ async def latest_result(session: AsyncSession, transcript_id: uuid.UUID, agent: 
 
 async def transcript_exists(session: AsyncSession, transcript_id: uuid.UUID) -> bool:
     return await session.get(Transcript, transcript_id) is not None
+
+
+async def of_calls(session: AsyncSession, transcript_ids: Sequence[uuid.UUID]) -> list[ResultCorrection]:
+    """Every correction of these calls (what an experiment's answers are scored against)."""
+    query = select(ResultCorrection).where(ResultCorrection.transcript_id.in_(transcript_ids))
+    return list(await session.scalars(query))

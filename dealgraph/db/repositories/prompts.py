@@ -137,6 +137,7 @@ async def move_label(
     *,
     actor_id: uuid.UUID | None,
     action: str,
+    experiment_id: uuid.UUID | None = None,
 ) -> PromptLabel:
     current = await session.get(PromptLabel, (template.id, label), with_for_update=True)
     previous = current.version_id if current else None
@@ -161,6 +162,7 @@ async def move_label(
             from_version_id=previous,
             to_version_id=version.id,
             actor_id=actor_id,
+            experiment_id=experiment_id,
         )
     )
     await session.flush()

@@ -1,0 +1,292 @@
+"""Prompt experiments (admins only): a candidate prompt version run on a dataset version beside a baseline.
+
+Starting one estimates it first (`estimates.priced`, at the mode's price) and refuses it over the budget: the
+call's `budgetUsd`, else the server's `experiment_budget_usd`. The baseline is only run where no analysis
+already stored a result of that prompt version on the call. The requests are then rows the experiment pool
+sends (`dealgraph.runs.experiment_pool`); promotion moves the `production` label through the prompt label
+mechanism, with the experiment in the label's audit.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass
+
+from dealgraph.agents.kinds import AgentKind
+from dealgraph.claude.batches import LlmBatches
+from dealgraph.claude.client import LlmClient, LlmError
+from dealgraph.db.models import Experiment, ExperimentRequest, ResultCorrection
+from dealgraph.db.repositories import corrections, datasets, experiments, prompts
+from dealgraph.db.session import TenantScope
+from dealgraph.errors import ErrorCode, NotFound
+from dealgraph.fanout.hub import RESYNC, Event, NotificationHub
+from dealgraph.services.estimates import Wanted, frozen_calls, priced
+from dealgraph.services.experiment_scores import Score, Verdict, compare, summarize
+from dealgraph.validation import InvalidInput
+
+PRODUCTION = "production"
+
+
+class ExperimentMode(enum.StrEnum):
+    BATCH = "BATCH"
+    LIVE = "LIVE"
+
+
+class ExperimentStatus(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class RequestState(enum.StrEnum):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    STORED = "stored"
+    """The baseline's result an analysis had already stored: not sent again."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptPick:
+    """A label (its version per agent) or one prompt version (for its agent)."""
+
+    label: str | None = None
+    version_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewExperiment:
+    dataset_id: uuid.UUID | None
+    dataset_version: int | None
+    agents: list[AgentKind]
+    baseline: PromptPick
+    candidate: PromptPick
+    mode: ExperimentMode
+    budget_usd: float | None
+
+
+async def _versions(
+    scope: TenantScope, pick: PromptPick, agents: list[str], side: str
+) -> tuple[str, dict[str, uuid.UUID]]:
+    where = ("input", side)
+    if (pick.label is None) == (pick.version_id is None):
+        raise InvalidInput.at(where, "give a label or a versionId")
+    async with scope.session() as session:
+        if pick.label is not None:
+            found = await datasets.labelled_versions(session, pick.label, agents)
+            missing = [agent for agent in agents if agent not in found]
+            if missing:
+                raise InvalidInput.at(where, f"no '{pick.label}' prompt for: {', '.join(missing)}", ErrorCode.NOT_FOUND)
+            return pick.label, found
+        version = await prompts.get_version(session, pick.version_id) if pick.version_id else None
+        template = await prompts.get_template(session, version.template_id) if version else None
+    if version is None or template is None:
+        raise InvalidInput.at((*where, "version_id"), "no such prompt version", ErrorCode.NOT_FOUND)
+    if agents != [template.agent]:
+        raise InvalidInput.at(
+            ("input", "agents"), f"a prompt version is for one agent: give agents: [{template.agent}]"
+        )
+    return f"version {version.version}", {template.agent: version.id}
+
+
+async def start(scope: TenantScope, llm: LlmClient, user_id: uuid.UUID | None, new: NewExperiment) -> Experiment:
+    if not new.agents:
+        raise InvalidInput.at(("input", "agents"), "name at least one agent")
+    if new.budget_usd is not None and new.budget_usd < 0:
+        raise InvalidInput.at(("input", "budget_usd"), "must be 0 or more")
+    agents = list(dict.fromkeys(agent.value for agent in new.agents))
+    frozen = await frozen_calls(scope, new.dataset_id, new.dataset_version)
+    baseline_name, baseline = await _versions(scope, new.baseline, agents, "baseline")
+    candidate_name, candidate = await _versions(scope, new.candidate, agents, "candidate")
+    async with scope.session() as session:
+        stored = await experiments.stored_results(session, frozen.transcript_ids, baseline)
+    wanted = [
+        (side, Wanted(transcript_id, agent, versions[agent]))
+        for transcript_id in frozen.transcript_ids
+        for agent in agents
+        for side, versions in (("candidate", candidate), ("baseline", baseline))
+        if side == "candidate" or (transcript_id, agent) not in stored
+    ]
+    estimate, sendable = await priced(scope, llm, [item for _, item in wanted])
+    cost = estimate.batch_cost_usd if new.mode is ExperimentMode.BATCH else estimate.live_cost_usd
+    budget = llm.settings.experiment_budget_usd if new.budget_usd is None else new.budget_usd
+    if cost > budget:
+        raise InvalidInput.at(
+            ("input", "budget_usd"),
+            f"the estimate is ${cost:.4f} ({estimate.requests} requests, {estimate.input_tokens} input tokens, "
+            f"at most {estimate.max_output_tokens} output tokens, {new.mode.value}), over the budget of ${budget:.4f}",
+        )
+    kept = set(sendable)
+    rows = [
+        {
+            "custom_id": f"{side}-{item.agent}-{index}",
+            "transcript_id": item.transcript_id,
+            "agent": item.agent,
+            "side": side,
+            "prompt_version_id": item.version_id,
+        }
+        for index, (side, item) in enumerate(wanted)
+        if item in kept
+    ]
+    rows += [
+        {
+            "custom_id": f"stored-{run.agent}-{index}",
+            "transcript_id": transcript_id,
+            "agent": run.agent,
+            "side": "baseline",
+            "prompt_version_id": run.prompt_version_id,
+            "state": RequestState.STORED.value,
+            "result": run.result,
+            "evidence_verified": (run.metadata_ or {}).get("evidence_verified", 0),
+            "evidence_total": (run.metadata_ or {}).get("evidence_total", 0),
+            "input_tokens": run.input_tokens,
+            "output_tokens": run.output_tokens,
+            "latency_ms": run.latency_ms,
+        }
+        for index, ((transcript_id, _), run) in enumerate(stored.items())
+    ]
+    values = {
+        "tenant_id": scope.tenant_id,
+        "dataset_id": frozen.dataset_id,
+        "dataset_version": frozen.version,
+        "agents": agents,
+        "baseline": {"name": baseline_name, "versions": {a: str(v) for a, v in baseline.items()}},
+        "candidate": {"name": candidate_name, "versions": {a: str(v) for a, v in candidate.items()}},
+        "mode": new.mode.value,
+        "estimate": {"cost_usd": cost, "requests": estimate.requests, "input_tokens": estimate.input_tokens},
+        "budget_usd": budget,
+        "created_by_id": user_id,
+    }
+    async with scope.session() as session:
+        return await experiments.add(session, values, rows)
+
+
+async def cancel(scope: TenantScope, llm: LlmClient, experiment_id: uuid.UUID | None) -> Experiment:
+    """Unsent requests end canceled; a batch is canceled at the API (answered requests keep their results)."""
+    async with scope.session() as session:
+        found = await experiments.request_cancel(session, experiment_id) if experiment_id else None
+        if found is None:
+            current = await experiments.get(session, experiment_id) if experiment_id else None
+            if current is None:
+                raise InvalidInput.at(("id",), "no such experiment", ErrorCode.NOT_FOUND)
+            raise InvalidInput.at(("id",), f"the experiment has already ended ({current.status})", ErrorCode.CONFLICT)
+    if found.batch_id is not None:
+        try:
+            await LlmBatches(llm).cancel(found.batch_id)
+        except LlmError as error:
+            raise InvalidInput.at(("id",), f"the batch could not be canceled: {error.code} {error.message}") from error
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    experiment: Experiment
+    states: dict[str, int]
+
+    @property
+    def ended(self) -> bool:
+        return self.experiment.status not in (ExperimentStatus.QUEUED, ExperimentStatus.RUNNING)
+
+
+async def progress(scope: TenantScope, experiment_id: uuid.UUID) -> Progress | None:
+    async with scope.session() as session:
+        experiment = await experiments.get(session, experiment_id)
+        return (
+            None if experiment is None else Progress(experiment, await experiments.state_counts(session, experiment_id))
+        )
+
+
+async def experiment_events(
+    scope: TenantScope, hub: NotificationHub, experiment_id: uuid.UUID | None
+) -> AsyncGenerator[Progress, None]:
+    """The experiment's progress now, then each time answers are stored, its batch is sent or it ends; completes
+    once it has ended. Subscribed before the first read, so no change falls between the two; after a lost
+    connection to the event source (RESYNC) the progress is simply read again."""
+    tenant, target = str(scope.tenant_id), str(experiment_id)
+
+    def accepts(event: Event) -> bool:
+        return event is RESYNC or (event.get("kind") == experiments.EXPERIMENT_EVENT and event.get("tenant") == tenant)
+
+    async with hub.subscribe(accepts, (experiments.TOPIC_FIELD, target)) as subscription:
+        current = await progress(scope, experiment_id) if experiment_id else None
+        if current is None:
+            raise NotFound("Experiment not found.")
+        yield current
+        while not current.ended:
+            await subscription.queue.get()
+            found = await progress(scope, current.experiment.id)
+            if found is None:  # deleted with its dataset
+                return
+            current = found
+            yield current
+
+
+async def get(scope: TenantScope, experiment_id: uuid.UUID | None) -> Experiment | None:
+    if experiment_id is None:
+        return None
+    async with scope.session() as session:
+        return await experiments.get(session, experiment_id)
+
+
+async def list_experiments(scope: TenantScope) -> list[Experiment]:
+    async with scope.session() as session:
+        return await experiments.all_experiments(session)
+
+
+async def requests_and_corrections(
+    scope: TenantScope, experiment_id: uuid.UUID
+) -> tuple[list[ExperimentRequest], list[ResultCorrection]]:
+    async with scope.session() as session:
+        rows = await experiments.requests_of(session, experiment_id)
+        found = await corrections.of_calls(session, list({row.transcript_id for row in rows}))
+    return rows, found
+
+
+async def promote(
+    scope: TenantScope, actor: uuid.UUID | None, experiment_id: uuid.UUID | None, force: bool
+) -> Experiment:
+    """Moves `production` to the candidate's versions, each with the experiment in its audit entry."""
+    experiment = await get(scope, experiment_id)
+    if experiment is None or experiment_id is None:
+        raise InvalidInput.at(("id",), "no such experiment", ErrorCode.NOT_FOUND)
+    if experiment.status != ExperimentStatus.SUCCEEDED:
+        raise InvalidInput.at(
+            ("id",), f"only a finished experiment can be promoted (it is {experiment.status})", ErrorCode.CONFLICT
+        )
+    rows, found = await requests_and_corrections(scope, experiment_id)
+    summary = summarize(compare(rows, found))
+    worse = summary.candidate.schema_failures > summary.baseline.schema_failures
+    if (worse or summary.counts[Score.SCHEMA_FAILURES][Verdict.REGRESSED]) and not force:
+        raise InvalidInput.at(
+            ("force",),
+            f"the candidate regressed on schema failures ({summary.candidate.schema_failures} against the baseline's "
+            f"{summary.baseline.schema_failures}); give force: true to promote it anyway",
+            ErrorCode.CONFLICT,
+        )
+    async with scope.session() as session:
+        for agent, version_id in experiment.candidate["versions"].items():
+            version = await prompts.get_version(session, uuid.UUID(version_id))
+            template = await prompts.get_template(session, version.template_id) if version else None
+            if version is None or template is None or template.tenant_id != scope.tenant_id:
+                raise InvalidInput.at(
+                    ("id",), f"the {agent} candidate is not one of your prompt versions", ErrorCode.CONFLICT
+                )
+            await prompts.lock_template(session, template.id)
+            await prompts.move_label(
+                session,
+                template,
+                PRODUCTION,
+                version,
+                actor_id=actor,
+                action=prompts.LABEL_SET,
+                experiment_id=experiment.id,
+            )
+        await experiments.mark_promoted(session, experiment.id)
+        promoted = await experiments.get(session, experiment.id)
+    assert promoted is not None
+    return promoted

@@ -1,0 +1,379 @@
+"""Prompt experiments through the API against the stand-in: both modes end to end, scores and diffs, promotion,
+budget refusal, permissions, isolation, a pool restarted mid-batch, and cancel."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from starlette.applications import Starlette
+
+from dealgraph.db.models import Role
+from tests.analysis_support import start as start_analysis
+from tests.analysis_support import transcript_for_analysis, wait_until_finished
+from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle, subscribe, wait_for, websocket
+
+pytestmark = pytest.mark.usefixtures("standin")
+
+CREATE_VERSION = """
+mutation($input: PromptVersionInput!) {
+  createPromptVersion(input: $input) { promptVersion { id version template { id } } errors { field message } }
+}"""
+CREATE_DATASET = """
+mutation($input: CreateDatasetInput!) { createDataset(input: $input) { dataset { id } errors { message } } }"""
+START = """
+mutation($input: StartExperimentInput!) {
+  startExperiment(input: $input) { experiment { id status mode baseline candidate } errors { field message code } }
+}"""
+EXPERIMENT = """
+query($id: ID!) { experiment(id: $id) {
+  id status batchId estimatedCostUsd promotedAt requestStates { state count }
+  summary {
+    baseline { requests succeeded schemaFailures evidenceRate costUsd outputTokens }
+    candidate { requests succeeded schemaFailures evidenceRate costUsd outputTokens meanLatencyMs }
+    scores { score improved regressed unchanged } fieldsCompared fieldsAgreeing
+  }
+  calls { agent regressed fieldsCompared fieldsAgreeing transcript { id }
+    baseline { state } candidate { state errorCode }
+    verdicts { score verdict } diff { field baseline candidate expected } }
+} }"""
+EXPERIMENTS = "{ experiments { id } }"
+CANCEL = "mutation($id: ID!) { cancelExperiment(id: $id) { experiment { id } errors { field code message } } }"
+PROMOTE = """
+mutation($id: ID!, $force: Boolean!) {
+  promoteExperiment(id: $id, force: $force) { experiment { promotedAt } errors { field code message } }
+}"""
+LABELS = """
+query($id: ID!) { promptTemplate(id: $id) {
+  labels { name version { version } }
+  audit { edges { node { action label toVersion { version } experiment { id } } } }
+} }"""
+
+
+async def candidate_version(gql: GraphQLClient, who: TenantHandle) -> dict[str, Any]:
+    version_input = {
+        "agent": "MEDDPICC",
+        "systemText": "You qualify sales calls for {{ account.name }} with MEDDPICC.",
+        "userTemplate": "Deal {{ deal.name }}. Call the `{{ agent }}` tool.",
+    }
+    payload = (await gql(CREATE_VERSION, {"input": version_input}, as_=who))["createPromptVersion"]
+    assert payload["errors"] == [], payload
+    return dict(payload["promptVersion"])
+
+
+async def dataset_of(gql: GraphQLClient, who: TenantHandle, *transcripts: str) -> str:
+    selection = {"transcriptIds": list(transcripts)}
+    payload = await gql(CREATE_DATASET, {"input": {"name": "calls", "selection": selection}}, as_=who)
+    return str(payload["createDataset"]["dataset"]["id"])
+
+
+async def analysed_call(gql: GraphQLClient, who: TenantHandle) -> str:
+    """A call whose MEDDPICC result of the production prompt is already stored."""
+    call = await transcript_for_analysis(gql, who)
+    analysis = await start_analysis(gql, who, call["transcript"], agents=["MEDDPICC"])
+    await wait_until_finished(gql, who, analysis["id"])
+    return call["transcript"]
+
+
+async def start(gql: GraphQLClient, who: TenantHandle, dataset: str, version: str, **extra: Any) -> dict[str, Any]:
+    variables = {
+        "input": {
+            "datasetId": dataset,
+            "agents": ["MEDDPICC"],
+            "baseline": {"label": "production"},
+            "candidate": {"versionId": version},
+            **extra,
+        }
+    }
+    payload: dict[str, Any] = (await gql(START, variables, as_=who))["startExperiment"]
+    return payload
+
+
+async def ended(gql: GraphQLClient, who: TenantHandle, experiment: str, timeout: float = 20) -> dict[str, Any]:
+    async def read() -> dict[str, Any] | None:
+        found: dict[str, Any] = (await gql(EXPERIMENT, {"id": experiment}, as_=who))["experiment"]
+        return found if found["status"] not in ("QUEUED", "RUNNING") else None
+
+    found: dict[str, Any] = await wait_for(read, timeout)
+    return found
+
+
+def states(experiment: dict[str, Any]) -> dict[str, int]:
+    return {row["state"]: row["count"] for row in experiment["requestStates"]}
+
+
+@pytest.mark.parametrize("mode", ["BATCH", "LIVE"])
+async def test_an_experiment_runs_the_candidate_and_only_the_missing_baseline(
+    gql: GraphQLClient, tenants: TenantFactory, mode: str
+) -> None:
+    admin = await tenants.create()
+    analysed = await analysed_call(gql, admin)
+    fresh = (await transcript_for_analysis(gql, admin))["transcript"]
+    version = await candidate_version(gql, admin)
+    dataset = await dataset_of(gql, admin, analysed, fresh)
+    started = await start(gql, admin, dataset, version["id"], mode=mode)
+    assert started["errors"] == [] and started["experiment"]["mode"] == mode
+    assert (started["experiment"]["baseline"], started["experiment"]["candidate"]) == ("production", "version 1")
+    done = await ended(gql, admin, started["experiment"]["id"])
+    assert done["status"] == "SUCCEEDED"
+    assert states(done) == {"STORED": 1, "SUCCEEDED": 3}  # the analysed call's baseline was not run again
+    assert (done["batchId"] or "").startswith("msgbatch_") == (mode == "BATCH")
+    summary = done["summary"]
+    assert summary["candidate"]["requests"] == summary["candidate"]["succeeded"] == 2
+    assert summary["baseline"]["succeeded"] == 2 and summary["candidate"]["schemaFailures"] == 0
+    assert summary["candidate"]["evidenceRate"] is not None and summary["candidate"]["costUsd"] > 0
+    assert (summary["candidate"]["meanLatencyMs"] is None) == (mode == "BATCH")
+    assert summary["fieldsCompared"] == 16  # eight MEDDPICC element statuses on each call
+    assert {row["score"] for row in summary["scores"]} == {
+        "SCHEMA_FAILURES",
+        "TRUNCATED_OR_REFUSED",
+        "EVIDENCE_RATE",
+        "CORRECTION_AGREEMENT",
+    }
+    assert sorted(call["transcript"]["id"] for call in done["calls"]) == sorted([analysed, fresh])
+    by_call = {call["transcript"]["id"]: call for call in done["calls"]}
+    assert by_call[analysed]["baseline"]["state"] == "STORED" and by_call[fresh]["baseline"]["state"] == "SUCCEEDED"
+    for call in done["calls"]:
+        assert call["fieldsCompared"] == 8 and len(call["diff"]) == 8 - call["fieldsAgreeing"]
+
+
+async def test_a_schema_regression_is_listed_first_and_blocks_promotion_unless_forced(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    admin = await tenants.create()
+    calls = [await analysed_call(gql, admin), await analysed_call(gql, admin)]
+    version = await candidate_version(gql, admin)
+    dataset = await dataset_of(gql, admin, *calls)
+    await standin.behave("meddpicc", invalid_output_times=1)  # only the candidate is sent: the first answer breaks
+    started = await start(gql, admin, dataset, version["id"], mode="LIVE")
+    done = await ended(gql, admin, started["experiment"]["id"])
+    first, second = done["calls"]
+    assert first["regressed"] and not second["regressed"]
+    assert first["candidate"] == {"state": "FAILED", "errorCode": "INVALID_OUTPUT"}
+    assert {"score": "SCHEMA_FAILURES", "verdict": "REGRESSED"} in first["verdicts"]
+    assert first["diff"] and all(row["candidate"] is None for row in first["diff"])
+    schema = next(row for row in done["summary"]["scores"] if row["score"] == "SCHEMA_FAILURES")
+    assert (schema["regressed"], schema["unchanged"], schema["improved"]) == (1, 1, 0)
+    refused = (await gql(PROMOTE, {"id": done["id"], "force": False}, as_=admin))["promoteExperiment"]
+    assert [(e["field"], e["code"]) for e in refused["errors"]] == [("force", "CONFLICT")]
+    assert "regressed on schema failures" in refused["errors"][0]["message"]
+    template = version["template"]["id"]
+    labels = (await gql(LABELS, {"id": template}, as_=admin))["promptTemplate"]
+    assert "production" not in {label["name"] for label in labels["labels"]}
+    forced = (await gql(PROMOTE, {"id": done["id"], "force": True}, as_=admin))["promoteExperiment"]
+    assert forced["errors"] == [] and forced["experiment"]["promotedAt"]
+    labels = (await gql(LABELS, {"id": template}, as_=admin))["promptTemplate"]
+    assert {"name": "production", "version": {"version": 1}} in labels["labels"]
+    [entry] = [e["node"] for e in labels["audit"]["edges"] if e["node"]["label"] == "production"]
+    assert entry["action"] == "label_set" and entry["experiment"] == {"id": done["id"]}
+
+
+async def test_over_the_budget_is_refused_with_the_estimate_and_nothing_is_saved(
+    gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    admin = await tenants.create()
+    call = (await transcript_for_analysis(gql, admin))["transcript"]
+    version = await candidate_version(gql, admin)
+    dataset = await dataset_of(gql, admin, call)
+    refused = await start(gql, admin, dataset, version["id"], budgetUsd=0.0001)
+    assert refused["experiment"] is None
+    [error] = refused["errors"]
+    assert (error["field"], error["code"]) == ("input.budgetUsd", "INVALID")
+    assert "the estimate is $" in error["message"] and "2 requests" in error["message"]
+    assert "over the budget of $0.0001" in error["message"]
+    both = await start(
+        gql, admin, dataset, version["id"], candidate={"label": "production", "versionId": version["id"]}
+    )
+    assert [(e["field"], e["code"]) for e in both["errors"]] == [("input.candidate", "INVALID")]
+    assert (await gql(EXPERIMENTS, as_=admin))["experiments"] == []
+
+
+async def test_only_admins_see_experiments_and_only_their_tenants(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    admin = await tenants.create()
+    member = await tenants.add_user(admin, Role.MEMBER)
+    other_admin = await tenants.create()
+    call = (await transcript_for_analysis(gql, admin))["transcript"]
+    version = await candidate_version(gql, admin)
+    dataset = await dataset_of(gql, admin, call)
+    experiment = (await start(gql, admin, dataset, version["id"], mode="LIVE"))["experiment"]["id"]
+    await ended(gql, admin, experiment)
+    for operation, variables in (
+        (EXPERIMENTS, {}),
+        (EXPERIMENT, {"id": experiment}),
+        (CANCEL, {"id": experiment}),
+        (PROMOTE, {"id": experiment, "force": True}),
+    ):
+        body = (await gql.raw(operation, variables, as_=member)).json()
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", operation
+    assert (await gql(EXPERIMENT, {"id": experiment}, as_=other_admin))["experiment"] is None
+    assert (await gql(EXPERIMENTS, as_=other_admin))["experiments"] == []
+    variables = {
+        "input": {
+            "datasetId": dataset,
+            "agents": ["MEDDPICC"],
+            "baseline": {"label": "production"},
+            "candidate": {"label": "production"},
+        }
+    }
+    foreign = (await gql.raw(START, variables, as_=other_admin)).json()
+    assert foreign["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    promoted = (await gql(PROMOTE, {"id": experiment, "force": True}, as_=other_admin))["promoteExperiment"]
+    assert [e["code"] for e in promoted["errors"]] == ["NOT_FOUND"]
+    assert [e["id"] for e in (await gql(EXPERIMENTS, as_=admin))["experiments"]] == [experiment]
+
+
+def batch_id_of(gql: GraphQLClient, who: TenantHandle, experiment: str) -> Callable[[], Awaitable[str | None]]:
+    async def read() -> str | None:
+        found: str | None = (await gql(EXPERIMENT, {"id": experiment}, as_=who))["experiment"]["batchId"]
+        return found
+
+    return read
+
+
+async def batches_sent(app: Starlette) -> int:
+    sdk = app.state.graphql.llm.sdk
+    return len([batch async for batch in sdk.messages.batches.list(limit=1000)])
+
+
+async def test_a_pool_stopped_mid_batch_is_resumed_without_sending_it_again(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl, app: Starlette
+) -> None:
+    admin = await tenants.create()
+    call = (await transcript_for_analysis(gql, admin))["transcript"]
+    version = await candidate_version(gql, admin)
+    dataset = await dataset_of(gql, admin, call)
+    await standin.behave("meddpicc", held=True)
+    before = await batches_sent(app)
+    experiment = (await start(gql, admin, dataset, version["id"]))["experiment"]["id"]
+    batch_id = await wait_for(batch_id_of(gql, admin, experiment))
+    pool = app.state.experiment_pool
+    await pool.stop()  # the server stops while the batch runs at the API
+    stopped_as = pool.claimer_id
+    await pool.start()  # and starts again: a pool of its own
+    assert pool.claimer_id != stopped_as
+    await standin.release("meddpicc")
+    done = await ended(gql, admin, experiment)
+    assert done["status"] == "SUCCEEDED" and done["batchId"] == batch_id
+    assert states(done) == {"SUCCEEDED": 2}
+    assert await batches_sent(app) == before + 1
+
+
+async def test_cancel_ends_a_batch_experiment_and_its_unanswered_requests(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    admin = await tenants.create()
+    call = (await transcript_for_analysis(gql, admin))["transcript"]
+    version = await candidate_version(gql, admin)
+    dataset = await dataset_of(gql, admin, call)
+    await standin.behave("meddpicc", held=True)
+    experiment = (await start(gql, admin, dataset, version["id"]))["experiment"]["id"]
+    await wait_for(batch_id_of(gql, admin, experiment))
+    canceled = (await gql(CANCEL, {"id": experiment}, as_=admin))["cancelExperiment"]
+    assert canceled["errors"] == []
+    await standin.release("meddpicc")
+    done = await ended(gql, admin, experiment)
+    assert done["status"] == "CANCELED"
+    assert set(states(done)) <= {"CANCELED", "SUCCEEDED"}
+    again = (await gql(CANCEL, {"id": experiment}, as_=admin))["cancelExperiment"]
+    assert [(e["field"], e["code"]) for e in again["errors"]] == [("id", "CONFLICT")]
+
+
+EVENTS = """
+subscription($id: ID!) { experimentEvents(experimentId: $id) {
+  status answered total requestStates { state count } experiment { id }
+} }"""
+
+
+async def test_experiment_events_report_progress_until_it_ends(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl, app: Starlette
+) -> None:
+    admin = await tenants.create()
+    call = (await transcript_for_analysis(gql, admin))["transcript"]
+    version = await candidate_version(gql, admin)
+    dataset = await dataset_of(gql, admin, call)
+    await standin.behave("meddpicc", held=True)
+    experiment = (await start(gql, admin, dataset, version["id"], mode="LIVE"))["experiment"]["id"]
+    async with websocket(app, admin.api_key) as ws:
+        events = await subscribe(ws, EVENTS, {"id": experiment})
+        first = (await events.next())["experimentEvents"]
+        assert first["experiment"] == {"id": experiment} and (first["answered"], first["total"]) == (0, 2)
+        await standin.release("meddpicc")
+        rest = [event["experimentEvents"] for event in await events.collect()]
+    assert rest[-1]["status"] == "SUCCEEDED" and rest[-1]["answered"] == 2
+    assert rest[-1]["requestStates"] == [{"state": "SUCCEEDED", "count": 2}]
+    answered = [event["answered"] for event in [first, *rest]]
+    assert answered == sorted(answered)  # progress never goes back
+
+
+CORRECT = """
+mutation($input: CorrectResultInput!) { correctResult(input: $input) { errors { code message } } }"""
+STORED = """
+query($id: ID!) { node(id: $id) { ... on Transcript { analyses { edges { node { agentRuns {
+  result { ... on MeddpiccResult { metrics { status } champion { status } } } } } } } } } }"""
+SCORED = """
+query($id: ID!) { experiment(id: $id) {
+  summary { baseline { correctionsAgreed correctionsTotal correctionAgreement }
+            candidate { correctionsAgreed correctionsTotal } }
+  calls { candidate { result } diff { field expected } }
+} }"""
+
+
+async def test_answers_are_scored_against_corrections(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    admin = await tenants.create()
+    call = await analysed_call(gql, admin)
+    runs = (await gql(STORED, {"id": call}, as_=admin))["node"]["analyses"]["edges"][0]["node"]["agentRuns"]
+    stored = runs[0]["result"]
+    metrics = stored["metrics"]["status"].lower()
+    champion = next(s for s in ("missing", "partial", "identified") if s != stored["champion"]["status"].lower())
+    for target, value in (("metrics", metrics), ("champion", champion)):  # the baseline agrees on one of two
+        correction = {"transcriptId": call, "field": "MEDDPICC_STATUS", "target": target, "value": value}
+        assert (await gql(CORRECT, {"input": correction}, as_=admin))["correctResult"]["errors"] == []
+    version = await candidate_version(gql, admin)
+    dataset = await dataset_of(gql, admin, call)
+    experiment = (await start(gql, admin, dataset, version["id"], mode="LIVE"))["experiment"]["id"]
+    await ended(gql, admin, experiment)
+    read = (await gql(SCORED, {"id": experiment}, as_=admin))["experiment"]
+    baseline, candidate = read["summary"]["baseline"], read["summary"]["candidate"]
+    assert (baseline["correctionsAgreed"], baseline["correctionsTotal"], baseline["correctionAgreement"]) == (1, 2, 0.5)
+    [scored] = read["calls"]
+    answer = scored["candidate"]["result"]
+    agreed = (answer["metrics"]["status"] == metrics) + (answer["champion"]["status"] == champion)
+    assert (candidate["correctionsAgreed"], candidate["correctionsTotal"]) == (agreed, 2)
+    expected = {row["field"]: row["expected"] for row in scored["diff"]}
+    assert expected.get("champion.status", champion) == champion and expected.get("metrics.status", metrics) == metrics
+
+
+async def test_bad_experiments_are_refused_and_nothing_is_saved(gql: GraphQLClient, tenants: TenantFactory) -> None:
+    admin = await tenants.create()
+    call = (await transcript_for_analysis(gql, admin))["transcript"]
+    version = await candidate_version(gql, admin)
+    dataset = await dataset_of(gql, admin, call)
+    cases: list[tuple[dict[str, Any], tuple[str, str]]] = [
+        ({"agents": []}, ("input.agents", "INVALID")),
+        ({"budgetUsd": -1}, ("input.budgetUsd", "INVALID")),
+        ({"baseline": {"label": "nowhere"}}, ("input.baseline", "NOT_FOUND")),
+        ({"baseline": {}}, ("input.baseline", "INVALID")),
+        ({"agents": ["MEDDPICC", "STAKEHOLDERS"]}, ("input.agents", "INVALID")),  # a version is one agent's
+        ({"candidate": {"versionId": call}}, ("input.candidate.versionId", "NOT_FOUND")),
+    ]
+    for extra, expected in cases:
+        payload = await start(gql, admin, dataset, version["id"], **extra)
+        assert payload["experiment"] is None and [(e["field"], e["code"]) for e in payload["errors"]] == [expected], (
+            extra
+        )
+    unknown_version = await gql.raw(
+        START,
+        {
+            "input": {
+                "datasetId": dataset,
+                "datasetVersion": 7,
+                "agents": ["MEDDPICC"],
+                "baseline": {"label": "production"},
+                "candidate": {"label": "production"},
+            }
+        },
+        as_=admin,
+    )
+    assert unknown_version.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    assert (await gql(EXPERIMENTS, as_=admin))["experiments"] == []
