@@ -21,6 +21,7 @@ from dealgraph.fanout.hub import NotificationHub
 from dealgraph.fanout.redis import RedisEvents
 from dealgraph.runs.analysis_pool import AnalysisPool
 from dealgraph.runs.runner import AgentRunner
+from dealgraph.stopping import finish_within
 
 log = logging.getLogger(__name__)
 
@@ -56,5 +57,5 @@ async def analysis_engine(database: Database, settings: Settings) -> AsyncIterat
         if analysis_pool:
             await analysis_pool.stop()
         event_transport.activate(None)
-        await hub.stop()
-        await llm.close()
+        await finish_within("closing the notification listener", hub.stop(), settings.shutdown_timeout_s)
+        await finish_within("closing the Claude client", llm.close(), settings.shutdown_timeout_s)

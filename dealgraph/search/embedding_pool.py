@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 from dealgraph.config import Settings
 from dealgraph.db.claimers import new_claimer_id
@@ -20,6 +20,7 @@ from dealgraph.db.repositories import search_jobs, transcripts, vectors
 from dealgraph.db.session import Database
 from dealgraph.search.embedders import Embedder, get_embedder
 from dealgraph.search.windows import Spoken, windows
+from dealgraph.stopping import finish_within
 
 log = logging.getLogger(__name__)
 
@@ -126,5 +127,6 @@ async def embedding_pool(database: Database, settings: Settings) -> AsyncIterato
         yield
     finally:
         task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        await finish_within(
+            "the embedding pool", asyncio.gather(task, return_exceptions=True), settings.shutdown_timeout_s
+        )

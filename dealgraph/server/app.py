@@ -25,6 +25,7 @@ from dealgraph.server.limits import with_limits
 from dealgraph.server.recycle import Recycler
 from dealgraph.server.request_id import RequestIdMiddleware
 from dealgraph.server.view import DealgraphGraphQL
+from dealgraph.stopping import finish_within
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
                 finally:
                     app.state.ready = False  # draining: load balancers stop sending new requests
         finally:
-            await database.dispose()
+            await finish_within("closing the database connections", database.dispose(), settings.shutdown_timeout_s)
 
     app = Starlette(
         routes=[
