@@ -198,9 +198,10 @@ def test_a_reader_that_leaves_early_ends_the_output_quietly() -> None:
     assert process.returncode == 128 + signal.SIGPIPE  # what a shell shows for any program whose reader left
 
 
-def imported_modules(env: dict[str, str], *args: str) -> set[str]:
-    """The top-level packages `dealgraph ARGS` imports, from the interpreter's own record (-X importtime)."""
-    command = [CLI[0], "-X", "importtime", *CLI[1:], *args]
+def imported_modules(env: dict[str, str], *args: str, module: str = CLI[2]) -> set[str]:
+    """The top-level packages `python -m MODULE ARGS` (`dealgraph ARGS`) imports, from the interpreter's own record
+    (-X importtime)."""
+    command = [CLI[0], "-X", "importtime", "-m", module, *args]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     return {name.split(".")[0] for name in re.findall(r"^import time:.*\|\s+(\S+)$", result.stderr, re.MULTILINE)}
 
@@ -214,6 +215,12 @@ def test_help_and_one_line_commands_load_nothing_of_the_server(database_url: str
     assert not imported_modules(dict(os.environ), "--help") & (SERVER_PACKAGES | {"sqlalchemy", "pydantic"})
     revoke = imported_modules({**os.environ, "DATABASE_URL": database_url}, "apikey", "revoke", "dg_nothing")
     assert "sqlalchemy" in revoke and not revoke & SERVER_PACKAGES
+
+
+def test_the_stand_ins_process_loads_no_claude_sdk() -> None:
+    """`serve` and `llm check` start a stand-in process; the SDK's import alone took 4 s on a loaded machine."""
+    loaded = imported_modules(dict(os.environ), "--help", module="dealgraph.standin")
+    assert "uvicorn" in loaded and "anthropic" not in loaded
 
 
 def test_help_names_the_new_vocabulary_only() -> None:
