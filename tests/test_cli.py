@@ -7,11 +7,13 @@ import re
 import signal
 import subprocess
 import tempfile
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from harness.ports import free_port
+from harness.postgres import MigratedTemplates
 from harness.processes import CLI, run_command, running
 from tests.processes import process_env, run_cli
 from tests.support import REFUSAL_DEADLINE_S, GraphQLClient, TenantFactory, TenantHandle, refused_within
@@ -102,8 +104,16 @@ async def test_llm_check_sends_every_production_configuration(
     assert any("claude-sonnet-5-5" in line and "effort=high" in line for line in meddpicc)  # the built-in
 
 
-def test_llm_check_prints_the_apis_exact_error() -> None:
-    checked = llm_check(DEALGRAPH_LLM_MODEL="claude-sonnet-4-0")
+@pytest.fixture
+async def untouched_database_url(server_url: str, migrated_templates: MigratedTemplates) -> AsyncIterator[str]:
+    """A migrated database no test has written to, as a fresh install has: a clone takes tens of milliseconds, where
+    `llm check`'s embedded PostgreSQL of its own takes seconds to create."""
+    async with migrated_templates.clone(server_url) as database:
+        yield database.url
+
+
+def test_llm_check_prints_the_apis_exact_error(untouched_database_url: str) -> None:
+    checked = llm_check(DATABASE_URL=untouched_database_url, DEALGRAPH_LLM_MODEL="claude-sonnet-4-0")
     assert checked.returncode == 1
     assert (
         checked.stdout.count("REJECTED: NOT_FOUND 404: model: claude-sonnet-4-0 is not supported by dealgraph yet") == 8
