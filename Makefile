@@ -29,8 +29,11 @@ lint: $(VENV)/.installed
 run: $(VENV)/.installed
 	$(VENV)/bin/dealgraph serve
 
+# Four processes (pytest-xdist), whole modules each: most tests wait on PostgreSQL, sockets and child processes,
+# not on a core, and every module has its own database already. PYTEST_ARGS='-n 0' runs it in one process.
+PYTEST_ARGS ?= -n 4 --dist loadfile
 test: $(VENV)/.installed
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m bench.analysis_latency

@@ -150,7 +150,9 @@ class Settings(BaseSettings):
         default=20.0,
         gt=0,
         description="After SIGTERM, how long requests and WebSockets under way may take to finish; then they are cut, "
-        "the process's claimed agent runs are handed back to the queue, and it exits.",
+        "the process's claimed agent runs are handed back to the queue, and it exits. Each step of that stop "
+        "(runs ending, handing them back, closing connections) gets as long again, then is left behind with a "
+        "WARNING.",
     )
     max_query_chars: int = Field(
         default=100_000,

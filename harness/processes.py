@@ -24,8 +24,11 @@ START_TIMEOUT_S = 180.0
 """A loaded two-core machine takes a long time to start several interpreters."""
 
 
-def run_command(args: Sequence[str], env: Mapping[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """One `dealgraph` command run to completion with exactly `env`; its output captured as text."""
+def run_command(args: Sequence[str], env: Mapping[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """One `dealgraph` command run to completion with exactly `env`; its output captured as text.
+
+    `timeout` only catches a hang: `llm check` starts an embedded PostgreSQL and a stand-in and took 60 s with four
+    test processes on a loaded two-core machine; a test's own limit (pytest-timeout) is 180 s."""
     return subprocess.run([*CLI, *args], env=dict(env), capture_output=True, text=True, timeout=timeout)
 
 

@@ -238,6 +238,7 @@ class Subscription:
 
 
 _operation_ids = itertools.count(1)
+ACCEPT_DEADLINE_S = 30.0
 
 
 @asynccontextmanager
@@ -245,9 +246,10 @@ async def connect_websocket(app: ASGIApp, address: str = "127.0.0.1") -> AsyncIt
     """A graphql-transport-ws connection to the app from client `address`, before `connection_init`.
 
     The client lives inside the caller's task: the WebSocket transport's task group must be
-    entered and exited in one task.
+    entered and exited in one task. The app has `ACCEPT_DEADLINE_S` to accept the socket (the transport's own
+    default, 1 s, failed tests opening hundreds of sockets at once on a loaded machine).
     """
-    transport = ASGIWebSocketTransport(app=app, client=(address, 40000))
+    transport = ASGIWebSocketTransport(app=app, client=(address, 40000), initial_receive_timeout=ACCEPT_DEADLINE_S)
     ws: AsyncWebSocketSession
     async with httpx.AsyncClient(transport=transport, base_url="http://dealgraph.test") as client:
         async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:

@@ -7,11 +7,13 @@ import re
 import signal
 import subprocess
 import tempfile
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from harness.ports import free_port
+from harness.postgres import MigratedTemplates
 from harness.processes import CLI, run_command, running
 from tests.processes import process_env, run_cli
 from tests.support import REFUSAL_DEADLINE_S, GraphQLClient, TenantFactory, TenantHandle, refused_within
@@ -102,8 +104,16 @@ async def test_llm_check_sends_every_production_configuration(
     assert any("claude-sonnet-5-5" in line and "effort=high" in line for line in meddpicc)  # the built-in
 
 
-def test_llm_check_prints_the_apis_exact_error() -> None:
-    checked = llm_check(DEALGRAPH_LLM_MODEL="claude-sonnet-4-0")
+@pytest.fixture
+async def untouched_database_url(server_url: str, migrated_templates: MigratedTemplates) -> AsyncIterator[str]:
+    """A migrated database no test has written to, as a fresh install has: a clone takes tens of milliseconds, where
+    `llm check`'s embedded PostgreSQL of its own takes seconds to create."""
+    async with migrated_templates.clone(server_url) as database:
+        yield database.url
+
+
+def test_llm_check_prints_the_apis_exact_error(untouched_database_url: str) -> None:
+    checked = llm_check(DATABASE_URL=untouched_database_url, DEALGRAPH_LLM_MODEL="claude-sonnet-4-0")
     assert checked.returncode == 1
     assert (
         checked.stdout.count("REJECTED: NOT_FOUND 404: model: claude-sonnet-4-0 is not supported by dealgraph yet") == 8
@@ -198,9 +208,10 @@ def test_a_reader_that_leaves_early_ends_the_output_quietly() -> None:
     assert process.returncode == 128 + signal.SIGPIPE  # what a shell shows for any program whose reader left
 
 
-def imported_modules(env: dict[str, str], *args: str) -> set[str]:
-    """The top-level packages `dealgraph ARGS` imports, from the interpreter's own record (-X importtime)."""
-    command = [CLI[0], "-X", "importtime", *CLI[1:], *args]
+def imported_modules(env: dict[str, str], *args: str, module: str = CLI[2]) -> set[str]:
+    """The top-level packages `python -m MODULE ARGS` (`dealgraph ARGS`) imports, from the interpreter's own record
+    (-X importtime)."""
+    command = [CLI[0], "-X", "importtime", "-m", module, *args]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     return {name.split(".")[0] for name in re.findall(r"^import time:.*\|\s+(\S+)$", result.stderr, re.MULTILINE)}
 
@@ -214,6 +225,12 @@ def test_help_and_one_line_commands_load_nothing_of_the_server(database_url: str
     assert not imported_modules(dict(os.environ), "--help") & (SERVER_PACKAGES | {"sqlalchemy", "pydantic"})
     revoke = imported_modules({**os.environ, "DATABASE_URL": database_url}, "apikey", "revoke", "dg_nothing")
     assert "sqlalchemy" in revoke and not revoke & SERVER_PACKAGES
+
+
+def test_the_stand_ins_process_loads_no_claude_sdk() -> None:
+    """`serve` and `llm check` start a stand-in process; the SDK's import alone took 4 s on a loaded machine."""
+    loaded = imported_modules(dict(os.environ), "--help", module="dealgraph.standin")
+    assert "uvicorn" in loaded and "anthropic" not in loaded
 
 
 def test_help_names_the_new_vocabulary_only() -> None:

@@ -7,7 +7,6 @@ lapse and write happens when the test says.
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from dealgraph.db.repositories import runs, search_jobs
 from dealgraph.db.session import Database
 from dealgraph.standin import RunningStandin
 from tests.analysis_support import start, transcript_for_analysis
-from tests.support import GraphQLClient, TenantFactory, make_settings
+from tests.support import GraphQLClient, TenantFactory, make_settings, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -137,16 +136,16 @@ async def _row(database: Database, queue: Queue, job: uuid.UUID) -> tuple[str, i
 async def _lease_lapsed(database: Database, queue: Queue, job: uuid.UUID) -> None:
     """Wait for the database's clock to pass the job's lease (short in these tests)."""
     table, key = queue.queue.table, queue.queue.key
-    deadline = asyncio.get_running_loop().time() + 10
-    while True:
+
+    async def lapsed() -> bool:
         async with database.owner_session() as session:
-            lapsed = await session.scalar(
-                text(f"SELECT lease_expires_at < now() FROM {table} WHERE {key} = :job"), {"job": job}
+            return bool(
+                await session.scalar(
+                    text(f"SELECT lease_expires_at < now() FROM {table} WHERE {key} = :job"), {"job": job}
+                )
             )
-        if lapsed:
-            return
-        assert asyncio.get_running_loop().time() < deadline, "the lease never lapsed"
-        await asyncio.sleep(0.05)
+
+    await wait_for(lapsed)
 
 
 async def test_a_claimer_that_lost_its_lease_writes_nothing(

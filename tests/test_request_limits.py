@@ -41,6 +41,7 @@ def settings(database_url: str, standin_server: RunningStandin) -> Settings:
         tenant_connections=1,
         db_pool_size=1,
         db_pool_timeout_s=0.5,
+        analysis_slots=0,  # no analysis pool polling the one connection: a test's own use of it never waits 0.5 s
     )
 
 

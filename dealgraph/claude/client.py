@@ -28,13 +28,10 @@ from typing import Any
 import anthropic
 import httpx2
 
-from dealgraph.claude.models import Effort
+from dealgraph.claude.models import SIMULATED_HEADER, Effort
 from dealgraph.claude.request_span import request_span
 from dealgraph.claude.stream import MessageStream, StreamError
 from dealgraph.config import Settings
-
-SIMULATED_HEADER = "x-dealgraph-simulated"
-"""Set on every response of the stand-in (`dealgraph.standin`): a result it produced is marked simulated."""
 
 _CHARS_PER_TOKEN = 3
 """Streamed characters per output token, roughly, for progress only: the current models' tokenizer makes about

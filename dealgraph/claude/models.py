@@ -19,6 +19,10 @@ from typing import Literal
 
 from dealgraph.effort import EFFORTS, Effort
 
+SIMULATED_HEADER = "x-dealgraph-simulated"
+"""Set on every response of the stand-in (`dealgraph.standin`): a result it produced is marked simulated. Here,
+not in the client, so the stand-in's process never imports the SDK (seconds of start-up)."""
+
 ThinkingType = Literal["adaptive", "between_tools", "disabled", "enabled"]
 
 _DOCS = "https://platform.claude.com/docs/en"

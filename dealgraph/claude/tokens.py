@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
-from dealgraph.claude.client import StructuredRequest
+if TYPE_CHECKING:  # the stand-in counts with this module, and its process never imports the SDK the client needs
+    from dealgraph.claude.client import StructuredRequest
 
 NEWER_TOKENIZER_FACTOR = 1.3
 """https://platform.claude.com/docs/en/build-with-claude/token-counting: the newer tokenizer (Opus 4.7 and later

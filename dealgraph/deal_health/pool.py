@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
 from dealgraph.config import Settings
@@ -24,6 +24,7 @@ from dealgraph.db.session import Database, TenantScope
 from dealgraph.deal_health.facts import read_facts
 from dealgraph.services.health import shown, stored
 from dealgraph.services.health_rules import assess
+from dealgraph.stopping import finish_within
 
 log = logging.getLogger(__name__)
 
@@ -119,5 +120,4 @@ async def health_pool(database: Database, settings: Settings) -> AsyncIterator[N
         yield
     finally:
         task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        await finish_within("stopping the health pool", asyncio.wait({task}), settings.shutdown_timeout_s)

@@ -40,6 +40,10 @@ RESYNC: Final = {"kind": "resync"}
 _QUEUE_LIMIT = 256
 """Events a subscriber may have pending; beyond that it re-reads the database (RESYNC) instead."""
 _RECONNECT_DELAY_S = 0.5
+_UNREACHABLE = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError)
+"""What reconnecting meets while the database is away: refused, or a session ended between connecting and LISTEN
+("connection is closed", or "cannot switch to state N; another operation is in progress", as
+`dealgraph.db.outage` explains; the fan-out sits below the database layer, so it names them here)."""
 
 Event = dict[str, Any]
 Topic = tuple[str, str]
@@ -149,10 +153,14 @@ class NotificationHub:
 
     async def _connect(self) -> None:
         connection = await asyncpg.connect(self._dsn)
-        if self._events is None:
-            await connection.add_listener(EVENTS_CHANNEL, self._on_event)
-        await connection.add_listener(RUNS_QUEUED_CHANNEL, self._on_runs_queued)
-        await connection.add_listener(KEYS_REVOKED_CHANNEL, self._on_keys_revoked)
+        try:
+            if self._events is None:
+                await connection.add_listener(EVENTS_CHANNEL, self._on_event)
+            await connection.add_listener(RUNS_QUEUED_CHANNEL, self._on_runs_queued)
+            await connection.add_listener(KEYS_REVOKED_CHANNEL, self._on_keys_revoked)
+        except BaseException:  # e.g. the session ended between connecting and LISTEN
+            connection.terminate()
+            raise
         connection.add_termination_listener(lambda _: self._lost.set())
         self._connection = connection
         self._lost.clear()
@@ -184,7 +192,7 @@ class NotificationHub:
                 try:
                     await self._connect()
                     break
-                except (OSError, asyncpg.PostgresError):
+                except _UNREACHABLE:
                     await asyncio.sleep(_RECONNECT_DELAY_S)
             if self._events is None:
                 self._resync_all()

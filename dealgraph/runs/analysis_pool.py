@@ -26,6 +26,7 @@ from dealgraph.runs.inferred_sides import record_inferred_sides
 from dealgraph.runs.lease import RunLease, record_outcome
 from dealgraph.runs.proposals import record_proposals
 from dealgraph.runs.runner import AgentRunner
+from dealgraph.stopping import finish_within
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +56,21 @@ class AnalysisPool:
         log.info("analysis pool %s started with %d slots", self.claimer_id, self.settings.analysis_slots)
 
     async def stop(self) -> None:
-        for task in [*self._tasks, *self._active.values()]:
+        """Each step within DEALGRAPH_SHUTDOWN_TIMEOUT_S (`dealgraph.stopping`): runs left behind or not handed
+        back are claimed again once their leases run out."""
+        deadline_s = self.settings.shutdown_timeout_s
+        tasks = [*self._tasks, *self._active.values()]
+        for task in tasks:
             task.cancel()
-        for task in [*self._tasks, *self._active.values()]:
-            with suppress(asyncio.CancelledError):
-                await task
-        await self.runner.close()
+        await finish_within(
+            f"analysis pool {self.claimer_id}'s {len(self._active)} runs and its loops",
+            asyncio.gather(*tasks, return_exceptions=True),
+            deadline_s,
+        )
+        await finish_within("the run progress publisher", self.runner.close(), deadline_s)
+        await finish_within(f"handing analysis pool {self.claimer_id}'s runs back", self._hand_back(), deadline_s)
+
+    async def _hand_back(self) -> None:
         async with self.database.owner_session() as session:
             released = await runs.release_runs(session, self.claimer_id)
         if released:

@@ -22,6 +22,7 @@ from dealgraph.fanout.redis import RedisEvents
 from dealgraph.runs.analysis_pool import AnalysisPool
 from dealgraph.runs.experiment_pool import ExperimentPool
 from dealgraph.runs.runner import AgentRunner
+from dealgraph.stopping import finish_within
 
 log = logging.getLogger(__name__)
 
@@ -58,9 +59,9 @@ async def analysis_engine(database: Database, settings: Settings) -> AsyncIterat
         yield Engine(hub, llm, analysis_pool, experiment_pool)
     finally:
         if experiment_pool:
-            await experiment_pool.stop()
+            await finish_within("stopping the experiment pool", experiment_pool.stop(), settings.shutdown_timeout_s)
         if analysis_pool:
             await analysis_pool.stop()
         event_transport.activate(None)
-        await hub.stop()
-        await llm.close()
+        await finish_within("closing the notification listener", hub.stop(), settings.shutdown_timeout_s)
+        await finish_within("closing the Claude client", llm.close(), settings.shutdown_timeout_s)

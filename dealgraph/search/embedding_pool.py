@@ -12,7 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager
 
 from dealgraph.config import Settings
 from dealgraph.db.claimers import new_claimer_id
@@ -22,6 +22,7 @@ from dealgraph.db.session import Database
 from dealgraph.observability import metrics
 from dealgraph.search.embedders import Embedder, get_embedder
 from dealgraph.search.windows import Spoken, windows
+from dealgraph.stopping import finish_within
 
 log = logging.getLogger(__name__)
 
@@ -132,5 +133,6 @@ async def embedding_pool(database: Database, settings: Settings) -> AsyncIterato
         yield
     finally:
         task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        await finish_within(
+            "the embedding pool", asyncio.gather(task, return_exceptions=True), settings.shutdown_timeout_s
+        )

@@ -31,6 +31,7 @@ from dealgraph.server.pages import page_routes
 from dealgraph.server.recycle import Recycler
 from dealgraph.server.request_id import RequestIdMiddleware
 from dealgraph.server.view import DealgraphGraphQL
+from dealgraph.stopping import finish_within
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
                 finally:
                     app.state.ready = False  # draining: load balancers stop sending new requests
         finally:
-            await database.dispose()
+            await finish_within("closing the database connections", database.dispose(), settings.shutdown_timeout_s)
             stop_observing()
 
     app = Starlette(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from dealgraph.claude.client import SIMULATED_HEADER
+from dealgraph.claude.models import SIMULATED_HEADER
 from dealgraph.standin.ids import new_id
 
 
