@@ -64,12 +64,34 @@ class RowRead:
 
 @dataclass(frozen=True, slots=True)
 class ExtraRead:
-    """What a deal's board shows besides its columns: its stored health (`StoredHealth`, None before the first
+    """What a deal's board shows besides its columns: its stored health (`HealthRecord`, None before the first
     request of one), or the `agent`'s succeeded results on its calls (`analyses.succeeded_results`' rows
     without the deal id: the same query, correlated to the deal)."""
 
     kind: Literal["health", "results"]
     agent: str = ""
+
+
+class HealthRecord(NamedTuple):
+    """A `deal_health` row as read, its JSON still text: equal rows are equal (and hashable) records, so what is
+    made of one can be remembered (`stored()` decodes it)."""
+
+    health: str
+    status: str
+    warnings: str
+    next_step: str | None
+    computed_at: datetime | None
+    version: int
+
+    def stored(self) -> StoredHealth:
+        return StoredHealth(
+            self.health,
+            self.status,
+            json.loads(self.warnings),
+            json.loads(self.next_step or "null"),
+            self.computed_at,
+            self.version,
+        )
 
 
 class StoredHealth(NamedTuple):
@@ -186,10 +208,7 @@ def _decoders(table: str, columns: tuple[str, ...]) -> list[tuple[str, Callable[
 
 def _decoded_extra(extra: ExtraRead, value: Any) -> Any:
     if extra.kind == "health":
-        if value is None:
-            return None
-        health, status, warnings, next_step, computed_at, version = value
-        return StoredHealth(health, status, json.loads(warnings), json.loads(next_step or "null"), computed_at, version)
+        return None if value is None else HealthRecord(*value)
     return [(call, occurred_at, finished_at, json.loads(result)) for call, occurred_at, finished_at, result in value]
 
 
