@@ -242,7 +242,7 @@ def _root(shape: ListRead, aliases: Iterator[str], parameters: Iterator[str]) ->
     direction = "DESC" if sort.descending else "ASC"
     record = _record(shape.row, alias, aliases, extra=(f"CAST({key} AS TEXT)", row_id))
     joins = "".join(
-        f" LEFT JOIN {joined.element.name} AS {joined.name} ON {_compiled(on, table)}"
+        f" JOIN {joined.element.name} AS {joined.name} ON {_compiled(on, table)}"
         for joined, on in ((inspect(target).selectable, on) for target, on in sort.joins)
     )
     return (
