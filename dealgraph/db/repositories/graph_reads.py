@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache
@@ -240,18 +240,29 @@ def _root(shape: ListRead, aliases: Iterator[str], parameters: Iterator[str]) ->
         )
         # keyset.past compares the same way: the cursor's text cast back to the key's type
     direction = "DESC" if sort.descending else "ASC"
-    record = _record(shape.row, alias, aliases, extra=(f"CAST({key} AS TEXT)", row_id))
-    joins = "".join(
-        f" JOIN {joined.element.name} AS {joined.name} ON {_compiled(on, table)}"
-        for joined, on in ((inspect(target).selectable, on) for target, on in sort.joins)
+    joined = [(inspect(target).selectable, on) for target, on in sort.joins]  # (aliased table, ON clause)
+    record = _record(
+        shape.row,
+        alias,
+        aliases,
+        extra=(f"CAST({key} AS TEXT)", row_id),
+        joined={other.element.name: other.name for other, _on in joined},
     )
+    joins = "".join(f" JOIN {other.element.name} AS {other.name} ON {_compiled(on, table)}" for other, on in joined)
     return (
         f"ARRAY(SELECT {record} FROM {shape.listing} AS {alias}{joins}{where} "
         f"ORDER BY {key} {direction}, {row_id} {direction} LIMIT {shape.first + 1})"
     )
 
 
-def _record(shape: RowRead, alias: str, aliases: Iterator[str], extra: tuple[str, ...] = ()) -> str:
+def _record(
+    shape: RowRead,
+    alias: str,
+    aliases: Iterator[str],
+    extra: tuple[str, ...] = (),
+    joined: Mapping[str, str] | None = None,
+) -> str:
+    """`joined`: the tables the sort joined to this row (name -> alias), whose row an extra reads as it is."""
     parts = [f"{alias}.id", *(_column_sql(shape.table, alias, name) for name in shape.columns)]
     for parent in shape.parents:
         inner = next(aliases)
@@ -271,18 +282,20 @@ def _record(shape: RowRead, alias: str, aliases: Iterator[str], extra: tuple[str
             f"WHERE {inner}.{relation.parent.key} = {alias}.id ORDER BY {order} "
             f"LIMIT {child.first + 1} OFFSET {child.offset})"
         )
-    parts.extend(_extra_sql(extra, alias) for extra in shape.extras)
+    parts.extend(_extra_sql(extra, alias, joined or {}) for extra in shape.extras)
     parts.extend(extra)
     return f"ROW({', '.join(parts)})"
 
 
-def _extra_sql(extra: ExtraRead, alias: str) -> str:
+def _extra_sql(extra: ExtraRead, alias: str, joined: Mapping[str, str]) -> str:
     """JSON as text: asyncpg decodes an anonymous record's jsonb field as text in any case, this says so."""
     if extra.kind == "health":
-        return (
-            "(SELECT ROW(h.health, h.status, CAST(h.warnings AS TEXT), CAST(h.next_step AS TEXT), h.computed_at, "
-            f"h.version) FROM deal_health AS h WHERE h.deal_id = {alias}.id)"
+        health = joined.get("deal_health", "h")  # the HEALTH order's joined row (the deal's own) if there is one
+        row = (
+            f"ROW({health}.health, {health}.status, CAST({health}.warnings AS TEXT), "
+            f"CAST({health}.next_step AS TEXT), {health}.computed_at, {health}.version)"
         )
+        return row if "deal_health" in joined else f"(SELECT {row} FROM deal_health AS h WHERE h.deal_id = {alias}.id)"
     query = analyses.succeeded_results_of(Analysis.deal_id == literal_column(f"{alias}.id"), extra.agent)
     compiled = query.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True})
     # the subquery's ORDER BY is the array's order: a plain scan of it keeps it
