@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 from starlette.applications import Starlette
 
 from harness.read_dataset import DatasetSize
@@ -97,3 +98,22 @@ async def test_the_compiled_read_answers_as_the_resolvers_do(
     assert {health["status"] for health in healths} >= {"OFF_TRACK", "ON_TRACK"}
     assert any(health["nextStep"] for health in healths)
     assert any(w["evidence"]["quotes"] for health in healths for w in health["warnings"])
+
+
+async def test_a_recomputed_health_shows_at_once(gql: GraphQLClient, app: Starlette, tenants: TenantFactory) -> None:
+    """The compiled read remembers what it made of a stored health row by the row's whole content, never by the
+    deal: the next read after a change shows the change."""
+    who = await tenants.create()
+    await seed_reads(app.state.database, who.tenant_id, DatasetSize(accounts=1, deals=3, transcripts=3))
+    query = "{ deals(first: 5, orderBy: {field: HEALTH, direction: DESC}) { edges { node { health { status } } } } }"
+
+    async def statuses() -> list[str]:
+        return [edge["node"]["health"]["status"] for edge in (await gql(query, as_=who))["deals"]["edges"]]
+
+    assert sorted(await statuses()) == ["OFF_TRACK", "OFF_TRACK", "ON_TRACK"]
+    async with app.state.database.owner_session() as session:
+        await session.execute(
+            text("UPDATE deal_health SET health = 'AT_RISK', health_rank = 2 WHERE tenant_id = :t"),
+            {"t": who.tenant_id},
+        )
+    assert await statuses() == ["AT_RISK"] * 3

@@ -195,13 +195,15 @@ async def test_offsets_beyond_any_list_are_refused(gql: GraphQLClient, tenants: 
         pytest.param(
             _DEALS, "CLOSE_DATE", encode_cursor("deal-close_date", "2026-01-01", f"urn:uuid:{_NIL}"), id="close-date"
         ),
+        pytest.param(_DEALS, "HEALTH", encode_cursor("deal-health", "32768", _NIL), id="health-rank-range"),
+        pytest.param(_DEALS, "HEALTH", encode_cursor("deal-health", "1.5", _NIL), id="health-rank-fraction"),
     ],
 )
 async def test_positions_postgresql_would_refuse_are_refused(
     gql: GraphQLClient, tenants: TenantFactory, document: str, order: str | None, cursor: str
 ) -> None:
     """A cursor whose position Python parses but PostgreSQL does not cast (urn: UUIDs, time zone offsets of
-    16 hours or more, numbers the column cannot hold) failed the statement as an internal error; each kind of
+    16 hours or more, numbers the column cannot hold, a health rank past a small integer) failed the statement as an internal error; each kind of
     position is covered (a close date is a plain date: only its id can be such a cursor)."""
     who = await _seed(gql, tenants)
     await _refused(gql, who, document, {"a": cursor, **({"o": {"field": order}} if order else {})})

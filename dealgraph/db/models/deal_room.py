@@ -49,7 +49,7 @@ class DealHealth(TenantOwned, Base):
             postgresql_where=text("status IN ('queued', 'running')"),
         ),
         Index("ix_deal_health_recheck", "recheck_at", postgresql_where=text("status = 'done'")),
-        Index("ix_deal_health_tenant_rank", "tenant_id", "health_rank"),
+        Index("ix_deal_health_tenant_rank_deal", "tenant_id", "health_rank", "deal_id"),  # the board's HEALTH order
     )
 
     deal_id: Mapped[uuid.UUID] = mapped_column(

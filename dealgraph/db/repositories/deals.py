@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Date, DateTime, Numeric, String, cast, delete, func, literal_column, or_, select
+from sqlalchemy import Date, DateTime, Numeric, String, delete, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -26,9 +26,10 @@ _SORT_KEYS: dict[str, Any] = {
     # text, not parameters, so compiled reads (graph_reads) render the very same key and cursor text ("-1.00").
     "amount": func.coalesce(Deal.amount, literal_column("CAST(-1 AS NUMERIC(14, 2))", Numeric(14, 2))),
     "close_date": func.coalesce(Deal.close_date, literal_column("'infinity'::date", Date)),
-    # The board: the worse the health, the higher (never computed: 0, as UNKNOWN), read through a join (`_JOINS`).
+    # The board: the worse the health, the higher (never computed: 0, as UNKNOWN), read through a join (`_JOINS`;
+    # every deal has its row, made by a trigger as the deal is), in the order of ix_deal_health_tenant_rank_deal.
     # Aliased: a compiled read (graph_reads) reads deal_health in the same statement for the deals' health.
-    "health": cast(func.coalesce(_HEALTH.health_rank, literal_column("0")), Numeric),
+    "health": _HEALTH.health_rank,
     # the latest call (none: -infinity)
     "last_activity": func.coalesce(
         select(func.max(_CALL.occurred_at)).where(_CALL.deal_id == Deal.id).correlate(Deal).scalar_subquery(),
@@ -47,7 +48,8 @@ def sort_by(field: str, descending: bool) -> Sort:
         key = _SORT_KEYS[field]
     else:
         key = conversation.sort_key(conversation.deal_figure(ConversationFigure(field)))
-    return Sort(key=key, id=Deal.id, descending=descending, name=f"deal-{field}", joins=_JOINS.get(field, ()))
+    row_id = _HEALTH.deal_id if field == "health" else Deal.id  # the index's last column: the same id, joined
+    return Sort(key=key, id=row_id, descending=descending, name=f"deal-{field}", joins=_JOINS.get(field, ()))
 
 
 def matching(

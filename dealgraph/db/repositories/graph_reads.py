@@ -21,7 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache, lru_cache
@@ -64,12 +64,34 @@ class RowRead:
 
 @dataclass(frozen=True, slots=True)
 class ExtraRead:
-    """What a deal's board shows besides its columns: its stored health (`StoredHealth`, None before the first
+    """What a deal's board shows besides its columns: its stored health (`HealthRecord`, None before the first
     request of one), or the `agent`'s succeeded results on its calls (`analyses.succeeded_results`' rows
     without the deal id: the same query, correlated to the deal)."""
 
     kind: Literal["health", "results"]
     agent: str = ""
+
+
+class HealthRecord(NamedTuple):
+    """A `deal_health` row as read, its JSON still text: equal rows are equal (and hashable) records, so what is
+    made of one can be remembered (`stored()` decodes it)."""
+
+    health: str
+    status: str
+    warnings: str
+    next_step: str | None
+    computed_at: datetime | None
+    version: int
+
+    def stored(self) -> StoredHealth:
+        return StoredHealth(
+            self.health,
+            self.status,
+            json.loads(self.warnings),
+            json.loads(self.next_step or "null"),
+            self.computed_at,
+            self.version,
+        )
 
 
 class StoredHealth(NamedTuple):
@@ -186,10 +208,7 @@ def _decoders(table: str, columns: tuple[str, ...]) -> list[tuple[str, Callable[
 
 def _decoded_extra(extra: ExtraRead, value: Any) -> Any:
     if extra.kind == "health":
-        if value is None:
-            return None
-        health, status, warnings, next_step, computed_at, version = value
-        return StoredHealth(health, status, json.loads(warnings), json.loads(next_step or "null"), computed_at, version)
+        return None if value is None else HealthRecord(*value)
     return [(call, occurred_at, finished_at, json.loads(result)) for call, occurred_at, finished_at, result in value]
 
 
@@ -221,18 +240,29 @@ def _root(shape: ListRead, aliases: Iterator[str], parameters: Iterator[str]) ->
         )
         # keyset.past compares the same way: the cursor's text cast back to the key's type
     direction = "DESC" if sort.descending else "ASC"
-    record = _record(shape.row, alias, aliases, extra=(f"CAST({key} AS TEXT)", row_id))
-    joins = "".join(
-        f" LEFT JOIN {joined.element.name} AS {joined.name} ON {_compiled(on, table)}"
-        for joined, on in ((inspect(target).selectable, on) for target, on in sort.joins)
+    joined = [(inspect(target).selectable, on) for target, on in sort.joins]  # (aliased table, ON clause)
+    record = _record(
+        shape.row,
+        alias,
+        aliases,
+        extra=(f"CAST({key} AS TEXT)", row_id),
+        joined={other.element.name: other.name for other, _on in joined},
     )
+    joins = "".join(f" JOIN {other.element.name} AS {other.name} ON {_compiled(on, table)}" for other, on in joined)
     return (
         f"ARRAY(SELECT {record} FROM {shape.listing} AS {alias}{joins}{where} "
         f"ORDER BY {key} {direction}, {row_id} {direction} LIMIT {shape.first + 1})"
     )
 
 
-def _record(shape: RowRead, alias: str, aliases: Iterator[str], extra: tuple[str, ...] = ()) -> str:
+def _record(
+    shape: RowRead,
+    alias: str,
+    aliases: Iterator[str],
+    extra: tuple[str, ...] = (),
+    joined: Mapping[str, str] | None = None,
+) -> str:
+    """`joined`: the tables the sort joined to this row (name -> alias), whose row an extra reads as it is."""
     parts = [f"{alias}.id", *(_column_sql(shape.table, alias, name) for name in shape.columns)]
     for parent in shape.parents:
         inner = next(aliases)
@@ -252,18 +282,20 @@ def _record(shape: RowRead, alias: str, aliases: Iterator[str], extra: tuple[str
             f"WHERE {inner}.{relation.parent.key} = {alias}.id ORDER BY {order} "
             f"LIMIT {child.first + 1} OFFSET {child.offset})"
         )
-    parts.extend(_extra_sql(extra, alias) for extra in shape.extras)
+    parts.extend(_extra_sql(extra, alias, joined or {}) for extra in shape.extras)
     parts.extend(extra)
     return f"ROW({', '.join(parts)})"
 
 
-def _extra_sql(extra: ExtraRead, alias: str) -> str:
+def _extra_sql(extra: ExtraRead, alias: str, joined: Mapping[str, str]) -> str:
     """JSON as text: asyncpg decodes an anonymous record's jsonb field as text in any case, this says so."""
     if extra.kind == "health":
-        return (
-            "(SELECT ROW(h.health, h.status, CAST(h.warnings AS TEXT), CAST(h.next_step AS TEXT), h.computed_at, "
-            f"h.version) FROM deal_health AS h WHERE h.deal_id = {alias}.id)"
+        health = joined.get("deal_health", "h")  # the HEALTH order's joined row (the deal's own) if there is one
+        row = (
+            f"ROW({health}.health, {health}.status, CAST({health}.warnings AS TEXT), "
+            f"CAST({health}.next_step AS TEXT), {health}.computed_at, {health}.version)"
         )
+        return row if "deal_health" in joined else f"(SELECT {row} FROM deal_health AS h WHERE h.deal_id = {alias}.id)"
     query = analyses.succeeded_results_of(Analysis.deal_id == literal_column(f"{alias}.id"), extra.agent)
     compiled = query.compile(dialect=_DIALECT, compile_kwargs={"literal_binds": True})
     # the subquery's ORDER BY is the array's order: a plain scan of it keeps it

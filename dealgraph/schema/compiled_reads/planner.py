@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from graphql import (
@@ -43,11 +44,11 @@ from dealgraph.agents.kinds import AgentKind
 from dealgraph.db.repositories.graph_reads import (
     ChildrenRead,
     ExtraRead,
+    HealthRecord,
     ListRead,
     ParentRead,
     Row,
     RowRead,
-    StoredHealth,
     has_column,
     root_sort,
 )
@@ -85,16 +86,19 @@ class _Node:
     """GraphQL field -> what is read for it, and the object its resolver would return, made from that."""
 
 
-def _health(stored: StoredHealth | None) -> DealHealth:
-    return DealHealth.of(DealHealthView.of(stored))
+@lru_cache(maxsize=4096)
+def _health(record: HealthRecord | None) -> DealHealth:
+    """Remembered by the row's content: a board is read far more often than its deals' health changes, parsing
+    the stored JSON (dates, enums, evidence ids) was most of a page's CPU, and writing only reads the object."""
+    return DealHealth.of(DealHealthView.of(None if record is None else record.stored()))
 
 
-_UNQUALIFIED = roll_up([])
-"""A deal without an analysed call, most of a board: rolled up once."""
+_UNQUALIFIED = DealQualification.of(roll_up([]))
+"""A deal without an analysed call, most of a board: rolled up once (writing only reads it)."""
 
 
 def _qualification(results: list[tuple[Any, ...]]) -> DealQualification:
-    return DealQualification.of(roll_up(calls_of(results)) if results else _UNQUALIFIED)
+    return DealQualification.of(roll_up(calls_of(results))) if results else _UNQUALIFIED
 
 
 _NODES: dict[str, _Node] = {
