@@ -1,7 +1,7 @@
 """deal health: the board's HEALTH order read from an index
 
-Revision ID: 0016
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 
 The board orders a tenant's deals by their health's rank, then by id. With the deal id as the index's last column
 the first page is the first entries of one index range (scanned backwards for the worst first), instead of every
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0016"
-down_revision = "0015"
+revision = "0017"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
