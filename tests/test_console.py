@@ -203,6 +203,10 @@ UPDATE_NEXT_STEP = (
     """mutation($id: ID!) { updateDeal(input: {id: $id, nextStep: "Send the order form."}) { errors { code } } }"""
 )
 
+REJECT_ELSEWHERE = (
+    """mutation($id: ID!) { rejectProposal(id: $id, reason: "Decided in another tab.") { errors { code } } }"""
+)
+
 
 async def test_a_deal_shows_its_health_and_proposals_and_a_person_decides_them(
     page: Page, base_url: str, tenants: TenantFactory, gql: GraphQLClient
@@ -245,6 +249,14 @@ async def test_a_deal_shows_its_health_and_proposals_and_a_person_decides_them(
     await expect(next_step).to_have_attribute("data-status", "REJECTED")
     await expect(next_step).to_contain_text("Already agreed otherwise.")
     await expect(page.locator("#deal-fields [data-field=nextStep]")).to_have_text("Send the order form.")
+
+    other = page.locator("#proposals .card.proposal[data-status=SUGGESTED]").first
+    decided_elsewhere = await other.get_attribute("data-id")
+    rejected = (await gql(REJECT_ELSEWHERE, {"id": decided_elsewhere}, as_=who))["rejectProposal"]
+    assert rejected["errors"] == []
+    await expect(page.locator(f"#proposals .card[data-id='{decided_elsewhere}']")).to_have_attribute(
+        "data-status", "REJECTED"
+    )  # pushed by dealEvents: the page was not reloaded
 
     warnings = await page.locator("#health .warning").count()
     quote = page.locator("#health .warning a.quote").first

@@ -171,7 +171,7 @@ function proposalCard(proposal, redraw) {
   const open = proposal.status === "SUGGESTED";
   const card = h(
     "section",
-    { class: "card proposal", dataset: { field: proposal.field, status: proposal.status } },
+    { class: "card proposal", dataset: { id: proposal.id, field: proposal.field, status: proposal.status } },
     h(
       "header",
       {},
