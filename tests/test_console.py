@@ -250,8 +250,8 @@ async def test_a_deal_shows_its_health_and_proposals_and_a_person_decides_them(
     await expect(next_step).to_contain_text("Already agreed otherwise.")
     await expect(page.locator("#deal-fields [data-field=nextStep]")).to_have_text("Send the order form.")
 
-    other = page.locator("#proposals .card.proposal[data-status=SUGGESTED]").first
-    decided_elsewhere = await other.get_attribute("data-id")
+    email = page.locator("#proposals .card.proposal[data-field=FOLLOW_UP_EMAIL]")
+    decided_elsewhere = await email.get_attribute("data-id")
     rejected = (await gql(REJECT_ELSEWHERE, {"id": decided_elsewhere}, as_=who))["rejectProposal"]
     assert rejected["errors"] == []
     await expect(page.locator(f"#proposals .card[data-id='{decided_elsewhere}']")).to_have_attribute(
@@ -277,6 +277,16 @@ async def test_a_deal_shows_its_health_and_proposals_and_a_person_decides_them(
     await expect(page.locator("#board")).to_have_count(0)
     await page.select_option("#board-health", status)
     await expect(row).to_have_count(1)
+
+    await row.locator("a").click()  # back to the deal: a stage of the person's own, not the one proposed
+    stage = page.locator("#proposals .card.proposal[data-field=STAGE]")
+    own = "NEGOTIATION" if await stage.locator(".proposed").inner_text() != "negotiation" else "PROPOSAL"
+    await stage.locator("button.edit").click()
+    await stage.locator("form.edit select").select_option(own)
+    await stage.locator("form.edit button").click()
+    await expect(stage).to_have_attribute("data-status", "EDITED")
+    await expect(page.locator("#deal-fields [data-field=stage]")).to_have_text(own.lower())
+    await expect(page.locator("#stage-history tr")).to_have_count(3)
 
 
 async def test_an_agent_that_fails_shows_its_error_on_its_card(

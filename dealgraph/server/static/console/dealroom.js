@@ -203,14 +203,23 @@ function link(transcript) {
   return h("a", { href: `#/calls/${encodeURIComponent(transcript.id)}` }, transcript.title);
 }
 
-function proposalsSection(proposals, redraw) {
+/** The cards of open proposals whose edit or reject form is open: a redraw keeps them as the person left them. */
+function cardsInUse(slot) {
+  const kept = new Map();
+  for (const card of slot.querySelectorAll(".card.proposal[data-status=SUGGESTED]")) {
+    if ([...card.querySelectorAll("form")].some((form) => !form.hidden)) kept.set(card.dataset.id, card);
+  }
+  return kept;
+}
+
+function proposalsSection(proposals, redraw, kept) {
   const nodes = proposals.edges.map((edge) => edge.node);
   const waiting = nodes.filter((proposal) => proposal.status === "SUGGESTED").length;
   return h(
     "section",
     { id: "proposals" },
     h("h2", {}, "Proposed CRM updates ", h("span", { class: "muted" }, `(${waiting} to decide)`)),
-    nodes.length ? h("div", { class: "cards" }, nodes.map((proposal) => proposalCard(proposal, redraw))) : h("p", { class: "muted" }, "No proposals: an analysed call proposes updates to this deal.")
+    nodes.length ? h("div", { class: "cards" }, nodes.map((proposal) => (proposal.status === "SUGGESTED" && kept.get(proposal.id)) || proposalCard(proposal, redraw))) : h("p", { class: "muted" }, "No proposals: an analysed call proposes updates to this deal.")
   );
 }
 
@@ -220,6 +229,7 @@ function money(deal) {
 
 /** The room's parts for `deal`, drawn into `slot`; `redraw` reads the deal again. */
 function draw(slot, deal, redraw) {
+  const kept = cardsInUse(slot);
   slot.replaceChildren(
     h(
       "dl",
@@ -234,7 +244,7 @@ function draw(slot, deal, redraw) {
       h("dd", { dataset: { field: "nextStep" } }, deal.nextStep || "not set")
     ),
     healthSection(deal.health),
-    proposalsSection(deal.proposals, redraw),
+    proposalsSection(deal.proposals, redraw, kept),
     stageHistorySection(deal.stageHistory)
   );
 }
