@@ -242,6 +242,7 @@ async def test_a_deal_shows_its_health_and_proposals_and_a_person_decides_them(
     await next_step.locator("button.accept").click()  # the deal's next step changed since it was proposed
     await expect(page.locator("#problem")).to_contain_text("changed since this proposal was made")
     await expect(page.locator("#problem .code")).to_have_text("CONFLICT")
+    await expect(page.locator("#deal-fields [data-field=nextStep]")).to_have_text("Send the order form.")
     await expect(next_step).to_have_attribute("data-status", "SUGGESTED")
     await next_step.locator("button.reject").click()
     await next_step.locator("form.reject input[name=reason]").fill("Already agreed otherwise.")

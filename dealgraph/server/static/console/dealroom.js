@@ -104,7 +104,7 @@ function stageHistorySection(history) {
   );
 }
 
-export function valueText(value) {
+function valueText(value) {
   if (!value) return "not set";
   switch (value.__typename) {
     case "DateValue":
@@ -155,6 +155,7 @@ function proposalCard(proposal, redraw) {
     } catch (error) {
       report(error);
       for (const button of card.querySelectorAll("button")) button.disabled = false;
+      await redraw().catch(() => {}); // e.g. after a CONFLICT, the person decides with the deal's new value in view
     }
   };
   const editForm = h("form", { class: "inline edit", hidden: true }, editInputs(proposal), h("button", { type: "submit" }, "Accept this value"));
