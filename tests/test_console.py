@@ -15,7 +15,7 @@ import shutil
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 import pytest
@@ -197,6 +197,97 @@ async def test_console_analyses_a_call_and_each_quote_opens_its_moment(
     assert target is not None
     await quote.click()
     await expect(page.locator(f"#utterance-{target.rsplit('/', 1)[1]}")).to_have_class(re.compile(r"\bhighlight\b"))
+
+
+UPDATE_NEXT_STEP = (
+    """mutation($id: ID!) { updateDeal(input: {id: $id, nextStep: "Send the order form."}) { errors { code } } }"""
+)
+
+REJECT_ELSEWHERE = (
+    """mutation($id: ID!) { rejectProposal(id: $id, reason: "Decided in another tab.") { errors { code } } }"""
+)
+
+
+async def test_a_deal_shows_its_health_and_proposals_and_a_person_decides_them(
+    page: Page, base_url: str, tenants: TenantFactory, gql: GraphQLClient
+) -> None:
+    who = await tenants.create()
+    await sign_in(page, base_url, who)
+    await add_call_from_file(page)
+    await page.click("#start-analysis")
+    await expect(page.locator("#analysis-status")).to_contain_text("succeeded", timeout=ANALYSIS_TIMEOUT_MS)
+    await page.click(".crumbs a >> nth=-1")
+
+    health = page.locator("#health .badge.health")
+    await expect(health).not_to_have_attribute("data-health", "UNKNOWN")  # computed in the background, pushed live
+    await expect(page.locator("#stage-history tr")).to_have_count(2)  # a header and the stage it was created in
+    proposals = page.locator("#proposals .card.proposal")
+    await expect(proposals.first).to_be_visible()
+    close_date = page.locator("#proposals .card.proposal[data-field=CLOSE_DATE]")
+    await expect(close_date).to_have_attribute("data-status", "SUGGESTED")
+    await expect(close_date.locator("a.quote").first).to_be_visible()  # its evidence
+    await expect(close_date.locator(".current")).to_have_text("not set")
+    proposed = await close_date.locator(".proposed").inner_text()
+    await expect(page.locator("#deal-fields [data-field=closeDate]")).to_have_text("not set")
+
+    await close_date.locator("button.accept").click()
+    await expect(page.locator("#deal-fields [data-field=closeDate]")).to_have_text(proposed)
+    await expect(close_date).to_have_attribute("data-status", "ACCEPTED")
+    await expect(close_date.locator("button")).to_have_count(0)  # decided: nothing more to decide
+
+    next_step = page.locator("#proposals .card.proposal[data-field=NEXT_STEP]")
+    await expect(next_step).to_have_attribute("data-status", "SUGGESTED")
+    deal_id = unquote(urlsplit(page.url).fragment.rsplit("/", 1)[1])
+    assert (await gql(UPDATE_NEXT_STEP, {"id": deal_id}, as_=who))["updateDeal"]["errors"] == []
+    await next_step.locator("button.accept").click()  # the deal's next step changed since it was proposed
+    await expect(page.locator("#problem")).to_contain_text("changed since this proposal was made")
+    await expect(page.locator("#problem .code")).to_have_text("CONFLICT")
+    await expect(page.locator("#deal-fields [data-field=nextStep]")).to_have_text("Send the order form.")
+    await expect(next_step).to_have_attribute("data-status", "SUGGESTED")
+    await next_step.locator("button.reject").click()
+    await next_step.locator("form.reject input[name=reason]").fill("Already agreed otherwise.")
+    await next_step.locator("form.reject button").click()
+    await expect(next_step).to_have_attribute("data-status", "REJECTED")
+    await expect(next_step).to_contain_text("Already agreed otherwise.")
+    await expect(page.locator("#deal-fields [data-field=nextStep]")).to_have_text("Send the order form.")
+
+    email = page.locator("#proposals .card.proposal[data-field=FOLLOW_UP_EMAIL]")
+    decided_elsewhere = await email.get_attribute("data-id")
+    rejected = (await gql(REJECT_ELSEWHERE, {"id": decided_elsewhere}, as_=who))["rejectProposal"]
+    assert rejected["errors"] == []
+    await expect(page.locator(f"#proposals .card[data-id='{decided_elsewhere}']")).to_have_attribute(
+        "data-status", "REJECTED"
+    )  # pushed by dealEvents: the page was not reloaded
+
+    warnings = await page.locator("#health .warning").count()
+    quote = page.locator("#health .warning a.quote").first
+    target = await quote.get_attribute("href")
+    assert target is not None
+    await quote.click()
+    moment = page.locator(f"#utterance-{target.rsplit('/', 1)[1]}")
+    await expect(moment).to_have_class(re.compile(r"\bhighlight\b"))
+    await expect(moment).to_be_in_viewport()
+
+    await page.click("#nav a[data-section=deals]")  # the board: the deal with its health and warnings
+    row = page.locator("#board li")
+    await expect(row).to_have_count(1)
+    await expect(row.locator(".warnings-count")).to_have_text(f"{warnings} warning(s)")
+    status = await row.get_attribute("data-health")
+    assert status in {"ON_TRACK", "AT_RISK", "OFF_TRACK"}
+    await page.select_option("#board-health", "ON_TRACK" if status != "ON_TRACK" else "OFF_TRACK")
+    await expect(page.locator("#board")).to_have_count(0)
+    await page.select_option("#board-health", status)
+    await expect(row).to_have_count(1)
+
+    await row.locator("a").click()  # back to the deal: a stage of the person's own, not the one proposed
+    stage = page.locator("#proposals .card.proposal[data-field=STAGE]")
+    own = "NEGOTIATION" if await stage.locator(".proposed").inner_text() != "negotiation" else "PROPOSAL"
+    await stage.locator("button.edit").click()
+    await stage.locator("form.edit select").select_option(own)
+    await stage.locator("form.edit button").click()
+    await expect(stage).to_have_attribute("data-status", "EDITED")
+    await expect(page.locator("#deal-fields [data-field=stage]")).to_have_text(own.lower())
+    await expect(page.locator("#stage-history tr")).to_have_count(3)
 
 
 async def test_an_agent_that_fails_shows_its_error_on_its_card(

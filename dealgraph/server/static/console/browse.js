@@ -2,6 +2,7 @@
 // from a file); a deal also shows its MEDDPICC across its calls.
 import { gql, saved } from "./api.js";
 import { h, show, when, words } from "./dom.js";
+import { dealRoom, ROOM_FIELDS } from "./dealroom.js";
 import { report } from "./problem.js";
 import { QUALIFICATION_FIELDS, qualificationTable } from "./qualification.js";
 
@@ -11,7 +12,8 @@ const ACCOUNT = `query Account($id: ID!) {
 }`;
 const DEAL = `query Deal($id: ID!) {
   deal(id: $id) {
-    id name stage amount currency closeDate account { id name }
+    account { id name }
+    ${ROOM_FIELDS}
     transcripts(first: 100) { edges { node { id title occurredAt sourceFormat utteranceCount participants } } }
     ${QUALIFICATION_FIELDS}
   }
@@ -148,8 +150,8 @@ export async function dealView(id) {
   if (!deal) throw new Error("No such deal in your tenant.");
   show(
     h("div", { class: "crumbs" }, h("a", { href: "#/accounts" }, "Accounts"), " / ", link("accounts", deal.account.id, deal.account.name)),
-    h("h1", {}, deal.name, " ", h("span", { class: "badge" }, words(deal.stage))),
-    h("p", { class: "muted" }, [money(deal), deal.closeDate ? ` · closes ${deal.closeDate}` : ""]),
+    h("h1", {}, deal.name),
+    dealRoom(deal),
     h("h2", {}, "Calls"),
     deal.transcripts.edges.length
       ? h(

@@ -2,7 +2,9 @@
 // after #, so every view can be linked and reloaded).
 import { apiKey, gql, onSignedOut, signIn, signOut } from "./api.js";
 import { accountView, accountsView, dealView } from "./browse.js";
+import { boardView } from "./board.js";
 import { callView, leaveCall } from "./call.js";
+import { leaveDeal } from "./dealroom.js";
 import { h, show } from "./dom.js";
 import { clearProblem, report } from "./problem.js";
 import { promptsView, templateView } from "./prompts.js";
@@ -13,7 +15,8 @@ const VIEWER = `query Viewer { viewer { role user { email } tenant { name } } }`
 const ROUTES = [
   [/^#\/accounts$/, "accounts", () => accountsView()],
   [/^#\/accounts\/([^/]+)$/, "accounts", (id) => accountView(id)],
-  [/^#\/deals\/([^/]+)$/, "accounts", (id) => dealView(id)],
+  [/^#\/deals$/, "deals", () => boardView()],
+  [/^#\/deals\/([^/]+)$/, "deals", (id) => dealView(id)],
   [/^#\/calls\/([^/]+)(?:\/u\/(\d+))?$/, "accounts", (id, moment) => callView(id, moment === undefined ? null : Number(moment))],
   [/^#\/search$/, "search", () => searchView()],
   [/^#\/prompts$/, "prompts", () => promptsView()],
@@ -53,6 +56,7 @@ function header() {
 
 async function route() {
   leaveCall();
+  leaveDeal();
   clearProblem();
   const hash = location.hash || "#/accounts";
   for (const [pattern, section, view] of ROUTES) {
@@ -87,6 +91,7 @@ async function start() {
 onSignedOut((reason) => {
   viewer = null;
   leaveCall();
+  leaveDeal();
   header();
   signInView(reason);
 });
