@@ -15,7 +15,7 @@ from dealgraph.config import Settings
 from dealgraph.db.models import AgentRun, RunStatus
 from dealgraph.db.repositories import runs
 from dealgraph.standin import RunningStandin
-from harness.processes import running
+from harness.processes import START_TIMEOUT_S, running
 from tests.analysis_support import (
     ANALYSIS,
     ANALYSIS_EVENTS,
@@ -48,6 +48,7 @@ async def _run_state(gql: GraphQLClient, who: Any, analysis_id: str) -> dict[str
     return (await gql(ANALYSIS, {"id": analysis_id}, as_=who))["analysis"]["agentRuns"][0]
 
 
+@pytest.mark.timeout(2 * START_TIMEOUT_S + 60)  # two pool processes start, one after the other
 async def test_run_of_a_killed_worker_is_completed_by_another(
     app: Any,
     gql: GraphQLClient,
@@ -65,7 +66,7 @@ async def test_run_of_a_killed_worker_is_completed_by_another(
             analysis = await start(gql, who, ids["transcript"], agents=["MEDDPICC"])
             events = await subscribe(ws, ANALYSIS_EVENTS, {"id": analysis["id"]})
             queued = (await events.next(timeout=20))["analysisEvents"]
-            first = (await events.next(timeout=20))["analysisEvents"]
+            first = (await events.next(timeout=START_TIMEOUT_S))["analysisEvents"]  # once the pool has started
             assert queued["__typename"] == "AgentQueued"
             assert (first["__typename"], first["attempt"]) == ("AgentStarted", 1), doomed.output()
             await wait_for(lambda: standin.statuses("meddpicc"))  # mid-run: the model is writing
@@ -74,7 +75,7 @@ async def test_run_of_a_killed_worker_is_completed_by_another(
 
         await standin.behave("meddpicc", latency_s=0.2)
         with running(["analysis-pool"], env) as rescuer:
-            rest = await events.collect(timeout=20)
+            rest = await events.collect(timeout=START_TIMEOUT_S)  # the first event waits for the pool's start
             assert rest, rescuer.output()
     retried = [e["analysisEvents"]["attempt"] for e in rest if e["analysisEvents"]["__typename"] == "AgentStarted"]
     assert retried == [2]
