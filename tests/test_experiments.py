@@ -39,6 +39,11 @@ query($id: ID!) { experiment(id: $id) {
     verdicts { score verdict } diff { field baseline candidate expected } }
 } }"""
 EXPERIMENTS = "{ experiments { id } }"
+DIFF_EVIDENCE = """
+query($id: ID!) { experiment(id: $id) { calls {
+  baseline { result } candidate { result }
+  diff { field baseline candidate baselineEvidence { quote verified } candidateEvidence { quote verified } }
+} } }"""
 CANCEL = "mutation($id: ID!) { cancelExperiment(id: $id) { experiment { id } errors { field code message } } }"
 PROMOTE = """
 mutation($id: ID!, $force: Boolean!) {
@@ -153,6 +158,15 @@ async def test_a_schema_regression_is_listed_first_and_blocks_promotion_unless_f
     assert first["candidate"] == {"state": "FAILED", "errorCode": "INVALID_OUTPUT"}
     assert {"score": "SCHEMA_FAILURES", "verdict": "REGRESSED"} in first["verdicts"]
     assert first["diff"] and all(row["candidate"] is None for row in first["diff"])
+    [shown, _] = (await gql(DIFF_EVIDENCE, {"id": done["id"]}, as_=admin))["experiment"]["calls"]
+    assert shown["candidate"]["result"] is None
+    for row in shown["diff"]:  # each side's quotes for the field, as the answer verified them
+        element = shown["baseline"]["result"][row["field"].removesuffix(".status")]
+        assert row["baseline"] == element["status"] and row["candidateEvidence"] == []
+        assert row["baselineEvidence"] == [
+            {"quote": e["quote"], "verified": e["verified"]} for e in element["evidence"]
+        ]
+    assert any(e["verified"] for row in shown["diff"] for e in row["baselineEvidence"])
     schema = next(row for row in done["summary"]["scores"] if row["score"] == "SCHEMA_FAILURES")
     assert (schema["regressed"], schema["unchanged"], schema["improved"]) == (1, 1, 0)
     refused = (await gql(PROMOTE, {"id": done["id"], "force": False}, as_=admin))["promoteExperiment"]

@@ -12,9 +12,11 @@ from strawberry import relay
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
+from dealgraph.agents import outputs
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.db import models
 from dealgraph.db.models import Role
+from dealgraph.schema.agent_results import Evidence
 from dealgraph.schema.common import LoadedNode, UserError
 from dealgraph.schema.context import Context
 from dealgraph.schema.datasets import Dataset
@@ -136,12 +138,31 @@ class ScoreCounts:
     unchanged: int
 
 
-@strawberry.type(description="A field the two answers differ on, with the corrected value where a person gave one.")
+@strawberry.type(
+    description="A field the two answers differ on, with each side's quotes and the corrected value where a person gave one."
+)
 class FieldDiff:
     field: str = strawberry.field(description="target.field, as corrections name it, e.g. metrics.status.")
     baseline: str | None
     candidate: str | None
     expected: str | None
+    baseline_evidence: list[Evidence] = strawberry.field(description="The quotes the baseline gave for this field.")
+    candidate_evidence: list[Evidence] = strawberry.field(description="The quotes the candidate gave for this field.")
+
+    @classmethod
+    def of(cls, diff: experiment_scores.FieldDiff) -> FieldDiff:
+        return cls(
+            field=diff.field,
+            baseline=diff.baseline,
+            candidate=diff.candidate,
+            expected=diff.expected,
+            baseline_evidence=[_evidence(quote) for quote in diff.baseline_evidence],
+            candidate_evidence=[_evidence(quote) for quote in diff.candidate_evidence],
+        )
+
+
+def _evidence(quote: dict[str, Any]) -> Evidence:
+    return Evidence.from_pydantic(outputs.Evidence.model_validate(quote))
 
 
 @strawberry.type(description="One request's state and failure.")
@@ -189,10 +210,7 @@ class ExperimentCall:
             candidate_scores=ExperimentScores.of(call.candidate_scores),
             verdicts=[ScoreVerdict(score=score, verdict=found) for score, found in call.verdicts.items()],
             regressed=call.regressed,
-            diff=[
-                FieldDiff(field=d.field, baseline=d.baseline, candidate=d.candidate, expected=d.expected)
-                for d in call.diff
-            ],
+            diff=[FieldDiff.of(row) for row in call.diff],
             fields_compared=call.fields_compared,
             fields_agreeing=call.fields_agreeing,
             transcript_id=call.transcript_id,

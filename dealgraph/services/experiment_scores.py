@@ -40,24 +40,40 @@ _FEWER_IS_BETTER = {Score.SCHEMA_FAILURES, Score.TRUNCATED_OR_REFUSED}
 _ITEMS = {AgentKind.ACTION_ITEMS: "items", AgentKind.STAKEHOLDERS: "stakeholders"}
 
 
-def result_fields(agent: str, result: dict[str, Any] | None) -> dict[str, str | None]:
+@dataclass(frozen=True, slots=True)
+class FieldAnswer:
+    """A comparable field's value and the quotes the answer gave for it (verified flags set by the server)."""
+
+    value: str | None
+    evidence: list[dict[str, Any]]
+
+
+def answered_fields(agent: str, result: dict[str, Any] | None) -> dict[str, FieldAnswer]:
     """The comparable fields of a result, keyed as corrections name them (`target.field`)."""
     if result is None:
         return {}
     if agent == AgentKind.MEDDPICC:
-        return {f"{element}.status": (result.get(element) or {}).get("status") for element in MEDDPICC_ELEMENTS}
+        elements = {element: result.get(element) or {} for element in MEDDPICC_ELEMENTS}
+        return {
+            f"{name}.status": FieldAnswer(element.get("status"), element.get("evidence") or [])
+            for name, element in elements.items()
+        }
     if agent == AgentKind.ACTION_ITEMS:
-        found: dict[str, str | None] = {}
+        found: dict[str, FieldAnswer] = {}
         for item in result.get("items") or []:
-            found[f"{item['description']}.owner"] = item.get("owner")
-            found[f"{item['description']}.due_date"] = item.get("due_date")
+            for name in ("owner", "due_date"):
+                found[f"{item['description']}.{name}"] = FieldAnswer(item.get(name), item.get("evidence") or [])
         return found
     if agent == AgentKind.STAKEHOLDERS:
         return {
-            f"{person['name']}.committee_role": person.get("committee_role")
+            f"{person['name']}.committee_role": FieldAnswer(person.get("committee_role"), person.get("evidence") or [])
             for person in result.get("stakeholders") or []
         }
     return {}
+
+
+def result_fields(agent: str, result: dict[str, Any] | None) -> dict[str, str | None]:
+    return {key: answer.value for key, answer in answered_fields(agent, result).items()}
 
 
 def item_counts(agent: str, result: dict[str, Any] | None) -> dict[str, int]:
@@ -155,6 +171,8 @@ class FieldDiff:
     candidate: str | None
     expected: str | None
     """The corrected value, where a person corrected this field."""
+    baseline_evidence: list[dict[str, Any]]
+    candidate_evidence: list[dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +208,17 @@ def _expected(corrections: Iterable[ResultCorrection]) -> dict[tuple[uuid.UUID, 
     return found
 
 
+def _field_diff(key: str, old: FieldAnswer | None, new: FieldAnswer | None, expected: str | None) -> FieldDiff:
+    return FieldDiff(
+        field=key,
+        baseline=old.value if old else None,
+        candidate=new.value if new else None,
+        expected=expected,
+        baseline_evidence=old.evidence if old else [],
+        candidate_evidence=new.evidence if new else [],
+    )
+
+
 def compare(rows: Sequence[ExperimentRequest], corrections: Iterable[ResultCorrection]) -> list[CallComparison]:
     """Every call and agent of the experiment, those that regressed on any score first."""
     expected = _expected(corrections)
@@ -201,14 +230,13 @@ def compare(rows: Sequence[ExperimentRequest], corrections: Iterable[ResultCorre
         wanted = expected.get((transcript_id, agent), {})
         baseline, candidate = sides.get("baseline"), sides.get("candidate")
         before, after = side_scores(baseline, wanted), side_scores(candidate, wanted)
-        old = result_fields(agent, baseline.result if baseline else None)
-        new = result_fields(agent, candidate.result if candidate else None)
+        old = answered_fields(agent, baseline.result if baseline else None)
+        new = answered_fields(agent, candidate.result if candidate else None)
         both = old.keys() & new.keys()
         diff = [
-            FieldDiff(key, old.get(key), new.get(key), wanted.get(key))
-            for key in sorted(old.keys() | new.keys())
-            if old.get(key) != new.get(key) or key not in both
+            _field_diff(key, old.get(key), new.get(key), wanted.get(key)) for key in sorted(old.keys() | new.keys())
         ]
+        diff = [row for row in diff if row.baseline != row.candidate or row.field not in both]
         compared.append(
             CallComparison(
                 transcript_id=transcript_id,
@@ -220,7 +248,7 @@ def compare(rows: Sequence[ExperimentRequest], corrections: Iterable[ResultCorre
                 verdicts={score: verdict(score, before.value(score), after.value(score)) for score in Score},
                 diff=diff,
                 fields_compared=len(both),
-                fields_agreeing=sum(old[key] == new[key] for key in both),
+                fields_agreeing=sum(old[key].value == new[key].value for key in both),
             )
         )
     return sorted(compared, key=lambda call: (not call.regressed, str(call.transcript_id), call.agent))
