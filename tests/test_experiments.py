@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
+from dealgraph.config import Settings
 from dealgraph.db.models import Role
 from tests.analysis_support import start as start_analysis
 from tests.analysis_support import transcript_for_analysis, wait_until_finished
@@ -291,6 +292,35 @@ async def test_cancel_ends_a_batch_experiment_and_its_unanswered_requests(
     assert set(states(done)) <= {"CANCELED", "SUCCEEDED"}
     again = (await gql(CANCEL, {"id": experiment}, as_=admin))["cancelExperiment"]
     assert [(e["field"], e["code"]) for e in again["errors"]] == [("id", "CONFLICT")]
+
+
+async def test_cancel_stops_the_unsent_live_requests_and_stores_the_sent_ones_once(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl, settings: Settings
+) -> None:
+    admin = await tenants.create()
+    calls = [(await transcript_for_analysis(gql, admin))["transcript"] for _ in range(5)]
+    version = await candidate_version(gql, admin)
+    dataset = await dataset_of(gql, admin, *calls)
+    total = 2 * len(calls)  # no stored baseline: both sides are sent for every call
+    assert settings.analysis_slots < total  # so some requests wait for a slot
+    await standin.behave("meddpicc", held=True)
+    experiment = (await start(gql, admin, dataset, version["id"], mode="LIVE"))["experiment"]["id"]
+
+    async def all_slots_sent() -> int | None:
+        sent = len(await standin.requests())
+        return sent if sent == settings.analysis_slots else None
+
+    await wait_for(all_slots_sent)
+    canceled = (await gql(CANCEL, {"id": experiment}, as_=admin))["cancelExperiment"]
+    assert canceled["errors"] == []
+    await standin.release("meddpicc")
+    done = await ended(gql, admin, experiment)
+    assert done["status"] == "CANCELED"
+    assert states(done) == {"SUCCEEDED": settings.analysis_slots, "CANCELED": total - settings.analysis_slots}
+    assert len(await standin.requests()) == settings.analysis_slots  # the unsent were never sent
+    summary = done["summary"]
+    assert summary["baseline"]["requests"] + summary["candidate"]["requests"] == total
+    assert summary["baseline"]["succeeded"] + summary["candidate"]["succeeded"] == settings.analysis_slots
 
 
 EVENTS = """
