@@ -170,7 +170,7 @@ export async function experimentsView() {
 
 function summaryTable(summary) {
   const rows = Object.keys(summary.baseline).map((key) =>
-    h("tr", {}, h("td", {}, key), h("td", {}, String(summary.baseline[key] ?? "—")), h("td", {}, String(summary.candidate[key] ?? "—")))
+    h("tr", {}, h("td", {}, key.replace(/([A-Z])/g, " $1").toLowerCase()), h("td", {}, String(summary.baseline[key] ?? "—")), h("td", {}, String(summary.candidate[key] ?? "—")))
   );
   return [
     h(
