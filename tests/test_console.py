@@ -461,9 +461,12 @@ async def test_admins_run_an_experiment_watch_it_end_read_its_diff_and_promote_i
     await page.click("#start-experiment")
     await expect(page.locator("#problem")).to_contain_text("budgetUsd")  # over budget: refused, in words
 
-    await standin.behave("meddpicc", invalid_output_times=1)  # the candidate's answer breaks the schema
+    await standin.behave("meddpicc", invalid_output_times=1, held=True)  # the candidate's answer breaks the schema
     await form.locator("input[name=budget]").fill("1")
     await page.click("#start-experiment")
+    await expect(page.locator("#experiment-progress")).to_have_text("1 of 2")  # the baseline was stored already
+    await expect(page.locator("#cancel-experiment")).to_be_visible()
+    await standin.release("meddpicc")  # its end arrives over experimentEvents
     await expect(page.locator("#experiment-status")).to_have_attribute(
         "data-status", "SUCCEEDED", timeout=ANALYSIS_TIMEOUT_MS
     )
