@@ -115,7 +115,9 @@ function startForm(datasets) {
       report(error);
     }
   };
-  for (const input of [dataset, candidate, mode]) input.addEventListener("change", () => (start.disabled = true));
+  form.addEventListener("change", (event) => {
+    if (event.target !== budget) start.disabled = true; // what was estimated changed: estimate again
+  });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const input = {
@@ -217,14 +219,16 @@ async function promote(id, force, refusal) {
     saved((await gql(PROMOTE, { id, force })).promoteExperiment, "experiment");
     await experimentView(id);
   } catch (error) {
-    if (error.code !== "CONFLICT" || force) return report(error);
+    if (error.code !== "CONFLICT" || force) {
+      report(error);
+      return;
+    }
     refusal.replaceChildren(
       h("p", { class: "error" }, error.message),
       h("button", { type: "button", id: "force-promote", onclick: () => promote(id, true, refusal) }, "Promote anyway")
     );
     refusal.hidden = false;
   }
-  return null;
 }
 
 export async function experimentView(id) {
