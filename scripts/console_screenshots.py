@@ -113,6 +113,25 @@ def console(page: Page, url: str, key: str) -> None:
     page.locator("h2", has_text="Versions").evaluate("heading => heading.scrollIntoView({block: 'start'})")
     shoot(page, "prompts")
 
+    page.fill("#set-label input[name=label]", "candidate")
+    page.click("#set-label button")  # the newest version, as the experiment's candidate
+    expect(page.locator("#labels tr", has_text="candidate")).to_be_visible()
+    page.click("#nav a[data-section=experiments]")
+    page.check("#new-dataset input[name=transcript]")
+    page.fill("#new-dataset input[name=name]", "Discovery calls")
+    page.click("#new-dataset button")
+    form = page.locator("#new-experiment")
+    expect(form.locator("select[name=dataset]")).to_contain_text("Discovery calls")
+    form.locator("input[name=agent][value=MEDDPICC]").check()
+    form.locator("input[name=candidate]").fill("candidate")
+    form.locator("select[name=mode]").select_option("LIVE")
+    form.locator("input[name=budget]").fill("1")
+    page.click("#estimate-experiment")
+    expect(page.locator("#estimate")).to_contain_text("requests")
+    page.click("#start-experiment")
+    expect(page.locator("#experiment-status")).to_have_attribute("data-status", "SUCCEEDED", timeout=60_000)
+    shoot(page, "experiments")
+
 
 def graphiql(page: Page, url: str, key: str) -> None:
     page.goto(f"{url}/graphql")

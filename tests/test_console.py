@@ -345,10 +345,13 @@ async def test_quotes_not_found_in_the_transcript_are_marked_unverified(
     await expect(champion.nth(2).locator(".unverified-label")).to_have_text("unverified")
 
 
-async def test_members_see_no_prompt_administration(page: Page, base_url: str, tenants: TenantFactory) -> None:
+async def test_members_see_no_prompt_or_experiment_administration(
+    page: Page, base_url: str, tenants: TenantFactory
+) -> None:
     await sign_in(page, base_url, await tenants.create(role=Role.MEMBER), role="member")
     await expect(page.locator("#nav a[data-section=search]")).to_be_visible()
     await expect(page.locator("#nav a[data-section=prompts]")).to_be_hidden()
+    await expect(page.locator("#nav a[data-section=experiments]")).to_be_hidden()
 
 
 async def test_a_search_hit_opens_the_call_at_its_moment(page: Page, base_url: str, tenants: TenantFactory) -> None:
@@ -423,6 +426,65 @@ async def test_admins_version_diff_label_roll_back_and_preview_prompts(
         await expect(canary).to_contain_text(version)
     await canary.get_by_role("button", name="Roll back").click()
     await expect(canary).to_contain_text("v2")
+
+
+CANDIDATE = """mutation {
+  createPromptVersion(input: {agent: MEDDPICC, labels: ["candidate"],
+      systemText: "You qualify sales calls for {{ account.name }} with MEDDPICC.",
+      userTemplate: "Deal {{ deal.name }}. Call the `{{ agent }}` tool."}) { errors { message } }
+}"""
+
+
+async def test_admins_run_an_experiment_watch_it_end_read_its_diff_and_promote_it(
+    page: Page, base_url: str, tenants: TenantFactory, gql: GraphQLClient, standin: StandinControl
+) -> None:
+    who = await tenants.create()
+    await sign_in(page, base_url, who)
+    await add_call_from_file(page)
+    await page.click("#start-analysis")  # the production prompt's MEDDPICC result is then the stored baseline
+    await expect(page.locator("#analysis-status")).to_contain_text("succeeded", timeout=ANALYSIS_TIMEOUT_MS)
+    assert (await gql(CANDIDATE, as_=who))["createPromptVersion"]["errors"] == []
+
+    await page.click("#nav a[data-section=experiments]")
+    await page.check("#new-dataset input[name=transcript]")
+    await page.fill("#new-dataset input[name=name]", "Discovery calls")
+    await page.click("#new-dataset button")
+    form = page.locator("#new-experiment")
+    await expect(form.locator("select[name=dataset]")).to_contain_text("Discovery calls (v1)")
+    await form.locator("input[name=agent][value=MEDDPICC]").check()
+    await form.locator("input[name=candidate]").fill("candidate")
+    await form.locator("select[name=mode]").select_option("LIVE")
+    await expect(page.locator("#start-experiment")).to_be_disabled()  # the estimate comes first
+    await page.click("#estimate-experiment")
+    await expect(page.locator("#estimate")).to_contain_text("1 requests")
+    await form.locator("input[name=budget]").fill("0.000001")
+    await page.click("#start-experiment")
+    await expect(page.locator("#problem")).to_contain_text("budgetUsd")  # over budget: refused, in words
+
+    await standin.behave("meddpicc", invalid_output_times=1, held=True)  # the candidate's answer breaks the schema
+    await form.locator("input[name=budget]").fill("1")
+    await page.click("#start-experiment")
+    await expect(page.locator("#experiment-progress")).to_have_text("1 of 2")  # the baseline was stored already
+    await expect(page.locator("#cancel-experiment")).to_be_visible()
+    await standin.release("meddpicc")  # its end arrives over experimentEvents
+    await expect(page.locator("#experiment-status")).to_have_attribute(
+        "data-status", "SUCCEEDED", timeout=ANALYSIS_TIMEOUT_MS
+    )
+    schema = page.locator("#scores tr[data-score=SCHEMA_FAILURES] td")
+    await expect(schema).to_have_text(["schema failures", "0", "1", "0"])
+    call = page.locator("#calls .card.call-diff").first
+    await expect(call).to_have_attribute("data-regressed", "true")
+    await expect(call.locator("table.fields tr")).to_have_count(9)  # a header and the eight element statuses
+
+    await page.click("#promote")
+    await expect(page.locator("#promote-refused")).to_contain_text("regressed on schema failures")
+    await page.click("#force-promote")
+    await expect(page.locator("#promoted")).not_to_have_text("no")
+    await page.click("#nav a[data-section=experiments]")
+    await expect(page.locator("#experiments tr[data-status=SUCCEEDED]")).to_have_count(1)
+    await page.locator("#experiments a").first.click()
+    await call.locator("header a").click()  # the call's transcript
+    await expect(page.locator(".utterance")).to_have_count(60)
 
 
 EDITORS = "[...document.querySelectorAll('.graphiql-container .CodeMirror')].map(element => element.CodeMirror)"

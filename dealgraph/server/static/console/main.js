@@ -6,6 +6,7 @@ import { boardView } from "./board.js";
 import { callView, leaveCall } from "./call.js";
 import { leaveDeal } from "./dealroom.js";
 import { h, show } from "./dom.js";
+import { experimentView, experimentsView, leaveExperiment } from "./experiments.js";
 import { clearProblem, report } from "./problem.js";
 import { promptsView, templateView } from "./prompts.js";
 import { searchView } from "./search.js";
@@ -21,6 +22,8 @@ const ROUTES = [
   [/^#\/search$/, "search", () => searchView()],
   [/^#\/prompts$/, "prompts", () => promptsView()],
   [/^#\/prompts\/([^/]+)$/, "prompts", (id) => templateView(id)],
+  [/^#\/experiments$/, "experiments", () => experimentsView()],
+  [/^#\/experiments\/([^/]+)$/, "experiments", (id) => experimentView(id)],
 ];
 
 let viewer = null;
@@ -57,6 +60,7 @@ function header() {
 async function route() {
   leaveCall();
   leaveDeal();
+  leaveExperiment();
   clearProblem();
   const hash = location.hash || "#/accounts";
   for (const [pattern, section, view] of ROUTES) {
@@ -92,6 +96,7 @@ onSignedOut((reason) => {
   viewer = null;
   leaveCall();
   leaveDeal();
+  leaveExperiment();
   header();
   signInView(reason);
 });
