@@ -11,6 +11,8 @@ from dealgraph.standin import RunningStandin
 from harness.processes import DealgraphProcess
 from tests.processes import process_env, servings
 
+pytestmark = pytest.mark.processes
+
 ACCESS_LINE = '"POST /graphql HTTP/1.1" 401'
 
 

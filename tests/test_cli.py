@@ -18,6 +18,8 @@ from harness.processes import CLI, run_command, running
 from tests.processes import process_env, run_cli
 from tests.support import REFUSAL_DEADLINE_S, GraphQLClient, TenantFactory, TenantHandle, refused_within
 
+pytestmark = pytest.mark.processes
+
 VIEWER = "{ viewer { role user { email } tenant { slug } } }"
 
 

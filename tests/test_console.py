@@ -37,6 +37,8 @@ from tests.support import (
     refused_within,
 )
 
+pytestmark = pytest.mark.processes
+
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
 expect.set_options(timeout=15_000)  # for a condition to hold on a loaded machine (Playwright's default is 5 s)
 AGENT_KINDS = ("MEETING_INTELLIGENCE", "ACTION_ITEMS", "STAKEHOLDERS", "MEDDPICC")

@@ -25,6 +25,8 @@ from tests.analysis_support import START, transcript_for_analysis
 from tests.processes import process_env, serving
 from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle, make_settings, wait_for
 
+pytestmark = pytest.mark.processes
+
 EXIT_MARGIN_S = 30.0
 """Beyond the drain deadline: the lifespan's shutdown and interpreter exit, on a loaded two-core machine."""
 

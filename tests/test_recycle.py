@@ -13,6 +13,7 @@ from multiprocessing.connection import Connection
 from typing import Any, cast
 
 import httpx
+import pytest
 import uvicorn.supervisors.multiprocess as uvicorn_multiprocess
 from httpx_ws import aconnect_ws
 from starlette.applications import Starlette
@@ -25,6 +26,8 @@ from dealgraph.standin import RunningStandin
 from harness.processes import descendants
 from tests.processes import process_env, serving
 from tests.support import TenantFactory
+
+pytestmark = pytest.mark.processes
 
 MB = 1024 * 1024
 

@@ -37,6 +37,8 @@ from tests.support import (
     websocket,
 )
 
+pytestmark = pytest.mark.processes
+
 
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin) -> Settings:

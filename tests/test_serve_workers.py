@@ -28,6 +28,8 @@ from tests.support import (
     refused_within,
 )
 
+pytestmark = pytest.mark.processes
+
 VIEWER = "{ viewer { role tenant { slug } } }"
 
 

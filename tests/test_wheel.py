@@ -31,7 +31,7 @@ from tests.support import TenantFactory
 
 ROOT = Path(__file__).resolve().parent.parent
 START_TIMEOUT_S = 60
-pytestmark = pytest.mark.wheel
+pytestmark = [pytest.mark.wheel, pytest.mark.processes]
 
 
 def _run(args: list[str | Path], env: dict[str, str], cwd: Path) -> str:

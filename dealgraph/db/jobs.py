@@ -179,7 +179,7 @@ class JobLease:
     """A pool's hold on one claimed job, and how long it lasts as far as the pool can tell.
 
     Renewed every third of the lease. Through a database outage the holder keeps the job (the renewal is
-    retried; the job is not given up), but only while the lease is valid by the pool's own clock: after
+    retried with a short backoff; the job is not given up), but only while the lease is valid by the pool's own clock: after
     that another pool may rightly have claimed it, and the fence refuses the holder's writes anyway."""
 
     def __init__(
@@ -205,8 +205,10 @@ class JobLease:
     async def keep(self, on_lost: Callable[[], None]) -> None:
         """Extend the lease until cancelled; `on_lost` once the job is no longer this claimer's."""
         loop = asyncio.get_running_loop()
+        wait_s = self.lease_s / 3
+        retry_s = _FIRST_RETRY_S
         while True:
-            await asyncio.sleep(self.lease_s / 3)
+            await asyncio.sleep(wait_s)
             asked_at = loop.time()
             try:
                 async with self.database.autocommit() as connection:
@@ -215,11 +217,15 @@ class JobLease:
                 if not is_outage(error):
                     raise
                 log.warning("could not extend the lease of job %s (database unreachable: %s)", self.job, error)
+                # Soon, not a third of the lease later: a blip (a killed connection) is over in a moment, and
+                # a few missed renewals in a row would hand a job that is still running to another pool.
+                wait_s, retry_s = retry_s, min(retry_s * 2, _MAX_RETRY_S)
                 continue
             if not ours:
                 on_lost()
                 return
             self._valid_until = asked_at + self.lease_s
+            wait_s, retry_s = self.lease_s / 3, _FIRST_RETRY_S
 
     async def retry_while_held(self, write: Callable[[], Awaitable[bool]], what: str) -> bool:
         """`write` (a fenced write: False when the job is no longer ours), retried with backoff through a database
