@@ -245,3 +245,36 @@ class JobLease:
                 log.warning("job %s: recording %s failed (database unreachable: %s); retrying", self.job, what, error)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _MAX_RETRY_S)
+
+
+async def poll_queue(
+    database: Database,
+    queue: JobQueue,
+    claimer_id: str,
+    *,
+    chores: Callable[[], Awaitable[object]],
+    run_once: Callable[[], Awaitable[bool]],
+    poll_s: float,
+    name: str,
+    pool_log: logging.Logger,
+) -> None:
+    """A one-job-at-a-time pool's life: each poll does its `chores` (sweeps), then `run_once` until it finds
+    nothing; until cancelled, then the job in hand goes back to the queue instead of waiting out its lease.
+
+    Example: `await poll_queue(db, EMBEDDING_QUEUE, me, chores=pool.sweep, run_once=pool.run_once, poll_s=1.0,
+    name="embedding pool", pool_log=log)`."""
+    try:
+        while True:
+            try:
+                await chores()
+                while await run_once():
+                    pass
+            except Exception:  # the database may be briefly away: keep polling
+                pool_log.exception("%s poll failed", name)
+            await asyncio.sleep(poll_s)
+    finally:
+        try:
+            async with database.autocommit() as connection:
+                await queue.release(connection, claimer_id)
+        except Exception:  # shutting down regardless: the lease runs out and another pool takes the job
+            pool_log.exception("%s %s could not hand its job back", name, claimer_id)

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 from dealgraph.config import Settings
 from dealgraph.db.claimers import new_claimer_id
-from dealgraph.db.jobs import JobLease
+from dealgraph.db.jobs import JobLease, poll_queue
 from dealgraph.db.repositories import health, runs
 from dealgraph.db.repositories.deal_events import HEALTH, deal_event
 from dealgraph.db.session import Database, TenantScope
@@ -89,24 +89,16 @@ class HealthPool:
 
     async def run(self) -> None:
         """Recompute until cancelled, then hand the job in hand back to the queue."""
-        try:
-            while True:
-                try:
-                    await self.tick()
-                    while await self.run_once():
-                        pass
-                except Exception:  # the database may be briefly away: keep polling
-                    log.exception("health pool poll failed")
-                await asyncio.sleep(self.settings.health_poll_s)
-        finally:
-            await self._hand_back()
-
-    async def _hand_back(self) -> None:
-        try:
-            async with self.database.autocommit() as connection:
-                await health.HEALTH_QUEUE.release(connection, self.claimer_id)
-        except Exception:  # shutting down regardless: the lease runs out and another pool takes the job
-            log.exception("health pool %s could not hand its job back", self.claimer_id)
+        await poll_queue(
+            self.database,
+            health.HEALTH_QUEUE,
+            self.claimer_id,
+            chores=self.tick,
+            run_once=self.run_once,
+            poll_s=self.settings.health_poll_s,
+            name="health pool",
+            pool_log=log,
+        )
 
 
 @asynccontextmanager

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 
 from dealgraph.config import Settings
 from dealgraph.db.claimers import new_claimer_id
-from dealgraph.db.jobs import JobLease
+from dealgraph.db.jobs import JobLease, poll_queue
 from dealgraph.db.repositories import search_jobs, transcripts, vectors
 from dealgraph.db.session import Database
 from dealgraph.observability import metrics
@@ -98,24 +98,16 @@ class EmbeddingPool:
 
     async def run(self) -> None:
         """Embed until cancelled, then hand the job in hand back to the queue."""
-        try:
-            while True:
-                try:
-                    await self.sweep()
-                    while await self.run_once():
-                        pass
-                except Exception:  # the database may be briefly away: keep polling
-                    log.exception("embedding pool poll failed")
-                await asyncio.sleep(self.settings.embedding_poll_s)
-        finally:
-            await self._hand_back()
-
-    async def _hand_back(self) -> None:
-        try:
-            async with self.database.autocommit() as connection:
-                await search_jobs.EMBEDDING_QUEUE.release(connection, self.claimer_id)
-        except Exception:  # shutting down regardless: the lease runs out and another pool takes the job
-            log.exception("embedding pool %s could not hand its job back", self.claimer_id)
+        await poll_queue(
+            self.database,
+            search_jobs.EMBEDDING_QUEUE,
+            self.claimer_id,
+            chores=self.sweep,
+            run_once=self.run_once,
+            poll_s=self.settings.embedding_poll_s,
+            name="embedding pool",
+            pool_log=log,
+        )
 
 
 @asynccontextmanager
