@@ -11,7 +11,9 @@ from collections.abc import Awaitable
 from typing import Any
 
 from harness.postgres import connected
-from tests.support import GraphQLClient, TenantHandle
+from tests.support import GraphQLClient, TenantHandle, wait_for
+
+_LOCK_WAITS = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
 
 
 async def payloads_once_blocked(
@@ -20,15 +22,16 @@ async def payloads_once_blocked(
     """Start `requests`, wait until each waits for a lock (the holder's, or one another's), end the holder."""
     tasks = [asyncio.ensure_future(request) for request in requests]
     async with connected(database_url) as watcher:
-        for _ in range(1000):
-            waiting = await watcher.fetchval(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if waiting >= len(tasks) or any(task.done() for task in tasks):
-                break
-            await asyncio.sleep(0.01)
-    assert not any(task.done() for task in tasks), "a request finished while the lock was held"
-    assert waiting == len(tasks)
+
+        async def lock_waits() -> int:
+            return int(await watcher.fetchval(_LOCK_WAITS))
+
+        async def all_blocked_or_one_done() -> bool:
+            return await lock_waits() >= len(tasks) or any(task.done() for task in tasks)
+
+        await wait_for(all_blocked_or_one_done)
+        assert not any(task.done() for task in tasks), "a request finished while the lock was held"
+        assert await lock_waits() == len(tasks)
     await end_holder
     return list(await asyncio.gather(*tasks))
 
