@@ -260,11 +260,13 @@ def _slug(name: str) -> str:
 async def tenant_create(database: Database, args: argparse.Namespace) -> int:
     from sqlalchemy.exc import IntegrityError
 
-    from dealgraph.bootstrap import prepare_database
     from dealgraph.config import get_settings
+    from dealgraph.db import migrate
     from dealgraph.db.repositories import tenancy
 
-    await prepare_database(database, get_settings(), apply_migrations=True)
+    # A fresh install's first command: the schema, but not the built-in prompts, whose output schemas need the
+    # Claude SDK (seconds to import); `serve` and `migrate` load those.
+    await migrate.upgrade(database.engine, get_settings().app_role)
     slug = args.slug or _slug(args.name)
     try:
         async with database.owner_session() as session:

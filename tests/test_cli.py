@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ import pytest
 from harness.ports import free_port
 from harness.postgres import MigratedTemplates
 from harness.processes import CLI, run_command, running
+from tests.analysis_support import AGENTS
 from tests.processes import process_env, run_cli
 from tests.support import REFUSAL_DEADLINE_S, GraphQLClient, TenantFactory, TenantHandle, refused_within
 
@@ -58,8 +60,11 @@ def llm_check(**env: str) -> subprocess.CompletedProcess[str]:
     hidden = {f"{prefix}ANTHROPIC_{name}" for prefix in ("", "DEALGRAPH_") for name in ("API_KEY", "BASE_URL")}
     hidden |= {"DATABASE_URL", "DEALGRAPH_DATABASE_URL", "DEALGRAPH_DATA_DIR"}
     clean = {k: v for k, v in os.environ.items() if k not in hidden}
+    fast = json.dumps(dict.fromkeys(AGENTS, 0.05))  # what is checked is what is sent, not how long answers take
     with tempfile.TemporaryDirectory(prefix="dealgraph-llm-check-") as data_dir:
-        return run_command(["llm", "check"], clean | {"DEALGRAPH_DATA_DIR": data_dir} | env)
+        return run_command(
+            ["llm", "check"], clean | {"DEALGRAPH_DATA_DIR": data_dir, "DEALGRAPH_STANDIN_LATENCIES": fast} | env
+        )
 
 
 def test_llm_check_without_a_key_runs_against_the_stand_in_and_says_so() -> None:
@@ -227,6 +232,8 @@ def test_help_and_one_line_commands_load_nothing_of_the_server(database_url: str
     assert not imported_modules(dict(os.environ), "--help") & (SERVER_PACKAGES | {"sqlalchemy", "pydantic"})
     revoke = imported_modules({**os.environ, "DATABASE_URL": database_url}, "apikey", "revoke", "dg_nothing")
     assert "sqlalchemy" in revoke and not revoke & SERVER_PACKAGES
+    created = imported_modules({**os.environ, "DATABASE_URL": database_url}, "tenant", "create", "Light Corp")
+    assert not created & (SERVER_PACKAGES - {"alembic"})  # it migrates a fresh database, nothing more
 
 
 def test_the_stand_ins_process_loads_no_claude_sdk() -> None:

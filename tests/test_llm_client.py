@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.registry import AGENTS, SHARED_OUTPUT_SCHEMA
+from dealgraph.agents.registry import AGENTS, shared_output_schema
 from dealgraph.claude.client import LlmClient, LlmError, StructuredRequest, Usage, answer_text, retry_after_s
 from dealgraph.config import Settings
 from dealgraph.prompts.request import retry_messages
@@ -312,7 +312,7 @@ async def test_a_shared_schema_answer_is_under_the_agents_key(
 ) -> None:
     request = replace(
         structured(),
-        schema=SHARED_OUTPUT_SCHEMA,
+        schema=shared_output_schema(),
         answer_key="meddpicc",
         messages=[
             {

@@ -13,7 +13,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from dealgraph.agents.registry import AGENTS, SHARED_OUTPUT_SCHEMA
+from dealgraph.agents.registry import AGENTS, shared_output_schema
 from dealgraph.claude.models import MODELS
 from dealgraph.standin.output_schema import schema_problems
 from dealgraph.standin.usage import PromptCache, Segment
@@ -489,7 +489,7 @@ async def test_objects_arrays_and_recursion_outside_the_subset_are_refused(
 
 
 def test_every_schema_dealgraph_sends_is_in_the_subset() -> None:
-    schemas = [agent.output_schema for agent in AGENTS.values()] + [SHARED_OUTPUT_SCHEMA]
+    schemas = [agent.output_schema for agent in AGENTS.values()] + [shared_output_schema()]
     assert [list(schema_problems(schema)) for schema in schemas] == [[]] * len(schemas)
 
 

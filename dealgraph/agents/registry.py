@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from importlib.resources import files
 from typing import Any
 
-from anthropic import transform_schema
 from pydantic import BaseModel, create_model
 
 from dealgraph.agents.kinds import AgentKind
@@ -82,6 +81,8 @@ class AgentDefinition:
         """The output model in the JSON-schema subset structured outputs accept (the SDK's own transform:
         unsupported keywords such as minimum/maximum move into descriptions; pydantic still enforces them).
         The title names the agent, so logs and the stand-in can tell which answer a request asks for."""
+        from anthropic import transform_schema  # the SDK takes seconds to import: only what sends requests pays
+
         schema = transform_schema(self.output_model)
         return {**schema, "title": self.kind.value, "description": self.description}
 
@@ -116,7 +117,8 @@ AGENTS: dict[AgentKind, AgentDefinition] = {
 }
 
 
-def _shared_output_schema() -> dict[str, Any]:
+@cache
+def shared_output_schema() -> dict[str, Any]:
     """One output schema for all four agents: each answers under its own key and sets the others to null.
 
     Structured outputs add a system prompt describing the output format, and changing the format
@@ -141,6 +143,3 @@ def _shared_output_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "$defs": defs,
     }
-
-
-SHARED_OUTPUT_SCHEMA = _shared_output_schema()

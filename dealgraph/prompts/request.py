@@ -25,7 +25,7 @@ from functools import cached_property
 from typing import Any
 
 from dealgraph.agents.evidence import EvidenceLocator
-from dealgraph.agents.registry import SHARED_OUTPUT_SCHEMA, AgentDefinition
+from dealgraph.agents.registry import AgentDefinition, shared_output_schema
 from dealgraph.claude.client import StructuredRequest
 from dealgraph.claude.models import Effort
 from dealgraph.prompts.templates import RenderedTemplates
@@ -84,7 +84,7 @@ def build_request(
     shared_schema: bool = False,
 ) -> StructuredRequest:
     """`tenant_key`: see `tenant_cache_key`. `shared_schema`: ask for the answer in the schema all agents share
-    (see `registry.SHARED_OUTPUT_SCHEMA`), so the agents' prompts are identical up to the transcript and can
+    (see `registry.shared_output_schema`), so the agents' prompts are identical up to the transcript and can
     share its cache entry."""
     key = agent.kind.value if shared_schema else None
     user = prompt.user if key is None else f"{prompt.user}\n\n{_answer_under(key)}"
@@ -98,7 +98,7 @@ def build_request(
             {"type": "text", "text": transcript.block, "cache_control": {"type": "ephemeral"}},
         ],
         messages=[{"role": "user", "content": user}],
-        schema=SHARED_OUTPUT_SCHEMA if shared_schema else agent.output_schema,
+        schema=shared_output_schema() if shared_schema else agent.output_schema,
         answer_key=key,
     )
 

@@ -10,7 +10,7 @@ writes an entry no agent request can read. Strategies (`DEALGRAPH_CACHE_SHARING`
 
 - `parallel` (default): every agent asks in its own schema and starts at once. No waiting; the
   transcript is written to the cache once per agent.
-- `leader`: every agent asks in one shared schema (`registry.SHARED_OUTPUT_SCHEMA`, each answering under
+- `leader`: every agent asks in one shared schema (`registry.shared_output_schema`, each answering under
   its own key), so the prompts are identical up to the transcript. The first run of an analysis to start
   leads; the others wait until its response starts streaming, then read the entry it wrote. Costs the
   followers the leader's time to first token and a larger output grammar.
