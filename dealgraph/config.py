@@ -275,7 +275,8 @@ class Settings(BaseSettings):
     experiment_budget_usd: float = Field(
         default=5.0,
         ge=0,
-        description="The most a prompt experiment may cost (its estimate) when startExperiment names no budgetUsd.",
+        description="The most a prompt experiment may cost (its estimate): every tenant's budget and the ceiling of "
+        "the lower one its admins may set (updateTenantLimits); startExperiment's budgetUsd may only lower it.",
     )
     progress_interval_s: float = Field(
         default=0.25,

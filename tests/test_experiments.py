@@ -1,16 +1,23 @@
 """Prompt experiments through the API against the stand-in: both modes end to end, scores and diffs, promotion,
-budget refusal, permissions, isolation, a pool restarted mid-batch, and cancel."""
+budget refusal and the tenant's budget, permissions, isolation, a pool restarted mid-batch or while creating its
+batch, and cancel."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import pytest
 from starlette.applications import Starlette
 
+from dealgraph.claude.batches import BatchStatus
+from dealgraph.claude.client import StructuredRequest
 from dealgraph.config import Settings
 from dealgraph.db.models import Role
+from dealgraph.runs.experiment_pool import ExperimentPool
 from tests.analysis_support import start as start_analysis
 from tests.analysis_support import transcript_for_analysis, wait_until_finished
 from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle, subscribe, wait_for, websocket
@@ -421,3 +428,219 @@ async def test_bad_experiments_are_refused_and_nothing_is_saved(gql: GraphQLClie
     )
     assert unknown_version.json()["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     assert (await gql(EXPERIMENTS, as_=admin))["experiments"] == []
+
+
+LIMITS = """
+mutation($budget: Float) {
+  updateTenantLimits(input: {experimentBudgetUsd: $budget}) {
+    tenant { experimentBudgetUsd appliedExperimentBudgetUsd } errors { field message code }
+  }
+}"""
+BUDGET = "{ viewer { tenant { experimentBudgetUsd appliedExperimentBudgetUsd } } }"
+BUDGET_OF = "query($id: ID!) { experiment(id: $id) { budgetUsd } }"
+
+
+async def budget_of(gql: GraphQLClient, who: TenantHandle) -> dict[str, float | None]:
+    tenant: dict[str, float | None] = (await gql(BUDGET, as_=who))["viewer"]["tenant"]
+    return tenant
+
+
+async def experiment_setup(gql: GraphQLClient, who: TenantHandle) -> tuple[str, str]:
+    """A dataset of one fresh call and a candidate version: two requests to send."""
+    call = (await transcript_for_analysis(gql, who))["transcript"]
+    version = await candidate_version(gql, who)
+    return await dataset_of(gql, who, call), version["id"]
+
+
+async def started_within(gql: GraphQLClient, who: TenantHandle, dataset: str, version: str, **extra: Any) -> float:
+    """Starts a LIVE experiment that must be accepted, waits for its end; its budget."""
+    started = await start(gql, who, dataset, version, mode="LIVE", **extra)
+    assert started["errors"] == [], started
+    await ended(gql, who, started["experiment"]["id"])
+    budget: float = (await gql(BUDGET_OF, {"id": started["experiment"]["id"]}, as_=who))["experiment"]["budgetUsd"]
+    return budget
+
+
+async def test_an_admin_lowers_the_tenants_experiment_budget_and_it_is_enforced_for_that_tenant_only(
+    gql: GraphQLClient, tenants: TenantFactory, settings: Settings
+) -> None:
+    capped, other = await tenants.create(), await tenants.create()
+    server = settings.experiment_budget_usd
+    assert await budget_of(gql, capped) == {"experimentBudgetUsd": None, "appliedExperimentBudgetUsd": server}
+    saved = (await gql(LIMITS, {"budget": 0.0001}, as_=capped))["updateTenantLimits"]
+    assert saved == {"tenant": {"experimentBudgetUsd": 0.0001, "appliedExperimentBudgetUsd": 0.0001}, "errors": []}
+    assert await budget_of(gql, capped) == saved["tenant"]
+    assert await budget_of(gql, other) == {"experimentBudgetUsd": None, "appliedExperimentBudgetUsd": server}
+
+    dataset, version = await experiment_setup(gql, capped)
+    refused = await start(gql, capped, dataset, version, mode="LIVE")  # no budgetUsd: the tenant's applies
+    [error] = refused["errors"]
+    assert refused["experiment"] is None and (error["field"], error["code"]) == ("input.budgetUsd", "INVALID")
+    assert "the estimate is $" in error["message"] and "over the budget of $0.0001" in error["message"]
+    more = await start(gql, capped, dataset, version, mode="LIVE", budgetUsd=1)  # a call may not ask for more
+    assert more == {
+        "experiment": None,
+        "errors": [
+            {
+                "field": "input.budgetUsd",
+                "message": "must be at most $0.0001, your tenant's experiment budget (appliedExperimentBudgetUsd)",
+                "code": "INVALID",
+            }
+        ],
+    }
+    assert (await gql(EXPERIMENTS, as_=capped))["experiments"] == []  # nothing saved
+
+    other_dataset, other_version = await experiment_setup(gql, other)  # the other tenant keeps the server's
+    assert await started_within(gql, other, other_dataset, other_version) == server
+    assert await started_within(gql, other, other_dataset, other_version, budgetUsd=1) == 1
+
+    reset = (await gql(LIMITS, {"budget": None}, as_=capped))["updateTenantLimits"]
+    assert reset["tenant"] == {"experimentBudgetUsd": None, "appliedExperimentBudgetUsd": server}
+    assert await started_within(gql, capped, dataset, version) == server
+
+
+async def test_the_servers_experiment_budget_stays_the_ceiling(
+    gql: GraphQLClient, tenants: TenantFactory, settings: Settings
+) -> None:
+    tenant = await tenants.create()
+    server = settings.experiment_budget_usd
+    above = (await gql(LIMITS, {"budget": server * 10}, as_=tenant))["updateTenantLimits"]["tenant"]
+    assert above == {"experimentBudgetUsd": server * 10, "appliedExperimentBudgetUsd": server}
+    dataset, version = await experiment_setup(gql, tenant)
+    over = await start(gql, tenant, dataset, version, mode="LIVE", budgetUsd=server * 2)
+    assert [(e["field"], e["message"]) for e in over["errors"]] == [
+        (
+            "input.budgetUsd",
+            f"must be at most ${server:.4f}, your tenant's experiment budget (appliedExperimentBudgetUsd)",
+        )
+    ]
+    assert await started_within(gql, tenant, dataset, version) == server
+
+
+async def test_a_member_may_neither_set_nor_read_the_experiment_budget(
+    gql: GraphQLClient, tenants: TenantFactory
+) -> None:
+    admin = await tenants.create()
+    member = await tenants.add_user(admin, Role.MEMBER)
+    refused = (await gql.raw(LIMITS, {"budget": 1}, as_=member)).json()
+    assert refused["data"] is None and refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    hidden = (await gql.raw(BUDGET, as_=member)).json()
+    assert hidden["data"]["viewer"]["tenant"] == {"experimentBudgetUsd": None, "appliedExperimentBudgetUsd": None}
+    assert [(e["path"][-1], e["extensions"]["code"]) for e in hidden["errors"]] == [
+        ("experimentBudgetUsd", "FORBIDDEN"),
+        ("appliedExperimentBudgetUsd", "FORBIDDEN"),
+    ]
+    assert (await budget_of(gql, admin))["experimentBudgetUsd"] is None
+
+
+@pytest.mark.parametrize(
+    ("budget", "message"),
+    [
+        (-0.01, "must be at least 0.0"),
+        (1_000_000.01, "must be at most 1000000.0"),
+        (1e308, "must be at most 1000000.0"),
+    ],
+    ids=["negative", "over-a-million", "huge"],
+)
+async def test_an_experiment_budget_out_of_bounds_is_a_field_error_and_nothing_is_saved(
+    gql: GraphQLClient, tenants: TenantFactory, budget: float, message: str
+) -> None:
+    tenant = await tenants.create()
+    await gql(LIMITS, {"budget": 3}, as_=tenant)
+    payload = (await gql(LIMITS, {"budget": budget}, as_=tenant))["updateTenantLimits"]
+    assert payload == {
+        "tenant": None,
+        "errors": [{"field": "input.experimentBudgetUsd", "message": message, "code": "INVALID"}],
+    }
+    assert (await budget_of(gql, tenant))["experimentBudgetUsd"] == 3
+
+
+@pytest.mark.parametrize("budget", [float("nan"), float("inf"), float("-inf")], ids=["nan", "inf", "-inf"])
+async def test_an_experiment_budget_that_is_no_number_is_refused_and_nothing_is_saved(
+    gql: GraphQLClient, tenants: TenantFactory, budget: float
+) -> None:
+    """JSON has no NaN or Infinity, but Python's parser reads them: GraphQL's Float refuses them, naming the field."""
+    tenant = await tenants.create()
+    await gql(LIMITS, {"budget": 3}, as_=tenant)
+    document = "mutation($input: TenantLimitsInput!) { updateTenantLimits(input: $input) { errors { field } } }"
+    variables = {"input": {"experimentBudgetUsd": budget}}
+    body = json.dumps({"query": document, "variables": variables})  # NaN, Infinity: what httpx would not send
+    headers = {**tenant.headers, "content-type": "application/json"}
+    refused = (await gql.http.post("/graphql", content=body, headers=headers)).json()
+    [error] = refused["errors"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    assert error["message"].startswith("Variable '$input' has invalid value at .experimentBudgetUsd: "), error
+    assert "Float cannot represent non numeric value" in error["message"], error
+    assert (await budget_of(gql, tenant))["experimentBudgetUsd"] == 3
+
+
+def stopping_submit(
+    pool: ExperimentPool, *, after_create: bool
+) -> tuple[Callable[[Mapping[str, StructuredRequest]], Awaitable[BatchStatus]], asyncio.Event]:
+    """`pool.batches.submit` as a process that stops sending (before the create, or after it but before the
+    batch id is stored): it never returns, so `pool.stop()` ends the pool right there."""
+    submit, reached = pool.batches.submit, asyncio.Event()
+
+    async def stopped(requests: Mapping[str, StructuredRequest]) -> BatchStatus:
+        if after_create:
+            await submit(requests)
+        reached.set()
+        await asyncio.Event().wait()
+        raise AssertionError("the pool was to stop here")
+
+    return stopped, reached
+
+
+async def test_a_pool_stopped_after_creating_its_batch_finds_it_and_creates_no_second_one(
+    gql: GraphQLClient,
+    tenants: TenantFactory,
+    standin: StandinControl,
+    app: Starlette,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    admin = await tenants.create()
+    dataset, version = await experiment_setup(gql, admin)
+    await standin.behave("meddpicc", held=True)
+    pool = app.state.experiment_pool
+    stopped, created = stopping_submit(pool, after_create=True)
+    monkeypatch.setattr(pool.batches, "submit", stopped)
+    experiment = (await start(gql, admin, dataset, version))["experiment"]["id"]
+    await asyncio.wait_for(created.wait(), 20)
+    await pool.stop()  # the batch exists at the API; no row names it
+    monkeypatch.undo()
+    sdk = app.state.graphql.llm.sdk
+    [batch] = [batch async for batch in sdk.messages.batches.list()]
+    assert (await gql(EXPERIMENT, {"id": experiment}, as_=admin))["experiment"]["batchId"] is None
+    caplog.set_level(logging.WARNING, logger="dealgraph.runs.experiment_pool")
+    await pool.start()
+    await wait_for(lambda: any("waiting for the batches" in r.getMessage() for r in caplog.records) or None)
+    await standin.release("meddpicc")  # it ends: its results say whose it is
+    done = await ended(gql, admin, experiment)
+    assert done["status"] == "SUCCEEDED" and done["batchId"] == batch.id
+    assert states(done) == {"SUCCEEDED": 2}
+    assert [b.id async for b in sdk.messages.batches.list()] == [batch.id]  # created once
+    assert any(f"found its batch {batch.id}" in record.getMessage() for record in caplog.records)
+
+
+async def test_a_pool_stopped_before_creating_its_batch_creates_it_once_and_takes_no_lookalike(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl, app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    admin = await tenants.create()
+    dataset, version = await experiment_setup(gql, admin)
+    pool = app.state.experiment_pool
+    stopped, reached = stopping_submit(pool, after_create=False)
+    monkeypatch.setattr(pool.batches, "submit", stopped)
+    experiment = (await start(gql, admin, dataset, version))["experiment"]["id"]
+    await asyncio.wait_for(reached.wait(), 20)
+    await pool.stop()  # the intent is stored, no batch was created
+    monkeypatch.undo()
+    sdk = app.state.graphql.llm.sdk
+    params = {"model": "claude-sonnet-5-5", "max_tokens": 16, "messages": [{"role": "user", "content": "Hello"}]}
+    others: list[Any] = [{"custom_id": f"other-{n}", "params": params} for n in range(2)]
+    lookalike = await sdk.messages.batches.create(requests=others)  # as many requests, created since the intent
+    await pool.start()
+    done = await ended(gql, admin, experiment)
+    assert done["status"] == "SUCCEEDED" and states(done) == {"SUCCEEDED": 2}
+    listed = [batch.id async for batch in sdk.messages.batches.list()]
+    assert len(listed) == 2 and listed[1] == lookalike.id and done["batchId"] == listed[0]

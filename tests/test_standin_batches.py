@@ -251,13 +251,41 @@ async def test_only_an_ended_batch_can_be_deleted(sdk: anthropic.AsyncAnthropic,
         await sdk.messages.batches.retrieve(created.id)
 
 
+async def created_batches(sdk: anthropic.AsyncAnthropic, count: int) -> list[str]:
+    """The ids of `count` new batches, the most recent first (as they are listed)."""
+    return [(await sdk.messages.batches.create(requests=requests_for("c"))).id for _ in range(count)][::-1]
+
+
 async def test_list_returns_the_most_recent_first_in_pages(sdk: anthropic.AsyncAnthropic) -> None:
-    created = [(await sdk.messages.batches.create(requests=requests_for("c"))).id for _ in range(5)]
+    newest_first = await created_batches(sdk, 5)
     first_page = await sdk.messages.batches.list(limit=2)
-    assert [batch.id for batch in first_page.data] == created[::-1][:2] and first_page.has_more
-    assert [batch.id async for batch in sdk.messages.batches.list(limit=2)] == created[::-1]
-    with pytest.raises(anthropic.BadRequestError):
-        await sdk.messages.batches.list(limit=1001)
+    assert [batch.id for batch in first_page.data] == newest_first[:2] and first_page.has_more
+    assert (first_page.first_id, first_page.last_id) == (newest_first[0], newest_first[1])
+    assert [batch.id async for batch in sdk.messages.batches.list(limit=2)] == newest_first  # after_id: last_id
+
+
+async def test_list_pages_after_and_before_an_id(sdk: anthropic.AsyncAnthropic) -> None:
+    newest_first = await created_batches(sdk, 5)
+    after = await sdk.messages.batches.list(limit=2, after_id=newest_first[1])  # the older ones
+    assert [batch.id for batch in after.data] == newest_first[2:4] and after.has_more
+    last = await sdk.messages.batches.list(limit=2, after_id=newest_first[3])
+    assert [batch.id for batch in last.data] == newest_first[4:] and not last.has_more
+    before = await sdk.messages.batches.list(limit=2, before_id=newest_first[3])  # the more recent ones
+    assert [batch.id for batch in before.data] == newest_first[1:3] and before.has_more
+    assert (before.first_id, before.last_id) == (newest_first[1], newest_first[2])
+    first = await sdk.messages.batches.list(limit=2, before_id=newest_first[1])
+    assert [batch.id for batch in first.data] == newest_first[:1] and not first.has_more
+
+
+async def test_list_limit_is_1_to_1000_and_20_by_default(sdk: anthropic.AsyncAnthropic) -> None:
+    for limit in (0, 1001):
+        with pytest.raises(anthropic.BadRequestError) as caught:
+            await sdk.messages.batches.list(limit=limit)
+        assert isinstance(caught.value.body, dict)
+        assert caught.value.body["error"]["message"] == "limit: Input should be between 1 and 1000"
+    newest_first = await created_batches(sdk, 21)
+    page = await sdk.messages.batches.list()
+    assert [batch.id for batch in page.data] == newest_first[:20] and page.has_more
 
 
 async def test_an_unknown_batch_is_not_found(sdk: anthropic.AsyncAnthropic) -> None:

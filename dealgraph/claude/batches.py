@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 import anthropic
@@ -58,6 +59,36 @@ class BatchOutcome:
     error: LlmError | None
 
 
+@dataclass(frozen=True, slots=True)
+class ListedBatch:
+    """What the list of batches says of one: all that tells a batch apart until its results can be read."""
+
+    batch_id: str
+    created_at: datetime
+    requests: int
+    """Every request of the batch: its request counts always add up to the batch's size."""
+    ended: bool
+    cancel_initiated: bool
+    archived: bool
+    """Its results are gone (29 days after its creation)."""
+
+
+def _listed(batch: MessageBatch) -> ListedBatch:
+    counts = batch.request_counts
+    return ListedBatch(
+        batch.id,
+        batch.created_at,
+        counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired,
+        batch.processing_status == "ended",
+        batch.cancel_initiated_at is not None,
+        batch.archived_at is not None,
+    )
+
+
+_LIST_PAGE = 100
+"""Batches per page of the list: a search back over minutes rarely needs a second page."""
+
+
 def _status(batch: MessageBatch, headers: Mapping[str, str]) -> BatchStatus:
     return BatchStatus(
         batch.id, batch.processing_status, batch.request_counts.processing, headers.get(SIMULATED_HEADER) == "true"
@@ -93,6 +124,32 @@ class LlmBatches:
             return _status(await raw.parse(), raw.headers)
         except (anthropic.APIError, httpx2.TransportError) as error:
             raise as_llm_error(error) from error
+
+    async def created_since(self, since: datetime) -> list[ListedBatch]:
+        """The workspace's batches created at `since` or later, the most recent first (the order the API lists
+        them in, so the pages stop at the first older one)."""
+        found: list[ListedBatch] = []
+        try:
+            async for batch in self._sdk.list(limit=_LIST_PAGE):
+                if batch.created_at < since:
+                    break
+                found.append(_listed(batch))
+        except (anthropic.APIError, httpx2.TransportError) as error:
+            raise as_llm_error(error) from error
+        return found
+
+    async def first_custom_id(self, batch_id: str) -> str | None:
+        """The custom id of an ended batch's first result line (None if it has none); the rest is not read."""
+        try:
+            lines = await self._sdk.results(batch_id)
+            try:
+                async for line in lines:
+                    return line.custom_id
+            finally:
+                await lines.close()
+        except (anthropic.APIError, httpx2.TransportError) as error:
+            raise as_llm_error(error) from error
+        return None
 
     async def results(self, batch_id: str, max_tokens: Mapping[str, int]) -> AsyncIterator[BatchOutcome]:
         """Each line of an ended batch, in the order the API sends them (not the request order);

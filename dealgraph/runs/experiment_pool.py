@@ -4,8 +4,10 @@ has slots (LIVE).
 
 A BATCH experiment's batch id is stored, fenced on the claim, as soon as the batch is created; a pool that
 takes the experiment over (its holder stopped, or its lease lapsed) finds it and polls that batch instead of
-sending the requests again. Each answer is stored only while its request is pending, so whichever pool reads
-a batch's results, and however often, each request is stored, and billed, once. Progress goes out as
+sending the requests again. The intent to create it is stored before the create: a pool that finds the intent
+but no id (its holder stopped before the create answered) looks for the batch at the API and polls that one if
+it was created (`dealgraph.runs.experiment_batch`). Each answer is stored only while its request is pending,
+so whichever pool reads a batch's results, and however often, each request is stored, and billed, once. Progress goes out as
 experiment events (`experimentEvents`).
 """
 
@@ -15,11 +17,13 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Mapping
 from contextlib import suppress
+from functools import partial
 from typing import Any
 
 from dealgraph.claude.batches import LlmBatches
-from dealgraph.claude.client import LlmClient, LlmError
+from dealgraph.claude.client import LlmClient, LlmError, StructuredRequest
 from dealgraph.config import Settings
 from dealgraph.db.claimers import new_claimer_id
 from dealgraph.db.jobs import JobLease
@@ -28,6 +32,7 @@ from dealgraph.db.outage import log_failure
 from dealgraph.db.repositories import experiments
 from dealgraph.db.session import Database
 from dealgraph.runs.experiment_answers import Pending, Prepared, answered, prepare
+from dealgraph.runs.experiment_batch import find_created, tagged, untagged
 
 log = logging.getLogger(__name__)
 
@@ -194,32 +199,26 @@ class ExperimentPool:
     ) -> str:
         prepared, unsendable = await prepare(self.database, claimed.tenant_id, self.settings.anthropic_api_key, pending)
         await self._store(claimed, unsendable)
+        requests = tagged(claimed.id, {key: value.request for key, value in prepared.items()})
         batch_id = experiment.batch_id
         if batch_id is None:
-            if experiment.cancel_requested or not prepared:
+            created_before = await self._created_before(claimed, experiment)
+            if created_before is None and (experiment.cancel_requested or not prepared):
                 return await self._cancel_pending(claimed, pending) if experiment.cancel_requested else "succeeded"
-            status = await self.batches.submit({key: value.request for key, value in prepared.items()})
-            batch_id = status.batch_id
-            async with self.database.tenant_session(claimed.tenant_id) as session:
-                recorded = await experiments.record_batch(session, claimed.id, self.claimer_id, batch_id)
-                if recorded:
-                    await experiments.announce(session, claimed.tenant_id, claimed.id)
-            if not recorded:  # another pool holds the experiment now and sends its own: this batch is not wanted
-                await self.batches.cancel(batch_id)
-                raise _LeaseLost
-            if await self._cancel_requested(claimed):  # canceled while it was being sent: the cancel saw no batch
-                await self.batches.cancel(batch_id)
+            batch_id = created_before or await self._submit(claimed, requests)
+            await self._record(claimed, batch_id, created=created_before is None)
         while not (await self.batches.status(batch_id)).ended:
             await asyncio.sleep(self.settings.poll_interval_s)
-        max_tokens = {key: value.request.max_tokens for key, value in prepared.items()}
+        max_tokens = {custom_id: request.max_tokens for custom_id, request in requests.items()}
         agents = {item.custom_id: item.agent for item in pending}
         answers: dict[str, dict[str, Any]] = {}
         async for outcome in self.batches.results(batch_id, max_tokens):
-            found = prepared.get(outcome.custom_id)
-            if found is None:  # stored already (a pool before this one read these results)
+            custom_id = untagged(claimed.id, outcome.custom_id)
+            found = None if custom_id is None else prepared.get(custom_id)
+            if custom_id is None or found is None:  # not its own, or stored already (by a pool before this one)
                 continue
-            answers[outcome.custom_id] = answered(
-                agents[outcome.custom_id], found, outcome.completion, outcome.error, batch=True, latency_ms=None
+            answers[custom_id] = answered(
+                agents[custom_id], found, outcome.completion, outcome.error, batch=True, latency_ms=None
             )
             if len(answers) == _STORED_AT_ONCE:
                 await self._store(claimed, answers)
@@ -227,3 +226,52 @@ class ExperimentPool:
         if answers:
             await self._store(claimed, answers)
         return "canceled" if await self._cancel_requested(claimed) else "succeeded"
+
+    async def _record(self, claimed: experiments.ClaimedExperiment, batch_id: str, *, created: bool) -> None:
+        """Stores the batch id, fenced on the claim. A batch this pool created is canceled when the claim was lost
+        (the pool holding the experiment now sends its own) or the experiment was canceled while it was sent (the
+        cancel saw no batch); one found had ended already."""
+        async with self.database.tenant_session(claimed.tenant_id) as session:
+            recorded = await experiments.record_batch(session, claimed.id, self.claimer_id, batch_id)
+            if recorded:
+                await experiments.announce(session, claimed.tenant_id, claimed.id)
+        if created and (not recorded or await self._cancel_requested(claimed)):
+            await self.batches.cancel(batch_id)
+        if not recorded:
+            raise _LeaseLost
+
+    async def _submit(self, claimed: experiments.ClaimedExperiment, requests: Mapping[str, StructuredRequest]) -> str:
+        """Creates the batch, its intent stored first (`experiment_batch`)."""
+        async with self.database.tenant_session(claimed.tenant_id) as session:
+            intended = await experiments.record_batch_intent(session, claimed.id, self.claimer_id, len(requests))
+        if not intended:
+            raise _LeaseLost
+        return (await self.batches.submit(requests)).batch_id
+
+    async def _created_before(self, claimed: experiments.ClaimedExperiment, experiment: Experiment) -> str | None:
+        """The batch a pool before this one created without storing its id; None when it created none. While
+        that cannot be told yet (a batch that fits is still processing), waits for it to end."""
+        if experiment.batch_requested_at is None or experiment.batch_requests is None:
+            return None
+        search = partial(
+            find_created, self.batches, claimed.id, experiment.batch_requested_at, experiment.batch_requests
+        )
+        found = await search()
+        if not found.settled:
+            log.warning(
+                "experiment %s: its batch may have been created without its id being stored; waiting for the "
+                "batches created since %s that may be it to end before creating one",
+                claimed.id,
+                experiment.batch_requested_at.isoformat(),
+            )
+        while not found.settled:
+            await asyncio.sleep(self.settings.poll_interval_s)
+            found = await search()
+        if found.batch_id is not None:
+            log.warning(
+                "experiment %s: found its batch %s, created without its id being stored; polling it instead of "
+                "creating another",
+                claimed.id,
+                found.batch_id,
+            )
+        return found.batch_id

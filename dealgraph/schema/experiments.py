@@ -56,7 +56,8 @@ class StartExperimentInput:
     mode: ExperimentMode = ExperimentMode.BATCH
     budget_usd: float | None = strawberry.field(
         default=None,
-        description="Refused when the estimate is over it; the server's DEALGRAPH_EXPERIMENT_BUDGET_USD when not given.",
+        description="Refused when the estimate is over it; at most, and by default, your tenant's experiment budget "
+        "(viewer { tenant { appliedExperimentBudgetUsd } }).",
     )
 
     def request(self) -> NewExperiment:

@@ -191,7 +191,9 @@ class Mutation:
         )
 
     @strawberry.mutation(
-        description="Admins: your tenant's limits (the cap on its queued agent runs).", permission_classes=[IsAdmin]
+        description="Admins: your tenant's limits (the cap on its queued agent runs, the budget of one prompt "
+        "experiment).",
+        permission_classes=[IsAdmin],
     )
     async def update_tenant_limits(self, info: Info, input: TenantLimitsInput) -> TenantPayload:
         action = tenancy.update_tenant_limits(info.context.tenant, provided(input))

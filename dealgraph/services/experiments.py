@@ -1,7 +1,8 @@
 """Prompt experiments (admins only): a candidate prompt version run on a dataset version beside a baseline.
 
 Starting one estimates it first (`estimates.priced`, at the mode's price) and refuses it over the budget: the
-call's `budgetUsd`, else the server's `experiment_budget_usd`. The baseline is only run where no analysis
+call's `budgetUsd`, else the tenant's (`applied_experiment_budget`: the one its admins set, never above the
+server's `experiment_budget_usd`); a `budgetUsd` may only lower the tenant's. The baseline is only run where no analysis
 already stored a result of that prompt version on the call. The requests are then rows the experiment pool
 sends (`dealgraph.runs.experiment_pool`); promotion moves the `production` label through the prompt label
 mechanism, with the experiment in the label's audit.
@@ -18,7 +19,7 @@ from dealgraph.agents.kinds import AgentKind
 from dealgraph.claude.batches import LlmBatches
 from dealgraph.claude.client import LlmClient, LlmError
 from dealgraph.db.models import Experiment, ExperimentRequest, ResultCorrection
-from dealgraph.db.repositories import corrections, datasets, experiments, prompts
+from dealgraph.db.repositories import corrections, datasets, experiments, prompts, tenancy
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import ErrorCode, NotFound
 from dealgraph.fanout.hub import RESYNC, Event, NotificationHub
@@ -94,11 +95,25 @@ async def _versions(
     return f"version {version.version}", {template.agent: version.id}
 
 
+async def _budget(scope: TenantScope, llm: LlmClient, asked: float | None) -> float:
+    """The call's budget, else the tenant's; a call may ask for less than its tenant's, never more."""
+    if asked is not None and asked < 0:
+        raise InvalidInput.at(("input", "budget_usd"), "must be 0 or more")
+    async with scope.session() as session:
+        tenant = await tenancy.current_tenant(session)
+    ceiling = tenancy.applied_experiment_budget(llm.settings.experiment_budget_usd, tenant.experiment_budget_usd)
+    if asked is not None and asked > ceiling:
+        raise InvalidInput.at(
+            ("input", "budget_usd"),
+            f"must be at most ${ceiling:.4f}, your tenant's experiment budget (appliedExperimentBudgetUsd)",
+        )
+    return ceiling if asked is None else asked
+
+
 async def start(scope: TenantScope, llm: LlmClient, user_id: uuid.UUID | None, new: NewExperiment) -> Experiment:
     if not new.agents:
         raise InvalidInput.at(("input", "agents"), "name at least one agent")
-    if new.budget_usd is not None and new.budget_usd < 0:
-        raise InvalidInput.at(("input", "budget_usd"), "must be 0 or more")
+    budget = await _budget(scope, llm, new.budget_usd)
     agents = list(dict.fromkeys(agent.value for agent in new.agents))
     frozen = await frozen_calls(scope, new.dataset_id, new.dataset_version)
     baseline_name, baseline = await _versions(scope, new.baseline, agents, "baseline")
@@ -114,7 +129,6 @@ async def start(scope: TenantScope, llm: LlmClient, user_id: uuid.UUID | None, n
     ]
     estimate, sendable = await priced(scope, llm, [item for _, item in wanted])
     cost = estimate.batch_cost_usd if new.mode is ExperimentMode.BATCH else estimate.live_cost_usd
-    budget = llm.settings.experiment_budget_usd if new.budget_usd is None else new.budget_usd
     if cost > budget:
         raise InvalidInput.at(
             ("input", "budget_usd"),

@@ -16,7 +16,9 @@ The rules, each tested in `tests/test_standin_batches.py`:
 - a batch not done 24 hours after creation expires: its unfinished requests end `expired`; a canceled batch's
   unfinished requests end `canceled` (batch-processing page; batches/cancel);
 - only an ended batch can be deleted (https://platform.claude.com/docs/en/api/messages/batches/delete);
-- listing returns the most recent batches first, paged by after_id/before_id, `limit` 1 to 1,000 (batches/list).
+- listing returns the most recent batches first, a page of `limit` (1 to 1,000, 20 by default) after `after_id`
+  (older) or before `before_id` (more recent), with `first_id`, `last_id` and `has_more` in that direction
+  (https://platform.claude.com/docs/en/api/messages/batches/list).
 
 The 24 h and 29 days are `StandinConfig` settings so tests see expiry and archiving in a fraction of a second.
 """

@@ -37,6 +37,11 @@ class Experiment(Identified, Timestamped, TenantOwned, Base):
     status: Mapped[str] = mapped_column(String(16), server_default="queued")
     """queued | running (a pool holds it) | succeeded | failed | canceled"""
     batch_id: Mapped[str | None] = mapped_column(String(100))
+    batch_requested_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    """When a pool was about to create the batch: stored before the create, so a pool that finds it without
+    `batch_id` looks for the batch at the API instead of creating (and paying for) a second one."""
+    batch_requests: Mapped[int | None] = mapped_column(Integer)
+    """How many requests that batch was to hold."""
     cancel_requested: Mapped[bool] = mapped_column(Boolean, server_default="false")
     estimate: Mapped[dict[str, Any]] = mapped_column(JSONB)
     budget_usd: Mapped[float] = mapped_column(Float)

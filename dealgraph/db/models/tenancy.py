@@ -6,7 +6,7 @@ import enum
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, DateTime, Enum, Float, ForeignKey, Index, Integer, String, UniqueConstraint
 from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -20,12 +20,17 @@ class Role(enum.StrEnum):
 
 class Tenant(Identified, Timestamped, Base):
     __tablename__ = "tenants"
-    __table_args__ = (CheckConstraint("max_queued_runs >= 0", name="max_queued_runs_not_negative"),)
+    __table_args__ = (
+        CheckConstraint("max_queued_runs >= 0", name="max_queued_runs_not_negative"),
+        CheckConstraint("experiment_budget_usd >= 0", name="experiment_budget_usd_not_negative"),
+    )
 
     name: Mapped[str] = mapped_column(String(200))
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     max_queued_runs: Mapped[int | None] = mapped_column(Integer, nullable=True)
     """The tenant's own cap on its queued agent runs, set by its admins; None: the server's default."""
+    experiment_budget_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
+    """The most one of the tenant's prompt experiments may cost, set by its admins; None: the server's default."""
 
 
 class User(Identified, Timestamped, TenantOwned, Base):

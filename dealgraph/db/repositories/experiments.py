@@ -23,6 +23,7 @@ experiment, subscribers read its progress."""
 
 EXPERIMENT_QUEUE = JobQueue(table="experiments", key="id", fifo="created_at", status_type="varchar")
 _CLAIM = EXPERIMENT_QUEUE.claim(returning="id, tenant_id, attempts")
+_BATCH_REQUESTED = EXPERIMENT_QUEUE.fenced("batch_requested_at = now(), batch_requests = :requests", returning="id")
 _BATCH_SUBMITTED = EXPERIMENT_QUEUE.fenced("batch_id = :batch_id", returning="id")
 _FINISHED = EXPERIMENT_QUEUE.fenced("status = :status, lease_expires_at = NULL, error_message = :error", returning="id")
 
@@ -38,6 +39,13 @@ async def claim(executor: Executor, *, claimer_id: str, lease_s: float, max_atte
     lease = timedelta(seconds=lease_s)
     claimed = await _CLAIM.rows(executor, claimer=claimer_id, lease=lease, max_attempts=max_attempts, limit=1)
     return ClaimedExperiment(*claimed[0]) if claimed else None
+
+
+async def record_batch_intent(executor: Executor, experiment_id: uuid.UUID, claimer_id: str, requests: int) -> bool:
+    """Before the batch is created, durably: when (by the database's clock) and how many requests it holds, so a
+    pool that finds this without a batch id knows to look for the batch at the API. False when the claim was lost
+    (then nothing may be sent)."""
+    return bool(await _BATCH_REQUESTED.rows(executor, job=experiment_id, claimer=claimer_id, requests=requests))
 
 
 async def record_batch(executor: Executor, experiment_id: uuid.UUID, claimer_id: str, batch_id: str) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, text, update
@@ -66,10 +66,18 @@ def applied_queue_cap(server_cap: int, tenant_cap: int | None) -> int | None:
     return min(tenant_cap, server_cap) if server_cap else tenant_cap
 
 
-async def set_queue_cap(session: AsyncSession, max_queued_runs: int | None) -> Tenant:
-    """Sets the cap of the transaction's tenant (row-level security leaves only its row to update)."""
+def applied_experiment_budget(server_budget: float, tenant_budget: float | None) -> float:
+    """The most one of a tenant's experiments may cost. The server's `experiment_budget_usd` is the default and
+    the ceiling, as with the queue cap: an admin may only lower their tenant's budget."""
+    return server_budget if tenant_budget is None else min(tenant_budget, server_budget)
+
+
+async def set_limits(session: AsyncSession, limits: Mapping[str, object]) -> Tenant:
+    """Sets limits (columns by name) of the transaction's tenant; row-level security leaves only its row to
+    update, and the application role may update only the limit columns of it."""
     tenant = await current_tenant(session)
-    tenant.max_queued_runs = max_queued_runs
+    for name, value in limits.items():
+        setattr(tenant, name, value)
     await session.flush()
     return tenant
 
