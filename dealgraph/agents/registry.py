@@ -16,6 +16,7 @@ from typing import Any
 from anthropic import transform_schema
 from pydantic import BaseModel, create_model
 
+from dealgraph.agents.judge import JUDGE_SCHEMA, PAIRWISE_JUDGE
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.outputs import (
     ActionItemsOutput,
@@ -47,11 +48,12 @@ def instruction_text(name: str) -> str:
     return _instruction_file(name)[1]
 
 
-def builtin_effort(kind: AgentKind) -> Effort:
-    """The effort the built-in version of this agent runs at; an instruction file without one is a bug."""
-    effort = _instruction_file(kind.value)[0].get("effort")
+def builtin_effort(name: str) -> Effort:
+    """The effort the built-in version of this template (an agent, or the judge) runs at; an instruction
+    file without one is a bug."""
+    effort = _instruction_file(name)[0].get("effort")
     if effort not in EFFORTS:
-        raise ValueError(f"instructions/{kind.value}.md must declare 'effort: <{'|'.join(EFFORTS)}>'")
+        raise ValueError(f"instructions/{name}.md must declare 'effort: <{'|'.join(EFFORTS)}>'")
     return effort
 
 
@@ -114,6 +116,16 @@ AGENTS: dict[AgentKind, AgentDefinition] = {
         ),
     )
 }
+
+
+AGENT_NAMES: tuple[str, ...] = tuple(kind.value for kind in AgentKind)
+TEMPLATE_NAMES: tuple[str, ...] = (*AGENT_NAMES, PAIRWISE_JUDGE)
+"""Every prompt template's name: the agents', and the pairwise judge's (`dealgraph.agents.judge`)."""
+
+
+def output_schema_of(name: str) -> dict[str, Any]:
+    """The structured-output schema of a template's answers; ValueError for a name no template has."""
+    return JUDGE_SCHEMA if name == PAIRWISE_JUDGE else AGENTS[AgentKind(name)].output_schema
 
 
 def _shared_output_schema() -> dict[str, Any]:
