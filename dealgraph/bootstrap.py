@@ -1,4 +1,5 @@
-"""Make a database ready to serve: schema migrated, built-in prompt versions loaded.
+"""Make a database ready to serve: schema migrated, built-in prompt versions (the agents' and the pairwise
+judge's) loaded.
 
 It sits above `db` and `agents` because seeding needs both: the shipped prompts are the agents'
 business, storing them the repositories'.
@@ -8,8 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.registry import builtin_effort
+from dealgraph.agents.registry import TEMPLATE_NAMES, builtin_effort
 from dealgraph.config import Settings
 from dealgraph.db import migrate
 from dealgraph.db.repositories import prompts
@@ -27,22 +27,22 @@ async def prepare_database(database: Database, settings: Settings, *, apply_migr
 async def ensure_builtin_prompts(session: AsyncSession, *, model: str, max_tokens: int) -> None:
     """Load the shipped defaults as global versions; a changed default becomes a new version, never an edit."""
     await prompts.lock_builtin_seeding(session)
-    for kind in AgentKind:
-        template = await prompts.find_template(session, None, kind.value) or await prompts.add_template(
+    for name in TEMPLATE_NAMES:
+        template = await prompts.find_template(session, None, name) or await prompts.add_template(
             session,
             tenant_id=None,
-            agent=kind.value,
-            name=f"{kind.value} (built-in)",
+            agent=name,
+            name=f"{name} (built-in)",
             description="Shipped with dealgraph. Create a version for your tenant to override it.",
         )
-        system_text, user_template = builtin_templates(kind.value)
+        system_text, user_template = builtin_templates(name)
         fields = version_fields(
-            kind,
+            name,
             system_text=system_text,
             user_template=user_template,
             model=model,
             max_tokens=max_tokens,
-            effort=builtin_effort(kind),
+            effort=builtin_effort(name),
         )
         digest = content_hash(**fields)
         if await prompts.version_with_hash(session, template.id, digest) is not None:

@@ -89,13 +89,14 @@ def serve(args: argparse.Namespace) -> int:
 async def _configurations(settings: Settings) -> tuple[list[AgentConfiguration], str]:
     """The production versions' configurations from the database, or the built-ins when it has none yet."""
     from dealgraph.agents.kinds import AgentKind
+    from dealgraph.agents.registry import AGENT_NAMES
     from dealgraph.db.repositories import prompts
     from dealgraph.runs.check import AgentConfiguration, builtin_configurations
 
     database = _database(settings)
     try:
         async with database.owner_session() as session:
-            rows = await prompts.production_versions(session)
+            rows = await prompts.production_versions(session, AGENT_NAMES)
     except Exception as error:  # noqa: BLE001 - no database yet: check what a fresh install would send
         return builtin_configurations(
             settings

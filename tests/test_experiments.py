@@ -18,22 +18,22 @@ from dealgraph.claude.client import StructuredRequest
 from dealgraph.config import Settings
 from dealgraph.db.models import Role
 from dealgraph.runs.experiment_pool import ExperimentPool
-from tests.analysis_support import start as start_analysis
-from tests.analysis_support import transcript_for_analysis, wait_until_finished
+from tests.analysis_support import transcript_for_analysis
+from tests.experiment_support import (
+    START,
+    analysed_call,
+    batch_id_of,
+    batches_sent,
+    candidate_version,
+    dataset_of,
+    start,
+    states,
+)
+from tests.experiment_support import ended as ended_as
 from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle, subscribe, wait_for, websocket
 
 pytestmark = pytest.mark.usefixtures("standin")
 
-CREATE_VERSION = """
-mutation($input: PromptVersionInput!) {
-  createPromptVersion(input: $input) { promptVersion { id version template { id } } errors { field message } }
-}"""
-CREATE_DATASET = """
-mutation($input: CreateDatasetInput!) { createDataset(input: $input) { dataset { id } errors { message } } }"""
-START = """
-mutation($input: StartExperimentInput!) {
-  startExperiment(input: $input) { experiment { id status mode baseline candidate } errors { field message code } }
-}"""
 EXPERIMENT = """
 query($id: ID!) { experiment(id: $id) {
   id status batchId estimatedCostUsd promotedAt requestStates { state count }
@@ -64,56 +64,8 @@ query($id: ID!) { promptTemplate(id: $id) {
 } }"""
 
 
-async def candidate_version(gql: GraphQLClient, who: TenantHandle) -> dict[str, Any]:
-    version_input = {
-        "agent": "MEDDPICC",
-        "systemText": "You qualify sales calls for {{ account.name }} with MEDDPICC.",
-        "userTemplate": "Deal {{ deal.name }}. Call the `{{ agent }}` tool.",
-    }
-    payload = (await gql(CREATE_VERSION, {"input": version_input}, as_=who))["createPromptVersion"]
-    assert payload["errors"] == [], payload
-    return dict(payload["promptVersion"])
-
-
-async def dataset_of(gql: GraphQLClient, who: TenantHandle, *transcripts: str) -> str:
-    selection = {"transcriptIds": list(transcripts)}
-    payload = await gql(CREATE_DATASET, {"input": {"name": "calls", "selection": selection}}, as_=who)
-    return str(payload["createDataset"]["dataset"]["id"])
-
-
-async def analysed_call(gql: GraphQLClient, who: TenantHandle) -> str:
-    """A call whose MEDDPICC result of the production prompt is already stored."""
-    call = await transcript_for_analysis(gql, who)
-    analysis = await start_analysis(gql, who, call["transcript"], agents=["MEDDPICC"])
-    await wait_until_finished(gql, who, analysis["id"])
-    return call["transcript"]
-
-
-async def start(gql: GraphQLClient, who: TenantHandle, dataset: str, version: str, **extra: Any) -> dict[str, Any]:
-    variables = {
-        "input": {
-            "datasetId": dataset,
-            "agents": ["MEDDPICC"],
-            "baseline": {"label": "production"},
-            "candidate": {"versionId": version},
-            **extra,
-        }
-    }
-    payload: dict[str, Any] = (await gql(START, variables, as_=who))["startExperiment"]
-    return payload
-
-
-async def ended(gql: GraphQLClient, who: TenantHandle, experiment: str, timeout: float = 20) -> dict[str, Any]:
-    async def read() -> dict[str, Any] | None:
-        found: dict[str, Any] = (await gql(EXPERIMENT, {"id": experiment}, as_=who))["experiment"]
-        return found if found["status"] not in ("QUEUED", "RUNNING") else None
-
-    found: dict[str, Any] = await wait_for(read, timeout)
-    return found
-
-
-def states(experiment: dict[str, Any]) -> dict[str, int]:
-    return {row["state"]: row["count"] for row in experiment["requestStates"]}
+async def ended(gql: GraphQLClient, who: TenantHandle, experiment: str) -> dict[str, Any]:
+    return await ended_as(gql, who, experiment, query=EXPERIMENT)
 
 
 @pytest.mark.parametrize("mode", ["BATCH", "LIVE"])
@@ -243,19 +195,6 @@ async def test_only_admins_see_experiments_and_only_their_tenants(gql: GraphQLCl
     promoted = (await gql(PROMOTE, {"id": experiment, "force": True}, as_=other_admin))["promoteExperiment"]
     assert [e["code"] for e in promoted["errors"]] == ["NOT_FOUND"]
     assert [e["id"] for e in (await gql(EXPERIMENTS, as_=admin))["experiments"]] == [experiment]
-
-
-def batch_id_of(gql: GraphQLClient, who: TenantHandle, experiment: str) -> Callable[[], Awaitable[str | None]]:
-    async def read() -> str | None:
-        found: str | None = (await gql(EXPERIMENT, {"id": experiment}, as_=who))["experiment"]["batchId"]
-        return found
-
-    return read
-
-
-async def batches_sent(app: Starlette) -> int:
-    sdk = app.state.graphql.llm.sdk
-    return len([batch async for batch in sdk.messages.batches.list(limit=1000)])
 
 
 async def test_a_pool_stopped_mid_batch_is_resumed_without_sending_it_again(

@@ -3,6 +3,7 @@ from datetime import date
 
 import pytest
 
+from dealgraph.agents.judge import PAIRWISE_JUDGE
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.registry import SYSTEM_PROMPT, builtin_effort, instruction_text
 from dealgraph.prompts.templates import (
@@ -402,6 +403,23 @@ def test_builtin_templates_validate_and_reproduce_the_shipped_prompt(kind: Agent
     assert rendered.system == SYSTEM_PROMPT == instruction_text("system")
     assert rendered.user == f"{instruction_text(kind.value)}\n\nAnswer with one JSON object in the requested format."
     assert not instruction_text(kind.value).startswith("---")  # the front matter is not sent
+
+
+def test_the_judges_builtin_template_validates_and_names_the_agent_it_compares() -> None:
+    system_text, user_template = builtin_templates(PAIRWISE_JUDGE)
+    effort = builtin_effort(PAIRWISE_JUDGE)
+    assert validate_version(
+        system_text=system_text,
+        user_template=user_template,
+        model=MODELS[0],
+        max_tokens=4096,
+        effort=effort,
+        allowed_models=MODELS,
+    ) == [] and effort in ("low", "medium", "high")
+    rendered = render(system_text, user_template, replace(SAMPLE_CONTEXT, agent=AgentKind.STAKEHOLDERS.value))
+    assert rendered.system == SYSTEM_PROMPT
+    assert "each is the JSON output of the `stakeholders` analysis" in " ".join(rendered.user.split())
+    assert not rendered.user.startswith("---") and rendered.user.endswith("in the requested format.")
 
 
 def test_builtin_templates_reject_unknown_agents() -> None:

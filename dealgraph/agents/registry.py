@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, create_model
 
+from dealgraph.agents.judge import PAIRWISE_JUDGE, judge_schema
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.outputs import (
     ActionItemsOutput,
@@ -23,6 +24,7 @@ from dealgraph.agents.outputs import (
     StakeholdersOutput,
     compute_talk_time,
 )
+from dealgraph.agents.structured import answer_schema
 from dealgraph.claude.models import EFFORTS, Effort
 from dealgraph.transcripts.formats import Utterance
 
@@ -46,11 +48,12 @@ def instruction_text(name: str) -> str:
     return _instruction_file(name)[1]
 
 
-def builtin_effort(kind: AgentKind) -> Effort:
-    """The effort the built-in version of this agent runs at; an instruction file without one is a bug."""
-    effort = _instruction_file(kind.value)[0].get("effort")
+def builtin_effort(name: str) -> Effort:
+    """The effort the built-in version of this template (an agent, or the judge) runs at; an instruction
+    file without one is a bug."""
+    effort = _instruction_file(name)[0].get("effort")
     if effort not in EFFORTS:
-        raise ValueError(f"instructions/{kind.value}.md must declare 'effort: <{'|'.join(EFFORTS)}>'")
+        raise ValueError(f"instructions/{name}.md must declare 'effort: <{'|'.join(EFFORTS)}>'")
     return effort
 
 
@@ -78,13 +81,8 @@ class AgentDefinition:
 
     @cached_property
     def output_schema(self) -> dict[str, Any]:
-        """The output model in the JSON-schema subset structured outputs accept (the SDK's own transform:
-        unsupported keywords such as minimum/maximum move into descriptions; pydantic still enforces them).
-        The title names the agent, so logs and the stand-in can tell which answer a request asks for."""
-        from anthropic import transform_schema  # the SDK takes seconds to import: only what sends requests pays
-
-        schema = transform_schema(self.output_model)
-        return {**schema, "title": self.kind.value, "description": self.description}
+        """The output model as structured outputs take it (`dealgraph.agents.structured`), titled with the agent."""
+        return answer_schema(self.output_model, title=self.kind.value, description=self.description)
 
 
 SYSTEM_PROMPT = instruction_text("system")
@@ -115,6 +113,16 @@ AGENTS: dict[AgentKind, AgentDefinition] = {
         ),
     )
 }
+
+
+AGENT_NAMES: tuple[str, ...] = tuple(kind.value for kind in AgentKind)
+TEMPLATE_NAMES: tuple[str, ...] = (*AGENT_NAMES, PAIRWISE_JUDGE)
+"""Every prompt template's name: the agents', and the pairwise judge's (`dealgraph.agents.judge`)."""
+
+
+def output_schema_of(name: str) -> dict[str, Any]:
+    """The structured-output schema of a template's answers; ValueError for a name no template has."""
+    return judge_schema() if name == PAIRWISE_JUDGE else AGENTS[AgentKind(name)].output_schema
 
 
 @cache

@@ -25,6 +25,7 @@ from functools import cached_property
 from typing import Any
 
 from dealgraph.agents.evidence import EvidenceLocator
+from dealgraph.agents.judge import judge_schema
 from dealgraph.agents.registry import AgentDefinition, shared_output_schema
 from dealgraph.claude.client import StructuredRequest
 from dealgraph.claude.models import Effort
@@ -88,18 +89,50 @@ def build_request(
     share its cache entry."""
     key = agent.kind.value if shared_schema else None
     user = prompt.user if key is None else f"{prompt.user}\n\n{_answer_under(key)}"
+    schema = shared_output_schema() if shared_schema else agent.output_schema
+    return _request(transcript, prompt.system, user, schema, key, tenant_key, model, max_tokens, effort)
+
+
+def build_judge_request(
+    transcript: TranscriptForPrompt,
+    prompt: RenderedTemplates,
+    answers: tuple[str, str],
+    *,
+    tenant_key: str,
+    model: str,
+    max_tokens: int,
+    effort: Effort,
+) -> StructuredRequest:
+    """The pairwise judge's request: laid out as an agent's, with the two answers (JSON, in the order shown)
+    after its rendered user template, where no template can leave them out."""
+    first, second = answers
+    user = f'{prompt.user}\n\n<answer id="A">\n{first}\n</answer>\n\n<answer id="B">\n{second}\n</answer>'
+    return _request(transcript, prompt.system, user, judge_schema(), None, tenant_key, model, max_tokens, effort)
+
+
+def _request(
+    transcript: TranscriptForPrompt,
+    system: str,
+    user: str,
+    schema: dict[str, Any],
+    answer_key: str | None,
+    tenant_key: str,
+    model: str,
+    max_tokens: int,
+    effort: Effort,
+) -> StructuredRequest:
     return StructuredRequest(
         model=model,
         max_tokens=max_tokens,
         effort=effort,
         system=[
             tenant_block(tenant_key),
-            {"type": "text", "text": prompt.system},
+            {"type": "text", "text": system},
             {"type": "text", "text": transcript.block, "cache_control": {"type": "ephemeral"}},
         ],
         messages=[{"role": "user", "content": user}],
-        schema=shared_output_schema() if shared_schema else agent.output_schema,
-        answer_key=key,
+        schema=schema,
+        answer_key=answer_key,
     )
 
 

@@ -24,7 +24,7 @@ from jinja2.exceptions import TemplateRuntimeError
 from jinja2.utils import missing
 
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.registry import AGENTS, SYSTEM_PROMPT, instruction_text
+from dealgraph.agents.registry import SYSTEM_PROMPT, TEMPLATE_NAMES, instruction_text, output_schema_of
 from dealgraph.claude.models import EFFORTS, MODELS, Effort
 from dealgraph.prompts.sandbox import PromptEnvironment, bounded_render
 from dealgraph.transcripts.formats import Utterance
@@ -42,7 +42,8 @@ PROMPT_VARIABLES: Mapping[str, str] = MappingProxyType(
         "`deal.currency` (ISO 4217 code) and `deal.close_date` (ISO date or none).",
         "account": "The buying company: `account.name` and `account.domain` (or none).",
         "agent": "The agent's key, also the title of the JSON schema its answer follows: meddpicc, "
-        "action_items, stakeholders or meeting_intelligence.",
+        "action_items, stakeholders or meeting_intelligence; in the pairwise judge's templates, the agent whose "
+        "answers it compares.",
     }
 )
 
@@ -284,16 +285,17 @@ def _template_problem(field: str, source: str) -> str | None:
 
 
 def version_fields(
-    agent: AgentKind, *, system_text: str, user_template: str, model: str, max_tokens: int, effort: Effort | None
+    name: str, *, system_text: str, user_template: str, model: str, max_tokens: int, effort: Effort | None
 ) -> dict[str, Any]:
-    """The content of a version; the agent's output schema is recorded with it, as the code defines it now."""
+    """The content of a version of the template `name` (an agent's key, or the judge's); its output schema is
+    recorded with it, as the code defines it now."""
     return {
         "system_text": system_text,
         "user_template": user_template,
         "model": model,
         "max_tokens": max_tokens,
         "effort": effort,
-        "output_schema": AGENTS[agent].output_schema,
+        "output_schema": output_schema_of(name),
     }
 
 
@@ -354,7 +356,9 @@ def unified_diff(
     return "".join(f"{line}\n" for line in lines)
 
 
-def builtin_templates(agent: str) -> tuple[str, str]:
-    """The shipped prompt as an editable (system_text, user_template), saying what `build_request` says."""
-    kind = AgentKind(agent)  # rejects anything that is not an agent before it becomes a file name
-    return SYSTEM_PROMPT, f"{instruction_text(kind.value)}\n\nAnswer with one JSON object in the requested format."
+def builtin_templates(name: str) -> tuple[str, str]:
+    """The shipped prompt of an agent or the judge as an editable (system_text, user_template), saying what
+    `build_request` says."""
+    if name not in TEMPLATE_NAMES:  # refused before it becomes a file name
+        raise ValueError(f"no built-in prompt template is named {name!r}")
+    return SYSTEM_PROMPT, f"{instruction_text(name)}\n\nAnswer with one JSON object in the requested format."

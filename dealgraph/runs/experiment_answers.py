@@ -1,5 +1,6 @@
 """What an experiment stores of one answer: the output parsed and its evidence verified exactly as an analysis
-would (`parse_output`, `verify_evidence`), or the failure's code, with its tokens and cost.
+would (`parse_output`, `verify_evidence`), or the failure's code, with its tokens and cost. The pairwise judge's
+verdicts are stored the same way, their quotes verified against the call like an agent's.
 
 Unlike an analysis there is no validation retry: an answer that does not match the schema is scored as the
 schema failure (INVALID_OUTPUT) it is, which is what a candidate prompt is compared on.
@@ -11,8 +12,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from dealgraph.agents.judge import PAIRWISE_JUDGE, PairwiseJudgeOutput
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.outputs import count_evidence, verify_evidence
 from dealgraph.agents.registry import AGENTS
@@ -32,6 +34,14 @@ class Pending:
     transcript_id: uuid.UUID
     agent: str
     prompt_version_id: uuid.UUID
+    shown: tuple[str, str] | None = None
+    """A pairwise judge's request (`prompt_version_id` the judge's): the two answers of `agent` it compares,
+    as JSON, in the order it is shown them."""
+
+    @property
+    def answering(self) -> str:
+        """Whose answer this request asks for: the agent's, or the judge's."""
+        return self.agent if self.shown is None else PAIRWISE_JUDGE
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +67,10 @@ async def prepare(
             unsendable[item.custom_id] = failure("NOT_FOUND", "the call or the prompt version is gone")
             continue
         try:
-            request = call.with_version(*pinned).request(AGENTS[AgentKind(item.agent)], tenant_key=tenant_key)
+            if item.shown is None:
+                request = call.with_version(*pinned).request(AGENTS[AgentKind(item.agent)], tenant_key=tenant_key)
+            else:
+                request = call.judging(pinned[0], item.agent).judge_request(item.shown, tenant_key=tenant_key)
         except TemplateRenderError as error:
             unsendable[item.custom_id] = failure("PROMPT_RENDER_FAILED", str(error))
             continue
@@ -73,7 +86,7 @@ def failure(code: str, message: str) -> dict[str, Any]:
 
 
 def answered(
-    agent: str,
+    answering: str,
     prepared: Prepared,
     completion: Completion | None,
     error: LlmError | None,
@@ -81,7 +94,8 @@ def answered(
     batch: bool,
     latency_ms: int | None,
 ) -> dict[str, Any]:
-    """The request row's values for an answer (`completion`) or a failure (`error`)."""
+    """The request row's values for an answer (`completion`) or a failure (`error`) of `answering`: an agent,
+    or the pairwise judge (`Pending.answering`), whose quotes are verified as an agent's are."""
     if completion is None:
         assert error is not None
         if error.code in ("BATCH_CANCELED", "BATCH_EXPIRED"):
@@ -92,15 +106,12 @@ def answered(
             }
         return {**failure(error.code, error.message), **_billed(prepared, error.usage, batch=batch)}
     values = {**_billed(prepared, completion.usage, batch=batch), "latency_ms": latency_ms}
-    definition = AGENTS[AgentKind(agent)]
     try:
-        output = parse_output(definition, prepared.request, completion.text)
+        output = _output(answering, prepared, completion.text)
     except ValidationError as invalid:
         problems = "; ".join(validation_problems(invalid))
         return {**values, **failure("INVALID_OUTPUT", f"the output did not match the schema: {problems}")}
-    output = verify_evidence(
-        definition.postprocess(output, prepared.transcript.utterances), prepared.transcript.evidence
-    )
+    output = verify_evidence(output, prepared.transcript.evidence)
     verified, total = count_evidence(output)
     return {
         **values,
@@ -109,6 +120,14 @@ def answered(
         "evidence_verified": verified,
         "evidence_total": total,
     }
+
+
+def _output(answering: str, prepared: Prepared, text: str) -> BaseModel:
+    """The answer's output model, post-processed as an analysis would; ValidationError if it does not match."""
+    if answering == PAIRWISE_JUDGE:
+        return PairwiseJudgeOutput.model_validate_json(text)
+    definition = AGENTS[AgentKind(answering)]
+    return definition.postprocess(parse_output(definition, prepared.request, text), prepared.transcript.utterances)
 
 
 def _billed(prepared: Prepared, usage: Any, *, batch: bool) -> dict[str, Any]:

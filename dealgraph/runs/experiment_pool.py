@@ -7,8 +7,8 @@ takes the experiment over (its holder stopped, or its lease lapsed) finds it and
 sending the requests again. The intent to create it is stored before the create: a pool that finds the intent
 but no id (its holder stopped before the create answered) looks for the batch at the API and polls that one if
 it was created (`dealgraph.runs.experiment_batch`). Each answer is stored only while its request is pending,
-so whichever pool reads a batch's results, and however often, each request is stored, and billed, once. Progress goes out as
-experiment events (`experimentEvents`).
+so whichever pool reads a batch's results, and however often, each request is stored, and billed, once. With the pairwise judge on, its requests follow once every answer is
+stored (`ExperimentPool._judge`). Progress goes out as experiment events (`experimentEvents`).
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from dealgraph.claude.client import LlmClient, LlmError, StructuredRequest
 from dealgraph.config import Settings
 from dealgraph.db.claimers import new_claimer_id
 from dealgraph.db.jobs import JobLease
-from dealgraph.db.models import Experiment
+from dealgraph.db.models import Experiment, RequestSide
 from dealgraph.db.outage import log_failure
 from dealgraph.db.repositories import experiments
 from dealgraph.db.session import Database
 from dealgraph.runs.experiment_answers import Pending, Prepared, answered, prepare
 from dealgraph.runs.experiment_batch import find_created, tagged, untagged
+from dealgraph.runs.experiment_judge import judge_requests
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,9 @@ _SLOTS = 4
 
 _STORED_AT_ONCE = 100
 """A batch's answers are stored this many per transaction (and progress event)."""
+
+_ANSWERS = (RequestSide.BASELINE, RequestSide.CANDIDATE)
+"""The sides whose requests are answers; the judge's compare them."""
 
 
 class _LeaseLost(Exception):
@@ -137,13 +141,16 @@ class ExperimentPool:
             keeper.cancel()
             self._active.pop(claimed.id, None)
 
-    async def _read(self, claimed: experiments.ClaimedExperiment) -> tuple[Experiment, list[Pending]]:
+    async def _read(
+        self, claimed: experiments.ClaimedExperiment, sides: tuple[str, ...] = _ANSWERS
+    ) -> tuple[Experiment, list[Pending]]:
+        """The experiment and its pending requests of `sides` (by default the answers, not the judge's)."""
         async with self.database.tenant_session(claimed.tenant_id) as session:
             experiment = await experiments.get(session, claimed.id)
             assert experiment is not None  # claimed, so it exists
             pending = [
                 Pending(row.custom_id, row.transcript_id, row.agent, row.prompt_version_id)
-                for row in await experiments.pending(session, claimed.id)
+                for row in await experiments.pending(session, claimed.id, sides)
             ]
         return experiment, pending
 
@@ -156,8 +163,29 @@ class ExperimentPool:
     async def _run(self, claimed: experiments.ClaimedExperiment) -> str:
         experiment, pending = await self._read(claimed)
         if experiment.mode == "LIVE":
-            return await self._run_live(claimed, pending)
-        return await self._run_batch(claimed, experiment, pending)
+            status = await self._run_live(claimed, pending)
+        else:
+            status = await self._run_batch(claimed, experiment, pending)
+        if experiment.judge_version_id is None:
+            return status
+        if status != "succeeded":
+            _, judges = await self._read(claimed, (RequestSide.JUDGE,))
+            return await self._cancel_pending(claimed, judges)
+        return await self._judge(claimed)
+
+    async def _judge(self, claimed: experiments.ClaimedExperiment) -> str:
+        """The pairwise judge's requests, once every answer is stored: LIVE, whatever the experiment's mode.
+
+        They cannot join the answers' batch, since each reads two of its results; a batch of their own would add
+        up to another 24 hours to an experiment whose answers are in, and a second durable batch id (with its
+        own create window) to track. They are one per call and agent, and the estimate prices them at the LIVE
+        price. Each verdict is stored only while its request is pending, as an answer is: a pool that takes the
+        experiment over sends only the verdicts not stored yet (one in flight when its pool stopped included)."""
+        async with self.database.tenant_session(claimed.tenant_id) as session:
+            rows = await experiments.requests_of(session, claimed.id)
+        judges, skipped = judge_requests(rows)
+        await self._store(claimed, skipped)
+        return await self._run_live(claimed, judges)
 
     async def _cancel_requested(self, claimed: experiments.ClaimedExperiment) -> bool:
         experiment, _ = await self._read(claimed)
@@ -181,8 +209,7 @@ class ExperimentPool:
 
         await asyncio.gather(*(send(item) for item in pending if item.custom_id in prepared))
         if await self._cancel_requested(claimed):
-            _, unsent = await self._read(claimed)
-            return await self._cancel_pending(claimed, unsent)
+            return await self._cancel_pending(claimed, pending)  # those answered stay as they are
         return "succeeded"
 
     async def _complete(self, item: Pending, prepared: Prepared) -> dict[str, Any]:
@@ -190,9 +217,9 @@ class ExperimentPool:
         try:
             completion = await self.llm.complete(prepared.request, on_progress=_no_progress)
         except LlmError as error:
-            return answered(item.agent, prepared, None, error, batch=False, latency_ms=None)
+            return answered(item.answering, prepared, None, error, batch=False, latency_ms=None)
         latency = round((time.monotonic() - started) * 1000)
-        return answered(item.agent, prepared, completion, None, batch=False, latency_ms=latency)
+        return answered(item.answering, prepared, completion, None, batch=False, latency_ms=latency)
 
     async def _run_batch(
         self, claimed: experiments.ClaimedExperiment, experiment: Experiment, pending: list[Pending]

@@ -17,7 +17,7 @@ from dealgraph.db.models import PromptTemplate, PromptVersion
 from dealgraph.db.read_pool import ReadPool
 from dealgraph.db.repositories import prompts, transcripts
 from dealgraph.db.session import TenantScope
-from dealgraph.prompts.request import TranscriptForPrompt, build_request
+from dealgraph.prompts.request import TranscriptForPrompt, build_judge_request, build_request
 from dealgraph.prompts.templates import AccountInfo, DealInfo, PromptContext, render
 from dealgraph.transcripts.formats import Utterance
 
@@ -48,6 +48,19 @@ class AgentInputs:
             shared_schema=shared_schema,
         )
 
+    def judge_request(self, answers: tuple[str, str], *, tenant_key: str) -> StructuredRequest:
+        """The pairwise judge's request (this version being the judge's) on the two answers, in the order shown."""
+        rendered = render(self.version.system_text, self.version.user_template, self.context)
+        return build_judge_request(
+            self.transcript,
+            rendered,
+            answers,
+            tenant_key=tenant_key,
+            model=self.version.model,
+            max_tokens=self.version.max_tokens,
+            effort=self.effort,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class CallInputs:
@@ -58,6 +71,10 @@ class CallInputs:
 
     def with_version(self, version: PromptVersion, template: PromptTemplate) -> AgentInputs:
         return AgentInputs(self.transcript, replace(self.context, agent=template.agent), version)
+
+    def judging(self, version: PromptVersion, agent: str) -> AgentInputs:
+        """With a version of the pairwise judge, comparing `agent`'s answers: the templates' `agent` is that agent."""
+        return AgentInputs(self.transcript, replace(self.context, agent=agent), version)
 
 
 async def load_inputs(

@@ -14,9 +14,10 @@ from dealgraph.db.models import AnalysisStatus, DealStage, LinkedBy, Role, RunSt
 from dealgraph.errors import UserErrorCode
 from dealgraph.search.request import SearchMode
 from dealgraph.services.deals import DealOrderField
-from dealgraph.services.experiment_scores import Score, Verdict
+from dealgraph.services.experiment_scores import PairwiseWinner, Score, Verdict
 from dealgraph.services.experiments import ExperimentMode, ExperimentStatus, RequestState
 from dealgraph.services.people import PersonOrderField
+from dealgraph.services.prompts import PromptKind
 from dealgraph.transcripts.formats import TranscriptFormat
 from dealgraph.transcripts.metrics import ConversationFigure, Side, Timing, TimingRule
 
@@ -37,9 +38,15 @@ strawberry.enum(Timing, description="EXACT: every utterance has a start and an e
 strawberry.enum(TimingRule)
 strawberry.enum(ExperimentMode, description="BATCH: one Message Batch, at half the price; LIVE: request by request.")
 strawberry.enum(ExperimentStatus, description="RUNNING: a pool holds it (sending, or polling its batch).")
-strawberry.enum(RequestState, name="ExperimentRequestState", description="STORED: an analysis' earlier result.")
+strawberry.enum(
+    RequestState,
+    name="ExperimentRequestState",
+    description="STORED: an analysis' earlier result; SKIPPED: a judge request not sent (an answer failed).",
+)
+strawberry.enum(PromptKind, description="AGENT: an agent's prompt; PAIRWISE_JUDGE: the judge experiments compare with.")
 strawberry.enum(Score, name="ExperimentScore", description="What an experiment judges per call.")
 strawberry.enum(Verdict, name="ExperimentVerdict")
+strawberry.enum(PairwiseWinner, description="An experiment's side (BASELINE, CANDIDATE), or TIE for a verdict.")
 strawberry.enum(
     SearchMode,
     description="KEYWORD: full-text; SEMANTIC: nearest utterance windows by meaning; HYBRID: both, by reciprocal rank fusion.",
@@ -54,7 +61,9 @@ __all__ = [
     "ExperimentMode",
     "ExperimentStatus",
     "LinkedBy",
+    "PairwiseWinner",
     "PersonOrderField",
+    "PromptKind",
     "Role",
     "RequestState",
     "RunStatus",

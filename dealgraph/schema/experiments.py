@@ -20,8 +20,9 @@ from dealgraph.schema.agent_results import Evidence
 from dealgraph.schema.common import LoadedNode, UserError
 from dealgraph.schema.context import Context
 from dealgraph.schema.datasets import Dataset
+from dealgraph.schema.prompts import PromptVersion
 from dealgraph.services import experiment_scores, experiments
-from dealgraph.services.experiment_scores import Score, Verdict
+from dealgraph.services.experiment_scores import PairwiseWinner, Score, Verdict
 from dealgraph.services.experiments import ExperimentMode, ExperimentStatus, NewExperiment, PromptPick, RequestState
 from dealgraph.services.ids import node_uuid
 
@@ -59,6 +60,11 @@ class StartExperimentInput:
         description="Refused when the estimate is over it; at most, and by default, your tenant's experiment budget "
         "(viewer { tenant { appliedExperimentBudgetUsd } }).",
     )
+    pairwise: bool = strawberry.field(
+        default=False,
+        description="Also have the pairwise judge (its production prompt version) say which answer is better on each "
+        "call, once both are in; its requests are sent LIVE in either mode and are part of the estimate.",
+    )
 
     def request(self) -> NewExperiment:
         return NewExperiment(
@@ -69,6 +75,7 @@ class StartExperimentInput:
             candidate=self.candidate.pick(),
             mode=self.mode,
             budget_usd=self.budget_usd,
+            pairwise=self.pairwise,
         )
 
 
@@ -187,6 +194,39 @@ class ExperimentAnswer:
         )
 
 
+@strawberry.type(
+    description="The pairwise judge's verdict on one call and agent. It reads the two answers as A and B, never as "
+    "baseline and candidate, and the experiment alternates which it shows first."
+)
+class PairwiseJudgment:
+    state: RequestState
+    error_code: str | None
+    error_message: str | None = strawberry.field(description="Why it was SKIPPED or FAILED.")
+    winner: PairwiseWinner | None = strawberry.field(description="Null until the judge has answered.")
+    reason: str | None
+    confidence: float | None
+    evidence: list[Evidence] = strawberry.field(description="The quotes the verdict rests on, each verified.")
+    shown_first: PairwiseWinner = strawberry.field(description="BASELINE or CANDIDATE: the answer shown as A.")
+    cost_usd: float
+
+    @classmethod
+    def of(cls, judgment: experiment_scores.Judgment | None) -> PairwiseJudgment | None:
+        if judgment is None:
+            return None
+        row, output = judgment.row, judgment.output
+        return cls(
+            state=RequestState(row.state),
+            error_code=row.error_code,
+            error_message=row.error_message,
+            winner=judgment.winner,
+            reason=None if output is None else output.reason,
+            confidence=None if output is None else output.confidence,
+            evidence=[] if output is None else [Evidence.from_pydantic(quote) for quote in output.evidence],
+            shown_first=judgment.shown_first,
+            cost_usd=round(row.cost_usd, 6),
+        )
+
+
 @strawberry.type(description="One call and agent: both answers, their scores, and the fields they differ on.")
 class ExperimentCall:
     agent: AgentKind
@@ -199,6 +239,7 @@ class ExperimentCall:
     diff: list[FieldDiff]
     fields_compared: int
     fields_agreeing: int = strawberry.field(description="Fields the candidate answered as the baseline did.")
+    judgment: PairwiseJudgment | None = strawberry.field(description="Null unless the experiment is pairwise.")
     transcript_id: strawberry.Private[uuid.UUID]
 
     @classmethod
@@ -214,6 +255,7 @@ class ExperimentCall:
             diff=[FieldDiff.of(row) for row in call.diff],
             fields_compared=call.fields_compared,
             fields_agreeing=call.fields_agreeing,
+            judgment=PairwiseJudgment.of(call.judgment),
             transcript_id=call.transcript_id,
         )
 
@@ -225,6 +267,31 @@ class ExperimentCall:
         return Transcript.from_row(row) if row is not None else None
 
 
+@strawberry.type(description="The pairwise judge's verdicts, counted over every call and agent.")
+class PairwiseCounts:
+    candidate_wins: int
+    baseline_wins: int
+    ties: int
+    unjudged: int = strawberry.field(description="No verdict (yet): skipped, failed, canceled or pending.")
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+
+    @classmethod
+    def of(cls, counts: experiment_scores.PairwiseCounts | None) -> PairwiseCounts | None:
+        if counts is None:
+            return None
+        return cls(
+            candidate_wins=counts.wins[PairwiseWinner.CANDIDATE],
+            baseline_wins=counts.wins[PairwiseWinner.BASELINE],
+            ties=counts.wins[PairwiseWinner.TIE],
+            unjudged=counts.unjudged,
+            input_tokens=counts.input_tokens,
+            output_tokens=counts.output_tokens,
+            cost_usd=round(counts.cost_usd, 6),
+        )
+
+
 @strawberry.type
 class ExperimentSummary:
     baseline: ExperimentScores
@@ -232,6 +299,7 @@ class ExperimentSummary:
     scores: list[ScoreCounts]
     fields_compared: int
     fields_agreeing: int
+    pairwise: PairwiseCounts | None = strawberry.field(description="Null unless the experiment is pairwise.")
 
 
 @strawberry.type
@@ -268,9 +336,22 @@ class Experiment(LoadedNode, relay.Node):
     def candidate(self) -> str:
         return str(self.row.candidate["name"])
 
-    @strawberry.field(description="What the estimate said it would cost at most, at the mode's price.")
+    @strawberry.field(
+        description="What the estimate said it would cost at most, at the mode's price (the judge's requests, if "
+        "pairwise, at the LIVE price)."
+    )
     def estimated_cost_usd(self) -> float:
         return float(self.row.estimate["cost_usd"])
+
+    @strawberry.field(description="Whether the pairwise judge compares the answers of each call.")
+    def pairwise(self) -> bool:
+        return self.row.judge_version_id is not None
+
+    @strawberry.field(description="The pairwise judge's prompt version that compares them; null unless pairwise.")
+    async def pairwise_judge_version(self, info: Info) -> PromptVersion | None:
+        version_id = self.row.judge_version_id
+        row = await info.context.loaders.prompt_version.load(version_id) if version_id else None
+        return PromptVersion.from_row(row) if row is not None else None
 
     @strawberry.field
     async def dataset(self, info: Info) -> Dataset | None:
@@ -308,6 +389,7 @@ class Experiment(LoadedNode, relay.Node):
             ],
             fields_compared=summary.fields_compared,
             fields_agreeing=summary.fields_agreeing,
+            pairwise=PairwiseCounts.of(summary.pairwise),
         )
 
 

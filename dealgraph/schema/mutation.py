@@ -335,6 +335,7 @@ class Mutation:
         request = prompts.NewVersion(
             template_id=node_uuid(input.template_id, "PromptTemplate") if input.template_id else None,
             agent=input.agent,
+            pairwise_judge=input.pairwise_judge,
             system_text=input.system_text,
             user_template=input.user_template,
             model=input.model,

@@ -12,6 +12,7 @@ from strawberry import relay
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
+from dealgraph.agents.judge import PAIRWISE_JUDGE
 from dealgraph.db import models
 from dealgraph.db.models import Role
 from dealgraph.errors import BadUserInput
@@ -19,7 +20,7 @@ from dealgraph.prompts.templates import unified_diff
 from dealgraph.schema.common import LoadedNode, UserError, referenced
 from dealgraph.schema.connections import Connection, LoadedList, Pages
 from dealgraph.schema.context import Context
-from dealgraph.schema.enums import AgentKind
+from dealgraph.schema.enums import AgentKind, PromptKind
 from dealgraph.schema.rows import FromRow, column
 from dealgraph.schema.tenancy import User
 from dealgraph.services.ids import node_uuid
@@ -87,7 +88,8 @@ class PromptVersion(LoadedNode, relay.Node):
 
     @classmethod
     def node_loader(cls, info: Info) -> DataLoader[uuid.UUID, Any]:
-        return info.context.loaders.prompt_version
+        loaders = info.context.loaders
+        return loaders.prompt_version if info.context.viewer.role is Role.ADMIN else loaders.agent_prompt_version
 
     @strawberry.field
     async def author(self, info: Info) -> User | None:
@@ -146,10 +148,11 @@ class PromptAuditEntry(FromRow):
         return Experiment.from_row(row) if row is not None else None
 
 
-@strawberry.type
+@strawberry.type(
+    description="An agent's prompt, or (admins only) the pairwise judge's that experiments compare answers with."
+)
 class PromptTemplate(LoadedNode, relay.Node):
     id: relay.NodeID[str]
-    agent: AgentKind
     name: str
     description: str
     created_at: datetime
@@ -159,9 +162,18 @@ class PromptTemplate(LoadedNode, relay.Node):
     def is_builtin(self) -> bool:
         return self.row.tenant_id is None
 
+    @strawberry.field
+    def kind(self) -> PromptKind:
+        return PromptKind.of(self.row.agent)
+
+    @strawberry.field(description="The agent this prompt is for; null for the pairwise judge's.")
+    def agent(self) -> AgentKind | None:
+        return None if self.row.agent == PAIRWISE_JUDGE else AgentKind(self.row.agent)
+
     @classmethod
     def node_loader(cls, info: Info) -> DataLoader[uuid.UUID, Any]:
-        return info.context.loaders.prompt_template
+        loaders = info.context.loaders
+        return loaders.prompt_template if info.context.viewer.role is Role.ADMIN else loaders.agent_prompt_template
 
     @relay.connection(Connection[PromptVersion], description="Newest first.")
     async def versions(self, info: Info) -> Pages[PromptVersion]:
@@ -218,13 +230,15 @@ class PromptLabelPayload:
 
 
 @strawberry.input(
-    description="Give `templateId` (one of your templates) or `agent` (your override, created if needed)."
+    description="Give `templateId` (one of your templates), `agent` (your override, created if needed) or "
+    "`pairwiseJudge: true` (your override of the pairwise judge, created if needed)."
 )
 class PromptVersionInput:
     system_text: str
     user_template: str = strawberry.field(description="Jinja (sandboxed); see the variables in the README.")
     template_id: relay.GlobalID | None = None
     agent: AgentKind | None = None
+    pairwise_judge: bool = False
     model: str | None = strawberry.field(default=None, description="Default: the server's model.")
     max_tokens: int | None = strawberry.field(
         default=None, description="Default: the server's DEALGRAPH_LLM_MAX_TOKENS."

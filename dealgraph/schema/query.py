@@ -168,7 +168,9 @@ class Query:
         return await one_node(info.context.loaders.analysis, id, Analysis)
 
     @relay.connection(
-        Connection[PromptTemplate], description="Your tenant's prompt templates and the built-in ones, by agent."
+        Connection[PromptTemplate],
+        description="Your tenant's agent prompt templates and the built-in ones, by agent (the pairwise judge's: "
+        "pairwiseJudgeTemplates).",
     )
     async def prompt_templates(self, info: Info, agent: AgentKind | None = None) -> Pages[PromptTemplate]:
         rows = await prompts.list_templates(info.context.tenant, agent)
@@ -176,7 +178,17 @@ class Query:
 
     @strawberry.field
     async def prompt_template(self, info: Info, id: relay.GlobalID) -> PromptTemplate | None:
-        return await one_node(info.context.loaders.prompt_template, id, PromptTemplate)
+        return await one_node(PromptTemplate.node_loader(info), id, PromptTemplate)
+
+    @relay.connection(
+        Connection[PromptTemplate],
+        description="Admins: the pairwise judge's prompt templates (your override first, then the built-in one); "
+        "experiments started with pairwise: true use its production version.",
+        permission_classes=[IsAdmin],
+    )
+    async def pairwise_judge_templates(self, info: Info) -> Pages[PromptTemplate]:
+        rows = await prompts.judge_templates(info.context.tenant)
+        return LoadedList(rows, PromptTemplate.from_row, "prompt-templates")
 
     @strawberry.field(
         description="Admins: the most running a prompt label's versions on a dataset version (the latest when none "

@@ -43,65 +43,85 @@ class Estimate:
 
 @dataclass(frozen=True, slots=True)
 class Wanted:
-    """One request to price: an agent's prompt version on a call."""
+    """One request to price: an agent's prompt version on a call, or the pairwise judge's comparing two answers
+    of that agent there."""
 
     transcript_id: uuid.UUID
     agent: str
     version_id: uuid.UUID
+    judged: tuple[uuid.UUID, uuid.UUID] | None = None
+    """A judge's request (`version_id` the judge's): the prompt versions of the answers it reads. They do not
+    exist yet, so each is counted as its version's whole `max_tokens` on top of the rest of the prompt."""
 
 
-async def _requests(scope: TenantScope, llm: LlmClient, wanted: list[Wanted]) -> list[tuple[Wanted, StructuredRequest]]:
+@dataclass(frozen=True, slots=True)
+class _Priced:
+    item: Wanted
+    request: StructuredRequest
+    answer_tokens: int
+    """Input tokens count_tokens cannot see: a judge's answers (see `Wanted.judged`)."""
+
+
+async def _requests(scope: TenantScope, llm: LlmClient, wanted: list[Wanted]) -> list[_Priced]:
     """Each wanted request as the run would send it; a call deleted since its dataset version was frozen is left
     out."""
     tenant_key = tenant_cache_key(scope.tenant_id, llm.settings.anthropic_api_key)
+    version_ids = {item.version_id for item in wanted} | {v for item in wanted for v in item.judged or ()}
     async with scope.session() as session:
-        pinned = {v: await load_version(session, v) for v in {item.version_id for item in wanted}}
+        pinned = {v: await load_version(session, v) for v in version_ids}
     calls = {t: await load_call(scope.database.reads, scope.tenant_id, t) for t in {w.transcript_id for w in wanted}}
     requests = []
     for item in wanted:
         call, found = calls[item.transcript_id], pinned[item.version_id]
         if call is None:
             continue
-        if found is None:
+        answers = [pinned[v] for v in item.judged or ()]
+        if found is None or None in answers:
             raise NotFound(f"The {item.agent} prompt version is gone.")
         try:
-            request = call.with_version(*found).request(AGENTS[AgentKind(item.agent)], tenant_key=tenant_key)
+            if item.judged is None:
+                request = call.with_version(*found).request(AGENTS[AgentKind(item.agent)], tenant_key=tenant_key)
+            else:
+                request = call.judging(found[0], item.agent).judge_request(("", ""), tenant_key=tenant_key)
         except (TemplateRenderError, UnknownModel) as error:
             raise BadUserInput(f"{item.agent}: {error}") from error
-        requests.append((item, request))
+        requests.append(_Priced(item, request, sum(answer[0].max_tokens for answer in answers if answer)))
     return requests
 
 
 async def priced(scope: TenantScope, llm: LlmClient, wanted: list[Wanted]) -> tuple[Estimate, list[Wanted]]:
     """The estimate of `wanted`, and those of them that can be sent (their call still exists)."""
+    if not wanted:
+        return Estimate(0, 0, 0, 0.0, 0.0, simulated=False), []
     requests = await _requests(scope, llm, wanted)
     gate = asyncio.Semaphore(_COUNTS_AT_ONCE)
 
-    async def counted(request: StructuredRequest) -> tuple[int, bool]:
+    async def counted(priced: _Priced) -> tuple[int, bool]:
         async with gate:
-            return await llm.count_tokens(request)
+            tokens, simulated = await llm.count_tokens(priced.request)
+            return tokens + priced.answer_tokens, simulated
 
     try:
-        counts = await asyncio.gather(*(counted(request) for _, request in requests))
+        counts = await asyncio.gather(*(counted(priced) for priced in requests))
     except LlmError as error:
         raise BadUserInput(f"count_tokens failed: {error.code} {error.message}") from error
     live = batch = 0.0
     try:
-        for (_, request), (tokens, _) in zip(requests, counts, strict=True):
-            usage = Usage(input_tokens=tokens, output_tokens=request.max_tokens)
-            live += cost_usd(request.model, usage)
-            batch += cost_usd(request.model, usage, batch=True)
+        for priced, (tokens, _) in zip(requests, counts, strict=True):
+            usage = Usage(input_tokens=tokens, output_tokens=priced.request.max_tokens)
+            live += cost_usd(priced.request.model, usage)
+            batch += cost_usd(priced.request.model, usage, batch=True)
     except UnpricedModel as error:
         raise BadUserInput(str(error)) from error
     found = Estimate(
         requests=len(requests),
         input_tokens=sum(tokens for tokens, _ in counts),
-        max_output_tokens=sum(request.max_tokens for _, request in requests),
+        max_output_tokens=sum(priced.request.max_tokens for priced in requests),
         live_cost_usd=round(live, 4),
         batch_cost_usd=round(batch, 4),
         simulated=any(simulated for _, simulated in counts),
     )
-    return found, [item for item, _ in requests]
+    return found, [priced.item for priced in requests]
 
 
 async def frozen_calls(scope: TenantScope, dataset_id: uuid.UUID | None, version: int | None) -> DatasetVersion:

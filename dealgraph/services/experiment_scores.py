@@ -3,7 +3,8 @@ compared on what can be counted (schema failures, truncated or refused answers, 
 the transcript, agreement with people's corrections), field by field, and summed up.
 
 A score is "improved", "regressed" or "unchanged" per call; the summary counts them per score and lists the
-calls that regressed first. Item counts, tokens, cost and latency are reported, not judged.
+calls that regressed first. Item counts, tokens, cost and latency are reported, not judged. An experiment
+with the pairwise judge on also has its verdict per call (`Judgment`), counted apart from these scores.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dealgraph.agents.judge import PairwiseChoice, PairwiseJudgeOutput
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.outputs.meddpicc import MEDDPICC_ELEMENTS
-from dealgraph.db.models import ExperimentRequest, ResultCorrection
+from dealgraph.db.models import ExperimentRequest, RequestSide, ResultCorrection
 from dealgraph.services.corrections import CorrectedField
 
 
@@ -175,6 +177,42 @@ class FieldDiff:
     candidate_evidence: list[dict[str, Any]]
 
 
+class PairwiseWinner(enum.StrEnum):
+    BASELINE = "baseline"
+    CANDIDATE = "candidate"
+    TIE = "tie"
+
+
+_SHOWN_SECOND = {PairwiseWinner.BASELINE: PairwiseWinner.CANDIDATE, PairwiseWinner.CANDIDATE: PairwiseWinner.BASELINE}
+
+
+@dataclass(frozen=True, slots=True)
+class Judgment:
+    """The pairwise judge's request on one call and agent, and its verdict read back as sides."""
+
+    row: ExperimentRequest
+    shown_first: PairwiseWinner
+    """The side the judge was shown first, as answer A."""
+
+    @property
+    def output(self) -> PairwiseJudgeOutput | None:
+        return None if self.row.result is None else PairwiseJudgeOutput.model_validate(self.row.result)
+
+    @property
+    def winner(self) -> PairwiseWinner | None:
+        """None until the judge has answered."""
+        output = self.output
+        if output is None:
+            return None
+        if output.winner is PairwiseChoice.TIE:
+            return PairwiseWinner.TIE
+        return self.shown_first if output.winner is PairwiseChoice.A else _SHOWN_SECOND[self.shown_first]
+
+    @classmethod
+    def of(cls, row: ExperimentRequest | None) -> Judgment | None:
+        return None if row is None else cls(row, PairwiseWinner(str(row.shown_first)))
+
+
 @dataclass(frozen=True, slots=True)
 class CallComparison:
     transcript_id: uuid.UUID
@@ -187,6 +225,8 @@ class CallComparison:
     diff: list[FieldDiff]
     fields_compared: int
     fields_agreeing: int
+    judgment: Judgment | None
+    """The pairwise judge's, when the experiment has it on."""
 
     @property
     def regressed(self) -> bool:
@@ -249,9 +289,22 @@ def compare(rows: Sequence[ExperimentRequest], corrections: Iterable[ResultCorre
                 diff=diff,
                 fields_compared=len(both),
                 fields_agreeing=sum(old[key].value == new[key].value for key in both),
+                judgment=Judgment.of(sides.get(RequestSide.JUDGE)),
             )
         )
     return sorted(compared, key=lambda call: (not call.regressed, str(call.transcript_id), call.agent))
+
+
+@dataclass(frozen=True, slots=True)
+class PairwiseCounts:
+    """The pairwise judge's verdicts over the experiment, and what its requests cost."""
+
+    wins: dict[PairwiseWinner, int]
+    unjudged: int
+    """Calls the judge gave no verdict on (yet): skipped, failed, canceled or pending."""
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +314,7 @@ class Summary:
     counts: dict[Score, dict[Verdict, int]] = field(default_factory=dict)
     fields_compared: int = 0
     fields_agreeing: int = 0
+    pairwise: PairwiseCounts | None = None
 
 
 def summarize(calls: Sequence[CallComparison]) -> Summary:
@@ -274,4 +328,18 @@ def summarize(calls: Sequence[CallComparison]) -> Summary:
         counts=counts,
         fields_compared=sum(call.fields_compared for call in calls),
         fields_agreeing=sum(call.fields_agreeing for call in calls),
+        pairwise=_pairwise([call.judgment for call in calls if call.judgment is not None]),
+    )
+
+
+def _pairwise(judgments: Sequence[Judgment]) -> PairwiseCounts | None:
+    if not judgments:
+        return None
+    winners = [judgment.winner for judgment in judgments]
+    return PairwiseCounts(
+        wins={side: winners.count(side) for side in PairwiseWinner},
+        unjudged=winners.count(None),
+        input_tokens=sum(judgment.row.input_tokens for judgment in judgments),
+        output_tokens=sum(judgment.row.output_tokens for judgment in judgments),
+        cost_usd=sum(judgment.row.cost_usd for judgment in judgments),
     )

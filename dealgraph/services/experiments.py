@@ -14,11 +14,13 @@ import enum
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
+from typing import Any
 
+from dealgraph.agents.judge import PAIRWISE_JUDGE
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.claude.batches import LlmBatches
 from dealgraph.claude.client import LlmClient, LlmError
-from dealgraph.db.models import Experiment, ExperimentRequest, ResultCorrection
+from dealgraph.db.models import Experiment, ExperimentRequest, RequestSide, ResultCorrection
 from dealgraph.db.repositories import corrections, datasets, experiments, prompts, tenancy
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import ErrorCode, NotFound
@@ -50,6 +52,8 @@ class RequestState(enum.StrEnum):
     CANCELED = "canceled"
     STORED = "stored"
     """The baseline's result an analysis had already stored: not sent again."""
+    SKIPPED = "skipped"
+    """A pairwise judge's request not sent: one of the two answers it would compare failed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +73,7 @@ class NewExperiment:
     candidate: PromptPick
     mode: ExperimentMode
     budget_usd: float | None
+    pairwise: bool = False
 
 
 async def _versions(
@@ -88,6 +93,10 @@ async def _versions(
         template = await prompts.get_template(session, version.template_id) if version else None
     if version is None or template is None:
         raise InvalidInput.at((*where, "version_id"), "no such prompt version", ErrorCode.NOT_FOUND)
+    if template.agent == PAIRWISE_JUDGE:
+        raise InvalidInput.at(
+            (*where, "version_id"), "a pairwise judge's version is not an agent's: start with pairwise: true to use it"
+        )
     if agents != [template.agent]:
         raise InvalidInput.at(
             ("input", "agents"), f"a prompt version is for one agent: give agents: [{template.agent}]"
@@ -110,7 +119,18 @@ async def _budget(scope: TenantScope, llm: LlmClient, asked: float | None) -> fl
     return ceiling if asked is None else asked
 
 
+async def _judge_version(scope: TenantScope) -> uuid.UUID:
+    """The pairwise judge's `production` version: the tenant's override first, else the built-in one."""
+    async with scope.session() as session:
+        found = await datasets.labelled_versions(session, PRODUCTION, [PAIRWISE_JUDGE])
+    if PAIRWISE_JUDGE not in found:
+        raise InvalidInput.at(("input", "pairwise"), "no 'production' pairwise judge prompt", ErrorCode.NOT_FOUND)
+    return found[PAIRWISE_JUDGE]
+
+
 async def start(scope: TenantScope, llm: LlmClient, user_id: uuid.UUID | None, new: NewExperiment) -> Experiment:
+    """With `pairwise`, each call and agent also gets a judge request, sent once both answers are in; it is
+    priced at the LIVE price whatever the mode (see `dealgraph.runs.experiment_pool`)."""
     if not new.agents:
         raise InvalidInput.at(("input", "agents"), "name at least one agent")
     budget = await _budget(scope, llm, new.budget_usd)
@@ -118,30 +138,42 @@ async def start(scope: TenantScope, llm: LlmClient, user_id: uuid.UUID | None, n
     frozen = await frozen_calls(scope, new.dataset_id, new.dataset_version)
     baseline_name, baseline = await _versions(scope, new.baseline, agents, "baseline")
     candidate_name, candidate = await _versions(scope, new.candidate, agents, "candidate")
+    judge = await _judge_version(scope) if new.pairwise else None
     async with scope.session() as session:
         stored = await experiments.stored_results(session, frozen.transcript_ids, baseline)
     wanted = [
         (side, Wanted(transcript_id, agent, versions[agent]))
         for transcript_id in frozen.transcript_ids
         for agent in agents
-        for side, versions in (("candidate", candidate), ("baseline", baseline))
-        if side == "candidate" or (transcript_id, agent) not in stored
+        for side, versions in ((RequestSide.CANDIDATE, candidate), (RequestSide.BASELINE, baseline))
+        if side is RequestSide.CANDIDATE or (transcript_id, agent) not in stored
+    ]
+    judged = [
+        Wanted(transcript_id, agent, judge, (baseline[agent], candidate[agent]))
+        for transcript_id in frozen.transcript_ids
+        for agent in agents
+        if judge is not None
     ]
     estimate, sendable = await priced(scope, llm, [item for _, item in wanted])
-    cost = estimate.batch_cost_usd if new.mode is ExperimentMode.BATCH else estimate.live_cost_usd
+    judging, judgeable = await priced(scope, llm, judged)
+    answers_cost = estimate.batch_cost_usd if new.mode is ExperimentMode.BATCH else estimate.live_cost_usd
+    cost = answers_cost + judging.live_cost_usd
+    requests, input_tokens = estimate.requests + judging.requests, estimate.input_tokens + judging.input_tokens
     if cost > budget:
+        judges = f", {judging.requests} of them the pairwise judge's, LIVE" if judging.requests else ""
         raise InvalidInput.at(
             ("input", "budget_usd"),
-            f"the estimate is ${cost:.4f} ({estimate.requests} requests, {estimate.input_tokens} input tokens, "
-            f"at most {estimate.max_output_tokens} output tokens, {new.mode.value}), over the budget of ${budget:.4f}",
+            f"the estimate is ${cost:.4f} ({requests} requests{judges}, {input_tokens} input tokens, at most "
+            f"{estimate.max_output_tokens + judging.max_output_tokens} output tokens, {new.mode.value}), over the "
+            f"budget of ${budget:.4f}",
         )
     kept = set(sendable)
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "custom_id": f"{side}-{item.agent}-{index}",
             "transcript_id": item.transcript_id,
             "agent": item.agent,
-            "side": side,
+            "side": side.value,
             "prompt_version_id": item.version_id,
         }
         for index, (side, item) in enumerate(wanted)
@@ -149,10 +181,21 @@ async def start(scope: TenantScope, llm: LlmClient, user_id: uuid.UUID | None, n
     ]
     rows += [
         {
+            "custom_id": f"judge-{item.agent}-{index}",
+            "transcript_id": item.transcript_id,
+            "agent": item.agent,
+            "side": RequestSide.JUDGE.value,
+            "prompt_version_id": item.version_id,
+            "shown_first": (RequestSide.BASELINE if index % 2 == 0 else RequestSide.CANDIDATE).value,
+        }
+        for index, item in enumerate(judgeable)
+    ]
+    rows += [
+        {
             "custom_id": f"stored-{run.agent}-{index}",
             "transcript_id": transcript_id,
             "agent": run.agent,
-            "side": "baseline",
+            "side": RequestSide.BASELINE.value,
             "prompt_version_id": run.prompt_version_id,
             "state": RequestState.STORED.value,
             "result": run.result,
@@ -172,8 +215,9 @@ async def start(scope: TenantScope, llm: LlmClient, user_id: uuid.UUID | None, n
         "baseline": {"name": baseline_name, "versions": {a: str(v) for a, v in baseline.items()}},
         "candidate": {"name": candidate_name, "versions": {a: str(v) for a, v in candidate.items()}},
         "mode": new.mode.value,
-        "estimate": {"cost_usd": cost, "requests": estimate.requests, "input_tokens": estimate.input_tokens},
+        "estimate": {"cost_usd": cost, "requests": requests, "input_tokens": input_tokens},
         "budget_usd": budget,
+        "judge_version_id": judge,
         "created_by_id": user_id,
     }
     async with scope.session() as session:

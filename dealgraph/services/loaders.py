@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.dataloader import DataLoader
 
+from dealgraph.agents.registry import AGENT_NAMES
 from dealgraph.db.models import AgentRun, Analysis, PromptTemplate, PromptVersion
 from dealgraph.db.repositories import batches, people, proposals
 from dealgraph.db.repositories.batches import ById, Children
@@ -161,6 +162,30 @@ class Loaders:
     @cached_property
     def prompt_version(self) -> DataLoader[uuid.UUID, PromptVersion | None]:
         return self._by_id(batches.PROMPT_VERSION)
+
+    @cached_property
+    def agent_prompt_template(self) -> DataLoader[uuid.UUID, PromptTemplate | None]:
+        """`prompt_template` for members: the pairwise judge's template is for admins, who run experiments."""
+        templates = self.prompt_template
+
+        async def load(ids: Sequence[uuid.UUID]) -> list[PromptTemplate | None]:
+            rows = await templates.load_many(ids)
+            return [row if row is not None and row.agent in AGENT_NAMES else None for row in rows]
+
+        return DataLoader(load)
+
+    @cached_property
+    def agent_prompt_version(self) -> DataLoader[uuid.UUID, PromptVersion | None]:
+        """`prompt_version` for members: versions of the agents' templates only (see `agent_prompt_template`)."""
+        versions, templates = self.prompt_version, self.agent_prompt_template
+
+        async def load(ids: Sequence[uuid.UUID]) -> list[PromptVersion | None]:
+            rows = await versions.load_many(ids)
+            owners = await templates.load_many(list({row.template_id for row in rows if row is not None}))
+            visible = {owner.id for owner in owners if owner is not None}
+            return [row if row is not None and row.template_id in visible else None for row in rows]
+
+        return DataLoader(load)
 
     @cached_property
     def versions_by_template(self) -> DataLoader[uuid.UUID, list[Any]]:

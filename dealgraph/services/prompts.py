@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import uuid
 from dataclasses import dataclass
 from typing import Annotated, cast
@@ -10,8 +11,9 @@ from pydantic import Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession
 from typing_extensions import TypedDict
 
+from dealgraph.agents.judge import PAIRWISE_JUDGE
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.registry import AGENTS, builtin_effort
+from dealgraph.agents.registry import AGENT_NAMES, AGENTS, builtin_effort
 from dealgraph.claude.client import LlmClient, StructuredRequest
 from dealgraph.claude.models import Effort, UnknownModel
 from dealgraph.config import Settings
@@ -23,6 +25,19 @@ from dealgraph.prompts.request import tenant_cache_key
 from dealgraph.prompts.templates import TemplateRenderError, content_hash, validate_version, version_fields
 from dealgraph.runs.inputs import load_inputs
 from dealgraph.validation import BLANK_IS_NONE, Checker, InvalidInput, Rules
+
+
+class PromptKind(enum.StrEnum):
+    """What a prompt template is for: an agent of analyses, or the pairwise judge of experiments."""
+
+    AGENT = "agent"
+    PAIRWISE_JUDGE = "pairwise_judge"
+
+    @classmethod
+    def of(cls, name: str) -> PromptKind:
+        """The kind of the template stored under `name` (an agent's key, or the judge's reserved name)."""
+        return cls.PAIRWISE_JUDGE if name == PAIRWISE_JUDGE else cls.AGENT
+
 
 Label = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,31}$")]
 LABEL_FORMAT = "must be lowercase letters, digits, '-' or '_' (e.g. production)"
@@ -56,6 +71,8 @@ VERSION_RULES = Rules(
 class NewVersion:
     template_id: uuid.UUID | None
     agent: AgentKind | None
+    pairwise_judge: bool
+    """The tenant's pairwise judge (created if needed), as `agent` names an agent's."""
     system_text: str
     user_template: str
     model: str | None
@@ -83,16 +100,16 @@ async def _own_template(session: AsyncSession, template_id: uuid.UUID | None, fi
 
 
 async def _template_for(session: AsyncSession, scope: TenantScope, request: NewVersion) -> PromptTemplate:
-    if (request.template_id is None) == (request.agent is None):
-        raise InvalidInput.at("template_id", "give either templateId or agent")
+    if [request.template_id is not None, request.agent is not None, request.pairwise_judge].count(True) != 1:
+        raise InvalidInput.at("template_id", "give one of templateId, agent or pairwiseJudge: true")
     if request.template_id is not None:
         return await _own_template(session, request.template_id, "template_id")
-    assert request.agent is not None
-    return await prompts.find_template(session, scope.tenant_id, request.agent.value) or await prompts.add_template(
+    name = PAIRWISE_JUDGE if request.agent is None else request.agent.value
+    return await prompts.find_template(session, scope.tenant_id, name) or await prompts.add_template(
         session,
         tenant_id=scope.tenant_id,
-        agent=request.agent.value,
-        name=f"{request.agent.value} (tenant override)",
+        agent=name,
+        name=f"{name} (tenant override)",
         description="This tenant's own prompt; its labels take precedence over the built-in template's.",
     )
 
@@ -119,14 +136,13 @@ async def create_version(
     check.raise_if_any()
     async with scope.session() as session:
         template = await _template_for(session, scope, request)
-        agent = AgentKind(template.agent)
         fields = version_fields(
-            agent,
+            template.agent,
             system_text=request.system_text,
             user_template=request.user_template,
             model=model,
             max_tokens=max_tokens,
-            effort=cast(Effort, request.effort) if request.effort else builtin_effort(agent),
+            effort=cast(Effort, request.effort) if request.effort else builtin_effort(template.agent),
         )
         digest = content_hash(**fields)
         await prompts.lock_template(session, template.id)
@@ -168,8 +184,15 @@ async def rollback(scope: TenantScope, actor: uuid.UUID, template_id: uuid.UUID 
 
 
 async def list_templates(scope: TenantScope, agent: AgentKind | None) -> list[PromptTemplate]:
+    """The agents' templates (the pairwise judge's is not an agent's: `judge_templates`)."""
     async with scope.session() as session:
-        return await prompts.list_templates(session, agent.value if agent is not None else None)
+        return await prompts.list_templates(session, AGENT_NAMES if agent is None else [agent.value])
+
+
+async def judge_templates(scope: TenantScope) -> list[PromptTemplate]:
+    """The pairwise judge's templates: the tenant's override first, then the built-in one."""
+    async with scope.session() as session:
+        return await prompts.list_templates(session, [PAIRWISE_JUDGE])
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +213,11 @@ async def render_preview(
         )
     if inputs is None:
         raise NotFound("Prompt version or transcript not found.")
+    if inputs.context.agent == PAIRWISE_JUDGE:
+        raise BadUserInput(
+            "A pairwise judge's version renders with the two answers it compares: it runs in experiments "
+            "started with pairwise: true."
+        )
     try:
         tenant_key = tenant_cache_key(scope.tenant_id, llm.settings.anthropic_api_key)
         request = inputs.request(AGENTS[AgentKind(inputs.context.agent)], tenant_key=tenant_key)

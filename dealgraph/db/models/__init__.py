@@ -5,7 +5,7 @@ from dealgraph.db.models.corrections import ResultCorrection
 from dealgraph.db.models.crm import Account, Deal, DealStage
 from dealgraph.db.models.datasets import Dataset, DatasetVersion
 from dealgraph.db.models.deal_room import DealHealth, DealStageChange, HealthSettings
-from dealgraph.db.models.experiments import Experiment, ExperimentRequest
+from dealgraph.db.models.experiments import Experiment, ExperimentRequest, RequestSide
 from dealgraph.db.models.people import (
     CallMetrics,
     LinkedBy,
@@ -51,6 +51,7 @@ __all__ = [
     "ProposalStatus",
     "ResultCorrection",
     "Role",
+    "RequestSide",
     "RunStatus",
     "SearchJob",
     "SideSource",

@@ -8,6 +8,7 @@ stored (or billed) again, whichever pool reads it.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
@@ -17,6 +18,15 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dealgraph.db.base import Base, Identified, TenantOwned, Timestamped
+
+
+class RequestSide(enum.StrEnum):
+    """Whose request a row is: an answer of the baseline or the candidate, or the pairwise judge's comparing the
+    two answers of its call and agent."""
+
+    BASELINE = "baseline"
+    CANDIDATE = "candidate"
+    JUDGE = "judge"
 
 
 class Experiment(Identified, Timestamped, TenantOwned, Base):
@@ -43,6 +53,9 @@ class Experiment(Identified, Timestamped, TenantOwned, Base):
     batch_requests: Mapped[int | None] = mapped_column(Integer)
     """How many requests that batch was to hold."""
     cancel_requested: Mapped[bool] = mapped_column(Boolean, server_default="false")
+    judge_version_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    """The pairwise judge's version comparing each call's two answers (its requests: side `judge`); None: none
+    does. Like a request's `prompt_version_id`, a plain reference: versions are never deleted on their own."""
     estimate: Mapped[dict[str, Any]] = mapped_column(JSONB)
     budget_usd: Mapped[float] = mapped_column(Float)
     promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -67,10 +80,13 @@ class ExperimentRequest(Identified, TenantOwned, Base):
         UUID(as_uuid=True), ForeignKey("transcripts.id", ondelete="CASCADE")
     )
     agent: Mapped[str] = mapped_column(String(32))
-    side: Mapped[str] = mapped_column(String(10))  # baseline | candidate
+    side: Mapped[str] = mapped_column(String(10))  # a RequestSide
     prompt_version_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True))
     state: Mapped[str] = mapped_column(String(16), server_default="pending")
-    """pending | succeeded | failed | canceled | stored (a baseline result an earlier analysis already had)"""
+    """pending | succeeded | failed | canceled | stored (a baseline result an earlier analysis already had) |
+    skipped (a judge request not sent: one of the answers it would compare failed)"""
+    shown_first: Mapped[str | None] = mapped_column(String(10))
+    """A judge request's: the side whose answer it was shown first, as answer A."""
     error_code: Mapped[str | None] = mapped_column(String(40))
     error_message: Mapped[str | None] = mapped_column(Text)
     result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)

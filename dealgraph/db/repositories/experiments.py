@@ -107,9 +107,11 @@ async def requests_of(session: AsyncSession, experiment_id: uuid.UUID) -> list[E
     return list(await session.scalars(query.order_by(ExperimentRequest.custom_id)))
 
 
-async def pending(session: AsyncSession, experiment_id: uuid.UUID) -> list[ExperimentRequest]:
+async def pending(session: AsyncSession, experiment_id: uuid.UUID, sides: Sequence[str]) -> list[ExperimentRequest]:
     query = select(ExperimentRequest).where(
-        ExperimentRequest.experiment_id == experiment_id, ExperimentRequest.state == "pending"
+        ExperimentRequest.experiment_id == experiment_id,
+        ExperimentRequest.state == "pending",
+        ExperimentRequest.side.in_(sides),
     )
     return list(await session.scalars(query.order_by(ExperimentRequest.custom_id)))
 

@@ -6,6 +6,7 @@ What a version contains (and its content hash) is the agents' business; this mod
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select, text
@@ -60,11 +61,14 @@ async def lock_template(session: AsyncSession, template_id: uuid.UUID) -> None:
     await session.execute(select(PromptTemplate.id).where(PromptTemplate.id == template_id).with_for_update())
 
 
-async def list_templates(session: AsyncSession, agent: str | None) -> list[PromptTemplate]:
-    """By agent, a tenant's override before the built-in template (row-level security picks the tenant's)."""
-    query = select(PromptTemplate).order_by(PromptTemplate.agent, PromptTemplate.tenant_id.is_(None), PromptTemplate.id)
-    if agent is not None:
-        query = query.where(PromptTemplate.agent == agent)
+async def list_templates(session: AsyncSession, names: Sequence[str]) -> list[PromptTemplate]:
+    """The templates of these names (agents' keys), by name, a tenant's override before the built-in template
+    (row-level security picks the tenant's)."""
+    query = (
+        select(PromptTemplate)
+        .where(PromptTemplate.agent.in_(names))
+        .order_by(PromptTemplate.agent, PromptTemplate.tenant_id.is_(None), PromptTemplate.id)
+    )
     return list(await session.scalars(query))
 
 
@@ -192,14 +196,15 @@ async def rollback_target(
     )
 
 
-async def production_versions(session: AsyncSession) -> list[tuple[str, PromptVersion]]:
-    """(agent, version) of every `production` version, built-in and tenant overrides alike, one per distinct
-    content: what analyses would send. Read as the owner (across tenants) by `dealgraph llm check`."""
+async def production_versions(session: AsyncSession, names: Sequence[str]) -> list[tuple[str, PromptVersion]]:
+    """(name, version) of every `production` version of the templates of these names, built-in and tenant
+    overrides alike, one per distinct content: with the agents' names, what analyses would send. Read as the
+    owner (across tenants) by `dealgraph llm check`."""
     rows = await session.execute(
         select(PromptTemplate.agent, PromptVersion)
         .join(PromptLabel, PromptLabel.template_id == PromptTemplate.id)
         .join(PromptVersion, PromptVersion.id == PromptLabel.version_id)
-        .where(PromptLabel.name == PRODUCTION)
+        .where(PromptLabel.name == PRODUCTION, PromptTemplate.agent.in_(names))
         .distinct(PromptTemplate.agent, PromptVersion.content_hash)
         .order_by(PromptTemplate.agent, PromptVersion.content_hash, PromptVersion.created_at)
     )
