@@ -12,7 +12,7 @@ import hashlib
 import os
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,13 +121,26 @@ class MigratedTemplates:
     TEMPLATE …` copies files: tens of milliseconds, where running the migrations takes seconds).
 
     Made on first use for each server and dropped by `drop_all`. Its name holds the migrations' hash and a random
-    part, so several runs sharing one server (CI runs two side by side) never clone or drop each other's."""
+    part, so several runs sharing one server (CI runs two side by side) never clone or drop each other's.
+    `shared` names templates made by someone else (pytest-xdist's controller, for all its workers): they are
+    cloned from, never made or dropped here.
 
-    def __init__(self, app_role: str = Settings.model_fields["app_role"].default) -> None:
+        templates = MigratedTemplates()
+        async with templates.clone(server_url) as database:
+            ...  # database.url: a migrated database of its own
+        await templates.drop_all()
+    """
+
+    def __init__(
+        self, app_role: str = Settings.model_fields["app_role"].default, *, shared: Mapping[str, str] | None = None
+    ) -> None:
         self.app_role = app_role
+        self._shared = dict(shared or {})
         self._names: dict[str, str] = {}
 
     async def template_for(self, server_url: str) -> str:
+        if server_url in self._shared:
+            return self._shared[server_url]
         if server_url not in self._names:
             name = f"dealgraph_template_{migrations_digest()}_{uuid.uuid4().hex[:8]}"
             async with connected(server_url) as admin:

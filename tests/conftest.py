@@ -7,7 +7,10 @@ per run and server (harness/postgres.py).
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack
 
 import anthropic
 import httpx
@@ -27,9 +30,33 @@ from tests.support import (
     running_app,
 )
 
+SHARED_SERVER = "DEALGRAPH_TEST_SHARED_SERVER"
+SHARED_TEMPLATE = "DEALGRAPH_TEST_SHARED_TEMPLATE"
+"""Set by pytest-xdist's controller for its workers, which inherit its environment."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With pytest-xdist, the controller starts the run's PostgreSQL (unless one is configured) and migrates its
+    template once, for every worker: four workers starting and migrating four of their own cost a run tens of
+    seconds of CPU on two cores."""
+    if hasattr(config, "workerinput") or not config.getoption("numprocesses", default=None):
+        return
+    stack = ExitStack()
+    config.add_cleanup(stack.close)
+    configured = configured_server()
+    url = configured[0] if configured else stack.enter_context(embedded_server(prefix="dealgraph-test-pg-"))
+    templates = MigratedTemplates()
+    # Registered after the server, so it runs before the server stops (callbacks run last-in first-out).
+    stack.callback(lambda: asyncio.run(templates.drop_all()))
+    os.environ[SHARED_TEMPLATE] = asyncio.run(templates.template_for(url))
+    os.environ[SHARED_SERVER] = url
+
 
 @pytest.fixture(scope="session")
 def server_url() -> Iterator[str]:
+    if shared := os.environ.get(SHARED_SERVER):
+        yield shared
+        return
     if configured := configured_server():
         yield configured[0]
         return
@@ -39,7 +66,8 @@ def server_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 async def migrated_templates() -> AsyncIterator[MigratedTemplates]:
-    templates = MigratedTemplates()
+    shared = os.environ.get(SHARED_TEMPLATE)
+    templates = MigratedTemplates(shared={os.environ[SHARED_SERVER]: shared} if shared else None)
     yield templates
     await templates.drop_all()
 
