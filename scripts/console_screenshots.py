@@ -125,6 +125,7 @@ def console(page: Page, url: str, key: str) -> None:
     form.locator("input[name=agent][value=MEDDPICC]").check()
     form.locator("input[name=candidate]").fill("candidate")
     form.locator("select[name=mode]").select_option("LIVE")
+    form.locator("input[name=pairwise]").check()
     form.locator("input[name=budget]").fill("1")
     page.click("#estimate-experiment")
     expect(page.locator("#estimate")).to_contain_text("requests")

@@ -27,11 +27,12 @@ mutation($input: StartExperimentInput!) {
 STATUS = "query($id: ID!) { experiment(id: $id) { status batchId } }"
 
 
-async def candidate_version(gql: GraphQLClient, who: TenantHandle) -> dict[str, Any]:
+async def candidate_version(gql: GraphQLClient, who: TenantHandle, **extra: Any) -> dict[str, Any]:
     version_input = {
         "agent": "MEDDPICC",
         "systemText": "You qualify sales calls for {{ account.name }} with MEDDPICC.",
         "userTemplate": "Deal {{ deal.name }}. Call the `{{ agent }}` tool.",
+        **extra,
     }
     payload = (await gql(CREATE_VERSION, {"input": version_input}, as_=who))["createPromptVersion"]
     assert payload["errors"] == [], payload

@@ -25,7 +25,7 @@ from dealgraph.config import Settings
 from dealgraph.db.models import Role
 from dealgraph.server.pages import STATIC
 from dealgraph.standin import RunningStandin
-from tests.analysis_support import start, transcript_for_analysis
+from tests.analysis_support import start, transcript_for_analysis, wait_until_finished
 from tests.processes import process_env, serving
 from tests.support import (
     REFUSAL_DEADLINE_S,
@@ -437,7 +437,7 @@ CANDIDATE = """mutation {
 }"""
 
 
-async def test_admins_run_an_experiment_watch_it_end_read_its_diff_and_promote_it(
+async def test_admins_run_an_experiment_watch_it_end_read_its_diff_and_verdicts_and_promote_it(
     page: Page, base_url: str, tenants: TenantFactory, gql: GraphQLClient, standin: StandinControl
 ) -> None:
     who = await tenants.create()
@@ -445,10 +445,16 @@ async def test_admins_run_an_experiment_watch_it_end_read_its_diff_and_promote_i
     await add_call_from_file(page)
     await page.click("#start-analysis")  # the production prompt's MEDDPICC result is then the stored baseline
     await expect(page.locator("#analysis-status")).to_contain_text("succeeded", timeout=ANALYSIS_TIMEOUT_MS)
+    second = (await transcript_for_analysis(gql, who))["transcript"]  # a second call, its baseline stored too
+    analysis = await start(gql, who, second, agents=["MEDDPICC"])
+    await wait_until_finished(gql, who, analysis["id"], timeout=ANALYSIS_TIMEOUT_MS / 1000)
     assert (await gql(CANDIDATE, as_=who))["createPromptVersion"]["errors"] == []
 
     await page.click("#nav a[data-section=experiments]")
-    await page.check("#new-dataset input[name=transcript]")
+    picked = page.locator("#new-dataset input[name=transcript]")
+    await expect(picked).to_have_count(2)
+    for index in range(2):
+        await picked.nth(index).check()
     await page.fill("#new-dataset input[name=name]", "Discovery calls")
     await page.click("#new-dataset button")
     form = page.locator("#new-experiment")
@@ -458,25 +464,40 @@ async def test_admins_run_an_experiment_watch_it_end_read_its_diff_and_promote_i
     await form.locator("select[name=mode]").select_option("LIVE")
     await expect(page.locator("#start-experiment")).to_be_disabled()  # the estimate comes first
     await page.click("#estimate-experiment")
-    await expect(page.locator("#estimate")).to_contain_text("1 requests")
+    await expect(page.locator("#estimate")).to_contain_text("2 requests,")  # the two candidates'
+    await form.locator("input[name=pairwise]").check()  # the judge's requests change it: it is asked again
+    await expect(page.locator("#start-experiment")).to_be_disabled()
+    await expect(page.locator("#estimate")).to_be_empty()
+    await page.click("#estimate-experiment")
+    await expect(page.locator("#estimate")).to_contain_text("4 requests (2 of them the pairwise judge's")
     await form.locator("input[name=budget]").fill("0.000001")
     await page.click("#start-experiment")
     await expect(page.locator("#problem")).to_contain_text("budgetUsd")  # over budget: refused, in words
 
-    await standin.behave("meddpicc", invalid_output_times=1, held=True)  # the candidate's answer breaks the schema
+    await standin.behave("meddpicc", invalid_output_times=1, held=True)  # one candidate answer breaks the schema
     await form.locator("input[name=budget]").fill("1")
     await page.click("#start-experiment")
-    await expect(page.locator("#experiment-progress")).to_have_text("1 of 2")  # the baseline was stored already
+    await expect(page.locator("#experiment-progress")).to_have_text("2 of 6")  # the baselines were stored already
     await expect(page.locator("#cancel-experiment")).to_be_visible()
     await standin.release("meddpicc")  # its end arrives over experimentEvents
     await expect(page.locator("#experiment-status")).to_have_attribute(
         "data-status", "SUCCEEDED", timeout=ANALYSIS_TIMEOUT_MS
     )
+    await expect(page.locator("#pairwise-judge")).to_have_text("version 1")
     schema = page.locator("#scores tr[data-score=SCHEMA_FAILURES] td")
-    await expect(schema).to_have_text(["schema failures", "0", "1", "0"])
-    call = page.locator("#calls .card.call-diff").first
-    await expect(call).to_have_attribute("data-regressed", "true")
-    await expect(call.locator("table.fields tr")).to_have_count(9)  # a header and the eight element statuses
+    await expect(schema).to_have_text(["schema failures", "0", "1", "1"])
+    await expect(page.locator("#pairwise td[data-count=unjudged]")).to_have_text("1")
+    decided = page.locator("#pairwise td[data-count$=wins], #pairwise td[data-count=ties]")
+    assert sorted(await decided.all_inner_texts()) == ["0", "0", "1"]  # one call judged, whichever side won
+    cards = page.locator("#calls .card.call-diff")
+    broken = cards.filter(has=page.locator(".judgment[data-state=SKIPPED]"))  # nothing to compare it with
+    await expect(broken).to_have_attribute("data-regressed", "true")
+    await expect(broken.locator("table.fields tr")).to_have_count(9)  # a header and the eight element statuses
+    await expect(broken.locator(".judgment")).to_contain_text("the candidate's answer failed (INVALID_OUTPUT)")
+    judged = cards.filter(has=page.locator(".judgment[data-state=SUCCEEDED]")).locator(".judgment")
+    await expect(judged).to_have_attribute("data-winner", re.compile("^(BASELINE|CANDIDATE|TIE)$"))
+    await expect(judged.locator("p").first).to_contain_text(re.compile(r"(is better|a tie) confidence \d+ %"))
+    await expect(judged.locator(".reason")).not_to_be_empty()
 
     await page.click("#promote")
     await expect(page.locator("#promote-refused")).to_contain_text("regressed on schema failures")
@@ -485,8 +506,15 @@ async def test_admins_run_an_experiment_watch_it_end_read_its_diff_and_promote_i
     await page.click("#nav a[data-section=experiments]")
     await expect(page.locator("#experiments tr[data-status=SUCCEEDED]")).to_have_count(1)
     await page.locator("#experiments a").first.click()
-    await call.locator("header a").click()  # the call's transcript
-    await expect(page.locator(".utterance")).to_have_count(60)
+    quote = judged.locator("a.quote").first  # the judge's quote opens its call at that moment
+    moment = re.search(r"/u/(\d+)$", str(await quote.get_attribute("href")))
+    assert moment is not None
+    await quote.click()
+    await expect(page.locator(".utterance.highlight")).to_have_attribute("data-index", moment[1])
+    await page.go_back()
+    title = await broken.locator("header a").inner_text()
+    await broken.locator("header a").click()  # the call's transcript
+    await expect(page.locator("h1")).to_have_text(title)
 
 
 EDITORS = "[...document.querySelectorAll('.graphiql-container .CodeMirror')].map(element => element.CodeMirror)"

@@ -1,8 +1,9 @@
 """The pairwise judge of prompt experiments against the stand-in: off by default, a verdict per call and agent
 when on (the answers shown in alternating order, its quotes verified), counted in the summary and priced in the
-estimate at the LIVE price, skipped where an answer failed, canceled with its experiment, resumed after a restart
-without sending an answer or a stored verdict again; and its prompt, a template admins edit like the agents'
-that is neither listed as an agent's nor visible to members."""
+estimate at the LIVE price (experimentEstimate showing the very estimate the start checks), its version picked
+by label or id (its production label by default), skipped where an answer failed, canceled with its experiment,
+resumed after a restart without sending an answer or a stored verdict again; and its prompt, a template admins
+edit like the agents' that is neither listed as an agent's nor visible to members."""
 
 from __future__ import annotations
 
@@ -194,6 +195,124 @@ async def test_the_estimate_prices_the_judges_requests_at_the_live_price(
     )
     assert await standin.token_counts(PAIRWISE_JUDGE) == 2  # the judge's prompt was counted, nothing was sent
     assert await standin.statuses(PAIRWISE_JUDGE) == []
+
+
+ESTIMATE = """
+query($dataset: ID!, $label: String!, $baseline: PromptPickInput, $pairwise: Boolean!, $judge: PromptPickInput) {
+  experimentEstimate(datasetId: $dataset, promptLabel: $label, agents: [MEDDPICC], baseline: $baseline,
+      pairwise: $pairwise, judge: $judge) {
+    requests inputTokens maxOutputTokens liveCostUsd batchCostUsd judgeRequests judgeCostUsd
+  }
+}"""
+EXPERIMENTS = "{ experiments { id } }"
+PRODUCTION = {"label": "production"}
+QUOTED = re.compile(
+    r"the estimate is \$([0-9.]+) \((\d+) requests.*, (\d+) input tokens, at most (\d+) output tokens, (BATCH|LIVE)\)"
+)
+
+
+def quoted_estimate(refused: dict[str, Any]) -> tuple[float, int, int, int]:
+    """The cost, requests, input and output tokens a start refused over its budget quoted."""
+    [error] = refused["errors"]
+    assert refused["experiment"] is None and (error["field"], error["code"]) == ("input.budgetUsd", "INVALID")
+    found = QUOTED.search(error["message"])
+    assert found is not None, error
+    return float(found[1]), int(found[2]), int(found[3]), int(found[4])
+
+
+def estimator(gql: GraphQLClient, who: TenantHandle, dataset: str) -> Any:
+    async def estimate(**variables: Any) -> Any:
+        return await gql.raw(
+            ESTIMATE, {"dataset": dataset, "label": "candidate", "pairwise": False, **variables}, as_=who
+        )
+
+    return estimate
+
+
+async def test_the_estimate_with_a_baseline_is_the_one_start_checks_against_the_budget(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    admin = await tenants.create()
+    calls = [await analysed_call(gql, admin), (await transcript_for_analysis(gql, admin))["transcript"]]
+    version = await candidate_version(gql, admin, labels=["candidate"])
+    dataset = await dataset_of(gql, admin, *calls)
+    estimate = estimator(gql, admin, dataset)
+
+    label_only = (await estimate()).json()["data"]["experimentEstimate"]
+    assert (label_only["requests"], label_only["judgeRequests"], label_only["judgeCostUsd"]) == (2, 0, 0)
+    for pairwise in (False, True):
+        shown = (await estimate(baseline=PRODUCTION, pairwise=pairwise)).json()["data"]["experimentEstimate"]
+        # the candidate on both calls, the baseline on the one no analysis answered, and the judge on both
+        assert (shown["requests"], shown["judgeRequests"]) == ((5, 2) if pairwise else (3, 0))
+        for mode, cost in (("BATCH", shown["batchCostUsd"]), ("LIVE", shown["liveCostUsd"])):
+            refused = await start(gql, admin, dataset, version["id"], mode=mode, pairwise=pairwise, budgetUsd=1e-6)
+            tokens = (shown["requests"], shown["inputTokens"], shown["maxOutputTokens"])
+            assert quoted_estimate(refused) == (cost, *tokens), (mode, pairwise)
+        assert (shown["judgeCostUsd"] > 0) is pairwise
+        answers_batched, answers_live = (shown[f"{m}CostUsd"] - shown["judgeCostUsd"] for m in ("batch", "live"))
+        assert answers_batched == pytest.approx(answers_live / 2, abs=2e-4)  # the judge's are LIVE in both
+    assert (await gql(EXPERIMENTS, as_=admin))["experiments"] == []
+    assert await standin.statuses(PAIRWISE_JUDGE) == [] and len(await standin.statuses("meddpicc")) == 1
+
+    for variables, field in (
+        ({"pairwise": True}, "baseline"),
+        ({"baseline": PRODUCTION, "judge": PRODUCTION}, "judge"),
+    ):
+        [error] = (await estimate(**variables)).json()["errors"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT" and error["message"].startswith(f"{field}: "), error
+    unknown = (await estimate(baseline=PRODUCTION, pairwise=True, judge={"label": "nowhere"})).json()["errors"]
+    assert [(e["extensions"]["code"], e["message"]) for e in unknown] == [
+        ("NOT_FOUND", "judge: no 'nowhere' prompt for: the pairwise judge")
+    ]
+
+
+async def test_a_judge_picked_by_label_or_version_is_the_one_that_compares_and_is_recorded(
+    gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
+) -> None:
+    admin = await tenants.create()
+    call = (await transcript_for_analysis(gql, admin))["transcript"]
+    version = await candidate_version(gql, admin, labels=["candidate"])
+    dataset = await dataset_of(gql, admin, call)
+    strict = {
+        "pairwiseJudge": True,
+        "labels": ["strict"],
+        "systemText": "You review call analyses strictly.",
+        "userTemplate": "Which {{ agent }} answer holds up?",
+    }
+    created = (await gql(CREATE, {"input": strict}, as_=admin))["createPromptVersion"]
+    assert created["errors"] == []
+    own = created["promptVersion"]["id"]
+    _, builtin = await judge_templates(gql, admin)
+    [shipped] = [label["version"]["id"] for label in builtin["labels"] if label["name"] == "production"]
+
+    estimate = estimator(gql, admin, dataset)
+    picked = await estimate(baseline=PRODUCTION, pairwise=True, judge={"label": "strict"})
+    assert picked.json()["data"]["experimentEstimate"]["judgeRequests"] == 1
+    [wrong] = (await estimate(baseline=PRODUCTION, pairwise=True, judge={"versionId": version["id"]})).json()["errors"]
+    assert wrong["extensions"]["code"] == "BAD_USER_INPUT" and wrong["message"].startswith("judge.versionId: ")
+
+    for judge, extra, refusal in (
+        ({"versionId": version["id"]}, {"pairwise": True}, ("input.judge.versionId", "INVALID")),
+        ({"label": "strict"}, {}, ("input.judge", "INVALID")),
+        ({"label": "nowhere"}, {"pairwise": True}, ("input.judge", "NOT_FOUND")),
+        ({"label": "strict", "versionId": own}, {"pairwise": True}, ("input.judge", "INVALID")),
+    ):
+        refused = await start(gql, admin, dataset, version["id"], judge=judge, **extra)
+        assert refused["experiment"] is None and [(e["field"], e["code"]) for e in refused["errors"]] == [refusal]
+        if judge.get("versionId") == version["id"]:
+            assert "meddpicc agent's version is not the pairwise judge's" in refused["errors"][0]["message"]
+    assert (await gql(EXPERIMENTS, as_=admin))["experiments"] == []  # nothing saved
+
+    for judge, expected in (({"label": "strict"}, own), ({"versionId": shipped}, shipped)):
+        started = await start(gql, admin, dataset, version["id"], mode="LIVE", pairwise=True, judge=judge)
+        assert started["errors"] == [], started
+        done = await ended(gql, admin, started["experiment"]["id"], query=JUDGED)
+        assert done["status"] == "SUCCEEDED" and done["pairwiseJudgeVersion"]["id"] == expected
+        assert [call["judgment"]["state"] for call in done["calls"]] == ["SUCCEEDED"]
+    first, second = (
+        [block["text"] for block in body["system"]][1] for body in judge_requests(await standin.requests())
+    )
+    assert first == strict["systemText"] and second != strict["systemText"]
 
 
 async def test_a_call_whose_answer_failed_is_not_judged(

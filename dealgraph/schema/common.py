@@ -13,7 +13,7 @@ import strawberry
 from strawberry import relay
 from strawberry.dataloader import DataLoader
 
-from dealgraph.errors import NotFound
+from dealgraph.errors import BadUserInput, ErrorCode, NotFound
 from dealgraph.schema.context import Context
 from dealgraph.schema.enums import UserErrorCode
 from dealgraph.schema.rows import FromRow
@@ -140,3 +140,13 @@ async def mutate(payload: Callable[..., P], field: str, action: Awaitable[Any], 
     except InvalidInput as invalid:
         return payload(errors=user_errors(invalid))
     return payload(**{field: convert(result)})
+
+
+async def answer(action: Awaitable[T]) -> T:
+    """Run query logic that checks its arguments as a mutation's does: a query has no payload to carry field
+    errors, so they are its error, NOT_FOUND when each is one, else BAD_USER_INPUT, each field named."""
+    try:
+        return await action
+    except InvalidInput as invalid:
+        not_found = all(error.code is ErrorCode.NOT_FOUND for error in invalid.errors)
+        raise (NotFound if not_found else BadUserInput)(str(invalid)) from invalid

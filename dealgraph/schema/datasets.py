@@ -169,9 +169,16 @@ class DatasetVersionPayload:
     "list price with every prompt token uncached and every request using its whole maxTokens (the most it can cost)."
 )
 class ExperimentEstimate:
-    requests: int = strawberry.field(description="One per call and agent.")
+    requests: int = strawberry.field(
+        description="One per call and agent; with a baseline, its too where none is stored, and with pairwise the "
+        "judge's."
+    )
     input_tokens: int
     max_output_tokens: int
     live_cost_usd: float = strawberry.field(description="Sent one by one (LIVE).")
-    batch_cost_usd: float = strawberry.field(description="Sent as a Message Batch (BATCH): half the price.")
+    batch_cost_usd: float = strawberry.field(
+        description="Sent as a Message Batch (BATCH): half the price, but for the pairwise judge's requests (sent LIVE)."
+    )
     simulated: bool = strawberry.field(description="Counted by the local stand-in (an estimate of an estimate).")
+    judge_requests: int = strawberry.field(description="The pairwise judge's requests among them (0 without pairwise).")
+    judge_cost_usd: float = strawberry.field(description="Theirs, at the LIVE price, in both costs.")

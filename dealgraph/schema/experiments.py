@@ -23,7 +23,14 @@ from dealgraph.schema.datasets import Dataset
 from dealgraph.schema.prompts import PromptVersion
 from dealgraph.services import experiment_scores, experiments
 from dealgraph.services.experiment_scores import PairwiseWinner, Score, Verdict
-from dealgraph.services.experiments import ExperimentMode, ExperimentStatus, NewExperiment, PromptPick, RequestState
+from dealgraph.services.experiments import (
+    Compared,
+    ExperimentMode,
+    ExperimentStatus,
+    NewExperiment,
+    PromptPick,
+    RequestState,
+)
 from dealgraph.services.ids import node_uuid
 
 if TYPE_CHECKING:
@@ -35,6 +42,16 @@ Info = strawberry.Info[Context, None]
 
 async def _none_for_each(ids: Sequence[uuid.UUID]) -> list[None]:
     return [None for _ in ids]
+
+
+PAIRWISE = (
+    "Also have the pairwise judge say which answer is better on each call, once both are in; its requests are sent "
+    "LIVE in either mode and are part of the estimate."
+)
+JUDGE = (
+    "With pairwise: the pairwise judge's label or version (pairwiseJudgeTemplates); its production label when not "
+    "given."
+)
 
 
 @strawberry.input(description="A prompt label (its version for each agent), or one prompt version: give one of them.")
@@ -60,23 +77,20 @@ class StartExperimentInput:
         description="Refused when the estimate is over it; at most, and by default, your tenant's experiment budget "
         "(viewer { tenant { appliedExperimentBudgetUsd } }).",
     )
-    pairwise: bool = strawberry.field(
-        default=False,
-        description="Also have the pairwise judge (its production prompt version) say which answer is better on each "
-        "call, once both are in; its requests are sent LIVE in either mode and are part of the estimate.",
-    )
+    pairwise: bool = strawberry.field(default=False, description=PAIRWISE)
+    judge: PromptPickInput | None = strawberry.field(default=None, description=JUDGE)
 
     def request(self) -> NewExperiment:
-        return NewExperiment(
+        compared = Compared(
             dataset_id=node_uuid(self.dataset_id, "Dataset"),
             dataset_version=self.dataset_version,
             agents=self.agents,
             baseline=self.baseline.pick(),
             candidate=self.candidate.pick(),
-            mode=self.mode,
-            budget_usd=self.budget_usd,
             pairwise=self.pairwise,
+            judge=None if self.judge is None else self.judge.pick(),
         )
+        return NewExperiment(compared=compared, mode=self.mode, budget_usd=self.budget_usd)
 
 
 @strawberry.type(description="One side's scores: of one call, or summed over the experiment.")

@@ -11,15 +11,16 @@ import strawberry
 from strawberry import relay
 
 from dealgraph.db.repositories.search import SearchFilters
+from dealgraph.errors import BadUserInput
 from dealgraph.schema.accounts import Account
 from dealgraph.schema.analyses import Analysis
-from dealgraph.schema.common import UNKNOWN_ID, SortDirection
+from dealgraph.schema.common import UNKNOWN_ID, SortDirection, answer
 from dealgraph.schema.connections import Connection, FetchedPages, LoadedList, Pages
 from dealgraph.schema.context import Context
 from dealgraph.schema.datasets import Dataset, ExperimentEstimate
 from dealgraph.schema.deals import Deal, DealFilter, DealOrder
 from dealgraph.schema.enums import AgentKind, SearchMode, Side
-from dealgraph.schema.experiments import Experiment
+from dealgraph.schema.experiments import JUDGE, Experiment, PromptPickInput
 from dealgraph.schema.health import HealthSettings
 from dealgraph.schema.people import ConversationFigureRange, PeopleSettings, Person, PersonOrder
 from dealgraph.schema.permissions import IsAdmin
@@ -29,6 +30,7 @@ from dealgraph.schema.transcripts import SearchHit, Transcript, search_hits
 from dealgraph.services import accounts, deals, estimates, experiments, health, people, prompts, transcripts
 from dealgraph.services import datasets as datasets_service
 from dealgraph.services.deals import DealFilter as DealCriteria
+from dealgraph.services.experiments import Compared, PromptPick
 from dealgraph.services.ids import node_uuid
 from dealgraph.services.people import PeopleFilter
 
@@ -183,7 +185,7 @@ class Query:
     @relay.connection(
         Connection[PromptTemplate],
         description="Admins: the pairwise judge's prompt templates (your override first, then the built-in one); "
-        "experiments started with pairwise: true use its production version.",
+        "experiments started with pairwise: true use its production version unless their judge picks another.",
         permission_classes=[IsAdmin],
     )
     async def pairwise_judge_templates(self, info: Info) -> Pages[PromptTemplate]:
@@ -192,7 +194,8 @@ class Query:
 
     @strawberry.field(
         description="Admins: the most running a prompt label's versions on a dataset version (the latest when none "
-        "is named) would cost, LIVE and as a Message Batch; nothing is sent but count_tokens requests.",
+        "is named) would cost, LIVE and as a Message Batch; nothing is sent but count_tokens requests. With a "
+        "baseline it is the estimate startExperiment checks against the budget, of that label as the candidate.",
         permission_classes=[IsAdmin],
     )
     async def experiment_estimate(
@@ -202,16 +205,41 @@ class Query:
         prompt_label: str,
         dataset_version: int | None = None,
         agents: list[AgentKind] | None = None,
+        baseline: Annotated[
+            PromptPickInput | None,
+            strawberry.argument(
+                description="As startExperiment's: then the baseline's requests, where no result of its version is "
+                "stored, are counted too."
+            ),
+        ] = None,
+        pairwise: Annotated[
+            bool,
+            strawberry.argument(
+                description="With a baseline: the pairwise judge's requests too, at the LIVE price in both costs, as "
+                "startExperiment(pairwise: true) counts them."
+            ),
+        ] = False,
+        judge: Annotated[PromptPickInput | None, strawberry.argument(description=JUDGE)] = None,
     ) -> ExperimentEstimate:
         assert info.context.llm is not None
-        found = await estimates.estimate(
-            info.context.tenant,
-            info.context.llm,
-            node_uuid(dataset_id, "Dataset"),
-            dataset_version,
-            agents or list(AgentKind),
-            prompt_label,
-        )
+        dataset, chosen = node_uuid(dataset_id, "Dataset"), agents or list(AgentKind)
+        if baseline is None:
+            if pairwise or judge is not None:
+                raise BadUserInput("baseline: the pairwise judge compares the baseline's answers: give the baseline.")
+            found = await estimates.estimate(
+                info.context.tenant, info.context.llm, dataset, dataset_version, chosen, prompt_label
+            )
+        else:
+            compared = Compared(
+                dataset_id=dataset,
+                dataset_version=dataset_version,
+                agents=chosen,
+                baseline=baseline.pick(),
+                candidate=PromptPick(label=prompt_label),
+                pairwise=pairwise,
+                judge=None if judge is None else judge.pick(),
+            )
+            found = await answer(experiments.estimate(info.context.tenant, info.context.llm, compared))
         return ExperimentEstimate(**asdict(found))
 
     @strawberry.field(

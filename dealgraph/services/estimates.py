@@ -39,6 +39,23 @@ class Estimate:
     batch_cost_usd: float
     simulated: bool
     """Counted by the local stand-in, whose token counts are themselves estimates."""
+    judge_requests: int = 0
+    judge_cost_usd: float = 0.0
+    """The pairwise judge's requests among `requests`, and their cost in both figures (`judged_by`)."""
+
+    def judged_by(self, judging: Estimate) -> Estimate:
+        """These answers' requests with the judge's that compare them, at the LIVE price in both figures: the
+        judge reads the answers, so its requests are sent after them and cannot join their batch."""
+        return Estimate(
+            requests=self.requests + judging.requests,
+            input_tokens=self.input_tokens + judging.input_tokens,
+            max_output_tokens=self.max_output_tokens + judging.max_output_tokens,
+            live_cost_usd=round(self.live_cost_usd + judging.live_cost_usd, 4),
+            batch_cost_usd=round(self.batch_cost_usd + judging.live_cost_usd, 4),
+            simulated=self.simulated or judging.simulated,
+            judge_requests=judging.requests,
+            judge_cost_usd=judging.live_cost_usd,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """Prompt experiments (admins only): a candidate prompt version run on a dataset version beside a baseline.
 
-Starting one estimates it first (`estimates.priced`, at the mode's price) and refuses it over the budget: the
+Starting one estimates it first (`estimate`, at the mode's price) and refuses it over the budget: the
 call's `budgetUsd`, else the tenant's (`applied_experiment_budget`: the one its admins set, never above the
 server's `experiment_budget_usd`); a `budgetUsd` may only lower the tenant's. The baseline is only run where no analysis
 already stored a result of that prompt version on the call. The requests are then rows the experiment pool
@@ -14,18 +14,18 @@ import enum
 import uuid
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from dealgraph.agents.judge import PAIRWISE_JUDGE
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.claude.batches import LlmBatches
 from dealgraph.claude.client import LlmClient, LlmError
-from dealgraph.db.models import Experiment, ExperimentRequest, RequestSide, ResultCorrection
+from dealgraph.db.models import AgentRun, DatasetVersion, Experiment, ExperimentRequest, RequestSide, ResultCorrection
 from dealgraph.db.repositories import corrections, datasets, experiments, prompts, tenancy
 from dealgraph.db.session import TenantScope
 from dealgraph.errors import ErrorCode, NotFound
 from dealgraph.fanout.hub import RESYNC, Event, NotificationHub
-from dealgraph.services.estimates import Wanted, frozen_calls, priced
+from dealgraph.services.estimates import Estimate, Wanted, frozen_calls, priced
 from dealgraph.services.experiment_scores import Score, Verdict, compare, summarize
 from dealgraph.validation import InvalidInput
 
@@ -65,43 +65,81 @@ class PromptPick:
 
 
 @dataclass(frozen=True, slots=True)
-class NewExperiment:
+class Compared:
+    """What an experiment runs and compares: the calls, the agents, the two prompts and, with `pairwise`, the
+    judge (its `production` label unless `judge` picks another label or one of its versions)."""
+
     dataset_id: uuid.UUID | None
     dataset_version: int | None
     agents: list[AgentKind]
     baseline: PromptPick
     candidate: PromptPick
+    pairwise: bool = False
+    judge: PromptPick | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewExperiment:
+    compared: Compared
     mode: ExperimentMode
     budget_usd: float | None
-    pairwise: bool = False
 
 
-async def _versions(
-    scope: TenantScope, pick: PromptPick, agents: list[str], side: str
-) -> tuple[str, dict[str, uuid.UUID]]:
-    where = ("input", side)
+Where = tuple[str, ...]
+"""The argument a request's fields are under: `("input",)` for startExperiment's, `()` for a query's own."""
+
+
+class Picked(NamedTuple):
+    name: str
+    """As the experiment shows it: the label, or `version N`."""
+    versions: dict[str, uuid.UUID]
+
+    def saved(self) -> dict[str, Any]:
+        """As the experiment's row keeps it (JSON)."""
+        return {"name": self.name, "versions": {agent: str(version) for agent, version in self.versions.items()}}
+
+
+async def _versions(scope: TenantScope, pick: PromptPick, names: list[str], where: Where, side: str) -> Picked:
+    """Per name (the agents', or the judge's alone), the version `pick` means."""
+    at = (*where, side)
+    judging = names == [PAIRWISE_JUDGE]
     if (pick.label is None) == (pick.version_id is None):
-        raise InvalidInput.at(where, "give a label or a versionId")
+        raise InvalidInput.at(at, "give a label or a versionId")
     async with scope.session() as session:
         if pick.label is not None:
-            found = await datasets.labelled_versions(session, pick.label, agents)
-            missing = [agent for agent in agents if agent not in found]
+            found = await datasets.labelled_versions(session, pick.label, names)
+            missing = [name for name in names if name not in found]
             if missing:
-                raise InvalidInput.at(where, f"no '{pick.label}' prompt for: {', '.join(missing)}", ErrorCode.NOT_FOUND)
-            return pick.label, found
+                whose = "the pairwise judge" if judging else ", ".join(missing)
+                raise InvalidInput.at(at, f"no '{pick.label}' prompt for: {whose}", ErrorCode.NOT_FOUND)
+            return Picked(pick.label, found)
         version = await prompts.get_version(session, pick.version_id) if pick.version_id else None
         template = await prompts.get_template(session, version.template_id) if version else None
     if version is None or template is None:
-        raise InvalidInput.at((*where, "version_id"), "no such prompt version", ErrorCode.NOT_FOUND)
-    if template.agent == PAIRWISE_JUDGE:
+        raise InvalidInput.at((*at, "version_id"), "no such prompt version", ErrorCode.NOT_FOUND)
+    if judging and template.agent != PAIRWISE_JUDGE:
+        raise InvalidInput.at((*at, "version_id"), f"a {template.agent} agent's version is not the pairwise judge's")
+    if not judging and template.agent == PAIRWISE_JUDGE:
         raise InvalidInput.at(
-            (*where, "version_id"), "a pairwise judge's version is not an agent's: start with pairwise: true to use it"
+            (*at, "version_id"), "a pairwise judge's version is not an agent's: pick it as the judge (pairwise: true)"
         )
-    if agents != [template.agent]:
-        raise InvalidInput.at(
-            ("input", "agents"), f"a prompt version is for one agent: give agents: [{template.agent}]"
-        )
-    return f"version {version.version}", {template.agent: version.id}
+    if names != [template.agent]:
+        raise InvalidInput.at((*where, "agents"), f"a prompt version is for one agent: give agents: [{template.agent}]")
+    return Picked(f"version {version.version}", {template.agent: version.id})
+
+
+async def _judge_version(scope: TenantScope, compared: Compared, where: Where) -> uuid.UUID | None:
+    """The pairwise judge's version `judge` picks (its `production` label, the tenant's override first, when
+    none is picked); None without `pairwise`."""
+    if not compared.pairwise:
+        if compared.judge is not None:
+            raise InvalidInput.at((*where, "judge"), "only a pairwise experiment has a judge: give pairwise: true")
+        return None
+    if compared.judge is None:  # a missing production label is the pairwise option's problem, not a judge's
+        picked = await _versions(scope, PromptPick(label=PRODUCTION), [PAIRWISE_JUDGE], where, "pairwise")
+    else:
+        picked = await _versions(scope, compared.judge, [PAIRWISE_JUDGE], where, "judge")
+    return picked.versions[PAIRWISE_JUDGE]
 
 
 async def _budget(scope: TenantScope, llm: LlmClient, asked: float | None) -> float:
@@ -119,55 +157,75 @@ async def _budget(scope: TenantScope, llm: LlmClient, asked: float | None) -> fl
     return ceiling if asked is None else asked
 
 
-async def _judge_version(scope: TenantScope) -> uuid.UUID:
-    """The pairwise judge's `production` version: the tenant's override first, else the built-in one."""
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """An experiment resolved and priced: what `start` saves, and the estimate `estimate` shows before."""
+
+    frozen: DatasetVersion
+    agents: list[str]
+    baseline: Picked
+    candidate: Picked
+    judge: uuid.UUID | None
+    stored: dict[tuple[uuid.UUID, str], AgentRun]
+    """The baseline's results analyses already stored: not sent again."""
+    answers: list[tuple[RequestSide, Wanted]]
+    judged: list[Wanted]
+    estimate: Estimate
+
+
+async def _plan(scope: TenantScope, llm: LlmClient, compared: Compared, where: Where) -> _Plan:
+    """The candidate on every call, the baseline where no analysis stored a result of its version, and with
+    `pairwise` a judge's request per call and agent, priced at the LIVE price (see `Estimate.judged_by`); a
+    call deleted since its dataset version was frozen is left out."""
+    if not compared.agents:
+        raise InvalidInput.at((*where, "agents"), "name at least one agent")
+    agents = list(dict.fromkeys(agent.value for agent in compared.agents))
+    frozen = await frozen_calls(scope, compared.dataset_id, compared.dataset_version)
+    baseline = await _versions(scope, compared.baseline, agents, where, "baseline")
+    candidate = await _versions(scope, compared.candidate, agents, where, "candidate")
+    judge = await _judge_version(scope, compared, where)
     async with scope.session() as session:
-        found = await datasets.labelled_versions(session, PRODUCTION, [PAIRWISE_JUDGE])
-    if PAIRWISE_JUDGE not in found:
-        raise InvalidInput.at(("input", "pairwise"), "no 'production' pairwise judge prompt", ErrorCode.NOT_FOUND)
-    return found[PAIRWISE_JUDGE]
+        stored = await experiments.stored_results(session, frozen.transcript_ids, baseline.versions)
+    wanted = [
+        (side, Wanted(transcript_id, agent, versions[agent]))
+        for transcript_id in frozen.transcript_ids
+        for agent in agents
+        for side, versions in ((RequestSide.CANDIDATE, candidate.versions), (RequestSide.BASELINE, baseline.versions))
+        if side is RequestSide.CANDIDATE or (transcript_id, agent) not in stored
+    ]
+    judged = [
+        Wanted(transcript_id, agent, judge, (baseline.versions[agent], candidate.versions[agent]))
+        for transcript_id in frozen.transcript_ids
+        for agent in agents
+        if judge is not None
+    ]
+    answering, sendable = await priced(scope, llm, [item for _, item in wanted])
+    judging, judgeable = await priced(scope, llm, judged)
+    kept = set(sendable)
+    answers = [(side, item) for side, item in wanted if item in kept]
+    return _Plan(frozen, agents, baseline, candidate, judge, stored, answers, judgeable, answering.judged_by(judging))
+
+
+async def estimate(scope: TenantScope, llm: LlmClient, compared: Compared) -> Estimate:
+    """Exactly what `start` checks against the budget (`batch_cost_usd` in BATCH mode, `live_cost_usd` in
+    LIVE); its field errors name the query's own arguments (`baseline`, `judge`), not an `input`'s."""
+    return (await _plan(scope, llm, compared, ())).estimate
 
 
 async def start(scope: TenantScope, llm: LlmClient, user_id: uuid.UUID | None, new: NewExperiment) -> Experiment:
     """With `pairwise`, each call and agent also gets a judge request, sent once both answers are in; it is
     priced at the LIVE price whatever the mode (see `dealgraph.runs.experiment_pool`)."""
-    if not new.agents:
-        raise InvalidInput.at(("input", "agents"), "name at least one agent")
     budget = await _budget(scope, llm, new.budget_usd)
-    agents = list(dict.fromkeys(agent.value for agent in new.agents))
-    frozen = await frozen_calls(scope, new.dataset_id, new.dataset_version)
-    baseline_name, baseline = await _versions(scope, new.baseline, agents, "baseline")
-    candidate_name, candidate = await _versions(scope, new.candidate, agents, "candidate")
-    judge = await _judge_version(scope) if new.pairwise else None
-    async with scope.session() as session:
-        stored = await experiments.stored_results(session, frozen.transcript_ids, baseline)
-    wanted = [
-        (side, Wanted(transcript_id, agent, versions[agent]))
-        for transcript_id in frozen.transcript_ids
-        for agent in agents
-        for side, versions in ((RequestSide.CANDIDATE, candidate), (RequestSide.BASELINE, baseline))
-        if side is RequestSide.CANDIDATE or (transcript_id, agent) not in stored
-    ]
-    judged = [
-        Wanted(transcript_id, agent, judge, (baseline[agent], candidate[agent]))
-        for transcript_id in frozen.transcript_ids
-        for agent in agents
-        if judge is not None
-    ]
-    estimate, sendable = await priced(scope, llm, [item for _, item in wanted])
-    judging, judgeable = await priced(scope, llm, judged)
-    answers_cost = estimate.batch_cost_usd if new.mode is ExperimentMode.BATCH else estimate.live_cost_usd
-    cost = answers_cost + judging.live_cost_usd
-    requests, input_tokens = estimate.requests + judging.requests, estimate.input_tokens + judging.input_tokens
+    plan = await _plan(scope, llm, new.compared, ("input",))
+    found = plan.estimate
+    cost = found.batch_cost_usd if new.mode is ExperimentMode.BATCH else found.live_cost_usd
     if cost > budget:
-        judges = f", {judging.requests} of them the pairwise judge's, LIVE" if judging.requests else ""
+        judges = f", {found.judge_requests} of them the pairwise judge's, LIVE" if found.judge_requests else ""
         raise InvalidInput.at(
             ("input", "budget_usd"),
-            f"the estimate is ${cost:.4f} ({requests} requests{judges}, {input_tokens} input tokens, at most "
-            f"{estimate.max_output_tokens + judging.max_output_tokens} output tokens, {new.mode.value}), over the "
-            f"budget of ${budget:.4f}",
+            f"the estimate is ${cost:.4f} ({found.requests} requests{judges}, {found.input_tokens} input tokens, at "
+            f"most {found.max_output_tokens} output tokens, {new.mode.value}), over the budget of ${budget:.4f}",
         )
-    kept = set(sendable)
     rows: list[dict[str, Any]] = [
         {
             "custom_id": f"{side}-{item.agent}-{index}",
@@ -176,8 +234,7 @@ async def start(scope: TenantScope, llm: LlmClient, user_id: uuid.UUID | None, n
             "side": side.value,
             "prompt_version_id": item.version_id,
         }
-        for index, (side, item) in enumerate(wanted)
-        if item in kept
+        for index, (side, item) in enumerate(plan.answers)
     ]
     rows += [
         {
@@ -188,7 +245,7 @@ async def start(scope: TenantScope, llm: LlmClient, user_id: uuid.UUID | None, n
             "prompt_version_id": item.version_id,
             "shown_first": (RequestSide.BASELINE if index % 2 == 0 else RequestSide.CANDIDATE).value,
         }
-        for index, item in enumerate(judgeable)
+        for index, item in enumerate(plan.judged)
     ]
     rows += [
         {
@@ -205,19 +262,19 @@ async def start(scope: TenantScope, llm: LlmClient, user_id: uuid.UUID | None, n
             "output_tokens": run.output_tokens,
             "latency_ms": run.latency_ms,
         }
-        for index, ((transcript_id, _), run) in enumerate(stored.items())
+        for index, ((transcript_id, _), run) in enumerate(plan.stored.items())
     ]
     values = {
         "tenant_id": scope.tenant_id,
-        "dataset_id": frozen.dataset_id,
-        "dataset_version": frozen.version,
-        "agents": agents,
-        "baseline": {"name": baseline_name, "versions": {a: str(v) for a, v in baseline.items()}},
-        "candidate": {"name": candidate_name, "versions": {a: str(v) for a, v in candidate.items()}},
+        "dataset_id": plan.frozen.dataset_id,
+        "dataset_version": plan.frozen.version,
+        "agents": plan.agents,
+        "baseline": plan.baseline.saved(),
+        "candidate": plan.candidate.saved(),
         "mode": new.mode.value,
-        "estimate": {"cost_usd": cost, "requests": requests, "input_tokens": input_tokens},
+        "estimate": {"cost_usd": cost, "requests": found.requests, "input_tokens": found.input_tokens},
         "budget_usd": budget,
-        "judge_version_id": judge,
+        "judge_version_id": plan.judge,
         "created_by_id": user_id,
     }
     async with scope.session() as session:

@@ -4,6 +4,7 @@
 import { gql, saved, subscribe } from "./api.js";
 import { h, percent, when, words } from "./dom.js";
 import { report } from "./problem.js";
+import { quoteLinks } from "./quotes.js";
 
 const VALUE = `__typename ... on DateValue { date } ... on AmountValue { amount } ... on TextValue { text } ... on StageValue { stage } ... on EmailDraft { subject body }`;
 const QUOTE = "quote verified utteranceIndex speaker";
@@ -33,28 +34,6 @@ let stopFollowing = () => {};
 
 export function healthBadge(status) {
   return h("span", { class: `badge health ${status}`, dataset: { health: status } }, words(status));
-}
-
-/** Quotes as links to their call at the utterance (the call view scrolls there and highlights it). */
-function quoteLinks(quotes, callOf) {
-  if (!quotes.length) return null;
-  return h(
-    "ul",
-    { class: "quotes" },
-    quotes.map((item) => {
-      const call = callOf(item);
-      const label = `“${item.quote}”`;
-      return h(
-        "li",
-        {},
-        call && item.utteranceIndex !== null
-          ? h("a", { class: item.verified ? "quote" : "quote unverified", href: `#/calls/${encodeURIComponent(call)}/u/${item.utteranceIndex}` }, label)
-          : h("span", { class: "quote unverified" }, label),
-        item.speaker ? h("span", { class: "muted" }, ` — ${item.speaker}`) : null,
-        item.verified ? null : h("span", { class: "unverified-label" }, "unverified")
-      );
-    })
-  );
 }
 
 function healthSection(health) {

@@ -1,9 +1,11 @@
 // For admins: prompt experiments. The list, a dataset made of picked calls, an experiment started only after
 // its estimate is shown, and one experiment's page: live progress, the summary per score, each call's answers
-// compared field by field (regressed calls first, as the API orders them), Cancel and Promote.
+// compared field by field (regressed calls first, as the API orders them) with the pairwise judge's verdict
+// when it was asked, Cancel and Promote.
 import { gql, saved, subscribe } from "./api.js";
-import { h, show, when, words } from "./dom.js";
+import { h, percent, show, when, words } from "./dom.js";
 import { report } from "./problem.js";
+import { quoteLinks } from "./quotes.js";
 
 const AGENTS = ["MEETING_INTELLIGENCE", "ACTION_ITEMS", "STAKEHOLDERS", "MEDDPICC"];
 // Each experiment's request states would put the list over the server's query cost limit: they are read
@@ -14,8 +16,11 @@ const CHOICES = `query Choices { datasets { id name latestVersion } transcripts(
 const CREATE_DATASET = `mutation Dataset($name: String!, $transcripts: [ID!]!) {
   createDataset(input: {name: $name, selection: {transcriptIds: $transcripts}}) { dataset { id } errors { field message code } }
 }`;
-const ESTIMATE = `query Estimate($dataset: ID!, $label: String!, $agents: [AgentKind!]) {
-  experimentEstimate(datasetId: $dataset, promptLabel: $label, agents: $agents) { requests inputTokens maxOutputTokens liveCostUsd batchCostUsd simulated }
+// With the baseline and the judge, the estimate is the very one startExperiment checks against the budget.
+const ESTIMATE = `query Estimate($dataset: ID!, $label: String!, $agents: [AgentKind!], $baseline: PromptPickInput!, $pairwise: Boolean!) {
+  experimentEstimate(datasetId: $dataset, promptLabel: $label, agents: $agents, baseline: $baseline, pairwise: $pairwise) {
+    requests inputTokens maxOutputTokens liveCostUsd batchCostUsd judgeRequests judgeCostUsd simulated
+  }
 }`;
 const START = `mutation Start($input: StartExperimentInput!) {
   startExperiment(input: $input) { experiment { id } errors { field message code } }
@@ -24,12 +29,16 @@ const SIDE = "requests succeeded schemaFailures truncatedOrRefused otherFailures
 const EXPERIMENT = `query Experiment($id: ID!) {
   experiment(id: $id) {
     id status mode baseline candidate agents datasetVersion budgetUsd estimatedCostUsd errorMessage createdAt promotedAt
-    dataset { name } requestStates { state count }
-    summary { baseline { ${SIDE} } candidate { ${SIDE} } scores { score improved regressed unchanged } fieldsCompared fieldsAgreeing }
+    dataset { name } requestStates { state count } pairwiseJudgeVersion { version }
+    summary {
+      baseline { ${SIDE} } candidate { ${SIDE} } scores { score improved regressed unchanged } fieldsCompared fieldsAgreeing
+      pairwise { candidateWins baselineWins ties unjudged costUsd }
+    }
     calls {
       agent regressed fieldsCompared fieldsAgreeing transcript { id title }
       verdicts { score verdict } diff { field baseline candidate expected }
       baseline { state errorCode } candidate { state errorCode }
+      judgment { state errorMessage winner reason confidence evidence { quote verified utteranceIndex speaker } }
     }
   }
 }`;
@@ -89,6 +98,7 @@ function startForm(datasets) {
   const candidate = h("input", { name: "candidate", placeholder: "label, e.g. candidate", required: true });
   const mode = h("select", { name: "mode" }, h("option", { value: "BATCH" }, "batch (half price, within 24 h)"), h("option", { value: "LIVE" }, "live"));
   const budget = h("input", { name: "budget", type: "number", min: "0", step: "any", placeholder: "server default" });
+  const pairwise = h("input", { type: "checkbox", name: "pairwise" });
   const estimate = h("div", { id: "estimate" });
   const start = h("button", { type: "submit", id: "start-experiment", disabled: true }, "Start experiment");
   const form = h(
@@ -99,16 +109,19 @@ function startForm(datasets) {
     h("label", {}, "Baseline label", baseline),
     h("label", {}, "Candidate label", candidate),
     h("label", {}, "Mode", mode),
+    h("label", { class: "check" }, pairwise, " pairwise judge: its production prompt says which answer is better on each call (sent live)"),
     h("label", {}, "Budget (USD)", budget),
     h("div", { class: "toolbar" }, h("button", { type: "button", class: "secondary", id: "estimate-experiment", onclick: () => showEstimate() }, "Estimate"), start),
     estimate
   );
-  const agents = () => checked(form, "agent");
+  const agents = () => (checked(form, "agent").length ? checked(form, "agent") : AGENTS);
   const showEstimate = async () => {
     try {
-      const { experimentEstimate: cost } = await gql(ESTIMATE, { dataset: dataset.value, label: candidate.value, agents: agents().length ? agents() : null });
+      const asked = { dataset: dataset.value, label: candidate.value, agents: agents(), baseline: { label: baseline.value }, pairwise: pairwise.checked };
+      const { experimentEstimate: cost } = await gql(ESTIMATE, asked);
+      const judged = cost.judgeRequests ? ` (${cost.judgeRequests} of them the pairwise judge's, ${money(cost.judgeCostUsd)} at the live price in both)` : "";
       estimate.replaceChildren(
-        h("p", {}, `${cost.requests} requests, ${cost.inputTokens} input tokens, at most ${cost.maxOutputTokens} output tokens: at most ${money(cost.liveCostUsd)} live, ${money(cost.batchCostUsd)} batched${cost.simulated ? " (simulated count)" : ""}.`)
+        h("p", {}, `${cost.requests} requests${judged}, ${cost.inputTokens} input tokens, at most ${cost.maxOutputTokens} output tokens: at most ${money(cost.liveCostUsd)} live, ${money(cost.batchCostUsd)} batched${cost.simulated ? " (simulated count)" : ""}.`)
       );
       start.disabled = false;
     } catch (error) {
@@ -116,16 +129,19 @@ function startForm(datasets) {
     }
   };
   form.addEventListener("change", (event) => {
-    if (event.target !== budget) start.disabled = true; // what was estimated changed: estimate again
+    if (event.target === budget) return;
+    start.disabled = true; // what was estimated changed: estimate again
+    estimate.replaceChildren();
   });
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const input = {
       datasetId: dataset.value,
-      agents: agents().length ? agents() : AGENTS,
+      agents: agents(),
       baseline: { label: baseline.value },
       candidate: { label: candidate.value },
       mode: mode.value,
+      pairwise: pairwise.checked,
       budgetUsd: budget.value === "" ? null : Number(budget.value),
     };
     gql(START, { input })
@@ -182,8 +198,38 @@ function summaryTable(summary) {
       summary.scores.map((item) => h("tr", { dataset: { score: item.score } }, h("td", {}, words(item.score)), h("td", {}, item.improved), h("td", { class: item.regressed ? "error" : null }, item.regressed), h("td", {}, item.unchanged)))
     ),
     h("p", { class: "muted" }, `The candidate answered ${summary.fieldsAgreeing} of ${summary.fieldsCompared} fields as the baseline did.`),
+    summary.pairwise ? pairwiseTable(summary.pairwise) : null,
     h("table", { id: "sides" }, h("tr", {}, h("th", {}, ""), h("th", {}, "Baseline"), h("th", {}, "Candidate")), rows),
   ];
+}
+
+/** The pairwise judge's verdicts over every call and agent. */
+function pairwiseTable(counts) {
+  const cells = [["candidate-wins", counts.candidateWins], ["baseline-wins", counts.baselineWins], ["ties", counts.ties], ["unjudged", counts.unjudged]];
+  return h(
+    "table",
+    { id: "pairwise" },
+    h("tr", {}, h("th", {}, "Pairwise judge"), h("th", {}, "Candidate better"), h("th", {}, "Baseline better"), h("th", {}, "Tie"), h("th", {}, "Not judged"), h("th", {}, "Judge's cost")),
+    h("tr", {}, h("td", {}, "calls"), cells.map(([name, count]) => h("td", { dataset: { count: name } }, count)), h("td", {}, money(counts.costUsd)))
+  );
+}
+
+function verdict({ state, winner, errorMessage }) {
+  if (winner === null) return `${words(state)}${errorMessage ? `: ${errorMessage}` : ""}`; // skipped, failed, ...
+  return winner === "TIE" ? "a tie" : `the ${words(winner)} is better`;
+}
+
+/** The judge's verdict on one call: the better side (it saw them as A and B), why, how sure, and its quotes. */
+function judgmentBlock(judgment, call) {
+  if (!judgment) return null;
+  const { state, winner } = judgment;
+  return h(
+    "div",
+    { class: "judgment", dataset: winner ? { state, winner } : { state } },
+    h("p", {}, h("strong", {}, "Pairwise judge: "), verdict(judgment), judgment.confidence === null ? null : [" ", h("span", { class: "confidence" }, `confidence ${percent(judgment.confidence)}`)]),
+    judgment.reason ? h("p", { class: "reason" }, judgment.reason) : null,
+    quoteLinks(judgment.evidence, () => call)
+  );
 }
 
 function answerState(answer) {
@@ -210,7 +256,8 @@ function callCard(call) {
           h("tr", {}, h("th", {}, "Field"), h("th", {}, "Baseline"), h("th", {}, "Candidate"), h("th", {}, "Corrected")),
           call.diff.map((item) => h("tr", { dataset: { field: item.field } }, h("td", {}, item.field), h("td", {}, item.baseline ?? "—"), h("td", {}, item.candidate ?? "—"), h("td", {}, item.expected ?? "")))
         )
-      : h("p", { class: "muted" }, "The two answers agree on every field compared.")
+      : h("p", { class: "muted" }, "The two answers agree on every field compared."),
+    judgmentBlock(call.judgment, call.transcript && call.transcript.id)
   );
 }
 
@@ -249,6 +296,7 @@ export async function experimentView(id) {
       h("dt", {}, "Dataset"), h("dd", {}, `${experiment.dataset ? experiment.dataset.name : "deleted"} v${experiment.datasetVersion}`),
       h("dt", {}, "Mode"), h("dd", {}, words(experiment.mode)),
       h("dt", {}, "Cost"), h("dd", {}, `at most ${money(experiment.estimatedCostUsd)} of a ${money(experiment.budgetUsd)} budget`),
+      h("dt", {}, "Pairwise judge"), h("dd", { id: "pairwise-judge" }, experiment.pairwiseJudgeVersion ? `version ${experiment.pairwiseJudgeVersion.version}` : "no"),
       h("dt", {}, "Promoted"), h("dd", { id: "promoted" }, experiment.promotedAt ? when(experiment.promotedAt) : "no")
     ),
     experiment.errorMessage ? h("p", { class: "error" }, experiment.errorMessage) : null,
