@@ -93,6 +93,11 @@ class Settings(BaseSettings):
         "(dealgraph/schema/compiled_reads/); false: every query runs through the resolvers.",
     )
     max_page_size: int = Field(default=100, ge=1, description="Upper bound for `first` on connections.")
+    settle_heap: bool = Field(
+        default=True,
+        description="Freeze the start-up heap out of garbage collection and run full collections on a schedule "
+        "(dealgraph/server/heap.py); off, Python's collector runs as usual.",
+    )
     full_collection_s: float = Field(
         default=30.0,
         gt=0,

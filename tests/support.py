@@ -401,6 +401,9 @@ def make_settings(database_url: str, standin_url: str, **overrides: object) -> S
         "progress_interval_s": 0.05,
         "embedding_pool": False,  # tests drive EmbeddingPool themselves (tests/test_vector_search.py)
         "health_pool": False,  # its polling would load every test; tests/test_deal_health.py runs it
+        # A full collection of the whole test process's heap at every app's start cost more CPU than most modules'
+        # tests; tests/test_heap.py and every `dealgraph serve` a test starts settle theirs.
+        "settle_heap": False,
     }
     return Settings(**(values | overrides))  # type: ignore[arg-type]
 

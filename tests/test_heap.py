@@ -30,7 +30,9 @@ async def test_full_collections_run_on_their_schedule_and_still_free_old_cycles(
     database_url: str, standin_server: RunningStandin
 ) -> None:
     before = gc.get_threshold()
-    settings = make_settings(database_url, standin_server.base_url, analysis_slots=0, full_collection_s=0.3)
+    settings = make_settings(
+        database_url, standin_server.base_url, analysis_slots=0, full_collection_s=0.3, settle_heap=True
+    )
     async with running_app(settings):
         assert gc.get_threshold()[:2] == before[:2]
         assert gc.get_threshold()[2] >= 2**31 - 1  # never started by allocation counts
@@ -47,9 +49,18 @@ async def test_two_apps_in_one_process_restore_the_thresholds_only_when_both_sto
     database_url: str, standin_server: RunningStandin
 ) -> None:
     before = gc.get_threshold()
-    settings = make_settings(database_url, standin_server.base_url, analysis_slots=0)
+    settings = make_settings(database_url, standin_server.base_url, analysis_slots=0, settle_heap=True)
     async with running_app(settings):
         async with running_app(settings):
             pass
         assert gc.get_threshold()[2] >= 2**31 - 1  # the first app still serves
     assert gc.get_threshold() == before
+
+
+async def test_an_app_told_not_to_settle_leaves_the_collector_as_it_found_it(
+    database_url: str, standin_server: RunningStandin
+) -> None:
+    before = gc.get_threshold(), gc.get_freeze_count()
+    settings = make_settings(database_url, standin_server.base_url, analysis_slots=0, settle_heap=False)
+    async with running_app(settings):
+        assert (gc.get_threshold(), gc.get_freeze_count()) == before

@@ -70,7 +70,10 @@ def create_app(settings: Settings, *, restartable: bool = False) -> Starlette:
                 log.info("dealgraph ready: GraphQL at /graphql")
                 app.state.ready = True
                 try:
-                    async with settled_heap(settings.full_collection_s):  # after start-up, while serving
+                    if settings.settle_heap:
+                        async with settled_heap(settings.full_collection_s):  # after start-up, while serving
+                            yield
+                    else:
                         yield
                 finally:
                     app.state.ready = False  # draining: load balancers stop sending new requests
