@@ -120,12 +120,13 @@ def test_uvicorn_builds_its_process_handles_by_the_module_name_process() -> None
     )
 
 
-def test_uvicorn_supervisor_stops_through_handle_term_and_handle_int_and_holds_the_sockets() -> None:
+def test_uvicorn_supervisor_queues_its_signals_and_holds_the_sockets() -> None:
     supervisor = uvicorn_multiprocess.Multiprocess
-    what = "Multiprocess.handle_term / handle_int / sockets"
+    what = "Multiprocess.__init__ registering signal handlers that fill signal_queue / sockets"
     assert parameters(supervisor.__init__) == ["self", "config", "sockets"], moved(UVICORN, what, UVICORN_OVERRIDES)
-    assert "sockets" in names_used(supervisor.__init__), moved(UVICORN, what, UVICORN_OVERRIDES)
+    assert {"sockets", "signal_queue", "signal"} <= names_used(supervisor.__init__), moved(
+        UVICORN, what, UVICORN_OVERRIDES
+    )
+    assert "signal_queue" in names_used(supervisor.handle_signals), moved(UVICORN, what, UVICORN_OVERRIDES)
     assert "handle_signals" in names_used(supervisor.run), moved(UVICORN, what, UVICORN_OVERRIDES)
-    for handler in ("handle_term", "handle_int"):
-        assert parameters(getattr(supervisor, handler)) == ["self"], moved(UVICORN, what, UVICORN_OVERRIDES)
     assert issubclass(StopAcceptingMultiprocess, supervisor)
