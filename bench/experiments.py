@@ -89,8 +89,10 @@ async def experiment(http: httpx.AsyncClient, api_key: str, calls: int, mode: st
     created = (await execute(http, START, {"input": request}))["experiment"]
     estimated = time.perf_counter() - started
     async with subscription(http, api_key, EVENTS, {"id": created["id"]}) as events:
-        while (event := await events.next())["status"] in ("queued", "running"):
+        while (event := await events.next())["status"] in ("QUEUED", "RUNNING"):
             pass
+    if event["status"] != "SUCCEEDED":  # a figure of an experiment that did not run would read as free and instant
+        raise SystemExit(f"the {mode} experiment ended {event['status']}: {event}")
     seconds = time.perf_counter() - started
     answer = (await http.post("/graphql", json={"query": SCORES, "variables": {"id": created["id"]}})).json()
     summary: dict[str, Any] = answer["data"]["experiment"]["summary"]
