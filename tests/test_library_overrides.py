@@ -128,5 +128,9 @@ def test_uvicorn_supervisor_queues_its_signals_and_holds_the_sockets() -> None:
         UVICORN, what, UVICORN_OVERRIDES
     )
     assert "signal_queue" in names_used(supervisor.handle_signals), moved(UVICORN, what, UVICORN_OVERRIDES)
-    assert "handle_signals" in names_used(supervisor.run), moved(UVICORN, what, UVICORN_OVERRIDES)
+    assert {"handle_signals", "keep_subprocess_alive", "terminate_all"} <= names_used(supervisor.run), moved(
+        UVICORN, what, UVICORN_OVERRIDES
+    )
+    for method in ("keep_subprocess_alive", "terminate_all"):
+        assert parameters(getattr(supervisor, method)) == ["self"], moved(UVICORN, what, UVICORN_OVERRIDES)
     assert issubclass(StopAcceptingMultiprocess, supervisor)

@@ -17,10 +17,11 @@ process closes its copy and drains, but the supervisor keeps its own open until 
 exited: for the whole drain the kernel completed new connections into a backlog nobody read, so a
 client (or a load balancer probing /readyz) hung instead of being refused. `StopAcceptingMultiprocess`
 closes the supervisor's copy when SIGTERM or SIGINT arrives, so new connections are refused at once, as
-with a single API process (uvicorn closes its listener first thing on shutdown). It closes it in the signal
-handler itself: uvicorn's handler only queues the signal for the supervisor's loop, which first health-checks
-every API process, up to seconds each when they are busy (on a loaded machine the port kept accepting for
-more than six seconds after SIGTERM).
+with a single API process (uvicorn closes its listener first thing on shutdown). It does so in the signal
+handler itself, and tells the API processes to drain there too: uvicorn's handler only queues the signal for
+the supervisor's loop, which first health-checks every API process, up to seconds each when they are busy (on
+a loaded machine the port kept accepting for more than six seconds after SIGTERM). From then on the loop
+replaces no process that ends.
 """
 
 from __future__ import annotations
@@ -69,10 +70,17 @@ class StopAcceptingMultiprocess(Multiprocess):
 
     def __init__(self, config: Config, sockets: list[socket.socket]) -> None:
         super().__init__(config, sockets)
+        self._stopping = False
         for stop in (signal.SIGINT, signal.SIGTERM):  # after uvicorn's own, which only queue the signal
             signal.signal(stop, self._stop_signal)
 
     def _stop_signal(self, signum: int, frame: FrameType | None) -> None:
+        self._stopping = True
         for listener in self.sockets:
             listener.close()
+        self.terminate_all()  # each API process closes its copy and drains (a second SIGTERM later changes nothing)
         self.signal_queue.append(signum)  # uvicorn's loop then stops as it would have
+
+    def keep_subprocess_alive(self) -> None:
+        if not self._stopping:  # an API process whose drain ends before the loop reads the signal stays ended
+            super().keep_subprocess_alive()
