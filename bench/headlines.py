@@ -155,6 +155,7 @@ def _notify() -> Bench:
 
 def _read() -> Bench:
     common = ("--postgres", "local", "--duration", "5", "--rounds", "2", "--warmup", "2")
+    median = r"[\d.]+(?: \([^)]*\))?"  # a median, then (min-max) when there are rounds
     figures: list[Figure] = []
     for query, servers in (("deal-graph", ("dealgraph", "PostGraphile")), ("trivial", ("dealgraph", "PostGraphile"))):
         for server in servers:
@@ -165,7 +166,8 @@ def _read() -> Bench:
             ]
         figures.append(
             Figure(
-                f"{query}: req/s ratio dealgraph / PostGraphile", rf"^\s*{query} query.*\n\s*req/s\s+\S+\s+\S+\s+{{n}}"
+                f"{query}: req/s ratio dealgraph / PostGraphile",
+                rf"^\s*{query} query.*\n\s*req/s\s+{median}\s+{median}\s+{{n}}",
             )
         )
     figures += [
