@@ -119,6 +119,7 @@ def _fanout() -> Bench:
         (
             Figure("subscribers connected and snapshotted / s", r"connected and snapshotted in\s+{n} s"),
             Figure("server CPU per subscriber connecting / ms", r"snapshotted in.*\(server CPU {n} ms"),
+            Figure("server CPU per subscriber delivering its events / ms", r"to the last AnalysisFinished: {n} ms"),
             Figure("AgentSucceeded after the write, p50 / ms", r"^\s*result \(AgentSucceeded\).*p50\s+{n} ms"),
             Figure("AgentSucceeded after the write, p99 / ms", r"^\s*result \(AgentSucceeded\).*p99\s+{n} ms"),
             Figure("AnalysisFinished after the write, p99 / ms", r"^\s*AnalysisFinished after.*p99\s+{n} ms"),
