@@ -42,8 +42,9 @@ def exporter() -> Iterator[InMemorySpanExporter]:
 
 @pytest.fixture(scope="module")
 def settings(database_url: str, standin_server: RunningStandin, exporter: InMemorySpanExporter) -> Settings:
-    """Depends on the exporter: the app's database adds its SQL hooks only if tracing is on when it is built."""
-    return make_settings(database_url, standin_server.base_url)
+    """Depends on the exporter: the app's database adds its SQL hooks only if tracing is on when it is built.
+    Runs keep their claim on a loaded machine (`lease_s`): a run taken over is traced twice, as it ran twice."""
+    return make_settings(database_url, standin_server.base_url, lease_s=30.0)
 
 
 def named(spans: tuple[ReadableSpan, ...], prefix: str) -> list[ReadableSpan]:
