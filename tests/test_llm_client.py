@@ -4,12 +4,16 @@ long retry-after, spend limits, every stop reason)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from dealgraph.agents.kinds import AgentKind
@@ -329,3 +333,53 @@ async def test_a_shared_schema_answer_is_under_the_agents_key(
         "meddpicc"
     ]
     assert await standin.statuses("meddpicc") == [200]  # the stand-in tells the agent by the instruction
+
+
+@asynccontextmanager
+async def dropping_first_connection(upstream: str) -> AsyncIterator[str]:
+    """A base URL whose first connection is closed once its request arrives (as a kept-alive connection the
+    server had just closed looks to the client), and whose later ones reach `upstream`."""
+    target = httpx.URL(upstream)
+    accepted = 0
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with suppress(ConnectionError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal accepted
+        accepted += 1
+        if accepted == 1:
+            await reader.read(1)
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection(target.host, target.port)
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    async with server:
+        yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+
+async def test_count_tokens_is_retried_through_a_dropped_connection(
+    standin_server: RunningStandin, standin: StandinControl
+) -> None:
+    async with dropping_first_connection(standin_server.base_url) as base_url:
+        llm = client(standin_server, anthropic_base_url=base_url)
+        try:
+            tokens, simulated = await llm.count_tokens(structured())
+        finally:
+            await llm.close()
+    assert tokens > 0 and simulated
+    assert await standin.token_counts(AGENT.kind.value) == 1  # the dropped attempt never reached it
+    async with dropping_first_connection(standin_server.base_url) as base_url:
+        with_no_retries = client(standin_server, anthropic_base_url=base_url, llm_max_retries=0)
+        try:
+            with pytest.raises(LlmError) as refused:
+                await with_no_retries.count_tokens(structured())
+        finally:
+            await with_no_retries.close()
+    assert refused.value.code == "CONNECTION_FAILED"

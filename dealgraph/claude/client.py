@@ -450,16 +450,22 @@ class LlmClient:
 
     async def count_tokens(self, request: StructuredRequest) -> tuple[int, bool]:
         """Input tokens of a request as the Messages API counts them (output format included: the schema
-        is part of the prompt), and whether the stand-in counted."""
+        is part of the prompt), and whether the stand-in counted. Retryable failures (a kept-alive connection
+        the other end had just closed, an overload) are retried as `complete` retries them."""
         params = request.params()
         del params["max_tokens"]  # count_tokens takes everything that makes up the prompt, and only that
         params.pop("diagnostics", None)
-        try:
-            raw = await self.sdk.messages.with_raw_response.count_tokens(**params)
-            counted = await raw.parse()
-        except (anthropic.APIError, httpx2.TransportError) as error:
-            raise as_llm_error(error) from error
-        return counted.input_tokens, raw.headers.get(SIMULATED_HEADER) == "true"
+        for attempt in range(1, self.settings.llm_max_retries + 2):
+            try:
+                raw = await self.sdk.messages.with_raw_response.count_tokens(**params)
+                counted = await raw.parse()
+                return counted.input_tokens, raw.headers.get(SIMULATED_HEADER) == "true"
+            except (anthropic.APIError, httpx2.TransportError) as error:
+                failure = as_llm_error(error)
+            if not failure.retryable or attempt > self.settings.llm_max_retries:
+                raise failure
+            await asyncio.sleep(self._backoff(attempt, failure))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _backoff(self, attempt: int, failure: LlmError) -> float:
         """`retry-after` is honoured exactly up to `llm_max_retry_after_s`; beyond it the run fails now,
