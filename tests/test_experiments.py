@@ -14,7 +14,7 @@ import pytest
 from starlette.applications import Starlette
 
 from dealgraph.claude.batches import BatchStatus
-from dealgraph.claude.client import StructuredRequest
+from dealgraph.claude.client import LlmError, StructuredRequest
 from dealgraph.config import Settings
 from dealgraph.db.models import Role
 from dealgraph.runs.experiment_pool import ExperimentPool
@@ -583,3 +583,34 @@ async def test_a_pool_stopped_before_creating_its_batch_creates_it_once_and_take
     assert done["status"] == "SUCCEEDED" and states(done) == {"SUCCEEDED": 2}
     listed = [batch.id async for batch in sdk.messages.batches.list()]
     assert len(listed) == 2 and listed[1] == lookalike.id and done["batchId"] == listed[0]
+
+
+async def test_a_batch_poll_that_fails_for_a_moment_is_polled_again_not_counted_as_an_attempt(
+    gql: GraphQLClient,
+    tenants: TenantFactory,
+    standin: StandinControl,
+    app: Starlette,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    settings: Settings,
+) -> None:
+    """A batch may take 24 hours: over that time a poll meets a dropped connection or an overload now and then,
+    more often than an experiment has attempts."""
+    admin = await tenants.create()
+    dataset, version = await experiment_setup(gql, admin)
+    pool = app.state.experiment_pool
+    status, failures = pool.batches.status, [0]
+
+    async def flaky(batch_id: str) -> BatchStatus:
+        if failures[0] < settings.max_run_attempts + 1:
+            failures[0] += 1
+            raise LlmError("CONNECTION_FAILED", "the connection to the Messages API failed", retryable=True)
+        return await status(batch_id)
+
+    monkeypatch.setattr(pool.batches, "status", flaky)
+    caplog.set_level(logging.WARNING, logger="dealgraph.runs.experiment_pool")
+    experiment = (await start(gql, admin, dataset, version))["experiment"]["id"]
+    done = await ended(gql, admin, experiment)
+    assert done["status"] == "SUCCEEDED" and states(done) == {"SUCCEEDED": 2}
+    assert failures[0] == settings.max_run_attempts + 1
+    assert sum("polling on" in record.getMessage() for record in caplog.records) == failures[0]

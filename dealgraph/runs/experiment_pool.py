@@ -212,6 +212,17 @@ class ExperimentPool:
             return await self._cancel_pending(claimed, pending)  # those answered stay as they are
         return "succeeded"
 
+    async def _ended(self, batch_id: str) -> bool:
+        """A batch may run for 24 hours: a poll that fails for a moment (a dropped connection, an overload) is
+        polled again, not counted as one of the experiment's attempts."""
+        try:
+            return (await self.batches.status(batch_id)).ended
+        except LlmError as error:
+            if not error.retryable:
+                raise
+            log.warning("polling batch %s: %s %s; polling on", batch_id, error.code, error.message)
+            return False
+
     async def _complete(self, item: Pending, prepared: Prepared) -> dict[str, Any]:
         started = time.monotonic()
         try:
@@ -234,7 +245,7 @@ class ExperimentPool:
                 return await self._cancel_pending(claimed, pending) if experiment.cancel_requested else "succeeded"
             batch_id = created_before or await self._submit(claimed, requests)
             await self._record(claimed, batch_id, created=created_before is None)
-        while not (await self.batches.status(batch_id)).ended:
+        while not await self._ended(batch_id):
             await asyncio.sleep(self.settings.poll_interval_s)
         max_tokens = {custom_id: request.max_tokens for custom_id, request in requests.items()}
         agents = {item.custom_id: item.agent for item in pending}
