@@ -95,3 +95,10 @@ def batch_id_of(gql: GraphQLClient, who: TenantHandle, experiment: str) -> Calla
 async def batches_sent(app: Starlette) -> int:
     sdk = app.state.graphql.llm.sdk
     return len([batch async for batch in sdk.messages.batches.list(limit=1000)])
+
+
+async def experiment_setup(gql: GraphQLClient, who: TenantHandle) -> tuple[str, str]:
+    """A dataset of one fresh call and a candidate version: two requests to send."""
+    call = (await transcript_for_analysis(gql, who))["transcript"]
+    version = await candidate_version(gql, who)
+    return await dataset_of(gql, who, call), version["id"]

@@ -26,6 +26,7 @@ from tests.experiment_support import (
     candidate_version,
     dataset_of,
     ended,
+    experiment_setup,
     start,
     states,
 )
@@ -79,10 +80,8 @@ async def test_pairwise_is_off_by_default_and_no_judge_request_is_sent(
     gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
 ) -> None:
     admin = await tenants.create()
-    call = (await transcript_for_analysis(gql, admin))["transcript"]
-    version = await candidate_version(gql, admin)
-    dataset = await dataset_of(gql, admin, call)
-    started = await start(gql, admin, dataset, version["id"], mode="LIVE")
+    dataset, version = await experiment_setup(gql, admin)
+    started = await start(gql, admin, dataset, version, mode="LIVE")
     assert started["errors"] == [] and started["experiment"]["pairwise"] is False
     done = await ended(gql, admin, started["experiment"]["id"], query=JUDGED)
     assert done["status"] == "SUCCEEDED" and states(done) == {"SUCCEEDED": 2}
@@ -176,13 +175,11 @@ async def test_the_estimate_prices_the_judges_requests_at_the_live_price(
     gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
 ) -> None:
     admin = await tenants.create()
-    call = (await transcript_for_analysis(gql, admin))["transcript"]
-    version = await candidate_version(gql, admin)
-    dataset = await dataset_of(gql, admin, call)
+    dataset, version = await experiment_setup(gql, admin)
     estimates: dict[tuple[str, bool], float] = {}
     for mode in ("BATCH", "LIVE"):
         for pairwise in (False, True):
-            refused = await start(gql, admin, dataset, version["id"], mode=mode, pairwise=pairwise, budgetUsd=0.0001)
+            refused = await start(gql, admin, dataset, version, mode=mode, pairwise=pairwise, budgetUsd=0.0001)
             [error] = refused["errors"]
             assert refused["experiment"] is None and (error["field"], error["code"]) == ("input.budgetUsd", "INVALID")
             requests = "(3 requests, 1 of them the pairwise judge's, LIVE," if pairwise else "(2 requests,"
@@ -337,11 +334,9 @@ async def test_a_canceled_experiment_sends_no_judge_request(
     gql: GraphQLClient, tenants: TenantFactory, standin: StandinControl
 ) -> None:
     admin = await tenants.create()
-    call = (await transcript_for_analysis(gql, admin))["transcript"]
-    version = await candidate_version(gql, admin)
-    dataset = await dataset_of(gql, admin, call)
+    dataset, version = await experiment_setup(gql, admin)
     await standin.behave("meddpicc", held=True)
-    experiment = (await start(gql, admin, dataset, version["id"], mode="LIVE", pairwise=True))["experiment"]["id"]
+    experiment = (await start(gql, admin, dataset, version, mode="LIVE", pairwise=True))["experiment"]["id"]
 
     async def both_answers_asked() -> bool:
         return len(await standin.requests()) == 2

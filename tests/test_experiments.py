@@ -26,6 +26,7 @@ from tests.experiment_support import (
     batches_sent,
     candidate_version,
     dataset_of,
+    experiment_setup,
     start,
     states,
 )
@@ -382,13 +383,6 @@ BUDGET_OF = "query($id: ID!) { experiment(id: $id) { budgetUsd } }"
 async def budget_of(gql: GraphQLClient, who: TenantHandle) -> dict[str, float | None]:
     tenant: dict[str, float | None] = (await gql(BUDGET, as_=who))["viewer"]["tenant"]
     return tenant
-
-
-async def experiment_setup(gql: GraphQLClient, who: TenantHandle) -> tuple[str, str]:
-    """A dataset of one fresh call and a candidate version: two requests to send."""
-    call = (await transcript_for_analysis(gql, who))["transcript"]
-    version = await candidate_version(gql, who)
-    return await dataset_of(gql, who, call), version["id"]
 
 
 async def started_within(gql: GraphQLClient, who: TenantHandle, dataset: str, version: str, **extra: Any) -> float:
