@@ -31,9 +31,12 @@ run: $(VENV)/.installed
 
 # Four processes (pytest-xdist), whole modules each: most tests wait on PostgreSQL, sockets and child processes,
 # not on a core, and every module has its own database already. PYTEST_ARGS='-n 0' runs it in one process.
+# Bytecode caches are written even where PYTHONDONTWRITEBYTECODE is set: the suite starts about a hundred
+# interpreters on this checkout, each of which would compile dealgraph from source again (~0.3 s of CPU), and
+# pytest would rewrite every test module's assertions in every process.
 PYTEST_ARGS ?= -n 4 --dist loadfile
 test: $(VENV)/.installed
-	$(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.installed
 	$(VENV)/bin/python -m bench.analysis_latency

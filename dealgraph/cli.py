@@ -175,7 +175,8 @@ async def _analyse_until_stopped(settings: Settings) -> None:
     database = _database(settings)
     try:
         await prepare_database(database, settings, apply_migrations=settings.auto_migrate)
-        async with analysis_engine(database, settings):
+        async with analysis_engine(database, settings) as engine:
+            engine.llm.sdk  # noqa: B018 (built now, not at the first run: this process is here to call Claude)
             await stop.wait()
     finally:
         await database.dispose()

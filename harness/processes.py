@@ -3,6 +3,7 @@ their output kept in a log file, ready once they answer HTTP, and stopped with S
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import subprocess
@@ -12,8 +13,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-
-import httpx
+from urllib.parse import urlsplit
 
 from harness.ports import free_port
 
@@ -30,6 +30,21 @@ def run_command(args: Sequence[str], env: Mapping[str, str], timeout: float = 12
     `timeout` only catches a hang: `llm check` starts an embedded PostgreSQL and a stand-in and took 60 s with four
     test processes on a loaded two-core machine; a test's own limit (pytest-timeout) is 180 s."""
     return subprocess.run([*CLI, *args], env=dict(env), capture_output=True, text=True, timeout=timeout)
+
+
+def http_status(url: str) -> int | None:
+    """The status of `GET url` (plain HTTP), or None while nothing answers. Polled while a process starts, so it
+    is kept cheap: an httpx client builds a TLS context first (~20 ms of CPU, 20 times a second per waiting
+    test), CPU the starting process is short of."""
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=1)
+    try:
+        connection.request("GET", parts.path or "/")
+        return connection.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
 
 
 class DealgraphProcess:
@@ -59,11 +74,9 @@ class DealgraphProcess:
         """Until GET `url` answers without a server error; fails if the process exits first or takes too long."""
         deadline = time.monotonic() + timeout_s
         while True:
-            try:
-                if httpx.get(url, timeout=1, trust_env=False).status_code < 500:
-                    return
-            except httpx.TransportError:
-                pass
+            status = http_status(url)
+            if status is not None and status < 500:
+                return
             if self.popen.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(
                     f"{self.popen.args!r} did not serve {url} (exit {self.popen.poll()}):\n{self.output()}"

@@ -5,13 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from httpx_ws import aconnect_ws
 from starlette.types import ASGIApp
 
 from harness.transcripts import DISCOVERY_CALL
 from tests.factories import create_deal_with_account, create_transcript
-from tests.support import GraphQLClient, Subscription, TenantHandle, subscribe, wait_for, websocket
+from tests.support import GraphQLClient, Subscription, TenantHandle, server_client, subscribe, wait_for, websocket
 
 AGENTS = ("meeting_intelligence", "action_items", "stakeholders", "meddpicc")
 
@@ -107,7 +106,7 @@ def kinds(events: list[dict[str, Any]], key: str = "analysisEvents") -> list[tup
 
 async def analyse_through(base_url: str, who: TenantHandle, transcript_id: str) -> list[dict[str, Any]]:
     """Start an analysis over HTTP on the server and collect its events over a WebSocket to the same server."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    async with server_client(base_url, timeout=30) as client:
         variables = {"t": transcript_id, "agents": ["MEETING_INTELLIGENCE", "ACTION_ITEMS"]}
         started = await client.post("/graphql", json={"query": START, "variables": variables}, headers=who.headers)
         analysis_id = started.json()["data"]["startAnalysis"]["analysis"]["id"]

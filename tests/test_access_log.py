@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 from dealgraph.standin import RunningStandin
 from harness.processes import DealgraphProcess
 from tests.processes import process_env, servings
+from tests.support import server_client
 
 pytestmark = pytest.mark.processes
 
@@ -30,7 +30,7 @@ async def served_output(base_url: str, process: DealgraphProcess) -> str:
     """What the server logged by the time one refused GraphQL request was answered.
 
     uvicorn logs the access line when the response starts, before the client can have it."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    async with server_client(base_url, timeout=30) as client:
         assert (await client.post("/graphql", json={"query": "{ viewer { role } }"})).status_code == 401
     return process.output()
 

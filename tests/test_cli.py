@@ -50,8 +50,9 @@ async def test_tenant_and_key_lifecycle(database_url: str, gql: GraphQLClient) -
 def test_unknown_tenant_and_schema_output(database_url: str) -> None:
     missing = run_cli(database_url, "apikey", "create", "--tenant", "nobody")
     assert missing.returncode == 1 and "no tenant with slug 'nobody'" in missing.stderr
-    sdl = run_cli(database_url, "schema")
+    sdl, loaded = importing({**os.environ, "DATABASE_URL": database_url}, "schema")
     assert sdl.returncode == 0 and "type Query {" in sdl.stdout and "searchTranscripts(" in sdl.stdout
+    assert "strawberry" in loaded and "anthropic" not in loaded  # the SDK is loaded by the first request to Claude
 
 
 def llm_check(**env: str) -> subprocess.CompletedProcess[str]:
@@ -215,12 +216,19 @@ def test_a_reader_that_leaves_early_ends_the_output_quietly() -> None:
     assert process.returncode == 128 + signal.SIGPIPE  # what a shell shows for any program whose reader left
 
 
-def imported_modules(env: dict[str, str], *args: str, module: str = CLI[2]) -> set[str]:
-    """The top-level packages `python -m MODULE ARGS` (`dealgraph ARGS`) imports, from the interpreter's own record
-    (-X importtime)."""
+def importing(
+    env: dict[str, str], *args: str, module: str = CLI[2]
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """`python -m MODULE ARGS` (`dealgraph ARGS`) run to completion, and the top-level packages it imported, from
+    the interpreter's own record (-X importtime)."""
     command = [CLI[0], "-X", "importtime", "-m", module, *args]
     result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
-    return {name.split(".")[0] for name in re.findall(r"^import time:.*\|\s+(\S+)$", result.stderr, re.MULTILINE)}
+    imported = re.findall(r"^import time:.*\|\s+(\S+)$", result.stderr, re.MULTILINE)
+    return result, {name.split(".")[0] for name in imported}
+
+
+def imported_modules(env: dict[str, str], *args: str, module: str = CLI[2]) -> set[str]:
+    return importing(env, *args, module=module)[1]
 
 
 SERVER_PACKAGES = {"anthropic", "strawberry", "uvicorn", "starlette", "jinja2", "alembic"}

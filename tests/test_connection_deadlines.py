@@ -14,7 +14,7 @@ from httpx_ws import WebSocketDisconnect, aconnect_ws
 
 from dealgraph.standin import RunningStandin
 from tests.processes import process_env, server
-from tests.support import TenantFactory, authenticate
+from tests.support import TenantFactory, authenticate, server_client
 
 HEADER_TIMEOUT_S = 1.0
 BODY_LIMIT = 64 * 1024
@@ -88,7 +88,7 @@ async def test_a_websocket_message_over_the_body_limit_is_refused_by_the_protoco
     base_url: str, tenants: TenantFactory
 ) -> None:
     who = await tenants.create()
-    async with httpx.AsyncClient(base_url=base_url) as client:
+    async with server_client(base_url) as client:
         async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:
             await authenticate(ws, who.api_key)
             await ws.send_text('{"type": "ping", "pad": "' + "x" * (2 * BODY_LIMIT) + '"}')

@@ -35,6 +35,7 @@ from tests.support import (
     TenantHandle,
     make_settings,
     refused_within,
+    server_client,
 )
 
 pytestmark = pytest.mark.processes
@@ -387,7 +388,7 @@ async def test_api_errors_read_as_messages_and_a_revoked_key_signs_out(
     await expect(problem).to_contain_text("name")
 
     await tenants.revoke(who)
-    async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+    async with server_client(base_url, timeout=10) as client:
         await refused_within(client, who, REFUSAL_DEADLINE_S)
     await page.click("#nav a[data-section=search]")
     await page.fill("#search input[name=query]", "budget")

@@ -23,7 +23,15 @@ from dealgraph.standin import RunningStandin
 from harness.processes import DealgraphProcess
 from tests.analysis_support import START, transcript_for_analysis
 from tests.processes import process_env, serving
-from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle, make_settings, wait_for
+from tests.support import (
+    GraphQLClient,
+    StandinControl,
+    TenantFactory,
+    TenantHandle,
+    make_settings,
+    server_client,
+    wait_for,
+)
 
 pytestmark = pytest.mark.processes
 
@@ -105,7 +113,7 @@ async def test_a_slow_request_holds_the_drain_only_until_the_deadline_and_claime
     ids = await transcript_for_analysis(gql, who)
     env = drain_env(database_url, standin_server.base_url, 3, analysis_slots="1", lease_s="60")
     with serving(env) as (base_url, process):
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        async with server_client(base_url, timeout=30) as client:
             variables = {"t": ids["transcript"], "agents": ["ACTION_ITEMS"]}
             started = await client.post("/graphql", json={"query": START, "variables": variables}, headers=who.headers)
             assert started.status_code == 200, started.text

@@ -10,7 +10,6 @@ import json
 from typing import Any
 
 import anthropic
-import httpx
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
 from anthropic.types import RawMessageStreamEvent
@@ -20,6 +19,7 @@ from dealgraph.agents.registry import AGENTS
 from dealgraph.claude.client import StructuredRequest
 from dealgraph.claude.stream import MessageStream, StreamError
 from dealgraph.standin import RunningStandin
+from tests.support import server_client
 
 START = {
     "type": "message_start",
@@ -75,7 +75,7 @@ async def test_a_stand_in_stream_builds_the_message_the_sdk_helper_builds(standi
         schema=AGENTS[AgentKind.MEDDPICC].output_schema,
     )
     params = request.params() | {"stream": True}
-    async with httpx.AsyncClient(base_url=standin_server.base_url, trust_env=False) as http:
+    async with server_client(standin_server.base_url) as http:
         response = await http.post(
             "/v1/messages", json=params, headers={"x-api-key": "k", "anthropic-version": "2023-06-01"}
         )

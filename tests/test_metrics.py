@@ -23,7 +23,16 @@ from tests.analysis_support import (
     transcript_for_analysis,
 )
 from tests.processes import serving, without_a_key
-from tests.support import GraphQLClient, TenantFactory, asgi_client, make_settings, running_app, subscribe, websocket
+from tests.support import (
+    GraphQLClient,
+    TenantFactory,
+    asgi_client,
+    make_settings,
+    running_app,
+    server_client,
+    subscribe,
+    websocket,
+)
 
 TOKEN = "scrape-token-0123456789"
 SCRAPER = {"Authorization": f"Bearer {TOKEN}"}
@@ -140,11 +149,11 @@ async def test_serve_with_two_api_processes_adds_up_every_process(
         sent = 20
 
         async def one_query() -> None:
-            async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:  # a connection each
+            async with server_client(base_url, timeout=30) as client:  # a connection each
                 answer = await client.post("/graphql", json={"query": "{ viewer { role } }"}, headers=who.headers)
                 assert answer.status_code == 200
 
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        async with server_client(base_url, timeout=30) as client:
             before = await scrape(client)
             await asyncio.gather(*(one_query() for _ in range(sent)))
             scrapes = [await scrape(client) for _ in range(6)]  # whichever process answers, the sums agree

@@ -6,7 +6,6 @@ from __future__ import annotations
 import uuid
 from contextlib import AbstractContextManager
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 
@@ -24,6 +23,7 @@ from tests.support import (
     make_settings,
     recording_statements,
     refused_within,
+    server_client,
 )
 from tests.support import VIEWER_ROLE as VIEWER
 
@@ -68,7 +68,7 @@ async def test_revoked_key_is_refused_by_another_process_despite_its_cache(
     who = await tenants.create()
     env = process_env(database_url, standin_server.base_url, analysis_slots="0", auth_cache_s=str(LONG_CACHE_S))
     with server(env) as base_url:
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        async with server_client(base_url, timeout=30) as client:
             for _ in range(2):
                 assert (await client.post("/graphql", json={"query": VIEWER}, headers=who.headers)).status_code == 200
             await tenants.revoke(who)  # this process's database session, not the server's

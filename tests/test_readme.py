@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import graphql
-import httpx
 from httpx_ws import aconnect_ws
 
 from dealgraph.standin import RunningStandin
 from tests.doc_examples import ROOT, Block, CurlCall, Session, blocks, environment_for_docs, error_codes, nulls
 from tests.doc_examples import only_make_targets as not_run
 from tests.processes import process_env, serving
-from tests.support import Subscription, authenticate
+from tests.support import Subscription, authenticate, server_client
 
 DOCS = [ROOT / "README.md", ROOT / "docs" / "api.md", ROOT / "docs" / "agents.md"]
 
@@ -49,7 +48,7 @@ def finished(event: dict[str, Any]) -> bool:
 
 async def watch(base_url: str, key: str, operation: Block, variables: dict[str, Any]) -> list[dict[str, Any]]:
     """A documented subscription over a real graphql-transport-ws socket, until the server completes it."""
-    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+    async with server_client(base_url, timeout=30) as client:
         async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:
             await authenticate(ws, key)
             payload = {"query": operation.text, "variables": variables}

@@ -12,7 +12,6 @@ from contextlib import AsyncExitStack
 from multiprocessing.connection import Connection
 from typing import Any, cast
 
-import httpx
 import pytest
 import uvicorn.supervisors.multiprocess as uvicorn_multiprocess
 from httpx_ws import aconnect_ws
@@ -25,7 +24,7 @@ from dealgraph.server.ws_registry import LiveSockets
 from dealgraph.standin import RunningStandin
 from harness.processes import descendants
 from tests.processes import process_env, serving
-from tests.support import TenantFactory
+from tests.support import TenantFactory, server_client
 
 pytestmark = pytest.mark.processes
 
@@ -133,7 +132,7 @@ async def test_an_emptied_worker_is_replaced_and_the_server_keeps_serving(
     with serving(env, "--api-processes", "2") as (base_url, process):
         before = api_workers(process.popen.pid)
         assert len(before) == 2, process.output()
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        async with server_client(base_url, timeout=30) as client:
             async with AsyncExitStack() as sockets:  # 8 sockets over 2 processes: one holds at least 4
                 for _ in range(8):
                     ws = await sockets.enter_async_context(

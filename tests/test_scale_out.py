@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from httpx_ws import aconnect_ws
 from sqlalchemy import func, update
@@ -32,6 +31,7 @@ from tests.support import (
     Subscription,
     TenantFactory,
     make_settings,
+    server_client,
     subscribe,
     wait_for,
     websocket,
@@ -100,7 +100,7 @@ async def test_subscriber_on_one_server_sees_runs_executed_by_another(
     listening = process_env(database_url, standin_server.base_url, analysis_slots="0")
     executing = process_env(database_url, standin_server.base_url, analysis_slots="4")
     with servers(listening, executing) as (server_a, server_b):
-        async with httpx.AsyncClient(base_url=server_a) as client_a, httpx.AsyncClient(base_url=server_b) as client_b:
+        async with server_client(server_a) as client_a, server_client(server_b) as client_b:
             async with aconnect_ws("/graphql", client_a, subprotocols=["graphql-transport-ws"]) as ws:
                 await ws.send_json({"type": "connection_init", "payload": {"authorization": f"Bearer {who.api_key}"}})
                 assert (await ws.receive_json())["type"] == "connection_ack"

@@ -9,7 +9,6 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import select
 from starlette.applications import Starlette
@@ -26,6 +25,7 @@ from tests.support import (
     TenantFactory,
     make_settings,
     refused_within,
+    server_client,
 )
 
 pytestmark = pytest.mark.processes
@@ -47,7 +47,7 @@ async def test_two_workers_serve_and_hear_revocations(
     env = process_env(database_url, standin_server.base_url, analysis_slots="0")
     with serving(env, "--api-processes", "2") as (base_url, process):
         assert len(children(process.popen.pid)) >= 2, process.output()
-        async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        async with server_client(base_url, timeout=30) as client:
             answers = await asyncio.gather(
                 *(client.post("/graphql", json={"query": VIEWER}, headers=who.headers) for _ in range(20))
             )

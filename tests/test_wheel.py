@@ -27,6 +27,7 @@ import pytest
 from dealgraph.config import Settings
 from dealgraph.db.session import Database
 from harness.ports import free_port
+from harness.processes import http_status
 from tests.support import TenantFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,12 +106,7 @@ def serve_and_ask(venv: Path, env: dict[str, str], cwd: Path, api_key: str) -> d
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while True:
-            try:
-                if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+        while http_status(f"{base_url}/healthz") != 200:
             assert server.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
         response = httpx.post(

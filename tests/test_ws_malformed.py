@@ -7,7 +7,6 @@ import json
 import logging
 from typing import Any
 
-import httpx
 import pytest
 from httpx_ws import aconnect_ws
 from starlette.applications import Starlette
@@ -15,7 +14,7 @@ from starlette.applications import Starlette
 from dealgraph.standin import RunningStandin
 from tests.analysis_support import ANALYSIS_EVENTS
 from tests.processes import process_env, server
-from tests.support import TenantFactory, authenticate, closed, connect_websocket, is_open, websocket
+from tests.support import TenantFactory, authenticate, closed, connect_websocket, is_open, server_client, websocket
 
 INVALID_MESSAGE = 4400
 MAX_CLOSE_REASON_BYTES = 123  # a close frame's payload is 125 bytes at most, 2 of them the code
@@ -76,7 +75,7 @@ async def test_unknown_message_type_of_any_length_closes_a_real_server_socket_wi
     WebSocket library refuses a longer one (the handler crashed) where the test transport would cut it."""
     who = await tenants.create()
     with server(process_env(database_url, standin_server.base_url, analysis_slots="0")) as base_url:
-        async with httpx.AsyncClient(base_url=base_url) as client:
+        async with server_client(base_url) as client:
             async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:
                 await authenticate(ws, who.api_key)
                 await ws.send_json({"type": "é" * 200})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 
-import httpx
 from httpx_ws import aconnect_ws
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -26,6 +25,7 @@ from tests.support import (
     closed,
     is_open,
     refused_within,
+    server_client,
     subscribe,
     wait_for,
     websocket,
@@ -143,7 +143,7 @@ async def test_cli_revoke_closes_a_socket_held_by_another_server_process(
 ) -> None:
     who = await tenants.create()
     with server(process_env(database_url, standin_server.base_url, analysis_slots="0")) as server_a:
-        async with httpx.AsyncClient(base_url=server_a) as client:
+        async with server_client(server_a) as client:
             async with aconnect_ws("/graphql", client, subprotocols=["graphql-transport-ws"]) as ws:
                 await authenticate(ws, who.api_key)
                 revoked = await asyncio.to_thread(run_cli, database_url, "apikey", "revoke", who.api_key[:11])
@@ -160,7 +160,7 @@ async def test_revoke_on_one_server_closes_the_socket_on_another(
     deal_id = (await create_deal_with_account(gql, who))["id"]
     env = process_env(database_url, standin_server.base_url, analysis_slots="0")
     with servers(env, env) as (server_a, server_b):
-        async with httpx.AsyncClient(base_url=server_a) as client_a, httpx.AsyncClient(base_url=server_b) as client_b:
+        async with server_client(server_a) as client_a, server_client(server_b) as client_b:
             async with aconnect_ws("/graphql", client_a, subprotocols=["graphql-transport-ws"]) as ws:
                 await authenticate(ws, who.api_key)
                 await subscribe(ws, DEAL_EVENTS, {"id": deal_id})

@@ -12,11 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
-
-import anthropic
-import httpx2
-from anthropic.types.messages import MessageBatch, MessageBatchIndividualResponse
+from typing import TYPE_CHECKING, Literal
 
 from dealgraph.claude.client import (
     SIMULATED_HEADER,
@@ -24,10 +20,14 @@ from dealgraph.claude.client import (
     LlmClient,
     LlmError,
     StructuredRequest,
-    as_llm_error,
     completion_of,
     error_of_type,
+    sdk_errors_as_llm_errors,
 )
+
+if TYPE_CHECKING:
+    from anthropic.resources.messages.batches import AsyncBatches
+    from anthropic.types.messages import MessageBatch, MessageBatchIndividualResponse
 
 _NOT_ANSWERED = {
     "canceled": LlmError("BATCH_CANCELED", "the batch was canceled before this request was answered"),
@@ -99,68 +99,60 @@ class LlmBatches:
     """Batch calls over the client's SDK: one connection pool, one key, the same error codes."""
 
     def __init__(self, llm: LlmClient) -> None:
-        self._sdk = llm.sdk.messages.batches
+        self._llm = llm
+
+    @property
+    def _sdk(self) -> AsyncBatches:
+        return self._llm.sdk.messages.batches  # the SDK is built at the first request (`LlmClient.sdk`)
 
     async def submit(self, requests: Mapping[str, StructuredRequest]) -> BatchStatus:
         """`requests` by custom id (`^[a-zA-Z0-9_-]{1,64}$`, unique). A refused batch raises `LlmError`."""
         body = [{"custom_id": custom_id, "params": request.params()} for custom_id, request in requests.items()]
-        try:
+        with sdk_errors_as_llm_errors():
             raw = await self._sdk.with_raw_response.create(requests=body)  # type: ignore[arg-type]
             return _status(await raw.parse(), raw.headers)
-        except (anthropic.APIError, httpx2.TransportError) as error:
-            raise as_llm_error(error) from error
 
     async def status(self, batch_id: str) -> BatchStatus:
-        try:
+        with sdk_errors_as_llm_errors():
             raw = await self._sdk.with_raw_response.retrieve(batch_id)
             return _status(await raw.parse(), raw.headers)
-        except (anthropic.APIError, httpx2.TransportError) as error:
-            raise as_llm_error(error) from error
 
     async def cancel(self, batch_id: str) -> BatchStatus:
         """Requests already answered keep their results (and their bill); the others end `canceled`."""
-        try:
+        with sdk_errors_as_llm_errors():
             raw = await self._sdk.with_raw_response.cancel(batch_id)
             return _status(await raw.parse(), raw.headers)
-        except (anthropic.APIError, httpx2.TransportError) as error:
-            raise as_llm_error(error) from error
 
     async def created_since(self, since: datetime) -> list[ListedBatch]:
         """The workspace's batches created at `since` or later, the most recent first (the order the API lists
         them in, so the pages stop at the first older one)."""
         found: list[ListedBatch] = []
-        try:
+        with sdk_errors_as_llm_errors():
             async for batch in self._sdk.list(limit=_LIST_PAGE):
                 if batch.created_at < since:
                     break
                 found.append(_listed(batch))
-        except (anthropic.APIError, httpx2.TransportError) as error:
-            raise as_llm_error(error) from error
         return found
 
     async def first_custom_id(self, batch_id: str) -> str | None:
         """The custom id of an ended batch's first result line (None if it has none); the rest is not read."""
-        try:
+        with sdk_errors_as_llm_errors():
             lines = await self._sdk.results(batch_id)
             try:
                 async for line in lines:
                     return line.custom_id
             finally:
                 await lines.close()
-        except (anthropic.APIError, httpx2.TransportError) as error:
-            raise as_llm_error(error) from error
         return None
 
     async def results(self, batch_id: str, max_tokens: Mapping[str, int]) -> AsyncIterator[BatchOutcome]:
         """Each line of an ended batch, in the order the API sends them (not the request order);
         `max_tokens` by custom id says what a truncated answer was allowed."""
-        try:
+        with sdk_errors_as_llm_errors():
             lines = await self._sdk.results(batch_id)
             simulated = lines.http_response.headers.get(SIMULATED_HEADER) == "true"
             async for line in lines:
                 yield _outcome(line, max_tokens.get(line.custom_id, 0), simulated=simulated)
-        except (anthropic.APIError, httpx2.TransportError) as error:
-            raise as_llm_error(error) from error
 
 
 def _outcome(line: MessageBatchIndividualResponse, max_tokens: int, *, simulated: bool) -> BatchOutcome:

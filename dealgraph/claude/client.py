@@ -19,19 +19,23 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import httpx2
 
 from dealgraph.claude.models import SIMULATED_HEADER, Effort
 from dealgraph.claude.request_span import request_span
 from dealgraph.claude.stream import MessageStream, StreamError
 from dealgraph.config import Settings
+
+if TYPE_CHECKING:
+    import anthropic
 
 _CHARS_PER_TOKEN = 3
 """Streamed characters per output token, roughly, for progress only: the current models' tokenizer makes about
@@ -222,6 +226,8 @@ def error_of_type(error_type: object, message: str) -> LlmError:
 
 def as_llm_error(error: Exception) -> LlmError:
     """Every way a request can fail, as one of our codes; anything unrecognised is not retried."""
+    import anthropic  # loaded already: the error came from a request
+
     if isinstance(error, LlmError):
         return error
     if isinstance(error, StreamError):
@@ -245,6 +251,17 @@ def as_llm_error(error: Exception) -> LlmError:
             return LlmError(code, f"{where}: {message} (no retry-after: not retried)")
         return LlmError(code, f"{where}: {message}", retryable=_retryable(error, retryable), retry_after=wait)
     return LlmError("API_ERROR", f"{type(error).__name__}: {error}")
+
+
+@contextmanager
+def sdk_errors_as_llm_errors() -> Iterator[None]:
+    """The SDK's errors and the transport's raised in the block, as `LlmError`."""
+    import anthropic  # loaded already: the block calls the SDK
+
+    try:
+        yield
+    except (anthropic.APIError, httpx2.TransportError) as error:
+        raise as_llm_error(error) from error
 
 
 def _spend_limit(error: anthropic.APIStatusError, message: str, wait: float | None) -> bool:
@@ -344,11 +361,19 @@ def _partial_usage(stream: MessageStream) -> Usage:
 class LlmClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+
+    @cached_property
+    def sdk(self) -> anthropic.AsyncAnthropic:
+        """Built at the first request: importing the SDK takes about a second of CPU, which an API process whose
+        analyses run in the analysis pool's process may never need to spend (`dealgraph analysis-pool` builds
+        it as it starts)."""
+        import anthropic
+
         # The socket read timeout only backs up the client's own deadlines (`_attempt`), which name what expired.
-        read_timeout = max(settings.llm_first_byte_timeout_s, settings.llm_idle_timeout_s) + 1.0
-        self.sdk = anthropic.AsyncAnthropic(
-            api_key=settings.anthropic_api_key or "simulated-no-key",
-            base_url=settings.anthropic_base_url,
+        read_timeout = max(self.settings.llm_first_byte_timeout_s, self.settings.llm_idle_timeout_s) + 1.0
+        return anthropic.AsyncAnthropic(
+            api_key=self.settings.anthropic_api_key or "simulated-no-key",
+            base_url=self.settings.anthropic_base_url,
             timeout=read_timeout,
             max_retries=0,
             http_client=anthropic.DefaultAioHttpClient(timeout=read_timeout),
@@ -422,10 +447,12 @@ class LlmClient:
         """`quiet` expires at the first-byte deadline until message_start, then an idle timeout after each event."""
         loop = asyncio.get_running_loop()
         idle = self.settings.llm_idle_timeout_s
+        sdk = self.sdk.messages.with_streaming_response
+        import anthropic  # loaded by `self.sdk`
+
         sent = time.perf_counter()
         first_token_s: float | None = None
-        try:
-            sdk = self.sdk.messages.with_streaming_response
+        with sdk_errors_as_llm_errors():
             async with sdk.create(**request.params(), stream=True) as response:  # non-2xx raises here
                 simulated = response.headers.get(SIMULATED_HEADER) == "true"
                 try:
@@ -441,8 +468,6 @@ class LlmClient:
                             await on_progress(progress_tokens(stream.streamed_characters))
                 except (StreamError, anthropic.APIError, httpx2.TransportError) as error:  # after the 200
                     raise as_llm_error(error).billed(_partial_usage(stream)) from error
-        except (anthropic.APIError, httpx2.TransportError) as error:
-            raise as_llm_error(error) from error
         if not stream.started:
             raise LlmError("CONNECTION_FAILED", "the response stream ended before the message started", retryable=True)
         completion = completion_of(stream.final(), request.max_tokens, simulated=simulated, requests=attempt)
@@ -457,11 +482,12 @@ class LlmClient:
         params.pop("diagnostics", None)
         for attempt in range(1, self.settings.llm_max_retries + 2):
             try:
-                raw = await self.sdk.messages.with_raw_response.count_tokens(**params)
-                counted = await raw.parse()
+                with sdk_errors_as_llm_errors():
+                    raw = await self.sdk.messages.with_raw_response.count_tokens(**params)
+                    counted = await raw.parse()
                 return counted.input_tokens, raw.headers.get(SIMULATED_HEADER) == "true"
-            except (anthropic.APIError, httpx2.TransportError) as error:
-                failure = as_llm_error(error)
+            except LlmError as error:
+                failure = error
             if not failure.retryable or attempt > self.settings.llm_max_retries:
                 raise failure
             await asyncio.sleep(self._backoff(attempt, failure))
@@ -485,4 +511,5 @@ class LlmClient:
         return failure.retry_after
 
     async def close(self) -> None:
-        await self.sdk.close()
+        if "sdk" in self.__dict__:  # built
+            await self.sdk.close()
