@@ -67,9 +67,12 @@ def _with_database(
 
 
 def serve(args: argparse.Namespace) -> int:
-    from dealgraph.config import get_settings
-    from dealgraph.runs.simulation import with_llm_access
-    from dealgraph.server.api_processes import serve_api
+    from dealgraph.server.heap import importing
+
+    with importing():
+        from dealgraph.config import get_settings
+        from dealgraph.runs.simulation import with_llm_access
+        from dealgraph.server.api_processes import serve_api
 
     settings, standin = with_llm_access(get_settings())
     try:
@@ -163,9 +166,12 @@ def analysis_pool(args: argparse.Namespace) -> int:
 
 async def _analyse_until_stopped(settings: Settings) -> None:
     """Execute runs until SIGINT/SIGTERM; unfinished runs are handed back to the queue on the way out."""
-    from dealgraph.bootstrap import prepare_database
-    from dealgraph.observability.setup import observe, stop_observing
-    from dealgraph.runs.engine import analysis_engine
+    from dealgraph.server.heap import importing
+
+    with importing():
+        from dealgraph.bootstrap import prepare_database
+        from dealgraph.observability.setup import observe, stop_observing
+        from dealgraph.runs.engine import analysis_engine
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -176,7 +182,8 @@ async def _analyse_until_stopped(settings: Settings) -> None:
     try:
         await prepare_database(database, settings, apply_migrations=settings.auto_migrate)
         async with analysis_engine(database, settings) as engine:
-            engine.llm.sdk  # noqa: B018 (built now, not at the first run: this process is here to call Claude)
+            with importing():  # the SDK, now rather than at the first run: this process is here to call Claude
+                engine.llm.sdk  # noqa: B018
             await stop.wait()
     finally:
         await database.dispose()

@@ -55,21 +55,19 @@ def test_unknown_tenant_and_schema_output(database_url: str) -> None:
     assert "strawberry" in loaded and "anthropic" not in loaded  # the SDK is loaded by the first request to Claude
 
 
-def llm_check(**env: str) -> subprocess.CompletedProcess[str]:
-    """As on a fresh install unless `env` says otherwise: no key (never a billed call from a test), and no
-    database but an empty embedded one of its own, never the user's (`make run` leaves prompt versions there)."""
+def llm_check(database_url: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """As on a fresh install unless `env` says otherwise: no key (never a billed call from a test)."""
     hidden = {f"{prefix}ANTHROPIC_{name}" for prefix in ("", "DEALGRAPH_") for name in ("API_KEY", "BASE_URL")}
-    hidden |= {"DATABASE_URL", "DEALGRAPH_DATABASE_URL", "DEALGRAPH_DATA_DIR"}
+    hidden |= {"DEALGRAPH_DATABASE_URL", "DEALGRAPH_DATA_DIR"}
     clean = {k: v for k, v in os.environ.items() if k not in hidden}
     fast = json.dumps(dict.fromkeys(AGENTS, 0.05))  # what is checked is what is sent, not how long answers take
-    with tempfile.TemporaryDirectory(prefix="dealgraph-llm-check-") as data_dir:
-        return run_command(
-            ["llm", "check"], clean | {"DEALGRAPH_DATA_DIR": data_dir, "DEALGRAPH_STANDIN_LATENCIES": fast} | env
-        )
+    return run_command(
+        ["llm", "check"], clean | {"DATABASE_URL": database_url, "DEALGRAPH_STANDIN_LATENCIES": fast} | env
+    )
 
 
-def test_llm_check_without_a_key_runs_against_the_stand_in_and_says_so() -> None:
-    checked = llm_check()
+def test_llm_check_without_a_key_runs_against_the_stand_in_and_says_so(untouched_database_url: str) -> None:
+    checked = llm_check(untouched_database_url)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stderr == ""  # the stand-in it started says nothing: the answer is all there is
     assert "No ANTHROPIC_API_KEY: checking against the local stand-in" in checked.stdout
@@ -104,7 +102,7 @@ async def test_llm_check_sends_every_production_configuration(
         as_=admin,
     )
     assert created["createPromptVersion"]["errors"] == []
-    checked = llm_check(DATABASE_URL=database_url)
+    checked = llm_check(database_url)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "Configurations: every production prompt version in the database" in checked.stdout
     meddpicc = [line for line in checked.stdout.splitlines() if line.startswith("meddpicc ")]
@@ -121,7 +119,7 @@ async def untouched_database_url(server_url: str, migrated_templates: MigratedTe
 
 
 def test_llm_check_prints_the_apis_exact_error(untouched_database_url: str) -> None:
-    checked = llm_check(DATABASE_URL=untouched_database_url, DEALGRAPH_LLM_MODEL="claude-sonnet-4-0")
+    checked = llm_check(untouched_database_url, DEALGRAPH_LLM_MODEL="claude-sonnet-4-0")
     assert checked.returncode == 1
     assert (
         checked.stdout.count("REJECTED: NOT_FOUND 404: model: claude-sonnet-4-0 is not supported by dealgraph yet") == 8

@@ -6,6 +6,9 @@ from __future__ import annotations
 import gc
 import weakref
 
+import pytest
+
+from dealgraph.server.heap import importing
 from dealgraph.standin import RunningStandin
 from tests.support import make_settings, running_app, wait_for
 
@@ -64,3 +67,11 @@ async def test_an_app_told_not_to_settle_leaves_the_collector_as_it_found_it(
     settings = make_settings(database_url, standin_server.base_url, analysis_slots=0, settle_heap=False)
     async with running_app(settings):
         assert (gc.get_threshold(), gc.get_freeze_count()) == before
+
+
+def test_start_up_imports_collect_the_youngest_generation_rarely_and_restore_the_thresholds() -> None:
+    before = gc.get_threshold()
+    with pytest.raises(ImportError), importing():
+        assert gc.get_threshold() == (10_000, *before[1:])
+        import dealgraph.no_such_module  # noqa: F401 (a failed import restores them too)
+    assert gc.get_threshold() == before

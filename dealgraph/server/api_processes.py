@@ -42,6 +42,7 @@ from dealgraph.db.embedded import database_url_for
 from dealgraph.db.session import Database
 from dealgraph.logs import configure_logging
 from dealgraph.observability.shared_directory import shared_metrics_directory
+from dealgraph.server.heap import importing
 from dealgraph.server.protocol import uvicorn_options
 from dealgraph.server.uvicorn_overrides import StopAcceptingMultiprocess, watch_process_deaths
 
@@ -74,7 +75,8 @@ def serve_api(settings: Settings, host: str, port: int, processes: int, *, start
             with shared_metrics_directory() if settings.metrics_token else nullcontext():
                 _serve_processes(settings, host, port, processes)
         else:
-            from dealgraph.server.app import create_app
+            with importing():
+                from dealgraph.server.app import create_app
 
             uvicorn.run(  # log_config=None: uvicorn's lines go through our handler (format, request context)
                 create_app(settings),
@@ -164,7 +166,8 @@ async def _prepare(url: str, settings: Settings) -> None:
 
 def app_from_environment() -> Starlette:
     """The app of one API process (uvicorn imports and calls this in each)."""
-    from dealgraph.server.app import create_app
+    with importing():
+        from dealgraph.server.app import create_app
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)

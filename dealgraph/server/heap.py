@@ -6,6 +6,10 @@ start-up there are about 300,000 of them (the schema, SQLAlchemy's mappers and c
 cache, pydantic models, ...) that will never be garbage. Each full collection cost hundreds of
 milliseconds on a loaded machine, the main source of the p99 tail.
 
+Start-up imports with the youngest generation collected rarely (`importing`): they create about a million
+objects that live as long as the process, and collecting them as they were made took a fifth of an API
+process's start-up (0.45 s of 2.5 s of CPU) while finding nothing.
+
 `settle_heap()` is called once start-up is done: it collects what start-up left behind and moves
 everything that survived into the permanent generation (`gc.freeze()`), so later collections only
 walk objects created while serving. The request path itself avoids reference cycles where it
@@ -27,16 +31,34 @@ import asyncio
 import gc
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 
 log = logging.getLogger(__name__)
 
+_IMPORT_THRESHOLD = 10_000
+"""The youngest generation's threshold while importing (CPython's default: 700); most of the gain, for 0.1 s
+of 2.6 s less than with no collection at all."""
 _NEVER = 2**31 - 1
 """An oldest-generation threshold no process reaches: full collections only run when scheduled."""
 _serving: set[asyncio.Task[None]] = set()
 """The collectors of the apps serving in this process (tests run several at once)."""
 _thresholds: list[int] = []
+
+
+@contextmanager
+def importing() -> Iterator[None]:
+    """The block (a process's start-up imports) with the youngest generation collected rarely.
+
+    >>> with importing():
+    ...     from dealgraph.server.app import create_app
+    """
+    found = gc.get_threshold()
+    gc.set_threshold(max(found[0], _IMPORT_THRESHOLD), *found[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*found)
 
 
 @asynccontextmanager
