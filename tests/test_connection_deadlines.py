@@ -20,6 +20,8 @@ HEADER_TIMEOUT_S = 1.0
 BODY_LIMIT = 64 * 1024
 MESSAGE_TOO_BIG = 1009
 
+pytestmark = pytest.mark.processes  # one `dealgraph serve` for the module
+
 
 @pytest.fixture(scope="module")
 def base_url(database_url: str, standin_server: RunningStandin) -> Iterator[str]:

@@ -128,6 +128,7 @@ async def test_operations_sockets_queue_and_agent_runs_move_their_families(
     assert labels <= {"type", "code", "agent", "model", "outcome", "kind", "pool", "le"}  # no tenant, no name
 
 
+@pytest.mark.processes
 async def test_serve_with_two_api_processes_adds_up_every_process(
     gql: GraphQLClient, tenants: TenantFactory, database_url: str, tmp_path: Path
 ) -> None:

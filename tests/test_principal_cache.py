@@ -62,6 +62,7 @@ async def test_revoked_key_is_refused_over_http_despite_the_cache(gql: GraphQLCl
     assert (await gql.raw(VIEWER, as_=colleague)).status_code == 200  # only the revoked key was dropped
 
 
+@pytest.mark.processes
 async def test_revoked_key_is_refused_by_another_process_despite_its_cache(
     tenants: TenantFactory, database_url: str, standin_server: RunningStandin
 ) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import graphql
+import pytest
 from httpx_ws import aconnect_ws
 
 from dealgraph.standin import RunningStandin
@@ -91,6 +92,7 @@ async def run_examples(path: Path, session: Session, base_url: str) -> None:
     assert unsent is None, f"{unsent.where}: no curl form follows this operation"
 
 
+@pytest.mark.processes
 async def test_doc_examples_run_in_order(database_url: str, standin_server: RunningStandin, tmp_path: Path) -> None:
     assert shutil.which("curl") and shutil.which("jq"), "the docs' examples use curl and jq: install them"
     with serving(process_env(database_url, standin_server.base_url)) as (base_url, _):

@@ -67,6 +67,7 @@ async def test_startup_logs_that_semantic_search_needs_pgvector(
     assert any("need the pgvector extension" in record.getMessage() for record in caplog.records)
 
 
+@pytest.mark.processes
 def test_reembed_says_pgvector_is_required(app: Starlette, database_url: str) -> None:
     refused = run_cli(database_url, "reembed")
     assert refused.returncode == 1 and "pgvector" in refused.stderr

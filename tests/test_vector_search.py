@@ -232,6 +232,7 @@ async def test_serve_embeds_in_the_background(gql: GraphQLClient, tenants: Tenan
         await wait_for(ready, timeout=60)  # generous on a loaded machine
 
 
+@pytest.mark.processes
 async def test_reembed_cli_brings_outdated_transcripts_to_the_current_model(
     gql: GraphQLClient, tenants: TenantFactory, app: Starlette, settings: Settings, database_url: str
 ) -> None:

@@ -68,6 +68,7 @@ async def test_malformed_message_closes_with_invalid_message(
         assert await is_open(after)
 
 
+@pytest.mark.processes
 async def test_unknown_message_type_of_any_length_closes_a_real_server_socket_with_invalid_message(
     tenants: TenantFactory, database_url: str, standin_server: RunningStandin
 ) -> None:

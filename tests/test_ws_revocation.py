@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from contextlib import suppress
 
+import pytest
 from httpx_ws import aconnect_ws
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -138,6 +139,7 @@ async def test_deleting_the_user_closes_its_sockets(app: Starlette, gql: GraphQL
     assert took < REVOCATION_DEADLINE_S, f"closed after {took:.2f}s"
 
 
+@pytest.mark.processes
 async def test_cli_revoke_closes_a_socket_held_by_another_server_process(
     tenants: TenantFactory, database_url: str, standin_server: RunningStandin
 ) -> None:
@@ -153,6 +155,7 @@ async def test_cli_revoke_closes_a_socket_held_by_another_server_process(
     assert took < REVOCATION_DEADLINE_S, f"closed {took:.2f}s after the CLI returned"
 
 
+@pytest.mark.processes
 async def test_revoke_on_one_server_closes_the_socket_on_another(
     gql: GraphQLClient, tenants: TenantFactory, database_url: str, standin_server: RunningStandin
 ) -> None:
