@@ -34,7 +34,8 @@ run: $(VENV)/.installed
 # Bytecode caches are written even where PYTHONDONTWRITEBYTECODE is set: the suite starts about a hundred
 # interpreters on this checkout, each of which would compile dealgraph from source again (~0.3 s of CPU), and
 # pytest would rewrite every test module's assertions in every process.
-PYTEST_ARGS ?= -n 4 --dist loadfile
+# The modules are handed out in the order tests/conftest.py gives them (--no-loadscope-reorder): see there.
+PYTEST_ARGS ?= -n 4 --dist loadfile --no-loadscope-reorder
 test: $(VENV)/.installed
 	PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q $(PYTEST_ARGS)
 

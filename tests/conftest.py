@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 
@@ -53,11 +54,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The modules that start processes first. pytest-xdist hands whole modules to its workers in this order
-    (`--dist loadfile`), and these are the longest (a drain waits out its deadline, a server takes seconds to
-    start): started last, one kept a single worker busy for 20 s after the others had finished."""
+    """The modules that start processes first, then the others, those with more tests first (pytest-xdist's
+    own order, which `--no-loadscope-reorder` in the Makefile hands over to this hook). xdist gives whole modules
+    to its workers in this order (`--dist loadfile`), and the modules that start processes are the longest (a
+    drain waits out its deadline, a server takes seconds to start): one started last kept a single worker busy
+    for 20 s after the others had finished."""
     starting = {item.path for item in items if item.get_closest_marker("processes")}
-    items.sort(key=lambda item: item.path not in starting)  # stable: a module keeps its order
+    tests = Counter(item.path for item in items)
+    items.sort(key=lambda item: (item.path not in starting, -tests[item.path]))  # stable: a module keeps its order
 
 
 @pytest.fixture(scope="session")
