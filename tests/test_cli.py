@@ -242,6 +242,16 @@ def test_help_and_one_line_commands_load_nothing_of_the_server(database_url: str
     assert not created & (SERVER_PACKAGES - {"alembic"})  # it migrates a fresh database, nothing more
 
 
+def test_a_start_that_finds_the_built_in_prompts_current_loads_no_claude_sdk(database_url: str) -> None:
+    """Seeding the built-in prompts computes their output schemas, which needs the SDK (a second of CPU at every
+    start of every process), only when what they are made of changed since the last start."""
+    env = {**os.environ, "DATABASE_URL": database_url}
+    first, _ = importing(env, "migrate")  # seeds, unless a test of this module's database did already
+    again, loaded = importing(env, "migrate")
+    assert first.returncode == again.returncode == 0, first.stderr + again.stderr
+    assert "sqlalchemy" in loaded and "anthropic" not in loaded
+
+
 def test_the_stand_ins_process_loads_no_claude_sdk() -> None:
     """`serve` and `llm check` start a stand-in process; the SDK's import alone took 4 s on a loaded machine."""
     loaded = imported_modules(dict(os.environ), "--help", module="dealgraph.standin")

@@ -10,6 +10,8 @@ from starlette.applications import Starlette
 from dealgraph.bootstrap import prepare_database
 from dealgraph.config import Settings
 from dealgraph.db.models import Role
+from dealgraph.db.session import Database
+from harness.postgres import MigratedTemplates, connected
 from tests.analysis_support import ANALYSIS, start, transcript_for_analysis, wait_until_finished
 from tests.support import GraphQLClient, StandinControl, TenantFactory, TenantHandle
 
@@ -380,3 +382,37 @@ async def test_a_version_rendering_a_lone_surrogate_for_a_call_fails_its_preview
     [run] = (await wait_until_finished(gql, who, analysis["id"]))["agentRuns"]
     assert run["status"] == "FAILED" and run["promptVersion"]["id"] == version["id"]
     assert run["error"]["code"] == "PROMPT_RENDER_FAILED" and "unpaired UTF-16 surrogate" in run["error"]["message"]
+
+
+async def test_a_start_seeds_the_built_ins_only_when_what_they_are_made_of_changed(
+    server_url: str, migrated_templates: MigratedTemplates
+) -> None:
+    """Each start compares the built-in templates' recorded source hashes, computed without the Claude SDK, and
+    computes their output schemas (which needs the SDK) only for one that changed."""
+    async with migrated_templates.clone(server_url) as scratch:
+        database = Database(scratch.url, app_role="dealgraph_app")
+        try:
+
+            async def start(max_tokens: int) -> list[tuple[int, str | None]]:
+                """A start's seeding, then MEDDPICC's built-in versions with the one labelled production."""
+                settings = Settings(database_url=scratch.url, llm_max_tokens=max_tokens)
+                await prepare_database(database, settings, apply_migrations=False)
+                async with connected(scratch.url) as connection:
+                    rows = await connection.fetch(
+                        "SELECT v.version, l.name AS label FROM prompt_versions v JOIN prompt_templates t "
+                        "ON t.id = v.template_id AND t.tenant_id IS NULL AND t.agent = 'meddpicc' "
+                        "LEFT JOIN prompt_labels l ON l.version_id = v.id AND l.name = 'production' ORDER BY 1"
+                    )
+                return [(row["version"], row["label"]) for row in rows]
+
+            assert await start(16000) == [(1, "production")]
+            assert await start(16000) == [(1, "production")]
+            assert await start(12000) == [(1, None), (2, "production")]  # a changed default: a new version
+            async with connected(scratch.url) as connection:  # as seeded before sources were recorded
+                await connection.execute("UPDATE prompt_templates SET builtin_source = NULL")
+            assert await start(12000) == [(1, None), (2, "production")]  # found by its content, not added again
+            async with connected(scratch.url) as connection:
+                recorded = await connection.fetchval("SELECT count(builtin_source) FROM prompt_templates")
+            assert recorded == 5
+        finally:
+            await database.dispose()

@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from dealgraph.agents.outputs.common import Evidence
-from dealgraph.agents.structured import answer_schema
+from dealgraph.agents.structured import answer_schema, answer_schema_source
 
 PAIRWISE_JUDGE = "pairwise_judge"
 """The judge's template name (in the column agents' templates keep their agent's key) and its schema's title."""
@@ -56,11 +56,15 @@ class PairwiseJudgeOutput(BaseModel):
     )
 
 
+_JUDGE_DESCRIPTION = "Judge which of two answers to the same task on this call is better."
+
+
 @cache
 def judge_schema() -> dict[str, Any]:
     """As an agent's (`AgentDefinition.output_schema`), titled with the judge's name."""
-    return answer_schema(
-        PairwiseJudgeOutput,
-        title=PAIRWISE_JUDGE,
-        description="Judge which of two answers to the same task on this call is better.",
-    )
+    return answer_schema(PairwiseJudgeOutput, title=PAIRWISE_JUDGE, description=_JUDGE_DESCRIPTION)
+
+
+def judge_schema_source() -> dict[str, Any]:
+    """What `judge_schema` is computed from (`answer_schema_source`)."""
+    return answer_schema_source(PairwiseJudgeOutput, title=PAIRWISE_JUDGE, description=_JUDGE_DESCRIPTION)

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, create_model
 
-from dealgraph.agents.judge import PAIRWISE_JUDGE, judge_schema
+from dealgraph.agents.judge import PAIRWISE_JUDGE, judge_schema, judge_schema_source
 from dealgraph.agents.kinds import AgentKind
 from dealgraph.agents.outputs import (
     ActionItemsOutput,
@@ -24,7 +24,7 @@ from dealgraph.agents.outputs import (
     StakeholdersOutput,
     compute_talk_time,
 )
-from dealgraph.agents.structured import answer_schema
+from dealgraph.agents.structured import answer_schema, answer_schema_source
 from dealgraph.claude.models import EFFORTS, Effort
 from dealgraph.transcripts.formats import Utterance
 
@@ -84,6 +84,10 @@ class AgentDefinition:
         """The output model as structured outputs take it (`dealgraph.agents.structured`), titled with the agent."""
         return answer_schema(self.output_model, title=self.kind.value, description=self.description)
 
+    def output_schema_source(self) -> dict[str, Any]:
+        """What `output_schema` is computed from (`answer_schema_source`)."""
+        return answer_schema_source(self.output_model, title=self.kind.value, description=self.description)
+
 
 SYSTEM_PROMPT = instruction_text("system")
 
@@ -123,6 +127,11 @@ TEMPLATE_NAMES: tuple[str, ...] = (*AGENT_NAMES, PAIRWISE_JUDGE)
 def output_schema_of(name: str) -> dict[str, Any]:
     """The structured-output schema of a template's answers; ValueError for a name no template has."""
     return judge_schema() if name == PAIRWISE_JUDGE else AGENTS[AgentKind(name)].output_schema
+
+
+def output_schema_source_of(name: str) -> dict[str, Any]:
+    """What `output_schema_of(name)` is computed from, without importing the SDK (`answer_schema_source`)."""
+    return judge_schema_source() if name == PAIRWISE_JUDGE else AGENTS[AgentKind(name)].output_schema_source()
 
 
 @cache

@@ -14,6 +14,7 @@ asks for.
 
 from __future__ import annotations
 
+from importlib.metadata import version
 from typing import Any
 
 from pydantic import BaseModel
@@ -24,3 +25,15 @@ def answer_schema(model: type[BaseModel], *, title: str, description: str) -> di
     from anthropic import transform_schema
 
     return {**transform_schema(model), "title": title, "description": description}
+
+
+def answer_schema_source(model: type[BaseModel], *, title: str, description: str) -> dict[str, Any]:
+    """What `answer_schema` computes its schema from, without the SDK: the model's own JSON schema and the SDK's
+    version (its transform). Equal sources give equal schemas, so a process that finds the built-in prompts
+    seeded from this source need not import the SDK to compute them again (`dealgraph.bootstrap`)."""
+    return {
+        "model": model.model_json_schema(),
+        "title": title,
+        "description": description,
+        "transform": f"anthropic {version('anthropic')}",
+    }

@@ -24,7 +24,13 @@ from jinja2.exceptions import TemplateRuntimeError
 from jinja2.utils import missing
 
 from dealgraph.agents.kinds import AgentKind
-from dealgraph.agents.registry import SYSTEM_PROMPT, TEMPLATE_NAMES, instruction_text, output_schema_of
+from dealgraph.agents.registry import (
+    SYSTEM_PROMPT,
+    TEMPLATE_NAMES,
+    instruction_text,
+    output_schema_of,
+    output_schema_source_of,
+)
 from dealgraph.claude.models import EFFORTS, MODELS, Effort
 from dealgraph.prompts.sandbox import PromptEnvironment, bounded_render
 from dealgraph.transcripts.formats import Utterance
@@ -323,6 +329,23 @@ def content_hash(
         ensure_ascii=False,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def source_hash(
+    name: str, *, system_text: str, user_template: str, model: str, max_tokens: int, effort: Effort | None
+) -> str:
+    """Identifies what a version of the template `name` is made from, computed without the Claude SDK: the content
+    hash with its output schema's source (`answer_schema_source`) in place of the schema. Start-up seeds the
+    built-in versions only when their source hash changed, so a process that never calls Claude never imports
+    the SDK (a second of CPU at every start of every process)."""
+    return content_hash(
+        system_text=system_text,
+        user_template=user_template,
+        model=model,
+        max_tokens=max_tokens,
+        effort=effort,
+        output_schema=output_schema_source_of(name),
+    )
 
 
 def version_text(fields: Mapping[str, object]) -> str:

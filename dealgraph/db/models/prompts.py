@@ -51,6 +51,9 @@ class PromptTemplate(Identified, Timestamped, Base):
     agent: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text)
+    builtin_source: Mapped[str | None] = mapped_column(String(64))
+    """A built-in template's: the source hash (`prompts.templates.source_hash`) its current version was seeded
+    from, so start-up knows it is current without computing the output schema. Null for tenants' templates."""
 
 
 class PromptVersion(Identified, Base):
