@@ -56,16 +56,28 @@ async def connected(url: str) -> AsyncIterator[asyncpg.Connection]:
         await connection.close()
 
 
+_NOT_CRASH_SAFE = ("fsync = off", "synchronous_commit = off", "full_page_writes = off")
+
+
 @contextmanager
-def embedded_server(prefix: str) -> Iterator[str]:
-    """An embedded PostgreSQL (pgserver) in a temporary directory, stopped at the end; yields its maintenance URL."""
+def embedded_server(prefix: str, *, crash_safe: bool = True) -> Iterator[str]:
+    """An embedded PostgreSQL (pgserver) in a temporary directory, stopped at the end; yields its maintenance URL.
+
+    Not `crash_safe`, its writes are not flushed to disk: the test suite's server, deleted at the end, needs
+    none of its data to survive a crash, and the flushes cost a run of the suite about 20 s of the kernel's CPU
+    (its block I/O workers). The benches keep the default, as a user's server runs."""
     with tempfile.TemporaryDirectory(prefix=prefix) as data_dir:
         path = Path(data_dir)
         url = start_embedded_postgres(path, database="postgres")
+        server = pgserver.get_server(path)
         try:
+            if not crash_safe:
+                server.psql(
+                    "".join(f"ALTER SYSTEM SET {line};" for line in _NOT_CRASH_SAFE) + "SELECT pg_reload_conf();"
+                )
             yield url
         finally:
-            pgserver.get_server(path).cleanup()
+            server.cleanup()
 
 
 @contextmanager

@@ -45,7 +45,11 @@ def pytest_configure(config: pytest.Config) -> None:
     stack = ExitStack()
     config.add_cleanup(stack.close)
     configured = configured_server()
-    url = configured[0] if configured else stack.enter_context(embedded_server(prefix="dealgraph-test-pg-"))
+    url = (
+        configured[0]
+        if configured
+        else stack.enter_context(embedded_server(prefix="dealgraph-test-pg-", crash_safe=False))
+    )
     templates = MigratedTemplates()
     # Registered after the server, so it runs before the server stops (callbacks run last-in first-out).
     stack.callback(lambda: asyncio.run(templates.drop_all()))
@@ -72,7 +76,7 @@ def server_url() -> Iterator[str]:
     if configured := configured_server():
         yield configured[0]
         return
-    with embedded_server(prefix="dealgraph-test-pg-") as url:
+    with embedded_server(prefix="dealgraph-test-pg-", crash_safe=False) as url:
         yield url
 
 

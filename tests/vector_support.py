@@ -19,7 +19,7 @@ def pgvector_server_url(shared: str) -> Iterator[str]:
     if not configured_server():
         yield shared
         return
-    with embedded_server(prefix="dealgraph-test-pgvector-") as url:
+    with embedded_server(prefix="dealgraph-test-pgvector-", crash_safe=False) as url:
         yield url
 
 
