@@ -226,7 +226,7 @@ def error_of_type(error_type: object, message: str) -> LlmError:
 
 def as_llm_error(error: Exception) -> LlmError:
     """Every way a request can fail, as one of our codes; anything unrecognised is not retried."""
-    import anthropic  # loaded already: the error came from a request
+    import anthropic  # its error classes; loaded already when the error came from the SDK
 
     if isinstance(error, LlmError):
         return error
@@ -256,7 +256,7 @@ def as_llm_error(error: Exception) -> LlmError:
 @contextmanager
 def sdk_errors_as_llm_errors() -> Iterator[None]:
     """The SDK's errors and the transport's raised in the block, as `LlmError`."""
-    import anthropic  # loaded already: the block calls the SDK
+    import anthropic  # the block calls the SDK, which loads it anyway
 
     try:
         yield
