@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from starlette.applications import Starlette
 
+from dealgraph.config import Settings
+from dealgraph.standin import RunningStandin
 from tests.analysis_support import (
     AGENTS,
     ANALYSIS,
@@ -25,6 +27,7 @@ from tests.support import (
     GraphQLClient,
     StandinControl,
     TenantFactory,
+    make_settings,
     recording_round_trips,
     subscribe,
     wait_for,
@@ -32,6 +35,14 @@ from tests.support import (
 )
 
 COMPLETION_ORDER = ["meeting_intelligence", "action_items", "stakeholders", "meddpicc"]
+
+
+@pytest.fixture(scope="module")
+def settings(database_url: str, standin_server: RunningStandin) -> Settings:
+    """Leases no stall of a loaded machine outlasts: these tests count each run's events, and a run whose lease
+    ran out while the test process waited for a core is started again (`AgentStarted` with attempt 2), as it
+    should be. Leases running out are tests/test_lease.py's subject."""
+    return make_settings(database_url, standin_server.base_url, lease_s=30.0)
 
 
 async def test_results_are_pushed_in_completion_order_and_persisted(

@@ -392,6 +392,7 @@ class LlmClient:
         """Retries retryable failures (before or during the stream) up to `llm_max_retries` times.
 
         The completion's usage includes what failed attempts were billed, so run totals are the whole bill."""
+        self.sdk  # noqa: B018 (built, the first time, before an attempt's deadlines start counting)
         spent = Usage()
         for attempt in range(1, self.settings.llm_max_retries + 2):
             try:
