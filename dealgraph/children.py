@@ -111,14 +111,19 @@ class ChildProcess:
         self._supervisor.join(timeout_s)
 
 
-def answers(host: str, port: int, path: str, timeout_s: float) -> bool:
-    """Whether a child's server answers `GET path` with 200 yet: how its parent knows it is up, since the
-    socket accepts (the parent bound it) long before the child has loaded its app."""
+def http_status(host: str, port: int, path: str, timeout_s: float) -> int | None:
+    """The status of `GET path` on a server on this machine (plain HTTP), or None while nothing answers."""
     connection = http.client.HTTPConnection(host, port, timeout=timeout_s)
     try:
         connection.request("GET", path)
-        return connection.getresponse().status == 200
+        return connection.getresponse().status
     except OSError:
-        return False
+        return None
     finally:
         connection.close()
+
+
+def answers(host: str, port: int, path: str, timeout_s: float) -> bool:
+    """Whether a child's server answers `GET path` with 200 yet: how its parent knows it is up, since the
+    socket accepts (the parent bound it) long before the child has loaded its app."""
+    return http_status(host, port, path, timeout_s) == 200

@@ -3,7 +3,6 @@ their output kept in a log file, ready once they answer HTTP, and stopped with S
 
 from __future__ import annotations
 
-import http.client
 import os
 import signal
 import subprocess
@@ -15,6 +14,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from dealgraph.children import http_status
 from harness.ports import free_port
 
 CLI = (sys.executable, "-m", "dealgraph.cli")
@@ -30,21 +30,6 @@ def run_command(args: Sequence[str], env: Mapping[str, str], timeout: float = 12
     `timeout` only catches a hang: `llm check` starts an embedded PostgreSQL and a stand-in and took 60 s with four
     test processes on a loaded two-core machine; a test's own limit (pytest-timeout) is 180 s."""
     return subprocess.run([*CLI, *args], env=dict(env), capture_output=True, text=True, timeout=timeout)
-
-
-def http_status(url: str) -> int | None:
-    """The status of `GET url` (plain HTTP), or None while nothing answers. Polled while a process starts, so it
-    is kept cheap: an httpx client builds a TLS context first (~20 ms of CPU, 20 times a second per waiting
-    test), CPU the starting process is short of."""
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=1)
-    try:
-        connection.request("GET", parts.path or "/")
-        return connection.getresponse().status
-    except (OSError, http.client.HTTPException):
-        return None
-    finally:
-        connection.close()
 
 
 class DealgraphProcess:
@@ -73,8 +58,9 @@ class DealgraphProcess:
     def wait_until_serving(self, url: str, timeout_s: float = START_TIMEOUT_S) -> None:
         """Until GET `url` answers without a server error; fails if the process exits first or takes too long."""
         deadline = time.monotonic() + timeout_s
+        parts = urlsplit(url)  # polled over plain http.client: an httpx client builds a TLS context (~20 ms of CPU)
         while True:
-            status = http_status(url)
+            status = http_status(parts.hostname or "127.0.0.1", parts.port or 80, parts.path or "/", timeout_s=1)
             if status is not None and status < 500:
                 return
             if self.popen.poll() is not None or time.monotonic() > deadline:

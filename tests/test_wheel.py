@@ -24,10 +24,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from dealgraph.children import http_status
 from dealgraph.config import Settings
 from dealgraph.db.session import Database
 from harness.ports import free_port
-from harness.processes import http_status
 from tests.support import TenantFactory
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,7 +106,7 @@ def serve_and_ask(venv: Path, env: dict[str, str], cwd: Path, api_key: str) -> d
     base_url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        while http_status(f"{base_url}/healthz") != 200:
+        while http_status("127.0.0.1", port, "/healthz", timeout_s=1) != 200:
             assert server.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
         response = httpx.post(
