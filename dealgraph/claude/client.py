@@ -25,7 +25,7 @@ from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx2
 
@@ -43,6 +43,7 @@ _CHARS_PER_TOKEN = 3
 
 ProgressCallback = Callable[[int], Awaitable[None]]
 StartCallback = Callable[[], Awaitable[None]]
+T = TypeVar("T")
 
 
 async def no_callback() -> None:
@@ -393,13 +394,22 @@ class LlmClient:
 
         The completion's usage includes what failed attempts were billed, so run totals are the whole bill."""
         self.sdk  # noqa: B018 (built, the first time, before an attempt's deadlines start counting)
+        completion, spent = await self._retried(
+            lambda attempt: self._attempt(request, on_progress, on_response_start, attempt)
+        )
+        return replace(completion, usage=completion.usage + spent)
+
+    async def _retried(self, attempt_once: Callable[[int], Awaitable[T]]) -> tuple[T, Usage]:
+        """Runs `attempt_once(attempt)` until it succeeds, up to `llm_max_retries` retries of retryable failures.
+
+        Returns the result with what the failed attempts before it were billed; a failure that ends the retries
+        is raised billed for every attempt, itself included, so no token spent is lost from a run's totals."""
         spent = Usage()
         for attempt in range(1, self.settings.llm_max_retries + 2):
             try:
-                completion = await self._attempt(request, on_progress, on_response_start, attempt)
-                return replace(completion, usage=completion.usage + spent)
+                return await attempt_once(attempt), spent
             except LlmError as error:
-                failure = error.billed(spent)  # every attempt so far, this one included
+                failure = error.billed(spent)
             spent = failure.usage
             if not failure.retryable or attempt > self.settings.llm_max_retries:
                 raise failure
@@ -481,18 +491,15 @@ class LlmClient:
         params = request.params()
         del params["max_tokens"]  # count_tokens takes everything that makes up the prompt, and only that
         params.pop("diagnostics", None)
-        for attempt in range(1, self.settings.llm_max_retries + 2):
-            try:
-                with sdk_errors_as_llm_errors():
-                    raw = await self.sdk.messages.with_raw_response.count_tokens(**params)
-                    counted = await raw.parse()
-                return counted.input_tokens, raw.headers.get(SIMULATED_HEADER) == "true"
-            except LlmError as error:
-                failure = error
-            if not failure.retryable or attempt > self.settings.llm_max_retries:
-                raise failure
-            await asyncio.sleep(self._backoff(attempt, failure))
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        async def count_once(attempt: int) -> tuple[int, bool]:
+            with sdk_errors_as_llm_errors():
+                raw = await self.sdk.messages.with_raw_response.count_tokens(**params)
+                counted = await raw.parse()
+            return counted.input_tokens, raw.headers.get(SIMULATED_HEADER) == "true"
+
+        counted, _ = await self._retried(count_once)  # counting is free: nothing billed to carry
+        return counted
 
     def _backoff(self, attempt: int, failure: LlmError) -> float:
         """`retry-after` is honoured exactly up to `llm_max_retry_after_s`; beyond it the run fails now,
