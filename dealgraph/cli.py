@@ -243,8 +243,6 @@ class _Roles:
 
 
 async def migrate_command(database: Database, args: argparse.Namespace) -> int:
-    from alembic.util import CommandError as AlembicError
-
     from dealgraph.bootstrap import prepare_database
     from dealgraph.config import get_settings
     from dealgraph.db import migrate
@@ -255,7 +253,7 @@ async def migrate_command(database: Database, args: argparse.Namespace) -> int:
             await migrate.upgrade(database.engine, settings.app_role, args.revision or "head")
         else:
             await migrate.downgrade(database.engine, settings.app_role, args.revision or "-1")
-    except AlembicError as error:  # an unknown or unreachable revision
+    except migrate.RevisionError as error:
         raise CommandError(f"migrate {args.direction}: {error}") from None
     if args.direction == "upgrade" and args.revision in (None, "head"):
         await prepare_database(database, settings, apply_migrations=False)

@@ -29,6 +29,7 @@ from tests.support import (
     asgi_client,
     make_settings,
     running_app,
+    standin_sdk,
 )
 
 SHARED_SERVER = "DEALGRAPH_TEST_SHARED_SERVER"
@@ -134,9 +135,8 @@ async def own_standin(own_standin_server: RunningStandin) -> StandinControl:
 
 @pytest.fixture
 async def sdk(own_standin: StandinControl) -> AsyncIterator[anthropic.AsyncAnthropic]:
-    """The real, unpatched `anthropic` SDK on a freshly reset `own_standin`, without retries: a test sees
-    the stand-in's first answer unless it asks for more."""
-    async with anthropic.AsyncAnthropic(base_url=own_standin.base_url, api_key="test-key", max_retries=0) as client:
+    """`standin_sdk` on a freshly reset `own_standin`."""
+    async with standin_sdk(own_standin.base_url) as client:
         yield client
 
 

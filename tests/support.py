@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anthropic
 import asyncpg
 import httpx
 from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
@@ -93,6 +94,13 @@ def server_client(base_url: str, **options: Any) -> httpx.AsyncClient:
     """An HTTP client of a server on this machine (plain HTTP, no proxy). They all share one TLS context: httpx
     builds one per client otherwise, loading the CA bundle (~20 ms of CPU), and the suite makes thousands."""
     return httpx.AsyncClient(base_url=base_url, verify=_TLS_CONTEXT, trust_env=False, **options)
+
+
+def standin_sdk(base_url: str) -> anthropic.AsyncAnthropic:
+    """The real, unpatched `anthropic` SDK on a stand-in, without retries: a test sees the stand-in's first
+    answer unless it asks for more. It shares the suite's TLS context, as `server_client` does."""
+    http_client = anthropic.DefaultAsyncHttpxClient(verify=_TLS_CONTEXT)
+    return anthropic.AsyncAnthropic(base_url=base_url, api_key="test-key", max_retries=0, http_client=http_client)
 
 
 def asgi_client(app: ASGIApp) -> httpx.AsyncClient:

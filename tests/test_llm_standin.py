@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from dealgraph.claude.tokens import estimate_tokens
 from dealgraph.standin import SIMULATED_HEADER, StandinConfig, start_standin_in_thread, synthesize
-from tests.support import StandinControl
+from tests.support import StandinControl, standin_sdk
 
 TRANSCRIPT = """\
 [0 00:05] Alice Chen: Thanks for making time today, Raj. I know quarter end is hectic for your team.
@@ -232,7 +232,7 @@ async def test_malformed_request_is_bad_request(
 
 async def test_missing_api_key_is_rejected_when_required() -> None:
     with start_standin_in_thread(StandinConfig(require_api_key=True)) as locked:
-        async with anthropic.AsyncAnthropic(base_url=locked.base_url, api_key="test-key", max_retries=0) as sdk:
+        async with standin_sdk(locked.base_url) as sdk:
             assert (await sdk.messages.create(**_request())).stop_reason == "tool_use"
             with pytest.raises(anthropic.AuthenticationError) as caught:
                 await sdk.messages.create(**_request(), extra_headers={"Authorization": anthropic.omit})

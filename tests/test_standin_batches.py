@@ -14,7 +14,7 @@ from anthropic.types.messages import MessageBatch, MessageBatchIndividualRespons
 
 from dealgraph.standin import StandinConfig, start_standin_in_thread
 from dealgraph.standin import app as standin_app
-from tests.support import StandinControl, wait_for
+from tests.support import StandinControl, standin_sdk, wait_for
 
 TRANSCRIPT = "[0 00:01] Ana Ruiz: Our budget is fifty thousand.\n[1 00:09] Ben Kim: Legal reviews every contract."
 
@@ -64,7 +64,7 @@ async def refused_create(sdk: anthropic.AsyncAnthropic, status: int, **extra: An
 async def standin_with(config: StandinConfig) -> AsyncIterator[tuple[anthropic.AsyncAnthropic, StandinControl]]:
     """A stand-in of its own, for the rules whose clock (24 h, 29 days) the test shortens."""
     with start_standin_in_thread(config) as server:
-        async with anthropic.AsyncAnthropic(base_url=server.base_url, api_key="test-key", max_retries=0) as sdk:
+        async with standin_sdk(server.base_url) as sdk:
             yield sdk, StandinControl(server.base_url)
 
 

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import astuple, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from functools import cached_property
+from functools import cache, cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx2
@@ -354,6 +355,14 @@ def completion_of(message: dict[str, Any], max_tokens: int, *, simulated: bool, 
     )
 
 
+@cache
+def _tls_context() -> ssl.SSLContext:
+    """The SDK's default TLS settings, built once per process: a client built with the default `verify=True`
+    loads the CA bundle again (about 20 ms of CPU), and a process may build several (`llm check`, an app
+    per test in the suite)."""
+    return httpx2.create_ssl_context()
+
+
 def _partial_usage(stream: MessageStream) -> Usage:
     """What a broken stream had been billed so far (message_start's input, the deltas' output), if anything."""
     return message_usage(stream.final()) if stream.started else Usage()
@@ -377,7 +386,7 @@ class LlmClient:
             base_url=self.settings.anthropic_base_url,
             timeout=read_timeout,
             max_retries=0,
-            http_client=anthropic.DefaultAioHttpClient(timeout=read_timeout),
+            http_client=anthropic.DefaultAioHttpClient(timeout=read_timeout, verify=_tls_context()),
             # the request span is our own (`request_span`): it has the usage read from the raw stream and the time
             # to the first chunk, and no environment setting can make it record prompts or answers
             open_telemetry=False,

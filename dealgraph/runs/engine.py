@@ -18,7 +18,6 @@ from dealgraph.config import Settings
 from dealgraph.db.session import Database
 from dealgraph.fanout import transport as event_transport
 from dealgraph.fanout.hub import NotificationHub
-from dealgraph.fanout.redis import RedisEvents
 from dealgraph.runs.analysis_pool import AnalysisPool
 from dealgraph.runs.experiment_pool import ExperimentPool
 from dealgraph.runs.runner import AgentRunner
@@ -44,7 +43,11 @@ async def analysis_engine(database: Database, settings: Settings) -> AsyncIterat
             settings.llm_model,
             ", ".join(MODELS),
         )
-    events = RedisEvents(settings.redis_url, database.url) if settings.event_transport == "redis" else None
+    events: event_transport.EventTransport | None = None
+    if settings.event_transport == "redis":
+        from dealgraph.fanout.redis import RedisEvents  # redis-py is a seventh of a second of CPU to import
+
+        events = RedisEvents(settings.redis_url, database.url)
     hub = NotificationHub(database.url, events)
     await hub.start()
     event_transport.activate(events)

@@ -12,10 +12,12 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
-import numpy as np
 import platformdirs
+
+if TYPE_CHECKING:
+    import numpy as np
 
 EmbedderName = Literal["wordllama", "minilm"]
 
@@ -45,6 +47,8 @@ class WordLlamaEmbedder:
         )
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np  # loaded by the model already; importing it here keeps it out of an API process's start
+
         return np.asarray(self._model.embed(list(texts), norm=True), dtype=np.float32)
 
 
@@ -64,6 +68,8 @@ class MiniLMEmbedder:
         self._lock = threading.Lock()  # torch modules are not safe to call from two threads at once
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import numpy as np  # loaded by the model already
+
         with self._lock:
             vectors = self._model.encode(list(texts), normalize_embeddings=True, batch_size=64)
         return np.asarray(vectors, dtype=np.float32)

@@ -10,10 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from weakref import WeakKeyDictionary
 
-import numpy as np
 from sqlalchemy import Float, Integer, String, Uuid, cast, column, literal, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import UserDefinedType
@@ -22,6 +21,9 @@ from dealgraph.db.models import Transcript
 from dealgraph.db.repositories.search import SearchFilters
 from dealgraph.db.session import Database
 from dealgraph.db.vector_sql import hnsw_index_sql
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class Window(Protocol):
