@@ -15,9 +15,8 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 import asyncpg
 import httpx
 from httpx_ws import AsyncWebSocketSession, WebSocketDisconnect, aconnect_ws
@@ -35,6 +34,9 @@ from dealgraph.server.app import create_app
 from harness.pg_statements import CountingProxy
 from harness.postgres import connected
 from harness.read_dataset import DatasetSize, seed
+
+if TYPE_CHECKING:
+    import anthropic
 
 
 async def terminate_connections(admin: asyncpg.Connection, database: str) -> int:
@@ -99,6 +101,8 @@ def server_client(base_url: str, **options: Any) -> httpx.AsyncClient:
 def standin_sdk(base_url: str) -> anthropic.AsyncAnthropic:
     """The real, unpatched `anthropic` SDK on a stand-in, without retries: a test sees the stand-in's first
     answer unless it asks for more. It shares the suite's TLS context, as `server_client` does."""
+    import anthropic
+
     http_client = anthropic.DefaultAsyncHttpxClient(verify=_TLS_CONTEXT)
     return anthropic.AsyncAnthropic(base_url=base_url, api_key="test-key", max_retries=0, http_client=http_client)
 

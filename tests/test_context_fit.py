@@ -71,21 +71,22 @@ async def test_the_estimate_decides_unless_it_is_close_then_count_tokens_does(
         ), why
 
 
-LONG_CALL = "".join(f"R{n % 2}: go\n" for n in range(200_000))
-"""1.4 MB of short lines: shown with their indexes, about 1.5 M tokens, half again the window."""
+LONG_CALL = "".join(f"R{n % 2}: {'go ' * 100}\n" for n in range(14_000))
+"""4.3 MB in 14,000 utterances: about 1.4 M tokens, 40 % over the window. Few long utterances, not many short
+ones: what is too long is the text, and each utterance is parsed, stored, read and rendered four times."""
 
 
 async def test_a_call_too_long_for_the_window_fails_every_run_at_once_unbilled(
     database_url: str, standin_server: RunningStandin, standin: StandinControl
 ) -> None:
-    settings = make_settings(database_url, standin_server.base_url, max_transcript_bytes=4 * 1024 * 1024)
+    big = 8 * 1024 * 1024
+    settings = make_settings(database_url, standin_server.base_url, max_transcript_bytes=big, max_body_bytes=big)
     async with running_app(settings) as app, asgi_client(app) as http:
         gql, tenants = GraphQLClient(http), TenantFactory(app.state.database)
         who = await tenants.create()
         deal = await create_deal_with_account(gql, who, "Northwind", name="Northwind platform")
         transcript = await create_transcript(gql, who, deal["id"], title="Marathon", content=LONG_CALL)
         analysis = await start(gql, who, transcript["id"], force=True)
-        # 200,000 utterances stored, read and rendered by four runs: 5 s of CPU, over a minute on a loaded machine
         finished = await wait_until_finished(gql, who, analysis["id"], timeout=150)
     assert finished["status"] == "FAILED", finished
     assert finished["totals"] == {

@@ -59,7 +59,12 @@ def drain_env(database_url: str, standin_url: str, shutdown_timeout_s: float, **
 @asynccontextmanager
 async def slow_request(base_url: str, who: TenantHandle) -> AsyncIterator[asyncio.StreamReader]:
     """A connection an API process has accepted (it answered /readyz on it), then an authenticated GraphQL
-    request on it whose body never finishes arriving."""
+    request on it whose body never arrives.
+
+    The request asks to continue (`expect: 100-continue`), and the server's "100 Continue" says it has parsed
+    the request and is reading the body. Without it, a SIGTERM sent at once could find the connection idle
+    between its two requests, and uvicorn closes idle connections as it stops: the request's bytes then
+    arrived at a closed socket, and the client read a reset instead of the answer under test."""
     url = httpx.URL(base_url)
     reader, writer = await asyncio.open_connection(url.host, url.port)
     try:
@@ -72,9 +77,10 @@ async def slow_request(base_url: str, who: TenantHandle) -> AsyncIterator[asynci
         headers = "".join(f"{name}: {value}\r\n" for name, value in who.headers.items())
         writer.write(
             f"POST /graphql HTTP/1.1\r\nhost: {url.host}\r\n{headers}"
-            "content-type: application/json\r\ncontent-length: 1000\r\n\r\n{".encode()
+            "content-type: application/json\r\ncontent-length: 1000\r\nexpect: 100-continue\r\n\r\n".encode()
         )
-        await writer.drain()
+        interim = await reader.readuntil(b"\r\n\r\n")
+        assert interim.startswith(b"HTTP/1.1 100 Continue"), interim
         yield reader
     finally:
         writer.close()
