@@ -1,11 +1,18 @@
 """The test harness itself: module databases are clones of a migrated template, independent of each other, and
-the template is gone once the run ends; either URL form of a server works."""
+the template is gone once the run ends; either URL form of a server works; a port given to a server to start is
+nobody else's."""
 
 from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 from alembic.script import ScriptDirectory
 
 from dealgraph.db import migrate
+from harness.ports import free_port
 from harness.postgres import MigratedTemplates, connected, migrations_digest, url_of
 
 HEAD = ScriptDirectory.from_config(migrate.alembic_config("dealgraph_app")).get_current_head()
@@ -42,3 +49,20 @@ async def test_clones_are_independent_and_the_template_is_dropped_at_the_end(ser
     finally:
         await templates.drop_all()
     assert mine not in await _databases(server_url, "dealgraph_template_%")
+
+
+def test_a_port_given_out_is_nobody_elses_until_its_process_exits() -> None:
+    """Outside the range the OS hands out for port 0, and locked against every other process that asks."""
+    port = free_port()
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    assert 1024 <= port < low
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", port))  # as the server it is for will
+    elsewhere = subprocess.run(
+        [sys.executable, "-c", f"from harness.ports import claim; print(claim({port}))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert elsewhere.stdout.strip() == "False"  # bindable, as just seen: held by this process's lock
+    assert free_port() != port
