@@ -22,7 +22,6 @@ def free_port() -> int:
     failed to bind and the caller talked to the other server. So the port comes from below the kernel's
     ephemeral range, which neither bind(0) nor outgoing connections draw from, and a lock file per port, held
     until this process exits, keeps every other process that asks here (concurrent test runs too) off it."""
-    _LOCKS.mkdir(exist_ok=True)
     low = _ephemeral_low()
     candidates = list(range(max(1024, low - 12_000), low))
     random.shuffle(candidates)
@@ -34,6 +33,7 @@ def free_port() -> int:
 
 def claim(port: int) -> bool:
     """Whether `port` is now this process's: free to bind, and its lock file not held by another process."""
+    _LOCKS.mkdir(exist_ok=True)
     lock = (_LOCKS / str(port)).open("a")
     try:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -9,13 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from alembic.script import ScriptDirectory
-
 from dealgraph.db import migrate
 from harness.ports import free_port
 from harness.postgres import MigratedTemplates, connected, migrations_digest, url_of
 
-HEAD = ScriptDirectory.from_config(migrate.alembic_config("dealgraph_app")).get_current_head()
+HEAD = migrate.head_revision()  # alembic's own head: tests/test_migrations.py
 
 
 async def _revision(url: str) -> str | None:
